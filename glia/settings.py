@@ -1,0 +1,100 @@
+"""The one settings object. Built by `load_settings` from an environment mapping.
+
+Nothing else in Glia reads ``os.environ``: the server gets a `Settings`, tests build their own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "glia"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GLIA_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Public URL clients use to reach this server; defaults to http://host:port.
+    public_url: str | None = None
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    # Empty means SQLite in data_dir (the embedded default).
+    database_url: str | None = None
+    # Empty means the in-process event bus.
+    redis_url: str | None = None
+    secret_key: SecretStr | None = None
+
+    token_ttl_s: int = 30 * 24 * 3600
+
+    cluster_name: str = "default"
+    default_org: str = "default"
+    # The local runtime confines jobs with cgroups where the host allows; off falls back to
+    # rlimits only.
+    use_cgroups: bool = True
+    kill_grace_s: float = 10.0
+    # PATH of local jobs; defaults to the PATH of the process that loads the settings.
+    job_path: str = "/usr/local/bin:/usr/bin:/bin"
+
+    background_tasks: bool = True
+    reconcile_interval_s: float = 5.0
+
+    max_query_depth: int = 10
+    max_query_tokens: int = 2000
+    page_size_max: int = 500
+
+    log_format: str = "console"  # "console" or "json"
+    log_level: str = "INFO"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'glia.db'}"
+
+    @property
+    def effective_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def job_base_env(self) -> dict[str, str]:
+        """What every local job starts with, before its own variables."""
+        return {
+            "PATH": self.job_path,
+            "LANG": "C.UTF-8",
+            "HOME": str(Path.home()),
+            # Live logs need the output as it is printed, not when a buffer fills.
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    @property
+    def runtime_dir(self) -> Path:
+        return self.data_dir / "clusters" / self.cluster_name
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from ``env`` (GLIA_* keys) with explicit overrides on top.
+
+    With ``env=None`` pydantic-settings reads the process environment: that is the only place
+    the process environment is consulted.
+    """
+    if env is None:
+        overrides.setdefault("job_path", os.environ.get("PATH", Settings.model_fields["job_path"].default))
+        return Settings(**overrides)  # type: ignore[arg-type]
+    if "PATH" in env:
+        overrides.setdefault("job_path", env["PATH"])
+    values: dict[str, object] = {
+        key[len("GLIA_") :].lower(): value for key, value in env.items() if key.startswith("GLIA_")
+    }
+    values.update(overrides)
+    return Settings.model_validate(values)

@@ -1,0 +1,196 @@
+"""SQLAlchemy models of the control plane's metadata.
+
+One migration history serves SQLite and PostgreSQL: keep types portable (JSON, not JSONB;
+strings for enums, checked in services) and name every constraint through the convention.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from glia.clock import utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on both dialects: SQLite stores no zone and hands back naive values."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to the database: use glia.clock.utcnow()")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16), default="user")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    tokens: Mapped[list[TokenRow]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+
+
+class TokenRow(Base):
+    """A JWT's id; deleting or revoking the row revokes the token."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    description: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[UserRow] = relationship(back_populates="tokens")
+
+
+class ClusterRow(Base):
+    __tablename__ = "clusters"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    # How the control plane reaches it: "embedded" (in-process) or "remote" (later).
+    gateway: Mapped[str] = mapped_column(String(16), default="embedded")
+    status: Mapped[str] = mapped_column(String(16), default="ready")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    presets: Mapped[list[PresetRow]] = relationship(
+        back_populates="cluster", cascade="all, delete-orphan", order_by="PresetRow.position"
+    )
+
+
+class PresetRow(Base):
+    __tablename__ = "presets"
+    __table_args__ = (UniqueConstraint("cluster_id", "name", name="uq_presets_cluster_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    cpu: Mapped[float] = mapped_column(Float)
+    memory_mb: Mapped[int] = mapped_column(BigInteger)
+    gpu: Mapped[int] = mapped_column(Integer, default=0)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    cluster: Mapped[ClusterRow] = relationship(back_populates="presets")
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_owner_created", "owner_id", "created_at"),
+        Index("ix_jobs_status", "status"),
+        Index("ix_jobs_uri", "uri"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(64))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id"))
+    org: Mapped[str] = mapped_column(String(64))
+    project: Mapped[str] = mapped_column(String(64))
+    uri: Mapped[str] = mapped_column(String(400))
+    preset: Mapped[str] = mapped_column(String(64))
+    cpu: Mapped[float] = mapped_column(Float)
+    memory_mb: Mapped[int] = mapped_column(BigInteger)
+    gpu: Mapped[int] = mapped_column(Integer, default=0)
+    command: Mapped[list[Any]] = mapped_column(JSON)
+    env: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    working_dir: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    description: Mapped[str | None] = mapped_column(Text)
+    life_span_s: Mapped[float | None] = mapped_column(Float)
+
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    status_description: Mapped[str | None] = mapped_column(Text)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    history: Mapped[list[JobStatusRow]] = relationship(
+        back_populates="job", cascade="all, delete-orphan", order_by="JobStatusRow.id"
+    )
+
+
+class JobStatusRow(Base):
+    """One transition of a job's status: the job's history, oldest first."""
+
+    __tablename__ = "job_status_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    job: Mapped[JobRow] = relationship(back_populates="history")
+
+
+class AclRuleRow(Base):
+    """Casbin's policy storage: ``p`` rows are grants, ``g`` rows are role links."""
+
+    __tablename__ = "acl_rules"
+    __table_args__ = (
+        UniqueConstraint("ptype", "v0", "v1", "v2", name="uq_acl_rules_rule"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ptype: Mapped[str] = mapped_column(String(8))
+    v0: Mapped[str] = mapped_column(String(255))
+    v1: Mapped[str] = mapped_column(String(400))
+    v2: Mapped[str] = mapped_column(String(32), default="")
