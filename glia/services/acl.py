@@ -1,0 +1,549 @@
+"""Access control: resource URIs, ranked actions, and the permission checks.
+
+A grant ``(subject, uri, action)`` allows the action and every lower one (``list < read <
+write < manage``) on the URI and everything beneath it, segment by segment:
+``job://c/o/alice`` covers ``job://c/o/alice/1`` but not ``job://c/o/alice2``; a scheme root
+``job://`` covers every job, and the grant URI ``*`` covers every URI. Subjects
+(``user:alice``, ``role:admin``) inherit the grants of their roles, transitively.
+
+Casbin (``policies/model.conf``) stores the policy and the role links and persists them
+through `glia.store.acl_adapter.AclAdapter`. Checks do not go through casbin's
+``enforce()``, which scans every policy: `PermissionIndex` answers them by walking the
+requested URI's prefixes, and is rebuilt from casbin's in-memory model after every change.
+The unit tests check on random policies that both give the same answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+import casbin
+from sqlalchemy import ColumnElement, false, or_, true
+
+from glia.errors import BadInput, Forbidden
+from glia.events import EventBus, Message
+from glia.store.acl_adapter import AclAdapter
+from glia.store.database import Database
+from policies import MODEL_PATH
+
+logger = logging.getLogger(__name__)
+
+ACL_CHANNEL = "acl"
+ALL_URIS = "*"
+MAX_URI_LENGTH = 400  # acl_rules.v1
+MAX_SUBJECT_LENGTH = 255  # acl_rules.v0
+
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
+# No whitespace, control characters, separators or wildcard-looking characters in a segment.
+_SEGMENT = re.compile(r"[^\s/*?#\\\x00-\x1f\x7f]+")
+_SUBJECT = re.compile(r"[a-z][a-z0-9_-]*:[^\s\x00-\x1f\x7f]+")
+
+
+# -- actions ------------------------------------------------------------------------------
+
+
+class Action(IntEnum):
+    """Ranked actions: a grant of one covers every lower one."""
+
+    LIST = 1
+    READ = 2
+    WRITE = 3
+    MANAGE = 4
+
+    @classmethod
+    def parse(cls, value: str | Action) -> Action:
+        """``"read"`` -> ``Action.READ``; `BadInput` for anything that is not an action."""
+        if isinstance(value, Action):
+            return value
+        action = _ACTIONS_BY_NAME.get(value) if isinstance(value, str) else None
+        if action is None:
+            raise BadInput(
+                f"unknown action {value!r}: expected one of list, read, write, manage",
+                fields={"action": value},
+            )
+        return action
+
+    @property
+    def label(self) -> str:
+        """The stored and displayed name: ``Action.READ.label == "read"``."""
+        return self.name.lower()
+
+    def __str__(self) -> str:
+        return self.label
+
+
+_ACTIONS_BY_NAME: dict[str, Action] = {action.name.lower(): action for action in Action}
+
+
+# -- URIs ---------------------------------------------------------------------------------
+
+
+def parse_uri(uri: str) -> tuple[str, tuple[str, ...]]:
+    """Split and validate a resource URI.
+
+    ``parse_uri("job://c1/org/proj/42") == ("job", ("c1", "org", "proj", "42"))``;
+    ``parse_uri("job://") == ("job", ())`` (a scheme root). Raises `BadInput` on an empty
+    segment (``a//b``, a trailing ``/``), ``.`` or ``..``, whitespace, control characters,
+    ``* ? # \\``, or a URI longer than `MAX_URI_LENGTH`.
+    """
+    if not isinstance(uri, str) or len(uri) > MAX_URI_LENGTH:
+        raise BadInput(f"invalid resource URI {uri!r}", fields={"uri": uri})
+    scheme, sep, rest = uri.partition("://")
+    if not sep or not _SCHEME.fullmatch(scheme):
+        raise BadInput(
+            f"invalid resource URI {uri!r}: expected scheme://segment/…", fields={"uri": uri}
+        )
+    if not rest:
+        return scheme, ()
+    segments = tuple(rest.split("/"))
+    for segment in segments:
+        if segment in (".", "..") or not _SEGMENT.fullmatch(segment):
+            raise BadInput(
+                f"invalid resource URI {uri!r}: bad segment {segment!r}", fields={"uri": uri}
+            )
+    return scheme, segments
+
+
+def parse_grant_uri(uri: str) -> tuple[str, tuple[str, ...]] | None:
+    """Like `parse_uri`, and also accepts `ALL_URIS` (``*``), for which it returns None."""
+    return None if uri == ALL_URIS else parse_uri(uri)
+
+
+def format_uri(scheme: str, segments: Sequence[str]) -> str:
+    return f"{scheme}://" + "/".join(segments)
+
+
+def uri_covers(grant_uri: str, uri: str) -> bool:
+    """Whether a grant on ``grant_uri`` applies to ``uri``: the same URI or one beneath it,
+    compared segment by segment; ``*`` covers every URI. `BadInput` on a malformed URI."""
+    grant = parse_grant_uri(grant_uri)
+    scheme, segments = parse_uri(uri)
+    if grant is None:
+        return True
+    grant_scheme, grant_segments = grant
+    return grant_scheme == scheme and segments[: len(grant_segments)] == grant_segments
+
+
+def action_covers(granted: str | Action, requested: str | Action) -> bool:
+    return Action.parse(granted) >= Action.parse(requested)
+
+
+def _lenient(check: Callable[[str, str], bool]) -> Callable[[str, str], bool]:
+    # Inside casbin's matcher a malformed stored rule or request must not match, not raise.
+    def function(a: str, b: str) -> bool:
+        try:
+            return check(a, b)
+        except BadInput:
+            return False
+
+    function.__name__ = check.__name__
+    return function
+
+
+MATCHER_FUNCTIONS: dict[str, Callable[[str, str], bool]] = {
+    "uri_covers": _lenient(uri_covers),
+    "action_covers": _lenient(action_covers),
+}
+
+
+def register_functions(enforcer: Any) -> None:
+    """Register the model's custom matcher functions on a casbin enforcer."""
+    for name, function in MATCHER_FUNCTIONS.items():
+        enforcer.add_function(name, function)
+
+
+def casbin_enforcer(model_path: str | Path = MODEL_PATH) -> Any:
+    """A plain in-memory `casbin.Enforcer` on Glia's model (for tests and benchmarks: it
+    scans every policy on each ``enforce()``)."""
+    enforcer = casbin.Enforcer(str(model_path))
+    register_functions(enforcer)
+    return enforcer
+
+
+# -- subjects -----------------------------------------------------------------------------
+
+
+def user_subject(name: str) -> str:
+    """``user_subject("alice") == "user:alice"``"""
+    return validate_subject(f"user:{name}")
+
+
+def role_subject(name: str) -> str:
+    """``role_subject("admin") == "role:admin"``"""
+    return validate_subject(f"role:{name}")
+
+
+def validate_subject(subject: str) -> str:
+    if (
+        not isinstance(subject, str)
+        or len(subject) > MAX_SUBJECT_LENGTH
+        or not _SUBJECT.fullmatch(subject)
+    ):
+        raise BadInput(
+            f"invalid subject {subject!r}: expected kind:name, like user:alice",
+            fields={"subject": subject},
+        )
+    return subject
+
+
+def visible_filter(column: Any, prefixes: Collection[str] | None) -> ColumnElement[bool]:
+    """The SQL condition for `visible_prefixes`' answer on a URI column:
+    ``uri = p OR uri LIKE p || '/%'`` for each prefix (escaping ``%`` and ``_``), true for
+    None, false for no prefix."""
+    if prefixes is None:
+        return true()
+    if not prefixes:
+        return false()
+    conditions: list[ColumnElement[bool]] = []
+    for prefix in prefixes:
+        conditions.append(column == prefix)
+        conditions.append(column.startswith(prefix + "/", autoescape=True))
+    return or_(*conditions)
+
+
+# -- the index ----------------------------------------------------------------------------
+
+
+class PermissionIndex:
+    """An immutable answer table for one version of the policy.
+
+    Grants are indexed by URI then subject (the best action per pair), and each subject's
+    roles are resolved transitively once, so `check` costs one dict lookup per prefix of the
+    URI and subject, whatever the number of policies. Unlike casbin's role manager (which
+    stops after 10 levels), inheritance has no depth limit; cycles are harmless.
+    Malformed stored rules are skipped with a warning, as casbin's matcher never matches them.
+    """
+
+    def __init__(
+        self,
+        grants: Iterable[Sequence[str]] = (),
+        links: Iterable[Sequence[str]] = (),
+    ) -> None:
+        self._by_uri: dict[str, dict[str, Action]] = {}
+        self._by_subject: dict[str, dict[str, Action]] = {}
+        for rule in grants:
+            try:
+                subject, uri, action_name = rule[0], rule[1], rule[2]
+                parse_grant_uri(uri)
+                action = Action.parse(action_name)
+            except (BadInput, IndexError):
+                logger.warning("acl: ignoring a malformed grant %r", list(rule))
+                continue
+            by_subject = self._by_uri.setdefault(uri, {})
+            if action > by_subject.get(subject, 0):
+                by_subject[subject] = action
+                self._by_subject.setdefault(subject, {})[uri] = action
+
+        self._direct_roles: dict[str, set[str]] = {}
+        for link in links:
+            if len(link) < 2:
+                logger.warning("acl: ignoring a malformed role link %r", list(link))
+                continue
+            self._direct_roles.setdefault(link[0], set()).add(link[1])
+        self._subjects: dict[str, frozenset[str]] = {
+            member: self._closure(member) for member in self._direct_roles
+        }
+
+    def _closure(self, member: str) -> frozenset[str]:
+        seen = {member}
+        stack = [member]
+        while stack:
+            for role in self._direct_roles.get(stack.pop(), ()):
+                if role not in seen:
+                    seen.add(role)
+                    stack.append(role)
+        return frozenset(seen)
+
+    def subjects_of(self, subject: str) -> frozenset[str]:
+        """The subject and every role it holds, directly or through other roles."""
+        return self._subjects.get(subject) or frozenset((subject,))
+
+    def roles_of(self, member: str) -> list[str]:
+        """The roles a member holds directly."""
+        return sorted(self._direct_roles.get(member, ()))
+
+    def check(self, subject: str, uri: str, action: str | Action) -> bool:
+        """Whether ``subject`` may do ``action`` on ``uri``. `BadInput` on a malformed URI or
+        action."""
+        needed = Action.parse(action)
+        scheme, segments = parse_uri(uri)
+        subjects = self.subjects_of(subject)
+        by_uri = self._by_uri
+        prefix = f"{scheme}://"
+        for key in _prefixes(prefix, segments):
+            grants = by_uri.get(key)
+            if grants is None:
+                continue
+            if len(subjects) <= len(grants):
+                for candidate in subjects:
+                    granted = grants.get(candidate)
+                    if granted is not None and granted >= needed:
+                        return True
+            else:
+                for candidate, granted in grants.items():
+                    if granted >= needed and candidate in subjects:
+                        return True
+        return False
+
+    def visible_prefixes(
+        self, subject: str, scheme: str, action: str | Action = Action.LIST
+    ) -> list[str] | None:
+        """The URI prefixes under which ``subject`` may do ``action`` (by default, list) on
+        resources of ``scheme``: None for all of them (a ``*`` or ``scheme://`` grant), else a
+        sorted list of prefixes none of which covers another (empty: nothing visible).
+        Turn it into SQL with `visible_filter`."""
+        needed = Action.parse(action)
+        if not _SCHEME.fullmatch(scheme):
+            raise BadInput(f"invalid URI scheme {scheme!r}", fields={"scheme": scheme})
+        root = f"{scheme}://"
+        found: set[tuple[str, ...]] = set()
+        for candidate in self.subjects_of(subject):
+            for uri, granted in self._by_subject.get(candidate, {}).items():
+                if granted < needed:
+                    continue
+                if uri == ALL_URIS or uri == root:
+                    return None
+                if uri.startswith(root):
+                    found.add(parse_uri(uri)[1])
+        kept = [
+            segments
+            for segments in found
+            if not any(segments[:depth] in found for depth in range(1, len(segments)))
+        ]
+        return sorted(format_uri(scheme, segments) for segments in kept)
+
+    def grants_of(self, subject: str, *, inherited: bool = False) -> list[tuple[str, Action]]:
+        """The subject's own grants as ``(uri, action)``, sorted by URI; with
+        ``inherited=True``, also those of its roles (the best action per URI)."""
+        subjects: Iterable[str] = self.subjects_of(subject) if inherited else (subject,)
+        merged: dict[str, Action] = {}
+        for candidate in subjects:
+            for uri, granted in self._by_subject.get(candidate, {}).items():
+                if granted > merged.get(uri, 0):
+                    merged[uri] = granted
+        return sorted(merged.items())
+
+
+def _prefixes(root: str, segments: Sequence[str]) -> Iterable[str]:
+    """``"*"``, ``"job://"``, ``"job://a"``, ``"job://a/b"``, … for ``job://a/b``."""
+    yield ALL_URIS
+    yield root
+    if segments:
+        key = root + segments[0]
+        yield key
+        for segment in segments[1:]:
+            key = f"{key}/{segment}"
+            yield key
+
+
+# -- the service --------------------------------------------------------------------------
+
+
+class AclService:
+    """The policy of one process: casbin holds and persists it, `PermissionIndex` answers.
+
+    Writes are serialized by a lock, persisted, then the index is rebuilt and
+    ``{"event": "changed", "origin": …}`` is published on the bus channel ``acl``;
+    `watch_changes` (a background task) reloads the policy when another process changed it.
+    Call `load` once before use.
+    """
+
+    def __init__(self, db: Database, bus: EventBus, model_path: str | Path = MODEL_PATH) -> None:
+        self._bus = bus
+        self._enforcer: Any = casbin.AsyncEnforcer(str(model_path), AclAdapter(db))
+        register_functions(self._enforcer)
+        self._index = PermissionIndex()
+        self._lock = asyncio.Lock()
+        self.origin = uuid.uuid4().hex
+        # Set while `watch_changes` is subscribed (a change made after it is set is seen).
+        self.watching = asyncio.Event()
+
+    @property
+    def index(self) -> PermissionIndex:
+        """The current index, for synchronous callers; replaced (never mutated) on change."""
+        return self._index
+
+    async def load(self) -> None:
+        """(Re)load the whole policy from the database."""
+        async with self._lock:
+            await self._load_locked()
+
+    async def _load_locked(self) -> None:
+        await self._enforcer.load_policy()
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        self._index = PermissionIndex(
+            self._enforcer.get_policy(), self._enforcer.get_grouping_policy()
+        )
+
+    # -- checks --
+
+    async def check(self, subject: str, uri: str, action: str | Action) -> bool:
+        return self._index.check(subject, uri, action)
+
+    async def require(self, subject: str, uri: str, action: str | Action) -> None:
+        """Raise `Forbidden` unless ``subject`` may do ``action`` on ``uri``."""
+        needed = Action.parse(action)
+        if not self._index.check(subject, uri, needed):
+            raise Forbidden(
+                f"{subject} may not {needed.label} {uri}: no {needed.label} (or higher) "
+                "permission on it or on a parent",
+                fields={"subject": subject, "uri": uri, "action": needed.label},
+            )
+
+    def visible_prefixes(
+        self, subject: str, scheme: str, action: str | Action = Action.LIST
+    ) -> list[str] | None:
+        return self._index.visible_prefixes(subject, scheme, action)
+
+    def subjects_of(self, subject: str) -> frozenset[str]:
+        return self._index.subjects_of(subject)
+
+    async def grants_of(self, subject: str, *, inherited: bool = False) -> list[tuple[str, Action]]:
+        return self._index.grants_of(subject, inherited=inherited)
+
+    async def roles_of(self, member: str) -> list[str]:
+        return self._index.roles_of(member)
+
+    # -- changes --
+
+    async def grant(self, subject: str, uri: str, action: str | Action) -> bool:
+        """Grant ``action`` on ``uri``, replacing any other action the subject held on this
+        very URI. Idempotent; returns whether the policy changed."""
+        validate_subject(subject)
+        parse_grant_uri(uri)
+        rule = [subject, uri, Action.parse(action).label]
+        async with self._lock:
+            existing = self._enforcer.get_filtered_policy(0, subject, uri)
+            if existing == [rule]:
+                return False
+            if not existing:
+                change = self._enforcer.add_policy(*rule)
+            elif len(existing) == 1:
+                change = self._enforcer.update_policy(existing[0], rule)
+            else:  # several actions on one URI: left by two processes granting at once
+                change = self._replace_all(subject, uri, rule)
+            await self._apply(change)
+        await self._notify()
+        return True
+
+    async def _replace_all(self, subject: str, uri: str, rule: list[str]) -> None:
+        await self._enforcer.remove_filtered_policy(0, subject, uri)
+        await self._enforcer.add_policy(*rule)
+
+    async def revoke(self, subject: str, uri: str) -> bool:
+        """Remove the subject's grant on ``uri`` (not those beneath it); returns whether there
+        was one."""
+        async with self._lock:
+            if not self._enforcer.get_filtered_policy(0, subject, uri):
+                return False
+            await self._apply(self._enforcer.remove_filtered_policy(0, subject, uri))
+        await self._notify()
+        return True
+
+    async def add_role(self, member: str, role: str) -> bool:
+        """Make ``member`` (a user or a role) hold ``role``; returns whether it is new."""
+        validate_subject(member)
+        validate_subject(role)
+        if member == role:
+            raise BadInput(f"{member} cannot hold itself", fields={"role": role})
+        async with self._lock:
+            if self._enforcer.has_grouping_policy(member, role):
+                return False
+            await self._apply(self._enforcer.add_grouping_policy(member, role))
+        await self._notify()
+        return True
+
+    async def remove_role(self, member: str, role: str) -> bool:
+        async with self._lock:
+            if not self._enforcer.has_grouping_policy(member, role):
+                return False
+            await self._apply(self._enforcer.remove_grouping_policy(member, role))
+        await self._notify()
+        return True
+
+    async def _apply(self, change: Awaitable[object]) -> None:
+        """Run a casbin change (holding the lock) and rebuild the index. Casbin updates its
+        model and the database in two steps; if either fails, reload so the memory matches
+        the database again."""
+        try:
+            await change
+        except BaseException:
+            try:
+                await self._load_locked()
+            except Exception:
+                logger.exception("acl: reloading the policy after a failed change failed")
+            raise
+        self._rebuild()
+
+    async def _notify(self) -> None:
+        # The change is committed; a lost signal only delays other processes, so it must not
+        # turn a successful change into an error.
+        try:
+            await self._bus.publish(ACL_CHANNEL, {"event": "changed", "origin": self.origin})
+        except Exception:
+            logger.exception("acl: could not publish the change signal")
+
+    # -- other processes' changes --
+
+    def _is_foreign_change(self, message: Message) -> bool:
+        return message.get("event") == "changed" and message.get("origin") != self.origin
+
+    async def watch_changes(self, *, retry_delay: float = 1.0) -> None:
+        """Reload the policy whenever another process changes it (run as a background task;
+        it returns only when cancelled). Bursts of signals coalesce into one reload; on
+        (re)subscribing it reloads once, so a change made while it was not subscribed is
+        not missed."""
+        dirty = asyncio.Event()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._reload_when(dirty))
+            while True:
+                try:
+                    async with self._bus.subscribe(ACL_CHANNEL) as subscription:
+                        dirty.set()
+                        self.watching.set()
+                        async for message in subscription:
+                            if self._is_foreign_change(message):
+                                dirty.set()
+                except Exception:
+                    logger.exception("acl: the change subscription failed; resubscribing")
+                finally:
+                    self.watching.clear()
+                await asyncio.sleep(retry_delay)
+
+    async def _reload_when(self, dirty: asyncio.Event) -> None:
+        while True:
+            await dirty.wait()
+            dirty.clear()
+            try:
+                await self.load()
+            except Exception:
+                logger.exception("acl: reloading the policy failed")
+
+
+__all__ = [
+    "ACL_CHANNEL",
+    "ALL_URIS",
+    "AclService",
+    "Action",
+    "PermissionIndex",
+    "action_covers",
+    "casbin_enforcer",
+    "format_uri",
+    "parse_grant_uri",
+    "parse_uri",
+    "register_functions",
+    "role_subject",
+    "uri_covers",
+    "user_subject",
+    "validate_subject",
+    "visible_filter",
+]
