@@ -55,5 +55,13 @@ class Unavailable(GliaError):
 
 ERRORS_BY_CODE: dict[str, type[GliaError]] = {
     cls.code: cls
-    for cls in (Unauthenticated, Forbidden, NotFound, BadInput, Conflict, QuotaExceeded, Unavailable)
+    for cls in (
+        Unauthenticated,
+        Forbidden,
+        NotFound,
+        BadInput,
+        Conflict,
+        QuotaExceeded,
+        Unavailable,
+    )
 }

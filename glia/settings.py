@@ -89,7 +89,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     the process environment is consulted.
     """
     if env is None:
-        overrides.setdefault("job_path", os.environ.get("PATH", Settings.model_fields["job_path"].default))
+        overrides.setdefault(
+            "job_path", os.environ.get("PATH", Settings.model_fields["job_path"].default)
+        )
         return Settings(**overrides)  # type: ignore[arg-type]
     if "PATH" in env:
         overrides.setdefault("job_path", env["PATH"])

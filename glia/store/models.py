@@ -185,9 +185,7 @@ class AclRuleRow(Base):
     """Casbin's policy storage: ``p`` rows are grants, ``g`` rows are role links."""
 
     __tablename__ = "acl_rules"
-    __table_args__ = (
-        UniqueConstraint("ptype", "v0", "v1", "v2", name="uq_acl_rules_rule"),
-    )
+    __table_args__ = (UniqueConstraint("ptype", "v0", "v1", "v2", name="uq_acl_rules_rule"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     ptype: Mapped[str] = mapped_column(String(8))

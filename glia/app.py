@@ -1,0 +1,155 @@
+"""The ASGI application: GraphQL, health, metrics; the lifespan that runs the platform."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from cluster_gateway.runtimes.base import Runtime
+from glia.platform import Platform
+from glia.settings import Settings
+from glia.workers import BackgroundTasks
+from graph.context import Context
+from graph.schema import create_schema
+
+logger = structlog.get_logger("glia.app")
+
+StartupHook = Callable[[Platform], Awaitable[None]]
+
+
+@dataclass
+class _Running:
+    """The platform of a started app; None before the lifespan starts and after it ends."""
+
+    platform: Platform | None = None
+
+    def get(self) -> Platform:
+        if self.platform is None:
+            raise RuntimeError("the platform is not running")
+        return self.platform
+
+
+def _request_id(scope: Scope) -> str:
+    if "glia.request_id" not in scope:
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id" and 0 < len(value) <= 64:
+                scope["glia.request_id"] = value.decode("latin-1")
+                break
+        else:
+            scope["glia.request_id"] = uuid.uuid4().hex
+    request_id: str = scope["glia.request_id"]
+    return request_id
+
+
+class RequestIdMiddleware:
+    """Give every request an id, echo it in ``X-Request-ID`` and bind it to the logs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            await self.app(scope, receive, send_with_id)
+
+
+class GliaGraphQL(GraphQL[Context, None]):
+    def __init__(self, running: _Running, settings: Settings) -> None:
+        super().__init__(
+            create_schema(max_depth=settings.max_query_depth, max_tokens=settings.max_query_tokens),
+            graphql_ide="graphiql",
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        )
+        self._running = running
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket | None = None
+    ) -> Context:
+        return Context(
+            platform=self._running.get(),
+            request=request,
+            response=response,
+            request_id=_request_id(request.scope),
+        )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    on_startup: StartupHook | None = None,
+    runtime: Runtime | None = None,
+) -> Starlette:
+    running = _Running()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        platform = await Platform.create(settings, runtime=runtime)
+        running.platform = platform
+        tasks = BackgroundTasks(platform)
+        try:
+            if settings.background_tasks:
+                await tasks.start()
+            if on_startup is not None:
+                await on_startup(platform)
+            logger.info("glia is serving", url=settings.effective_public_url)
+            yield
+        finally:
+            await tasks.stop()
+            running.platform = None
+            await platform.close()
+
+    async def healthz(_request: Request) -> Response:
+        platform = running.get()
+        try:
+            async with platform.db.session() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception as exc:
+            logger.warning("health check: the database does not answer", error=str(exc))
+            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    async def metrics(_request: Request) -> Response:
+        platform = running.get()
+        async with platform.db.session() as session:
+            counts = await platform.jobs.count_by_status(session)
+        for status, count in counts.items():
+            platform.metrics.jobs.labels(status=status.value).set(count)
+        return Response(generate_latest(platform.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    graphql = GliaGraphQL(running, settings)
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/metrics", metrics),
+        ],
+        middleware=[Middleware(RequestIdMiddleware)],
+        lifespan=lifespan,
+    )

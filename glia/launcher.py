@@ -1,0 +1,104 @@
+"""Starting the server: `glia up` (embedded, first-run conveniences) and `glia serve`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import uvicorn
+from pydantic import SecretStr
+
+from glia.app import create_app
+from glia.log_config import configure_logging
+from glia.platform import Platform
+from glia.settings import Settings, load_settings
+from sdk.config import load_config, save_config
+
+ADMIN_NAME = "admin"
+
+
+def _secret_key(data_dir: Path) -> str:
+    """The embedded install's token signing key: made once, kept in the data dir (0600)."""
+    path = data_dir / "secret.key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    return key
+
+
+async def _first_run(platform: Platform) -> None:
+    """Make sure there is an admin and that this machine's CLI can talk to the server."""
+    settings = platform.settings
+    url = settings.effective_public_url
+    async with platform.db.session() as session:
+        admin, password = await platform.auth.ensure_admin(session, ADMIN_NAME)
+        config = load_config()
+        if password is None and config.token and config.server == url:
+            return
+        token = await platform.auth.issue_token(session, admin.id, description="glia up")
+    path = save_config(
+        config.replace(server=url, token=token, username=admin.name, cluster=settings.cluster_name)
+    )
+    print(f"Glia is up at {url}", file=sys.stderr)
+    print(f"  the CLI is logged in as {admin.name!r} (config: {path})", file=sys.stderr)
+    if password is not None:
+        print(
+            f"  admin password (shown once): {password}\n"
+            f"  log in elsewhere with: glia login {url} -u {admin.name}",
+            file=sys.stderr,
+        )
+
+
+def _serve(settings: Settings, *, first_run: bool) -> int:
+    configure_logging(level=settings.log_level, json=settings.log_format == "json")
+    app = create_app(settings, on_startup=_first_run if first_run else None)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        lifespan="on",
+        ws="websockets-sansio",
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    # uvicorn reports a failed startup (port taken, lifespan error) by not having started.
+    return 0 if server.started else 1
+
+
+def run_up(*, host: str | None, port: int | None, data_dir: Path | None) -> int:
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    settings = load_settings(None, **overrides)
+    if settings.secret_key is None:
+        settings = settings.model_copy(
+            update={"secret_key": SecretStr(_secret_key(settings.data_dir))}
+        )
+    return _serve(settings, first_run=True)
+
+
+def run_serve(*, host: str | None, port: int | None) -> int:
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    settings = load_settings(None, **overrides)
+    if settings.secret_key is None:
+        print("glia serve: set GLIA_SECRET_KEY (at least 32 characters)", file=sys.stderr)
+        return 2
+    return _serve(settings, first_run=False)

@@ -1,0 +1,141 @@
+"""Clusters known to the control plane, their presets, and the gateways that reach them."""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from cluster_gateway.gateway import ClusterCapacity, Gateway
+from glia.errors import NotFound, Unavailable
+from glia.store.models import ClusterRow, PresetRow
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    cpu: float
+    memory_mb: int
+    gpu: int = 0
+
+
+@dataclass(frozen=True)
+class Cluster:
+    id: str
+    name: str
+    status: str
+    presets: tuple[Preset, ...]
+
+    def preset(self, name: str | None) -> Preset | None:
+        if name is None:
+            return self.presets[0] if self.presets else None
+        return next((p for p in self.presets if p.name == name), None)
+
+
+def _cluster(row: ClusterRow) -> Cluster:
+    return Cluster(
+        id=row.id,
+        name=row.name,
+        status=row.status,
+        presets=tuple(
+            Preset(name=p.name, cpu=p.cpu, memory_mb=p.memory_mb, gpu=p.gpu) for p in row.presets
+        ),
+    )
+
+
+def presets_for_host(capacity: ClusterCapacity) -> list[Preset]:
+    """A few presets sized to one machine: small, a quarter, half of it."""
+    cpu = max(capacity.cpu, 1.0)
+    memory = max(capacity.memory_mb, 1024)
+    presets = [
+        Preset("cpu-small", cpu=min(0.5, cpu), memory_mb=min(1024, memory // 4)),
+        Preset("cpu-medium", cpu=max(1.0, round(cpu / 4, 1)), memory_mb=max(1024, memory // 4)),
+        Preset("cpu-large", cpu=max(1.0, round(cpu / 2, 1)), memory_mb=max(2048, memory // 2)),
+    ]
+    if capacity.gpu:
+        presets.append(
+            Preset("gpu-1", cpu=max(1.0, round(cpu / 2, 1)), memory_mb=memory // 2, gpu=1)
+        )
+    return presets
+
+
+class GatewayRegistry:
+    """The gateway of each cluster, by cluster name."""
+
+    def __init__(self) -> None:
+        self._gateways: dict[str, Gateway] = {}
+
+    def add(self, name: str, gateway: Gateway) -> None:
+        self._gateways[name] = gateway
+
+    def get(self, name: str) -> Gateway:
+        try:
+            return self._gateways[name]
+        except KeyError:
+            raise Unavailable(f"cluster {name!r} has no gateway connected") from None
+
+    def items(self) -> list[tuple[str, Gateway]]:
+        return list(self._gateways.items())
+
+
+class ClustersService:
+    async def ensure(
+        self, session: AsyncSession, *, name: str, presets: Sequence[Preset]
+    ) -> Cluster:
+        """Register a cluster with its presets unless it exists (existing presets are kept)."""
+        row = await self._row(session, name)
+        if row is None:
+            row = ClusterRow(id=str(uuid.uuid4()), name=name, gateway="embedded", status="ready")
+            row.presets = [
+                PresetRow(name=p.name, cpu=p.cpu, memory_mb=p.memory_mb, gpu=p.gpu, position=i)
+                for i, p in enumerate(presets)
+            ]
+            session.add(row)
+            await session.commit()
+            row = await self._row(session, name)
+            if row is None:
+                raise NotFound(f"cluster {name!r} vanished while being created")
+        return _cluster(row)
+
+    async def list(self, session: AsyncSession) -> list[Cluster]:
+        rows = await session.scalars(
+            select(ClusterRow).options(selectinload(ClusterRow.presets)).order_by(ClusterRow.name)
+        )
+        return [_cluster(row) for row in rows]
+
+    async def get(self, session: AsyncSession, name: str) -> Cluster:
+        row = await self._row(session, name)
+        if row is None:
+            raise NotFound(f"cluster {name!r} not found")
+        return _cluster(row)
+
+    async def by_ids(
+        self, session: AsyncSession, ids: Sequence[str]
+    ) -> builtins.list[Cluster | None]:
+        rows = await session.scalars(
+            select(ClusterRow)
+            .options(selectinload(ClusterRow.presets))
+            .where(ClusterRow.id.in_(set(ids)))
+        )
+        by_id = {row.id: _cluster(row) for row in rows}
+        return [by_id.get(cluster_id) for cluster_id in ids]
+
+    async def default_name(self, session: AsyncSession) -> str:
+        name = await session.scalar(
+            select(ClusterRow.name).order_by(ClusterRow.created_at).limit(1)
+        )
+        if name is None:
+            raise NotFound("no cluster is registered")
+        return name
+
+    async def _row(self, session: AsyncSession, name: str) -> ClusterRow | None:
+        return await session.scalar(
+            select(ClusterRow)
+            .options(selectinload(ClusterRow.presets))
+            .where(ClusterRow.name == name)
+        )

@@ -1,0 +1,73 @@
+"""Schema extensions: the per-operation scope, error codes and masking, metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import structlog
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, SchemaExtension
+
+from glia.errors import GliaError
+from graph.context import Context, operation_scope
+
+logger = structlog.get_logger("glia.graphql")
+
+# Errors graphql-core raises itself (syntax, validation, limits) carry no original error.
+_INVALID_QUERY = "BAD_INPUT"
+
+
+class OperationScope(SchemaExtension):
+    """One DB session and one set of DataLoaders per operation, closed when it ends."""
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        context: Context = self.execution_context.context
+        started = time.perf_counter()
+        async with operation_scope(context.platform):
+            yield
+        result = self.execution_context.result
+        operation_type = self.execution_context.operation_type.value
+        failed = bool(getattr(result, "errors", None))
+        metrics = context.platform.metrics
+        metrics.graphql_operations.labels(
+            operation=self.execution_context.operation_name or "anonymous",
+            type=operation_type,
+            outcome="error" if failed else "ok",
+        ).inc()
+        if operation_type != "subscription":
+            metrics.graphql_duration.labels(type=operation_type).observe(
+                time.perf_counter() - started
+            )
+
+
+def _is_expected(error: GraphQLError) -> bool:
+    return error.original_error is None or isinstance(error.original_error, GliaError)
+
+
+class ErrorCodes(MaskErrors):
+    """Expected errors keep their message and code; anything else is logged and masked."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            should_mask_error=lambda e: not _is_expected(e), error_message="Internal server error"
+        )
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        context: Context = self.execution_context.context
+        logger.error(
+            "unexpected error in a GraphQL operation",
+            request_id=context.request_id,
+            path=error.path,
+            exc_info=error.original_error,
+        )
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": context.request_id}
+        return masked
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        processed = super()._process_errors(errors)
+        for error in processed:
+            if not error.extensions or "code" not in error.extensions:
+                error.extensions = {**(error.extensions or {}), "code": _INVALID_QUERY}
+        return processed

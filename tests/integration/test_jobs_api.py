@@ -1,0 +1,280 @@
+"""The jobs API over HTTP, on SQLite and PostgreSQL, with an in-memory runtime."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from cluster_gateway.gateway import ExitReason
+from cluster_gateway.runtimes.fake import FakeRuntime
+from tests.factories import Api, GraphQLErrors, make_settings, running_api
+
+SUBMIT = """
+mutation($input: SubmitJobInput!) {
+  submitJob(input: $input) { id name status reason uri preset cpu memoryMb owner { name } }
+}
+"""
+JOB = """
+query($id: String!) {
+  job(id: $id) {
+    id status reason exitCode statusDescription startedAt finishedAt
+    history { status reason exitCode description at }
+  }
+}
+"""
+JOBS = """
+query($filter: JobFilter, $first: Int, $after: String) {
+  jobs(filter: $filter, first: $first, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node { id name status tags owner { name } cluster { name } } }
+  }
+}
+"""
+KILL = "mutation($id: String!) { killJob(id: $id) { id status reason } }"
+
+
+@pytest.fixture
+async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
+    async with running_api(make_settings(tmp_path, database_url), FakeRuntime()) as api:
+        yield api
+
+
+@pytest.fixture
+def runtime(api: Api) -> FakeRuntime:
+    assert isinstance(api.runtime, FakeRuntime)
+    return api.runtime
+
+
+async def eventually(check: Callable[[], Any], *, within: float = 5.0) -> Any:
+    """Poll an async check until it returns something truthy (bounded)."""
+    async with asyncio.timeout(within):
+        while True:
+            result = await check()
+            if result:
+                return result
+            await asyncio.sleep(0.02)
+
+
+async def submit(api: Api, token: str, **fields: Any) -> dict[str, Any]:
+    data = await api.gql(SUBMIT, {"input": {"command": ["echo", "hi"], **fields}}, token=token)
+    job: dict[str, Any] = data["submitJob"]
+    return job
+
+
+async def job_status(api: Api, token: str, job_id: str, status: str) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        job: dict[str, Any] = (await api.gql(JOB, {"id": job_id}, token=token))["job"]
+        return job if job["status"] == status else None
+
+    result: dict[str, Any] = await eventually(check)
+    return result
+
+
+async def test_submit_runs_and_records_history(api: Api, runtime: FakeRuntime) -> None:
+    token = await api.user("alice")
+    job = await submit(
+        api, token, name="first", preset="cpu-small", env=[{"name": "A", "value": "1"}]
+    )
+    assert job["status"] in ("PENDING", "RUNNING")
+    assert job["uri"] == f"job://default/default/alice/{job['id']}"
+    assert job["owner"]["name"] == "alice"
+    assert job["preset"] == "cpu-small"
+    spec = runtime.specs[job["id"]]
+    assert spec.env["A"] == "1"
+    assert spec.env["GLIA_JOB_ID"] == job["id"]
+    assert spec.env["GLIA_JOB_NAME"] == "first"
+    assert spec.env["GLIA_JOB_OWNER"] == "alice"
+    assert spec.env["GLIA_CLUSTER"] == "default"
+    assert spec.env["GLIA_PRESET"] == "cpu-small"
+    assert spec.resources.memory_mb == job["memoryMb"]
+
+    await job_status(api, token, job["id"], "RUNNING")
+    runtime.finish(job["id"], exit_code=3, reason=ExitReason.ERROR)
+    done = await job_status(api, token, job["id"], "FAILED")
+    assert done["exitCode"] == 3
+    assert done["reason"] == "Error"
+    assert [h["status"] for h in done["history"]] == ["PENDING", "RUNNING", "FAILED"]
+    assert done["history"][0]["reason"] == "Creating"
+    assert done["history"][-1]["exitCode"] == 3
+    # the job can be found by name too
+    by_name = (await api.gql(JOB, {"id": "first"}, token=token))["job"]
+    assert by_name["id"] == job["id"]
+
+
+async def test_kill_cancels_with_user_requested(api: Api, runtime: FakeRuntime) -> None:
+    token = await api.user("alice")
+    job = await submit(api, token)
+    await job_status(api, token, job["id"], "RUNNING")
+    killed = (await api.gql(KILL, {"id": job["id"]}, token=token))["killJob"]
+    assert killed["status"] == "CANCELLED"
+    assert killed["reason"] == "UserRequested"
+    assert runtime.stop_requests and runtime.stop_requests[0][0] == job["id"]
+    # killing again is a no-op
+    again = (await api.gql(KILL, {"id": job["id"]}, token=token))["killJob"]
+    assert again["status"] == "CANCELLED"
+
+
+async def test_other_users_see_read_and_kill_nothing(api: Api) -> None:
+    alice = await api.user("alice")
+    bob = await api.user("bob")
+    admin = await api.user("root", role="admin")
+    job = await submit(api, alice)
+
+    bob_jobs = (await api.gql(JOBS, token=bob))["jobs"]
+    assert bob_jobs["totalCount"] == 0 and bob_jobs["edges"] == []
+    for query in (JOB, KILL):
+        with pytest.raises(GraphQLErrors) as denied:
+            await api.gql(query, {"id": job["id"]}, token=bob)
+        assert denied.value.code == "FORBIDDEN"
+    # a name resolves among the caller's own jobs only
+    with pytest.raises(GraphQLErrors) as missing:
+        await api.gql(JOB, {"id": "nothing-here"}, token=bob)
+    assert missing.value.code == "NOT_FOUND"
+
+    admin_jobs = (await api.gql(JOBS, token=admin))["jobs"]
+    assert [e["node"]["id"] for e in admin_jobs["edges"]] == [job["id"]]
+    alice_jobs = (await api.gql(JOBS, token=alice))["jobs"]
+    assert alice_jobs["totalCount"] == 1
+
+
+async def test_errors_carry_codes(api: Api) -> None:
+    body = await api.raw("{ me { name } }")
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    body = await api.raw("{ me { name } }", token="not-a-token")
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+    token = await api.user("alice")
+    cases = [
+        ({"command": ["x"], "preset": "no-such-preset"}, "BAD_INPUT"),
+        ({"command": []}, "BAD_INPUT"),
+        ({"command": ["x"], "env": [{"name": "9X", "value": "1"}]}, "BAD_INPUT"),
+        ({"command": ["x"], "cluster": "elsewhere"}, "NOT_FOUND"),
+    ]
+    for job_input, code in cases:
+        body = await api.raw(SUBMIT, {"input": job_input}, token=token)
+        assert body["errors"][0]["extensions"]["code"] == code, (job_input, body)
+        assert "Traceback" not in body["errors"][0]["message"]
+
+    await submit(api, token, name="dup")
+    body = await api.raw(SUBMIT, {"input": {"command": ["x"], "name": "dup"}}, token=token)
+    assert body["errors"][0]["extensions"]["code"] == "CONFLICT"
+
+    body = await api.raw("{ nope }", token=token)
+    assert body["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+    deep = "{ jobs { edges { node { owner { name } cluster { presets { name } } } } } }"
+    assert "errors" not in await api.raw(deep, token=token)
+    too_deep = "query {" + " jobs { edges { node { cluster { presets { name } } } } }" * 1 + "}"
+    assert "errors" not in await api.raw(too_deep, token=token)
+    many = "{ " + " ".join(f"a{i}: me {{ name }}" for i in range(40)) + " }"
+    body = await api.raw(many, token=token)
+    assert body["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+
+
+async def test_only_admins_create_users(api: Api) -> None:
+    alice = await api.user("alice")
+    admin = await api.user("root", role="admin")
+    create = """
+    mutation($input: CreateUserInput!) { createUser(input: $input) { user { name role } password } }
+    """
+    body = await api.raw(create, {"input": {"name": "carol"}}, token=alice)
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    created = (await api.gql(create, {"input": {"name": "carol"}}, token=admin))["createUser"]
+    assert created["user"] == {"name": "carol", "role": "USER"}
+    assert len(created["password"]) >= 16
+    body = await api.raw(create, {"input": {"name": "carol"}}, token=admin)
+    assert body["errors"][0]["extensions"]["code"] == "CONFLICT"
+
+    login = """
+    mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token user { name } } }
+    """
+    token = (await api.gql(login, {"u": "carol", "p": created["password"]}))["login"]["token"]
+    assert (await api.gql("{ me { name } }", token=token))["me"]["name"] == "carol"
+    body = await api.raw(login, {"u": "carol", "p": "wrong-password"})
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+    assert (await api.gql("mutation { logout }", token=token))["logout"] is True
+    body = await api.raw("{ me { name } }", token=token)
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_filters_and_pages(api: Api, runtime: FakeRuntime) -> None:
+    token = await api.user("alice")
+    ids = []
+    for i in range(7):
+        job = await submit(api, token, name=f"j{i}", tags=["even"] if i % 2 == 0 else ["odd"])
+        ids.append(job["id"])
+    await job_status(api, token, ids[0], "RUNNING")
+    runtime.finish(ids[0], exit_code=0, reason=ExitReason.COMPLETED)
+    await job_status(api, token, ids[0], "SUCCEEDED")
+
+    seen: list[str] = []
+    after = None
+    while True:
+        page = (await api.gql(JOBS, {"first": 3, "after": after}, token=token))["jobs"]
+        assert page["totalCount"] == 7
+        seen += [e["node"]["id"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == list(reversed(ids))  # newest first, each once
+
+    unfinished = (
+        await api.gql(JOBS, {"filter": {"statuses": ["PENDING", "RUNNING"]}}, token=token)
+    )["jobs"]
+    assert ids[0] not in [e["node"]["id"] for e in unfinished["edges"]]
+    assert unfinished["totalCount"] == 6
+    even = (await api.gql(JOBS, {"filter": {"tags": ["even"]}}, token=token))["jobs"]
+    assert sorted(e["node"]["id"] for e in even["edges"]) == sorted(ids[0::2])
+    named = (await api.gql(JOBS, {"filter": {"name": "j3"}}, token=token))["jobs"]
+    assert [e["node"]["id"] for e in named["edges"]] == [ids[3]]
+
+    body = await api.raw(JOBS, {"after": "garbage!"}, token=token)
+    assert body["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+    body = await api.raw(JOBS, {"first": 100000}, token=token)
+    assert body["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+
+
+async def test_job_list_statement_count_is_bounded(database_url: str, tmp_path: Path) -> None:
+    """A page of jobs with owners, clusters loads in a fixed number of statements."""
+    # No periodic reconcile: its queries would be counted with the request's.
+    settings = make_settings(tmp_path, database_url, reconcile_interval_s=3600)
+    async with running_api(settings, FakeRuntime()) as api:
+        await _count_list_statements(api)
+
+
+async def _count_list_statements(api: Api) -> None:
+    tokens = [await api.user(name) for name in ("u1", "u2", "u3")]
+    admin = await api.user("root", role="admin")
+    submitted = [await submit(api, token) for token in tokens for _ in range(5)]
+    for job in submitted:
+        await job_status(api, admin, job["id"], "RUNNING")
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        if args[2].lstrip().upper().startswith("SELECT"):
+            statements.append(args[2])
+
+    engine = api.platform.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        page = (await api.gql(JOBS, {"first": 50}, token=admin))["jobs"]
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(page["edges"]) == 15
+    # token check, count, page, owners (one batch), clusters (one batch)
+    assert len(statements) <= 6, statements
+
+
+async def test_reconcile_fails_lost_jobs_and_stops_orphans(api: Api, runtime: FakeRuntime) -> None:
+    token = await api.user("alice")
+    job = await submit(api, token)
+    await job_status(api, token, job["id"], "RUNNING")
+    runtime.lose(job["id"])
+    lost = await job_status(api, token, job["id"], "FAILED")
+    assert lost["reason"] == "Lost"
