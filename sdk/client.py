@@ -1,0 +1,388 @@
+"""The async Glia client.
+
+    async with GliaClient(url, token) as client:
+        job = await client.jobs.get("job-...")
+
+Queries and mutations go over HTTP (``POST <url>/graphql``, ``Authorization: Bearer``);
+subscriptions over a WebSocket per subscription (graphql-transport-ws, token in the
+``connection_init`` payload). Every transport failure is turned into a ``GliaError`` in one
+place, ``_api_errors``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import websockets.exceptions
+from gql import Client, GraphQLRequest
+from gql.client import AsyncClientSession
+from gql.transport.exceptions import (
+    TransportConnectionFailed,
+    TransportError,
+    TransportQueryError,
+    TransportServerError,
+)
+from gql.transport.httpx import HTTPXAsyncTransport
+from gql.transport.websockets import WebsocketsTransport
+
+from sdk.errors import (
+    ConnectionFailed,
+    Forbidden,
+    GliaError,
+    NotFound,
+    Unauthenticated,
+    error_from_graphql,
+)
+from sdk.types import Cluster, Job, JobStatus, LogLine, Page, User, UserRole
+
+_USER_FIELDS = "id name email role createdAt"
+_CLUSTER_FIELDS = "id name status presets { name cpu memoryMb gpu }"
+_JOB_FIELDS = f"""
+    id name uri org project preset cpu memoryMb gpu command env workingDir tags description
+    lifeSpanSeconds status reason statusDescription exitCode createdAt startedAt finishedAt
+    owner {{ {_USER_FIELDS} }}
+    cluster {{ name }}
+    history {{ status reason description exitCode at }}
+"""
+
+
+@contextlib.contextmanager
+def _api_errors(url: str) -> Iterator[None]:
+    """Turn whatever gql, httpx or websockets raise into the ``GliaError`` it means."""
+    try:
+        yield
+    except TransportQueryError as exc:
+        raise (error_from_graphql(exc.errors) if exc.errors else GliaError(str(exc))) from exc
+    except TransportServerError as exc:
+        if exc.code == 401:
+            raise Unauthenticated(f"{url}: {exc}") from exc
+        if exc.code == 403:
+            raise Forbidden(f"{url}: {exc}") from exc
+        raise GliaError(f"server error from {url}: {exc}") from exc
+    except (TransportConnectionFailed, OSError) as exc:
+        raise _connection_error(url, exc) from exc
+    except TimeoutError as exc:
+        raise ConnectionFailed(f"timed out waiting for the Glia server at {url}") from exc
+    except TransportError as exc:
+        raise GliaError(f"unexpected answer from {url}: {exc}") from exc
+
+
+def _connection_error(url: str, exc: BaseException) -> GliaError:
+    # A WebSocket the server closed with an application code (4401/4403 for a rejected
+    # connection_init) is an auth answer, not an unreachable server.
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, websockets.exceptions.ConnectionClosed) and cause.rcvd:
+            code, reason = cause.rcvd.code, cause.rcvd.reason or "connection rejected"
+            if code == 4401:
+                return Unauthenticated(reason)
+            if code == 4403:
+                return Forbidden(reason)
+        if isinstance(cause, websockets.exceptions.InvalidStatus):
+            status = cause.response.status_code
+            if status == 401:
+                return Unauthenticated(f"{url}: HTTP 401")
+            if status == 403:
+                return Forbidden(f"{url}: HTTP 403")
+        cause = cause.__cause__
+    detail = str(exc.__cause__ or exc) or type(exc).__name__
+    return ConnectionFailed(f"cannot reach the Glia server at {url}: {detail}")
+
+
+class GliaClient:
+    """An async client for one Glia server; use it as an async context manager.
+
+    ``url`` is the server's base URL (``http://127.0.0.1:8080``); ``token`` may be None for
+    ``auth.login``, which then sets the token for later calls on the same client.
+    """
+
+    def __init__(self, url: str, token: str | None, *, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self._client: Client | None = None
+        self._session: AsyncClientSession | None = None
+        self.auth = AuthResource(self)
+        self.clusters = ClustersResource(self)
+        self.jobs = JobsResource(self)
+
+    @property
+    def graphql_url(self) -> str:
+        return f"{self.url}/graphql"
+
+    @property
+    def websocket_url(self) -> str:
+        if self.graphql_url.startswith("https://"):
+            return "wss://" + self.graphql_url.removeprefix("https://")
+        return "ws://" + self.graphql_url.removeprefix("http://")
+
+    async def __aenter__(self) -> GliaClient:
+        # Connecting only creates the httpx client: no request is sent until the first call.
+        self._client = Client(
+            transport=HTTPXAsyncTransport(url=self.graphql_url, timeout=self.timeout),
+            fetch_schema_from_transport=False,
+            execute_timeout=self.timeout,
+        )
+        self._session = await self._client.connect_async()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close_async()
+        self._client = self._session = None
+
+    async def execute(self, document: str, variables: Mapping[str, Any] | None = None) -> Any:
+        """Run a query or mutation; returns its ``data`` or raises the mapped ``GliaError``."""
+        if self._session is None:
+            raise RuntimeError("use GliaClient as 'async with GliaClient(...) as client'")
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        request = GraphQLRequest(document, variable_values=dict(variables or {}))
+        with _api_errors(self.url):
+            return await self._session.execute(request, extra_args={"headers": headers})
+
+    async def subscribe(
+        self, document: str, variables: Mapping[str, Any] | None = None
+    ) -> AsyncGenerator[Any, None]:
+        """Each ``data`` of a subscription, on its own WebSocket closed when iteration ends."""
+        transport = WebsocketsTransport(
+            url=self.websocket_url,
+            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+            init_payload={"authToken": self.token} if self.token else {},
+            headers={"Authorization": f"Bearer {self.token}"} if self.token else None,
+            connect_timeout=self.timeout,
+            ack_timeout=self.timeout,
+        )
+        request = GraphQLRequest(document, variable_values=dict(variables or {}))
+        client = Client(transport=transport, fetch_schema_from_transport=False)
+        with _api_errors(self.url):
+            async with client as session:
+                async for data in session.subscribe(request):
+                    yield data
+
+
+class _Resource:
+    def __init__(self, client: GliaClient) -> None:
+        self._client = client
+
+
+class AuthResource(_Resource):
+    async def login(self, username: str, password: str) -> tuple[str, User]:
+        """Log in; returns the new token and the user, and makes the client use the token."""
+        data = await self._client.execute(
+            f"""mutation Login($username: String!, $password: String!) {{
+                login(username: $username, password: $password) {{
+                    token user {{ {_USER_FIELDS} }}
+                }}
+            }}""",
+            {"username": username, "password": password},
+        )
+        token = data["login"]["token"]
+        self._client.token = token
+        return token, User.from_dict(data["login"]["user"])
+
+    async def logout(self) -> None:
+        """Revoke the client's token on the server and forget it."""
+        await self._client.execute("mutation Logout { logout }")
+        self._client.token = None
+
+    async def me(self) -> User:
+        data = await self._client.execute(f"query Me {{ me {{ {_USER_FIELDS} }} }}")
+        return User.from_dict(data["me"])
+
+    async def create_user(
+        self,
+        name: str,
+        email: str | None = None,
+        role: UserRole | str = UserRole.USER,
+        password: str | None = None,
+    ) -> tuple[User, str | None]:
+        """Create a user (admins only); the password is returned only when the server made it."""
+        data = await self._client.execute(
+            f"""mutation CreateUser($input: CreateUserInput!) {{
+                createUser(input: $input) {{ user {{ {_USER_FIELDS} }} password }}
+            }}""",
+            {
+                "input": {
+                    "name": name,
+                    "email": email,
+                    "role": UserRole(str(role).lower()).graphql,
+                    "password": password,
+                }
+            },
+        )
+        payload = data["createUser"]
+        return User.from_dict(payload["user"]), payload.get("password")
+
+
+class ClustersResource(_Resource):
+    async def list(self) -> builtins.list[Cluster]:
+        data = await self._client.execute(f"query Clusters {{ clusters {{ {_CLUSTER_FIELDS} }} }}")
+        return [Cluster.from_dict(c) for c in data["clusters"]]
+
+    async def get(self, name: str) -> Cluster:
+        data = await self._client.execute(
+            f"query Cluster($name: String!) {{ cluster(name: $name) {{ {_CLUSTER_FIELDS} }} }}",
+            {"name": name},
+        )
+        if data["cluster"] is None:
+            raise NotFound(f"no cluster {name!r}")
+        return Cluster.from_dict(data["cluster"])
+
+
+def _job_filter(
+    statuses: Iterable[JobStatus | str] | None,
+    name: str | None,
+    tags: Sequence[str] | None,
+    since: datetime | None,
+    cluster: str | None,
+) -> dict[str, Any]:
+    job_filter: dict[str, Any] = {}
+    if statuses is not None:
+        job_filter["statuses"] = [JobStatus(str(s).lower()).graphql for s in statuses]
+    if name is not None:
+        job_filter["name"] = name
+    if tags:
+        job_filter["tags"] = list(tags)
+    if since is not None:
+        job_filter["since"] = since.isoformat()
+    if cluster is not None:
+        job_filter["cluster"] = cluster
+    return job_filter
+
+
+class JobsResource(_Resource):
+    async def submit(
+        self,
+        command: Sequence[str],
+        *,
+        cluster: str | None = None,
+        preset: str | None = None,
+        env: Mapping[str, str] | None = None,
+        working_dir: str | None = None,
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+        description: str | None = None,
+        life_span_s: float | None = None,
+    ) -> Job:
+        job_input: dict[str, Any] = {
+            "command": list(command),
+            "cluster": cluster,
+            "preset": preset,
+            "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
+            "workingDir": working_dir,
+            "name": name,
+            "tags": list(tags or ()),
+            "description": description,
+            "lifeSpanSeconds": life_span_s,
+        }
+        data = await self._client.execute(
+            f"""mutation SubmitJob($input: SubmitJobInput!) {{
+                submitJob(input: $input) {{ {_JOB_FIELDS} }}
+            }}""",
+            {"input": {k: v for k, v in job_input.items() if v is not None}},
+        )
+        return Job.from_dict(data["submitJob"])
+
+    async def list(
+        self,
+        statuses: Iterable[JobStatus | str] | None = None,
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+        since: datetime | None = None,
+        cluster: str | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Page[Job]:
+        """One page of the caller's jobs, newest first; ``statuses=None`` means every status."""
+        data = await self._client.execute(
+            f"""query Jobs($filter: JobFilter, $first: Int, $after: String) {{
+                jobs(filter: $filter, first: $first, after: $after) {{
+                    edges {{ cursor node {{ {_JOB_FIELDS} }} }}
+                    pageInfo {{ hasNextPage endCursor }}
+                    totalCount
+                }}
+            }}""",
+            {
+                "filter": _job_filter(statuses, name, tags, since, cluster),
+                "first": first,
+                "after": after,
+            },
+        )
+        jobs = data["jobs"]
+        return Page(
+            items=tuple(Job.from_dict(edge["node"]) for edge in jobs["edges"]),
+            end_cursor=jobs["pageInfo"].get("endCursor"),
+            has_next_page=bool(jobs["pageInfo"]["hasNextPage"]),
+            total_count=int(jobs.get("totalCount") or 0),
+        )
+
+    async def iter_all(
+        self,
+        statuses: Iterable[JobStatus | str] | None = None,
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+        since: datetime | None = None,
+        cluster: str | None = None,
+        page_size: int = 100,
+    ) -> AsyncGenerator[Job, None]:
+        """Every matching job, following the pages."""
+        status_list = None if statuses is None else builtins.list(statuses)
+        after: str | None = None
+        while True:
+            page = await self.list(status_list, name, tags, since, cluster, page_size, after)
+            for job in page.items:
+                yield job
+            if not page.has_next_page or page.end_cursor is None:
+                return
+            after = page.end_cursor
+
+    async def get(self, id_or_name: str) -> Job:
+        data = await self._client.execute(
+            f"query Job($id: String!) {{ job(id: $id) {{ {_JOB_FIELDS} }} }}", {"id": id_or_name}
+        )
+        return Job.from_dict(data["job"])
+
+    async def kill(self, id_or_name: str) -> Job:
+        """Kill a job; killing a finished job returns it unchanged."""
+        data = await self._client.execute(
+            f"mutation KillJob($id: String!) {{ killJob(id: $id) {{ {_JOB_FIELDS} }} }}",
+            {"id": id_or_name},
+        )
+        return Job.from_dict(data["killJob"])
+
+    async def watch_status(self, id_or_name: str) -> AsyncGenerator[Job, None]:
+        """The job now, then on every status change; ends after a terminal status."""
+        async for data in self._client.subscribe(
+            f"subscription JobStatus($id: String!) {{ jobStatus(id: $id) {{ {_JOB_FIELDS} }} }}",
+            {"id": id_or_name},
+        ):
+            yield Job.from_dict(data["jobStatus"])
+
+    async def logs(
+        self, id_or_name: str, since: datetime | None = None, follow: bool = True
+    ) -> AsyncGenerator[LogLine, None]:
+        """The job's log lines; with ``follow`` it waits while pending and ends with the job."""
+        variables: dict[str, Any] = {"id": id_or_name, "follow": follow}
+        if since is not None:
+            variables["since"] = since.isoformat()
+        async for data in self._client.subscribe(
+            """subscription JobLogs($id: String!, $since: DateTime, $follow: Boolean!) {
+                jobLogs(id: $id, since: $since, follow: $follow) { lines { time stream text } }
+            }""",
+            variables,
+        ):
+            for line in data["jobLogs"]["lines"]:
+                yield LogLine.from_dict(line)

@@ -1,0 +1,239 @@
+"""The SDK and the real CLI against a TEST FAKE of the API (tests/integration/fake_glia_server.py).
+
+The fake serves the contract's slice over real HTTP and graphql-transport-ws in a uvicorn
+thread; the CLI runs in-process through typer's CliRunner with its config in tmp_path.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from cli.main import app
+from sdk import (
+    CliConfig,
+    ConnectionFailed,
+    GliaClient,
+    JobStatus,
+    NotFound,
+    Unauthenticated,
+    load_config,
+    save_config,
+)
+from tests.integration.fake_glia_server import FakeServer, run_fake_server
+
+Glia = Callable[..., Result]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeServer]:
+    with run_fake_server() as server:
+        yield server
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    return tmp_path / "glia" / "config.toml"
+
+
+def _runner(config_file: Path) -> Glia:
+    runner = CliRunner()
+
+    def glia(*args: str, input: str | None = None) -> Result:
+        return runner.invoke(app, list(args), env={"GLIA_CONFIG": str(config_file)}, input=input)
+
+    return glia
+
+
+@pytest.fixture
+def glia(fake: FakeServer, config_file: Path) -> Glia:
+    """The CLI, logged in to the fake as alice."""
+    save_config(CliConfig(server=fake.url, token=fake.login_token(), username="alice"), config_file)
+    return _runner(config_file)
+
+
+def _submit(glia: Glia, *env: str) -> str:
+    args = [arg for pair in env for arg in ("-e", pair)]
+    result = glia("run", "--detach", *args, "--", "python", "train.py")
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip()
+
+
+def _wait_finished(glia: Glia, job_id: str) -> dict[str, object]:
+    deadline = time.monotonic() + 5
+    while True:
+        job = json.loads(glia("status", job_id, "-o", "json").stdout)
+        if JobStatus(job["status"]).is_finished or time.monotonic() > deadline:
+            return dict(job)
+        time.sleep(0.02)
+
+
+def test_login_stores_the_token_in_a_private_file(fake: FakeServer, config_file: Path) -> None:
+    glia = _runner(config_file)
+
+    result = glia("login", fake.url, "-u", "alice", "--password-stdin", input="wonderland\n")
+
+    assert result.exit_code == 0, result.output
+    config = load_config(config_file)
+    assert (config.server, config.username) == (fake.url, "alice")
+    assert config.token in fake.state.tokens
+    assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
+    shown = json.loads(glia("config", "show", "-o", "json").stdout)
+    assert shown["username"] == "alice" and shown["cluster"] == "default"
+    assert shown["presets"] == [{"name": "cpu-small", "cpu": 0.5, "memory_mb": 512, "gpu": 0}]
+
+    assert glia("logout").exit_code == 0
+    assert load_config(config_file).token is None
+    assert config.token not in fake.state.tokens  # revoked on the server too
+
+
+def test_login_with_token_verifies_it(fake: FakeServer, config_file: Path) -> None:
+    glia = _runner(config_file)
+    assert glia("login", fake.url, "--token", fake.login_token()).exit_code == 0
+    assert load_config(config_file).username == "alice"
+
+    result = glia("login", fake.url, "--token", "forged")
+    still_valid = _runner(config_file)("ps")  # the failed login kept the saved token
+    fake.state.tokens.clear()
+    revoked = _runner(config_file)("ps")
+
+    assert result.exit_code == 77
+    assert result.stderr == "error: not logged in or the token is no longer valid\n"
+    assert still_valid.exit_code == 0
+    assert revoked.exit_code == 77
+    assert revoked.stderr == (
+        "error: not logged in or the token is no longer valid (run glia login)\n"
+    )
+
+
+def test_run_streams_logs_and_exits_with_the_job_exit_code(glia: Glia) -> None:
+    result = glia(
+        "run", "-e", "FAKE_STDOUT=epoch 1|epoch 2", "-e", "FAKE_STDERR=warning: slow",
+        "-e", "FAKE_EXIT=3", "--", "python", "train.py", "--lr", "0.1",
+    )  # fmt: skip
+
+    assert result.exit_code == 3, result.output
+    assert result.stdout == "epoch 1\nepoch 2\n"
+    job_id, warning = result.stderr.splitlines()
+    assert job_id.startswith("job-") and warning == "warning: slow"
+    job = json.loads(glia("status", job_id, "-o", "json").stdout)
+    assert job["command"] == ["python", "train.py", "--lr", "0.1"]
+    assert [h["status"] for h in job["history"]] == ["pending", "running", "failed"]
+
+
+def test_run_takes_env_file_then_e_and_rejects_bad_pairs(glia: Glia, tmp_path: Path) -> None:
+    env_file = tmp_path / "job.env"
+    env_file.write_text("# secrets\nA=from-file\n\nB=kept=with=equals\n")
+
+    result = glia(
+        "run", "--detach", "-o", "json", "--env-file", str(env_file), "-e", "A=from-flag",
+        "--name", "train-1", "--tag", "x", "--tag", "y", "--life-span", "1h30m",
+        "python", "-c", "1",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    job = json.loads(result.stdout)
+    assert job["env"] == {"A": "from-flag", "B": "kept=with=equals"}
+    assert (job["name"], job["tags"], job["life_span_s"]) == ("train-1", ["x", "y"], 5400.0)
+    assert job["command"] == ["python", "-c", "1"]  # options after the command are the job's
+    bad = glia("run", "-e", "NOEQUALS", "--", "true")
+    assert bad.exit_code == 65
+    assert bad.stderr.startswith("error: invalid environment variable 'NOEQUALS'")
+
+
+def test_ps_lists_unfinished_by_default_and_all_as_json(glia: Glia) -> None:
+    running = [_submit(glia, "FAKE_SLEEP=30") for _ in range(2)]
+    done = _submit(glia)
+    _wait_finished(glia, done)
+
+    default = json.loads(glia("ps", "-o", "json").stdout)
+    everything = json.loads(glia("ps", "-a", "-o", "json").stdout)
+    limited = json.loads(glia("ps", "-a", "-o", "json", "--limit", "2").stdout)
+    finished = json.loads(glia("ps", "-s", "succeeded", "-o", "json").stdout)
+
+    assert [j["id"] for j in default] == running[::-1]  # newest first
+    assert [j["id"] for j in everything] == [done, *running[::-1]]
+    assert len(limited) == 2
+    assert [j["id"] for j in finished] == [done]
+    table = glia("ps")
+    assert table.exit_code == 0 and "STATUS" in table.stdout and running[0][:12] in table.stdout
+
+
+def test_errors_map_to_exit_codes_with_one_line(glia: Glia, config_file: Path) -> None:
+    missing = glia("status", "job-missing")
+    assert (missing.exit_code, missing.stderr) == (66, "error: no job 'job-missing'\n")
+
+    verbose = glia("--verbose", "status", "job-missing")
+    assert verbose.exit_code == 66 and "Traceback" in verbose.stderr
+
+    save_config(CliConfig(server="http://127.0.0.1:9", token="t"), config_file)
+    down = glia("ps")
+    assert down.exit_code == 69
+    assert down.stderr.startswith("error: cannot reach the Glia server at http://127.0.0.1:9")
+    assert len(down.stderr.splitlines()) == 1
+
+
+def test_kill_goes_on_after_a_missing_job(glia: Glia) -> None:
+    first, second = _submit(glia, "FAKE_SLEEP=30"), _submit(glia, "FAKE_SLEEP=30")
+
+    result = glia("kill", first, "no-such-job", second)
+
+    assert result.exit_code == 66
+    assert result.stdout.splitlines() == [f"{first} cancelled", f"{second} cancelled"]
+    assert result.stderr == "no-such-job: error: no job 'no-such-job'\n"
+
+
+def test_logs_of_a_finished_job_and_status_table(glia: Glia) -> None:
+    job_id = _submit(glia, "FAKE_STDOUT=a|b")
+    _wait_finished(glia, job_id)
+
+    logs = glia("logs", job_id, "--timestamps")
+    status = glia("status", job_id)
+
+    assert logs.exit_code == 0
+    assert [line.split(" ", 1)[1] for line in logs.stdout.splitlines()] == ["a", "b"]
+    assert status.exit_code == 0 and "succeeded" in status.stdout and "Creating" in status.stdout
+
+
+def test_admin_add_user_prints_the_generated_password_once(
+    fake: FakeServer, config_file: Path
+) -> None:
+    save_config(CliConfig(server=fake.url, token=fake.login_token("admin")), config_file)
+    glia = _runner(config_file)
+
+    created = glia("admin", "add-user", "bob", "--email", "bob@example.com", "-o", "json")
+
+    assert created.exit_code == 0, created.output
+    assert json.loads(created.stdout)["password"] == "generated-secret"
+    assert glia("admin", "add-user", "bob").exit_code == 65  # CONFLICT
+    save_config(CliConfig(server=fake.url, token=fake.login_token("alice")), config_file)
+    assert glia("admin", "add-user", "carol").exit_code == 77  # FORBIDDEN
+
+
+async def test_sdk_pages_subscriptions_and_errors(fake: FakeServer) -> None:
+    async with GliaClient(fake.url, None) as client:
+        with pytest.raises(Unauthenticated):
+            await client.auth.me()
+        token, user = await client.auth.login("alice", "wonderland")
+        assert user.name == "alice" and client.token == token
+        jobs = [await client.jobs.submit(["echo", str(i)]) for i in range(5)]
+
+        page = await client.jobs.list(first=2)
+        every = [job.id async for job in client.jobs.iter_all(page_size=2)]
+        statuses = [job.status async for job in client.jobs.watch_status(jobs[0].id)]
+
+        assert (len(page.items), page.has_next_page, page.total_count) == (2, True, 5)
+        assert every == [job.id for job in reversed(jobs)]
+        assert statuses[-1] is JobStatus.SUCCEEDED
+        with pytest.raises(NotFound, match="no job 'nope'"):
+            async for _ in client.jobs.logs("nope"):
+                pass
+    async with GliaClient("http://127.0.0.1:9", "t", timeout=5) as client:
+        with pytest.raises(ConnectionFailed, match="127.0.0.1:9"):
+            await client.jobs.get("x")
