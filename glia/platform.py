@@ -45,7 +45,7 @@ class Platform:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.effective_database_url)
         await db.migrate()
-        bus = create_bus(settings.redis_url)
+        bus = create_bus(settings.redis_url, prefix=settings.redis_prefix)
         metrics = Metrics()
         acl = AclService(db, bus)
         await acl.load()

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     # Empty means the in-process event bus.
     redis_url: str | None = None
+    # Channels of this installation on a Redis shared with others.
+    redis_prefix: str = "glia:"
     secret_key: SecretStr | None = None
 
     token_ttl_s: int = 30 * 24 * 3600

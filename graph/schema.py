@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 
 from graph.extensions import ErrorCodes, OperationScope
@@ -29,14 +36,22 @@ class Subscription(JobsSubscription, MonitoringSubscription):
 
 
 def create_schema(*, max_depth: int = 10, max_tokens: int = 2000) -> strawberry.Schema:
+    # The limiters' rule classes are built once: the validation cache is keyed by the rule
+    # classes, and a limiter built per request would make a new class, and a cache miss, each time.
+    limits = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=30).validation_rules,
+    ]
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=[
-            lambda: QueryDepthLimiter(max_depth=max_depth),
+            # Clients send the same few documents over and over: parse and validate each once.
+            lambda: ParserCache(maxsize=512),
+            lambda: ValidationCache(maxsize=512),
+            lambda: AddValidationRules(limits),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
-            lambda: MaxAliasesLimiter(max_alias_count=30),
             OperationScope,
             ErrorCodes,
         ],

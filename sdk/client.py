@@ -4,13 +4,14 @@
         job = await client.jobs.get("job-...")
 
 Queries and mutations go over HTTP (``POST <url>/graphql``, ``Authorization: Bearer``);
-subscriptions over a WebSocket per subscription (graphql-transport-ws, token in the
+subscriptions over one shared WebSocket (graphql-transport-ws, token in the
 ``connection_init`` payload). Every transport failure is turned into a ``GliaError`` in one
 place, ``_api_errors``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import contextlib
 from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping, Sequence
@@ -22,6 +23,7 @@ import websockets.exceptions
 from gql import Client, GraphQLRequest
 from gql.client import AsyncClientSession
 from gql.transport.exceptions import (
+    TransportClosed,
     TransportConnectionFailed,
     TransportError,
     TransportQueryError,
@@ -107,6 +109,9 @@ class GliaClient:
         self.timeout = timeout
         self._client: Client | None = None
         self._session: AsyncClientSession | None = None
+        self._ws_client: Client | None = None
+        self._ws_session: AsyncClientSession | None = None
+        self._ws_lock = asyncio.Lock()
         self.auth = AuthResource(self)
         self.clusters = ClustersResource(self)
         self.jobs = JobsResource(self)
@@ -140,6 +145,7 @@ class GliaClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        await self._close_subscriptions()
         if self._client is not None:
             await self._client.close_async()
         self._client = self._session = None
@@ -156,21 +162,47 @@ class GliaClient:
     async def subscribe(
         self, document: str, variables: Mapping[str, Any] | None = None
     ) -> AsyncGenerator[Any, None]:
-        """Each ``data`` of a subscription, on its own WebSocket closed when iteration ends."""
-        transport = WebsocketsTransport(
-            url=self.websocket_url,
-            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-            init_payload={"authToken": self.token} if self.token else {},
-            headers={"Authorization": f"Bearer {self.token}"} if self.token else None,
-            connect_timeout=self.timeout,
-            ack_timeout=self.timeout,
-        )
+        """Each ``data`` of a subscription.
+
+        All subscriptions of a client share one WebSocket (graphql-transport-ws multiplexes
+        them), opened on first use: a new subscription costs one message, not a handshake.
+        A connection the server closed meanwhile is replaced once, before the first result.
+        """
         request = GraphQLRequest(document, variable_values=dict(variables or {}))
-        client = Client(transport=transport, fetch_schema_from_transport=False)
         with _api_errors(self.url):
-            async with client as session:
-                async for data in session.subscribe(request):
-                    yield data
+            for attempt in (1, 2):
+                session = await self._subscription_session()
+                received = False
+                try:
+                    async for data in session.subscribe(request):
+                        received = True
+                        yield data
+                    return
+                except (TransportClosed, TransportConnectionFailed):
+                    await self._close_subscriptions()
+                    if received or attempt == 2:
+                        raise
+
+    async def _subscription_session(self) -> AsyncClientSession:
+        async with self._ws_lock:
+            if self._ws_session is None:
+                transport = WebsocketsTransport(
+                    url=self.websocket_url,
+                    subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+                    init_payload={"authToken": self.token} if self.token else {},
+                    headers={"Authorization": f"Bearer {self.token}"} if self.token else None,
+                    connect_timeout=self.timeout,
+                    ack_timeout=self.timeout,
+                )
+                self._ws_client = Client(transport=transport, fetch_schema_from_transport=False)
+                self._ws_session = await self._ws_client.connect_async()
+            return self._ws_session
+
+    async def _close_subscriptions(self) -> None:
+        client, self._ws_client, self._ws_session = self._ws_client, None, None
+        if client is not None:
+            with contextlib.suppress(TransportError, OSError):
+                await client.close_async()
 
 
 class _Resource:

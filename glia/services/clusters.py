@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,12 +85,21 @@ class GatewayRegistry:
 
 
 class ClustersService:
+    """Clusters change rarely and are read on every submission and job listing: reads come
+    from a snapshot of all clusters, reloaded when it is older than ``cache_ttl_s`` or
+    after a change made through this service."""
+
+    def __init__(self, *, cache_ttl_s: float = 5.0) -> None:
+        self._cache_ttl_s = cache_ttl_s
+        self._snapshot: list[Cluster] | None = None
+        self._loaded_at = 0.0
+
     async def ensure(
         self, session: AsyncSession, *, name: str, presets: Sequence[Preset]
     ) -> Cluster:
         """Register a cluster with its presets unless it exists (existing presets are kept)."""
-        row = await self._row(session, name)
-        if row is None:
+        existing = await session.scalar(select(ClusterRow.id).where(ClusterRow.name == name))
+        if existing is None:
             row = ClusterRow(id=str(uuid.uuid4()), name=name, gateway="embedded", status="ready")
             row.presets = [
                 PresetRow(name=p.name, cpu=p.cpu, memory_mb=p.memory_mb, gpu=p.gpu, position=i)
@@ -97,45 +107,35 @@ class ClustersService:
             ]
             session.add(row)
             await session.commit()
-            row = await self._row(session, name)
-            if row is None:
-                raise NotFound(f"cluster {name!r} vanished while being created")
-        return _cluster(row)
+        self._snapshot = None
+        return await self.get(session, name)
 
-    async def list(self, session: AsyncSession) -> list[Cluster]:
-        rows = await session.scalars(
-            select(ClusterRow).options(selectinload(ClusterRow.presets)).order_by(ClusterRow.name)
-        )
-        return [_cluster(row) for row in rows]
+    async def list(self, session: AsyncSession) -> builtins.list[Cluster]:
+        if self._snapshot is None or time.monotonic() - self._loaded_at > self._cache_ttl_s:
+            rows = await session.scalars(
+                select(ClusterRow)
+                .options(selectinload(ClusterRow.presets))
+                .order_by(ClusterRow.created_at, ClusterRow.name)
+            )
+            self._snapshot = [_cluster(row) for row in rows]
+            self._loaded_at = time.monotonic()
+        return list(self._snapshot)
 
     async def get(self, session: AsyncSession, name: str) -> Cluster:
-        row = await self._row(session, name)
-        if row is None:
-            raise NotFound(f"cluster {name!r} not found")
-        return _cluster(row)
+        for cluster in await self.list(session):
+            if cluster.name == name:
+                return cluster
+        raise NotFound(f"cluster {name!r} not found")
 
     async def by_ids(
         self, session: AsyncSession, ids: Sequence[str]
     ) -> builtins.list[Cluster | None]:
-        rows = await session.scalars(
-            select(ClusterRow)
-            .options(selectinload(ClusterRow.presets))
-            .where(ClusterRow.id.in_(set(ids)))
-        )
-        by_id = {row.id: _cluster(row) for row in rows}
+        by_id = {cluster.id: cluster for cluster in await self.list(session)}
         return [by_id.get(cluster_id) for cluster_id in ids]
 
     async def default_name(self, session: AsyncSession) -> str:
-        name = await session.scalar(
-            select(ClusterRow.name).order_by(ClusterRow.created_at).limit(1)
-        )
-        if name is None:
+        """The cluster new jobs go to when none is named: the first one registered."""
+        clusters = await self.list(session)
+        if not clusters:
             raise NotFound("no cluster is registered")
-        return name
-
-    async def _row(self, session: AsyncSession, name: str) -> ClusterRow | None:
-        return await session.scalar(
-            select(ClusterRow)
-            .options(selectinload(ClusterRow.presets))
-            .where(ClusterRow.name == name)
-        )
+        return clusters[0].name

@@ -585,6 +585,8 @@ class JobsService:
 
     async def apply_workload_state(self, state: WorkloadState) -> None:
         """Bring a job's status in line with what its cluster reports."""
+        if state.phase not in (WorkloadPhase.RUNNING, WorkloadPhase.EXITED):
+            return  # pending is where every job starts; missing is reconcile's call
         async with self._db.session() as session:
             row = await session.get(JobRow, state.job_id)
             if row is None:

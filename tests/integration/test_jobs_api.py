@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from sqlalchemy import event
 
 from cluster_gateway.gateway import ExitReason
 from cluster_gateway.runtimes.fake import FakeRuntime
+from glia.events import InProcessBus, RedisBus
+from tests.conftest import REDIS_URL
 from tests.factories import Api, GraphQLErrors, make_settings, running_api
 
 SUBMIT = """
@@ -41,7 +44,11 @@ KILL = "mutation($id: String!) { killJob(id: $id) { id status reason } }"
 
 @pytest.fixture
 async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
-    async with running_api(make_settings(tmp_path, database_url), FakeRuntime()) as api:
+    """The embedded default on SQLite; the production shape (PostgreSQL + Redis) otherwise."""
+    extra: dict[str, Any] = {}
+    if database_url.startswith("postgresql"):
+        extra = {"redis_url": REDIS_URL, "redis_prefix": f"glia-test-{uuid.uuid4().hex}:"}
+    async with running_api(make_settings(tmp_path, database_url, **extra), FakeRuntime()) as api:
         yield api
 
 
@@ -278,3 +285,17 @@ async def test_reconcile_fails_lost_jobs_and_stops_orphans(api: Api, runtime: Fa
     runtime.lose(job["id"])
     lost = await job_status(api, token, job["id"], "FAILED")
     assert lost["reason"] == "Lost"
+
+
+async def test_status_changes_travel_on_the_configured_bus(api: Api, database_url: str) -> None:
+    expected = RedisBus if database_url.startswith("postgresql") else InProcessBus
+    assert isinstance(api.platform.bus, expected)
+    token = await api.user("alice")
+    job = await submit(api, token)
+    async with api.platform.bus.subscribe(f"jobs.status.{job['id']}") as messages:
+        await api.gql(KILL, {"id": job["id"]}, token=token)
+        async with asyncio.timeout(5):
+            async for message in messages:
+                if message["status"] == "cancelled":
+                    assert message["reason"] == "UserRequested"
+                    break

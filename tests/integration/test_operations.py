@@ -1,0 +1,65 @@
+"""Health, metrics, request ids and GraphiQL."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from cluster_gateway.gateway import ExitReason
+from cluster_gateway.runtimes.fake import FakeRuntime
+from tests.factories import make_settings, running_api
+
+
+async def test_health_metrics_request_id_and_graphiql(tmp_path: Path) -> None:
+    runtime = FakeRuntime()
+    async with running_api(make_settings(tmp_path), runtime) as api:
+        health = await api.http.get("/healthz")
+        assert health.status_code == 200
+        assert health.json() == {"status": "ok"}
+        assert len(health.headers["x-request-id"]) == 32
+        echoed = await api.http.get("/healthz", headers={"X-Request-ID": "trace-me-1"})
+        assert echoed.headers["x-request-id"] == "trace-me-1"
+
+        token = await api.user("alice")
+        job = (
+            await api.gql(
+                'mutation Submit { submitJob(input: {command: ["true"]}) { id } }', token=token
+            )
+        )["submitJob"]
+        async with asyncio.timeout(5):
+            while (
+                job["id"] not in runtime.specs
+                or (await runtime.state(job["id"])).phase.value != "running"
+            ):
+                await asyncio.sleep(0.01)
+        runtime.finish(job["id"], exit_code=0, reason=ExitReason.COMPLETED)
+        query = "query($id: String!) { job(id: $id) { status } }"
+        async with asyncio.timeout(5):
+            while (await api.gql(query, {"id": job["id"]}, token=token))["job"][
+                "status"
+            ] != "SUCCEEDED":
+                await asyncio.sleep(0.02)
+
+        metrics = (await api.http.get("/metrics")).text
+        assert 'glia_jobs{status="succeeded"} 1.0' in metrics
+        assert 'glia_jobs{status="running"} 0.0' in metrics
+        assert "glia_job_start_latency_seconds_count 1.0" in metrics
+        assert (
+            'glia_graphql_operations_total{operation="Submit",outcome="ok",type="mutation"} 1.0'
+            in metrics
+        )
+
+        page = await api.http.get("/graphql", headers={"Accept": "text/html"})
+        assert page.status_code == 200
+        assert "graphiql" in page.text.lower()
+
+
+async def test_health_reports_a_dead_database(tmp_path: Path) -> None:
+    async with running_api(make_settings(tmp_path), FakeRuntime()) as api:
+        await api.platform.db.engine.dispose()
+        (tmp_path / "data" / "glia.db").unlink()
+        (tmp_path / "data").rename(tmp_path / "moved")
+        response = await api.http.get("/healthz")
+        assert response.status_code == 503
+        assert response.json()["database"] == "down"
+        (tmp_path / "moved").rename(tmp_path / "data")
