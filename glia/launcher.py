@@ -57,9 +57,19 @@ async def _first_run(platform: Platform) -> None:
         )
 
 
+async def _bootstrap_admin(platform: Platform) -> None:
+    """Production's first admin comes from GLIA_ADMIN_PASSWORD, once."""
+    password = platform.settings.admin_password
+    async with platform.db.session() as session:
+        if password is None:
+            await platform.auth.ensure_admin_exists_or_warn(session, ADMIN_NAME)
+            return
+        await platform.auth.ensure_admin(session, ADMIN_NAME, password=password.get_secret_value())
+
+
 def _serve(settings: Settings, *, first_run: bool) -> int:
     configure_logging(level=settings.log_level, json=settings.log_format == "json")
-    app = create_app(settings, on_startup=_first_run if first_run else None)
+    app = create_app(settings, on_startup=_first_run if first_run else _bootstrap_admin)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -70,7 +80,11 @@ def _serve(settings: Settings, *, first_run: bool) -> int:
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        # uvicorn re-raises the Ctrl-C it handled once it has shut down cleanly.
+        pass
     # uvicorn reports a failed startup (port taken, lifespan error) by not having started.
     return 0 if server.started else 1
 

@@ -39,3 +39,5 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
     root.setLevel(level.upper())
     # uvicorn's access log duplicates the request log with less context.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # casbin prints its whole model at INFO on every load.
+    logging.getLogger("casbin").setLevel(logging.WARNING)

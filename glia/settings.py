@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # Channels of this installation on a Redis shared with others.
     redis_prefix: str = "glia:"
     secret_key: SecretStr | None = None
+    # `glia serve` creates the user "admin" with this password when no such user exists.
+    admin_password: SecretStr | None = None
 
     token_ttl_s: int = 30 * 24 * 3600
 

@@ -6,6 +6,7 @@ signature proves who issued it, the row lets an admin or ``glia logout`` revoke 
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import uuid
@@ -24,6 +25,8 @@ from glia.clock import utcnow
 from glia.errors import BadInput, Conflict, Unauthenticated
 from glia.services.acl import AclService, Action, role_subject, user_subject
 from glia.store.models import TokenRow, UserRow
+
+logger = logging.getLogger(__name__)
 
 USER_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 ROLES = ("admin", "user")
@@ -128,12 +131,22 @@ class AuthService:
         await self._acl.require(caller.subject, USERS_URI, Action.MANAGE)
         return await self.create_user(session, name=name, email=email, role=role, password=password)
 
-    async def ensure_admin(self, session: AsyncSession, name: str) -> tuple[User, str | None]:
-        """The first admin of a fresh install; returns its password only when it was created."""
+    async def ensure_admin(
+        self, session: AsyncSession, name: str, *, password: str | None = None
+    ) -> tuple[User, str | None]:
+        """The first admin of a fresh install; returns the generated password only when the
+        user was created without one given."""
         row = await session.scalar(select(UserRow).where(UserRow.name == name))
         if row is not None:
             return _user(row), None
-        return await self.create_user(session, name=name, role=ADMIN_ROLE)
+        return await self.create_user(session, name=name, role=ADMIN_ROLE, password=password)
+
+    async def ensure_admin_exists_or_warn(self, session: AsyncSession, name: str) -> None:
+        row = await session.scalar(select(UserRow.id).where(UserRow.role == ADMIN_ROLE).limit(1))
+        if row is None:
+            logger.warning(
+                "no admin user exists: set GLIA_ADMIN_PASSWORD to create %r at start", name
+            )
 
     async def login(
         self, session: AsyncSession, *, username: str, password: str

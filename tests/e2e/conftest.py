@@ -1,0 +1,168 @@
+"""A real `glia up` in a subprocess, and the real `glia` CLI driven against it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+GLIA = str(Path(sys.executable).parent / "glia")
+_STARTUP_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    """One `glia up` process; restartable on the same port and data dir."""
+
+    root: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+    command: tuple[str, ...] = ("up",)
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GLIA_")}
+        env.update(
+            HOME=str(self.root / "home"),
+            GLIA_DATA_DIR=str(self.root / "data"),
+            GLIA_CONFIG=str(self.root / "home" / "config.toml"),
+            GLIA_RECONCILE_INTERVAL_S="1",
+            GLIA_KILL_GRACE_S="3",
+        )
+        env.update(self.extra_env)
+        return env
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / f"server-{self.starts}.log"
+
+    def start(self) -> None:
+        (self.root / "home").mkdir(parents=True, exist_ok=True)
+        self.starts += 1
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [GLIA, *self.command, "--port", str(self.port)],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + _STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"glia up exited early:\n{self.log_path.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"glia up did not answer in time:\n{self.log_path.read_text()}")
+
+    def stop(self, sig: int = signal.SIGINT) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def admin_password(self) -> str:
+        text = (self.root / "server-1.log").read_text()
+        match = re.search(r"admin password \(shown once\): (\S+)", text)
+        if match is None:
+            raise AssertionError(f"glia up printed no admin password:\n{text}")
+        return match.group(1)
+
+
+@dataclass
+class Cli:
+    server: Server
+    config: Path
+
+    def __call__(
+        self, *args: str, input: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        env = self.server.env
+        env["GLIA_CONFIG"] = str(self.config)
+        return subprocess.run(
+            [GLIA, *args],
+            env=env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def ok(self, *args: str, input: str | None = None) -> str:
+        result = self(*args, input=input)
+        assert result.returncode == 0, (args, result.returncode, result.stdout, result.stderr)
+        return result.stdout
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.ok(*args, "-o", "json"))
+
+    def wait_status(self, job: str, *statuses: str, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            found: dict[str, Any] = self.json("status", job)
+            if found["status"].lower() in statuses:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job {job} is {found['status']}, not one of {statuses}")
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    server = Server(root=tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        _kill_leftover_jobs(tmp_path / "data")
+
+
+@pytest.fixture
+def cli(server: Server) -> Cli:
+    """The CLI as `glia up` left it: logged in as admin."""
+    return Cli(server=server, config=server.root / "home" / "config.toml")
+
+
+def _kill_leftover_jobs(data_dir: Path) -> None:
+    """A failed test must not leave job processes behind on the machine."""
+    for record in data_dir.glob("clusters/*/jobs/*/*.json"):
+        if record.name not in ("supervisor.json", "child.json"):
+            continue
+        try:
+            os.killpg(json.loads(record.read_text())["pid"], signal.SIGKILL)
+        except (OSError, ValueError, KeyError):
+            pass

@@ -1,0 +1,168 @@
+"""End to end: `glia up` as a real process, driven through the real `glia` CLI."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from cluster_gateway.runtimes.cgroups import detect as detect_cgroups
+from tests.e2e.conftest import Cli, Server
+
+pytestmark = pytest.mark.e2e
+
+
+def test_up_logs_the_cli_in_and_login_works(server: Server, cli: Cli, tmp_path: Path) -> None:
+    shown = cli.json("config", "show")
+    assert shown["server"] == server.url
+    assert shown["username"] == "admin"
+    assert {p["name"] for p in shown["presets"]} >= {"cpu-small", "cpu-medium", "cpu-large"}
+
+    other = Cli(server=server, config=tmp_path / "other.toml")
+    login = other(
+        "login", server.url, "-u", "admin", "--password-stdin", input=server.admin_password() + "\n"
+    )
+    assert login.returncode == 0, login.stderr
+    assert other.json("config", "show")["username"] == "admin"
+    wrong = other("login", server.url, "-u", "admin", "--password-stdin", input="nope-nope\n")
+    assert wrong.returncode == 77
+    assert "Traceback" not in wrong.stderr
+
+    other.ok("logout")
+    after = other("ps")
+    assert after.returncode == 77, after.stderr
+
+
+def test_run_streams_output_and_exits_with_the_job_code(cli: Cli) -> None:
+    script = (
+        "import sys; print('hello from glia'); print('to stderr', file=sys.stderr); sys.exit(3)"
+    )
+    result = cli("run", "--name", "three", "--", "python3", "-c", script)
+    assert result.returncode == 3, result.stderr
+    assert "hello from glia" in result.stdout
+    assert "to stderr" in result.stderr
+    status = cli.json("status", "three")
+    assert status["status"].lower() == "failed"
+    assert status["exit_code"] == 3
+    assert status["reason"] == "Error"
+    history = [h["status"].lower() for h in status["history"]]
+    assert history == ["pending", "running", "failed"]
+
+    logs = cli.ok("logs", "three", "--timestamps")
+    assert "hello from glia" in logs
+
+
+def test_environment_and_working_dir(cli: Cli, tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    env_file = tmp_path / "job.env"
+    env_file.write_text("# comment\nFROM_FILE=file\nOVERRIDDEN=file\n")
+    out = cli.ok(
+        "run",
+        "-w",
+        str(workdir),
+        "--env-file",
+        str(env_file),
+        "-e",
+        "OVERRIDDEN=flag",
+        "--preset",
+        "cpu-small",
+        "--",
+        "sh",
+        "-c",
+        'echo "$PWD|$FROM_FILE|$OVERRIDDEN|$GLIA_JOB_OWNER|$GLIA_PRESET|$GLIA_CLUSTER"',
+    )
+    assert out.strip() == f"{workdir}|file|flag|admin|cpu-small|default"
+
+
+def test_kill_a_running_job(cli: Cli) -> None:
+    job_id = cli.ok("run", "--detach", "--", "sleep", "300").strip()
+    assert job_id.startswith("job-")
+    cli.wait_status(job_id, "running")
+    listed = cli.json("ps")
+    assert job_id in [j["id"] for j in listed]
+    cli.ok("kill", job_id)
+    final = cli.wait_status(job_id, "cancelled", timeout=10)
+    assert final["reason"] == "UserRequested"
+    assert job_id not in [j["id"] for j in cli.json("ps")]
+    assert job_id in [j["id"] for j in cli.json("ps", "-a")]
+
+
+def test_memory_limit(cli: Cli) -> None:
+    # cpu-small allows at most 1 GiB; the job asks for 3.
+    result = cli(
+        "run", "--preset", "cpu-small", "--", "python3", "-c", "b = bytearray(3 * 1024**3)"
+    )
+    assert result.returncode != 0
+    jobs = cli.json("ps", "-a")
+    status = cli.json("status", jobs[0]["id"])
+    assert status["status"].lower() == "failed"
+    if detect_cgroups("/sys/fs/cgroup") is not None:
+        assert status["reason"] == "OOMKilled"
+        assert status["exit_code"] == 137
+    else:  # rlimits only: the allocation fails inside the process
+        assert status["reason"] == "Error"
+
+
+def test_a_second_user_cannot_touch_the_first_users_jobs(
+    server: Server, cli: Cli, tmp_path: Path
+) -> None:
+    job_id = cli.ok("run", "--detach", "--", "sleep", "300").strip()
+    cli.ok("admin", "add-user", "bob", "--password", "bob-password-1")
+    bob = Cli(server=server, config=tmp_path / "bob.toml")
+    bob.ok("login", server.url, "-u", "bob", "--password-stdin", input="bob-password-1\n")
+
+    assert bob.json("ps", "-a") == []
+    for command in (("status", job_id), ("logs", job_id), ("kill", job_id)):
+        denied = bob(*command)
+        assert denied.returncode == 77, (command, denied.stdout, denied.stderr)
+        assert "Traceback" not in denied.stderr
+    assert cli.json("status", job_id)["status"].lower() == "running"
+    cli.ok("kill", job_id)
+
+
+def test_jobs_survive_a_killed_control_plane(server: Server, cli: Cli) -> None:
+    script = "for i in $(seq 1 40); do echo line $i; sleep 0.1; done; exit 4"
+    job_id = cli.ok("run", "--detach", "--", "sh", "-c", script).strip()
+    cli.wait_status(job_id, "running")
+    time.sleep(0.5)
+
+    server.stop(signal.SIGKILL)
+    time.sleep(1.0)  # the job goes on printing while nobody listens
+    server.start()
+
+    final = cli.wait_status(job_id, "failed", timeout=30)
+    assert final["exit_code"] == 4
+    logs = cli.ok("logs", job_id).splitlines()
+    assert logs == [f"line {i}" for i in range(1, 41)]
+
+    # a job still running across a restart is re-attached and followed live
+    job_id = cli.ok("run", "--detach", "--", "sh", "-c", "sleep 6; echo done").strip()
+    cli.wait_status(job_id, "running")
+    server.stop(signal.SIGKILL)
+    server.start()
+    assert cli.json("status", job_id)["status"].lower() == "running"
+    followed = cli.ok("logs", "-f", job_id)
+    assert followed.strip() == "done"
+    assert cli.wait_status(job_id, "succeeded")["exit_code"] == 0
+
+
+def test_logs_follow_streams_live(cli: Cli) -> None:
+    job_id = cli.ok("run", "--detach", "--", "sh", "-c", "echo first; sleep 1; echo second").strip()
+    out = cli.ok("logs", "-f", job_id)
+    assert out.splitlines() == ["first", "second"]
+    data = json.loads(cli.ok("status", job_id, "-o", "json"))
+    assert data["status"].lower() == "succeeded"
+
+
+def test_ctrl_c_stops_cleanly_and_a_restart_keeps_the_install(server: Server, cli: Cli) -> None:
+    config_before = cli.config.read_text()
+    server.stop(signal.SIGINT)
+    assert server.process is not None and server.process.returncode == 0
+    server.start()
+    assert "admin password" not in server.log_path.read_text()
+    assert cli.config.read_text() == config_before
+    assert cli.json("config", "show")["username"] == "admin"
