@@ -13,7 +13,9 @@ import pytest
 from glia.store.database import Database
 
 # The real PostgreSQL of these machines (started by .ci/run when it is not running).
-POSTGRES_ADMIN_DSN = os.environ.get("GLIA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+POSTGRES_ADMIN_DSN = os.environ.get(
+    "GLIA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_URL = os.environ.get("GLIA_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 

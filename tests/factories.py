@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,16 @@ def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: 
     }
     values.update(overrides)
     return load_settings({}, **values)
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], *, within: float = 5.0) -> Any:
+    """Poll an async check until it returns something truthy; fail after ``within`` seconds."""
+    # Polling is the point here: the state lives in another task or process.
+    async with asyncio.timeout(within):
+        while True:
+            if result := await check():
+                return result
+            await asyncio.sleep(0.02)
 
 
 class GraphQLErrors(Exception):

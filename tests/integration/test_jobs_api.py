@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from cluster_gateway.gateway import ExitReason
 from cluster_gateway.runtimes.fake import FakeRuntime
 from glia.events import InProcessBus, RedisBus
 from tests.conftest import REDIS_URL
-from tests.factories import Api, GraphQLErrors, make_settings, running_api
+from tests.factories import Api, GraphQLErrors, eventually, make_settings, running_api
 
 SUBMIT = """
 mutation($input: SubmitJobInput!) {
@@ -56,16 +56,6 @@ async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
 def runtime(api: Api) -> FakeRuntime:
     assert isinstance(api.runtime, FakeRuntime)
     return api.runtime
-
-
-async def eventually(check: Callable[[], Any], *, within: float = 5.0) -> Any:
-    """Poll an async check until it returns something truthy (bounded)."""
-    async with asyncio.timeout(within):
-        while True:
-            result = await check()
-            if result:
-                return result
-            await asyncio.sleep(0.02)
 
 
 async def submit(api: Api, token: str, **fields: Any) -> dict[str, Any]:

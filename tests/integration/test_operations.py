@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from cluster_gateway.gateway import ExitReason
 from cluster_gateway.runtimes.fake import FakeRuntime
-from tests.factories import make_settings, running_api
+from tests.factories import eventually, make_settings, running_api
 
 
 async def test_health_metrics_request_id_and_graphiql(tmp_path: Path) -> None:
@@ -26,19 +25,22 @@ async def test_health_metrics_request_id_and_graphiql(tmp_path: Path) -> None:
                 'mutation Submit { submitJob(input: {command: ["true"]}) { id } }', token=token
             )
         )["submitJob"]
-        async with asyncio.timeout(5):
-            while (
-                job["id"] not in runtime.specs
-                or (await runtime.state(job["id"])).phase.value != "running"
-            ):
-                await asyncio.sleep(0.01)
+
+        async def running() -> bool:
+            return (
+                job["id"] in runtime.specs
+                and (await runtime.state(job["id"])).phase.value == "running"
+            )
+
+        await eventually(running)
         runtime.finish(job["id"], exit_code=0, reason=ExitReason.COMPLETED)
         query = "query($id: String!) { job(id: $id) { status } }"
-        async with asyncio.timeout(5):
-            while (await api.gql(query, {"id": job["id"]}, token=token))["job"][
-                "status"
-            ] != "SUCCEEDED":
-                await asyncio.sleep(0.02)
+
+        async def succeeded() -> bool:
+            found = await api.gql(query, {"id": job["id"]}, token=token)
+            return bool(found["job"]["status"] == "SUCCEEDED")
+
+        await eventually(succeeded)
 
         metrics = (await api.http.get("/metrics")).text
         assert 'glia_jobs{status="succeeded"} 1.0' in metrics
