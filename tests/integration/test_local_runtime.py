@@ -7,7 +7,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
@@ -25,6 +25,7 @@ from cluster_gateway.gateway import (
 from cluster_gateway.runtimes import local
 from cluster_gateway.runtimes.local import LocalRuntime
 from glia.errors import NotFound
+from tests.factories import eventually
 
 PATH = os.environ.get("PATH", "/usr/bin:/bin")
 PY = sys.executable
@@ -293,12 +294,11 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
-async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
-    for _ in range(int(within / 0.01)):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"not within {within} s")
+def gone(pid: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return not pid_alive(pid)
+
+    return check
 
 
 def supervisor_pid(runtime: LocalRuntime, job_id: str) -> int:
@@ -334,7 +334,7 @@ async def test_jobs_survive_a_killed_spawner_and_new_jobs_still_start(tmp_path: 
         await wait_for(watch, "survivor", WorkloadPhase.RUNNING)
         survivor = supervisor_pid(runtime, "survivor")
         os.kill(old_spawner, signal.SIGKILL)
-        await eventually(lambda: not pid_alive(old_spawner))
+        await eventually(gone(old_spawner))
 
         # At once: the dead spawner is noticed, and the job starts with posix_spawn.
         await runtime.start(spec("after", ["sh", "-c", "echo after"]))
@@ -349,7 +349,10 @@ async def test_jobs_survive_a_killed_spawner_and_new_jobs_still_start(tmp_path: 
         assert psutil.Process(survivor).ppid() != old_spawner or not pid_alive(survivor)
 
         # A while later a new spawner is there, and starts the jobs again.
-        await eventually(lambda: runtime._spawner is not None and runtime._spawner.poll_ready())
+        async def spawner_ready() -> bool:
+            return runtime._spawner is not None and runtime._spawner.poll_ready()
+
+        await eventually(spawner_ready)
         assert runtime._spawner is not None
         new_spawner = runtime._spawner.pid
         assert new_spawner != old_spawner
@@ -450,6 +453,6 @@ async def test_a_stuck_spawner_is_replaced(tmp_path: Path, monkeypatch: pytest.M
         exited = await wait_for(watch, "patient", WorkloadPhase.EXITED)
         assert exited.reason == ExitReason.COMPLETED
         assert [line.text for line in await all_lines(runtime, "patient")] == ["started"]
-        await eventually(lambda: not pid_alive(stuck))  # killed, not left behind
+        await eventually(gone(stuck))  # killed, not left behind
     finally:
         await runtime.close()
