@@ -1,0 +1,79 @@
+"""A throwaway `glia up` for benchmarks: temp data dir and HOME, a free port, torn down after."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+GLIA = str(Path(sys.executable).parent / "glia")
+
+
+@dataclass(frozen=True)
+class BenchServer:
+    url: str
+    token: str
+
+
+@contextlib.contextmanager
+def glia_up() -> Iterator[BenchServer]:
+    with tempfile.TemporaryDirectory(prefix="glia-bench-") as root:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        config = Path(root) / "config.toml"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GLIA_")}
+        env.update(
+            HOME=root,
+            GLIA_DATA_DIR=f"{root}/data",
+            GLIA_CONFIG=str(config),
+            GLIA_LOG_LEVEL="WARNING",
+        )
+        log = open(Path(root) / "server.log", "wb")  # noqa: SIM115
+        process = subprocess.Popen(
+            [GLIA, "up", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (
+                        httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+                        and config.exists()
+                    ):
+                        break
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError((Path(root) / "server.log").read_text())
+                time.sleep(0.1)
+            token = tomllib.loads(config.read_text())["token"]
+            yield BenchServer(url=url, token=token)
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            log.close()
+
+
+def summary(samples_s: list[float]) -> str:
+    ms = sorted(s * 1000 for s in samples_s)
+    p99 = ms[min(len(ms) - 1, int(round(0.99 * (len(ms) - 1))))]
+    return f"median {statistics.median(ms):7.2f} ms   p99 {p99:7.2f} ms   (n={len(ms)})"
