@@ -28,7 +28,7 @@ class BenchServer:
 
 
 @contextlib.contextmanager
-def glia_up() -> Iterator[BenchServer]:
+def glia_up(*, cgroups: bool = True) -> Iterator[BenchServer]:
     with tempfile.TemporaryDirectory(prefix="glia-bench-") as root:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))

@@ -45,8 +45,9 @@ async def glia(url: str, token: str, n: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--no-cgroups", action="store_true", help="confine jobs by rlimits only")
     args = parser.parse_args()
-    with glia_up() as server:
+    with glia_up(cgroups=not args.no_cgroups) as server:
         asyncio.run(glia(server.url, server.token, 5))  # warm up
         glia_samples = asyncio.run(glia(server.url, server.token, args.jobs))
     base_samples = asyncio.run(baseline(args.jobs))

@@ -18,13 +18,16 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 
 from cluster_gateway.runtimes.base import Runtime
 from glia.platform import Platform
 from glia.settings import Settings
 from glia.workers import BackgroundTasks
 from graph.context import Context
+from graph.extensions import code_invalid_query
 from graph.schema import create_schema
 
 logger = structlog.get_logger("glia.app")
@@ -87,6 +90,14 @@ class GliaGraphQL(GraphQL[Context, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         )
         self._running = running
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        # A document that does not parse, or is over the token limit, fails before the
+        # extensions see a result: its errors get their code here.
+        code_invalid_query(result.errors or [])
+        return await super().process_result(request, result)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None

@@ -84,6 +84,8 @@ class Context:
             if token is None:
                 raise Unauthenticated("log in first: no token was sent")
             operation.identity = await self.platform.auth.identify(operation.session, token)
+            # The caller is most often the owner of what they ask about: spare that lookup.
+            operation.loaders.users.prime(operation.identity.user.id, operation.identity.user)
         return operation.identity
 
     async def user(self) -> User:

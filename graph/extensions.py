@@ -67,7 +67,12 @@ class ErrorCodes(MaskErrors):
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         processed = super()._process_errors(errors)
-        for error in processed:
-            if not error.extensions or "code" not in error.extensions:
-                error.extensions = {**(error.extensions or {}), "code": _INVALID_QUERY}
+        code_invalid_query(processed)
         return processed
+
+
+def code_invalid_query(errors: list[GraphQLError]) -> None:
+    """Errors graphql-core raised about the document itself are the client's: BAD_INPUT."""
+    for error in errors:
+        if not error.extensions or "code" not in error.extensions:
+            error.extensions = {**(error.extensions or {}), "code": _INVALID_QUERY}

@@ -108,9 +108,12 @@ class JobsSubscription:
         ctx = info.context
         platform = ctx.platform
         user = await ctx.user()
-        job = await platform.jobs.get(ctx.session, user, id)
+        job_id = id
+        if not service.is_job_id(id):
+            # A name: resolve it (and check access) before knowing what to subscribe to.
+            job_id = (await platform.jobs.get(ctx.session, user, id)).id
         await ctx.session.close()
-        async with platform.bus.subscribe(service.status_channel(job.id)) as updates:
+        async with platform.bus.subscribe(service.status_channel(job_id)) as updates:
             messages = aiter(updates)
             # One pending read of the next message, kept across loops: cancelling it on a
             # timeout would close the subscription's iterator.
@@ -120,7 +123,7 @@ class JobsSubscription:
                 while True:
                     # Read after subscribing: no change can fall between the read and the wait.
                     async with platform.db.session() as session:
-                        job = await platform.jobs.get(session, user, job.id)
+                        job = await platform.jobs.get(session, user, job_id)
                     marker = (job.status, len(job.history))
                     if marker != last:
                         last = marker

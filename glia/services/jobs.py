@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Select, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from cluster_gateway.gateway import (
     ExitReason,
@@ -173,6 +173,11 @@ def job_uri(cluster: str, org: str, project: str, job_id: str) -> str:
 
 def project_uri(cluster: str, org: str, project: str) -> str:
     return f"job://{cluster}/{org}/{project}"
+
+
+def is_job_id(value: str) -> bool:
+    """Job ids look like ``job-<uuid>``; anything else given where a job is expected is a name."""
+    return value.startswith("job-")
 
 
 def status_channel(job_id: str) -> str:
@@ -424,7 +429,7 @@ class JobsService:
 
     async def _find(self, session: AsyncSession, user: User, id_or_name: str) -> Job:
         query = self._select(with_history=True)
-        if id_or_name.startswith("job-"):
+        if is_job_id(id_or_name):
             query = query.where(JobRow.id == id_or_name)
         else:
             # A name is the caller's own: the latest of their jobs with it.
@@ -433,7 +438,7 @@ class JobsService:
                 .order_by(JobRow.created_at.desc())
                 .limit(1)
             )
-        found = (await session.execute(query)).first()
+        found = (await session.execute(query)).unique().first()
         if found is None:
             raise NotFound(f"job {id_or_name!r} not found")
         row, owner_name, cluster_name = found
@@ -446,7 +451,8 @@ class JobsService:
             .join(ClusterRow, ClusterRow.id == JobRow.cluster_id)
         )
         if with_history:
-            query = query.options(selectinload(JobRow.history))
+            # One statement: a job has a handful of history rows to repeat its columns for.
+            query = query.options(joinedload(JobRow.history))
         return query
 
     async def list(
@@ -630,14 +636,12 @@ class JobsService:
         exit_code: int | None = None,
         at: datetime | None = None,
     ) -> bool:
-        """Move a job to ``new`` unless another writer moved it first; True when this one did."""
+        """Move a job to ``new`` unless another writer moved it first; True when this one did.
+
+        The status check and the write are one statement, so it holds across processes.
+        """
         at = at or utcnow()
-        row = await session.get(JobRow, job_id, populate_existing=True)
-        if row is None:
-            return False
-        old = JobStatus(row.status)
-        if old is new or not can_transition(old, new):
-            return False
+        predecessors = [old.value for old in JobStatus if can_transition(old, new)]
         values: dict[str, object] = {
             "status": new.value,
             "reason": reason,
@@ -648,13 +652,14 @@ class JobsService:
             values["started_at"] = at
         if new.is_finished:
             values["finished_at"] = at
-        result = await session.execute(
+        created_at = await session.scalar(
             update(JobRow)
-            .where(JobRow.id == job_id, JobRow.status == old.value)
+            .where(JobRow.id == job_id, JobRow.status.in_(predecessors))
             .values(**values)
+            .returning(JobRow.created_at)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if created_at is None:
             await session.rollback()
             return False
         await session.execute(
@@ -669,7 +674,7 @@ class JobsService:
         )
         await session.commit()
         if new is JobStatus.RUNNING:
-            self._metrics.job_start_latency.observe(max(0.0, (at - row.created_at).total_seconds()))
+            self._metrics.job_start_latency.observe(max(0.0, (at - created_at).total_seconds()))
         await self._bus.publish(
             status_channel(job_id),
             {"job_id": job_id, "status": new.value, "reason": reason, "exit_code": exit_code},

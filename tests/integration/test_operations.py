@@ -6,6 +6,7 @@ from pathlib import Path
 
 from cluster_gateway.gateway import ExitReason
 from cluster_gateway.runtimes.fake import FakeRuntime
+from glia.store.database import Database
 from tests.factories import eventually, make_settings, running_api
 
 
@@ -58,10 +59,14 @@ async def test_health_metrics_request_id_and_graphiql(tmp_path: Path) -> None:
 
 async def test_health_reports_a_dead_database(tmp_path: Path) -> None:
     async with running_api(make_settings(tmp_path), FakeRuntime()) as api:
-        await api.platform.db.engine.dispose()
-        (tmp_path / "data" / "glia.db").unlink()
-        (tmp_path / "data").rename(tmp_path / "moved")
-        response = await api.http.get("/healthz")
+        working = api.platform.db
+        # A database the server cannot reach: a file under a path that does not exist.
+        api.platform.db = Database(f"sqlite+aiosqlite:///{tmp_path / 'gone' / 'glia.db'}")
+        try:
+            response = await api.http.get("/healthz")
+        finally:
+            await api.platform.db.dispose()
+            api.platform.db = working
         assert response.status_code == 503
         assert response.json()["database"] == "down"
-        (tmp_path / "moved").rename(tmp_path / "data")
+        assert (await api.http.get("/healthz")).status_code == 200
