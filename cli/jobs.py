@@ -83,6 +83,17 @@ def job_exit_code(job: Job) -> int:
     return 0 if job.status is JobStatus.SUCCEEDED else 1
 
 
+def _ending(job: Job) -> str:
+    """One line on why a job did not succeed: 'job-…: failed (OOMKilled, exit code 137): …'."""
+    details = ", ".join(
+        part
+        for part in (job.reason, None if job.exit_code is None else f"exit code {job.exit_code}")
+        if part
+    )
+    line = f"{job.id}: {job.status.value}" + (f" ({details})" if details else "")
+    return line + (f": {job.status_description}" if job.status_description else "")
+
+
 def run(
     command: list[str] = typer.Argument(..., help="The command to run, with its arguments."),
     preset: str | None = typer.Option(None, "--preset", help="Resource preset."),
@@ -138,6 +149,8 @@ def run(
                 async with contextlib.aclosing(client.jobs.watch_status(job.id)) as updates:
                     async for update in updates:
                         job = update
+            if job.status is not JobStatus.SUCCEEDED:
+                formatting.notice(_ending(job))
             return job_exit_code(job)
 
     try:

@@ -184,19 +184,20 @@ def status_channel(job_id: str) -> str:
     return f"jobs.status.{job_id}"
 
 
+def _status_item(row: JobStatusRow) -> JobStatusItem:
+    return JobStatusItem(
+        status=JobStatus(row.status),
+        reason=row.reason,
+        description=row.description,
+        exit_code=row.exit_code,
+        at=row.at,
+    )
+
+
 def _job(row: JobRow, owner_name: str, cluster_name: str, *, with_history: bool) -> Job:
     history: tuple[JobStatusItem, ...] = ()
     if with_history:
-        history = tuple(
-            JobStatusItem(
-                status=JobStatus(h.status),
-                reason=h.reason,
-                description=h.description,
-                exit_code=h.exit_code,
-                at=h.at,
-            )
-            for h in row.history
-        )
+        history = tuple(_status_item(h) for h in row.history)
     return Job(
         id=row.id,
         name=row.name,
@@ -537,15 +538,7 @@ class JobsService:
         )
         by_job: dict[str, list[JobStatusItem]] = {job_id: [] for job_id in job_ids}
         for h in rows:
-            by_job[h.job_id].append(
-                JobStatusItem(
-                    status=JobStatus(h.status),
-                    reason=h.reason,
-                    description=h.description,
-                    exit_code=h.exit_code,
-                    at=h.at,
-                )
-            )
+            by_job[h.job_id].append(_status_item(h))
         return [tuple(by_job[job_id]) for job_id in job_ids]
 
     async def count_by_status(self, session: AsyncSession) -> dict[JobStatus, int]:

@@ -42,6 +42,7 @@ def test_run_streams_output_and_exits_with_the_job_code(cli: Cli) -> None:
     )
     result = cli("run", "--name", "three", "--", "python3", "-c", script)
     assert result.returncode == 3, result.stderr
+    assert "failed (Error, exit code 3)" in result.stderr
     assert "hello from glia" in result.stdout
     assert "to stderr" in result.stderr
     status = cli.json("status", "three")
@@ -103,6 +104,7 @@ def test_memory_limit(cli: Cli) -> None:
     if detect_cgroups("/sys/fs/cgroup") is not None:
         assert status["reason"] == "OOMKilled"
         assert status["exit_code"] == 137
+        assert f"{status['id']}: failed (OOMKilled, exit code 137)" in result.stderr
     else:  # rlimits only: the allocation fails inside the process
         assert status["reason"] == "Error"
 
@@ -166,3 +168,10 @@ def test_ctrl_c_stops_cleanly_and_a_restart_keeps_the_install(server: Server, cl
     assert "admin password" not in server.log_path.read_text()
     assert cli.config.read_text() == config_before
     assert cli.json("config", "show")["username"] == "admin"
+
+
+def test_a_command_that_cannot_start(cli: Cli) -> None:
+    result = cli("run", "--", "no-such-command-here")
+    assert result.returncode == 127
+    assert "StartFailed" in result.stderr
+    assert "no-such-command-here" in result.stderr
