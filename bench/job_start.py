@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import time
 
 from bench.harness import glia_up, summary
@@ -35,9 +36,10 @@ async def glia(url: str, token: str, n: int) -> list[float]:
         for _ in range(n):
             started = time.perf_counter()
             job = await client.jobs.submit(COMMAND, preset="cpu-small")
-            async for seen in client.jobs.watch_status(job.id):
-                if seen.status is not JobStatus.PENDING:
-                    break
+            async with contextlib.aclosing(client.jobs.watch_status(job.id)) as updates:
+                async for seen in updates:
+                    if seen.status is not JobStatus.PENDING:
+                        break
             samples.append(time.perf_counter() - started)
     return samples
 
