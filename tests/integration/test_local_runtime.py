@@ -177,6 +177,34 @@ async def test_memory_limit_is_an_oom_kill(runtime: LocalRuntime) -> None:
     assert not cgroup_dirs_left(runtime._jobs_dir / "hog")
 
 
+async def test_limits_are_written_to_the_job_cgroup(runtime: LocalRuntime) -> None:
+    if not runtime.cgroups_usable:
+        pytest.skip("no writable memory cgroup controller under /sys/fs/cgroup (needs root)")
+    watch = runtime.watch()
+    await runtime.start(
+        spec("limited", ["sleep", "30"], resources=Resources(cpu=0.5, memory_mb=300))
+    )
+    await wait_for(watch, "limited", WorkloadPhase.RUNNING)
+    cgroup = json.loads((runtime._jobs_dir / "limited" / "spec.json").read_text())["cgroup"]
+    child_pid = json.loads((runtime._jobs_dir / "limited" / "child.json").read_text())["pid"]
+    memory, cpu = Path(cgroup["memory"]), Path(cgroup["cpu"]) if cgroup["cpu"] else None
+    if cgroup["version"] == 1:
+        assert int((memory / "memory.limit_in_bytes").read_text()) == 300 * 1024 * 1024
+        if cpu is not None:
+            quota = int((cpu / "cpu.cfs_quota_us").read_text())
+            period = int((cpu / "cpu.cfs_period_us").read_text())
+            assert quota / period == 0.5
+    else:
+        assert int((memory / "memory.max").read_text()) == 300 * 1024 * 1024
+        if cpu is not None:
+            quota, period = (cpu / "cpu.max").read_text().split()
+            assert int(quota) / int(period) == 0.5
+    assert str(child_pid) in (memory / "cgroup.procs").read_text().split()
+    await runtime.stop("limited", grace_s=1)
+    await wait_for(watch, "limited", WorkloadPhase.EXITED)
+    assert not cgroup_dirs_left(runtime._jobs_dir / "limited")
+
+
 async def test_env_and_working_dir(runtime: LocalRuntime, tmp_path: Path) -> None:
     workdir = tmp_path / "work"
     workdir.mkdir()
