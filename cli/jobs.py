@@ -99,7 +99,9 @@ def run(
     preset: str | None = typer.Option(None, "--preset", help="Resource preset."),
     env: list[str] = typer.Option([], "-e", "--env", help="KEY=VALUE (repeatable)."),
     env_file: Path | None = typer.Option(None, "--env-file", help="KEY=VALUE lines."),
-    working_dir: str | None = typer.Option(None, "-w", "--workdir", help="Working directory."),
+    working_dir: str | None = typer.Option(
+        None, "-w", "--workdir", help="Working directory [default: a scratch directory of the job]"
+    ),
     name: str | None = typer.Option(None, "--name", help="Job name."),
     tags: list[str] = typer.Option([], "--tag", help="Tag (repeatable)."),
     description: str | None = typer.Option(None, "-d", "--description"),

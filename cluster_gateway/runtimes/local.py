@@ -342,6 +342,13 @@ class LocalRuntime(Runtime):
         if not spec.command:
             raise BadInput("empty command", fields={"command": "empty"})
         job_dir.mkdir()
+        working_dir = spec.working_dir
+        if working_dir is None:
+            # A job that names no directory gets a scratch one of its own, not whatever
+            # directory the control plane was started from; forget() removes it.
+            scratch = job_dir / "work"
+            scratch.mkdir()
+            working_dir = str(scratch)
         cgroup = self._layout.job(f"{self._key}-{spec.job_id}") if self._layout else None
         _write_json(
             job_dir / "spec.json",
@@ -349,7 +356,7 @@ class LocalRuntime(Runtime):
                 "job_id": spec.job_id,
                 "command": list(spec.command),
                 "env": dict(spec.env),
-                "working_dir": spec.working_dir,
+                "working_dir": working_dir,
                 "resources": {
                     "cpu": spec.resources.cpu,
                     "memory_mb": spec.resources.memory_mb,

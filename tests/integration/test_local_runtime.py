@@ -221,6 +221,14 @@ async def test_env_and_working_dir(runtime: LocalRuntime, tmp_path: Path) -> Non
     }
 
 
+async def test_without_a_working_dir_a_job_gets_a_scratch_dir(runtime: LocalRuntime) -> None:
+    watch = runtime.watch()
+    await runtime.start(spec("scratch", ["sh", "-c", "pwd; ls -A"], env={"PATH": PATH}))
+    await wait_for(watch, "scratch", WorkloadPhase.EXITED)
+    texts = [line.text for line in await all_lines(runtime, "scratch")]
+    assert texts == [str(runtime._jobs_dir / "scratch" / "work")]
+
+
 async def test_logs_follow_is_live(runtime: LocalRuntime) -> None:
     code = "import time\nprint('first')\ntime.sleep(1)\nprint('second')\n"
     await runtime.start(spec("live", python(code)))
