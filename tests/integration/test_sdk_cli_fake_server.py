@@ -120,8 +120,9 @@ def test_run_streams_logs_and_exits_with_the_job_exit_code(glia: Glia) -> None:
 
     assert result.exit_code == 3, result.output
     assert result.stdout == "epoch 1\nepoch 2\n"
-    job_id, warning = result.stderr.splitlines()
+    job_id, warning, ending = result.stderr.splitlines()
     assert job_id.startswith("job-") and warning == "warning: slow"
+    assert ending.startswith(f"{job_id}: failed") and "exit code 3" in ending
     job = json.loads(glia("status", job_id, "-o", "json").stdout)
     assert job["command"] == ["python", "train.py", "--lr", "0.1"]
     assert [h["status"] for h in job["history"]] == ["pending", "running", "failed"]
