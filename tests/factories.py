@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import signal
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import uvicorn
 
 from cluster_gateway.runtimes.base import Runtime
 from glia.app import create_app
 from glia.platform import Platform
 from glia.settings import Settings, load_settings
+
+T = TypeVar("T")
 
 
 def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: Any) -> Settings:
@@ -81,6 +90,76 @@ class Api:
                 session, name=name, role=role, password="password-" + name
             )
             return await self.platform.auth.issue_token(session, user.id, description="test")
+
+
+@dataclass
+class ServedApi:
+    """A real Glia server on a free port, its event loop in a thread of this process."""
+
+    url: str
+    platform: Platform
+    loop: asyncio.AbstractEventLoop
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the server's loop (where its database engine lives)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+
+    def user(self, name: str, *, role: str = "user", password: str | None = None) -> str:
+        """Create a user and return a token for it."""
+
+        async def create() -> str:
+            async with self.platform.db.session() as session:
+                user, _ = await self.platform.auth.create_user(
+                    session, name=name, role=role, password=password or "password-" + name
+                )
+                return await self.platform.auth.issue_token(session, user.id, description="test")
+
+        return self.call(create())
+
+
+@contextmanager
+def serving_api(settings: Settings) -> Iterator[ServedApi]:
+    """Serve the real app over HTTP and WebSocket with the local runtime until the block ends;
+    jobs left running are killed afterwards."""
+    started: list[tuple[Platform, asyncio.AbstractEventLoop]] = []
+
+    async def capture(platform: Platform) -> None:
+        started.append((platform, asyncio.get_running_loop()))
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(settings, on_startup=capture)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=1
+        )
+    )
+    thread = threading.Thread(target=server.run, name="glia-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the Glia test server did not start")
+        time.sleep(0.01)
+    platform, loop = started[0]
+    try:
+        yield ServedApi(url=f"http://127.0.0.1:{port}", platform=platform, loop=loop)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        kill_leftover_jobs(settings.data_dir)
+
+
+def kill_leftover_jobs(data_dir: Path) -> None:
+    """Jobs outlive their server by design: a test must not leave them on the machine."""
+    for record in data_dir.glob("clusters/*/jobs/*/*.json"):
+        if record.name not in ("supervisor.json", "child.json"):
+            continue
+        try:
+            os.killpg(json.loads(record.read_text())["pid"], signal.SIGKILL)
+        except (OSError, ValueError, KeyError):
+            pass
 
 
 @asynccontextmanager

@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.factories import kill_leftover_jobs
+
 GLIA = str(Path(sys.executable).parent / "glia")
 _STARTUP_TIMEOUT_S = 30.0
 
@@ -148,21 +150,10 @@ def server(tmp_path: Path) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
-        _kill_leftover_jobs(tmp_path / "data")
+        kill_leftover_jobs(tmp_path / "data")
 
 
 @pytest.fixture
 def cli(server: Server) -> Cli:
     """The CLI as `glia up` left it: logged in as admin."""
     return Cli(server=server, config=server.root / "home" / "config.toml")
-
-
-def _kill_leftover_jobs(data_dir: Path) -> None:
-    """A failed test must not leave job processes behind on the machine."""
-    for record in data_dir.glob("clusters/*/jobs/*/*.json"):
-        if record.name not in ("supervisor.json", "child.json"):
-            continue
-        try:
-            os.killpg(json.loads(record.read_text())["pid"], signal.SIGKILL)
-        except (OSError, ValueError, KeyError):
-            pass

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REDIS_URL
-from tests.e2e.conftest import GLIA, Cli, Server, _kill_leftover_jobs
+from tests.e2e.conftest import GLIA, Cli, Server
+from tests.factories import kill_leftover_jobs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
 
@@ -34,7 +35,7 @@ def production(tmp_path: Path, postgres_url: str) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
-        _kill_leftover_jobs(tmp_path / "data")
+        kill_leftover_jobs(tmp_path / "data")
 
 
 def test_serve_runs_jobs_on_postgres_and_redis(production: Server, tmp_path: Path) -> None:

@@ -1,11 +1,12 @@
-"""The SDK and the real CLI against a TEST FAKE of the API (tests/integration/fake_glia_server.py).
+"""The SDK and the CLI against the real server.
 
-The fake serves the contract's slice over real HTTP and graphql-transport-ws in a uvicorn
-thread; the CLI runs in-process through typer's CliRunner with its config in tmp_path.
+The server runs in a uvicorn thread of this process (real HTTP and graphql-transport-ws, real
+local jobs); the CLI runs in-process through typer's CliRunner with its config in tmp_path.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import stat
 import time
@@ -26,15 +27,21 @@ from sdk import (
     load_config,
     save_config,
 )
-from tests.integration.fake_glia_server import FakeServer, run_fake_server
+from tests.factories import ServedApi, make_settings, serving_api
 
 Glia = Callable[..., Result]
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeServer]:
-    with run_fake_server() as server:
+def server(tmp_path: Path) -> Iterator[ServedApi]:
+    with serving_api(make_settings(tmp_path)) as server:
         yield server
+
+
+@pytest.fixture
+def alice(server: ServedApi) -> str:
+    """A token of the user alice, whose password is 'wonderland'."""
+    return server.user("alice", password="wonderland")
 
 
 @pytest.fixture
@@ -52,15 +59,14 @@ def _runner(config_file: Path) -> Glia:
 
 
 @pytest.fixture
-def glia(fake: FakeServer, config_file: Path) -> Glia:
-    """The CLI, logged in to the fake as alice."""
-    save_config(CliConfig(server=fake.url, token=fake.login_token(), username="alice"), config_file)
+def glia(server: ServedApi, alice: str, config_file: Path) -> Glia:
+    """The CLI, logged in as alice."""
+    save_config(CliConfig(server=server.url, token=alice, username="alice"), config_file)
     return _runner(config_file)
 
 
-def _submit(glia: Glia, *env: str) -> str:
-    args = [arg for pair in env for arg in ("-e", pair)]
-    result = glia("run", "--detach", *args, "--", "python", "train.py")
+def _submit(glia: Glia, script: str = "true") -> str:
+    result = glia("run", "--detach", "--", "sh", "-c", script)
     assert result.exit_code == 0, result.output
     return result.stdout.strip()
 
@@ -74,49 +80,61 @@ def _wait_finished(glia: Glia, job_id: str) -> dict[str, object]:
         time.sleep(0.02)
 
 
-def test_login_stores_the_token_in_a_private_file(fake: FakeServer, config_file: Path) -> None:
+def _wait_status(glia: Glia, job_id: str, status: str) -> None:
+    deadline = time.monotonic() + 5
+    while json.loads(glia("status", job_id, "-o", "json").stdout)["status"] != status:
+        assert time.monotonic() < deadline, f"{job_id} never became {status}"
+        time.sleep(0.02)
+
+
+def test_login_stores_the_token_in_a_private_file(
+    server: ServedApi, alice: str, config_file: Path
+) -> None:
     glia = _runner(config_file)
 
-    result = glia("login", fake.url, "-u", "alice", "--password-stdin", input="wonderland\n")
+    result = glia("login", server.url, "-u", "alice", "--password-stdin", input="wonderland\n")
 
     assert result.exit_code == 0, result.output
     config = load_config(config_file)
-    assert (config.server, config.username) == (fake.url, "alice")
-    assert config.token in fake.state.tokens
+    assert (config.server, config.username) == (server.url, "alice")
+    assert config.token and config.token != alice  # a token of its own
     assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
     shown = json.loads(glia("config", "show", "-o", "json").stdout)
     assert shown["username"] == "alice" and shown["cluster"] == "default"
-    assert shown["presets"] == [{"name": "cpu-small", "cpu": 0.5, "memory_mb": 512, "gpu": 0}]
+    assert [p["name"] for p in shown["presets"]] == ["cpu-small", "cpu-medium", "cpu-large"]
+    assert shown["presets"][0] == {"name": "cpu-small", "cpu": 0.5, "memory_mb": 1024, "gpu": 0}
 
     assert glia("logout").exit_code == 0
     assert load_config(config_file).token is None
-    assert config.token not in fake.state.tokens  # revoked on the server too
+    save_config(config, config_file)  # the old token is revoked on the server too
+    assert glia("ps").exit_code == 77
 
 
-def test_login_with_token_verifies_it(fake: FakeServer, config_file: Path) -> None:
+async def _revoke(url: str, token: str) -> None:
+    async with GliaClient(url, token) as client:
+        await client.auth.logout()
+
+
+def test_login_with_token_verifies_it(server: ServedApi, alice: str, config_file: Path) -> None:
     glia = _runner(config_file)
-    assert glia("login", fake.url, "--token", fake.login_token()).exit_code == 0
+    assert glia("login", server.url, "--token", alice).exit_code == 0
     assert load_config(config_file).username == "alice"
 
-    result = glia("login", fake.url, "--token", "forged")
+    result = glia("login", server.url, "--token", "forged")
     still_valid = _runner(config_file)("ps")  # the failed login kept the saved token
-    fake.state.tokens.clear()
+    asyncio.run(_revoke(server.url, alice))
     revoked = _runner(config_file)("ps")
 
     assert result.exit_code == 77
-    assert result.stderr == "error: not logged in or the token is no longer valid\n"
+    assert result.stderr == "error: invalid token\n"
     assert still_valid.exit_code == 0
     assert revoked.exit_code == 77
-    assert revoked.stderr == (
-        "error: not logged in or the token is no longer valid (run glia login)\n"
-    )
+    assert revoked.stderr == "error: the token was revoked (run glia login)\n"
 
 
 def test_run_streams_logs_and_exits_with_the_job_exit_code(glia: Glia) -> None:
-    result = glia(
-        "run", "-e", "FAKE_STDOUT=epoch 1|epoch 2", "-e", "FAKE_STDERR=warning: slow",
-        "-e", "FAKE_EXIT=3", "--", "python", "train.py", "--lr", "0.1",
-    )  # fmt: skip
+    script = "echo 'epoch 1'; echo 'epoch 2'; echo 'warning: slow' >&2; exit 3"
+    result = glia("run", "--", "sh", "-c", script)
 
     assert result.exit_code == 3, result.output
     assert result.stdout == "epoch 1\nepoch 2\n"
@@ -124,7 +142,7 @@ def test_run_streams_logs_and_exits_with_the_job_exit_code(glia: Glia) -> None:
     assert job_id.startswith("job-") and warning == "warning: slow"
     assert ending.startswith(f"{job_id}: failed") and "exit code 3" in ending
     job = json.loads(glia("status", job_id, "-o", "json").stdout)
-    assert job["command"] == ["python", "train.py", "--lr", "0.1"]
+    assert job["command"] == ["sh", "-c", script]
     assert [h["status"] for h in job["history"]] == ["pending", "running", "failed"]
 
 
@@ -149,7 +167,7 @@ def test_run_takes_env_file_then_e_and_rejects_bad_pairs(glia: Glia, tmp_path: P
 
 
 def test_ps_lists_unfinished_by_default_and_all_as_json(glia: Glia) -> None:
-    running = [_submit(glia, "FAKE_SLEEP=30") for _ in range(2)]
+    running = [_submit(glia, "sleep 30") for _ in range(2)]
     done = _submit(glia)
     _wait_finished(glia, done)
 
@@ -168,7 +186,7 @@ def test_ps_lists_unfinished_by_default_and_all_as_json(glia: Glia) -> None:
 
 def test_errors_map_to_exit_codes_with_one_line(glia: Glia, config_file: Path) -> None:
     missing = glia("status", "job-missing")
-    assert (missing.exit_code, missing.stderr) == (66, "error: no job 'job-missing'\n")
+    assert (missing.exit_code, missing.stderr) == (66, "error: job 'job-missing' not found\n")
 
     verbose = glia("--verbose", "status", "job-missing")
     assert verbose.exit_code == 66 and "Traceback" in verbose.stderr
@@ -181,17 +199,19 @@ def test_errors_map_to_exit_codes_with_one_line(glia: Glia, config_file: Path) -
 
 
 def test_kill_goes_on_after_a_missing_job(glia: Glia) -> None:
-    first, second = _submit(glia, "FAKE_SLEEP=30"), _submit(glia, "FAKE_SLEEP=30")
+    first, second = _submit(glia, "sleep 30"), _submit(glia, "sleep 30")
+    for job_id in (first, second):
+        _wait_status(glia, job_id, "running")
 
     result = glia("kill", first, "no-such-job", second)
 
     assert result.exit_code == 66
     assert result.stdout.splitlines() == [f"{first} cancelled", f"{second} cancelled"]
-    assert result.stderr == "no-such-job: error: no job 'no-such-job'\n"
+    assert result.stderr == "no-such-job: error: job 'no-such-job' not found\n"
 
 
 def test_logs_of_a_finished_job_and_status_table(glia: Glia) -> None:
-    job_id = _submit(glia, "FAKE_STDOUT=a|b")
+    job_id = _submit(glia, "echo a; echo b")
     _wait_finished(glia, job_id)
 
     logs = glia("logs", job_id, "--timestamps")
@@ -203,22 +223,26 @@ def test_logs_of_a_finished_job_and_status_table(glia: Glia) -> None:
 
 
 def test_admin_add_user_prints_the_generated_password_once(
-    fake: FakeServer, config_file: Path
+    server: ServedApi, alice: str, config_file: Path
 ) -> None:
-    save_config(CliConfig(server=fake.url, token=fake.login_token("admin")), config_file)
+    save_config(CliConfig(server=server.url, token=server.user("root", role="admin")), config_file)
     glia = _runner(config_file)
 
     created = glia("admin", "add-user", "bob", "--email", "bob@example.com", "-o", "json")
 
     assert created.exit_code == 0, created.output
-    assert json.loads(created.stdout)["password"] == "generated-secret"
+    password = json.loads(created.stdout)["password"]
+    assert len(password) >= 16
+    login = glia("login", server.url, "-u", "bob", "--password-stdin", input=password + "\n")
+    assert login.exit_code == 0, login.output
+    save_config(CliConfig(server=server.url, token=server.user("root2", role="admin")), config_file)
     assert glia("admin", "add-user", "bob").exit_code == 65  # CONFLICT
-    save_config(CliConfig(server=fake.url, token=fake.login_token("alice")), config_file)
+    save_config(CliConfig(server=server.url, token=alice), config_file)
     assert glia("admin", "add-user", "carol").exit_code == 77  # FORBIDDEN
 
 
-async def test_sdk_pages_subscriptions_and_errors(fake: FakeServer) -> None:
-    async with GliaClient(fake.url, None) as client:
+async def test_sdk_pages_subscriptions_and_errors(server: ServedApi, alice: str) -> None:
+    async with GliaClient(server.url, None) as client:
         with pytest.raises(Unauthenticated):
             await client.auth.me()
         token, user = await client.auth.login("alice", "wonderland")
@@ -232,7 +256,7 @@ async def test_sdk_pages_subscriptions_and_errors(fake: FakeServer) -> None:
         assert (len(page.items), page.has_next_page, page.total_count) == (2, True, 5)
         assert every == [job.id for job in reversed(jobs)]
         assert statuses[-1] is JobStatus.SUCCEEDED
-        with pytest.raises(NotFound, match="no job 'nope'"):
+        with pytest.raises(NotFound, match="job 'nope' not found"):
             async for _ in client.jobs.logs("nope"):
                 pass
     async with GliaClient("http://127.0.0.1:9", "t", timeout=5) as client:
