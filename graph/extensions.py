@@ -45,8 +45,21 @@ def _is_expected(error: GraphQLError) -> bool:
     return error.original_error is None or isinstance(error.original_error, GliaError)
 
 
+def log_unexpected_errors(errors: list[GraphQLError], request_id: str | None) -> None:
+    """Log what went wrong on the server's side; a client's mistake is the client's news."""
+    for error in errors:
+        if not _is_expected(error):
+            logger.error(
+                "unexpected error in a GraphQL operation",
+                request_id=request_id,
+                path=error.path,
+                exc_info=error.original_error,
+            )
+
+
 class ErrorCodes(MaskErrors):
-    """Expected errors keep their message and code; anything else is logged and masked."""
+    """Expected errors keep their message and code; anything else is masked (and logged by
+    the schema's `process_errors`, which sees errors before masking)."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -55,12 +68,6 @@ class ErrorCodes(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         context: Context = self.execution_context.context
-        logger.error(
-            "unexpected error in a GraphQL operation",
-            request_id=context.request_id,
-            path=error.path,
-            exc_info=error.original_error,
-        )
         masked = super().anonymise_error(error)
         masked.extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": context.request_id}
         return masked

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -12,8 +13,9 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
-from graph.extensions import ErrorCodes, OperationScope
+from graph.extensions import ErrorCodes, OperationScope, log_unexpected_errors
 from resolvers.auth import AuthMutation, AuthQuery
 from resolvers.clusters import ClustersQuery
 from resolvers.jobs import JobsMutation, JobsQuery, JobsSubscription
@@ -35,6 +37,15 @@ class Subscription(JobsSubscription, MonitoringSubscription):
     pass
 
 
+class GliaSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Strawberry's default logs every error with its traceback, expected ones included.
+        context = execution_context.context if execution_context else None
+        log_unexpected_errors(errors, getattr(context, "request_id", None))
+
+
 def create_schema(*, max_depth: int = 10, max_tokens: int = 2000) -> strawberry.Schema:
     # The limiters' rule classes are built once: the validation cache is keyed by the rule
     # classes, and a limiter built per request would make a new class, and a cache miss, each time.
@@ -42,7 +53,7 @@ def create_schema(*, max_depth: int = 10, max_tokens: int = 2000) -> strawberry.
         *QueryDepthLimiter(max_depth=max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=30).validation_rules,
     ]
-    return strawberry.Schema(
+    return GliaSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+import structlog
+
 from cluster_gateway.gateway import ExitReason
 from cluster_gateway.runtimes.fake import FakeRuntime
 from glia.store.database import Database
@@ -70,3 +73,25 @@ async def test_health_reports_a_dead_database(tmp_path: Path) -> None:
         assert response.status_code == 503
         assert response.json()["database"] == "down"
         assert (await api.http.get("/healthz")).status_code == 200
+
+
+async def test_unexpected_errors_are_masked_and_logged_expected_ones_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running_api(make_settings(tmp_path), FakeRuntime()) as api:
+        token = await api.user("alice")
+
+        async def broken(*_args: object) -> None:
+            raise RuntimeError("database password is hunter2")
+
+        monkeypatch.setattr(api.platform.clusters, "list", broken)
+        with structlog.testing.capture_logs() as logs:
+            body = await api.raw("{ clusters { name } }", token=token)
+            expected = await api.raw('{ job(id: "job-none") { id } }', token=token)
+        error = body["errors"][0]
+        assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+        assert "hunter2" not in error["message"]
+        assert expected["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+        logged = [entry for entry in logs if entry["log_level"] == "error"]
+        assert [entry["event"] for entry in logged] == ["unexpected error in a GraphQL operation"]
+        assert logged[0]["request_id"] == error["extensions"]["requestId"]
