@@ -89,15 +89,13 @@ def _serve(settings: Settings, *, first_run: bool) -> int:
     return 0 if server.started else 1
 
 
+def _settings(**options: object) -> Settings:
+    """Settings from the environment, with the command line's options (those given) on top."""
+    return load_settings(None, **{k: v for k, v in options.items() if v is not None})
+
+
 def run_up(*, host: str | None, port: int | None, data_dir: Path | None) -> int:
-    overrides: dict[str, object] = {}
-    if host is not None:
-        overrides["host"] = host
-    if port is not None:
-        overrides["port"] = port
-    if data_dir is not None:
-        overrides["data_dir"] = data_dir
-    settings = load_settings(None, **overrides)
+    settings = _settings(host=host, port=port, data_dir=data_dir)
     if settings.secret_key is None:
         settings = settings.model_copy(
             update={"secret_key": SecretStr(_secret_key(settings.data_dir))}
@@ -106,12 +104,7 @@ def run_up(*, host: str | None, port: int | None, data_dir: Path | None) -> int:
 
 
 def run_serve(*, host: str | None, port: int | None) -> int:
-    overrides: dict[str, object] = {}
-    if host is not None:
-        overrides["host"] = host
-    if port is not None:
-        overrides["port"] = port
-    settings = load_settings(None, **overrides)
+    settings = _settings(host=host, port=port)
     if settings.secret_key is None:
         print("glia serve: set GLIA_SECRET_KEY (at least 32 characters)", file=sys.stderr)
         return 2

@@ -92,7 +92,7 @@ class Platform:
             clusters=clusters,
             gateways=gateways,
             jobs=jobs,
-            monitoring=MonitoringService(acl=acl, jobs=jobs, gateways=gateways),
+            monitoring=MonitoringService(jobs=jobs, gateways=gateways),
         )
 
     async def close(self) -> None:
