@@ -1,0 +1,89 @@
+"""Who uses Glia: users and their platform roles."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from pydantic import Field, field_validator
+
+from glia.acl import user_subject
+from glia.model import DescribedEnum, Model
+
+USER_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+
+
+class UserRole(DescribedEnum):
+    """What a user may do on the whole platform."""
+
+    ADMIN = "admin", "Manages every resource of every kind, and the users"
+    USER = "user", "Runs jobs and manages what they own or what is shared with them"
+
+
+class User(Model):
+    """A person (or, later, a service account) that signs in to Glia."""
+
+    id: str
+    """The user's id (a UUID); names can be reused after a user is deleted, ids cannot."""
+    name: str
+    """The user name: lowercase letters, digits, '-' and '_', starting with a letter."""
+    email: str | None = None
+    """Where notifications go; null when none was given."""
+    role: UserRole
+    """The user's platform role."""
+    created_at: datetime
+    """When the user was created (UTC)."""
+
+    @property
+    def subject(self) -> str:
+        """The user as a subject of grants: `user:<name>`."""
+        return user_subject(self.name)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is UserRole.ADMIN
+
+
+class NewUser(Model):
+    """A user to create."""
+
+    name: str
+    """Lowercase letters, digits, '-' and '_', starting with a letter, at most 63 characters."""
+    email: str | None = None
+    """An email address, or null."""
+    role: UserRole = UserRole.USER
+    """The new user's platform role."""
+    password: str | None = Field(default=None, repr=False)
+    """At least 8 characters; null to have the server generate one and return it once."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not USER_NAME_RE.match(name):
+            raise ValueError(
+                f"invalid user name {name!r}: lowercase letters, digits, '-' and '_', "
+                "starting with a letter, at most 63 characters"
+            )
+        return name
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, email: str | None) -> str | None:
+        if email is not None and (
+            "@" not in email or len(email) > 320 or any(c.isspace() for c in email)
+        ):
+            raise ValueError(f"invalid email address {email!r}")
+        return email
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, password: str | None) -> str | None:
+        if password is not None and not (
+            MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH
+        ):
+            raise ValueError(
+                f"the password must have {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
+            )
+        return password

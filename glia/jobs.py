@@ -1,0 +1,296 @@
+"""Jobs: their statuses and reasons, what a submission may ask for, and what a job is.
+
+The status machine's rules (which status may follow which) live here because every side
+reasons with them; the control plane applies them (``control_plane.services.jobs.status``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+
+from pydantic import Field, field_validator
+
+from glia.auth import User
+from glia.clusters import Resources
+from glia.model import DescribedEnum, Model
+
+JOB_ID_PREFIX = "job-"
+JOB_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:=/-]{0,63}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Variables the platform sets itself (GLIA_JOB_ID, …); a job cannot override them.
+RESERVED_ENV_PREFIX = "GLIA_"
+MAX_TAGS = 20
+MAX_COMMAND_BYTES = 64 * 1024
+MAX_ENV_BYTES = 256 * 1024
+MAX_DESCRIPTION = 1000
+MAX_LIFE_SPAN_S = 30 * 24 * 3600
+
+
+class JobStatus(DescribedEnum):
+    """Where a job is in its life cycle."""
+
+    PENDING = "pending", "Stored and waiting to start: being created, or waiting for capacity"
+    RUNNING = "running", "Its workload runs"
+    SUSPENDED = "suspended", "Preempted; it runs again when capacity frees"
+    SUCCEEDED = "succeeded", "Ended with exit code 0"
+    FAILED = "failed", "Ended otherwise: a non-zero exit code, a kill, lost or not started"
+    CANCELLED = "cancelled", "Stopped on request, or at the end of its life span"
+
+    @property
+    def is_finished(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+UNFINISHED_STATUSES = frozenset(JobStatus) - TERMINAL_STATUSES
+
+_NEXT_STATUSES: Mapping[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.PENDING: frozenset({JobStatus.RUNNING, JobStatus.SUSPENDED, *TERMINAL_STATUSES}),
+    JobStatus.RUNNING: frozenset({JobStatus.SUSPENDED, *TERMINAL_STATUSES}),
+    JobStatus.SUSPENDED: frozenset({JobStatus.PENDING, JobStatus.RUNNING, *TERMINAL_STATUSES}),
+    JobStatus.SUCCEEDED: frozenset(),
+    JobStatus.FAILED: frozenset(),
+    JobStatus.CANCELLED: frozenset(),
+}
+
+
+def can_transition(old: JobStatus, new: JobStatus) -> bool:
+    """Whether a job in `old` may move to `new`; a finished job never moves again."""
+    return new in _NEXT_STATUSES[old]
+
+
+class JobReason(DescribedEnum):
+    """Why a job is in its status."""
+
+    CREATING = "Creating", "The job is stored and its cluster is starting it"
+    SCHEDULING = "Scheduling", "The job waits for its cluster to have room for it"
+    COMPLETED = "Completed", "The job's command exited with code 0"
+    ERROR = "Error", "The job's command exited with a non-zero code"
+    OOM_KILLED = "OOMKilled", "The job used more memory than its preset allows and was killed"
+    KILLED = "Killed", "The job was killed by a signal that nobody on the platform sent"
+    USER_REQUESTED = "UserRequested", "Somebody killed the job"
+    LIFE_SPAN_ENDED = "LifeSpanEnded", "The job ran for its whole life span and was stopped"
+    LOST = "Lost", "The cluster lost track of the job (its supervisor or node is gone)"
+    START_FAILED = "StartFailed", "The job's command could not be started at all"
+
+
+def is_job_id(value: str) -> bool:
+    """Job ids look like `job-<uuid>`; anything else given where a job is expected is a name."""
+    return value.startswith(JOB_ID_PREFIX)
+
+
+def project_uri(cluster: str, org: str, project: str) -> str:
+    """The URI of a project's jobs: `job://CLUSTER/ORG/PROJECT`."""
+    return f"job://{cluster}/{org}/{project}"
+
+
+def job_uri(cluster: str, org: str, project: str, job_id: str) -> str:
+    """`job://CLUSTER/ORG/PROJECT/JOB_ID`"""
+    return f"{project_uri(cluster, org, project)}/{job_id}"
+
+
+class EnvVar(Model):
+    """One environment variable of a job."""
+
+    name: str
+    """Letters, digits and '_', not starting with a digit; GLIA_… is the platform's."""
+    value: str
+    """The value; no NUL byte."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not ENV_NAME_RE.match(name):
+            raise ValueError(f"invalid environment variable name {name!r}")
+        if name.startswith(RESERVED_ENV_PREFIX):
+            raise ValueError(f"{name}: variables starting with GLIA_ are set by the platform")
+        return name
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, value: str) -> str:
+        if "\0" in value:
+            raise ValueError("an environment variable's value contains a NUL byte")
+        return value
+
+
+class JobSubmission(Model):
+    """What to run, where, and for how long. Checked on both sides: the SDK refuses what the
+    server would, with the same message."""
+
+    command: tuple[str, ...]
+    """The program and its arguments, run without a shell; at most 64 KiB in all."""
+    cluster: str | None = None
+    """The cluster to run on; null for the default one."""
+    preset: str | None = None
+    """The cluster's preset to size the job; null for the cluster's first preset."""
+    env: tuple[EnvVar, ...] = ()
+    """Environment variables, each name once; at most 256 KiB in all."""
+    working_dir: str | None = None
+    """An absolute path to start in; null for a scratch directory of the job's own."""
+    name: str | None = None
+    """Lowercase letters, digits and '-', starting with a letter, at most 40 characters; unique
+    among the owner's unfinished jobs."""
+    tags: tuple[str, ...] = ()
+    """At most 20 tags to find the job by (letters, digits and `_.:=/-`, at most 64
+    characters each); repeated tags count once."""
+    description: str | None = None
+    """Free text, at most 1000 characters."""
+    life_span_s: float | None = Field(default=None, alias="lifeSpanSeconds")
+    """Seconds after which the cluster stops the job (LifeSpanEnded): 1 s to 30 days; null
+    for no limit."""
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, command: tuple[str, ...]) -> tuple[str, ...]:
+        if not command:
+            raise ValueError("the command must be a non-empty list of strings")
+        if not command[0].strip():
+            raise ValueError("the command must not start with an empty string")
+        if sum(len(arg.encode()) for arg in command) > MAX_COMMAND_BYTES:
+            raise ValueError(f"the command is longer than {MAX_COMMAND_BYTES} bytes")
+        return command
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, env: tuple[EnvVar, ...]) -> tuple[EnvVar, ...]:
+        names = [var.name for var in env]
+        if len(set(names)) != len(names):
+            twice = next(name for name in names if names.count(name) > 1)
+            raise ValueError(f"the environment variable {twice} is given twice")
+        if sum(len(var.name) + len(var.value.encode()) for var in env) > MAX_ENV_BYTES:
+            raise ValueError(f"the environment is larger than {MAX_ENV_BYTES} bytes")
+        return env
+
+    @field_validator("working_dir")
+    @classmethod
+    def _working_dir(cls, working_dir: str | None) -> str | None:
+        if working_dir is not None and not working_dir.startswith("/"):
+            raise ValueError(f"the working directory must be an absolute path, got {working_dir!r}")
+        return working_dir
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str | None) -> str | None:
+        if name is not None and not JOB_NAME_RE.match(name):
+            raise ValueError(
+                f"invalid job name {name!r}: lowercase letters, digits and '-', "
+                "starting with a letter, at most 40 characters"
+            )
+        return name
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: tuple[str, ...]) -> tuple[str, ...]:
+        unique = tuple(dict.fromkeys(tags))
+        if len(unique) > MAX_TAGS:
+            raise ValueError(f"at most {MAX_TAGS} tags")
+        for tag in unique:
+            if not TAG_RE.match(tag):
+                raise ValueError(f"invalid tag {tag!r}")
+        return unique
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, description: str | None) -> str | None:
+        if description is not None and len(description) > MAX_DESCRIPTION:
+            raise ValueError(f"the description is longer than {MAX_DESCRIPTION} characters")
+        return description
+
+    @field_validator("life_span_s")
+    @classmethod
+    def _life_span(cls, life_span_s: float | None) -> float | None:
+        if life_span_s is not None and not 0 < life_span_s <= MAX_LIFE_SPAN_S:
+            raise ValueError(
+                f"the life span must be between 1 second and {MAX_LIFE_SPAN_S // 86400} days"
+            )
+        return life_span_s
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return {var.name: var.value for var in self.env}
+
+
+class JobFilter(Model):
+    """Which jobs to list; every condition given must hold."""
+
+    statuses: tuple[JobStatus, ...] | None = None
+    """Jobs in any of these statuses; null for every status."""
+    name: str | None = None
+    """Jobs with this name."""
+    tags: tuple[str, ...] = ()
+    """Jobs having all of these tags."""
+    since: datetime | None = None
+    """Jobs created at or after this time (UTC)."""
+    cluster: str | None = None
+    """Jobs on this cluster."""
+
+
+class JobStatusItem(Model):
+    """One transition in a job's status history."""
+
+    status: JobStatus
+    """The status the job moved to."""
+    reason: JobReason | None = None
+    """Why; null where the status says it all (running)."""
+    description: str | None = None
+    """More on why, for people."""
+    exit_code: int | None = None
+    """The exit code, once the job's command has ended."""
+    at: datetime
+    """When (UTC)."""
+
+
+class Job(Model):
+    """A command run on a cluster with the resources of a preset, and what became of it."""
+
+    id: str
+    """The job's id, `job-<uuid>`."""
+    name: str | None = None
+    """The name given at submission, if any."""
+    uri: str
+    """The job's resource URI, `job://CLUSTER/ORG/PROJECT/ID`: what grants refer to."""
+    owner: User
+    """Who submitted it."""
+    cluster_name: str
+    """The cluster it runs on."""
+    org: str
+    """The org it belongs to."""
+    project: str
+    """The project it belongs to."""
+    preset: str
+    """The preset it was sized with."""
+    resources: Resources
+    """What it may use: the preset's resources at submission."""
+    command: tuple[str, ...]
+    """The program and its arguments."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """The environment variables given at submission (not those the platform adds)."""
+    working_dir: str | None = None
+    """The directory it starts in; null for a scratch directory of its own."""
+    tags: tuple[str, ...] = ()
+    """Its tags."""
+    description: str | None = None
+    """The description given at submission."""
+    life_span_s: float | None = Field(default=None, alias="lifeSpanSeconds")
+    """Seconds after which the cluster stops it; null for no limit."""
+    status: JobStatus
+    """Where it is in its life cycle."""
+    reason: JobReason | None = None
+    """Why it is in its status."""
+    status_description: str | None = None
+    """More on why, for people."""
+    exit_code: int | None = None
+    """Its command's exit code, once it has ended (128 + N when killed by signal N)."""
+    created_at: datetime
+    """When it was submitted (UTC)."""
+    started_at: datetime | None = None
+    """When its command started (UTC)."""
+    finished_at: datetime | None = None
+    """When it ended (UTC)."""
+    # A job always has its first (pending) entry: an empty history means it was not loaded.
+    history: tuple[JobStatusItem, ...] = ()
+    """Every status it went through, oldest first."""
