@@ -1,10 +1,10 @@
 """LocalRuntime start latency: ``start()`` until RUNNING is seen on ``watch()``.
 
-Two ways of starting the supervisor: forked by the pre-started spawner (the default), and the
-``posix_spawn`` fallback (``use_spawner=False``). Baseline, measured in the same run:
-``asyncio.create_subprocess_exec`` of the same command in this process, until it returns.
+There is one way a job starts: its supervisor is forked by the pre-started spawner. Baseline,
+measured in the same run: ``asyncio.create_subprocess_exec`` of the same command in this
+process, until it returns.
 
-    python bench/runtime_start.py [--runs 100] [--no-cgroups]
+    python -m bench.runtime_start [--runs 100] [--no-cgroups]
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 
 from bench.harness import summary
-from cluster_gateway.gateway import Resources, WorkloadPhase, WorkloadSpec
+from cluster_gateway.gateway import WorkloadPhase, WorkloadSpec
 from cluster_gateway.runtimes.local import LocalRuntime
+from glia.clusters import Resources
 
-COMMAND = ["true"]
+COMMAND = ("true",)
 
 
 async def baseline(n: int) -> list[float]:
@@ -33,33 +34,40 @@ async def baseline(n: int) -> list[float]:
     return samples
 
 
-async def runtime_start(n: int, *, use_spawner: bool, use_cgroups: bool) -> list[float]:
+async def runtime_start(n: int, *, use_cgroups: bool) -> list[float]:
     with tempfile.TemporaryDirectory(prefix="glia-bench-rt-") as root:
-        runtime = LocalRuntime(
-            Path(root) / "state", use_cgroups=use_cgroups, use_spawner=use_spawner
-        )
+        runtime = LocalRuntime(Path(root) / "state", use_cgroups=use_cgroups)
         await runtime.open()
-        if use_spawner and runtime._spawner is None:
+        spawner = runtime.spawner_pid
+        if spawner is None:
             raise RuntimeError("the spawner did not start")
-        watch = runtime.watch()
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         samples = []
         try:
-            for i in range(n):
-                job_id = f"bench-{i}"
-                started = time.perf_counter()
-                await runtime.start(WorkloadSpec(job_id, COMMAND, Resources(1, 64), env=env))
-                async with asyncio.timeout(10):
-                    async for state in watch:
-                        if state.job_id == job_id and state.phase != WorkloadPhase.PENDING:
-                            break
-                samples.append(time.perf_counter() - started)
-                assert state.phase == WorkloadPhase.RUNNING, state
-                async for state in watch:  # let it end before the next one starts
-                    if state.job_id == job_id and state.phase == WorkloadPhase.EXITED:
-                        break
-            if use_spawner and runtime._spawner is None:
-                raise RuntimeError("the spawner failed during the run")
+            async with runtime.watch() as watch:
+                events = aiter(watch)
+                for i in range(n):
+                    job_id = f"bench-{i}"
+                    spec = WorkloadSpec(
+                        job_id=job_id,
+                        command=COMMAND,
+                        resources=Resources(cpu=1, memory_mb=64),
+                        env=env,
+                    )
+                    started = time.perf_counter()
+                    await runtime.start(spec)
+                    async with asyncio.timeout(10):
+                        while (state := (await anext(events)).state).phase == (
+                            WorkloadPhase.PENDING
+                        ) or state.job_id != job_id:
+                            pass
+                        samples.append(time.perf_counter() - started)
+                        if state.phase != WorkloadPhase.RUNNING:
+                            raise RuntimeError(f"{job_id} did not run: {state}")
+                        while state.job_id != job_id or state.phase != WorkloadPhase.EXITED:
+                            state = (await anext(events)).state  # let it end before the next
+            if runtime.spawner_pid != spawner:
+                raise RuntimeError("the spawner was replaced during the run")
         finally:
             await runtime.close()
         return samples
@@ -71,16 +79,12 @@ async def main() -> None:
     parser.add_argument("--no-cgroups", action="store_true")
     args = parser.parse_args()
     cgroups = not args.no_cgroups
-    n = args.runs
-    await runtime_start(5, use_spawner=True, use_cgroups=cgroups)  # warm up the caches
-    await runtime_start(5, use_spawner=False, use_cgroups=cgroups)
-    spawner = await runtime_start(n, use_spawner=True, use_cgroups=cgroups)
-    fallback = await runtime_start(n, use_spawner=False, use_cgroups=cgroups)
-    base = await baseline(n)
-    print(f"start -> RUNNING, cgroups {'on' if cgroups else 'off'}, command {COMMAND}")
-    print(f"  spawner (fork of a ready interpreter): {summary(spawner)}")
-    print(f"  posix_spawn fallback (new interpreter): {summary(fallback)}")
-    print(f"  baseline, asyncio.create_subprocess_exec: {summary(base)}")
+    await runtime_start(5, use_cgroups=cgroups)  # warm up the caches
+    local = await runtime_start(args.runs, use_cgroups=cgroups)
+    base = await baseline(args.runs)
+    print(f"start -> RUNNING, cgroups {'on' if cgroups else 'off'}, command {list(COMMAND)}")
+    print(f"  LocalRuntime (supervisor forked by the spawner): {summary(local)}")
+    print(f"  baseline, asyncio.create_subprocess_exec:        {summary(base)}")
 
 
 if __name__ == "__main__":

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
 from cluster_gateway.gateway import (
     ClusterCapacity,
-    LogLine,
     WorkloadSpec,
     WorkloadState,
+    WorkloadWatch,
 )
 from cluster_gateway.runtimes.base import Runtime
+from glia.monitoring import LogLine
 
 
 class EmbeddedGateway:
@@ -36,19 +38,27 @@ class EmbeddedGateway:
     async def stop(self, job_id: str, *, grace_s: float = 10.0) -> None:
         await self.runtime.stop(job_id, grace_s=grace_s)
 
-    async def state(self, job_id: str) -> WorkloadState:
-        return await self.runtime.state(job_id)
+    async def states(self, job_ids: Sequence[str]) -> list[WorkloadState]:
+        return await self.runtime.states(job_ids)
 
-    async def list_workloads(self) -> list[WorkloadState]:
-        return await self.runtime.list_workloads()
+    async def active_workloads(self) -> list[WorkloadState]:
+        return await self.runtime.active_workloads()
 
-    def watch(self) -> AsyncIterator[WorkloadState]:
-        return self.runtime.watch()
+    def watch(self, *, after: str | None = None) -> AbstractAsyncContextManager[WorkloadWatch]:
+        return self.runtime.watch(after=after)
 
     def logs(
         self, job_id: str, *, since: datetime | None = None, follow: bool = False
     ) -> AsyncIterator[list[LogLine]]:
         return self.runtime.logs(job_id, since=since, follow=follow)
+
+    async def log_size(self, job_id: str) -> int:
+        return await self.runtime.log_size(job_id)
+
+    def read_log(
+        self, job_id: str, *, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        return self.runtime.read_log(job_id, offset=offset, length=length)
 
     async def forget(self, job_id: str) -> None:
         await self.runtime.forget(job_id)

@@ -2,35 +2,49 @@
 
 The control plane never talks to a runtime directly: it holds a `Gateway` per cluster. The
 embedded gateway runs a runtime in-process; a remote gateway speaks to `glia gateway serve`
-next to a real cluster. Everything here is plain data so it crosses a network unchanged, and
-nothing here knows about the control plane's database: the control plane decides what should
-run, the gateway reports what does.
+next to a real cluster. Everything here is plain data (kernel models) so it crosses a network
+unchanged, and nothing here knows about the control plane's database: the control plane
+decides what should run, the gateway reports what does.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from pydantic import Field
 
-@dataclass(frozen=True)
-class Resources:
-    """What a workload may use. ``memory_mb`` and ``cpu`` are hard limits, not requests."""
+from glia.clusters import Resources
+from glia.errors import GliaError
+from glia.jobs import JobReason
+from glia.model import Model
+from glia.monitoring import LogLine
 
-    cpu: float
-    memory_mb: int
-    gpu: int = 0
+# Exit reasons a gateway reports; the rest of JobReason is the control plane's to give.
+EXIT_REASONS = frozenset(
+    {
+        JobReason.COMPLETED,
+        JobReason.ERROR,
+        JobReason.OOM_KILLED,
+        JobReason.KILLED,
+        JobReason.USER_REQUESTED,
+        JobReason.LIFE_SPAN_ENDED,
+        JobReason.LOST,
+        JobReason.START_FAILED,
+    }
+)
 
 
-@dataclass(frozen=True)
-class WorkloadSpec:
+class WorkloadSpec(Model):
+    """What to run for a job; ``env`` is complete (the platform's variables included)."""
+
     job_id: str
-    command: Sequence[str]
+    command: tuple[str, ...]
     resources: Resources
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = Field(default_factory=dict)
     working_dir: str | None = None
     # Seconds from start after which the runtime stops the workload itself (LifeSpanEnded);
     # enforced cluster-side so it holds while the control plane is down.
@@ -41,65 +55,75 @@ class WorkloadPhase(enum.StrEnum):
     PENDING = "pending"  # accepted, not yet started (image pull, scheduling, process spawn)
     RUNNING = "running"
     EXITED = "exited"  # ended; exit_code/reason tell how
-    MISSING = "missing"  # the runtime has no record of it, or lost it
+    MISSING = "missing"  # the runtime has no record of it (never started, or forgotten)
 
 
-class ExitReason(enum.StrEnum):
-    COMPLETED = "Completed"  # exit code 0
-    ERROR = "Error"  # non-zero exit code
-    OOM_KILLED = "OOMKilled"
-    KILLED = "Killed"  # killed by a signal nobody on the platform sent
-    USER_REQUESTED = "UserRequested"  # stopped through Gateway.stop
-    LIFE_SPAN_ENDED = "LifeSpanEnded"
-    LOST = "Lost"  # the runtime lost track of it (supervisor died, node gone)
-    START_FAILED = "StartFailed"  # the command could not be started at all
-
-
-@dataclass(frozen=True)
-class WorkloadState:
+class WorkloadState(Model):
     job_id: str
     phase: WorkloadPhase
     exit_code: int | None = None
-    reason: ExitReason | None = None
+    reason: JobReason | None = None  # one of EXIT_REASONS once EXITED
     description: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
 
 
-class LogStream(enum.StrEnum):
-    STDOUT = "stdout"
-    STDERR = "stderr"
+class WorkloadEvent(Model):
+    """A state change, with the cursor to resume a watch right after it."""
+
+    cursor: str
+    state: WorkloadState
 
 
-@dataclass(frozen=True)
-class LogLine:
-    time: datetime  # when the runtime read the line from the workload, UTC
-    stream: LogStream
-    text: str  # without the trailing newline
+class ClusterCapacity(Resources):
+    """What the cluster has in all (not what is free)."""
 
-
-@dataclass(frozen=True)
-class ClusterCapacity:
-    cpu: float
-    memory_mb: int
-    gpu: int = 0
     gpu_model: str | None = None
+
+
+class WatchExpired(GliaError):
+    """A watch cannot go on from where it was: its cursor is older than what the gateway
+    keeps (or from before the gateway restarted), or the watcher fell too far behind. The
+    watcher subscribes again without a cursor and relists (``active_workloads`` and
+    ``states``), as a Kubernetes client does on 410 Gone."""
+
+    code = "WATCH_EXPIRED"
+
+
+class WorkloadWatch(Protocol):
+    """An open watch. ``cursor`` is the position it started from: events after it, and only
+    those, are yielded. Iteration ends when the gateway closes and raises `WatchExpired`
+    when the watcher fell behind."""
+
+    @property
+    def cursor(self) -> str: ...
+
+    def __aiter__(self) -> AsyncIterator[WorkloadEvent]: ...
 
 
 @runtime_checkable
 class Gateway(Protocol):
     """Operations a cluster offers to the control plane.
 
-    Contract:
-    - ``start`` is idempotent per ``job_id``: starting a job the runtime already knows returns
-      its current state and starts nothing.
+    Contract (tests/contract/test_gateway_contract.py holds every implementation to it):
+    - ``start`` is idempotent per ``job_id``: starting a job the cluster already knows returns
+      its current state and starts nothing. A job id is ``[A-Za-z0-9._-]+`` (BadInput else).
     - ``stop`` asks the workload to end (SIGTERM or the runtime's equivalent) and forces it
       after ``grace_s``; it returns at once, the EXITED state arrives through ``watch``.
-    - ``watch`` yields every phase change of every workload, as it happens, for as long as
-      the caller iterates; it never ends on its own while the gateway is open.
+      Stopping an ended workload does nothing; an unknown one is NotFound.
+    - ``watch`` is a handshake: once ``async with gateway.watch(...)`` has entered, every
+      later change is seen. With ``after`` (a cursor from an earlier event or watch) it first
+      replays what happened since, or raises `WatchExpired`. A workload that started and
+      ended between two looks is reported RUNNING, then EXITED.
+    - ``active_workloads`` lists what is pending or running; ``states`` answers for any job
+      ids, MISSING for those the cluster does not know (never started, or forgotten).
     - ``logs`` yields batches of lines from the start (or from ``since``); with ``follow`` it
       waits for new lines and ends once the workload has ended and every line was yielded.
-      It waits while the workload is still pending.
+      ``read_log`` yields the output's bytes (lines joined with newlines) from ``offset``;
+      ``log_size`` is their count so far. All three raise NotFound for an unknown workload.
+    - ``forget`` drops an ended workload, logs included; Conflict for one that has not ended,
+      nothing for an unknown one. Ended workloads are also forgotten by the cluster itself
+      after its retention period.
     """
 
     name: str
@@ -114,16 +138,20 @@ class Gateway(Protocol):
 
     async def stop(self, job_id: str, *, grace_s: float = 10.0) -> None: ...
 
-    async def state(self, job_id: str) -> WorkloadState: ...
+    async def states(self, job_ids: Sequence[str]) -> list[WorkloadState]: ...
 
-    async def list_workloads(self) -> list[WorkloadState]: ...
+    async def active_workloads(self) -> list[WorkloadState]: ...
 
-    def watch(self) -> AsyncIterator[WorkloadState]: ...
+    def watch(self, *, after: str | None = None) -> AbstractAsyncContextManager[WorkloadWatch]: ...
 
     def logs(
         self, job_id: str, *, since: datetime | None = None, follow: bool = False
     ) -> AsyncIterator[list[LogLine]]: ...
 
-    async def forget(self, job_id: str) -> None:
-        """Drop what the runtime keeps of an ended workload, logs included."""
-        ...
+    async def log_size(self, job_id: str) -> int: ...
+
+    def read_log(
+        self, job_id: str, *, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]: ...
+
+    async def forget(self, job_id: str) -> None: ...

@@ -1,8 +1,7 @@
 """Per-job cgroups on cgroup v2 or v1, whichever has the memory and cpu controllers.
 
-Plain stdlib (``os`` only): ``supervisor.py`` imports this file directly, by path, in an
-interpreter started with ``-I -S``, so it must stay cheap to import and free of package imports.
-The runtime uses the same code through ``cluster_gateway.runtimes.cgroups``.
+Standard library only (``os``, ``time``): the spawner imports it for the supervisors it forks,
+and every supervisor carries what the spawner imported (see ``spawner.py``).
 
 Layouts handled:
 - pure v2: ``<root>/cgroup.controllers`` lists ``memory`` and ``cpu``;

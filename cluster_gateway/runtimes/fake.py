@@ -1,37 +1,43 @@
-"""An in-memory runtime for unit tests of the control plane.
+"""An in-memory runtime for tests of the control plane.
 
 Nothing runs: the test drives every transition, with the same observable behaviour as
-``LocalRuntime`` (PENDING from ``start``, changes through ``watch``, ``logs`` following until
-the workload ends)::
+``LocalRuntime`` (both pass tests/contract/test_runtime_contract.py)::
 
     runtime = FakeRuntime()
     await runtime.open()
     await runtime.start(spec)          # PENDING; RUNNING follows on the next loop turn
     runtime.emit_log("job-1", "hello")
     runtime.finish("job-1", 3)         # EXITED, reason Error
+
+A life span is enforced as the local runtime does it: the workload ends LifeSpanEnded
+``life_span_s`` after it turned RUNNING.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from cluster_gateway.gateway import (
     ClusterCapacity,
-    ExitReason,
-    LogLine,
-    LogStream,
     WorkloadPhase,
     WorkloadSpec,
     WorkloadState,
+    WorkloadWatch,
 )
-from cluster_gateway.runtimes.base import Runtime, StateFeed, check_job_id
+from cluster_gateway.runtimes.base import Runtime, check_job_id
+from cluster_gateway.watch import DEFAULT_HISTORY, WorkloadFeed
 from glia.clock import utcnow
-from glia.errors import Conflict, NotFound
+from glia.errors import BadInput, Conflict, NotFound
+from glia.jobs import JobReason
+from glia.monitoring import LogLine, LogStream
 
 SIGTERM_EXIT_CODE = 143  # 128 + SIGTERM: what a process that honours SIGTERM exits with
+READ_CHUNK = 64 * 1024
 
 
 @dataclass
@@ -39,6 +45,8 @@ class _Job:
     spec: WorkloadSpec
     state: WorkloadState
     lines: list[LogLine] = field(default_factory=list)
+    output: bytearray = field(default_factory=bytearray)  # the lines as read_log gives them
+    life_span: asyncio.TimerHandle | None = None
     # Replaced after every change, so a follower waits on the event it saw before reading.
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -61,23 +69,30 @@ class FakeRuntime(Runtime):
         capacity: ClusterCapacity | None = None,
         auto_run: bool = True,
         honour_stop: bool = True,
+        watch_history: int = DEFAULT_HISTORY,
     ) -> None:
         self._capacity = capacity or ClusterCapacity(cpu=8.0, memory_mb=16384)
         self.auto_run = auto_run
         self.honour_stop = honour_stop
         self.stop_requests: list[tuple[str, float]] = []
         self._jobs: dict[str, _Job] = {}
-        self._feed = StateFeed()
+        self._watch_history = watch_history
+        self._feed = WorkloadFeed(history=watch_history)
         self._open = False
 
-    # --- Runtime ------------------------------------------------------------------------------
+    # --- Runtime --------------------------------------------------------------------------------
 
     async def open(self) -> None:
+        if self._feed.closed:
+            self._feed = WorkloadFeed(history=self._watch_history)
         self._open = True
 
     async def close(self) -> None:
+        """End every watch and log follower; the workloads stay as they are."""
         self._open = False
         self._feed.close()
+        for job in self._jobs.values():
+            job.wake()
 
     async def capacity(self) -> ClusterCapacity:
         return self._capacity
@@ -86,9 +101,11 @@ class FakeRuntime(Runtime):
         if not self._open:
             raise RuntimeError("runtime is not open")
         check_job_id(spec.job_id)
+        if not spec.command:
+            raise BadInput("empty command", fields={"command": "empty"})
         if spec.job_id in self._jobs:
             return self._jobs[spec.job_id].state
-        job = _Job(spec, WorkloadState(spec.job_id, WorkloadPhase.PENDING))
+        job = _Job(spec, WorkloadState(job_id=spec.job_id, phase=WorkloadPhase.PENDING))
         self._jobs[spec.job_id] = job
         self._feed.publish(job.state)
         if self.auto_run:
@@ -100,17 +117,21 @@ class FakeRuntime(Runtime):
         self.stop_requests.append((job_id, grace_s))
         if job.state.phase == WorkloadPhase.EXITED or not self.honour_stop:
             return
-        asyncio.get_running_loop().call_soon(self._stop_now, job_id)
+        asyncio.get_running_loop().call_soon(self._stop_now, job_id, JobReason.USER_REQUESTED)
 
-    async def state(self, job_id: str) -> WorkloadState:
-        job = self._jobs.get(job_id)
-        return job.state if job else WorkloadState(job_id, WorkloadPhase.MISSING)
+    async def states(self, job_ids: Sequence[str]) -> list[WorkloadState]:
+        return [
+            job.state
+            if (job := self._jobs.get(job_id))
+            else WorkloadState(job_id=job_id, phase=WorkloadPhase.MISSING)
+            for job_id in job_ids
+        ]
 
-    async def list_workloads(self) -> list[WorkloadState]:
-        return [job.state for job in self._jobs.values()]
+    async def active_workloads(self) -> list[WorkloadState]:
+        return [job.state for job in self._jobs.values() if job.state.phase != WorkloadPhase.EXITED]
 
-    def watch(self) -> AsyncIterator[WorkloadState]:
-        return self._feed.subscribe()
+    def watch(self, *, after: str | None = None) -> AbstractAsyncContextManager[WorkloadWatch]:
+        return self._feed.watch(after=after)
 
     async def logs(
         self, job_id: str, *, since: datetime | None = None, follow: bool = False
@@ -128,9 +149,22 @@ class FakeRuntime(Runtime):
                 batch = [line for line in batch if line.time >= since]
             if batch:
                 yield batch
-            if not follow or ended or self._jobs.get(job_id) is not job:
+            if not follow or ended or not self._open or self._jobs.get(job_id) is not job:
                 return
             await changed.wait()
+
+    async def log_size(self, job_id: str) -> int:
+        return len(self._job(job_id).output)
+
+    async def read_log(
+        self, job_id: str, *, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        if offset < 0 or (length is not None and length < 0):
+            raise BadInput("offset and length must not be negative")
+        output = self._job(job_id).output
+        end = len(output) if length is None else min(len(output), offset + length)
+        for position in range(offset, end, READ_CHUNK):
+            yield bytes(output[position : min(end, position + READ_CHUNK)])
 
     async def forget(self, job_id: str) -> None:
         job = self._jobs.get(job_id)
@@ -141,7 +175,7 @@ class FakeRuntime(Runtime):
         del self._jobs[job_id]
         job.wake()
 
-    # --- test hooks ---------------------------------------------------------------------------
+    # --- test hooks -----------------------------------------------------------------------------
 
     @property
     def specs(self) -> dict[str, WorkloadSpec]:
@@ -152,7 +186,15 @@ class FakeRuntime(Runtime):
         job = self._job(job_id)
         if job.state.phase != WorkloadPhase.PENDING:
             raise RuntimeError(f"{job_id} is {job.state.phase}, not pending")
-        return self._set(job, replace(job.state, phase=WorkloadPhase.RUNNING, started_at=utcnow()))
+        life_span_s = job.spec.life_span_s
+        if life_span_s is not None:
+            job.life_span = asyncio.get_running_loop().call_later(
+                life_span_s, self._stop_now, job_id, JobReason.LIFE_SPAN_ENDED
+            )
+        return self._set(
+            job,
+            job.state.model_copy(update={"phase": WorkloadPhase.RUNNING, "started_at": utcnow()}),
+        )
 
     def emit_log(
         self,
@@ -167,7 +209,9 @@ class FakeRuntime(Runtime):
         if job.state.phase == WorkloadPhase.EXITED:
             raise RuntimeError(f"{job_id} has ended")
         at = time or utcnow()
-        job.lines.extend(LogLine(at, stream, line) for line in text.split("\n"))
+        for line in text.split("\n"):
+            job.lines.append(LogLine(time=at, stream=stream, text=line))
+            job.output += line.encode() + b"\n"
         job.wake()
 
     def finish(
@@ -175,7 +219,7 @@ class FakeRuntime(Runtime):
         job_id: str,
         exit_code: int | None = 0,
         *,
-        reason: ExitReason | None = None,
+        reason: JobReason | None = None,
         description: str | None = None,
     ) -> WorkloadState:
         """End the workload; the reason defaults to Completed for 0, Error otherwise.
@@ -186,31 +230,35 @@ class FakeRuntime(Runtime):
         if job.state.phase == WorkloadPhase.EXITED:
             raise RuntimeError(f"{job_id} has already ended")
         if reason is None:
-            reason = ExitReason.COMPLETED if exit_code == 0 else ExitReason.ERROR
-        if job.state.phase == WorkloadPhase.PENDING and reason != ExitReason.START_FAILED:
+            reason = JobReason.COMPLETED if exit_code == 0 else JobReason.ERROR
+        if job.state.phase == WorkloadPhase.PENDING and reason != JobReason.START_FAILED:
             self.run(job_id)
-        return self._set(
-            job,
-            replace(
-                job.state,
-                phase=WorkloadPhase.EXITED,
-                exit_code=exit_code,
-                reason=reason,
-                description=description,
-                finished_at=utcnow(),
-            ),
-        )
+        return self._end(job, exit_code, reason, description)
 
     def lose(self, job_id: str, description: str = "supervisor gone") -> WorkloadState:
-        return self.finish(job_id, None, reason=ExitReason.LOST, description=description)
+        return self.finish(job_id, None, reason=JobReason.LOST, description=description)
 
-    # --- internals ----------------------------------------------------------------------------
+    # --- internals ------------------------------------------------------------------------------
 
     def _job(self, job_id: str) -> _Job:
         job = self._jobs.get(job_id)
         if job is None:
             raise NotFound(f"workload {job_id} not found")
         return job
+
+    def _end(
+        self, job: _Job, exit_code: int | None, reason: JobReason, description: str | None
+    ) -> WorkloadState:
+        if job.life_span is not None:
+            job.life_span.cancel()
+        update: dict[str, Any] = {
+            "phase": WorkloadPhase.EXITED,
+            "exit_code": exit_code,
+            "reason": reason,
+            "description": description,
+            "finished_at": utcnow(),
+        }
+        return self._set(job, job.state.model_copy(update=update))
 
     def _set(self, job: _Job, state: WorkloadState) -> WorkloadState:
         job.state = state
@@ -223,21 +271,14 @@ class FakeRuntime(Runtime):
         if job is not None and job.state.phase == WorkloadPhase.PENDING:
             self.run(job_id)
 
-    def _stop_now(self, job_id: str) -> None:
+    def _stop_now(self, job_id: str, reason: JobReason) -> None:
         job = self._jobs.get(job_id)
         if job is None or job.state.phase == WorkloadPhase.EXITED:
             return
-        if job.state.phase == WorkloadPhase.PENDING:
-            self.finish(
-                job_id,
-                None,
-                reason=ExitReason.USER_REQUESTED,
-                description="stopped before it started",
-            )
+        if job.state.phase == WorkloadPhase.PENDING:  # as a supervisor that got SIGTERM first
+            self._end(job, None, reason, "stopped before it started")
+        elif reason == JobReason.LIFE_SPAN_ENDED:
+            description = f"life span of {job.spec.life_span_s} s ended"
+            self.finish(job_id, SIGTERM_EXIT_CODE, reason=reason, description=description)
         else:
-            self.finish(
-                job_id,
-                SIGTERM_EXIT_CODE,
-                reason=ExitReason.USER_REQUESTED,
-                description="stopped on request",
-            )
+            self.finish(job_id, SIGTERM_EXIT_CODE, reason=reason, description="stopped on request")

@@ -1,96 +1,98 @@
-"""The supervisor spawner of ``LocalRuntime``: a pre-started interpreter that forks supervisors.
+"""The supervisor spawner of ``LocalRuntime``: a ready interpreter that forks supervisors.
 
-Starting ``python -I -S`` for every job's supervisor costs 12-15 ms of interpreter start-up,
-most of the runtime's share of the submit -> running latency. So ``LocalRuntime.open`` starts
-this process once (``python -I -S``, stdlib only, with ``supervisor`` already imported), and
-``start`` asks it for a supervisor instead: a fork of an interpreter that is already up takes
-about a millisecond.
+Starting an interpreter for every job's supervisor costs 12-15 ms here, most of the
+runtime's share of the submit -> running latency; forking one that is already up, with
+``supervisor`` imported, takes about a millisecond. So every supervisor is forked by this
+process, which the runtime starts once (``spawner_client.py``) and again when it dies.
+
+It runs as ``python -I -S -c "import sys; sys.path.append(ROOT); from
+cluster_gateway.runtimes.spawner import main; ..." FD``, ROOT being the directory that holds
+the ``cluster_gateway`` package: ``-I`` keeps the environment and the working directory out
+of it, ``-S`` skips site (nothing here needs site-packages, and whatever site imports would be
+in every supervisor's memory), and the package is imported by its own name from wherever it
+lies, installed or not. What it imports is the standard library and ``supervisor``,
+``cgroups``, ``jobdir``, ``logfile``: every forked supervisor carries that memory, so no glia,
+pydantic or psutil (``cluster_gateway/__init__.py`` and ``runtimes/__init__.py`` stay
+import-free for the same reason).
 
 Protocol, over one ``AF_UNIX``/``SOCK_SEQPACKET`` socket (fd ``argv[1]``), one message each:
 - spawner -> runtime, once, when it is ready: ``ready``;
-- runtime -> spawner: the job directory (UTF-8);
-- reply: ``ok <pid> <start time>`` (the supervisor's pid and its ``/proc`` start time, which
-  is psutil's ``create_time()``), or ``error <text>`` when nothing was started.
+- runtime -> spawner: the job directory (file system encoding);
+- reply, JSON: ``{"pid": ..., "start_time": ...}`` (the supervisor's pid and psutil's
+  ``create_time()`` of it) or ``{"error": "..."}`` when no supervisor will run.
 
-For each request the spawner forks the supervisor. The child answers for itself, first thing
-(SIGTERM blocked, then ``ok`` with its pid and start time), so a spawner killed after it forked
-has still answered and one killed before it forked answers nothing: EOF tells the runtime that
-no supervisor was started and it may start one another way without starting the job twice.
-The child then closes the socket, calls ``setsid`` (a session of its own: neither a signal to
-the spawner's group nor the control plane's end reaches it), puts back what the spawner changed
-in the signal dispositions, points stdin/stdout at /dev/null and stderr at
-``supervisor.log``, and runs ``supervisor.main``: what ``posix_spawn`` would have started. The
-supervisors are children of the spawner, never of the control plane; the spawner ignores
-SIGCHLD so the kernel reaps them, and when the spawner dies they are reparented to init (or
-the nearest subreaper) and run on.
+For each request the spawner forks. The child answers for itself: it blocks SIGTERM, leaves
+the spawner's session, writes ``supervisor.json`` and only then sends ``pid``, so a runtime
+that has the answer finds the file, and a stop sent at once waits for the supervisor's
+handler. A spawner killed after it forked has still answered, one killed before it forked
+answers nothing: EOF tells the runtime that no supervisor was started and that it may ask
+another spawner without starting the job twice. The child then closes the socket, puts back
+what the spawner changed in the signal dispositions, points stdin/stdout at /dev/null and
+stderr at ``supervisor.log``, and runs ``supervisor.main``. Supervisors are children of the
+spawner, never of the control plane; the spawner ignores SIGCHLD so the kernel reaps them,
+and when it dies they are reparented to init and run on.
 
-The spawner is single-threaded (it forks), installs no signal handler, opens nothing but what
-Python opens itself, and holds no job's files or pipes: the supervisor opens those after the
-fork. It exits when the runtime's end of the socket closes (the control plane closed the
-runtime, or died); the supervisors are unaffected.
+The spawner is single-threaded (it forks), opens nothing but its socket, and holds no job's
+files or pipes. It exits when the runtime's end of the socket closes (the runtime closed, or
+the control plane died); the supervisors are unaffected.
 """
 
 from __future__ import annotations
 
+import gc
+import json
 import os
-import resource  # noqa: F401  (for every job's child: supervisor.spawn sets rlimits with it)
+import signal
+import socket
 import sys
-import warnings  # noqa: F401  (for every job's child: os.execvpe imports it)
 
-TYPE_CHECKING = False  # mypy treats this name as true; avoids importing typing at run time
-if TYPE_CHECKING:
-    import signal as _signal  # the same names, with types
-
-    from cluster_gateway.runtimes import supervisor
-else:
-    import _signal
-
-    # Run as ``python -I -S -c`` with this file's directory first on sys.path (see local.py).
-    import supervisor
+from cluster_gateway.runtimes import jobdir, supervisor
 
 READY = b"ready"
 MAX_REQUEST = 64 * 1024
 
 
-def _send(fd: int, message: str) -> None:
+def _send(sock: socket.socket, reply: dict[str, object]) -> None:
     try:
-        os.write(fd, message.encode(errors="replace"))
+        sock.send(json.dumps(reply).encode())
     except OSError:  # the runtime is gone: nobody to tell
         pass
 
 
-def _supervisor_child(sock: int, job_dir: str) -> None:
-    """In the forked supervisor: answer, become what ``posix_spawn`` would have started, run."""
+def _supervisor_child(sock: socket.socket, job_dir: str) -> None:
+    """In the forked child: answer, become a supervisor, run, and never return."""
     code = 1
+    answered = False
     try:
         # Blocked before the runtime knows our pid: a SIGTERM it sends at once waits for the
-        # supervisor's handler, as with posix_spawn's ``setsigmask``.
-        _signal.pthread_sigmask(_signal.SIG_SETMASK, [_signal.SIGTERM])
-        pid = os.getpid()
-        os.write(sock, f"ok {pid} {supervisor.start_time(pid)!r}".encode())
-        os.close(sock)
+        # supervisor's handler (supervisor.main unblocks it).
+        signal.pthread_sigmask(signal.SIG_SETMASK, {signal.SIGTERM})
         os.setsid()
-        # What the spawner changed, back as a fresh interpreter has it; the other
-        # dispositions are inherited from the runtime, as through posix_spawn.
-        _signal.set_wakeup_fd(-1)
-        _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
-        _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
-        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
-        _signal.signal(_signal.SIGPIPE, _signal.SIG_IGN)
-        _signal.signal(_signal.SIGXFSZ, _signal.SIG_IGN)
+        pid = os.getpid()
+        boot = jobdir.boot_time()
+        start_time = jobdir.process_start_time(pid, boot)
+        path = os.path.join(job_dir, jobdir.SUPERVISOR)
+        jobdir.write_json(path, {"pid": pid, "start_time": start_time})
+        _send(sock, {"pid": pid, "start_time": start_time})
+        answered = True
+        sock.close()
+        # What the spawner changed, back as a fresh interpreter has it.
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         null = os.open("/dev/null", os.O_RDWR)
         log = os.open(
-            os.path.join(job_dir, "supervisor.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
+            os.path.join(job_dir, jobdir.SUPERVISOR_LOG),
+            os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+            0o644,
         )
         os.dup2(null, 0)
         os.dup2(null, 1)
         os.dup2(log, 2)
         os.close(null)
         os.close(log)
-        code = supervisor.main(["supervisor.py", job_dir])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
+        code = supervisor.main(job_dir, boot)
     except BaseException as exc:
+        if not answered:
+            _send(sock, {"error": f"the supervisor could not start: {exc}"})
         try:
             print(f"supervisor failed: {exc!r}", file=sys.stderr)
         except BaseException:
@@ -98,32 +100,31 @@ def _supervisor_child(sock: int, job_dir: str) -> None:
     finally:
         for stream in (sys.stdout, sys.stderr):
             try:
-                if stream is not None:
-                    stream.flush()
+                stream.flush()
             except BaseException:
                 pass
         os._exit(code)
 
 
-def serve(sock: int) -> int:
+def serve(sock: socket.socket) -> int:
     # The supervisors are our children until we die; the kernel reaps them when they end.
-    _signal.signal(_signal.SIGCHLD, _signal.SIG_IGN)
-    for stream in (sys.stdout, sys.stderr):
-        if stream is not None:
-            stream.flush()
-    os.write(sock, READY)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    # What is imported stays shared with the forks: no collection of theirs touches it.
+    gc.freeze()
+    sock.send(READY)
     while True:
-        request = os.read(sock, MAX_REQUEST)
+        request = sock.recv(MAX_REQUEST)
         if not request:  # the runtime closed its end (or died)
             return 0
-        job_dir = request.decode(errors="surrogateescape")
+        job_dir = os.fsdecode(request)
         if not os.path.isdir(job_dir):
-            _send(sock, f"error no such directory: {job_dir!r}")
+            _send(sock, {"error": f"no such directory: {job_dir!r}"})
             continue
+        sys.stderr.flush()  # nothing buffered may be written twice, by us and by the child
         try:
             pid = os.fork()
         except OSError as exc:
-            _send(sock, f"error cannot fork: {exc}")
+            _send(sock, {"error": f"cannot fork: {exc}"})
             continue
         if pid == 0:
             _supervisor_child(sock, job_dir)
@@ -134,12 +135,6 @@ def main(argv: list[str]) -> int:
         print("usage: spawner.py SOCKET_FD", file=sys.stderr)
         return 2
     try:
-        return serve(int(argv[1]))
-    except KeyboardInterrupt:
+        return serve(socket.socket(fileno=int(argv[1])))
+    except (KeyboardInterrupt, BrokenPipeError, ConnectionResetError):
         return 0
-    except BrokenPipeError:  # the runtime went away while we answered
-        return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

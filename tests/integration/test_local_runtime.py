@@ -1,3 +1,6 @@
+"""What only LocalRuntime does: processes, cgroups, the spawner, supervisors that outlive the
+control plane, retention, the log files. What every runtime does is in tests/contract/."""
+
 from __future__ import annotations
 
 import asyncio
@@ -9,124 +12,134 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 import pytest
 
-from cluster_gateway.gateway import (
-    ExitReason,
-    LogLine,
-    LogStream,
-    Resources,
-    WorkloadPhase,
-    WorkloadSpec,
-    WorkloadState,
-)
-from cluster_gateway.runtimes import local
+from cluster_gateway.gateway import WorkloadPhase, WorkloadSpec, WorkloadState, WorkloadWatch
+from cluster_gateway.runtimes import logfile, supervisor
 from cluster_gateway.runtimes.local import LocalRuntime
-from glia.errors import NotFound
-from tests.factories import eventually
+from glia.clusters import Resources
+from glia.jobs import JobReason
+from glia.monitoring import LogLine
+from tests.polling import eventually
 
 PATH = os.environ.get("PATH", "/usr/bin:/bin")
 PY = sys.executable
+WITHIN = 10.0
 
 
-def spec(job_id: str, command: Sequence[str], **kwargs: object) -> WorkloadSpec:
-    resources = kwargs.pop("resources", Resources(cpu=1, memory_mb=256))
-    env = kwargs.pop("env", {"PATH": PATH})
-    return WorkloadSpec(job_id, list(command), resources, env=env, **kwargs)  # type: ignore[arg-type]
+def spec(job_id: str, command: Sequence[str], **fields: Any) -> WorkloadSpec:
+    fields.setdefault("resources", Resources(cpu=1, memory_mb=256))
+    fields.setdefault("env", {"PATH": PATH})
+    return WorkloadSpec(job_id=job_id, command=tuple(command), **fields)
 
 
 def python(code: str) -> list[str]:
     return [PY, "-u", "-c", code]
 
 
-@pytest.fixture(params=[True, False], ids=["spawner", "posix_spawn"])
-async def runtime(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[LocalRuntime]:
-    runtime = LocalRuntime(
-        tmp_path / "state", default_grace_s=1.0, poll_interval_s=0.2, use_spawner=request.param
-    )
+async def stop_all(runtime: LocalRuntime) -> None:
+    """Stop what still runs and wait for it: no job process outlives a test."""
+    for state in await runtime.active_workloads():
+        await runtime.stop(state.job_id, grace_s=0)
+
+    async def none_active() -> bool:
+        return not await runtime.active_workloads()
+
+    await eventually(none_active, within=WITHIN)
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[LocalRuntime]:
+    runtime = LocalRuntime(tmp_path / "state", default_grace_s=1.0, poll_interval_s=0.2)
     await runtime.open()
-    assert (runtime._spawner is not None) == request.param
-    yield runtime
-    for state in await runtime.list_workloads():
-        if state.phase != WorkloadPhase.EXITED:
-            await runtime.stop(state.job_id, grace_s=0)
-    await runtime.close()
+    try:
+        yield runtime
+        await stop_all(runtime)
+    finally:
+        await runtime.close()
 
 
-async def wait_for(
-    watch: AsyncIterator[WorkloadState], job_id: str, phase: WorkloadPhase, within: float = 5
+async def until(
+    watch: WorkloadWatch, job_id: str, phase: WorkloadPhase, within: float = WITHIN
 ) -> WorkloadState:
     async with asyncio.timeout(within):
-        async for state in watch:
-            if state.job_id == job_id and state.phase == phase:
-                return state
-    raise AssertionError("watch ended")
+        async for event in watch:
+            if event.state.job_id == job_id and event.state.phase == phase:
+                return event.state
+    raise AssertionError("the watch ended")
 
 
-async def all_lines(runtime: LocalRuntime, job_id: str, **kwargs: object) -> list[LogLine]:
-    return [line async for batch in runtime.logs(job_id, **kwargs) for line in batch]  # type: ignore[arg-type]
+async def run_to_end(
+    runtime: LocalRuntime, job: WorkloadSpec, within: float = WITHIN
+) -> WorkloadState:
+    async with runtime.watch() as watch:
+        await runtime.start(job)
+        return await until(watch, job.job_id, WorkloadPhase.EXITED, within)
 
 
-def cgroup_dirs_left(job_dir: Path) -> list[str]:
-    cgroup = json.loads((job_dir / "spec.json").read_text())["cgroup"]
+async def start_running(runtime: LocalRuntime, job: WorkloadSpec) -> WorkloadState:
+    async with runtime.watch() as watch:
+        await runtime.start(job)
+        return await until(watch, job.job_id, WorkloadPhase.RUNNING)
+
+
+async def all_lines(runtime: LocalRuntime, job_id: str) -> list[LogLine]:
+    async with asyncio.timeout(WITHIN):
+        return [line async for batch in runtime.logs(job_id) for line in batch]
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    value = json.loads(path.read_text())
+    assert isinstance(value, dict)
+    return value
+
+
+def supervisor_pid(runtime: LocalRuntime, job_id: str) -> int:
+    pid = read_json(runtime.job_dir(job_id) / "supervisor.json")["pid"]
+    assert isinstance(pid, int)
+    return pid
+
+
+def cgroup_dirs_left(runtime: LocalRuntime, job_id: str) -> list[str]:
+    cgroup = read_json(runtime.job_dir(job_id) / "spec.json")["cgroup"]
     return [d for d in (cgroup["memory"], cgroup["cpu"]) if d and os.path.exists(d)]
 
 
-async def test_error_exit_with_both_streams_in_order(runtime: LocalRuntime) -> None:
-    watch = runtime.watch()
-    code = (
-        "import sys, time\n"
-        "print('out 1')\n"
-        "time.sleep(0.05)\n"
-        "print('err 1', file=sys.stderr)\n"
-        "time.sleep(0.05)\n"
-        "print('out 2', end='')\n"  # no newline at the end: flushed at EOF
-        "sys.exit(3)\n"
-    )
-    state = await runtime.start(spec("job-1", python(code)))
-    assert state.phase == WorkloadPhase.PENDING
-    exited = await wait_for(watch, "job-1", WorkloadPhase.EXITED)
-    assert (exited.exit_code, exited.reason) == (3, ExitReason.ERROR)
-    assert exited.started_at is not None and exited.finished_at is not None
-    assert exited.started_at <= exited.finished_at
-    lines = await all_lines(runtime, "job-1")
-    assert [(line.stream, line.text) for line in lines] == [
-        (LogStream.STDOUT, "out 1"),
-        (LogStream.STDERR, "err 1"),
-        (LogStream.STDOUT, "out 2"),
-    ]
-    assert lines[0].time < lines[1].time < lines[2].time
+def pid_alive(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
 
 
-async def test_completed_passes_through_every_phase(runtime: LocalRuntime) -> None:
-    watch = runtime.watch()
-    await runtime.start(spec("ok", ["true"]))
-    async with asyncio.timeout(5):
-        phases = [(await anext(watch)).phase for _ in range(3)]
-    assert phases == [WorkloadPhase.PENDING, WorkloadPhase.RUNNING, WorkloadPhase.EXITED]
-    state = await runtime.state("ok")
-    assert (state.exit_code, state.reason) == (0, ExitReason.COMPLETED)
-    await runtime.stop("ok")  # ended: nothing to do
-    await runtime.forget("ok")
-    assert (await runtime.state("ok")).phase == WorkloadPhase.MISSING
-    assert not (runtime._jobs_dir / "ok").exists()
+def gone(pid: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return not pid_alive(pid)
+
+    return check
 
 
-async def test_stop_sends_sigterm(runtime: LocalRuntime) -> None:
-    watch = runtime.watch()
-    await runtime.start(spec("sleeper", ["sleep", "30"]))
-    await wait_for(watch, "sleeper", WorkloadPhase.RUNNING)
-    started = time.monotonic()
-    await runtime.stop("sleeper", grace_s=10)
-    exited = await wait_for(watch, "sleeper", WorkloadPhase.EXITED)
-    assert time.monotonic() - started < 2
-    assert (exited.reason, exited.exit_code) == (ExitReason.USER_REQUESTED, 128 + signal.SIGTERM)
+def test_the_supervisor_speaks_job_reasons() -> None:
+    spelled = {
+        supervisor.COMPLETED,
+        supervisor.ERROR,
+        supervisor.OOM_KILLED,
+        supervisor.KILLED,
+        supervisor.USER_REQUESTED,
+        supervisor.LIFE_SPAN_ENDED,
+        supervisor.LOST,
+        supervisor.START_FAILED,
+    }
+    assert spelled <= {reason.value for reason in JobReason}
+
+
+# --- processes --------------------------------------------------------------------------------
 
 
 async def test_stop_kills_after_the_grace(runtime: LocalRuntime) -> None:
-    watch = runtime.watch()
     code = (
         "import signal, time\n"
         "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
@@ -134,84 +147,42 @@ async def test_stop_kills_after_the_grace(runtime: LocalRuntime) -> None:
         "time.sleep(30)\n"
     )
     await runtime.start(spec("stubborn", python(code)))
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(WITHIN):
         async for batch in runtime.logs("stubborn", follow=True):
             if any(line.text == "ready" for line in batch):
                 break
-    started = time.monotonic()
-    await runtime.stop("stubborn", grace_s=0.3)
-    exited = await wait_for(watch, "stubborn", WorkloadPhase.EXITED)
-    assert 0.3 <= time.monotonic() - started < 2
-    assert (exited.reason, exited.exit_code) == (ExitReason.USER_REQUESTED, 128 + signal.SIGKILL)
+    async with runtime.watch() as watch:
+        started = time.monotonic()
+        await runtime.stop("stubborn", grace_s=0.3)
+        exited = await until(watch, "stubborn", WorkloadPhase.EXITED)
+    assert 0.3 <= time.monotonic() - started < 5
+    assert (exited.reason, exited.exit_code) == (JobReason.USER_REQUESTED, 128 + signal.SIGKILL)
 
 
-async def test_stop_while_pending(runtime: LocalRuntime) -> None:
-    watch = runtime.watch()
-    await runtime.start(spec("early", ["sleep", "30"]))
-    await runtime.stop("early", grace_s=0.5)  # races the supervisor's start-up
-    exited = await wait_for(watch, "early", WorkloadPhase.EXITED)
-    assert exited.reason == ExitReason.USER_REQUESTED
+async def test_a_killed_job_is_killed(runtime: LocalRuntime) -> None:
+    exited = await run_to_end(runtime, spec("suicide", ["sh", "-c", "kill -USR1 $$; sleep 5"]))
+    assert (exited.reason, exited.exit_code) == (JobReason.KILLED, 128 + signal.SIGUSR1)
 
 
-async def test_life_span(runtime: LocalRuntime) -> None:
-    watch = runtime.watch()
-    await runtime.start(spec("short", ["sleep", "30"], life_span_s=0.3))
-    exited = await wait_for(watch, "short", WorkloadPhase.EXITED)
-    assert exited.reason == ExitReason.LIFE_SPAN_ENDED
-    assert exited.started_at is not None and exited.finished_at is not None
-    assert 0.3 <= (exited.finished_at - exited.started_at).total_seconds() < 2
+async def test_command_not_found(runtime: LocalRuntime) -> None:
+    exited = await run_to_end(runtime, spec("typo", ["no-such-command-glia"]))
+    assert (exited.reason, exited.exit_code) == (JobReason.START_FAILED, 127)
+    assert exited.description is not None and "no-such-command-glia" in exited.description
+    assert exited.started_at is None
 
 
-async def test_memory_limit_is_an_oom_kill(runtime: LocalRuntime) -> None:
-    if not runtime.cgroups_usable:
-        pytest.skip("no writable memory cgroup controller under /sys/fs/cgroup (needs root)")
-    watch = runtime.watch()
-    job = spec(
-        "hog",
-        python("b = bytearray(400 * 1024 * 1024)"),
-        resources=Resources(cpu=1, memory_mb=100),
-    )
-    await runtime.start(job)
-    exited = await wait_for(watch, "hog", WorkloadPhase.EXITED, within=10)
-    assert (exited.reason, exited.exit_code) == (ExitReason.OOM_KILLED, 137)
-    assert not cgroup_dirs_left(runtime._jobs_dir / "hog")
-
-
-async def test_limits_are_written_to_the_job_cgroup(runtime: LocalRuntime) -> None:
-    if not runtime.cgroups_usable:
-        pytest.skip("no writable memory cgroup controller under /sys/fs/cgroup (needs root)")
-    watch = runtime.watch()
-    await runtime.start(
-        spec("limited", ["sleep", "30"], resources=Resources(cpu=0.5, memory_mb=300))
-    )
-    await wait_for(watch, "limited", WorkloadPhase.RUNNING)
-    cgroup = json.loads((runtime._jobs_dir / "limited" / "spec.json").read_text())["cgroup"]
-    child_pid = json.loads((runtime._jobs_dir / "limited" / "child.json").read_text())["pid"]
-    memory, cpu = Path(cgroup["memory"]), Path(cgroup["cpu"]) if cgroup["cpu"] else None
-    if cgroup["version"] == 1:
-        assert int((memory / "memory.limit_in_bytes").read_text()) == 300 * 1024 * 1024
-        if cpu is not None:
-            quota = int((cpu / "cpu.cfs_quota_us").read_text())
-            period = int((cpu / "cpu.cfs_period_us").read_text())
-            assert quota / period == 0.5
-    else:
-        assert int((memory / "memory.max").read_text()) == 300 * 1024 * 1024
-        if cpu is not None:
-            quota, period = (cpu / "cpu.max").read_text().split()
-            assert int(quota) / int(period) == 0.5
-    assert str(child_pid) in (memory / "cgroup.procs").read_text().split()
-    await runtime.stop("limited", grace_s=1)
-    await wait_for(watch, "limited", WorkloadPhase.EXITED)
-    assert not cgroup_dirs_left(runtime._jobs_dir / "limited")
+async def test_a_missing_working_dir_is_a_start_failure(runtime: LocalRuntime) -> None:
+    exited = await run_to_end(runtime, spec("lost-dir", ["true"], working_dir="/no/such/dir"))
+    assert (exited.reason, exited.exit_code) == (JobReason.START_FAILED, 127)
+    assert exited.description is not None and "/no/such/dir" in exited.description
 
 
 async def test_env_and_working_dir(runtime: LocalRuntime, tmp_path: Path) -> None:
     workdir = tmp_path / "work"
     workdir.mkdir()
-    watch = runtime.watch()
     env = {"PATH": PATH, "GREETING": "hello world"}
-    await runtime.start(spec("env", ["sh", "-c", "pwd; env"], env=env, working_dir=str(workdir)))
-    await wait_for(watch, "env", WorkloadPhase.EXITED)
+    job = spec("env", ["sh", "-c", "pwd; env"], env=env, working_dir=str(workdir))
+    await run_to_end(runtime, job)
     texts = [line.text for line in await all_lines(runtime, "env")]
     assert texts[0] == str(workdir)
     shell_own = {"PWD", "SHLVL", "_", "OLDPWD"}
@@ -222,73 +193,235 @@ async def test_env_and_working_dir(runtime: LocalRuntime, tmp_path: Path) -> Non
 
 
 async def test_without_a_working_dir_a_job_gets_a_scratch_dir(runtime: LocalRuntime) -> None:
-    watch = runtime.watch()
-    await runtime.start(spec("scratch", ["sh", "-c", "pwd; ls -A"], env={"PATH": PATH}))
-    await wait_for(watch, "scratch", WorkloadPhase.EXITED)
+    await run_to_end(runtime, spec("scratch", ["sh", "-c", "pwd; ls -A"]))
     texts = [line.text for line in await all_lines(runtime, "scratch")]
-    assert texts == [str(runtime._jobs_dir / "scratch" / "work")]
+    assert texts == [str(runtime.job_dir("scratch") / "work")]
 
 
-async def test_logs_follow_is_live(runtime: LocalRuntime) -> None:
-    code = "import time\nprint('first')\ntime.sleep(1)\nprint('second')\n"
-    await runtime.start(spec("live", python(code)))
-    follower = runtime.logs("live", follow=True)
-    async with asyncio.timeout(5):
-        first = await anext(follower)
-        assert [line.text for line in first] == ["first"]
-        # it arrived while the job still runs, a moment after it was printed
-        assert (await runtime.state("live")).phase == WorkloadPhase.RUNNING
-        rest = [line.text async for batch in follower for line in batch]
-    assert rest == ["second"]
+# --- limits -----------------------------------------------------------------------------------
 
 
-async def test_logs_since(runtime: LocalRuntime) -> None:
-    watch = runtime.watch()
-    code = "import time\nprint('a')\ntime.sleep(0.1)\nprint('b')\n"
-    await runtime.start(spec("since", python(code)))
-    await wait_for(watch, "since", WorkloadPhase.EXITED)
-    lines = await all_lines(runtime, "since")
-    assert [line.text for line in lines] == ["a", "b"]
-    later = await all_lines(runtime, "since", since=lines[1].time)
-    assert [line.text for line in later] == ["b"]
+async def test_memory_limit_is_an_oom_kill(runtime: LocalRuntime) -> None:
+    if not runtime.cgroups_usable:
+        pytest.skip("no writable memory cgroup controller under /sys/fs/cgroup (needs root)")
+    job = spec(
+        "hog",
+        python("b = bytearray(400 * 1024 * 1024)"),
+        resources=Resources(cpu=1, memory_mb=100),
+    )
+    exited = await run_to_end(runtime, job, within=20)
+    assert (exited.reason, exited.exit_code) == (JobReason.OOM_KILLED, 137)
+    assert not cgroup_dirs_left(runtime, "hog")
 
 
-async def test_a_new_runtime_finds_running_jobs(tmp_path: Path) -> None:
-    state_dir = tmp_path / "state"
-    first = LocalRuntime(state_dir, poll_interval_s=0.2)
-    await first.open()
-    watch = first.watch()
-    await first.start(spec("survivor", ["sh", "-c", "sleep 1; echo done"]))
-    await wait_for(watch, "survivor", WorkloadPhase.RUNNING)
-    await first.close()
-    assert [s async for s in watch] == []
+async def test_limits_are_written_to_the_job_cgroup(runtime: LocalRuntime) -> None:
+    if not runtime.cgroups_usable:
+        pytest.skip("no writable memory cgroup controller under /sys/fs/cgroup (needs root)")
+    job = spec("limited", ["sleep", "30"], resources=Resources(cpu=0.5, memory_mb=300))
+    await start_running(runtime, job)
+    job_dir = runtime.job_dir("limited")
+    cgroup = read_json(job_dir / "spec.json")["cgroup"]
+    child_pid = read_json(job_dir / "child.json")["pid"]
+    memory, cpu = Path(cgroup["memory"]), Path(cgroup["cpu"]) if cgroup["cpu"] else None
+    if cgroup["version"] == 1:
+        assert int((memory / "memory.limit_in_bytes").read_text()) == 300 * 1024 * 1024
+        if cpu is not None:
+            quota = int((cpu / "cpu.cfs_quota_us").read_text())
+            period = int((cpu / "cpu.cfs_period_us").read_text())
+            assert quota / period == 0.5
+    else:
+        assert int((memory / "memory.max").read_text()) == 300 * 1024 * 1024
+        if cpu is not None:
+            quota_text, period_text = (cpu / "cpu.max").read_text().split()
+            assert int(quota_text) / int(period_text) == 0.5
+    assert str(child_pid) in (memory / "cgroup.procs").read_text().split()
+    async with runtime.watch() as watch:
+        await runtime.stop("limited", grace_s=1)
+        await until(watch, "limited", WorkloadPhase.EXITED)
+    assert not cgroup_dirs_left(runtime, "limited")
 
-    second = LocalRuntime(state_dir, poll_interval_s=0.2)
-    await second.open()
+
+async def test_without_cgroups_memory_is_limited_by_rlimit(tmp_path: Path) -> None:
+    runtime = LocalRuntime(tmp_path / "state", use_cgroups=False)
+    await runtime.open()
     try:
-        watch = second.watch()
-        assert [s.phase for s in await second.list_workloads()] == [WorkloadPhase.RUNNING]
-        exited = await wait_for(watch, "survivor", WorkloadPhase.EXITED)
-        assert exited.reason == ExitReason.COMPLETED
-        assert [line.text for line in await all_lines(second, "survivor")] == ["done"]
+        assert not runtime.cgroups_usable
+        code = (
+            "import resource\n"
+            "print(resource.getrlimit(resource.RLIMIT_AS)[0] // 2**20)\n"
+            "b = bytearray(400 * 2**20)\n"
+        )
+        job = spec("capped", python(code), resources=Resources(cpu=1, memory_mb=100))
+        exited = await run_to_end(runtime, job)
+        assert (exited.reason, exited.exit_code) == (JobReason.ERROR, 1)  # a MemoryError
+        assert [line.text for line in await all_lines(runtime, "capped")][0] == "100"
     finally:
-        await second.close()
+        await runtime.close()
+
+
+# --- supervisors and the spawner --------------------------------------------------------------
+
+
+async def test_the_supervisor_is_a_fork_of_the_spawner(runtime: LocalRuntime) -> None:
+    await start_running(runtime, spec("detached", ["sleep", "30"]))
+    pid = supervisor_pid(runtime, "detached")
+    process = psutil.Process(pid)
+    assert os.getsid(pid) == pid  # a session of its own
+    assert process.ppid() == runtime.spawner_pid != os.getpid()
+    assert process.cmdline()[:3] == [PY, "-I", "-S"]
+    # What the spawner imported is in every supervisor: none of the runtime's heavy packages.
+    modules = (
+        "import sys; sys.path.append(sys.argv[1]);"
+        "import cluster_gateway.runtimes.spawner;"
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    root = str(Path(logfile.__file__).parents[2])
+    process = await asyncio.create_subprocess_exec(
+        PY, "-I", "-S", "-c", modules, root, stdout=asyncio.subprocess.PIPE
+    )
+    imported = (await process.communicate())[0].decode().split()
+    assert "cluster_gateway.runtimes.supervisor" in imported
+    assert not {"pydantic", "psutil", "glia", "asyncio"} & set(imported)
+
+
+async def test_jobs_survive_a_killed_spawner_and_the_next_start_launches_another(
+    runtime: LocalRuntime,
+) -> None:
+    old_spawner = runtime.spawner_pid
+    assert old_spawner is not None
+    await start_running(runtime, spec("survivor", ["sh", "-c", "sleep 1; echo done"]))
+    os.kill(old_spawner, signal.SIGKILL)
+    await eventually(gone(old_spawner))
+
+    exited = await run_to_end(runtime, spec("after", ["sh", "-c", "echo after"]))
+    assert exited.reason == JobReason.COMPLETED
+    new_spawner = runtime.spawner_pid
+    assert new_spawner is not None and new_spawner != old_spawner
+    assert [line.text for line in await all_lines(runtime, "after")] == ["after"]
+
+    async with runtime.watch() as watch:
+        if (await runtime.states(["survivor"]))[0].phase != WorkloadPhase.EXITED:
+            await until(watch, "survivor", WorkloadPhase.EXITED)
+    assert (await runtime.states(["survivor"]))[0].reason == JobReason.COMPLETED
+    assert [line.text for line in await all_lines(runtime, "survivor")] == ["done"]
+
+
+async def test_a_dead_spawner_is_replaced_before_a_job_needs_it(runtime: LocalRuntime) -> None:
+    old_spawner = runtime.spawner_pid
+    assert old_spawner is not None
+    os.kill(old_spawner, signal.SIGKILL)
+
+    async def replaced() -> bool:
+        return runtime.spawner_pid not in (None, old_spawner)
+
+    await eventually(replaced, within=WITHIN)
+
+
+async def test_a_stuck_spawner_is_replaced(tmp_path: Path) -> None:
+    runtime = LocalRuntime(tmp_path / "state", poll_interval_s=0.2, spawner_reply_s=0.3)
+    await runtime.open()
+    try:
+        stuck = runtime.spawner_pid
+        assert stuck is not None
+        os.kill(stuck, signal.SIGSTOP)
+        exited = await run_to_end(runtime, spec("patient", ["sh", "-c", "echo started"]))
+        assert exited.reason == JobReason.COMPLETED
+        assert [line.text for line in await all_lines(runtime, "patient")] == ["started"]
+        assert runtime.spawner_pid not in (None, stuck)
+        await eventually(gone(stuck))  # killed, not left behind
+    finally:
+        await runtime.close()
+
+
+async def test_without_a_spawner_a_job_fails_to_start(tmp_path: Path) -> None:
+    runtime = LocalRuntime(tmp_path / "state", python=str(tmp_path / "no-python"))
+    await runtime.open()
+    try:
+        assert runtime.spawner_pid is None
+        exited = await run_to_end(runtime, spec("orphan", ["true"]))
+        assert (exited.reason, exited.exit_code) == (JobReason.START_FAILED, None)
+        assert exited.description is not None
+        assert "spawner" in exited.description and "no-python" in exited.description
+        # Not a launch for every job: the next one fails at once, saying when it tries again.
+        again = await run_to_end(runtime, spec("orphan-2", ["true"]))
+        assert again.reason == JobReason.START_FAILED
+        assert again.description is not None and "started again in" in again.description
+    finally:
+        await runtime.close()
+
+
+async def test_the_spawner_gets_only_its_socket(tmp_path: Path) -> None:
+    # A listening socket this process would leak if fds were not closed: inheritable.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.set_inheritable(True)
+        runtime = LocalRuntime(tmp_path / "state")
+        await runtime.open()
+        try:
+            pid = runtime.spawner_pid
+            assert pid is not None
+            fd_dir = f"/proc/{pid}/fd"
+            fds = {int(fd): os.readlink(f"{fd_dir}/{fd}") for fd in os.listdir(fd_dir)}
+            inode = os.fstat(listener.fileno()).st_ino
+            assert f"socket:[{inode}]" not in fds.values()
+            assert fds[0] == fds[1] == "/dev/null"
+            assert fds[2] == str(tmp_path / "state" / "spawner.log")
+            assert len(fds) == 4 and all(
+                target.startswith("socket:") for fd, target in fds.items() if fd > 2
+            )
+        finally:
+            await runtime.close()
+        await eventually(gone(pid))  # it ends with the runtime
+
+
+async def test_a_job_being_started_is_never_judged_lost(tmp_path: Path) -> None:
+    runtime = LocalRuntime(tmp_path / "state", poll_interval_s=0.01)
+    await runtime.open()
+    try:
+        job_ids = [f"busy-{i}" for i in range(20)]
+        ends: dict[str, WorkloadState] = {}
+        async with runtime.watch() as watch:
+            await asyncio.gather(
+                *(runtime.start(spec(job_id, ["sleep", "0.2"])) for job_id in job_ids)
+            )
+            async with asyncio.timeout(WITHIN):
+                async for event in watch:
+                    if event.state.phase == WorkloadPhase.EXITED:
+                        ends[event.state.job_id] = event.state
+                        if len(ends) == len(job_ids):
+                            break
+        assert {end.reason for end in ends.values()} == {JobReason.COMPLETED}
+    finally:
+        await runtime.close()
+
+
+async def test_killed_supervisor_is_lost_and_its_job_killed(runtime: LocalRuntime) -> None:
+    await start_running(runtime, spec("orphan", ["sleep", "30"]))
+    child = read_json(runtime.job_dir("orphan") / "child.json")["pid"]
+    async with runtime.watch() as watch:
+        os.kill(supervisor_pid(runtime, "orphan"), signal.SIGKILL)
+        exited = await until(watch, "orphan", WorkloadPhase.EXITED)
+    assert exited.reason == JobReason.LOST
+    await eventually(gone(child))
 
 
 CONTROL_PLANE = """
 import asyncio, os, signal, sys
 from pathlib import Path
-from cluster_gateway.gateway import Resources, WorkloadSpec
-from cluster_gateway.runtimes import local
+from cluster_gateway.gateway import WorkloadSpec
 from cluster_gateway.runtimes.local import LocalRuntime
+from glia.clusters import Resources
 
 async def main():
     runtime = LocalRuntime(Path(sys.argv[1]))
     await runtime.open()
-    spec = WorkloadSpec("job", ["sh", "-c", "sleep 0.5; echo done"], Resources(1, 64),
-                        env={"PATH": os.environ["PATH"]})
+    spec = WorkloadSpec(
+        job_id="job",
+        command=("sh", "-c", "sleep 0.5; echo done"),
+        resources=Resources(cpu=1, memory_mb=64),
+        env={"PATH": os.environ["PATH"]},
+    )
     await runtime.start(spec)
-    print(runtime._spawner.pid, flush=True)
+    print(runtime.spawner_pid, flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
 
 asyncio.run(main())
@@ -311,184 +444,92 @@ async def test_jobs_survive_a_killed_control_plane(tmp_path: Path) -> None:
     runtime = LocalRuntime(state_dir, poll_interval_s=0.2)
     await runtime.open()
     try:
-        watch = runtime.watch()
-        if (await runtime.state("job")).phase != WorkloadPhase.EXITED:
-            await wait_for(watch, "job", WorkloadPhase.EXITED)
-        state = await runtime.state("job")
-        assert state.reason == ExitReason.COMPLETED
+        async with runtime.watch() as watch:
+            if (await runtime.states(["job"]))[0].phase != WorkloadPhase.EXITED:
+                await until(watch, "job", WorkloadPhase.EXITED)
+        assert (await runtime.states(["job"]))[0].reason == JobReason.COMPLETED
         assert [line.text for line in await all_lines(runtime, "job")] == ["done"]
         # The old spawner saw its socket close and went; the job did not go with it.
-        assert not pid_alive(spawner_pid)
+        await eventually(gone(spawner_pid))
     finally:
         await runtime.close()
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+# --- retention and the log files ----------------------------------------------------------------
 
 
-def gone(pid: int) -> Callable[[], Awaitable[bool]]:
-    async def check() -> bool:
-        return not pid_alive(pid)
-
-    return check
-
-
-def supervisor_pid(runtime: LocalRuntime, job_id: str) -> int:
-    pid = json.loads((runtime._jobs_dir / job_id / "supervisor.json").read_text())["pid"]
-    assert isinstance(pid, int)
-    return pid
-
-
-async def test_the_supervisor_is_no_child_of_the_control_plane(runtime: LocalRuntime) -> None:
-    watch = runtime.watch()
-    await runtime.start(spec("detached", ["sleep", "30"]))
-    await wait_for(watch, "detached", WorkloadPhase.RUNNING)
-    pid = supervisor_pid(runtime, "detached")
-    process = psutil.Process(pid)
-    assert os.getsid(pid) == pid  # a session of its own
-    if runtime._spawner is not None:
-        assert process.ppid() != os.getpid()
-        assert process.ppid() == runtime._spawner.pid
-        assert process.cmdline()[:3] == [PY, "-I", "-S"]  # a fork of the spawner
-    await runtime.stop("detached", grace_s=0)
-    exited = await wait_for(watch, "detached", WorkloadPhase.EXITED)
-    assert exited.reason == ExitReason.USER_REQUESTED
-
-
-async def test_jobs_survive_a_killed_spawner_and_new_jobs_still_start(tmp_path: Path) -> None:
-    runtime = LocalRuntime(tmp_path / "state", poll_interval_s=0.1)
+async def test_ended_workloads_are_removed_after_the_retention(tmp_path: Path) -> None:
+    runtime = LocalRuntime(tmp_path / "state", retention_s=0.5, retention_check_s=0.1)
     await runtime.open()
     try:
-        assert runtime._spawner is not None
-        old_spawner = runtime._spawner.pid
-        watch = runtime.watch()
-        await runtime.start(spec("survivor", ["sh", "-c", "sleep 0.5; echo done"]))
-        await wait_for(watch, "survivor", WorkloadPhase.RUNNING)
-        survivor = supervisor_pid(runtime, "survivor")
-        os.kill(old_spawner, signal.SIGKILL)
-        await eventually(gone(old_spawner))
+        await start_running(runtime, spec("long", ["sleep", "30"]))
+        await run_to_end(runtime, spec("short", ["true"]))
+        assert runtime.job_dir("short").is_dir()
 
-        # At once: the dead spawner is noticed, and the job starts with posix_spawn.
-        await runtime.start(spec("after", ["sh", "-c", "echo after"]))
-        assert supervisor_pid(runtime, "after") in runtime._supervisors  # posix_spawn's
-        exited = await wait_for(watch, "after", WorkloadPhase.EXITED)
-        assert exited.reason == ExitReason.COMPLETED
-        assert [line.text for line in await all_lines(runtime, "after")] == ["after"]
+        async def removed() -> bool:
+            (state,) = await runtime.states(["short"])
+            return state.phase == WorkloadPhase.MISSING
 
-        exited = await wait_for(watch, "survivor", WorkloadPhase.EXITED)
-        assert exited.reason == ExitReason.COMPLETED
-        assert [line.text for line in await all_lines(runtime, "survivor")] == ["done"]
-        assert psutil.Process(survivor).ppid() != old_spawner or not pid_alive(survivor)
-
-        # A while later a new spawner is there, and starts the jobs again.
-        async def spawner_ready() -> bool:
-            return runtime._spawner is not None and runtime._spawner.poll_ready()
-
-        await eventually(spawner_ready)
-        assert runtime._spawner is not None
-        new_spawner = runtime._spawner.pid
-        assert new_spawner != old_spawner
-        await runtime.start(spec("respawned", ["sleep", "30"]))
-        await wait_for(watch, "respawned", WorkloadPhase.RUNNING)
-        assert psutil.Process(supervisor_pid(runtime, "respawned")).ppid() == new_spawner
-        await runtime.stop("respawned", grace_s=0)
-        exited = await wait_for(watch, "respawned", WorkloadPhase.EXITED)
-        assert exited.reason == ExitReason.USER_REQUESTED
+        await eventually(removed, within=WITHIN)
+        assert not runtime.job_dir("short").exists()
+        assert runtime.job_dir("long").is_dir()  # running: kept whatever its age
+        await stop_all(runtime)
     finally:
         await runtime.close()
 
 
-async def test_the_spawner_gets_only_its_socket(tmp_path: Path) -> None:
-    # A listening socket this process would leak if fds were not closed: inheritable.
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        listener.set_inheritable(True)
-        runtime = LocalRuntime(tmp_path / "state")
-        await runtime.open()
-        try:
-            assert runtime._spawner is not None
-            pid = runtime._spawner.pid
-            fd_dir = f"/proc/{pid}/fd"
-            fds = {int(fd): os.readlink(f"{fd_dir}/{fd}") for fd in os.listdir(fd_dir)}
-            inode = os.fstat(listener.fileno()).st_ino
-            assert f"socket:[{inode}]" not in fds.values()
-            assert fds[0] == fds[1] == "/dev/null"
-            assert fds[2] == str(tmp_path / "state" / "spawner.log")
-            assert len(fds) == 4 and all(
-                target.startswith("socket:") for fd, target in fds.items() if fd > 2
-            )
-        finally:
-            await runtime.close()
-        assert not pid_alive(pid)  # it ends with the runtime
+async def test_the_log_is_plain_bytes_with_an_index(runtime: LocalRuntime) -> None:
+    code = (
+        "import sys\n"
+        f"print('y' * {2 * logfile.MAX_LINE + 10})\n"
+        "print('err', file=sys.stderr, flush=True)\n"
+        "sys.stdout.write('partial')\n"
+    )
+    assert (await run_to_end(runtime, spec("logged", python(code)))).reason == JobReason.COMPLETED
+    job_dir = runtime.job_dir("logged")
+    data = (job_dir / logfile.LOG).read_bytes()
+    pieces = [b"y" * logfile.MAX_LINE, b"y" * logfile.MAX_LINE, b"y" * 10]
+    assert set(data.split(b"\n")) == {*pieces, b"err", b"partial", b""}
+    assert data.endswith(b"partial\n")
+    index = (job_dir / logfile.INDEX).read_bytes()
+    records = list(logfile.RECORD.iter_unpack(index))
+    # The records cover the file, in order, end to end.
+    assert [offset for offset, _, _, _ in records] == [
+        sum(length for _, _, length, _ in records[:i]) for i in range(len(records))
+    ]
+    assert sum(length for _, _, length, _ in records) == len(data)
+    times = [time_us for _, time_us, _, _ in records]
+    assert times == sorted(times)
+    lines = await all_lines(runtime, "logged")
+    assert [len(line.text) for line in lines[:3]] == [len(piece) for piece in pieces]
+    assert b"".join(line.text.encode() + b"\n" for line in lines) == data
 
 
-async def test_killed_supervisor_is_lost_and_its_job_killed(runtime: LocalRuntime) -> None:
-    watch = runtime.watch()
-    await runtime.start(spec("orphan", ["sleep", "30"]))
-    await wait_for(watch, "orphan", WorkloadPhase.RUNNING)
-    job_dir = runtime._jobs_dir / "orphan"
-    supervisor = json.loads((job_dir / "supervisor.json").read_text())
-    child = json.loads((job_dir / "child.json").read_text())
-    os.kill(supervisor["pid"], signal.SIGKILL)
-    exited = await wait_for(watch, "orphan", WorkloadPhase.EXITED)
-    assert exited.reason == ExitReason.LOST
-    await asyncio.sleep(0.1)
-    try:
-        assert psutil.Process(child["pid"]).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        pass
+async def test_a_follower_is_woken_by_the_supervisor(runtime: LocalRuntime) -> None:
+    code = "import time\ntime.sleep(0.5)\nprint(time.time(), flush=True)\ntime.sleep(30)\n"
+    await runtime.start(spec("live", python(code)))
+    async with asyncio.timeout(WITHIN):
+        async for batch in runtime.logs("live", follow=True):
+            delay = time.time() - float(batch[0].text)
+            break
+    # Far below the follower's fallback re-read (FOLLOW_RECHECK_S, 1 s): the datagram woke it.
+    assert delay < 0.5
 
 
-async def test_start_is_idempotent(runtime: LocalRuntime) -> None:
-    watch = runtime.watch()
-    job = spec("once", ["sh", "-c", "echo run"])
-    await runtime.start(job)
-    again = await runtime.start(job)
-    assert again.phase in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING)
-    await wait_for(watch, "once", WorkloadPhase.EXITED)
-    assert (await runtime.start(job)).phase == WorkloadPhase.EXITED
-    assert [line.text for line in await all_lines(runtime, "once")] == ["run"]
-
-
-async def test_unknown_job(runtime: LocalRuntime) -> None:
-    assert (await runtime.state("ghost")).phase == WorkloadPhase.MISSING
-    with pytest.raises(NotFound):
-        await all_lines(runtime, "ghost")
-    with pytest.raises(NotFound):
-        await runtime.stop("ghost")
-
-
-async def test_command_not_found(runtime: LocalRuntime) -> None:
-    watch = runtime.watch()
-    await runtime.start(spec("typo", ["no-such-command-glia"]))
-    exited = await wait_for(watch, "typo", WorkloadPhase.EXITED)
-    assert (exited.reason, exited.exit_code) == (ExitReason.START_FAILED, 127)
-    assert exited.description is not None and "no-such-command-glia" in exited.description
-    assert exited.started_at is None
-
-
-async def test_capacity(runtime: LocalRuntime) -> None:
-    capacity = await runtime.capacity()
-    assert capacity.cpu >= 1 and capacity.memory_mb > 0
-
-
-async def test_a_stuck_spawner_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(local, "SPAWNER_REPLY_S", 0.2)
-    runtime = LocalRuntime(tmp_path / "state", poll_interval_s=0.1)
-    await runtime.open()
-    try:
-        assert runtime._spawner is not None
-        stuck = runtime._spawner.pid
-        os.kill(stuck, signal.SIGSTOP)
-        watch = runtime.watch()
-        await runtime.start(spec("patient", ["sh", "-c", "echo started"]))
-        assert supervisor_pid(runtime, "patient") in runtime._supervisors  # posix_spawn's
-        exited = await wait_for(watch, "patient", WorkloadPhase.EXITED)
-        assert exited.reason == ExitReason.COMPLETED
-        assert [line.text for line in await all_lines(runtime, "patient")] == ["started"]
-        await eventually(gone(stuck))  # killed, not left behind
-    finally:
-        await runtime.close()
+def test_a_log_reader_waits_for_the_bytes_of_a_record(tmp_path: Path) -> None:
+    writer = logfile.LogWriter(str(tmp_path))
+    writer.write(logfile.STDOUT, [b"one", b"two"], 1000.0)
+    writer.close()
+    # A record whose bytes are not written yet, as a reader may meet it mid-write.
+    size = (tmp_path / logfile.LOG).stat().st_size
+    with open(tmp_path / logfile.INDEX, "ab") as index:
+        index.write(logfile.RECORD.pack(size, 2_000_000_000, len(b"three\n"), logfile.STDERR))
+    reader = logfile.LogReader(str(tmp_path))
+    assert reader.read(max_lines=1, max_bytes=1024) == [(1_000_000_000, logfile.STDOUT, b"one")]
+    assert reader.read(max_lines=10, max_bytes=1024) == [(1_000_000_000, logfile.STDOUT, b"two")]
+    assert reader.read(max_lines=10, max_bytes=1024) == []
+    with open(tmp_path / logfile.LOG, "ab") as log:
+        log.write(b"three\n")
+    assert reader.read(max_lines=10, max_bytes=1024) == [(2_000_000_000, logfile.STDERR, b"three")]
+    since = logfile.LogReader(str(tmp_path), since_us=1_500_000_000)
+    assert since.read(max_lines=10, max_bytes=1024) == [(2_000_000_000, logfile.STDERR, b"three")]

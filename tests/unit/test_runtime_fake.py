@@ -1,3 +1,5 @@
+"""The fake's own test hooks; what every runtime does is in tests/contract/."""
+
 from __future__ import annotations
 
 import asyncio
@@ -6,178 +8,131 @@ from datetime import timedelta
 
 import pytest
 
-from cluster_gateway.embedded import EmbeddedGateway
-from cluster_gateway.gateway import (
-    ClusterCapacity,
-    ExitReason,
-    Gateway,
-    LogStream,
-    Resources,
-    WorkloadPhase,
-    WorkloadSpec,
-    WorkloadState,
-)
+from cluster_gateway.gateway import WorkloadEvent, WorkloadPhase, WorkloadSpec, WorkloadWatch
 from cluster_gateway.runtimes.fake import FakeRuntime
 from glia.clock import utcnow
-from glia.errors import BadInput, Conflict, NotFound
+from glia.clusters import Resources
+from glia.errors import NotFound
+from glia.jobs import JobReason
+from glia.monitoring import LogStream
 
 
 def spec(job_id: str = "job-1") -> WorkloadSpec:
-    return WorkloadSpec(job_id, ["python", "train.py"], Resources(cpu=1, memory_mb=512))
+    return WorkloadSpec(
+        job_id=job_id, command=("python", "train.py"), resources=Resources(cpu=1, memory_mb=512)
+    )
 
 
 @pytest.fixture
-async def runtime() -> AsyncIterator[FakeRuntime]:
-    runtime = FakeRuntime()
+async def manual() -> AsyncIterator[FakeRuntime]:
+    """A fake that leaves every transition to the test."""
+    runtime = FakeRuntime(auto_run=False, honour_stop=False)
     await runtime.open()
     yield runtime
     await runtime.close()
 
 
-async def next_states(watch: AsyncIterator[WorkloadState], count: int) -> list[WorkloadState]:
+async def take(watch: WorkloadWatch, count: int) -> list[WorkloadEvent]:
     async with asyncio.timeout(1):
-        return [await anext(watch) for _ in range(count)]
+        iterator = aiter(watch)
+        return [await anext(iterator) for _ in range(count)]
 
 
-async def test_start_runs_and_finish_reports_the_exit(runtime: FakeRuntime) -> None:
-    watch = runtime.watch()
-    state = await runtime.start(spec())
-    assert state.phase == WorkloadPhase.PENDING
-    pending, running = await next_states(watch, 2)
-    assert (pending.phase, running.phase) == (WorkloadPhase.PENDING, WorkloadPhase.RUNNING)
-    assert running.started_at is not None
-
-    runtime.finish("job-1", 3)
-    (exited,) = await next_states(watch, 1)
-    assert exited.phase == WorkloadPhase.EXITED
-    assert (exited.exit_code, exited.reason) == (3, ExitReason.ERROR)
-    assert exited.started_at == running.started_at
-    assert await runtime.state("job-1") == exited
-
-
-async def test_finish_of_a_pending_job_passes_through_running() -> None:
-    runtime = FakeRuntime(auto_run=False)
-    await runtime.open()
-    watch = runtime.watch()
-    await runtime.start(spec())
-    runtime.finish("job-1", 0)
-    phases = [s.phase for s in await next_states(watch, 3)]
-    assert phases == [WorkloadPhase.PENDING, WorkloadPhase.RUNNING, WorkloadPhase.EXITED]
-    assert (await runtime.state("job-1")).reason == ExitReason.COMPLETED
-
-
-async def test_start_is_idempotent(runtime: FakeRuntime) -> None:
-    await runtime.start(spec())
-    runtime.run("job-1")
-    state = await runtime.start(WorkloadSpec("job-1", ["other"], Resources(cpu=2, memory_mb=1)))
-    assert state.phase == WorkloadPhase.RUNNING
-    assert runtime.specs["job-1"].command == ["python", "train.py"]
-
-
-async def test_start_needs_open_and_a_valid_id() -> None:
-    runtime = FakeRuntime()
+async def test_without_auto_run_the_test_runs_the_job(manual: FakeRuntime) -> None:
+    await manual.start(spec())
+    await asyncio.sleep(0.01)
+    assert (await manual.states(["job-1"]))[0].phase == WorkloadPhase.PENDING
+    running = manual.run("job-1")
+    assert running.phase == WorkloadPhase.RUNNING and running.started_at is not None
     with pytest.raises(RuntimeError):
-        await runtime.start(spec())
-    await runtime.open()
-    with pytest.raises(BadInput):
-        await runtime.start(spec("../etc"))
-
-
-async def test_stop_ends_with_user_requested(runtime: FakeRuntime) -> None:
-    watch = runtime.watch()
-    await runtime.start(spec())
-    await next_states(watch, 2)
-    await runtime.stop("job-1", grace_s=3)
-    (exited,) = await next_states(watch, 1)
-    assert (exited.reason, exited.exit_code) == (ExitReason.USER_REQUESTED, 143)
-    assert runtime.stop_requests == [("job-1", 3)]
-    await runtime.stop("job-1")  # ended: nothing happens
+        manual.run("job-1")
     with pytest.raises(NotFound):
-        await runtime.stop("nope")
+        manual.run("ghost")
 
 
-async def test_stop_left_to_the_test() -> None:
-    runtime = FakeRuntime(honour_stop=False)
-    await runtime.open()
-    await runtime.start(spec())
-    await runtime.stop("job-1")
-    await asyncio.sleep(0)
-    assert (await runtime.state("job-1")).phase == WorkloadPhase.RUNNING
-    runtime.finish("job-1", 137, reason=ExitReason.USER_REQUESTED)
-    assert (await runtime.state("job-1")).reason == ExitReason.USER_REQUESTED
+async def test_finish_of_a_pending_job_passes_through_running(manual: FakeRuntime) -> None:
+    async with manual.watch() as watch:
+        await manual.start(spec())
+        manual.finish("job-1", 0)
+        phases = [event.state.phase for event in await take(watch, 3)]
+    assert phases == [WorkloadPhase.PENDING, WorkloadPhase.RUNNING, WorkloadPhase.EXITED]
+    (state,) = await manual.states(["job-1"])
+    assert (state.exit_code, state.reason) == (0, JobReason.COMPLETED)
+    with pytest.raises(RuntimeError):
+        manual.finish("job-1", 1)
 
 
-async def test_logs_follow_until_the_end(runtime: FakeRuntime) -> None:
-    await runtime.start(spec())
-    runtime.emit_log("job-1", "one")
-    received: list[tuple[LogStream, str]] = []
+async def test_a_start_failure_skips_running(manual: FakeRuntime) -> None:
+    async with manual.watch() as watch:
+        await manual.start(spec())
+        manual.finish("job-1", 127, reason=JobReason.START_FAILED, description="not found")
+        events = await take(watch, 2)
+    assert [e.state.phase for e in events] == [WorkloadPhase.PENDING, WorkloadPhase.EXITED]
+    assert events[1].state.started_at is None
+    assert events[1].state.description == "not found"
 
-    async def follow() -> None:
-        async for batch in runtime.logs("job-1", follow=True):
-            received.extend((line.stream, line.text) for line in batch)
 
-    task = asyncio.create_task(follow())
+async def test_stop_left_to_the_test(manual: FakeRuntime) -> None:
+    await manual.start(spec())
+    manual.run("job-1")
+    await manual.stop("job-1", grace_s=3)
     await asyncio.sleep(0.01)
-    assert received == [(LogStream.STDOUT, "one")]
-    runtime.emit_log("job-1", "two\nthree", stream=LogStream.STDERR)
-    await asyncio.sleep(0.01)
-    assert len(received) == 3
-    assert not task.done()
-    runtime.finish("job-1")
-    async with asyncio.timeout(1):
-        await task
-    assert received[1:] == [(LogStream.STDERR, "two"), (LogStream.STDERR, "three")]
+    assert (await manual.states(["job-1"]))[0].phase == WorkloadPhase.RUNNING
+    assert manual.stop_requests == [("job-1", 3)]
+    manual.finish("job-1", 137, reason=JobReason.USER_REQUESTED)
+    assert (await manual.states(["job-1"]))[0].reason == JobReason.USER_REQUESTED
 
 
-async def test_logs_since_and_without_follow(runtime: FakeRuntime) -> None:
-    await runtime.start(spec())
-    now = utcnow()
-    runtime.emit_log("job-1", "old", time=now - timedelta(seconds=10))
-    runtime.emit_log("job-1", "new", time=now)
-    batches = [b async for b in runtime.logs("job-1", since=now)]
-    assert [line.text for b in batches for line in b] == ["new"]
-    with pytest.raises(NotFound):
-        async for _ in runtime.logs("nope"):
-            pass
-
-
-async def test_forget(runtime: FakeRuntime) -> None:
-    await runtime.start(spec())
-    with pytest.raises(Conflict):
-        await runtime.forget("job-1")
-    runtime.lose("job-1")
-    assert (await runtime.state("job-1")).reason == ExitReason.LOST
-    await runtime.forget("job-1")
-    await runtime.forget("job-1")
-    assert (await runtime.state("job-1")).phase == WorkloadPhase.MISSING
-    assert await runtime.list_workloads() == []
-
-
-async def test_watch_fans_out_and_ends_on_close() -> None:
+async def test_a_stop_honoured_before_running_ends_without_running() -> None:
     runtime = FakeRuntime(auto_run=False)
     await runtime.open()
-    first, second = runtime.watch(), runtime.watch()
-    await runtime.start(spec())
-    assert (await next_states(first, 1))[0].job_id == "job-1"
-    assert (await next_states(second, 1))[0].job_id == "job-1"
-    await runtime.close()
-    assert [s async for s in first] == []
+    async with runtime.watch() as watch:
+        await runtime.start(spec())
+        await runtime.stop("job-1")
+        events = await take(watch, 2)
+    end = events[1].state
+    assert (end.phase, end.reason, end.exit_code) == (
+        WorkloadPhase.EXITED,
+        JobReason.USER_REQUESTED,
+        None,
+    )
+    assert runtime.stop_requests == [("job-1", 10.0)]
 
 
-async def test_embedded_gateway_delegates() -> None:
-    runtime = FakeRuntime(capacity=ClusterCapacity(cpu=4, memory_mb=1024))
-    gateway = EmbeddedGateway("local", runtime)
-    assert isinstance(gateway, Gateway)
-    await gateway.open()
-    watch = gateway.watch()
-    await gateway.start(spec())
-    await next_states(watch, 2)
-    runtime.emit_log("job-1", "hi")
-    await gateway.stop("job-1", grace_s=1)
-    await next_states(watch, 1)
-    assert [b async for b in gateway.logs("job-1", follow=True)][0][0].text == "hi"
-    assert (await gateway.capacity()).cpu == 4
-    assert [s.job_id for s in await gateway.list_workloads()] == ["job-1"]
-    await gateway.forget("job-1")
-    assert (await gateway.state("job-1")).phase == WorkloadPhase.MISSING
-    await gateway.close()
+async def test_emit_log_splits_lines_and_keeps_stream_and_time(manual: FakeRuntime) -> None:
+    await manual.start(spec())
+    manual.run("job-1")
+    earlier = utcnow() - timedelta(seconds=10)
+    manual.emit_log("job-1", "one\ntwo", stream=LogStream.STDERR, time=earlier)
+    manual.emit_log("job-1", "three")
+    lines = [line async for batch in manual.logs("job-1") for line in batch]
+    assert [(line.stream, line.text) for line in lines] == [
+        (LogStream.STDERR, "one"),
+        (LogStream.STDERR, "two"),
+        (LogStream.STDOUT, "three"),
+    ]
+    assert lines[0].time == lines[1].time == earlier < lines[2].time
+    assert await manual.log_size("job-1") == len(b"one\ntwo\nthree\n")
+    manual.finish("job-1")
+    with pytest.raises(RuntimeError):
+        manual.emit_log("job-1", "too late")
+
+
+async def test_lose(manual: FakeRuntime) -> None:
+    await manual.start(spec())
+    state = manual.lose("job-1")
+    assert (state.reason, state.exit_code, state.description) == (
+        JobReason.LOST,
+        None,
+        "supervisor gone",
+    )
+
+
+async def test_specs_are_what_was_started(manual: FakeRuntime) -> None:
+    await manual.start(spec("job-1"))
+    await manual.start(spec("job-2").model_copy(update={"command": ("other",)}))
+    assert manual.specs["job-1"] == spec("job-1")
+    assert manual.specs["job-2"].command == ("other",)
+    manual.finish("job-1")
+    await manual.forget("job-1")
+    assert set(manual.specs) == {"job-2"}

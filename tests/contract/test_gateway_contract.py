@@ -1,0 +1,123 @@
+"""The Gateway protocol, held against `EmbeddedGateway` over each runtime.
+
+The embedded gateway delegates to its runtime, which test_runtime_contract.py holds to the
+contract point by point; this suite proves the protocol's shape and that every operation
+reaches the runtime and comes back unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from cluster_gateway.embedded import EmbeddedGateway
+from cluster_gateway.gateway import (
+    Gateway,
+    WatchExpired,
+    WorkloadEvent,
+    WorkloadPhase,
+    WorkloadState,
+    WorkloadWatch,
+)
+from glia.errors import BadInput, Conflict, NotFound
+from glia.jobs import JobReason
+from tests.contract.harness import FOREVER, Harness, Out, Pause, Program, prints
+from tests.polling import eventually
+
+WITHIN = 10.0
+
+
+@pytest.fixture
+async def gateway(harness: Harness) -> AsyncIterator[EmbeddedGateway]:
+    gateway = EmbeddedGateway("test-cluster", harness.runtime)
+    await gateway.open()  # the harness opened the runtime already: opening again is harmless
+    yield gateway
+
+
+async def until(watch: WorkloadWatch, job_id: str, phase: WorkloadPhase) -> list[WorkloadEvent]:
+    seen: list[WorkloadEvent] = []
+    async with asyncio.timeout(WITHIN):
+        async for event in watch:
+            seen.append(event)
+            if event.state.job_id == job_id and event.state.phase == phase:
+                return seen
+    raise AssertionError(f"the watch ended before {job_id} was {phase}")
+
+
+async def test_the_protocol_shape(gateway: EmbeddedGateway) -> None:
+    assert isinstance(gateway, Gateway)
+    assert gateway.name == "test-cluster"
+    capacity = await gateway.capacity()
+    assert capacity.cpu > 0 and capacity.memory_mb > 0
+
+
+async def test_a_workload_through_the_gateway(harness: Harness, gateway: EmbeddedGateway) -> None:
+    program = Program((Out("hello"), Pause(0.3), Out("world")), exit_code=None)
+    with pytest.raises(BadInput):
+        await gateway.start(harness.spec("bad id", program))
+    async with gateway.watch() as watch:
+        state = await gateway.start(harness.spec("job-1", program))
+        assert state.phase == WorkloadPhase.PENDING
+        assert (await gateway.start(harness.spec("job-1", program))).phase != WorkloadPhase.EXITED
+        await until(watch, "job-1", WorkloadPhase.RUNNING)
+        assert [s.job_id for s in await gateway.active_workloads()] == ["job-1"]
+
+        async def printed() -> bool:
+            return await gateway.log_size("job-1") == len(b"hello\nworld\n")
+
+        await eventually(printed, within=WITHIN)
+        with pytest.raises(Conflict):
+            await gateway.forget("job-1")
+        await gateway.stop("job-1", grace_s=1)
+        end = (await until(watch, "job-1", WorkloadPhase.EXITED))[-1].state
+    assert end.reason == JobReason.USER_REQUESTED
+    assert await gateway.states(["job-1", "ghost"]) == [
+        end,
+        WorkloadState(job_id="ghost", phase=WorkloadPhase.MISSING),
+    ]
+    async with asyncio.timeout(WITHIN):
+        lines = [line async for batch in gateway.logs("job-1", follow=True) for line in batch]
+        data = b"".join([chunk async for chunk in gateway.read_log("job-1", offset=6)])
+    assert [line.text for line in lines] == ["hello", "world"]
+    assert data == b"world\n"
+    await gateway.forget("job-1")
+    assert (await gateway.states(["job-1"]))[0].phase == WorkloadPhase.MISSING
+    assert await gateway.active_workloads() == []
+
+
+async def test_unknown_workloads_through_the_gateway(gateway: EmbeddedGateway) -> None:
+    with pytest.raises(NotFound):
+        await gateway.stop("ghost")
+    with pytest.raises(NotFound):
+        await gateway.log_size("ghost")
+    with pytest.raises(NotFound):
+        async for _ in gateway.logs("ghost"):
+            pass
+    with pytest.raises(NotFound):
+        async for _ in gateway.read_log("ghost"):
+            pass
+    await gateway.forget("ghost")
+
+
+async def test_watch_resume_and_expiry_through_the_gateway(
+    harness: Harness, gateway: EmbeddedGateway
+) -> None:
+    async with gateway.watch() as watch:
+        await gateway.start(harness.spec("job-1", prints("x")))
+        events = await until(watch, "job-1", WorkloadPhase.EXITED)
+    async with gateway.watch(after=events[0].cursor) as resumed:
+        assert await until(resumed, "job-1", WorkloadPhase.EXITED) == events[1:]
+    with pytest.raises(WatchExpired):
+        async with gateway.watch(after="nonsense"):
+            pass
+
+
+async def test_close_ends_the_watches(harness: Harness, gateway: EmbeddedGateway) -> None:
+    async with gateway.watch() as watch:
+        await gateway.start(harness.spec("job-1", FOREVER))
+        await until(watch, "job-1", WorkloadPhase.RUNNING)
+        await gateway.close()
+        async with asyncio.timeout(WITHIN):
+            assert [e async for e in watch] == []
+    await harness.reopen()  # so that the harness can stop the job
