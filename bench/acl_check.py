@@ -13,7 +13,7 @@ import random
 import time
 from typing import Any
 
-from glia.services.acl import PermissionIndex, casbin_enforcer
+from control_plane.services.acl import PermissionIndex, casbin_enforcer
 
 ACTIONS = ["list", "read", "write", "manage"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -29,7 +30,9 @@ class BenchServer:
 
 @contextlib.contextmanager
 def glia_up(*, cgroups: bool = True) -> Iterator[BenchServer]:
-    with tempfile.TemporaryDirectory(prefix="glia-bench-") as root:
+    # Jobs outlive their server by design: the teardown kills what is left, and a supervisor
+    # that writes its last file meanwhile must not fail the run.
+    with tempfile.TemporaryDirectory(prefix="glia-bench-", ignore_cleanup_errors=True) as root:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
@@ -71,6 +74,15 @@ def glia_up(*, cgroups: bool = True) -> Iterator[BenchServer]:
             except subprocess.TimeoutExpired:
                 process.kill()
             log.close()
+            _kill_jobs(Path(root) / "data")
+
+
+def _kill_jobs(data_dir: Path) -> None:
+    """Kill the supervisors and jobs a bench left running (by the pids their files record)."""
+    for record in data_dir.glob("clusters/*/jobs/*/*.json"):
+        if record.name in ("supervisor.json", "child.json"):
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                os.killpg(json.loads(record.read_text())["pid"], signal.SIGKILL)
 
 
 def summary(samples_s: list[float]) -> str:

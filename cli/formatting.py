@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sdk import Job, JobStatus, LogLine, LogStream, Preset
+from sdk import Job, JobStatus, LogLine, LogStream, Model, Preset
 
 
 class OutputFormat(enum.StrEnum):
@@ -49,7 +49,10 @@ def notice(message: str) -> None:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Dataclasses to dicts, datetimes to ISO strings, enums to their values, tuples to lists."""
+    """Models and dataclasses to dicts, datetimes to ISO strings, enums to their values,
+    tuples to lists."""
+    if isinstance(value, Model):
+        return to_jsonable(value.model_dump())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, datetime):
@@ -147,10 +150,14 @@ def print_job(job: Job) -> None:
         ("Reason", _text(job.reason)),
         ("Description", _text(job.status_description)),
         ("Exit code", _text(job.exit_code)),
-        ("Owner", _text(job.owner.name if job.owner else None)),
-        ("Cluster", _text(job.cluster)),
+        ("Owner", _text(job.owner.name)),
+        ("Cluster", _text(job.cluster_name)),
         ("Preset", _text(job.preset)),
-        ("Resources", f"cpu {job.cpu}, memory {job.memory_mb} MB, gpu {job.gpu}"),
+        (
+            "Resources",
+            f"cpu {job.resources.cpu:g}, memory {job.resources.memory_mb} MB, "
+            f"gpu {job.resources.gpu}",
+        ),
         ("Command", _text(" ".join(job.command))),
         ("Working dir", _text(job.working_dir)),
         ("Tags", _text(", ".join(job.tags))),
@@ -190,12 +197,21 @@ def print_log_line(line: LogLine, *, timestamps: bool = False) -> None:
     stream.flush()
 
 
+def write_bytes(data: bytes) -> None:
+    """Job output as it was printed, straight to stdout."""
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
 def print_presets(presets: Iterable[Preset]) -> None:
     table = Table(box=None, pad_edge=False)
     for column in ("PRESET", "CPU", "MEMORY MB", "GPU"):
         table.add_column(column)
     for preset in presets:
-        table.add_row(preset.name, f"{preset.cpu:g}", str(preset.memory_mb), str(preset.gpu))
+        resources = preset.resources
+        table.add_row(
+            preset.name, f"{resources.cpu:g}", str(resources.memory_mb), str(resources.gpu)
+        )
     stdout_console().print(table)
 
 

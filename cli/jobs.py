@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -176,7 +176,7 @@ def ps(
     output: OutputFormat = OUTPUT,
 ) -> None:
     """List your jobs, newest first."""
-    wanted: Sequence[JobStatus] | None = statuses or (None if all_ else UNFINISHED_STATUSES)
+    wanted: Collection[JobStatus] | None = statuses or (None if all_ else UNFINISHED_STATUSES)
     created_after = _since(since)
     config = current_config()
 
@@ -221,12 +221,20 @@ def logs(
     since: str | None = typer.Option(None, "--since", help="Duration (10m) or ISO time."),
     timestamps: bool = typer.Option(False, "--timestamps", help="Prefix each line's time."),
 ) -> None:
-    """Print a job's output; with -f keep following it until the job ends."""
+    """Print a job's output; with -f keep following it until the job ends.
+
+    Without -f, --since or --timestamps it downloads the output as the job printed it.
+    """
     start = _since(since)
     config = current_config()
 
     async def stream() -> None:
         async with open_client(config) as client:
+            if not (follow or start or timestamps):
+                async with contextlib.aclosing(client.jobs.read_log(job)) as chunks:
+                    async for chunk in chunks:
+                        formatting.write_bytes(chunk)
+                return
             async with contextlib.aclosing(client.jobs.logs(job, start, follow)) as lines:
                 async for line in lines:
                     formatting.print_log_line(line, timestamps=timestamps)

@@ -1,7 +1,8 @@
 """`glia up` and `glia serve`: the commands that start the platform itself.
 
 These are the one place the CLI reaches into the server packages, and only when one of them
-runs: every other command stays a thin client over the SDK and imports nothing of the server.
+runs (the imports are inside the commands): every other command stays a thin client over the
+SDK and imports nothing of the server.
 """
 
 from __future__ import annotations
@@ -10,10 +11,26 @@ from pathlib import Path
 
 import typer
 
+from sdk import load_config, save_config
+
 
 def register(app: typer.Typer) -> None:
     app.command("up")(up)
     app.command("serve")(serve)
+
+
+class ConfigLogin:
+    """`glia up`'s way to log this machine's CLI in: the CLI config file."""
+
+    def is_logged_in(self, server_url: str) -> bool:
+        config = load_config()
+        return bool(config.token) and config.server == server_url
+
+    def save(self, *, server_url: str, username: str, token: str, cluster: str) -> str:
+        config = load_config().replace(
+            server=server_url, token=token, username=username, cluster=cluster
+        )
+        return str(save_config(config))
 
 
 def up(
@@ -24,9 +41,9 @@ def up(
     ),
 ) -> None:
     """Start the whole platform on this machine: SQLite, in-process bus, local runtime."""
-    from glia.launcher import run_up
+    from server.launcher import run_up
 
-    raise typer.Exit(run_up(host=host, port=port, data_dir=data_dir))
+    raise typer.Exit(run_up(host=host, port=port, data_dir=data_dir, login=ConfigLogin()))
 
 
 def serve(
@@ -34,6 +51,6 @@ def serve(
     port: int | None = typer.Option(None, "--port", help="Port to listen on [env GLIA_PORT]"),
 ) -> None:
     """Start the control plane for production (GLIA_DATABASE_URL, GLIA_REDIS_URL, ...)."""
-    from glia.launcher import run_serve
+    from server.launcher import run_serve
 
     raise typer.Exit(run_serve(host=host, port=port))

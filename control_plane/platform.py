@@ -8,20 +8,23 @@ from dataclasses import dataclass
 from cluster_gateway.embedded import EmbeddedGateway
 from cluster_gateway.runtimes.base import Runtime
 from cluster_gateway.runtimes.local import LocalRuntime
-from glia.events import EventBus, create_bus
-from glia.metrics import Metrics
-from glia.services.acl import AclService, Action, role_subject
-from glia.services.auth import ADMIN_ROLE, AuthService
-from glia.services.clusters import ClustersService, GatewayRegistry, presets_for_host
-from glia.services.jobs import JobsService
-from glia.services.monitoring import MonitoringService
-from glia.settings import Settings
-from glia.store.database import Database
+from control_plane.events import EventBus, create_bus
+from control_plane.metrics import Metrics
+from control_plane.services.acl import AclService
+from control_plane.services.auth import ADMIN_ROLE, AuthService
+from control_plane.services.clusters import ClustersService, GatewayRegistry, presets_for_host
+from control_plane.services.jobs import (
+    ClusterReconciler,
+    JobsService,
+    JobStatusMachine,
+    JobSubmitter,
+)
+from control_plane.services.monitoring import MonitoringService
+from control_plane.settings import Settings
+from control_plane.store.database import Database
+from glia.acl import ALL_URIS, Action, role_subject
 
 logger = logging.getLogger(__name__)
-
-# Admins manage every resource of every kind.
-ADMIN_GRANT_URI = "*"
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Platform:
     clusters: ClustersService
     gateways: GatewayRegistry
     jobs: JobsService
+    reconciler: ClusterReconciler
     monitoring: MonitoringService
 
     @classmethod
@@ -49,8 +53,11 @@ class Platform:
         metrics = Metrics()
         acl = AclService(db, bus)
         await acl.load()
-        await acl.grant(role_subject(ADMIN_ROLE), ADMIN_GRANT_URI, Action.MANAGE)
+        # Admins manage every resource of every kind.
+        await acl.grant(role_subject(ADMIN_ROLE), ALL_URIS, Action.MANAGE)
         auth = AuthService(
+            db=db,
+            bus=bus,
             acl=acl,
             secret_key=settings.secret_key.get_secret_value(),
             token_ttl_s=settings.token_ttl_s,
@@ -62,6 +69,7 @@ class Platform:
                 settings.runtime_dir,
                 use_cgroups=settings.use_cgroups,
                 default_grace_s=settings.kill_grace_s,
+                retention_s=settings.workload_retention_s,
             )
         gateway = EmbeddedGateway(settings.cluster_name, runtime)
         await gateway.open()
@@ -71,15 +79,23 @@ class Platform:
             await clusters.ensure(
                 session, name=settings.cluster_name, presets=presets_for_host(capacity)
             )
+        status = JobStatusMachine(db=db, bus=bus, metrics=metrics)
+        submitter = JobSubmitter(
+            db=db,
+            acl=acl,
+            clusters=clusters,
+            gateways=gateways,
+            status=status,
+            org=settings.default_org,
+            base_env=settings.job_base_env,
+        )
         jobs = JobsService(
             db=db,
             acl=acl,
             bus=bus,
-            clusters=clusters,
             gateways=gateways,
-            metrics=metrics,
-            org=settings.default_org,
-            base_env=settings.job_base_env,
+            status=status,
+            submitter=submitter,
             kill_grace_s=settings.kill_grace_s,
         )
         return cls(
@@ -92,14 +108,21 @@ class Platform:
             clusters=clusters,
             gateways=gateways,
             jobs=jobs,
-            monitoring=MonitoringService(jobs=jobs, gateways=gateways),
+            reconciler=ClusterReconciler(
+                db=db,
+                gateways=gateways,
+                status=status,
+                submitter=submitter,
+                kill_grace_s=settings.kill_grace_s,
+            ),
+            monitoring=MonitoringService(db=db, jobs=jobs, gateways=gateways),
         )
 
     async def close(self) -> None:
-        for _name, gateway in self.gateways.items():
+        for name, gateway in self.gateways.items():
             try:
                 await gateway.close()
             except Exception:
-                logger.exception("closing the gateway of cluster %s", _name)
+                logger.exception("closing the gateway of cluster %s", name)
         await self.bus.close()
         await self.db.dispose()

@@ -47,8 +47,15 @@ class Settings(BaseSettings):
     # PATH of local jobs; defaults to the PATH of the process that loads the settings.
     job_path: str = "/usr/local/bin:/usr/bin:/bin"
 
+    # Ended jobs' workloads (their output included) are removed by the local runtime after this.
+    workload_retention_s: float = 7 * 24 * 3600
+
     background_tasks: bool = True
     reconcile_interval_s: float = 5.0
+    # One process at a time controls a cluster (follows it, reconciles it); it holds a lease
+    # for this long, renews it every third of that, and another process takes over once it
+    # expires.
+    cluster_lease_ttl_s: float = 20.0
 
     max_query_depth: int = 10
     max_query_tokens: int = 2000

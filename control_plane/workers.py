@@ -1,59 +1,148 @@
 """Background work of the control plane, in one place: started and drained by the lifespan.
 
-Each loop survives its own failures: an exception is logged and the loop goes on after a
-pause, so one bad job or a cluster that does not answer never stops the others.
+Each cluster has a controller: the process that holds the cluster's lease follows the
+cluster's state changes and reconciles it every interval; the others wait for the lease. Each
+loop survives its own failures: an exception is logged and the loop goes on after a pause, so
+one bad job or a cluster that does not answer never stops the others.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from glia.platform import Platform
+from control_plane.leases import Leases
+from control_plane.platform import Platform
 
 logger = logging.getLogger(__name__)
 
 _RESTART_DELAY_S = 1.0
+# How long `start` waits for the first reconcile of each cluster before serving anyway.
+_FIRST_RECONCILE_S = 30.0
+
+
+class LeaseLost(Exception):
+    """Another process took the cluster's lease: stop controlling it."""
 
 
 class BackgroundTasks:
     def __init__(self, platform: Platform) -> None:
         self._platform = platform
+        self._leases = Leases(platform.db)
         self._tasks: list[asyncio.Task[None]] = []
+        self._controlled: set[str] = set()
+
+    @property
+    def holder(self) -> str:
+        """This process's name on the leases it holds."""
+        return self._leases.holder
+
+    @property
+    def controlled_clusters(self) -> frozenset[str]:
+        """The clusters this process controls now."""
+        return frozenset(self._controlled)
 
     async def start(self) -> None:
+        """Start every loop; return once each cluster is caught up (or is another process's),
+        so jobs that ended or vanished while the control plane was down are settled first."""
         platform = self._platform
+        settled: list[asyncio.Event] = []
         for name, _gateway in platform.gateways.items():
-            self._spawn(
-                f"follow cluster {name}", functools.partial(platform.jobs.follow_cluster, name)
-            )
-        # Let the followers subscribe, then catch up before serving: jobs that ended or
-        # vanished while the control plane was down.
-        await asyncio.sleep(0)
-        await self._guarded("reconcile", platform.jobs.reconcile)
-        self._spawn("reconcile", self._reconcile_forever)
-        self._spawn("acl changes", platform.acl.watch_changes)
+            event = asyncio.Event()
+            settled.append(event)
+            self._spawn(f"control cluster {name}", self._control_cluster_forever(name, event))
+        self._spawn("acl changes", self._forever("acl changes", platform.acl.watch_changes))
+        self._spawn(
+            "token revocations",
+            self._forever("token revocations", platform.auth.watch_revocations),
+        )
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_FIRST_RECONCILE_S):
+                await asyncio.gather(*(event.wait() for event in settled))
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        for name in list(self._controlled):
+            with contextlib.suppress(Exception):
+                await self._leases.release(self._lease_name(name))
 
-    def _spawn(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
-        self._tasks.append(asyncio.create_task(self._forever(name, run), name=name))
+    def _spawn(self, name: str, work: Awaitable[None]) -> None:
+        self._tasks.append(asyncio.ensure_future(work))
+        self._tasks[-1].set_name(name)
 
     async def _forever(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         while True:
             await self._guarded(name, run)
             await asyncio.sleep(_RESTART_DELAY_S)
 
-    async def _reconcile_forever(self) -> None:
+    @staticmethod
+    def _lease_name(cluster: str) -> str:
+        return f"cluster-controller:{cluster}"
+
+    async def _control_cluster_forever(self, cluster: str, settled: asyncio.Event) -> None:
+        settings = self._platform.settings
+        while True:
+            try:
+                held = await self._leases.acquire(
+                    self._lease_name(cluster), ttl_s=settings.cluster_lease_ttl_s
+                )
+            except Exception:
+                logger.exception("cluster %s: cannot take its lease", cluster)
+                held = False
+            if not held:
+                settled.set()  # another process controls it: nothing to wait for here
+                await asyncio.sleep(settings.reconcile_interval_s)
+                continue
+            logger.info("cluster %s: this process controls it", cluster)
+            self._controlled.add(cluster)
+            try:
+                await self._control_cluster(cluster, settled)
+            except* LeaseLost:
+                logger.warning("cluster %s: lost its lease to another process", cluster)
+            except* Exception:
+                logger.exception("cluster %s: its controller failed; it starts again", cluster)
+            finally:
+                self._controlled.discard(cluster)
+                settled.set()  # a cluster that fails to answer must not hold up serving
+            await asyncio.sleep(_RESTART_DELAY_S)
+
+    async def _control_cluster(self, cluster: str, settled: asyncio.Event) -> None:
+        reconciler = self._platform.reconciler
+        followed = asyncio.Event()
+
+        async def follow() -> None:
+            await reconciler.follow(cluster, ready=followed)
+            raise ConnectionError(f"the watch of cluster {cluster} ended")  # gateway closed
+
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(follow())
+            tasks.create_task(self._keep_lease(cluster))
+            tasks.create_task(self._reconcile_periodically(cluster, followed, settled))
+
+    async def _keep_lease(self, cluster: str) -> None:
+        """Renew the lease well before it expires; raise LeaseLost when another process has
+        it (this one was too slow, or the database was away)."""
+        ttl_s = self._platform.settings.cluster_lease_ttl_s
+        while True:
+            await asyncio.sleep(ttl_s / 3)
+            if not await self._leases.acquire(self._lease_name(cluster), ttl_s=ttl_s):
+                raise LeaseLost(cluster)
+
+    async def _reconcile_periodically(
+        self, cluster: str, followed: asyncio.Event, settled: asyncio.Event
+    ) -> None:
+        await followed.wait()  # the follower's first reconcile is done
+        settled.set()
         while True:
             await asyncio.sleep(self._platform.settings.reconcile_interval_s)
-            await self._guarded("reconcile", self._platform.jobs.reconcile)
+            await self._guarded(
+                f"reconcile {cluster}", lambda: self._platform.reconciler.reconcile(cluster)
+            )
 
     @staticmethod
     async def _guarded(name: str, run: Callable[[], Awaitable[None]]) -> None:

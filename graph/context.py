@@ -2,14 +2,19 @@
 
 A WebSocket connection keeps one context for all its operations, so nothing that must not
 outlive an operation (a DB session, DataLoaders, the caller's identity) is stored on it: the
-`OperationScope` extension opens those per operation and keeps them in a context variable,
-which tasks spawned for the operation's fields inherit.
+`OperationScope` extension opens an `Operation` per operation and keeps it in a context
+variable, which tasks spawned for the operation's fields inherit.
+
+The operation's session is opened on first use. A subscription has none: it can last for
+days, so its resolver relays a service's stream, and the service opens short sessions of its
+own. The caller's identity is looked up by the auth service in a short session of its own (or
+found in its cache), so that it holds no database connection for the rest of the operation.
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,19 +25,37 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.types import Info as StrawberryInfo
 
+from control_plane.services.auth import Identity
+from glia.auth import User
 from glia.errors import Unauthenticated
-from glia.services.auth import Identity, User
 from graph.dataloaders import Loaders
 
 if TYPE_CHECKING:
-    from glia.platform import Platform
+    from control_plane.platform import Platform
 
 
-@dataclass
 class Operation:
-    session: AsyncSession
-    loaders: Loaders
-    identity: Identity | None = None
+    """``streaming`` tells, once the document is parsed, whether this is a subscription."""
+
+    def __init__(self, platform: Platform, *, streaming: Callable[[], bool]) -> None:
+        self._platform = platform
+        self._streaming = streaming
+        self._session: AsyncSession | None = None
+        self.loaders = Loaders(platform, lambda: self.session)
+        self.identity: Identity | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._streaming():
+            raise RuntimeError("a subscription holds no session: its service opens short ones")
+        if self._session is None:
+            self._session = self._platform.db.sessionmaker()
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 _operation: contextvars.ContextVar[Operation | None] = contextvars.ContextVar(
@@ -83,9 +106,7 @@ class Context:
             token = self.bearer_token()
             if token is None:
                 raise Unauthenticated("log in first: no token was sent")
-            operation.identity = await self.platform.auth.identify(operation.session, token)
-            # The caller is most often the owner of what they ask about: spare that lookup.
-            operation.loaders.users.prime(operation.identity.user.id, operation.identity.user)
+            operation.identity = await self.platform.auth.identify(token)
         return operation.identity
 
     async def user(self) -> User:
@@ -96,11 +117,13 @@ Info = StrawberryInfo[Context, None]
 
 
 @asynccontextmanager
-async def operation_scope(platform: Platform) -> AsyncIterator[Operation]:
-    async with platform.db.session() as session:
-        operation = Operation(session=session, loaders=Loaders(platform, session))
-        token = _operation.set(operation)
-        try:
-            yield operation
-        finally:
-            _operation.reset(token)
+async def operation_scope(
+    platform: Platform, *, streaming: Callable[[], bool]
+) -> AsyncIterator[Operation]:
+    operation = Operation(platform, streaming=streaming)
+    token = _operation.set(operation)
+    try:
+        yield operation
+    finally:
+        _operation.reset(token)
+        await operation.close()

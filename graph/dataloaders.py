@@ -1,33 +1,30 @@
-"""DataLoaders of one operation: a page of jobs loads its owners and clusters in one query each."""
+"""DataLoaders of one operation: a page of jobs loads its histories and clusters in one go."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
-from glia.services.auth import User
-from glia.services.clusters import Cluster
-from glia.services.jobs import JobStatusItem
+from glia.clusters import Cluster
+from glia.jobs import JobStatusItem
 
 if TYPE_CHECKING:
-    from glia.platform import Platform
+    from control_plane.platform import Platform
 
 
 class Loaders:
-    def __init__(self, platform: Platform, session: AsyncSession) -> None:
-        async def users(ids: Sequence[str]) -> list[User | None]:
-            return await platform.auth.users_by_ids(session, ids)
+    """Built per operation; ``session`` opens the operation's session when first needed."""
 
-        async def clusters(ids: Sequence[str]) -> list[Cluster | None]:
-            return await platform.clusters.by_ids(session, ids)
+    def __init__(self, platform: Platform, session: Callable[[], AsyncSession]) -> None:
+        async def clusters(names: Sequence[str]) -> list[Cluster | None]:
+            return await platform.clusters.by_names(session(), names)
 
         async def job_history(ids: Sequence[str]) -> list[tuple[JobStatusItem, ...]]:
-            return await platform.jobs.history(session, ids)
+            return await platform.jobs.history(session(), ids)
 
-        self.users: DataLoader[str, User | None] = DataLoader(load_fn=users)
         self.clusters: DataLoader[str, Cluster | None] = DataLoader(load_fn=clusters)
         self.job_history: DataLoader[str, tuple[JobStatusItem, ...]] = DataLoader(
             load_fn=job_history

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import structlog
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from glia.errors import GliaError
 from graph.context import Context, operation_scope
@@ -19,12 +20,17 @@ _INVALID_QUERY = "BAD_INPUT"
 
 
 class OperationScope(SchemaExtension):
-    """One DB session and one set of DataLoaders per operation, closed when it ends."""
+    """One `Operation` (lazy DB session, DataLoaders, identity) per operation, closed when it
+    ends; counts and times the operation."""
 
     async def on_operation(self) -> AsyncIterator[None]:
         context: Context = self.execution_context.context
         started = time.perf_counter()
-        async with operation_scope(context.platform):
+
+        def streaming() -> bool:
+            return self.execution_context.operation_type is OperationType.SUBSCRIPTION
+
+        async with operation_scope(context.platform, streaming=streaming):
             yield
         result = self.execution_context.result
         operation_type = self.execution_context.operation_type.value

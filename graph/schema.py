@@ -70,5 +70,9 @@ def create_schema(*, max_depth: int = 10, max_tokens: int = 2000) -> strawberry.
     )
 
 
-# The schema as code sees it; `schema.graphql` beside this module is its committed print.
+# The schema as code sees it; `schema.graphql` beside this module is its committed print:
+# python -m graph.schema > graph/schema.graphql
 schema = create_schema()
+
+if __name__ == "__main__":
+    print(schema.as_str())

@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+from typing import cast
+
 import strawberry
 
+from glia.auth import NewUser
 from graph.context import Info
 from graph.types.auth import CreateUserInput, CreateUserPayload, LoginPayload, User
+from graph.types.base import model_from_input
 
 
 @strawberry.type
 class AuthQuery:
     @strawberry.field(description="The user this request is authenticated as")
     async def me(self, info: Info) -> User:
-        return User.from_domain(await info.context.user())
+        return cast(User, await info.context.user())
 
 
 @strawberry.type
@@ -21,7 +25,7 @@ class AuthMutation:
         token, user = await ctx.platform.auth.login(
             ctx.session, username=username, password=password
         )
-        return LoginPayload(token=token, user=User.from_domain(user))
+        return LoginPayload(token=token, user=cast(User, user))
 
     @strawberry.mutation(description="Revoke the token this request was made with")
     async def logout(self, info: Info) -> bool:
@@ -34,11 +38,6 @@ class AuthMutation:
     async def create_user(self, info: Info, input: CreateUserInput) -> CreateUserPayload:
         ctx = info.context
         user, password = await ctx.platform.auth.add_user(
-            ctx.session,
-            await ctx.user(),
-            name=input.name,
-            email=input.email,
-            role=input.role.value,
-            password=input.password,
+            ctx.session, await ctx.user(), model_from_input(NewUser, input)
         )
-        return CreateUserPayload(user=User.from_domain(user), password=password)
+        return CreateUserPayload(user=cast(User, user), password=password)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import cast
+
 import strawberry
 
 from glia.errors import NotFound
@@ -11,17 +13,17 @@ from graph.types.clusters import Cluster
 class ClustersQuery:
     # Every authenticated user sees the clusters and their presets; per-cluster access
     # arrives with orgs and projects.
-    @strawberry.field
+    @strawberry.field(description="Every cluster, the default one first")
     async def clusters(self, info: Info) -> list[Cluster]:
         ctx = info.context
         await ctx.user()
-        return [Cluster.from_domain(c) for c in await ctx.platform.clusters.list(ctx.session)]
+        return cast(list[Cluster], await ctx.platform.clusters.list(ctx.session))
 
-    @strawberry.field
+    @strawberry.field(description="A cluster by name; null when there is none")
     async def cluster(self, info: Info, name: str) -> Cluster | None:
         ctx = info.context
         await ctx.user()
         try:
-            return Cluster.from_domain(await ctx.platform.clusters.get(ctx.session, name))
+            return cast(Cluster, await ctx.platform.clusters.get(ctx.session, name))
         except NotFound:
             return None

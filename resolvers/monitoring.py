@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from typing import cast
 
 import strawberry
 
@@ -19,12 +20,7 @@ class MonitoringSubscription:
         self, info: Info, id: str, since: datetime | None = None, follow: bool = True
     ) -> AsyncGenerator[LogChunk, None]:
         ctx = info.context
-        user = await ctx.user()
-        batches = await ctx.platform.monitoring.logs(
-            ctx.session, user, id, since=since, follow=follow
-        )
-        # A log stream can last for days: hold no database connection while it does.
-        await ctx.session.close()
+        batches = ctx.platform.monitoring.logs(await ctx.user(), id, since=since, follow=follow)
         async for batch in batches:
             if batch:
-                yield LogChunk(lines=[LogLine.from_domain(line) for line in batch])
+                yield LogChunk(lines=cast(list[LogLine], batch))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from glia.durations import format_duration, parse_duration, parse_since
 from sdk.client import GliaClient
 from sdk.config import DEFAULT_SERVER, CliConfig, config_path, load_config, save_config
-from sdk.durations import format_duration, parse_duration, parse_since
 from sdk.errors import (
     BadInput,
     Conflict,
@@ -19,13 +19,20 @@ from sdk.errors import (
 from sdk.types import (
     UNFINISHED_STATUSES,
     Cluster,
+    ClusterStatus,
+    EnvVar,
     Job,
+    JobFilter,
+    JobReason,
     JobStatus,
     JobStatusItem,
+    JobSubmission,
     LogLine,
     LogStream,
+    Model,
     Page,
     Preset,
+    Resources,
     User,
     UserRole,
 )
@@ -36,20 +43,27 @@ __all__ = [
     "BadInput",
     "CliConfig",
     "Cluster",
+    "ClusterStatus",
     "Conflict",
     "ConnectionFailed",
     "Forbidden",
     "GliaClient",
     "GliaError",
+    "EnvVar",
     "Job",
+    "JobFilter",
+    "JobReason",
     "JobStatus",
     "JobStatusItem",
+    "JobSubmission",
     "LogLine",
     "LogStream",
+    "Model",
     "NotFound",
     "Page",
     "Preset",
     "QuotaExceeded",
+    "Resources",
     "Unauthenticated",
     "Unavailable",
     "User",

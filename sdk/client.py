@@ -15,11 +15,13 @@ import asyncio
 import builtins
 import contextlib
 import functools
+import json
 from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+import httpx
 import websockets.exceptions
 from gql import Client, GraphQLRequest
 from gql.client import AsyncClientSession
@@ -34,6 +36,12 @@ from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 from graphql import DocumentNode, parse
 
+from glia.auth import NewUser, User, UserRole
+from glia.clusters import Cluster
+from glia.jobs import EnvVar, Job, JobFilter, JobStatus, JobSubmission
+from glia.model import parse_input
+from glia.monitoring import LogLine
+from sdk import documents
 from sdk.errors import (
     ConnectionFailed,
     Forbidden,
@@ -42,17 +50,7 @@ from sdk.errors import (
     Unauthenticated,
     error_from_graphql,
 )
-from sdk.types import Cluster, Job, JobStatus, LogLine, Page, User, UserRole
-
-_USER_FIELDS = "id name email role createdAt"
-_CLUSTER_FIELDS = "id name status presets { name cpu memoryMb gpu }"
-_JOB_FIELDS = f"""
-    id name uri org project preset cpu memoryMb gpu command env workingDir tags description
-    lifeSpanSeconds status reason statusDescription exitCode createdAt startedAt finishedAt
-    owner {{ {_USER_FIELDS} }}
-    cluster {{ name }}
-    history {{ status reason description exitCode at }}
-"""
+from sdk.types import Page
 
 
 class _Request(GraphQLRequest):
@@ -95,10 +93,29 @@ def _api_errors(url: str) -> Iterator[None]:
         raise GliaError(f"server error from {url}: {exc}") from exc
     except (TransportConnectionFailed, OSError) as exc:
         raise _connection_error(url, exc) from exc
-    except TimeoutError as exc:
+    except (TimeoutError, httpx.TimeoutException) as exc:
         raise ConnectionFailed(f"timed out waiting for the Glia server at {url}") from exc
+    except httpx.TransportError as exc:
+        raise _connection_error(url, exc) from exc
     except TransportError as exc:
         raise GliaError(f"unexpected answer from {url}: {exc}") from exc
+
+
+def _byte_route_error(status: int, body: bytes) -> GliaError:
+    """A byte route answers failures in the API's error shape; anything else by its status."""
+    try:
+        errors = json.loads(body).get("errors")
+    except (ValueError, AttributeError):
+        errors = None
+    if errors:
+        return error_from_graphql(errors)
+    if status == 401:
+        return Unauthenticated(f"HTTP {status}")
+    if status == 403:
+        return Forbidden(f"HTTP {status}")
+    if status == 404:
+        return NotFound(f"HTTP {status}")
+    return GliaError(f"server error: HTTP {status}")
 
 
 def _connection_error(url: str, exc: BaseException) -> GliaError:
@@ -139,6 +156,7 @@ class GliaClient:
         self._ws_client: Client | None = None
         self._ws_session: AsyncClientSession | None = None
         self._ws_lock = asyncio.Lock()
+        self._http: httpx.AsyncClient | None = None
         self.auth = AuthResource(self)
         self.clusters = ClustersResource(self)
         self.jobs = JobsResource(self)
@@ -173,6 +191,9 @@ class GliaClient:
 
     async def aclose(self) -> None:
         await self._close_subscriptions()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
         if self._client is not None:
             await self._client.close_async()
         self._client = self._session = None
@@ -185,6 +206,19 @@ class GliaClient:
         request = _Request(document, variables)
         with _api_errors(self.url):
             return await self._session.execute(request, extra_args={"headers": headers})
+
+    async def download(self, url: str, *, offset: int = 0) -> AsyncGenerator[bytes, None]:
+        """The bytes of a byte route the API handed out (``url``), from ``offset``."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self.timeout)
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        params = {"offset": str(offset)} if offset else None
+        with _api_errors(self.url):
+            async with self._http.stream("GET", url, headers=headers, params=params) as response:
+                if response.status_code >= 400:
+                    raise _byte_route_error(response.status_code, await response.aread())
+                async for chunk in response.aiter_bytes():
+                    yield chunk
 
     async def subscribe(
         self, document: str, variables: Mapping[str, Any] | None = None
@@ -241,25 +275,20 @@ class AuthResource(_Resource):
     async def login(self, username: str, password: str) -> tuple[str, User]:
         """Log in; returns the new token and the user, and makes the client use the token."""
         data = await self._client.execute(
-            f"""mutation Login($username: String!, $password: String!) {{
-                login(username: $username, password: $password) {{
-                    token user {{ {_USER_FIELDS} }}
-                }}
-            }}""",
-            {"username": username, "password": password},
+            documents.LOGIN, {"username": username, "password": password}
         )
         token = data["login"]["token"]
         self._client.token = token
-        return token, User.from_dict(data["login"]["user"])
+        return token, User.model_validate(data["login"]["user"])
 
     async def logout(self) -> None:
         """Revoke the client's token on the server and forget it."""
-        await self._client.execute("mutation Logout { logout }")
+        await self._client.execute(documents.LOGOUT)
         self._client.token = None
 
     async def me(self) -> User:
-        data = await self._client.execute(f"query Me {{ me {{ {_USER_FIELDS} }} }}")
-        return User.from_dict(data["me"])
+        data = await self._client.execute(documents.ME)
+        return User.model_validate(data["me"])
 
     async def create_user(
         self,
@@ -269,36 +298,24 @@ class AuthResource(_Resource):
         password: str | None = None,
     ) -> tuple[User, str | None]:
         """Create a user (admins only); the password is returned only when the server made it."""
-        data = await self._client.execute(
-            f"""mutation CreateUser($input: CreateUserInput!) {{
-                createUser(input: $input) {{ user {{ {_USER_FIELDS} }} password }}
-            }}""",
-            {
-                "input": {
-                    "name": name,
-                    "email": email,
-                    "role": UserRole(str(role).lower()).graphql,
-                    "password": password,
-                }
-            },
+        new = parse_input(
+            NewUser, {"name": name, "email": email, "role": role, "password": password}
         )
+        data = await self._client.execute(documents.CREATE_USER, {"input": new.to_wire()})
         payload = data["createUser"]
-        return User.from_dict(payload["user"]), payload.get("password")
+        return User.model_validate(payload["user"]), payload.get("password")
 
 
 class ClustersResource(_Resource):
     async def list(self) -> builtins.list[Cluster]:
-        data = await self._client.execute(f"query Clusters {{ clusters {{ {_CLUSTER_FIELDS} }} }}")
-        return [Cluster.from_dict(c) for c in data["clusters"]]
+        data = await self._client.execute(documents.CLUSTERS)
+        return [Cluster.model_validate(c) for c in data["clusters"]]
 
     async def get(self, name: str) -> Cluster:
-        data = await self._client.execute(
-            f"query Cluster($name: String!) {{ cluster(name: $name) {{ {_CLUSTER_FIELDS} }} }}",
-            {"name": name},
-        )
+        data = await self._client.execute(documents.CLUSTER, {"name": name})
         if data["cluster"] is None:
             raise NotFound(f"no cluster {name!r}")
-        return Cluster.from_dict(data["cluster"])
+        return Cluster.model_validate(data["cluster"])
 
 
 def _job_filter(
@@ -308,18 +325,17 @@ def _job_filter(
     since: datetime | None,
     cluster: str | None,
 ) -> dict[str, Any]:
-    job_filter: dict[str, Any] = {}
-    if statuses is not None:
-        job_filter["statuses"] = [JobStatus(str(s).lower()).graphql for s in statuses]
-    if name is not None:
-        job_filter["name"] = name
-    if tags:
-        job_filter["tags"] = list(tags)
-    if since is not None:
-        job_filter["since"] = since.isoformat()
-    if cluster is not None:
-        job_filter["cluster"] = cluster
-    return job_filter
+    job_filter = parse_input(
+        JobFilter,
+        {
+            "statuses": None if statuses is None else tuple(statuses),
+            "name": name,
+            "tags": tuple(tags or ()),
+            "since": since,
+            "cluster": cluster,
+        },
+    )
+    return job_filter.to_wire()
 
 
 class JobsResource(_Resource):
@@ -336,24 +352,24 @@ class JobsResource(_Resource):
         description: str | None = None,
         life_span_s: float | None = None,
     ) -> Job:
-        job_input: dict[str, Any] = {
-            "command": list(command),
-            "cluster": cluster,
-            "preset": preset,
-            "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
-            "workingDir": working_dir,
-            "name": name,
-            "tags": list(tags or ()),
-            "description": description,
-            "lifeSpanSeconds": life_span_s,
-        }
-        data = await self._client.execute(
-            f"""mutation SubmitJob($input: SubmitJobInput!) {{
-                submitJob(input: $input) {{ {_JOB_FIELDS} }}
-            }}""",
-            {"input": {k: v for k, v in job_input.items() if v is not None}},
+        """Submit a job. The submission is checked here first, with the server's own rules:
+        bad input raises BadInput before anything is sent."""
+        submission = parse_input(
+            JobSubmission,
+            {
+                "command": tuple(command),
+                "cluster": cluster,
+                "preset": preset,
+                "env": tuple(EnvVar(name=k, value=v) for k, v in (env or {}).items()),
+                "working_dir": working_dir,
+                "name": name,
+                "tags": tuple(tags or ()),
+                "description": description,
+                "life_span_s": life_span_s,
+            },
         )
-        return Job.from_dict(data["submitJob"])
+        data = await self._client.execute(documents.SUBMIT_JOB, {"input": submission.to_wire()})
+        return Job.model_validate(data["submitJob"])
 
     async def list(
         self,
@@ -367,13 +383,7 @@ class JobsResource(_Resource):
     ) -> Page[Job]:
         """One page of the caller's jobs, newest first; ``statuses=None`` means every status."""
         data = await self._client.execute(
-            f"""query Jobs($filter: JobFilter, $first: Int, $after: String) {{
-                jobs(filter: $filter, first: $first, after: $after) {{
-                    edges {{ cursor node {{ {_JOB_FIELDS} }} }}
-                    pageInfo {{ hasNextPage endCursor }}
-                    totalCount
-                }}
-            }}""",
+            documents.JOBS,
             {
                 "filter": _job_filter(statuses, name, tags, since, cluster),
                 "first": first,
@@ -382,7 +392,7 @@ class JobsResource(_Resource):
         )
         jobs = data["jobs"]
         return Page(
-            items=tuple(Job.from_dict(edge["node"]) for edge in jobs["edges"]),
+            items=tuple(Job.model_validate(edge["node"]) for edge in jobs["edges"]),
             end_cursor=jobs["pageInfo"].get("endCursor"),
             has_next_page=bool(jobs["pageInfo"]["hasNextPage"]),
             total_count=int(jobs.get("totalCount") or 0),
@@ -409,26 +419,18 @@ class JobsResource(_Resource):
             after = page.end_cursor
 
     async def get(self, id_or_name: str) -> Job:
-        data = await self._client.execute(
-            f"query Job($id: String!) {{ job(id: $id) {{ {_JOB_FIELDS} }} }}", {"id": id_or_name}
-        )
-        return Job.from_dict(data["job"])
+        data = await self._client.execute(documents.JOB, {"id": id_or_name})
+        return Job.model_validate(data["job"])
 
     async def kill(self, id_or_name: str) -> Job:
         """Kill a job; killing a finished job returns it unchanged."""
-        data = await self._client.execute(
-            f"mutation KillJob($id: String!) {{ killJob(id: $id) {{ {_JOB_FIELDS} }} }}",
-            {"id": id_or_name},
-        )
-        return Job.from_dict(data["killJob"])
+        data = await self._client.execute(documents.KILL_JOB, {"id": id_or_name})
+        return Job.model_validate(data["killJob"])
 
     async def watch_status(self, id_or_name: str) -> AsyncGenerator[Job, None]:
         """The job now, then on every status change; ends after a terminal status."""
-        async for data in self._client.subscribe(
-            f"subscription JobStatus($id: String!) {{ jobStatus(id: $id) {{ {_JOB_FIELDS} }} }}",
-            {"id": id_or_name},
-        ):
-            yield Job.from_dict(data["jobStatus"])
+        async for data in self._client.subscribe(documents.JOB_STATUS, {"id": id_or_name}):
+            yield Job.model_validate(data["jobStatus"])
 
     async def logs(
         self, id_or_name: str, since: datetime | None = None, follow: bool = True
@@ -437,11 +439,13 @@ class JobsResource(_Resource):
         variables: dict[str, Any] = {"id": id_or_name, "follow": follow}
         if since is not None:
             variables["since"] = since.isoformat()
-        async for data in self._client.subscribe(
-            """subscription JobLogs($id: String!, $since: DateTime, $follow: Boolean!) {
-                jobLogs(id: $id, since: $since, follow: $follow) { lines { time stream text } }
-            }""",
-            variables,
-        ):
+        async for data in self._client.subscribe(documents.JOB_LOGS, variables):
             for line in data["jobLogs"]["lines"]:
-                yield LogLine.from_dict(line)
+                yield LogLine.model_validate(line)
+
+    async def read_log(self, id_or_name: str, *, offset: int = 0) -> AsyncGenerator[bytes, None]:
+        """The job's whole output as bytes, from ``offset`` (what it printed, as it printed
+        it), streamed from the URL the API hands out for it."""
+        data = await self._client.execute(documents.JOB_LOG_URL, {"id": id_or_name})
+        async for chunk in self._client.download(data["job"]["logUrl"], offset=offset):
+            yield chunk

@@ -1,4 +1,8 @@
-"""Starting the server: `glia up` (embedded, first-run conveniences) and `glia serve`."""
+"""Starting the server: `glia up` (embedded, first-run conveniences) and `glia serve`.
+
+The server knows nothing of the CLI's config file: `glia up` passes a `LocalLogin`, the CLI's
+side of logging this machine in, and the launcher hands it the admin's token on first run.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,29 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Protocol
 
 import uvicorn
 from pydantic import SecretStr
 
-from glia.app import create_app
-from glia.log_config import configure_logging
-from glia.platform import Platform
-from glia.settings import Settings, load_settings
-from sdk.config import load_config, save_config
+from control_plane.platform import Platform
+from control_plane.settings import Settings, load_settings
+from server.app import StartupHook, create_app
+from server.logging import configure_logging
 
 ADMIN_NAME = "admin"
+
+
+class LocalLogin(Protocol):
+    """Where `glia up` logs this machine's CLI in (the CLI implements it over its config)."""
+
+    def is_logged_in(self, server_url: str) -> bool:
+        """Whether the CLI already holds a token for ``server_url``."""
+        ...
+
+    def save(self, *, server_url: str, username: str, token: str, cluster: str) -> str:
+        """Log the CLI in; returns where the credentials were written, for the user."""
+        ...
 
 
 def _secret_key(data_dir: Path) -> str:
@@ -34,27 +50,29 @@ def _secret_key(data_dir: Path) -> str:
     return key
 
 
-async def _first_run(platform: Platform) -> None:
-    """Make sure there is an admin and that this machine's CLI can talk to the server."""
-    settings = platform.settings
-    url = settings.effective_public_url
-    async with platform.db.session() as session:
-        admin, password = await platform.auth.ensure_admin(session, ADMIN_NAME)
-        config = load_config()
-        if password is None and config.token and config.server == url:
-            return
-        token = await platform.auth.issue_token(session, admin.id, description="glia up")
-    path = save_config(
-        config.replace(server=url, token=token, username=admin.name, cluster=settings.cluster_name)
-    )
-    print(f"Glia is up at {url}", file=sys.stderr)
-    print(f"  the CLI is logged in as {admin.name!r} (config: {path})", file=sys.stderr)
-    if password is not None:
-        print(
-            f"  admin password (shown once): {password}\n"
-            f"  log in elsewhere with: glia login {url} -u {admin.name}",
-            file=sys.stderr,
+def _first_run(login: LocalLogin) -> StartupHook:
+    async def first_run(platform: Platform) -> None:
+        """Make sure there is an admin and that this machine's CLI can talk to the server."""
+        settings = platform.settings
+        url = settings.effective_public_url
+        async with platform.db.session() as session:
+            admin, password = await platform.auth.ensure_admin(session, ADMIN_NAME)
+            if password is None and login.is_logged_in(url):
+                return
+            token = await platform.auth.issue_token(session, admin.id, description="glia up")
+        where = login.save(
+            server_url=url, username=admin.name, token=token, cluster=settings.cluster_name
         )
+        print(f"Glia is up at {url}", file=sys.stderr)
+        print(f"  the CLI is logged in as {admin.name!r} (config: {where})", file=sys.stderr)
+        if password is not None:
+            print(
+                f"  admin password (shown once): {password}\n"
+                f"  log in elsewhere with: glia login {url} -u {admin.name}",
+                file=sys.stderr,
+            )
+
+    return first_run
 
 
 async def _bootstrap_admin(platform: Platform) -> None:
@@ -67,9 +85,9 @@ async def _bootstrap_admin(platform: Platform) -> None:
         await platform.auth.ensure_admin(session, ADMIN_NAME, password=password.get_secret_value())
 
 
-def _serve(settings: Settings, *, first_run: bool) -> int:
+def _serve(settings: Settings, on_startup: StartupHook) -> int:
     configure_logging(level=settings.log_level, json=settings.log_format == "json")
-    app = create_app(settings, on_startup=_first_run if first_run else _bootstrap_admin)
+    app = create_app(settings, on_startup=on_startup)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -94,13 +112,13 @@ def _settings(**options: object) -> Settings:
     return load_settings(None, **{k: v for k, v in options.items() if v is not None})
 
 
-def run_up(*, host: str | None, port: int | None, data_dir: Path | None) -> int:
+def run_up(*, host: str | None, port: int | None, data_dir: Path | None, login: LocalLogin) -> int:
     settings = _settings(host=host, port=port, data_dir=data_dir)
     if settings.secret_key is None:
         settings = settings.model_copy(
             update={"secret_key": SecretStr(_secret_key(settings.data_dir))}
         )
-    return _serve(settings, first_run=True)
+    return _serve(settings, _first_run(login))
 
 
 def run_serve(*, host: str | None, port: int | None) -> int:
@@ -108,4 +126,4 @@ def run_serve(*, host: str | None, port: int | None) -> int:
     if settings.secret_key is None:
         print("glia serve: set GLIA_SECRET_KEY (at least 32 characters)", file=sys.stderr)
         return 2
-    return _serve(settings, first_run=False)
+    return _serve(settings, _bootstrap_admin)

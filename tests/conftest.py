@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from glia.store.database import Database
+from control_plane.store.database import Database
 
 # The real PostgreSQL of these machines (started by .ci/run when it is not running).
 POSTGRES_ADMIN_DSN = os.environ.get(

@@ -1,4 +1,4 @@
-"""Factories shared by the tests: settings, an API client over a running app, users."""
+"""Factories shared by the tests: settings, a running app and its API, users and jobs."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import secrets
 import signal
 import socket
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +19,33 @@ import httpx
 import uvicorn
 
 from cluster_gateway.runtimes.base import Runtime
-from glia.app import create_app
-from glia.platform import Platform
-from glia.settings import Settings, load_settings
+from control_plane.platform import Platform
+from control_plane.settings import Settings, load_settings
+from glia.auth import NewUser, UserRole
+from server.app import create_app
+from tests.polling import eventually
 
 T = TypeVar("T")
+
+
+# The fields the API tests read back from jobs.
+JOB_FIELDS = """
+    id name uri status reason statusDescription exitCode workingDir tags env
+    createdAt startedAt finishedAt preset resources { cpu memoryMb gpu }
+    owner { name } cluster { name }
+    history { status reason description exitCode at }
+"""
+SUBMIT_JOB = f"mutation($input: SubmitJobInput!) {{ submitJob(input: $input) {{ {JOB_FIELDS} }} }}"
+
+
+async def create_user(
+    platform: Platform, name: str, *, role: str = "user", password: str | None = None
+) -> str:
+    """Create a user and return a token for it."""
+    new = NewUser(name=name, role=UserRole(role), password=password or "password-" + name)
+    async with platform.db.session() as session:
+        user, _ = await platform.auth.create_user(session, new)
+        return await platform.auth.issue_token(session, user.id, description="test")
 
 
 def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: Any) -> Settings:
@@ -37,16 +58,6 @@ def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: 
     }
     values.update(overrides)
     return load_settings({}, **values)
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, within: float = 5.0) -> Any:
-    """Poll an async check until it returns something truthy; fail after ``within`` seconds."""
-    # Polling is the point here: the state lives in another task or process.
-    async with asyncio.timeout(within):
-        while True:
-            if result := await check():
-                return result
-            await asyncio.sleep(0.02)
 
 
 class GraphQLErrors(Exception):
@@ -85,11 +96,15 @@ class Api:
 
     async def user(self, name: str, *, role: str = "user") -> str:
         """Create a user and return a token for it."""
-        async with self.platform.db.session() as session:
-            user, _ = await self.platform.auth.create_user(
-                session, name=name, role=role, password="password-" + name
-            )
-            return await self.platform.auth.issue_token(session, user.id, description="test")
+        return await create_user(self.platform, name, role=role)
+
+    async def submit_job(self, token: str, **fields: Any) -> dict[str, Any]:
+        """Submit a job (``echo hi`` unless ``command`` is given) through the API."""
+        data = await self.gql(
+            SUBMIT_JOB, {"input": {"command": ["echo", "hi"], **fields}}, token=token
+        )
+        job: dict[str, Any] = data["submitJob"]
+        return job
 
 
 @dataclass
@@ -107,14 +122,7 @@ class ServedApi:
     def user(self, name: str, *, role: str = "user", password: str | None = None) -> str:
         """Create a user and return a token for it."""
 
-        async def create() -> str:
-            async with self.platform.db.session() as session:
-                user, _ = await self.platform.auth.create_user(
-                    session, name=name, role=role, password=password or "password-" + name
-                )
-                return await self.platform.auth.issue_token(session, user.id, description="test")
-
-        return self.call(create())
+        return self.call(create_user(self.platform, name, role=role, password=password))
 
 
 @contextmanager
@@ -137,11 +145,13 @@ def serving_api(settings: Settings) -> Iterator[ServedApi]:
     )
     thread = threading.Thread(target=server.run, name="glia-test-server", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
+
+    async def started_up() -> bool:
+        if not thread.is_alive():
             raise RuntimeError("the Glia test server did not start")
-        time.sleep(0.01)
+        return bool(server.started)
+
+    asyncio.run(eventually(started_up, within=30))
     platform, loop = started[0]
     try:
         yield ServedApi(url=f"http://127.0.0.1:{port}", platform=platform, loop=loop)

@@ -1,13 +1,10 @@
-"""Access control: resource URIs, ranked actions, and the permission checks.
+"""Access control: the permission checks and the policy they answer from.
 
-A grant ``(subject, uri, action)`` allows the action and every lower one (``list < read <
-write < manage``) on the URI and everything beneath it, segment by segment:
-``job://c/o/alice`` covers ``job://c/o/alice/1`` but not ``job://c/o/alice2``; a scheme root
-``job://`` covers every job, and the grant URI ``*`` covers every URI. Subjects
+The vocabulary (URIs, ranked actions, subjects) is the kernel's, `glia.acl`. Subjects
 (``user:alice``, ``role:admin``) inherit the grants of their roles, transitively.
 
 Casbin (``policies/model.conf``) stores the policy and the role links and persists them
-through `glia.store.acl_adapter.AclAdapter`. Checks do not go through casbin's
+through `control_plane.store.acl_adapter.AclAdapter`. Checks do not go through casbin's
 ``enforce()``, which scans every policy: `PermissionIndex` answers them by walking the
 requested URI's prefixes, and is rebuilt from casbin's in-memory model after every change.
 The unit tests check on random policies that both give the same answers.
@@ -17,122 +14,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
-from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 import casbin
 from sqlalchemy import ColumnElement, false, or_, true
 
+from control_plane.events import EventBus, Message
+from control_plane.store.acl_adapter import AclAdapter
+from control_plane.store.database import Database
+from glia.acl import (
+    ALL_URIS,
+    Action,
+    action_covers,
+    check_scheme,
+    format_uri,
+    parse_grant_uri,
+    parse_uri,
+    uri_covers,
+    validate_subject,
+)
 from glia.errors import BadInput, Forbidden
-from glia.events import EventBus, Message
-from glia.store.acl_adapter import AclAdapter
-from glia.store.database import Database
 from policies import MODEL_PATH
 
 logger = logging.getLogger(__name__)
 
 ACL_CHANNEL = "acl"
-ALL_URIS = "*"
-MAX_URI_LENGTH = 400  # acl_rules.v1
-MAX_SUBJECT_LENGTH = 255  # acl_rules.v0
-
-_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
-# No whitespace, control characters, separators or wildcard-looking characters in a segment.
-_SEGMENT = re.compile(r"[^\s/*?#\\\x00-\x1f\x7f]+")
-_SUBJECT = re.compile(r"[a-z][a-z0-9_-]*:[^\s\x00-\x1f\x7f]+")
-
-
-# -- actions ------------------------------------------------------------------------------
-
-
-class Action(IntEnum):
-    """Ranked actions: a grant of one covers every lower one."""
-
-    LIST = 1
-    READ = 2
-    WRITE = 3
-    MANAGE = 4
-
-    @classmethod
-    def parse(cls, value: str | Action) -> Action:
-        """``"read"`` -> ``Action.READ``; `BadInput` for anything that is not an action."""
-        if isinstance(value, Action):
-            return value
-        action = _ACTIONS_BY_NAME.get(value) if isinstance(value, str) else None
-        if action is None:
-            raise BadInput(
-                f"unknown action {value!r}: expected one of list, read, write, manage",
-                fields={"action": value},
-            )
-        return action
-
-    @property
-    def label(self) -> str:
-        """The stored and displayed name: ``Action.READ.label == "read"``."""
-        return self.name.lower()
-
-    def __str__(self) -> str:
-        return self.label
-
-
-_ACTIONS_BY_NAME: dict[str, Action] = {action.name.lower(): action for action in Action}
-
-
-# -- URIs ---------------------------------------------------------------------------------
-
-
-def parse_uri(uri: str) -> tuple[str, tuple[str, ...]]:
-    """Split and validate a resource URI.
-
-    ``parse_uri("job://c1/org/proj/42") == ("job", ("c1", "org", "proj", "42"))``;
-    ``parse_uri("job://") == ("job", ())`` (a scheme root). Raises `BadInput` on an empty
-    segment (``a//b``, a trailing ``/``), ``.`` or ``..``, whitespace, control characters,
-    ``* ? # \\``, or a URI longer than `MAX_URI_LENGTH`.
-    """
-    if not isinstance(uri, str) or len(uri) > MAX_URI_LENGTH:
-        raise BadInput(f"invalid resource URI {uri!r}", fields={"uri": uri})
-    scheme, sep, rest = uri.partition("://")
-    if not sep or not _SCHEME.fullmatch(scheme):
-        raise BadInput(
-            f"invalid resource URI {uri!r}: expected scheme://segment/…", fields={"uri": uri}
-        )
-    if not rest:
-        return scheme, ()
-    segments = tuple(rest.split("/"))
-    for segment in segments:
-        if segment in (".", "..") or not _SEGMENT.fullmatch(segment):
-            raise BadInput(
-                f"invalid resource URI {uri!r}: bad segment {segment!r}", fields={"uri": uri}
-            )
-    return scheme, segments
-
-
-def parse_grant_uri(uri: str) -> tuple[str, tuple[str, ...]] | None:
-    """Like `parse_uri`, and also accepts `ALL_URIS` (``*``), for which it returns None."""
-    return None if uri == ALL_URIS else parse_uri(uri)
-
-
-def format_uri(scheme: str, segments: Sequence[str]) -> str:
-    return f"{scheme}://" + "/".join(segments)
-
-
-def uri_covers(grant_uri: str, uri: str) -> bool:
-    """Whether a grant on ``grant_uri`` applies to ``uri``: the same URI or one beneath it,
-    compared segment by segment; ``*`` covers every URI. `BadInput` on a malformed URI."""
-    grant = parse_grant_uri(grant_uri)
-    scheme, segments = parse_uri(uri)
-    if grant is None:
-        return True
-    grant_scheme, grant_segments = grant
-    return grant_scheme == scheme and segments[: len(grant_segments)] == grant_segments
-
-
-def action_covers(granted: str | Action, requested: str | Action) -> bool:
-    return Action.parse(granted) >= Action.parse(requested)
 
 
 def _lenient(check: Callable[[str, str], bool]) -> Callable[[str, str], bool]:
@@ -168,29 +77,6 @@ def casbin_enforcer(model_path: str | Path = MODEL_PATH) -> Any:
 
 
 # -- subjects -----------------------------------------------------------------------------
-
-
-def user_subject(name: str) -> str:
-    """``user_subject("alice") == "user:alice"``"""
-    return validate_subject(f"user:{name}")
-
-
-def role_subject(name: str) -> str:
-    """``role_subject("admin") == "role:admin"``"""
-    return validate_subject(f"role:{name}")
-
-
-def validate_subject(subject: str) -> str:
-    if (
-        not isinstance(subject, str)
-        or len(subject) > MAX_SUBJECT_LENGTH
-        or not _SUBJECT.fullmatch(subject)
-    ):
-        raise BadInput(
-            f"invalid subject {subject!r}: expected kind:name, like user:alice",
-            fields={"subject": subject},
-        )
-    return subject
 
 
 def visible_filter(column: Any, prefixes: Collection[str] | None) -> ColumnElement[bool]:
@@ -300,8 +186,7 @@ class PermissionIndex:
         sorted list of prefixes none of which covers another (empty: nothing visible).
         Turn it into SQL with `visible_filter`."""
         needed = Action.parse(action)
-        if not _SCHEME.fullmatch(scheme):
-            raise BadInput(f"invalid URI scheme {scheme!r}", fields={"scheme": scheme})
+        check_scheme(scheme)
         root = f"{scheme}://"
         found: set[tuple[str, ...]] = set()
         for candidate in self.subjects_of(subject):
@@ -527,23 +412,3 @@ class AclService:
                 await self.load()
             except Exception:
                 logger.exception("acl: reloading the policy failed")
-
-
-__all__ = [
-    "ACL_CHANNEL",
-    "ALL_URIS",
-    "AclService",
-    "Action",
-    "PermissionIndex",
-    "action_covers",
-    "casbin_enforcer",
-    "format_uri",
-    "parse_grant_uri",
-    "parse_uri",
-    "register_functions",
-    "role_subject",
-    "uri_covers",
-    "user_subject",
-    "validate_subject",
-    "visible_filter",
-]

@@ -7,12 +7,12 @@ signature proves who issued it, the row lets an admin or ``glia logout`` revoke 
 from __future__ import annotations
 
 import logging
-import re
 import secrets
+import time
 import uuid
-from collections.abc import Sequence
+from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import jwt
 from argon2 import PasswordHasher
@@ -21,37 +21,27 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from control_plane.events import EventBus
+from control_plane.services.acl import AclService
+from control_plane.store.database import Database
+from control_plane.store.models import TokenRow, UserRow
+from glia.acl import Action, role_subject, user_subject
+from glia.auth import NewUser, User, UserRole
 from glia.clock import utcnow
-from glia.errors import BadInput, Conflict, Unauthenticated
-from glia.services.acl import AclService, Action, role_subject, user_subject
-from glia.store.models import TokenRow, UserRow
+from glia.errors import Conflict, Unauthenticated
 
 logger = logging.getLogger(__name__)
 
-USER_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-ROLES = ("admin", "user")
-ADMIN_ROLE = "admin"
+# The ACL role admins hold (``role:admin``), named after their platform role.
+ADMIN_ROLE = UserRole.ADMIN.value
 # Managing users is a grant on the root of the user:// scheme (admins hold it through "*").
 USERS_URI = "user://"
 _JWT_ALGORITHM = "HS256"
+# How long `identify` trusts what it found for a token, and for how many tokens at most.
+IDENTITY_CACHE_S = 1.0
+IDENTITY_CACHE_SIZE = 10_000
+REVOCATIONS_CHANNEL = "auth.revoked"
 _GENERATED_PASSWORD_BYTES = 18
-
-
-@dataclass(frozen=True)
-class User:
-    id: str
-    name: str
-    email: str | None
-    role: str
-    created_at: datetime
-
-    @property
-    def subject(self) -> str:
-        return user_subject(self.name)
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == ADMIN_ROLE
 
 
 @dataclass(frozen=True)
@@ -62,49 +52,54 @@ class Identity:
     token_id: str
 
 
-def _user(row: UserRow) -> User:
-    return User(id=row.id, name=row.name, email=row.email, role=row.role, created_at=row.created_at)
+def user_from_row(row: UserRow) -> User:
+    return User(
+        id=row.id,
+        name=row.name,
+        email=row.email,
+        role=UserRole(row.role),
+        created_at=row.created_at,
+    )
 
 
 class AuthService:
-    def __init__(self, *, acl: AclService, secret_key: str, token_ttl_s: int) -> None:
+    """Users, passwords and tokens.
+
+    Every request names its token, so `identify` keeps what it found for a token for
+    `IDENTITY_CACHE_S` (a second): a revocation evicts it at once in this process and, through
+    the bus channel `REVOCATIONS_CHANNEL` (`watch_revocations`), in every other one.
+    """
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        bus: EventBus,
+        acl: AclService,
+        secret_key: str,
+        token_ttl_s: int,
+    ) -> None:
         if len(secret_key) < 32:
             raise ValueError("the token signing key must be at least 32 characters")
+        self._db = db
+        self._bus = bus
         self._acl = acl
         self._secret_key = secret_key
         self._token_ttl = timedelta(seconds=token_ttl_s)
         self._hasher = PasswordHasher()
+        self._identities: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
 
-    async def create_user(
-        self,
-        session: AsyncSession,
-        *,
-        name: str,
-        email: str | None = None,
-        role: str = "user",
-        password: str | None = None,
-    ) -> tuple[User, str | None]:
+    async def create_user(self, session: AsyncSession, new: NewUser) -> tuple[User, str | None]:
         """Create a user; returns the generated password when none was given."""
-        if not USER_NAME_RE.match(name):
-            raise BadInput(
-                f"invalid user name {name!r}: lowercase letters, digits, '-' and '_', "
-                "starting with a letter, at most 63 characters",
-                fields={"name": name},
-            )
-        if role not in ROLES:
-            raise BadInput(f"invalid role {role!r}: one of {', '.join(ROLES)}")
-        if email is not None and "@" not in email:
-            raise BadInput(f"invalid email {email!r}")
         generated = None
+        password = new.password
         if password is None:
             generated = password = secrets.token_urlsafe(_GENERATED_PASSWORD_BYTES)
-        elif len(password) < 8:
-            raise BadInput("the password must have at least 8 characters")
         row = UserRow(
             id=str(uuid.uuid4()),
-            name=name,
-            email=email,
-            role=role,
+            name=new.name,
+            email=new.email,
+            role=new.role.value,
             password_hash=self._hasher.hash(password),
         )
         session.add(row)
@@ -112,24 +107,17 @@ class AuthService:
             await session.commit()
         except IntegrityError as exc:
             await session.rollback()
-            raise Conflict(f"user {name!r} already exists") from exc
-        if role == ADMIN_ROLE:
-            await self._acl.add_role(user_subject(name), role_subject(ADMIN_ROLE))
-        return _user(row), generated
+            raise Conflict(f"user {new.name!r} already exists", fields={"name": new.name}) from exc
+        if new.role is UserRole.ADMIN:
+            await self._acl.add_role(user_subject(new.name), role_subject(ADMIN_ROLE))
+        return user_from_row(row), generated
 
     async def add_user(
-        self,
-        session: AsyncSession,
-        caller: User,
-        *,
-        name: str,
-        email: str | None = None,
-        role: str = "user",
-        password: str | None = None,
+        self, session: AsyncSession, caller: User, new: NewUser
     ) -> tuple[User, str | None]:
         """`create_user` on behalf of ``caller``, who must manage users."""
         await self._acl.require(caller.subject, USERS_URI, Action.MANAGE)
-        return await self.create_user(session, name=name, email=email, role=role, password=password)
+        return await self.create_user(session, new)
 
     async def ensure_admin(
         self, session: AsyncSession, name: str, *, password: str | None = None
@@ -138,11 +126,15 @@ class AuthService:
         user was created without one given."""
         row = await session.scalar(select(UserRow).where(UserRow.name == name))
         if row is not None:
-            return _user(row), None
-        return await self.create_user(session, name=name, role=ADMIN_ROLE, password=password)
+            return user_from_row(row), None
+        return await self.create_user(
+            session, NewUser(name=name, role=UserRole.ADMIN, password=password)
+        )
 
     async def ensure_admin_exists_or_warn(self, session: AsyncSession, name: str) -> None:
-        row = await session.scalar(select(UserRow.id).where(UserRow.role == ADMIN_ROLE).limit(1))
+        row = await session.scalar(
+            select(UserRow.id).where(UserRow.role == UserRole.ADMIN.value).limit(1)
+        )
         if row is None:
             logger.warning(
                 "no admin user exists: set GLIA_ADMIN_PASSWORD to create %r at start", name
@@ -163,7 +155,7 @@ class AuthService:
         if row.disabled:
             raise Unauthenticated(f"user {username!r} is disabled")
         token = await self.issue_token(session, row.id, description="login")
-        return token, _user(row)
+        return token, user_from_row(row)
 
     async def issue_token(self, session: AsyncSession, user_id: str, *, description: str) -> str:
         now = utcnow()
@@ -179,40 +171,64 @@ class AuthService:
         claims = {"sub": user_id, "jti": row.id, "iat": now, "exp": row.expires_at}
         return jwt.encode(claims, self._secret_key, algorithm=_JWT_ALGORITHM)
 
-    async def identify(self, session: AsyncSession, token: str) -> Identity:
+    async def identify(self, token: str) -> Identity:
+        """Who ``token`` belongs to; Unauthenticated for a bad, expired or revoked token."""
         try:
             claims = jwt.decode(
                 token,
                 self._secret_key,
                 algorithms=[_JWT_ALGORITHM],
-                options={"require": ["jti", "sub"]},
+                options={"require": ["jti", "sub", "exp"]},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the token has expired: log in again") from None
         except jwt.InvalidTokenError:
             raise Unauthenticated("invalid token") from None
-        result = await session.execute(
-            select(TokenRow, UserRow)
-            .join(UserRow, UserRow.id == TokenRow.user_id)
-            .where(TokenRow.id == claims["jti"])
-        )
-        found = result.first()
+        token_id = str(claims["jti"])
+        cached = self._identities.get(token_id)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        async with self._db.session() as session:
+            found = (
+                await session.execute(
+                    select(TokenRow, UserRow)
+                    .join(UserRow, UserRow.id == TokenRow.user_id)
+                    .where(TokenRow.id == token_id)
+                )
+            ).first()
         if found is None:
             raise Unauthenticated("the token was revoked")
         token_row, user_row = found
         if token_row.revoked_at is not None:
             raise Unauthenticated("the token was revoked")
+        if token_row.expires_at <= utcnow():
+            raise Unauthenticated("the token has expired: log in again")
         if user_row.disabled:
             raise Unauthenticated(f"user {user_row.name!r} is disabled")
-        return Identity(user=_user(user_row), token_id=token_row.id)
+        identity = Identity(user=user_from_row(user_row), token_id=token_row.id)
+        self._identities[token_id] = (identity, time.monotonic() + IDENTITY_CACHE_S)
+        self._identities.move_to_end(token_id)
+        while len(self._identities) > IDENTITY_CACHE_SIZE:
+            self._identities.popitem(last=False)
+        return identity
 
     async def revoke_token(self, session: AsyncSession, token_id: str) -> None:
         row = await session.get(TokenRow, token_id)
         if row is not None and row.revoked_at is None:
             row.revoked_at = utcnow()
             await session.commit()
+        self._identities.pop(token_id, None)
+        try:
+            await self._bus.publish(REVOCATIONS_CHANNEL, {"token_id": token_id})
+        except Exception:  # the revocation is stored; other processes' caches expire in a second
+            logger.exception("auth: could not announce a revoked token")
 
-    async def users_by_ids(self, session: AsyncSession, ids: Sequence[str]) -> list[User | None]:
-        rows = await session.scalars(select(UserRow).where(UserRow.id.in_(set(ids))))
-        by_id = {row.id: _user(row) for row in rows}
-        return [by_id.get(user_id) for user_id in ids]
+    async def watch_revocations(self) -> None:
+        """Forget the tokens other processes revoke (a background task; returns only when
+        cancelled or when its subscription fails)."""
+        async with self._bus.subscribe(REVOCATIONS_CHANNEL) as revocations:
+            self._identities.clear()  # whatever was revoked before this point
+            async for message in revocations:
+                token_id = message.get("token_id")
+                if isinstance(token_id, str):
+                    self._identities.pop(token_id, None)

@@ -6,45 +6,25 @@ import builtins
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from cluster_gateway.gateway import ClusterCapacity, Gateway
+from control_plane.store.models import ClusterRow, PresetRow
+from glia.clusters import Cluster, ClusterStatus, Preset, Resources
 from glia.errors import NotFound, Unavailable
-from glia.store.models import ClusterRow, PresetRow
 
 
-@dataclass(frozen=True)
-class Preset:
-    name: str
-    cpu: float
-    memory_mb: int
-    gpu: int = 0
-
-
-@dataclass(frozen=True)
-class Cluster:
-    id: str
-    name: str
-    status: str
-    presets: tuple[Preset, ...]
-
-    def preset(self, name: str | None) -> Preset | None:
-        if name is None:
-            return self.presets[0] if self.presets else None
-        return next((p for p in self.presets if p.name == name), None)
-
-
-def _cluster(row: ClusterRow) -> Cluster:
+def cluster_from_row(row: ClusterRow) -> Cluster:
     return Cluster(
         id=row.id,
         name=row.name,
-        status=row.status,
+        status=ClusterStatus(row.status),
         presets=tuple(
-            Preset(name=p.name, cpu=p.cpu, memory_mb=p.memory_mb, gpu=p.gpu) for p in row.presets
+            Preset(name=p.name, resources=Resources(cpu=p.cpu, memory_mb=p.memory_mb, gpu=p.gpu))
+            for p in row.presets
         ),
     )
 
@@ -53,16 +33,19 @@ def presets_for_host(capacity: ClusterCapacity) -> list[Preset]:
     """A few presets sized to one machine: small, a quarter, half of it."""
     cpu = max(capacity.cpu, 1.0)
     memory = max(capacity.memory_mb, 1024)
-    presets = [
-        Preset("cpu-small", cpu=min(0.5, cpu), memory_mb=min(1024, memory // 4)),
-        Preset("cpu-medium", cpu=max(1.0, round(cpu / 4, 1)), memory_mb=max(1024, memory // 4)),
-        Preset("cpu-large", cpu=max(1.0, round(cpu / 2, 1)), memory_mb=max(2048, memory // 2)),
+    sizes = [
+        ("cpu-small", Resources(cpu=min(0.5, cpu), memory_mb=min(1024, memory // 4))),
+        (
+            "cpu-medium",
+            Resources(cpu=max(1.0, round(cpu / 4, 1)), memory_mb=max(1024, memory // 4)),
+        ),
+        ("cpu-large", Resources(cpu=max(1.0, round(cpu / 2, 1)), memory_mb=max(2048, memory // 2))),
     ]
     if capacity.gpu:
-        presets.append(
-            Preset("gpu-1", cpu=max(1.0, round(cpu / 2, 1)), memory_mb=memory // 2, gpu=1)
+        sizes.append(
+            ("gpu-1", Resources(cpu=max(1.0, round(cpu / 2, 1)), memory_mb=memory // 2, gpu=1))
         )
-    return presets
+    return [Preset(name=name, resources=resources) for name, resources in sizes]
 
 
 class GatewayRegistry:
@@ -100,9 +83,20 @@ class ClustersService:
         """Register a cluster with its presets unless it exists (existing presets are kept)."""
         existing = await session.scalar(select(ClusterRow.id).where(ClusterRow.name == name))
         if existing is None:
-            row = ClusterRow(id=str(uuid.uuid4()), name=name, gateway="embedded", status="ready")
+            row = ClusterRow(
+                id=str(uuid.uuid4()),
+                name=name,
+                gateway="embedded",
+                status=ClusterStatus.READY.value,
+            )
             row.presets = [
-                PresetRow(name=p.name, cpu=p.cpu, memory_mb=p.memory_mb, gpu=p.gpu, position=i)
+                PresetRow(
+                    name=p.name,
+                    cpu=p.resources.cpu,
+                    memory_mb=p.resources.memory_mb,
+                    gpu=p.resources.gpu,
+                    position=i,
+                )
                 for i, p in enumerate(presets)
             ]
             session.add(row)
@@ -117,7 +111,7 @@ class ClustersService:
                 .options(selectinload(ClusterRow.presets))
                 .order_by(ClusterRow.created_at, ClusterRow.name)
             )
-            self._snapshot = [_cluster(row) for row in rows]
+            self._snapshot = [cluster_from_row(row) for row in rows]
             self._loaded_at = time.monotonic()
         return list(self._snapshot)
 
@@ -127,11 +121,11 @@ class ClustersService:
                 return cluster
         raise NotFound(f"cluster {name!r} not found")
 
-    async def by_ids(
-        self, session: AsyncSession, ids: Sequence[str]
+    async def by_names(
+        self, session: AsyncSession, names: Sequence[str]
     ) -> builtins.list[Cluster | None]:
-        by_id = {cluster.id: cluster for cluster in await self.list(session)}
-        return [by_id.get(cluster_id) for cluster_id in ids]
+        by_name = {cluster.name: cluster for cluster in await self.list(session)}
+        return [by_name.get(name) for name in names]
 
     async def default_name(self, session: AsyncSession) -> str:
         """The cluster new jobs go to when none is named: the first one registered."""

@@ -1,37 +1,76 @@
-"""Observing running jobs: logs now; telemetry, exec and port-forward later."""
+"""Observing jobs: their output, line by line or as bytes; telemetry, exec and port-forward later.
+
+Both forms are streams: they check access first, then hold no database connection while they
+read or wait.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from cluster_gateway.gateway import Gateway
+from control_plane.services.clusters import GatewayRegistry
+from control_plane.services.jobs import JobsService
+from control_plane.store.database import Database
+from glia.auth import User
+from glia.errors import NotFound
+from glia.jobs import Job
+from glia.monitoring import LogLine
 
-from cluster_gateway.gateway import LogLine
-from glia.services.auth import User
-from glia.services.clusters import GatewayRegistry
-from glia.services.jobs import JobsService
+
+@dataclass(frozen=True)
+class LogBytes:
+    """A job's whole output as bytes: ``size`` so far, and `read` from an offset."""
+
+    job: Job
+    size: int
+    _gateway: Gateway
+
+    def read(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        return self._gateway.read_log(self.job.id, offset=offset, length=length)
 
 
 class MonitoringService:
-    def __init__(self, *, jobs: JobsService, gateways: GatewayRegistry) -> None:
+    def __init__(self, *, db: Database, jobs: JobsService, gateways: GatewayRegistry) -> None:
+        self._db = db
         self._jobs = jobs
         self._gateways = gateways
 
     async def logs(
         self,
-        session: AsyncSession,
         user: User,
         id_or_name: str,
         *,
         since: datetime | None = None,
         follow: bool = False,
     ) -> AsyncIterator[list[LogLine]]:
-        """The job's log in batches of lines; with ``follow``, live until the job ends.
-
-        Permission is checked before the first line: `JobsService.get` lets the caller have
-        the job, and so its iterator, only if they may read it.
-        """
-        job = await self._jobs.get(session, user, id_or_name)
+        """The job's log in batches of lines; with ``follow``, live until the job ends."""
+        job = await self._readable_job(user, id_or_name)
         gateway = self._gateways.get(job.cluster_name)
-        return gateway.logs(job.id, since=since, follow=follow)
+        try:
+            async for batch in gateway.logs(job.id, since=since, follow=follow):
+                yield batch
+        except NotFound:
+            raise self._gone(job) from None
+
+    async def log_bytes(self, user: User, id_or_name: str) -> LogBytes:
+        """The job's output as bytes (what `GET /api/jobs/{id}/log` serves)."""
+        job = await self._readable_job(user, id_or_name)
+        gateway = self._gateways.get(job.cluster_name)
+        try:
+            size = await gateway.log_size(job.id)
+        except NotFound:
+            raise self._gone(job) from None
+        return LogBytes(job=job, size=size, _gateway=gateway)
+
+    async def _readable_job(self, user: User, id_or_name: str) -> Job:
+        async with self._db.session() as session:
+            return await self._jobs.get(session, user, id_or_name)
+
+    @staticmethod
+    def _gone(job: Job) -> NotFound:
+        return NotFound(
+            f"the output of job {job.id} is no longer kept by cluster {job.cluster_name}"
+        )

@@ -17,8 +17,8 @@ from sqlalchemy import ColumnElement, and_, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from glia.store.database import Database
-from glia.store.models import AclRuleRow
+from control_plane.store.database import Database
+from control_plane.store.models import AclRuleRow
 
 _COLUMNS = (AclRuleRow.v0, AclRuleRow.v1, AclRuleRow.v2)
 

@@ -192,3 +192,13 @@ class AclRuleRow(Base):
     v0: Mapped[str] = mapped_column(String(255))
     v1: Mapped[str] = mapped_column(String(400))
     v2: Mapped[str] = mapped_column(String(32), default="")
+
+
+class LeaseRow(Base):
+    """Who holds a named lease, until when: one process at a time does the work it names."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]

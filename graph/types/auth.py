@@ -1,55 +1,32 @@
 from __future__ import annotations
 
-import enum
-from datetime import datetime
-
 import strawberry
 
-from glia.services import auth as service
+from glia import auth as kernel
+from graph.types.base import expose_enum, field_description, input_type, object_type
+
+UserRole = expose_enum(kernel.UserRole)
 
 
-@strawberry.enum
-class UserRole(enum.Enum):
-    ADMIN = "admin"
-    USER = "user"
-
-
-@strawberry.type
+@object_type(kernel.User)
 class User:
-    id: strawberry.ID
-    name: str
-    email: str | None
-    role: UserRole
-    created_at: datetime
-
-    @classmethod
-    def from_domain(cls, user: service.User) -> User:
-        return cls(
-            id=strawberry.ID(user.id),
-            name=user.name,
-            email=user.email,
-            role=UserRole(user.role),
-            created_at=user.created_at,
-        )
+    id: strawberry.ID = strawberry.field(description=field_description(kernel.User, "id"))
 
 
-@strawberry.type
+@strawberry.type(description="A new token, and whose it is")
 class LoginPayload:
-    token: str
-    user: User
+    token: str = strawberry.field(description="A bearer token: send it as `Authorization: Bearer`")
+    user: User = strawberry.field(description="The user the token is for")
 
 
-@strawberry.type
+@strawberry.type(description="The user created")
 class CreateUserPayload:
-    user: User
+    user: User = strawberry.field(description="The new user")
     password: str | None = strawberry.field(
         description="The generated password, shown once; null when one was given"
     )
 
 
-@strawberry.input
+@input_type(kernel.NewUser, name="CreateUserInput")
 class CreateUserInput:
-    name: str
-    email: str | None = None
-    role: UserRole = UserRole.USER
-    password: str | None = None
+    pass

@@ -2,33 +2,22 @@ from __future__ import annotations
 
 import strawberry
 
-from glia.services import clusters as service
+from glia import clusters as kernel
+from graph.types.base import expose_enum, field_description, object_type
+
+ClusterStatus = expose_enum(kernel.ClusterStatus)
 
 
-@strawberry.type
+@object_type(kernel.Resources)
+class Resources:
+    pass
+
+
+@object_type(kernel.Preset)
 class Preset:
-    name: str
-    cpu: float
-    memory_mb: int
-    gpu: int
-
-    @classmethod
-    def from_domain(cls, preset: service.Preset) -> Preset:
-        return cls(name=preset.name, cpu=preset.cpu, memory_mb=preset.memory_mb, gpu=preset.gpu)
+    pass
 
 
-@strawberry.type
+@object_type(kernel.Cluster)
 class Cluster:
-    id: strawberry.ID
-    name: str
-    status: str
-    presets: list[Preset]
-
-    @classmethod
-    def from_domain(cls, cluster: service.Cluster) -> Cluster:
-        return cls(
-            id=strawberry.ID(cluster.id),
-            name=cluster.name,
-            status=cluster.status,
-            presets=[Preset.from_domain(p) for p in cluster.presets],
-        )
+    id: strawberry.ID = strawberry.field(description=field_description(kernel.Cluster, "id"))

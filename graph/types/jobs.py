@@ -1,176 +1,82 @@
 from __future__ import annotations
 
-import enum
-from datetime import datetime
-from typing import Any
+from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
 
+from glia import jobs as kernel
 from glia.errors import NotFound
-from glia.services import jobs as service
 from graph.context import Info
-from graph.types.auth import User
-from graph.types.clusters import Cluster
+from graph.types.auth import User  # noqa: F401  (Job.owner's type must be registered first)
+from graph.types.base import expose_enum, field_description, input_type, object_type
+from graph.types.clusters import Cluster, Resources  # noqa: F401  (as for User)
+
+JobStatus = expose_enum(kernel.JobStatus)
+JobReason = expose_enum(kernel.JobReason)
 
 
-@strawberry.enum
-class JobStatus(enum.Enum):
-    PENDING = "pending"
-    RUNNING = "running"
-    SUSPENDED = "suspended"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-@strawberry.type
+@object_type(kernel.JobStatusItem)
 class JobStatusItem:
-    """One transition in a job's status history."""
-
-    status: JobStatus
-    reason: str | None
-    description: str | None
-    exit_code: int | None
-    at: datetime
-
-    @classmethod
-    def from_domain(cls, item: service.JobStatusItem) -> JobStatusItem:
-        return cls(
-            status=JobStatus(item.status.value),
-            reason=item.reason,
-            description=item.description,
-            exit_code=item.exit_code,
-            at=item.at,
-        )
+    pass
 
 
-@strawberry.type
+@object_type(kernel.Job)
 class Job:
-    id: strawberry.ID
-    name: str | None
-    uri: str
-    org: str
-    project: str
-    preset: str
-    cpu: float
-    memory_mb: int
-    gpu: int
-    command: list[str]
-    env: JSON
-    working_dir: str | None
-    tags: list[str]
-    description: str | None
-    life_span_seconds: float | None
-    status: JobStatus
-    reason: str | None
-    status_description: str | None
-    exit_code: int | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    id: strawberry.ID = strawberry.field(description=field_description(kernel.Job, "id"))
+    env: JSON = strawberry.field(description=field_description(kernel.Job, "env"))
 
-    owner_id: strawberry.Private[str]
-    cluster_id: strawberry.Private[str]
-    loaded_history: strawberry.Private[tuple[service.JobStatusItem, ...] | None]
+    @strawberry.field(description=field_description(kernel.Job, "history"))
+    async def history(self, root: strawberry.Parent[kernel.Job], info: Info) -> list[JobStatusItem]:
+        items = root.history or await info.context.loaders.job_history.load(root.id)
+        return cast(list[JobStatusItem], list(items))
 
-    @strawberry.field
-    async def owner(self, info: Info) -> User:
-        user = await info.context.loaders.users.load(self.owner_id)
-        if user is None:
-            raise NotFound(f"the owner of job {self.id} no longer exists")
-        return User.from_domain(user)
-
-    @strawberry.field
-    async def cluster(self, info: Info) -> Cluster:
-        cluster = await info.context.loaders.clusters.load(self.cluster_id)
+    @strawberry.field(description="The cluster it runs on")
+    async def cluster(self, root: strawberry.Parent[kernel.Job], info: Info) -> Cluster:
+        cluster = await info.context.loaders.clusters.load(root.cluster_name)
         if cluster is None:
-            raise NotFound(f"the cluster of job {self.id} no longer exists")
-        return Cluster.from_domain(cluster)
+            raise NotFound(f"the cluster of job {root.id} no longer exists")
+        return cast(Cluster, cluster)
 
-    @strawberry.field(description="Every status the job went through, oldest first")
-    async def history(self, info: Info) -> list[JobStatusItem]:
-        items = self.loaded_history
-        if items is None:
-            items = await info.context.loaders.job_history.load(str(self.id))
-        return [JobStatusItem.from_domain(item) for item in items]
-
-    @classmethod
-    def from_domain(cls, job: service.Job) -> Job:
-        env: Any = dict(job.env)
-        return cls(
-            id=strawberry.ID(job.id),
-            name=job.name,
-            uri=job.uri,
-            org=job.org,
-            project=job.project,
-            preset=job.preset,
-            cpu=job.cpu,
-            memory_mb=job.memory_mb,
-            gpu=job.gpu,
-            command=list(job.command),
-            env=env,
-            working_dir=job.working_dir,
-            tags=list(job.tags),
-            description=job.description,
-            life_span_seconds=job.life_span_s,
-            status=JobStatus(job.status.value),
-            reason=job.reason,
-            status_description=job.status_description,
-            exit_code=job.exit_code,
-            created_at=job.created_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            owner_id=job.owner_id,
-            cluster_id=job.cluster_id,
-            loaded_history=job.history or None,
-        )
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
-
-
-@strawberry.type
-class JobEdge:
-    cursor: str
-    node: Job
-
-
-@strawberry.type
-class JobConnection:
-    edges: list[JobEdge]
-    page_info: PageInfo
-    total_count: int
-
-
-@strawberry.input
-class JobFilter:
-    statuses: list[JobStatus] | None = None
-    name: str | None = None
-    tags: list[str] | None = strawberry.field(
-        default=None, description="Jobs having all of these tags"
+    @strawberry.field(
+        description="Where to download the job's whole output: GET with the same bearer token; "
+        "`Range` and `?offset=` are supported"
     )
-    since: datetime | None = strawberry.field(default=None, description="Created at or after")
-    cluster: str | None = None
+    def log_url(self, root: strawberry.Parent[kernel.Job], info: Info) -> str:
+        return f"{info.context.platform.settings.effective_public_url}/api/jobs/{root.id}/log"
 
 
-@strawberry.input
+@strawberry.type(description="A page of jobs")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="Whether more jobs follow this page")
+    end_cursor: str | None = strawberry.field(
+        description="Pass as `after` for the next page; null on an empty page"
+    )
+
+
+@strawberry.type(description="A job and its cursor in the listing")
+class JobEdge:
+    cursor: str = strawberry.field(description="This job's position in the listing")
+    node: Job = strawberry.field(description="The job")
+
+
+@strawberry.type(description="Jobs, a page at a time, newest first")
+class JobConnection:
+    edges: list[JobEdge] = strawberry.field(description="The jobs of this page")
+    page_info: PageInfo = strawberry.field(description="How to get the next page")
+    total_count: int = strawberry.field(description="How many jobs match, on every page")
+
+
+@input_type(kernel.JobFilter)
+class JobFilter:
+    pass
+
+
+@input_type(kernel.EnvVar)
 class EnvVar:
-    name: str
-    value: str
+    pass
 
 
-@strawberry.input
+@input_type(kernel.JobSubmission, name="SubmitJobInput")
 class SubmitJobInput:
-    command: list[str]
-    cluster: str | None = None
-    preset: str | None = None
-    env: list[EnvVar] | None = None
-    working_dir: str | None = None
-    name: str | None = None
-    tags: list[str] | None = None
-    description: str | None = None
-    life_span_seconds: float | None = None
+    pass

@@ -1,32 +1,18 @@
 from __future__ import annotations
 
-import enum
-from datetime import datetime
-
 import strawberry
 
-from cluster_gateway import gateway
+from glia import monitoring as kernel
+from graph.types.base import expose_enum, object_type
+
+LogStream = expose_enum(kernel.LogStream)
 
 
-@strawberry.enum
-class LogStream(enum.Enum):
-    STDOUT = "stdout"
-    STDERR = "stderr"
-
-
-@strawberry.type
+@object_type(kernel.LogLine)
 class LogLine:
-    time: datetime
-    stream: LogStream
-    text: str
-
-    @classmethod
-    def from_domain(cls, line: gateway.LogLine) -> LogLine:
-        return cls(time=line.time, stream=LogStream(line.stream.value), text=line.text)
+    pass
 
 
-@strawberry.type
+@strawberry.type(description="Lines read together; a follower gets each chunk as the lines come")
 class LogChunk:
-    """Lines read together; a follower gets each chunk as soon as the lines are written."""
-
-    lines: list[LogLine]
+    lines: list[LogLine] = strawberry.field(description="The lines, oldest first")

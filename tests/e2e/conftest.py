@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -9,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.factories import kill_leftover_jobs
+from tests.polling import eventually
 
 GLIA = str(Path(sys.executable).parent / "glia")
 _STARTUP_TIMEOUT_S = 30.0
@@ -74,17 +75,23 @@ class Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + _STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+        process = self.process
+
+        async def healthy() -> bool:
+            if process.poll() is not None:
                 raise RuntimeError(f"glia up exited early:\n{self.log_path.read_text()}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
+                async with httpx.AsyncClient() as http:
+                    return (await http.get(f"{self.url}/healthz", timeout=1)).status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"glia up did not answer in time:\n{self.log_path.read_text()}")
+                return False
+
+        try:
+            asyncio.run(eventually(healthy, within=_STARTUP_TIMEOUT_S))
+        except TimeoutError:
+            raise RuntimeError(
+                f"glia up did not answer in time:\n{self.log_path.read_text()}"
+            ) from None
 
     def stop(self, sig: int = signal.SIGINT) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -132,14 +139,12 @@ class Cli:
         return json.loads(self.ok(*args, "-o", "json"))
 
     def wait_status(self, job: str, *statuses: str, timeout: float = 30) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            found: dict[str, Any] = self.json("status", job)
-            if found["status"].lower() in statuses:
-                return found
-            if time.monotonic() > deadline:
-                raise AssertionError(f"job {job} is {found['status']}, not one of {statuses}")
-            time.sleep(0.1)
+        async def reached() -> dict[str, Any] | None:
+            found: dict[str, Any] = await asyncio.to_thread(self.json, "status", job)
+            return found if found["status"].lower() in statuses else None
+
+        result: dict[str, Any] = asyncio.run(eventually(reached, within=timeout))
+        return result
 
 
 @pytest.fixture

@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from sqlalchemy import select
 
+from control_plane.events import EventBus, InProcessBus, RedisBus
+from control_plane.services.acl import ACL_CHANNEL, AclService, visible_filter
+from control_plane.store.database import Database
+from control_plane.store.models import AclRuleRow
+from glia.acl import Action
 from glia.errors import BadInput, Forbidden
-from glia.events import EventBus, InProcessBus, RedisBus
-from glia.services.acl import ACL_CHANNEL, AclService, Action, visible_filter
-from glia.store.database import Database
-from glia.store.models import AclRuleRow
 from tests.conftest import REDIS_URL
 
 

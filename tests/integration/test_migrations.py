@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from glia.store.database import Database
-from glia.store.models import Base
+from control_plane.store.database import Database
+from control_plane.store.models import Base
 
 
 async def test_upgrade_check_downgrade(database_url: str) -> None:

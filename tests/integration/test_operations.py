@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import structlog
 
-from cluster_gateway.gateway import ExitReason
 from cluster_gateway.runtimes.fake import FakeRuntime
-from glia.store.database import Database
-from tests.factories import eventually, make_settings, running_api
+from control_plane.store.database import Database
+from glia.jobs import JobReason
+from tests.factories import make_settings, running_api
+from tests.polling import eventually
 
 
 async def test_health_metrics_request_id_and_graphiql(tmp_path: Path) -> None:
@@ -33,11 +34,11 @@ async def test_health_metrics_request_id_and_graphiql(tmp_path: Path) -> None:
         async def running() -> bool:
             return (
                 job["id"] in runtime.specs
-                and (await runtime.state(job["id"])).phase.value == "running"
+                and (await runtime.states([job["id"]]))[0].phase.value == "running"
             )
 
         await eventually(running)
-        runtime.finish(job["id"], exit_code=0, reason=ExitReason.COMPLETED)
+        runtime.finish(job["id"], exit_code=0, reason=JobReason.COMPLETED)
         query = "query($id: String!) { job(id: $id) { status } }"
 
         async def succeeded() -> bool:

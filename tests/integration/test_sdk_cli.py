@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -28,6 +28,7 @@ from sdk import (
     save_config,
 )
 from tests.factories import ServedApi, make_settings, serving_api
+from tests.polling import eventually
 
 Glia = Callable[..., Result]
 
@@ -71,20 +72,20 @@ def _submit(glia: Glia, script: str = "true") -> str:
     return result.stdout.strip()
 
 
-def _wait_finished(glia: Glia, job_id: str) -> dict[str, object]:
-    deadline = time.monotonic() + 5
-    while True:
-        job = json.loads(glia("status", job_id, "-o", "json").stdout)
-        if JobStatus(job["status"]).is_finished or time.monotonic() > deadline:
-            return dict(job)
-        time.sleep(0.02)
+def _wait_status(glia: Glia, job_id: str, wanted: Callable[[JobStatus], bool]) -> dict[str, Any]:
+    """The job as ``glia status -o json`` shows it, once its status is one ``wanted``."""
+
+    async def check() -> dict[str, Any] | None:
+        shown = await asyncio.to_thread(glia, "status", job_id, "-o", "json")
+        job: dict[str, Any] = json.loads(shown.stdout)
+        return job if wanted(JobStatus(job["status"])) else None
+
+    found: dict[str, Any] = asyncio.run(eventually(check))
+    return found
 
 
-def _wait_status(glia: Glia, job_id: str, status: str) -> None:
-    deadline = time.monotonic() + 5
-    while json.loads(glia("status", job_id, "-o", "json").stdout)["status"] != status:
-        assert time.monotonic() < deadline, f"{job_id} never became {status}"
-        time.sleep(0.02)
+def _wait_finished(glia: Glia, job_id: str) -> dict[str, Any]:
+    return _wait_status(glia, job_id, lambda status: status.is_finished)
 
 
 def test_login_stores_the_token_in_a_private_file(
@@ -102,7 +103,10 @@ def test_login_stores_the_token_in_a_private_file(
     shown = json.loads(glia("config", "show", "-o", "json").stdout)
     assert shown["username"] == "alice" and shown["cluster"] == "default"
     assert [p["name"] for p in shown["presets"]] == ["cpu-small", "cpu-medium", "cpu-large"]
-    assert shown["presets"][0] == {"name": "cpu-small", "cpu": 0.5, "memory_mb": 1024, "gpu": 0}
+    assert shown["presets"][0] == {
+        "name": "cpu-small",
+        "resources": {"cpu": 0.5, "memory_mb": 1024, "gpu": 0},
+    }
 
     assert glia("logout").exit_code == 0
     assert load_config(config_file).token is None
@@ -201,7 +205,7 @@ def test_errors_map_to_exit_codes_with_one_line(glia: Glia, config_file: Path) -
 def test_kill_goes_on_after_a_missing_job(glia: Glia) -> None:
     first, second = _submit(glia, "sleep 30"), _submit(glia, "sleep 30")
     for job_id in (first, second):
-        _wait_status(glia, job_id, "running")
+        _wait_status(glia, job_id, lambda status: status is JobStatus.RUNNING)
 
     result = glia("kill", first, "no-such-job", second)
 

@@ -7,13 +7,11 @@ from typing import Any
 
 import pytest
 
-from glia.errors import BadInput
-from glia.services.acl import (
+from control_plane.services.acl import PermissionIndex, casbin_enforcer
+from glia.acl import (
     ALL_URIS,
     Action,
-    PermissionIndex,
     action_covers,
-    casbin_enforcer,
     parse_grant_uri,
     parse_uri,
     role_subject,
@@ -21,6 +19,7 @@ from glia.services.acl import (
     user_subject,
     validate_subject,
 )
+from glia.errors import BadInput
 
 # -- URIs ---------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sdk.durations import format_duration, parse_duration, parse_since
+from glia.durations import format_duration, parse_duration, parse_since
 
 
 @pytest.mark.parametrize(

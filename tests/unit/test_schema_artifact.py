@@ -1,6 +1,6 @@
 """`graph/schema.graphql` is the committed print of the schema: every API change shows in review.
 
-Regenerate with: python -m graph.print_schema > graph/schema.graphql
+Regenerate with: python -m graph.schema > graph/schema.graphql
 """
 
 from __future__ import annotations
@@ -15,6 +15,6 @@ ARTIFACT = Path(__file__).parents[2] / "graph" / "schema.graphql"
 def test_schema_matches_committed_artifact() -> None:
     printed = schema.as_str() + "\n"
     assert ARTIFACT.read_text() == printed, (
-        "the schema changed: run `python -m graph.print_schema > graph/schema.graphql` "
+        "the schema changed: run `python -m graph.schema > graph/schema.graphql` "
         "and commit the result"
     )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from glia.store.models import Base
+from control_plane.store.models import Base
 
 target_metadata = Base.metadata
 

@@ -1,0 +1,135 @@
+"""Keeping the control plane's jobs and a cluster's workloads in agreement.
+
+`ClusterReconciler.follow` applies every state change a cluster reports as it happens, and
+`reconcile` compares the two sides in full to repair what a watch cannot tell: changes made
+while the control plane was down, a job stored but never started, a workload nobody tracks.
+One process at a time does this for a cluster (``control_plane.workers`` holds a lease).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
+from cluster_gateway.gateway import WatchExpired, WorkloadPhase, WorkloadState
+from control_plane.services.clusters import GatewayRegistry
+from control_plane.services.jobs.records import unfinished_jobs
+from control_plane.services.jobs.status import JobStatusMachine
+from control_plane.services.jobs.submission import JobSubmitter
+from control_plane.store.database import Database
+from glia.clock import utcnow
+from glia.jobs import JobReason, JobStatus
+
+logger = logging.getLogger(__name__)
+
+# A pending job the gateway does not know yet is (re)started by reconcile; a running job the
+# gateway lost is failed. Jobs younger than this are left alone: their start is in flight.
+RECONCILE_GRACE = timedelta(seconds=30)
+# Job ids asked of a gateway in one `states` call.
+_STATES_BATCH = 500
+
+
+class ClusterReconciler:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        gateways: GatewayRegistry,
+        status: JobStatusMachine,
+        submitter: JobSubmitter,
+        kill_grace_s: float,
+    ) -> None:
+        self._db = db
+        self._gateways = gateways
+        self._status = status
+        self._submitter = submitter
+        self._kill_grace_s = kill_grace_s
+
+    async def follow(self, cluster_name: str, *, ready: asyncio.Event | None = None) -> None:
+        """Apply the cluster's state changes until its gateway closes (a background task).
+
+        Subscribes first, then reconciles, so no change falls between the two; ``ready`` is
+        set once that first reconcile is done. A watch that expires (this side fell behind,
+        or the gateway restarted) is replaced the same way.
+        """
+        gateway = self._gateways.get(cluster_name)
+        cursor: str | None = None
+        while True:
+            try:
+                async with gateway.watch(after=cursor) as watch:
+                    if cursor is None:
+                        await self.reconcile(cluster_name)
+                    if ready is not None:
+                        ready.set()
+                    async for event in watch:
+                        await self._apply(event.state)
+                        cursor = event.cursor
+                    return
+            except WatchExpired as exc:
+                logger.warning("watch of cluster %s expired (%s); relisting", cluster_name, exc)
+                cursor = None
+
+    async def _apply(self, state: WorkloadState) -> None:
+        try:
+            await self._status.apply(state)
+        except Exception:  # one bad job must not stop the others' updates
+            logger.exception("applying the state of job %s", state.job_id)
+
+    async def reconcile(self, cluster_name: str) -> None:
+        """Compare the cluster's workloads with its unfinished jobs, and fix what differs.
+
+        - a workload's state the control plane missed (it was down, a message was lost) is
+          applied;
+        - a pending job its cluster does not know is started (the control plane stopped
+          between storing it and starting it);
+        - a running job its cluster lost is failed with reason Lost;
+        - a workload with no unfinished job is stopped: nothing runs that nobody tracks.
+        """
+        gateway = self._gateways.get(cluster_name)
+        active = {w.job_id: w for w in await gateway.active_workloads()}
+        async with self._db.session() as session:
+            unfinished = {job.id: job for job in await unfinished_jobs(session, cluster_name)}
+        workloads = dict(active)
+        workloads.update(
+            (state.job_id, state)
+            for state in await self._states(
+                cluster_name, [i for i in unfinished if i not in active]
+            )
+        )
+        now = utcnow()
+        for job_id, job in unfinished.items():
+            workload = workloads.get(job_id)
+            try:
+                if workload is not None and workload.phase is not WorkloadPhase.MISSING:
+                    await self._status.apply(workload)
+                elif now - job.created_at < RECONCILE_GRACE:
+                    continue
+                elif job.status is JobStatus.PENDING:
+                    logger.info("reconcile: starting job %s its cluster does not know", job_id)
+                    await self._submitter.start_workload(job)
+                else:
+                    async with self._db.session() as session:
+                        await self._status.transition(
+                            session,
+                            job_id,
+                            JobStatus.FAILED,
+                            reason=JobReason.LOST,
+                            description=f"cluster {cluster_name} has no record of this job",
+                        )
+            except Exception:
+                logger.exception("reconcile: job %s", job_id)
+        for job_id in active.keys() - unfinished.keys():
+            logger.warning("reconcile: stopping workload %s that no unfinished job owns", job_id)
+            try:
+                await gateway.stop(job_id, grace_s=self._kill_grace_s)
+            except Exception:
+                logger.exception("reconcile: stopping orphan %s", job_id)
+
+    async def _states(self, cluster_name: str, job_ids: Sequence[str]) -> list[WorkloadState]:
+        gateway = self._gateways.get(cluster_name)
+        states: list[WorkloadState] = []
+        for start in range(0, len(job_ids), _STATES_BATCH):
+            states.extend(await gateway.states(job_ids[start : start + _STATES_BATCH]))
+        return states

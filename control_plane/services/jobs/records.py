@@ -1,0 +1,129 @@
+"""Jobs as stored: rows to kernel `Job` values, the queries the other parts share, cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from control_plane.services.auth import user_from_row
+from control_plane.store.models import ClusterRow, JobRow, JobStatusRow, UserRow
+from glia.auth import User
+from glia.clusters import Resources
+from glia.errors import BadInput, NotFound
+from glia.jobs import UNFINISHED_STATUSES, Job, JobReason, JobStatus, JobStatusItem, is_job_id
+
+
+def status_item_from_row(row: JobStatusRow) -> JobStatusItem:
+    return JobStatusItem(
+        status=JobStatus(row.status),
+        reason=JobReason(row.reason) if row.reason else None,
+        description=row.description,
+        exit_code=row.exit_code,
+        at=row.at,
+    )
+
+
+def job_from_row(row: JobRow, owner: User, cluster_name: str, *, with_history: bool) -> Job:
+    return Job(
+        id=row.id,
+        name=row.name,
+        uri=row.uri,
+        owner=owner,
+        cluster_name=cluster_name,
+        org=row.org,
+        project=row.project,
+        preset=row.preset,
+        resources=Resources(cpu=row.cpu, memory_mb=row.memory_mb, gpu=row.gpu),
+        command=tuple(row.command),
+        env=dict(row.env),
+        working_dir=row.working_dir,
+        tags=tuple(row.tags),
+        description=row.description,
+        life_span_s=row.life_span_s,
+        status=JobStatus(row.status),
+        reason=JobReason(row.reason) if row.reason else None,
+        status_description=row.status_description,
+        exit_code=row.exit_code,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        history=tuple(status_item_from_row(h) for h in row.history) if with_history else (),
+    )
+
+
+def select_jobs(*, with_history: bool) -> Select[JobRow, UserRow, str]:
+    """Jobs with their owner and cluster name, in one statement."""
+    query = (
+        select(JobRow, UserRow, ClusterRow.name)
+        .join(UserRow, UserRow.id == JobRow.owner_id)
+        .join(ClusterRow, ClusterRow.id == JobRow.cluster_id)
+    )
+    if with_history:
+        # A job has a handful of history rows to repeat its columns for.
+        query = query.options(joinedload(JobRow.history))
+    return query
+
+
+async def find_job(session: AsyncSession, user: User, id_or_name: str) -> Job:
+    """A job by id, or the latest of the caller's own jobs with that name; NotFound else.
+
+    No permission check: callers check it, and answer NotFound for a job the caller may not
+    see, so nobody learns that it exists.
+    """
+    query = select_jobs(with_history=True)
+    if is_job_id(id_or_name):
+        query = query.where(JobRow.id == id_or_name)
+    else:
+        query = (
+            query.where(JobRow.owner_id == user.id, JobRow.name == id_or_name)
+            .order_by(JobRow.created_at.desc())
+            .limit(1)
+        )
+    found = (await session.execute(query)).unique().first()
+    if found is None:
+        raise NotFound(f"job {id_or_name!r} not found")
+    row, owner, cluster_name = found
+    return job_from_row(row, user_from_row(owner), cluster_name, with_history=True)
+
+
+async def unfinished_jobs(session: AsyncSession, cluster_name: str) -> list[Job]:
+    rows = await session.execute(
+        select_jobs(with_history=False).where(
+            ClusterRow.name == cluster_name,
+            JobRow.status.in_([s.value for s in UNFINISHED_STATUSES]),
+        )
+    )
+    return [
+        job_from_row(row, user_from_row(owner), cluster, with_history=False)
+        for row, owner, cluster in rows
+    ]
+
+
+async def load_history(
+    session: AsyncSession, job_ids: Sequence[str]
+) -> list[tuple[JobStatusItem, ...]]:
+    rows = await session.scalars(
+        select(JobStatusRow).where(JobStatusRow.job_id.in_(set(job_ids))).order_by(JobStatusRow.id)
+    )
+    by_job: dict[str, list[JobStatusItem]] = {job_id: [] for job_id in job_ids}
+    for row in rows:
+        by_job[row.job_id].append(status_item_from_row(row))
+    return [tuple(by_job[job_id]) for job_id in job_ids]
+
+
+def encode_cursor(created_at: datetime, job_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{job_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(created), job_id
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadInput(f"invalid cursor {cursor!r}", fields={"after": cursor}) from None

@@ -1,0 +1,144 @@
+"""The job status machine: every status change goes through `JobStatusMachine.transition`.
+
+A transition is a compare-and-set on the row (``UPDATE … WHERE status IN (predecessors)``),
+so the watch loop, a kill and the reconcile loop racing on one job each move it exactly once,
+in any number of processes. Each transition appends a history row and announces itself on
+the bus channel of the job (`status_channel`); the database stays the source of truth.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cluster_gateway.gateway import WorkloadPhase, WorkloadState
+from control_plane.events import EventBus
+from control_plane.metrics import Metrics
+from control_plane.store.database import Database
+from control_plane.store.models import JobRow, JobStatusRow
+from glia.clock import utcnow
+from glia.jobs import JobReason, JobStatus, can_transition
+
+logger = logging.getLogger(__name__)
+
+# How a workload's end maps to the job's final status.
+_FINAL_STATUS: Mapping[JobReason, JobStatus] = {
+    JobReason.COMPLETED: JobStatus.SUCCEEDED,
+    JobReason.ERROR: JobStatus.FAILED,
+    JobReason.OOM_KILLED: JobStatus.FAILED,
+    JobReason.KILLED: JobStatus.FAILED,
+    JobReason.LOST: JobStatus.FAILED,
+    JobReason.START_FAILED: JobStatus.FAILED,
+    JobReason.USER_REQUESTED: JobStatus.CANCELLED,
+    JobReason.LIFE_SPAN_ENDED: JobStatus.CANCELLED,
+}
+
+
+def status_for_exit(reason: JobReason | None, exit_code: int | None) -> JobStatus:
+    if reason is None:
+        return JobStatus.SUCCEEDED if exit_code == 0 else JobStatus.FAILED
+    return _FINAL_STATUS.get(reason, JobStatus.FAILED)
+
+
+def status_channel(job_id: str) -> str:
+    """The bus channel that announces the status changes of one job."""
+    return f"jobs.status.{job_id}"
+
+
+class JobStatusMachine:
+    def __init__(self, *, db: Database, bus: EventBus, metrics: Metrics) -> None:
+        self._db = db
+        self._bus = bus
+        self._metrics = metrics
+
+    async def transition(
+        self,
+        session: AsyncSession,
+        job_id: str,
+        new: JobStatus,
+        *,
+        reason: JobReason | None,
+        description: str | None = None,
+        exit_code: int | None = None,
+        at: datetime | None = None,
+    ) -> bool:
+        """Move a job to ``new`` unless another writer moved it first; True when this one did.
+
+        The status check and the write are one statement, so it holds across processes.
+        """
+        at = at or utcnow()
+        predecessors = [old.value for old in JobStatus if can_transition(old, new)]
+        values: dict[str, object] = {
+            "status": new.value,
+            "reason": reason.value if reason else None,
+            "status_description": description,
+            "exit_code": exit_code,
+        }
+        if new is JobStatus.RUNNING:
+            values["started_at"] = at
+        if new.is_finished:
+            values["finished_at"] = at
+        created_at = await session.scalar(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.status.in_(predecessors))
+            .values(**values)
+            .returning(JobRow.created_at)
+            .execution_options(synchronize_session=False)
+        )
+        if created_at is None:
+            await session.rollback()
+            return False
+        await session.execute(
+            insert(JobStatusRow).values(
+                job_id=job_id,
+                status=new.value,
+                reason=values["reason"],
+                description=description,
+                exit_code=exit_code,
+                at=at,
+            )
+        )
+        await session.commit()
+        if new is JobStatus.RUNNING:
+            self._metrics.job_start_latency.observe(max(0.0, (at - created_at).total_seconds()))
+        await self.announce(job_id, new)
+        return True
+
+    async def announce(self, job_id: str, status: JobStatus) -> None:
+        """Tell the job's watchers that it changed (they read what changed from the store)."""
+        await self._bus.publish(status_channel(job_id), {"job_id": job_id, "status": status.value})
+
+    async def apply(self, state: WorkloadState) -> None:
+        """Bring a job's status in line with what its cluster reports."""
+        if state.phase not in (WorkloadPhase.RUNNING, WorkloadPhase.EXITED):
+            return  # pending is where every job starts; missing is reconcile's call
+        async with self._db.session() as session:
+            status = await session.scalar(select(JobRow.status).where(JobRow.id == state.job_id))
+            if status is None:
+                return
+            current = JobStatus(status)
+            if current.is_finished:
+                return
+            if state.phase is WorkloadPhase.RUNNING and current is not JobStatus.RUNNING:
+                await self.transition(
+                    session, state.job_id, JobStatus.RUNNING, reason=None, at=state.started_at
+                )
+            elif state.phase is WorkloadPhase.EXITED:
+                if state.started_at is not None and current is JobStatus.PENDING:
+                    # It ran and ended between two looks: keep the running step in the history.
+                    await self.transition(
+                        session, state.job_id, JobStatus.RUNNING, reason=None, at=state.started_at
+                    )
+                await self.transition(
+                    session,
+                    state.job_id,
+                    status_for_exit(state.reason, state.exit_code),
+                    reason=state.reason,
+                    description=state.description,
+                    exit_code=state.exit_code,
+                    at=state.finished_at,
+                )

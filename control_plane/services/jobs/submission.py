@@ -1,0 +1,157 @@
+"""Submission: from a validated `JobSubmission` to a stored job whose workload is starting."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cluster_gateway.gateway import WorkloadSpec
+from control_plane.services.acl import AclService
+from control_plane.services.clusters import ClustersService, GatewayRegistry
+from control_plane.services.jobs.records import job_from_row
+from control_plane.services.jobs.status import JobStatusMachine
+from control_plane.store.database import Database
+from control_plane.store.models import JobRow, JobStatusRow
+from glia.acl import Action
+from glia.auth import User
+from glia.clock import utcnow
+from glia.errors import BadInput, Conflict, GliaError
+from glia.jobs import (
+    JOB_ID_PREFIX,
+    UNFINISHED_STATUSES,
+    Job,
+    JobReason,
+    JobStatus,
+    JobSubmission,
+    job_uri,
+    project_uri,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class JobSubmitter:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        acl: AclService,
+        clusters: ClustersService,
+        gateways: GatewayRegistry,
+        status: JobStatusMachine,
+        org: str,
+        base_env: Mapping[str, str],
+    ) -> None:
+        self._db = db
+        self._acl = acl
+        self._clusters = clusters
+        self._gateways = gateways
+        self._status = status
+        self._org = org
+        self._base_env = dict(base_env)
+
+    async def submit(self, session: AsyncSession, user: User, submission: JobSubmission) -> Job:
+        cluster_name = submission.cluster or await self._clusters.default_name(session)
+        cluster = await self._clusters.get(session, cluster_name)
+        preset = cluster.preset(submission.preset)
+        if preset is None:
+            known = ", ".join(p.name for p in cluster.presets) or "none"
+            raise BadInput(
+                f"unknown preset {submission.preset!r} on cluster {cluster.name!r} "
+                f"(presets: {known})",
+                fields={"preset": submission.preset},
+            )
+        project = user.name
+        project_root = project_uri(cluster.name, self._org, project)
+        # Owners manage their own project (which covers writing this job); the grant is
+        # made once, on first use.
+        if not await self._acl.check(user.subject, project_root, Action.MANAGE):
+            await self._acl.grant(user.subject, project_root, Action.MANAGE)
+        if submission.name is not None:
+            clash = await session.scalar(
+                select(JobRow.id).where(
+                    JobRow.owner_id == user.id,
+                    JobRow.name == submission.name,
+                    JobRow.status.in_([s.value for s in UNFINISHED_STATUSES]),
+                )
+            )
+            if clash is not None:
+                raise Conflict(
+                    f"you already have an unfinished job named {submission.name!r} ({clash})",
+                    fields={"name": submission.name},
+                )
+        job_id = f"{JOB_ID_PREFIX}{uuid.uuid4()}"
+        now = utcnow()
+        row = JobRow(
+            id=job_id,
+            name=submission.name,
+            owner_id=user.id,
+            cluster_id=cluster.id,
+            org=self._org,
+            project=project,
+            uri=job_uri(cluster.name, self._org, project, job_id),
+            preset=preset.name,
+            cpu=preset.resources.cpu,
+            memory_mb=preset.resources.memory_mb,
+            gpu=preset.resources.gpu,
+            command=list(submission.command),
+            env=submission.environment,
+            working_dir=submission.working_dir,
+            tags=list(submission.tags),
+            description=submission.description,
+            life_span_s=submission.life_span_s,
+            status=JobStatus.PENDING.value,
+            reason=JobReason.CREATING.value,
+            created_at=now,
+        )
+        row.history = [
+            JobStatusRow(status=JobStatus.PENDING.value, reason=JobReason.CREATING.value, at=now)
+        ]
+        session.add(row)
+        await session.commit()
+        job = job_from_row(row, user, cluster.name, with_history=True)
+        await self._status.announce(job.id, job.status)
+        await self.start_workload(job)
+        return job
+
+    def workload_spec(self, job: Job) -> WorkloadSpec:
+        env = {**self._base_env, **job.env}
+        env.update(
+            GLIA_JOB_ID=job.id,
+            GLIA_JOB_NAME=job.name or "",
+            GLIA_JOB_OWNER=job.owner.name,
+            GLIA_CLUSTER=job.cluster_name,
+            GLIA_PRESET=job.preset,
+        )
+        return WorkloadSpec(
+            job_id=job.id,
+            command=job.command,
+            resources=job.resources,
+            env=env,
+            working_dir=job.working_dir,
+            life_span_s=job.life_span_s,
+        )
+
+    async def start_workload(self, job: Job) -> None:
+        """Ask the job's cluster to run it; a cluster that fails to fails the job, it never
+        loses the record."""
+        try:
+            gateway = self._gateways.get(job.cluster_name)
+            state = await gateway.start(self.workload_spec(job))
+        except Exception as exc:
+            logger.exception("starting job %s on cluster %s failed", job.id, job.cluster_name)
+            description = exc.message if isinstance(exc, GliaError) else str(exc)
+            async with self._db.session() as session:
+                await self._status.transition(
+                    session,
+                    job.id,
+                    JobStatus.FAILED,
+                    reason=JobReason.START_FAILED,
+                    description=f"the cluster could not start the job: {description}",
+                )
+            return
+        await self._status.apply(state)

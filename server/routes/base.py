@@ -1,0 +1,61 @@
+"""What every byte route shares: who is calling, and errors in the API's shape.
+
+A byte route authenticates like the API (``Authorization: Bearer <token>``), checks access
+through the same services, and answers a failure with the GraphQL error shape
+(``{"errors": [{"message", "extensions": {"code"}}]}``) and the matching HTTP status, so a
+client handles both the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from control_plane.platform import Platform
+from glia.auth import User
+from glia.errors import GliaError, Unauthenticated
+
+HTTP_STATUS = {
+    "UNAUTHENTICATED": 401,
+    "FORBIDDEN": 403,
+    "NOT_FOUND": 404,
+    "BAD_INPUT": 400,
+    "CONFLICT": 409,
+    "QUOTA_EXCEEDED": 429,
+    "UNAVAILABLE": 503,
+}
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+async def authenticated_user(request: Request, platform: Platform) -> User:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("log in first: send Authorization: Bearer <token>")
+    return (await platform.auth.identify(token.strip())).user
+
+
+def error_response(
+    error: GliaError, *, status: int | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"errors": [{"message": error.message, "extensions": error.extensions}]}
+    status = status or HTTP_STATUS.get(error.code, 500)
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def expected_errors(handler: Handler) -> Handler:
+    """Answer a `GliaError` raised before the response starts in the API's error shape."""
+
+    async def guarded(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except GliaError as error:
+            return error_response(error)
+
+    guarded.__name__ = handler.__name__
+    guarded.__doc__ = handler.__doc__
+    return guarded
