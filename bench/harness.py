@@ -26,6 +26,7 @@ GLIA = str(Path(sys.executable).parent / "glia")
 class BenchServer:
     url: str
     token: str
+    data_dir: Path
 
 
 @contextlib.contextmanager
@@ -66,7 +67,7 @@ def glia_up(*, cgroups: bool = True) -> Iterator[BenchServer]:
                     raise RuntimeError((Path(root) / "server.log").read_text())
                 time.sleep(0.1)
             token = tomllib.loads(config.read_text())["token"]
-            yield BenchServer(url=url, token=token)
+            yield BenchServer(url=url, token=token, data_dir=Path(root) / "data")
         finally:
             process.send_signal(signal.SIGINT)
             try:

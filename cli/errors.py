@@ -9,12 +9,15 @@ from sdk import (
     Forbidden,
     GliaError,
     NotFound,
+    TooManyRequests,
     Unauthenticated,
+    Unavailable,
 )
 
 EX_DATAERR = 65
 EX_NOINPUT = 66
 EX_UNAVAILABLE = 69
+EX_TEMPFAIL = 75  # try again later
 EX_NOPERM = 77
 EX_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
@@ -26,6 +29,8 @@ EXIT_CODES: dict[type[GliaError], int] = {
     BadInput: EX_DATAERR,
     Conflict: EX_DATAERR,
     ConnectionFailed: EX_UNAVAILABLE,
+    Unavailable: EX_UNAVAILABLE,
+    TooManyRequests: EX_TEMPFAIL,
 }
 
 HINTS: dict[type[GliaError], str] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -189,18 +190,40 @@ def _time(moment: datetime | None) -> str:
     return "-" if moment is None else moment.isoformat(sep=" ", timespec="seconds")
 
 
-def print_log_line(line: LogLine, *, timestamps: bool = False) -> None:
-    """A log line as-is (no markup) on stdout or stderr, flushed so it shows as it comes."""
-    stream = sys.stderr if line.stream is LogStream.STDERR else sys.stdout
+# Control characters but tab and newline: C0, DEL and C1. A job's escape sequences could move
+# the cursor, retitle the window or write to the clipboard of whoever reads its output.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every control character but tab and newline shown as ``\\xNN``.
+
+    >>> terminal_safe("\x1b[31mred\x1b[0m")
+    '\\x1b[31mred\\x1b[0m'
+    """
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+def print_log_line(line: LogLine, *, timestamps: bool = False, raw: bool = False) -> None:
+    """A log line (no markup) on stdout or stderr, flushed so it shows as it comes. On a
+    terminal, escape sequences are shown as text unless ``raw``; the platform's own lines
+    (output dropped, log removed) go to stderr."""
+    stream = sys.stdout if line.stream is LogStream.STDOUT else sys.stderr
     prefix = f"{line.time.isoformat()} " if timestamps else ""
-    stream.write(prefix + line.text + ("" if line.text.endswith("\n") else "\n"))
+    text = line.text if raw or not stream.isatty() else terminal_safe(line.text)
+    stream.write(prefix + text + ("" if text.endswith("\n") else "\n"))
     stream.flush()
 
 
-def write_bytes(data: bytes) -> None:
-    """Job output as it was printed, straight to stdout."""
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+def write_bytes(data: bytes, *, raw: bool = False) -> None:
+    """Job output as it was printed, to stdout; on a terminal, escape sequences are shown as
+    text unless ``raw``."""
+    if raw or not sys.stdout.isatty():
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        sys.stdout.write(terminal_safe(data.decode(errors="replace")))
+        sys.stdout.flush()
 
 
 def print_presets(presets: Iterable[Preset]) -> None:

@@ -25,6 +25,9 @@ from sdk import (
 )
 
 OUTPUT = typer.Option(OutputFormat.TABLE, "-o", "--output", help="Output format.")
+RAW = typer.Option(
+    False, "--raw", help="Pass the job's escape sequences to the terminal instead of showing them."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -109,6 +112,7 @@ def run(
     cluster: str | None = typer.Option(None, "--cluster", help="[default: configured]"),
     detach: bool = typer.Option(False, "--detach", help="Print the job id and return."),
     output: OutputFormat = OUTPUT,
+    raw: bool = RAW,
 ) -> None:
     """Run a job and stream its output; exits with the job's exit code.
 
@@ -145,7 +149,7 @@ def run(
             formatting.notice(job.id)
             async with contextlib.aclosing(client.jobs.logs(job.id, follow=True)) as lines:
                 async for line in lines:
-                    formatting.print_log_line(line)
+                    formatting.print_log_line(line, raw=raw)
             job = await client.jobs.get(job.id)
             if not job.status.is_finished:  # the log stream ended first: wait for the end
                 async with contextlib.aclosing(client.jobs.watch_status(job.id)) as updates:
@@ -220,6 +224,7 @@ def logs(
     follow: bool = typer.Option(False, "-f", "--follow", help="Wait for new lines."),
     since: str | None = typer.Option(None, "--since", help="Duration (10m) or ISO time."),
     timestamps: bool = typer.Option(False, "--timestamps", help="Prefix each line's time."),
+    raw: bool = RAW,
 ) -> None:
     """Print a job's output; with -f keep following it until the job ends.
 
@@ -233,11 +238,11 @@ def logs(
             if not (follow or start or timestamps):
                 async with contextlib.aclosing(client.jobs.read_log(job)) as chunks:
                     async for chunk in chunks:
-                        formatting.write_bytes(chunk)
+                        formatting.write_bytes(chunk, raw=raw)
                 return
             async with contextlib.aclosing(client.jobs.logs(job, start, follow)) as lines:
                 async for line in lines:
-                    formatting.print_log_line(line, timestamps=timestamps)
+                    formatting.print_log_line(line, timestamps=timestamps, raw=raw)
 
     try:
         run_async(stream())

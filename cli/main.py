@@ -1,7 +1,8 @@
 """The ``glia`` command: the typer app, and the one place errors become exit codes.
 
 Exit codes follow sysexits.h (see ``cli/errors.py``): 77 not logged in / not allowed,
-66 not found, 65 bad input or conflict, 69 server unreachable, 130 Ctrl-C, 1 anything else.
+66 not found, 65 bad input or conflict, 69 server unreachable, 75 too many requests (try again
+later), 130 Ctrl-C, 1 anything else.
 Tracebacks are printed only with ``--verbose``.
 """
 

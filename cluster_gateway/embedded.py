@@ -8,6 +8,7 @@ from datetime import datetime
 
 from cluster_gateway.gateway import (
     ClusterCapacity,
+    JobIsolation,
     WorkloadSpec,
     WorkloadState,
     WorkloadWatch,
@@ -31,6 +32,9 @@ class EmbeddedGateway:
 
     async def capacity(self) -> ClusterCapacity:
         return await self.runtime.capacity()
+
+    async def isolation(self) -> JobIsolation:
+        return await self.runtime.isolation()
 
     async def start(self, spec: WorkloadSpec) -> WorkloadState:
         return await self.runtime.start(spec)

@@ -49,6 +49,11 @@ class WorkloadSpec(Model):
     # Seconds from start after which the runtime stops the workload itself (LifeSpanEnded);
     # enforced cluster-side so it holds while the control plane is down.
     life_span_s: float | None = None
+    # The unprivileged uid and gid the workload runs as: one pair per Glia user, allocated by
+    # the control plane. A runtime that cannot switch users (it does not run as root) runs
+    # it as its own user, inside its sandbox (see `JobIsolation`).
+    uid: int | None = None
+    gid: int | None = None
 
 
 class WorkloadPhase(enum.StrEnum):
@@ -79,6 +84,22 @@ class ClusterCapacity(Resources):
     """What the cluster has in all (not what is free)."""
 
     gpu_model: str | None = None
+
+
+class JobIsolation(Model):
+    """How a cluster keeps a job from the platform and from other users' jobs."""
+
+    own_uid: bool
+    """Each user's jobs run under an unprivileged uid of their own (the runtime runs as root)."""
+    sandbox: bool
+    """Each job runs in a sandbox that shows it only its own working directory and volumes,
+    read-only system directories and a private /tmp and HOME."""
+
+    @property
+    def multi_user(self) -> bool:
+        """Whether jobs of several users may share the cluster: with neither, a job could
+        read what the platform and other jobs keep on the host."""
+        return self.own_uid or self.sandbox
 
 
 class WatchExpired(GliaError):
@@ -133,6 +154,8 @@ class Gateway(Protocol):
     async def close(self) -> None: ...
 
     async def capacity(self) -> ClusterCapacity: ...
+
+    async def isolation(self) -> JobIsolation: ...
 
     async def start(self, spec: WorkloadSpec) -> WorkloadState: ...
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from cluster_gateway.embedded import EmbeddedGateway
 from cluster_gateway.runtimes.base import Runtime
 from cluster_gateway.runtimes.local import LocalRuntime
 from control_plane.events import EventBus, create_bus
 from control_plane.metrics import Metrics
+from control_plane.rate_limits import RateLimits
 from control_plane.services.acl import AclService
 from control_plane.services.auth import ADMIN_ROLE, AuthService
 from control_plane.services.clusters import ClustersService, GatewayRegistry, presets_for_host
@@ -27,6 +30,14 @@ from glia.acl import ALL_URIS, Action, role_subject
 logger = logging.getLogger(__name__)
 
 
+def keep_private(data_dir: Path) -> None:
+    """The data dir holds the database, the signing key and every job's files: the server's
+    user alone may enter it."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if data_dir.stat().st_uid == os.geteuid():
+        data_dir.chmod(0o700)
+
+
 @dataclass
 class Platform:
     settings: Settings
@@ -38,6 +49,7 @@ class Platform:
     clusters: ClustersService
     gateways: GatewayRegistry
     jobs: JobsService
+    job_status: JobStatusMachine
     reconciler: ClusterReconciler
     monitoring: MonitoringService
 
@@ -46,7 +58,7 @@ class Platform:
         """Build and open every part; ``runtime`` replaces the local runtime (tests)."""
         if settings.secret_key is None:
             raise ValueError("GLIA_SECRET_KEY is not set: tokens cannot be signed")
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        keep_private(settings.data_dir)
         db = Database(settings.effective_database_url)
         await db.migrate()
         bus = create_bus(settings.redis_url, prefix=settings.redis_prefix)
@@ -55,13 +67,6 @@ class Platform:
         await acl.load()
         # Admins manage every resource of every kind.
         await acl.grant(role_subject(ADMIN_ROLE), ALL_URIS, Action.MANAGE)
-        auth = AuthService(
-            db=db,
-            bus=bus,
-            acl=acl,
-            secret_key=settings.secret_key.get_secret_value(),
-            token_ttl_s=settings.token_ttl_s,
-        )
         clusters = ClustersService()
         gateways = GatewayRegistry()
         if runtime is None:
@@ -70,10 +75,32 @@ class Platform:
                 use_cgroups=settings.use_cgroups,
                 default_grace_s=settings.kill_grace_s,
                 retention_s=settings.workload_retention_s,
+                log_limit_bytes=settings.job_log_limit_bytes,
             )
         gateway = EmbeddedGateway(settings.cluster_name, runtime)
         await gateway.open()
         gateways.add(settings.cluster_name, gateway)
+        isolation = await gateway.isolation()
+        if not isolation.multi_user:
+            logger.warning(
+                "single-user mode: cluster %s can neither run each user's jobs under a uid of "
+                "their own (run the server as root) nor sandbox them (install bubblewrap); "
+                "jobs could read what the platform and other users keep on this host, so "
+                "Glia refuses a second user",
+                settings.cluster_name,
+            )
+        auth = AuthService(
+            db=db,
+            bus=bus,
+            acl=acl,
+            secret_key=settings.secret_key.get_secret_value(),
+            token_ttl_s=settings.token_ttl_s,
+            rate_limits=RateLimits(settings.redis_url, prefix=settings.redis_prefix),
+            login_rate_per_user=settings.login_rate_per_user,
+            login_rate_per_address=settings.login_rate_per_address,
+            uid_range=range(settings.job_uid_base, settings.job_uid_base + settings.job_uid_count),
+            single_user=not isolation.multi_user,
+        )
         capacity = await gateway.capacity()
         async with db.session() as session:
             await clusters.ensure(
@@ -83,6 +110,7 @@ class Platform:
         submitter = JobSubmitter(
             db=db,
             acl=acl,
+            auth=auth,
             clusters=clusters,
             gateways=gateways,
             status=status,
@@ -108,6 +136,7 @@ class Platform:
             clusters=clusters,
             gateways=gateways,
             jobs=jobs,
+            job_status=status,
             reconciler=ClusterReconciler(
                 db=db,
                 gateways=gateways,

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     # rlimits only.
     use_cgroups: bool = True
     kill_grace_s: float = 10.0
+    # Each user's jobs run under an unprivileged uid (and gid) of their own when the server
+    # runs as root: the n-th user gets job_uid_base + n, up to job_uid_count users.
+    job_uid_base: int = 200_000
+    job_uid_count: int = 65_536
+    # A job's output past this many bytes drops its oldest part (with a line saying so).
+    job_log_limit_bytes: int = 1024**3
     # PATH of local jobs; defaults to the PATH of the process that loads the settings.
     job_path: str = "/usr/local/bin:/usr/bin:/bin"
 
@@ -59,7 +65,20 @@ class Settings(BaseSettings):
 
     max_query_depth: int = 10
     max_query_tokens: int = 2000
+    # Fields an operation may resolve, a list counted as many times as its page asks
+    # (`first`): a full page of 500 jobs with every field is about 20,000.
+    max_query_cost: int = 25_000
     page_size_max: int = 500
+    # A request body larger than this is refused (413) before it is read whole.
+    max_request_bytes: int = 1024 * 1024
+    # Login attempts, per user name and per client address (the `limits` notation).
+    login_rate_per_user: str = "10/minute"
+    login_rate_per_address: str = "60/minute"
+    # WebSocket connections one user may hold open at once, and subscriptions on each and in
+    # all (of this process).
+    max_connections_per_user: int = 20
+    max_subscriptions_per_connection: int = 50
+    max_subscriptions_per_user: int = 100
 
     log_format: str = "console"  # "console" or "json"
     log_level: str = "INFO"

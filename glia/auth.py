@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from glia.acl import user_subject
 from glia.model import DescribedEnum, Model
 
-USER_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+USER_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 
@@ -61,7 +61,7 @@ class NewUser(Model):
     @field_validator("name")
     @classmethod
     def _name(cls, name: str) -> str:
-        if not USER_NAME_RE.match(name):
+        if not USER_NAME_RE.fullmatch(name):
             raise ValueError(
                 f"invalid user name {name!r}: lowercase letters, digits, '-' and '_', "
                 "starting with a letter, at most 63 characters"

@@ -14,6 +14,8 @@ class Resources(Model):
     """Memory in MiB."""
     gpu: int = 0
     """Whole GPUs, assigned exclusively."""
+    pids_limit: int = 1024
+    """Processes and threads the job may have at once."""
 
 
 class Preset(Model):

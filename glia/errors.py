@@ -47,6 +47,17 @@ class QuotaExceeded(GliaError):
     code = "QUOTA_EXCEEDED"
 
 
+class TooManyRequests(GliaError):
+    """The caller asked too often (logins) or holds too much at once (connections,
+    subscriptions); the message says when to try again."""
+
+    code = "TOO_MANY_REQUESTS"
+
+
+class PayloadTooLarge(GliaError):
+    code = "PAYLOAD_TOO_LARGE"
+
+
 class Unavailable(GliaError):
     """A cluster or another dependency cannot be reached right now."""
 
@@ -62,6 +73,8 @@ ERRORS_BY_CODE: dict[str, type[GliaError]] = {
         BadInput,
         Conflict,
         QuotaExceeded,
+        TooManyRequests,
+        PayloadTooLarge,
         Unavailable,
     )
 }

@@ -17,14 +17,20 @@ from glia.clusters import Resources
 from glia.model import DescribedEnum, Model
 
 JOB_ID_PREFIX = "job-"
-JOB_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
-TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:=/-]{0,63}$")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Patterns are matched whole (`fullmatch`): `$` would let a trailing newline through.
+JOB_NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,39}")
+TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:=/-]{0,63}")
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+IDEMPOTENCY_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Variables the platform sets itself (GLIA_JOB_ID, …); a job cannot override them.
 RESERVED_ENV_PREFIX = "GLIA_"
 MAX_TAGS = 20
 MAX_COMMAND_BYTES = 64 * 1024
 MAX_ENV_BYTES = 256 * 1024
+# Linux refuses to exec with one argument or NAME=value string longer than this
+# (MAX_ARG_STRLEN): refused at submission rather than failing the job at start.
+MAX_STRING_BYTES = 128 * 1024 - 1
+MIN_LIFE_SPAN_S = 1
 MAX_DESCRIPTION = 1000
 MAX_LIFE_SPAN_S = 30 * 24 * 3600
 
@@ -77,6 +83,13 @@ class JobReason(DescribedEnum):
     START_FAILED = "StartFailed", "The job's command could not be started at all"
 
 
+def require_time_zone(moment: datetime | None) -> datetime | None:
+    """A time given to the API must say its zone: a bare `2024-05-01T12:00` is ambiguous."""
+    if moment is not None and moment.utcoffset() is None:
+        raise ValueError(f"the time {moment.isoformat()} has no time zone: add one (Z for UTC)")
+    return moment
+
+
 def is_job_id(value: str) -> bool:
     """Job ids look like `job-<uuid>`; anything else given where a job is expected is a name."""
     return value.startswith(JOB_ID_PREFIX)
@@ -103,7 +116,7 @@ class EnvVar(Model):
     @field_validator("name")
     @classmethod
     def _name(cls, name: str) -> str:
-        if not ENV_NAME_RE.match(name):
+        if not ENV_NAME_RE.fullmatch(name):
             raise ValueError(f"invalid environment variable name {name!r}")
         if name.startswith(RESERVED_ENV_PREFIX):
             raise ValueError(f"{name}: variables starting with GLIA_ are set by the platform")
@@ -114,6 +127,11 @@ class EnvVar(Model):
     def _value(cls, value: str) -> str:
         if "\0" in value:
             raise ValueError("an environment variable's value contains a NUL byte")
+        if len(value.encode()) > MAX_STRING_BYTES - 256:
+            raise ValueError(
+                f"an environment variable's value is longer than {MAX_STRING_BYTES - 256} bytes"
+                " (the system's limit for one variable)"
+            )
         return value
 
 
@@ -142,6 +160,10 @@ class JobSubmission(Model):
     life_span_s: float | None = Field(default=None, alias="lifeSpanSeconds")
     """Seconds after which the cluster stops the job (LifeSpanEnded): 1 s to 30 days; null
     for no limit."""
+    idempotency_key: str | None = None
+    """A key of the client's choosing (letters, digits, '_' and '-', at most 64): submitting
+    again with the same key returns the job the first submission made instead of a second
+    one, so a retry after a lost answer is safe. The SDK and CLI send one per submission."""
 
     @field_validator("command")
     @classmethod
@@ -150,9 +172,18 @@ class JobSubmission(Model):
             raise ValueError("the command must be a non-empty list of strings")
         if not command[0].strip():
             raise ValueError("the command must not start with an empty string")
+        if any("\0" in arg for arg in command):
+            raise ValueError("an argument of the command contains a NUL byte")
         if sum(len(arg.encode()) for arg in command) > MAX_COMMAND_BYTES:
             raise ValueError(f"the command is longer than {MAX_COMMAND_BYTES} bytes")
         return command
+
+    @field_validator("idempotency_key")
+    @classmethod
+    def _idempotency_key(cls, key: str | None) -> str | None:
+        if key is not None and not IDEMPOTENCY_KEY_RE.fullmatch(key):
+            raise ValueError("an idempotency key is 1 to 64 letters, digits, '_' or '-'")
+        return key
 
     @field_validator("env")
     @classmethod
@@ -168,17 +199,27 @@ class JobSubmission(Model):
     @field_validator("working_dir")
     @classmethod
     def _working_dir(cls, working_dir: str | None) -> str | None:
-        if working_dir is not None and not working_dir.startswith("/"):
-            raise ValueError(f"the working directory must be an absolute path, got {working_dir!r}")
+        if working_dir is None:
+            return None
+        if not working_dir.startswith("/"):
+            raise ValueError(
+                f"the working directory must be an absolute path, got {working_dir[:200]!r}"
+            )
+        if "\0" in working_dir or len(working_dir) > 4096:
+            raise ValueError("the working directory has a NUL byte or is over 4096 characters")
         return working_dir
 
     @field_validator("name")
     @classmethod
     def _name(cls, name: str | None) -> str | None:
-        if name is not None and not JOB_NAME_RE.match(name):
+        if name is not None and not JOB_NAME_RE.fullmatch(name):
             raise ValueError(
                 f"invalid job name {name!r}: lowercase letters, digits and '-', "
                 "starting with a letter, at most 40 characters"
+            )
+        if name is not None and is_job_id(name):
+            raise ValueError(
+                f"invalid job name {name!r}: a name may not look like a job id (job-…)"
             )
         return name
 
@@ -189,7 +230,7 @@ class JobSubmission(Model):
         if len(unique) > MAX_TAGS:
             raise ValueError(f"at most {MAX_TAGS} tags")
         for tag in unique:
-            if not TAG_RE.match(tag):
+            if not TAG_RE.fullmatch(tag):
                 raise ValueError(f"invalid tag {tag!r}")
         return unique
 
@@ -203,7 +244,7 @@ class JobSubmission(Model):
     @field_validator("life_span_s")
     @classmethod
     def _life_span(cls, life_span_s: float | None) -> float | None:
-        if life_span_s is not None and not 0 < life_span_s <= MAX_LIFE_SPAN_S:
+        if life_span_s is not None and not MIN_LIFE_SPAN_S <= life_span_s <= MAX_LIFE_SPAN_S:
             raise ValueError(
                 f"the life span must be between 1 second and {MAX_LIFE_SPAN_S // 86400} days"
             )
@@ -224,9 +265,14 @@ class JobFilter(Model):
     tags: tuple[str, ...] = ()
     """Jobs having all of these tags."""
     since: datetime | None = None
-    """Jobs created at or after this time (UTC)."""
+    """Jobs created at or after this time, with its time zone (UTC: `Z`)."""
     cluster: str | None = None
     """Jobs on this cluster."""
+
+    @field_validator("since")
+    @classmethod
+    def _since(cls, since: datetime | None) -> datetime | None:
+        return require_time_zone(since)
 
 
 class JobStatusItem(Model):

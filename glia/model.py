@@ -14,6 +14,8 @@ and either one parses: ``JobStatus("PENDING") is JobStatus.PENDING``.
 from __future__ import annotations
 
 import enum
+import types
+import typing
 from datetime import datetime
 from typing import Any, Self, TypeVar
 
@@ -76,6 +78,18 @@ def _wire(value: Any) -> Any:
     return value
 
 
+def model_in(annotation: Any) -> type[Model] | None:
+    """The model a field holds, directly or in a container (``tuple[X, ...]``, ``X | None``)."""
+    if isinstance(annotation, type) and issubclass(annotation, Model):
+        return annotation
+    if typing.get_origin(annotation) in (tuple, list, typing.Union, types.UnionType):
+        for argument in typing.get_args(annotation):
+            found = model_in(argument)
+            if found is not None:
+                return found
+    return None
+
+
 def parse_input(model: type[M], data: Any) -> M:
     """Validate ``data`` as ``model``; the one mapping of validation errors to `BadInput`.
 
@@ -87,19 +101,33 @@ def parse_input(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise bad_input(exc) from None
+        raise bad_input(exc, model) from None
 
 
-def bad_input(error: ValidationError) -> BadInput:
+def bad_input(error: ValidationError, model: type[Model] | None = None) -> BadInput:
     fields: dict[str, str] = {}
     for item in error.errors(include_url=False):
-        location = ".".join(str(part) for part in item["loc"]) or "input"
+        location = ".".join(_api_location(model, item["loc"])) or "input"
         fields.setdefault(location, _message(item))
     first_field, first_message = next(iter(fields.items()))
     message = f"{first_field}: {first_message}"
     if len(fields) > 1:
         message += f" (and {len(fields) - 1} more)"
     return BadInput(message, fields=fields)
+
+
+def _api_location(model: type[Model] | None, location: tuple[Any, ...]) -> list[str]:
+    """A validation error's location by the API's names: ``life_span_s`` → ``lifeSpanSeconds``."""
+    parts = []
+    current = model
+    for part in location:
+        field = current.model_fields.get(part) if current and isinstance(part, str) else None
+        if field is None:
+            parts.append(str(part))
+            continue
+        parts.append(field.alias or part)
+        current = model_in(field.annotation)
+    return parts
 
 
 def _message(item: Any) -> str:

@@ -12,6 +12,10 @@ class LogStream(DescribedEnum):
 
     STDOUT = "stdout", "Standard output"
     STDERR = "stderr", "Standard error"
+    SYSTEM = (
+        "system",
+        "Said by the platform about the output itself (older lines dropped, the log removed)",
+    )
 
 
 class LogLine(Model):

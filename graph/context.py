@@ -13,11 +13,15 @@ found in its cache), so that it holds no database connection for the rest of the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
-from collections.abc import AsyncIterator, Callable
+from asyncio import FIRST_COMPLETED
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -27,11 +31,54 @@ from strawberry.types import Info as StrawberryInfo
 
 from control_plane.services.auth import Identity
 from glia.auth import User
+from glia.clock import utcnow
 from glia.errors import Unauthenticated
 from graph.dataloaders import Loaders
+from graph.streams import StreamLimits
 
 if TYPE_CHECKING:
     from control_plane.platform import Platform
+
+T = TypeVar("T")
+
+
+class OperationSession(AsyncSession):
+    """The session of one operation, safe to share between its fields.
+
+    GraphQL resolves sibling fields concurrently (`{ job(id: 1) { … } jobs { … } }`, two
+    DataLoaders in one tick): each database call takes the session in turn instead of two
+    running on one connection at once.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turn = asyncio.Lock()
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._turn:
+            return await super().execute(*args, **kwargs)
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._turn:
+            return await super().scalar(*args, **kwargs)
+
+    # scalars() goes through execute(): it takes its turn there (the lock is not reentrant).
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._turn:
+            return await super().get(*args, **kwargs)
+
+    async def flush(self, *args: Any, **kwargs: Any) -> None:
+        async with self._turn:
+            await super().flush(*args, **kwargs)
+
+    async def commit(self) -> None:
+        async with self._turn:
+            await super().commit()
+
+    async def rollback(self) -> None:
+        async with self._turn:
+            await super().rollback()
 
 
 class Operation:
@@ -49,7 +96,7 @@ class Operation:
         if self._streaming():
             raise RuntimeError("a subscription holds no session: its service opens short ones")
         if self._session is None:
-            self._session = self._platform.db.sessionmaker()
+            self._session = OperationSession(self._platform.db.engine, expire_on_commit=False)
         return self._session
 
     async def close(self) -> None:
@@ -69,8 +116,14 @@ class Context:
     request: Request | WebSocket
     response: Response | WebSocket | None
     request_id: str
+    limits: StreamLimits
     # Set by strawberry from the graphql-transport-ws connection_init payload.
     connection_params: dict[str, Any] | None = field(default=None)
+
+    @property
+    def client_address(self) -> str | None:
+        client = self.request.client
+        return client.host if client is not None else None
 
     @property
     def operation(self) -> Operation:
@@ -111,6 +164,47 @@ class Context:
 
     async def user(self) -> User:
         return (await self.identity()).user
+
+    async def stream(self, items: AsyncGenerator[T, None]) -> AsyncIterator[T]:
+        """Relay a service's stream to a subscriber while their token stays valid.
+
+        Counts against the user's subscriptions; ends with UNAUTHENTICATED as soon as the
+        token is revoked (in any process) or expires, and closes ``items`` when it ends.
+        """
+        identity = await self.identity()
+        auth = self.platform.auth
+        with (
+            self.limits.subscription(identity.user.id),
+            auth.revocation(identity.token_id) as revoked,
+        ):
+            ended = asyncio.ensure_future(_until(revoked, identity.expires_at))
+            try:
+                async with contextlib.aclosing(items):
+                    while True:
+                        following = asyncio.ensure_future(anext(items))
+                        await asyncio.wait({following, ended}, return_when=FIRST_COMPLETED)
+                        if following.done():
+                            try:
+                                item = following.result()
+                            except StopAsyncIteration:
+                                return
+                            yield item
+                            continue
+                        following.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                            await following
+                        raise Unauthenticated(
+                            "the token of this subscription was revoked or has expired: "
+                            "log in again"
+                        )
+            finally:
+                ended.cancel()
+
+
+async def _until(revoked: asyncio.Event, expires_at: datetime) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(max(0.0, (expires_at - utcnow()).total_seconds())):
+            await revoked.wait()
 
 
 Info = StrawberryInfo[Context, None]

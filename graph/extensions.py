@@ -7,10 +7,13 @@ from collections.abc import AsyncIterator
 
 import structlog
 from graphql import GraphQLError
+from starlette.responses import Response
+from starlette.websockets import WebSocket
 from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from glia.errors import GliaError
+from glia.errors import GliaError, TooManyRequests
 from graph.context import Context, operation_scope
 
 logger = structlog.get_logger("glia.graphql")
@@ -37,7 +40,7 @@ class OperationScope(SchemaExtension):
         failed = bool(getattr(result, "errors", None))
         metrics = context.platform.metrics
         metrics.graphql_operations.labels(
-            operation=self.execution_context.operation_name or "anonymous",
+            operation=metrics.operation_label(self.execution_context.operation_name),
             type=operation_type,
             outcome="error" if failed else "ok",
         ).inc()
@@ -45,6 +48,40 @@ class OperationScope(SchemaExtension):
             metrics.graphql_duration.labels(type=operation_type).observe(
                 time.perf_counter() - started
             )
+        _rate_limited_status(context, getattr(result, "errors", None) or [])
+
+
+class SubscriptionsOverWebSockets(SchemaExtension):
+    """A subscription sent over plain HTTP gets a clear BAD_INPUT, not a resolver run as a
+    query (which fails with an internal error)."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        if context.operation_type is OperationType.SUBSCRIPTION and not isinstance(
+            context.context.request, WebSocket
+        ):
+            error = GraphQLError(
+                "subscriptions run over a WebSocket (graphql-transport-ws) at /graphql, "
+                "not over HTTP",
+                extensions={"code": "BAD_INPUT"},
+            )
+            context.result = ExecutionResult(data=None, errors=[error])
+        yield
+
+
+def _rate_limited_status(context: Context, errors: list[GraphQLError]) -> None:
+    """An HTTP request refused for asking too often is answered 429 with Retry-After, as
+    clients and proxies expect, whatever GraphQL says in its body."""
+    for error in errors:
+        extensions = error.extensions or {}
+        if extensions.get("code") == TooManyRequests.code and isinstance(
+            context.response, Response
+        ):
+            context.response.status_code = 429
+            retry_after = (extensions.get("fields") or {}).get("retryAfterSeconds")
+            if isinstance(retry_after, int):
+                context.response.headers["Retry-After"] = str(retry_after)
+            return
 
 
 def _is_expected(error: GraphQLError) -> bool:

@@ -15,7 +15,13 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from graph.extensions import ErrorCodes, OperationScope, log_unexpected_errors
+from graph.cost import QueryCost
+from graph.extensions import (
+    ErrorCodes,
+    OperationScope,
+    SubscriptionsOverWebSockets,
+    log_unexpected_errors,
+)
 from resolvers.auth import AuthMutation, AuthQuery
 from resolvers.clusters import ClustersQuery
 from resolvers.jobs import JobsMutation, JobsQuery, JobsSubscription
@@ -46,7 +52,9 @@ class GliaSchema(strawberry.Schema):
         log_unexpected_errors(errors, getattr(context, "request_id", None))
 
 
-def create_schema(*, max_depth: int = 10, max_tokens: int = 2000) -> strawberry.Schema:
+def create_schema(
+    *, max_depth: int = 10, max_tokens: int = 2000, max_cost: int = 25_000
+) -> strawberry.Schema:
     # The limiters' rule classes are built once: the validation cache is keyed by the rule
     # classes, and a limiter built per request would make a new class, and a cache miss, each time.
     limits = [
@@ -63,6 +71,8 @@ def create_schema(*, max_depth: int = 10, max_tokens: int = 2000) -> strawberry.
             lambda: ValidationCache(maxsize=512),
             lambda: AddValidationRules(limits),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
+            lambda: QueryCost(max_cost=max_cost),
+            SubscriptionsOverWebSockets,
             OperationScope,
             ErrorCodes,
         ],

@@ -23,7 +23,7 @@ class AuthMutation:
     async def login(self, info: Info, username: str, password: str) -> LoginPayload:
         ctx = info.context
         token, user = await ctx.platform.auth.login(
-            ctx.session, username=username, password=password
+            ctx.session, username=username, password=password, client_address=ctx.client_address
         )
         return LoginPayload(token=token, user=cast(User, user))
 

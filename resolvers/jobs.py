@@ -67,5 +67,5 @@ class JobsSubscription:
     )
     async def job_status(self, info: Info, id: str) -> AsyncGenerator[Job, None]:
         ctx = info.context
-        async for job in ctx.platform.jobs.status_changes(await ctx.user(), id):
+        async for job in ctx.stream(ctx.platform.jobs.status_changes(await ctx.user(), id)):
             yield cast(Job, job)

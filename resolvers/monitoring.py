@@ -21,6 +21,6 @@ class MonitoringSubscription:
     ) -> AsyncGenerator[LogChunk, None]:
         ctx = info.context
         batches = ctx.platform.monitoring.logs(await ctx.user(), id, since=since, follow=follow)
-        async for batch in batches:
+        async for batch in ctx.stream(batches):
             if batch:
                 yield LogChunk(lines=cast(list[LogLine], batch))

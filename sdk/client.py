@@ -16,6 +16,7 @@ import builtins
 import contextlib
 import functools
 import json
+import uuid
 from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -47,10 +48,15 @@ from sdk.errors import (
     Forbidden,
     GliaError,
     NotFound,
+    PayloadTooLarge,
     Unauthenticated,
+    Unavailable,
     error_from_graphql,
 )
 from sdk.types import Page
+
+# Pauses between sending a submission again after its answer was lost (the key makes it safe).
+SUBMIT_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 class _Request(GraphQLRequest):
@@ -90,6 +96,10 @@ def _api_errors(url: str) -> Iterator[None]:
             raise Unauthenticated(f"{url}: {exc}") from exc
         if exc.code == 403:
             raise Forbidden(f"{url}: {exc}") from exc
+        if exc.code == 413:
+            raise PayloadTooLarge(f"{url}: the request is too large") from exc
+        if exc.code in (502, 503, 504):
+            raise Unavailable(f"the Glia server at {url} is unavailable ({exc.code})") from exc
         raise GliaError(f"server error from {url}: {exc}") from exc
     except (TransportConnectionFailed, OSError) as exc:
         raise _connection_error(url, exc) from exc
@@ -351,9 +361,15 @@ class JobsResource(_Resource):
         tags: Sequence[str] | None = None,
         description: str | None = None,
         life_span_s: float | None = None,
+        idempotency_key: str | None = None,
     ) -> Job:
         """Submit a job. The submission is checked here first, with the server's own rules:
-        bad input raises BadInput before anything is sent."""
+        bad input raises BadInput before anything is sent.
+
+        It carries an idempotency key (a new one unless given), and is sent again with the
+        same key when the server cannot be reached or is restarting (for up to about 15 s):
+        a submission whose answer was lost is not run twice.
+        """
         submission = parse_input(
             JobSubmission,
             {
@@ -366,9 +382,17 @@ class JobsResource(_Resource):
                 "tags": tuple(tags or ()),
                 "description": description,
                 "life_span_s": life_span_s,
+                "idempotency_key": idempotency_key or uuid.uuid4().hex,
             },
         )
-        data = await self._client.execute(documents.SUBMIT_JOB, {"input": submission.to_wire()})
+        variables = {"input": submission.to_wire()}
+        for delay in SUBMIT_RETRY_DELAYS_S:
+            try:
+                data = await self._client.execute(documents.SUBMIT_JOB, variables)
+                return Job.model_validate(data["submitJob"])
+            except (ConnectionFailed, Unavailable):
+                await asyncio.sleep(delay)
+        data = await self._client.execute(documents.SUBMIT_JOB, variables)
         return Job.model_validate(data["submitJob"])
 
     async def list(

@@ -8,27 +8,11 @@ the SDK fails CI.
 
 from __future__ import annotations
 
-import types
-import typing
-from typing import Any
-
 from glia.auth import User
 from glia.clusters import Cluster
 from glia.jobs import Job
-from glia.model import Model
+from glia.model import Model, model_in
 from glia.monitoring import LogLine
-
-
-def _model_in(annotation: Any) -> type[Model] | None:
-    """The model a field holds, directly or in a container (``tuple[X, ...]``, ``X | None``)."""
-    if isinstance(annotation, type) and issubclass(annotation, Model):
-        return annotation
-    if typing.get_origin(annotation) in (tuple, list, typing.Union, types.UnionType):
-        for argument in typing.get_args(annotation):
-            found = _model_in(argument)
-            if found is not None:
-                return found
-    return None
 
 
 def selection(model: type[Model]) -> str:
@@ -39,7 +23,7 @@ def selection(model: type[Model]) -> str:
     parts = []
     for name, field in model.model_fields.items():
         api_name = field.alias or name
-        nested = _model_in(field.annotation)
+        nested = model_in(field.annotation)
         parts.append(f"{api_name} {{ {selection(nested)} }}" if nested else api_name)
     return " ".join(parts)
 

@@ -30,7 +30,10 @@ from control_plane.workers import BackgroundTasks
 from graph.context import Context
 from graph.extensions import code_invalid_query
 from graph.schema import create_schema
+from graph.streams import StreamLimits
+from server.limits import BodyLimit
 from server.routes import monitoring
+from server.websockets import GliaTransportWSHandler
 
 logger = structlog.get_logger("server.app")
 
@@ -85,13 +88,24 @@ class RequestIdMiddleware:
 
 
 class GliaGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = GliaTransportWSHandler
+
     def __init__(self, running: _Running, settings: Settings) -> None:
         super().__init__(
-            create_schema(max_depth=settings.max_query_depth, max_tokens=settings.max_query_tokens),
+            create_schema(
+                max_depth=settings.max_query_depth,
+                max_tokens=settings.max_query_tokens,
+                max_cost=settings.max_query_cost,
+            ),
             graphql_ide="graphiql",
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         )
         self._running = running
+        self._limits = StreamLimits(
+            connections_per_user=settings.max_connections_per_user,
+            subscriptions_per_user=settings.max_subscriptions_per_user,
+        )
 
     async def process_result(
         self, request: Request, result: ExecutionResult
@@ -109,6 +123,7 @@ class GliaGraphQL(GraphQL[Context, None]):
             request=request,
             response=response,
             request_id=_request_id(request.scope),
+            limits=self._limits,
         )
 
 
@@ -169,6 +184,9 @@ def create_app(
             Route("/healthz", healthz),
             Route("/metrics", metrics),
         ],
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(BodyLimit, max_bytes=settings.max_request_bytes, paths=("/graphql",)),
+        ],
         lifespan=lifespan,
     )

@@ -36,6 +36,9 @@ JOB_FIELDS = """
     history { status reason description exitCode at }
 """
 SUBMIT_JOB = f"mutation($input: SubmitJobInput!) {{ submitJob(input: $input) {{ {JOB_FIELDS} }} }}"
+CREATE_USER = """
+mutation($input: CreateUserInput!) { createUser(input: $input) { user { name role } password } }
+"""
 
 
 async def create_user(
@@ -126,9 +129,9 @@ class ServedApi:
 
 
 @contextmanager
-def serving_api(settings: Settings) -> Iterator[ServedApi]:
-    """Serve the real app over HTTP and WebSocket with the local runtime until the block ends;
-    jobs left running are killed afterwards."""
+def serving_api(settings: Settings, runtime: Runtime | None = None) -> Iterator[ServedApi]:
+    """Serve the real app over HTTP and WebSocket until the block ends, with the local runtime
+    unless ``runtime`` is given; jobs left running are killed afterwards."""
     started: list[tuple[Platform, asyncio.AbstractEventLoop]] = []
 
     async def capture(platform: Platform) -> None:
@@ -137,7 +140,7 @@ def serving_api(settings: Settings) -> Iterator[ServedApi]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app = create_app(settings, on_startup=capture)
+    app = create_app(settings, on_startup=capture, runtime=runtime)
     server = uvicorn.Server(
         uvicorn.Config(
             app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=1

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from cluster_gateway.gateway import (
     ClusterCapacity,
+    JobIsolation,
     WorkloadSpec,
     WorkloadState,
     WorkloadWatch,
@@ -42,6 +43,9 @@ class Runtime(abc.ABC):
 
     @abc.abstractmethod
     async def capacity(self) -> ClusterCapacity: ...
+
+    @abc.abstractmethod
+    async def isolation(self) -> JobIsolation: ...
 
     @abc.abstractmethod
     async def start(self, spec: WorkloadSpec) -> WorkloadState: ...

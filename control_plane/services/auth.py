@@ -6,29 +6,33 @@ signature proves who issued it, the row lets an admin or ``glia logout`` revoke 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from control_plane.events import EventBus
+from control_plane.rate_limits import RateLimits
 from control_plane.services.acl import AclService
 from control_plane.store.database import Database
 from control_plane.store.models import TokenRow, UserRow
 from glia.acl import Action, role_subject, user_subject
 from glia.auth import NewUser, User, UserRole
 from glia.clock import utcnow
-from glia.errors import Conflict, Unauthenticated
+from glia.errors import Conflict, QuotaExceeded, TooManyRequests, Unauthenticated
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +50,12 @@ _GENERATED_PASSWORD_BYTES = 18
 
 @dataclass(frozen=True)
 class Identity:
-    """Who made a request, and with which token (so logout can revoke exactly that one)."""
+    """Who made a request, and with which token (so logout can revoke exactly that one, and a
+    stream can end when it is revoked or expires)."""
 
     user: User
     token_id: str
+    expires_at: datetime
 
 
 def user_from_row(row: UserRow) -> User:
@@ -78,6 +84,11 @@ class AuthService:
         acl: AclService,
         secret_key: str,
         token_ttl_s: int,
+        rate_limits: RateLimits,
+        login_rate_per_user: str = "10/minute",
+        login_rate_per_address: str = "60/minute",
+        uid_range: range = range(200_000, 265_536),
+        single_user: bool = False,
     ) -> None:
         if len(secret_key) < 32:
             raise ValueError("the token signing key must be at least 32 characters")
@@ -88,29 +99,79 @@ class AuthService:
         self._token_ttl = timedelta(seconds=token_ttl_s)
         self._hasher = PasswordHasher()
         self._identities: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
+        # Streams that end when their token is revoked: an event per open stream.
+        self._revocation_events: dict[str, set[asyncio.Event]] = {}
+        self._rate_limits = rate_limits
+        self._login_rate_per_user = login_rate_per_user
+        self._login_rate_per_address = login_rate_per_address
+        self._uid_range = uid_range
+        # Jobs of several users would see each other's files (see JobIsolation): one user only.
+        self.single_user = single_user
+
+    async def _hash(self, password: str) -> str:
+        # argon2 is slow on purpose (~50 ms): never on the event loop.
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def _verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return await asyncio.to_thread(self._hasher.verify, password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
 
     async def create_user(self, session: AsyncSession, new: NewUser) -> tuple[User, str | None]:
         """Create a user; returns the generated password when none was given."""
+        if self.single_user and await session.scalar(select(UserRow.id).limit(1)) is not None:
+            raise Conflict(
+                "Glia runs in single-user mode: its cluster can neither give each user's jobs "
+                "a uid of their own (the server does not run as root) nor sandbox them "
+                "(bubblewrap is not installed), so a second user's jobs could read the first "
+                "one's files. Run the server as root or install bubblewrap to add users."
+            )
         generated = None
         password = new.password
         if password is None:
             generated = password = secrets.token_urlsafe(_GENERATED_PASSWORD_BYTES)
-        row = UserRow(
-            id=str(uuid.uuid4()),
-            name=new.name,
-            email=new.email,
-            role=new.role.value,
-            password_hash=self._hasher.hash(password),
-        )
-        session.add(row)
-        try:
-            await session.commit()
-        except IntegrityError as exc:
-            await session.rollback()
-            raise Conflict(f"user {new.name!r} already exists", fields={"name": new.name}) from exc
+        password_hash = await self._hash(password)
+        for _attempt in range(5):
+            row = UserRow(
+                id=str(uuid.uuid4()),
+                name=new.name,
+                email=new.email,
+                role=new.role.value,
+                password_hash=password_hash,
+                uid=await self._free_uid(session),
+            )
+            session.add(row)
+            try:
+                await session.commit()
+                break
+            except IntegrityError as exc:
+                await session.rollback()
+                if await session.scalar(select(UserRow.id).where(UserRow.name == new.name)):
+                    raise Conflict(
+                        f"user {new.name!r} already exists", fields={"name": new.name}
+                    ) from exc
+                # Another process took the same uid at the same time: take the next one.
+        else:
+            raise Conflict("could not give the new user a uid: try again")
         if new.role is UserRole.ADMIN:
             await self._acl.add_role(user_subject(new.name), role_subject(ADMIN_ROLE))
         return user_from_row(row), generated
+
+    async def _free_uid(self, session: AsyncSession) -> int:
+        highest = await session.scalar(select(func.max(UserRow.uid)))
+        uid = self._uid_range.start if highest is None else max(highest + 1, self._uid_range.start)
+        if uid not in self._uid_range:
+            raise QuotaExceeded(
+                f"every uid for jobs is taken ({len(self._uid_range)} users): raise "
+                "GLIA_JOB_UID_COUNT"
+            )
+        return uid
+
+    async def uids_by_ids(self, session: AsyncSession, ids: Sequence[str]) -> dict[str, int]:
+        """The job uid of each user (for the gateway to run their jobs as)."""
+        rows = await session.execute(select(UserRow.id, UserRow.uid).where(UserRow.id.in_(ids)))
+        return {user_id: uid for user_id, uid in rows}
 
     async def add_user(
         self, session: AsyncSession, caller: User, new: NewUser
@@ -141,17 +202,32 @@ class AuthService:
             )
 
     async def login(
-        self, session: AsyncSession, *, username: str, password: str
+        self,
+        session: AsyncSession,
+        *,
+        username: str,
+        password: str,
+        client_address: str | None = None,
     ) -> tuple[str, User]:
+        """A new token for the user; attempts are rate-limited per user name and per client
+        address (TooManyRequests), whether they succeed or not."""
+        limits = [(self._login_rate_per_user, ("login-user", username[:128]))]
+        if client_address:
+            limits.append((self._login_rate_per_address, ("login-address", client_address)))
+        for rate, key in limits:
+            wait = await self._rate_limits.hit(rate, *key)
+            if wait is not None:
+                raise TooManyRequests(
+                    f"too many login attempts: try again in {max(1, round(wait))} s",
+                    fields={"retryAfterSeconds": max(1, round(wait))},
+                )
         row = await session.scalar(select(UserRow).where(UserRow.name == username))
         if row is None or not row.password_hash:
             # Hash anyway so the time taken does not tell which names exist.
-            self._hasher.hash(password)
+            await self._hash(password)
             raise Unauthenticated("wrong user name or password")
-        try:
-            self._hasher.verify(row.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            raise Unauthenticated("wrong user name or password") from None
+        if not await self._verify(row.password_hash, password):
+            raise Unauthenticated("wrong user name or password")
         if row.disabled:
             raise Unauthenticated(f"user {username!r} is disabled")
         token = await self.issue_token(session, row.id, description="login")
@@ -205,7 +281,9 @@ class AuthService:
             raise Unauthenticated("the token has expired: log in again")
         if user_row.disabled:
             raise Unauthenticated(f"user {user_row.name!r} is disabled")
-        identity = Identity(user=user_from_row(user_row), token_id=token_row.id)
+        identity = Identity(
+            user=user_from_row(user_row), token_id=token_row.id, expires_at=token_row.expires_at
+        )
         self._identities[token_id] = (identity, time.monotonic() + IDENTITY_CACHE_S)
         self._identities.move_to_end(token_id)
         while len(self._identities) > IDENTITY_CACHE_SIZE:
@@ -217,7 +295,7 @@ class AuthService:
         if row is not None and row.revoked_at is None:
             row.revoked_at = utcnow()
             await session.commit()
-        self._identities.pop(token_id, None)
+        self._revoked(token_id)
         try:
             await self._bus.publish(REVOCATIONS_CHANNEL, {"token_id": token_id})
         except Exception:  # the revocation is stored; other processes' caches expire in a second
@@ -231,4 +309,23 @@ class AuthService:
             async for message in revocations:
                 token_id = message.get("token_id")
                 if isinstance(token_id, str):
-                    self._identities.pop(token_id, None)
+                    self._revoked(token_id)
+
+    def _revoked(self, token_id: str) -> None:
+        self._identities.pop(token_id, None)
+        for event in self._revocation_events.get(token_id, ()):
+            event.set()
+
+    @contextlib.contextmanager
+    def revocation(self, token_id: str) -> Iterator[asyncio.Event]:
+        """An event set when ``token_id`` is revoked, here or (through the bus) elsewhere."""
+        event = asyncio.Event()
+        self._revocation_events.setdefault(token_id, set()).add(event)
+        try:
+            yield event
+        finally:
+            events = self._revocation_events.get(token_id)
+            if events is not None:
+                events.discard(event)
+                if not events:
+                    del self._revocation_events[token_id]

@@ -23,7 +23,12 @@ def cluster_from_row(row: ClusterRow) -> Cluster:
         name=row.name,
         status=ClusterStatus(row.status),
         presets=tuple(
-            Preset(name=p.name, resources=Resources(cpu=p.cpu, memory_mb=p.memory_mb, gpu=p.gpu))
+            Preset(
+                name=p.name,
+                resources=Resources(
+                    cpu=p.cpu, memory_mb=p.memory_mb, gpu=p.gpu, pids_limit=p.pids_limit
+                ),
+            )
             for p in row.presets
         ),
     )
@@ -95,6 +100,7 @@ class ClustersService:
                     cpu=p.resources.cpu,
                     memory_mb=p.resources.memory_mb,
                     gpu=p.resources.gpu,
+                    pids_limit=p.resources.pids_limit,
                     position=i,
                 )
                 for i, p in enumerate(presets)

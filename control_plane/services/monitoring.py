@@ -6,7 +6,7 @@ read or wait.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +15,7 @@ from control_plane.services.clusters import GatewayRegistry
 from control_plane.services.jobs import JobsService
 from control_plane.store.database import Database
 from glia.auth import User
-from glia.errors import NotFound
+from glia.errors import BadInput, NotFound
 from glia.jobs import Job
 from glia.monitoring import LogLine
 
@@ -45,8 +45,13 @@ class MonitoringService:
         *,
         since: datetime | None = None,
         follow: bool = False,
-    ) -> AsyncIterator[list[LogLine]]:
+    ) -> AsyncGenerator[list[LogLine], None]:
         """The job's log in batches of lines; with ``follow``, live until the job ends."""
+        if since is not None and since.utcoffset() is None:
+            raise BadInput(
+                f"since {since.isoformat()} has no time zone: add one (Z for UTC)",
+                fields={"since": "no time zone"},
+            )
         job = await self._readable_job(user, id_or_name)
         gateway = self._gateways.get(job.cluster_name)
         try:

@@ -73,6 +73,8 @@ class UserRow(Base):
     password_hash: Mapped[str | None] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(16), default="user")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The unprivileged uid (and gid) the user's jobs run as, from GLIA_JOB_UID_BASE on.
+    uid: Mapped[int] = mapped_column(Integer, unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     tokens: Mapped[list[TokenRow]] = relationship(
@@ -120,6 +122,7 @@ class PresetRow(Base):
     cpu: Mapped[float] = mapped_column(Float)
     memory_mb: Mapped[int] = mapped_column(BigInteger)
     gpu: Mapped[int] = mapped_column(Integer, default=0)
+    pids_limit: Mapped[int] = mapped_column(Integer, default=1024)
     position: Mapped[int] = mapped_column(Integer, default=0)
 
     cluster: Mapped[ClusterRow] = relationship(back_populates="presets")
@@ -131,6 +134,7 @@ class JobRow(Base):
         Index("ix_jobs_owner_created", "owner_id", "created_at"),
         Index("ix_jobs_status", "status"),
         Index("ix_jobs_uri", "uri"),
+        UniqueConstraint("owner_id", "idempotency_key", name="uq_jobs_owner_idempotency_key"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -144,6 +148,10 @@ class JobRow(Base):
     cpu: Mapped[float] = mapped_column(Float)
     memory_mb: Mapped[int] = mapped_column(BigInteger)
     gpu: Mapped[int] = mapped_column(Integer, default=0)
+    pids_limit: Mapped[int] = mapped_column(Integer, default=1024)
+    # The uid and gid the job runs as (its owner's at submission).
+    uid: Mapped[int | None] = mapped_column(Integer)
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
     command: Mapped[list[Any]] = mapped_column(JSON)
     env: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     working_dir: Mapped[str | None] = mapped_column(Text)

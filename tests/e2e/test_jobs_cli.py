@@ -119,8 +119,9 @@ def test_a_second_user_cannot_touch_the_first_users_jobs(
 
     assert bob.json("ps", "-a") == []
     for command in (("status", job_id), ("logs", job_id), ("kill", job_id)):
-        denied = bob(*command)
-        assert denied.returncode == 77, (command, denied.stdout, denied.stderr)
+        denied = bob(*command)  # as for a job that does not exist: bob learns nothing
+        assert denied.returncode == 66, (command, denied.stdout, denied.stderr)
+        assert denied.stderr.strip().endswith(f"job '{job_id}' not found"), denied.stderr
         assert "Traceback" not in denied.stderr
     assert cli.json("status", job_id)["status"].lower() == "running"
     cli.ok("kill", job_id)
@@ -175,3 +176,12 @@ def test_a_command_that_cannot_start(cli: Cli) -> None:
     assert result.returncode == 127
     assert "StartFailed" in result.stderr
     assert "no-such-command-here" in result.stderr
+
+
+def test_a_big_output_arrives_whole_in_bounded_messages(cli: Cli) -> None:
+    printed = cli.ok("run", "--", "seq", "1", "20000")
+    assert printed.splitlines() == [str(i) for i in range(1, 20001)]
+    job_id = cli.json("ps", "-a")[0]["id"]
+    assert cli.ok("logs", job_id).splitlines() == [str(i) for i in range(1, 20001)]
+    followed = cli.ok("logs", "--timestamps", job_id).splitlines()
+    assert [line.split(" ", 1)[1] for line in followed] == [str(i) for i in range(1, 20001)]

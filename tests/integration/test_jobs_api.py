@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from cluster_gateway.runtimes.fake import FakeRuntime
 from control_plane.events import InProcessBus, RedisBus
 from glia.jobs import JobReason
 from tests.conftest import REDIS_URL
-from tests.factories import SUBMIT_JOB, Api, GraphQLErrors, make_settings, running_api
+from tests.factories import CREATE_USER, SUBMIT_JOB, Api, GraphQLErrors, make_settings, running_api
 from tests.polling import eventually
 
 JOB = """
@@ -115,10 +116,12 @@ async def test_other_users_see_read_and_kill_nothing(api: Api) -> None:
 
     bob_jobs = (await api.gql(JOBS, token=bob))["jobs"]
     assert bob_jobs["totalCount"] == 0 and bob_jobs["edges"] == []
-    for query in (JOB, KILL):
+    for query in (JOB, KILL):  # exactly what a job that does not exist gets
         with pytest.raises(GraphQLErrors) as denied:
             await api.gql(query, {"id": job["id"]}, token=bob)
-        assert denied.value.code == "FORBIDDEN"
+        assert denied.value.code == "NOT_FOUND"
+        assert denied.value.errors[0]["message"] == f"job {job['id']!r} not found"
+        assert "alice" not in str(denied.value.errors)
     # a name resolves among the caller's own jobs only
     with pytest.raises(GraphQLErrors) as missing:
         await api.gql(JOB, {"id": "nothing-here"}, token=bob)
@@ -164,9 +167,7 @@ async def test_errors_carry_codes(api: Api) -> None:
 async def test_only_admins_create_users(api: Api) -> None:
     alice = await api.user("alice")
     admin = await api.user("root", role="admin")
-    create = """
-    mutation($input: CreateUserInput!) { createUser(input: $input) { user { name role } password } }
-    """
+    create = CREATE_USER
     body = await api.raw(create, {"input": {"name": "carol"}}, token=alice)
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     created = (await api.gql(create, {"input": {"name": "carol"}}, token=admin))["createUser"]
@@ -291,3 +292,69 @@ async def test_query_depth_and_size_limits(tmp_path: Path) -> None:
         body = await api.raw(huge, token=token)
         assert body["errors"][0]["extensions"]["code"] == "BAD_INPUT"
         assert "token" in body["errors"][0]["message"].lower()
+
+
+async def test_a_submission_with_a_used_idempotency_key_returns_the_first_job(
+    api: Api, runtime: FakeRuntime
+) -> None:
+    token = await api.user("alice")
+    first = await api.submit_job(token, command=["echo", "once"], idempotencyKey="retry-1")
+    again = await api.submit_job(token, command=["echo", "once"], idempotencyKey="retry-1")
+    assert again["id"] == first["id"]
+    racing = await asyncio.gather(
+        *(
+            api.submit_job(token, command=["echo", "race"], idempotencyKey="race-1")
+            for _ in range(5)
+        )
+    )
+    assert len({job["id"] for job in racing}) == 1
+    assert len(runtime.specs) == 2  # one workload per key
+    body = await api.raw(
+        SUBMIT_JOB,
+        {"input": {"command": ["echo", "other"], "idempotencyKey": "retry-1"}},
+        token=token,
+    )
+    assert body["errors"][0]["extensions"]["code"] == "CONFLICT"
+    other_user = await api.user("bob")  # keys are per user
+    assert (await api.submit_job(other_user, idempotencyKey="retry-1"))["id"] != first["id"]
+
+
+async def test_racing_transitions_move_a_job_once_and_log_nothing(
+    api: Api, runtime: FakeRuntime, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = await api.user("alice")
+    jobs = [await api.submit_job(token) for _ in range(20)]
+    for job in jobs:
+        await job_status(api, token, job["id"], "RUNNING")
+    runtime.honour_stop = False
+    with caplog.at_level(logging.ERROR):
+        await asyncio.gather(
+            *(api.gql(KILL, {"id": job["id"]}, token=token) for job in jobs),
+            *(
+                api.platform.job_status.apply(  # the watch's path, racing the kills
+                    runtime.finish(job["id"], exit_code=143, reason=JobReason.USER_REQUESTED)
+                )
+                for job in jobs
+            ),
+            *(api.platform.reconciler.reconcile("default") for _ in range(3)),
+        )
+    for job in jobs:
+        done = (await api.gql(JOB, {"id": job["id"]}, token=token))["job"]
+        assert [h["status"] for h in done["history"]] == ["PENDING", "RUNNING", "CANCELLED"]
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_sibling_fields_share_the_operations_session_safely(api: Api) -> None:
+    """GraphQL resolves sibling fields concurrently: they take the one session in turn."""
+    token = await api.user("alice")
+    job = await api.submit_job(token, name="sibling")
+    query = """query($id: String!) {
+        a: job(id: $id) { id history { status } cluster { name } }
+        b: jobs(first: 5) { totalCount edges { node { id history { status } cluster { name } } } }
+        c: job(id: "sibling") { id }
+        me { name }
+    }"""
+    for _ in range(10):
+        body = await api.raw(query, {"id": job["id"]}, token=token)
+        assert "errors" not in body, body
+        assert body["data"]["a"]["id"] == body["data"]["c"]["id"] == job["id"]

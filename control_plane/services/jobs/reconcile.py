@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from cluster_gateway.gateway import WatchExpired, WorkloadPhase, WorkloadState
 from control_plane.services.clusters import GatewayRegistry
-from control_plane.services.jobs.records import unfinished_jobs
+from control_plane.services.jobs.records import job_uid, unfinished_jobs
 from control_plane.services.jobs.status import JobStatusMachine
 from control_plane.services.jobs.submission import JobSubmitter
 from control_plane.store.database import Database
@@ -108,7 +108,9 @@ class ClusterReconciler:
                     continue
                 elif job.status is JobStatus.PENDING:
                     logger.info("reconcile: starting job %s its cluster does not know", job_id)
-                    await self._submitter.start_workload(job)
+                    async with self._db.session() as session:
+                        uid = await job_uid(session, job_id)
+                    await self._submitter.start_workload(job, uid)
                 else:
                     async with self._db.session() as session:
                         await self._status.transition(

@@ -39,7 +39,9 @@ def job_from_row(row: JobRow, owner: User, cluster_name: str, *, with_history: b
         org=row.org,
         project=row.project,
         preset=row.preset,
-        resources=Resources(cpu=row.cpu, memory_mb=row.memory_mb, gpu=row.gpu),
+        resources=Resources(
+            cpu=row.cpu, memory_mb=row.memory_mb, gpu=row.gpu, pids_limit=row.pids_limit
+        ),
         command=tuple(row.command),
         env=dict(row.env),
         working_dir=row.working_dir,
@@ -105,6 +107,12 @@ async def unfinished_jobs(session: AsyncSession, cluster_name: str) -> list[Job]
     ]
 
 
+async def job_uid(session: AsyncSession, job_id: str) -> int | None:
+    """The uid the job runs as (its owner's at submission)."""
+    uid: int | None = await session.scalar(select(JobRow.uid).where(JobRow.id == job_id))
+    return uid
+
+
 async def load_history(
     session: AsyncSession, job_ids: Sequence[str]
 ) -> list[tuple[JobStatusItem, ...]]:
@@ -124,6 +132,9 @@ def encode_cursor(created_at: datetime, job_id: str) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         created, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(created), job_id
+        moment = datetime.fromisoformat(created)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise BadInput(f"invalid cursor {cursor!r}", fields={"after": cursor}) from None
+        moment = None
+    if moment is None or moment.utcoffset() is None:  # not one of ours
+        raise BadInput(f"invalid cursor {cursor[:100]!r}", fields={"after": "invalid"})
+    return moment, job_id

@@ -12,7 +12,7 @@ import asyncio
 import builtins
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +36,7 @@ from control_plane.store.database import Database
 from control_plane.store.models import ClusterRow, JobRow
 from glia.acl import Action
 from glia.auth import User
-from glia.errors import BadInput
+from glia.errors import BadInput, NotFound
 from glia.jobs import (
     Job,
     JobFilter,
@@ -92,10 +92,18 @@ class JobsService:
         return await self._submitter.submit(session, user, submission)
 
     async def get(self, session: AsyncSession, user: User, id_or_name: str) -> Job:
-        """The job, if it exists (NotFound) and ``user`` may read it (Forbidden)."""
+        """The job, if it exists and ``user`` may read it; NotFound otherwise, the same
+        answer in both cases, so nobody learns of a job they may not see."""
         job = await find_job(session, user, id_or_name)
-        await self._acl.require(user.subject, job.uri, Action.READ)
+        await self._require(user, job, Action.READ, id_or_name)
         return job
+
+    async def _require(self, user: User, job: Job, action: Action, asked_for: str) -> None:
+        """NotFound for a caller who may not read the job; Forbidden for one who may read it
+        but not do ``action``."""
+        if not await self._acl.check(user.subject, job.uri, Action.READ):
+            raise NotFound(f"job {asked_for!r} not found")
+        await self._acl.require(user.subject, job.uri, action)
 
     async def list(
         self,
@@ -108,6 +116,7 @@ class JobsService:
     ) -> JobPage:
         if first < 0:
             raise BadInput("first must not be negative", fields={"first": first})
+        position = decode_cursor(after) if after is not None else None
         prefixes = self._acl.visible_prefixes(user.subject, "job", Action.READ)
         if prefixes is not None and not prefixes:
             return JobPage([], 0, None, False)
@@ -131,8 +140,8 @@ class JobsService:
             else None
         )
         page_conditions = list(conditions)
-        if after is not None:
-            created, job_id = decode_cursor(after)
+        if position is not None:
+            created, job_id = position
             page_conditions.append(
                 or_(
                     JobRow.created_at < created,
@@ -182,7 +191,7 @@ class JobsService:
         """Stop a job and wait a little for it to end; a finished job is returned unchanged."""
         async with self._db.session() as session:
             job = await find_job(session, user, id_or_name)
-        await self._acl.require(user.subject, job.uri, Action.WRITE)
+        await self._require(user, job, Action.WRITE, id_or_name)
         if job.status.is_finished:
             return job
         async with self._bus.subscribe(status_channel(job.id)) as updates:
@@ -210,7 +219,7 @@ class JobsService:
         async with self._db.session() as session:
             return await find_job(session, user, job.id)
 
-    async def status_changes(self, user: User, id_or_name: str) -> AsyncIterator[Job]:
+    async def status_changes(self, user: User, id_or_name: str) -> AsyncGenerator[Job, None]:
         """The job now, then again on every status change; ends after a final status.
 
         Checks access before the first value and on every read (a grant revoked meanwhile

@@ -7,12 +7,14 @@ import uuid
 from collections.abc import Mapping
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cluster_gateway.gateway import WorkloadSpec
 from control_plane.services.acl import AclService
+from control_plane.services.auth import AuthService
 from control_plane.services.clusters import ClustersService, GatewayRegistry
-from control_plane.services.jobs.records import job_from_row
+from control_plane.services.jobs.records import find_job, job_from_row
 from control_plane.services.jobs.status import JobStatusMachine
 from control_plane.store.database import Database
 from control_plane.store.models import JobRow, JobStatusRow
@@ -40,6 +42,7 @@ class JobSubmitter:
         *,
         db: Database,
         acl: AclService,
+        auth: AuthService,
         clusters: ClustersService,
         gateways: GatewayRegistry,
         status: JobStatusMachine,
@@ -48,6 +51,7 @@ class JobSubmitter:
     ) -> None:
         self._db = db
         self._acl = acl
+        self._auth = auth
         self._clusters = clusters
         self._gateways = gateways
         self._status = status
@@ -55,6 +59,10 @@ class JobSubmitter:
         self._base_env = dict(base_env)
 
     async def submit(self, session: AsyncSession, user: User, submission: JobSubmission) -> Job:
+        if submission.idempotency_key is not None:
+            earlier = await self._submitted(session, user, submission)
+            if earlier is not None:
+                return earlier
         cluster_name = submission.cluster or await self._clusters.default_name(session)
         cluster = await self._clusters.get(session, cluster_name)
         preset = cluster.preset(submission.preset)
@@ -85,6 +93,7 @@ class JobSubmitter:
                     fields={"name": submission.name},
                 )
         job_id = f"{JOB_ID_PREFIX}{uuid.uuid4()}"
+        uid = (await self._auth.uids_by_ids(session, [user.id])).get(user.id)
         now = utcnow()
         row = JobRow(
             id=job_id,
@@ -98,6 +107,9 @@ class JobSubmitter:
             cpu=preset.resources.cpu,
             memory_mb=preset.resources.memory_mb,
             gpu=preset.resources.gpu,
+            pids_limit=preset.resources.pids_limit,
+            uid=uid,
+            idempotency_key=submission.idempotency_key,
             command=list(submission.command),
             env=submission.environment,
             working_dir=submission.working_dir,
@@ -112,13 +124,41 @@ class JobSubmitter:
             JobStatusRow(status=JobStatus.PENDING.value, reason=JobReason.CREATING.value, at=now)
         ]
         session.add(row)
-        await session.commit()
+        try:
+            await session.commit()
+        except IntegrityError:
+            # The same idempotency key, submitted at the same moment by a retry that raced.
+            await session.rollback()
+            earlier = await self._submitted(session, user, submission)
+            if earlier is None:
+                raise
+            return earlier
         job = job_from_row(row, user, cluster.name, with_history=True)
         await self._status.announce(job.id, job.status)
-        await self.start_workload(job)
+        await self.start_workload(job, uid)
         return job
 
-    def workload_spec(self, job: Job) -> WorkloadSpec:
+    async def _submitted(
+        self, session: AsyncSession, user: User, submission: JobSubmission
+    ) -> Job | None:
+        """The job an earlier submission with the same idempotency key made, if any."""
+        job_id = await session.scalar(
+            select(JobRow.id).where(
+                JobRow.owner_id == user.id, JobRow.idempotency_key == submission.idempotency_key
+            )
+        )
+        if job_id is None:
+            return None
+        job = await find_job(session, user, job_id)
+        if job.command != submission.command:
+            raise Conflict(
+                f"the idempotency key {submission.idempotency_key!r} was used for another job "
+                f"({job.id}, {' '.join(job.command)!r})",
+                fields={"idempotencyKey": submission.idempotency_key},
+            )
+        return job
+
+    def workload_spec(self, job: Job, uid: int | None) -> WorkloadSpec:
         env = {**self._base_env, **job.env}
         env.update(
             GLIA_JOB_ID=job.id,
@@ -134,14 +174,16 @@ class JobSubmitter:
             env=env,
             working_dir=job.working_dir,
             life_span_s=job.life_span_s,
+            uid=uid,
+            gid=uid,
         )
 
-    async def start_workload(self, job: Job) -> None:
-        """Ask the job's cluster to run it; a cluster that fails to fails the job, it never
-        loses the record."""
+    async def start_workload(self, job: Job, uid: int | None) -> None:
+        """Ask the job's cluster to run it (as ``uid``); a cluster that fails to fails the job,
+        it never loses the record."""
         try:
             gateway = self._gateways.get(job.cluster_name)
-            state = await gateway.start(self.workload_spec(job))
+            state = await gateway.start(self.workload_spec(job, uid))
         except Exception as exc:
             logger.exception("starting job %s on cluster %s failed", job.id, job.cluster_name)
             description = exc.message if isinstance(exc, GliaError) else str(exc)
