@@ -79,11 +79,22 @@ def glia_up(*, cgroups: bool = True) -> Iterator[BenchServer]:
 
 
 def _kill_jobs(data_dir: Path) -> None:
-    """Kill the supervisors and jobs a bench left running (by the pids their files record)."""
+    """Kill the supervisors and jobs a bench left running (by the pids their files record),
+    and remove their cgroups (a killed supervisor leaves its job's behind)."""
     for record in data_dir.glob("clusters/*/jobs/*/*.json"):
         if record.name in ("supervisor.json", "child.json"):
             with contextlib.suppress(OSError, ValueError, KeyError):
                 os.killpg(json.loads(record.read_text())["pid"], signal.SIGKILL)
+    for spec in data_dir.glob("clusters/*/jobs/*/spec.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            cgroup = json.loads(spec.read_text())["cgroup"] or {}
+            for directory in {cgroup.get("memory"), cgroup.get("cpu"), cgroup.get("pids")}:
+                for _ in range(50):  # killed processes leave their cgroup a moment later
+                    if not directory or not os.path.isdir(directory):
+                        break
+                    with contextlib.suppress(OSError):
+                        os.rmdir(directory)
+                    time.sleep(0.01)
 
 
 def summary(samples_s: list[float]) -> str:

@@ -1,10 +1,13 @@
 """LocalRuntime start latency: ``start()`` until RUNNING is seen on ``watch()``.
 
-There is one way a job starts: its supervisor is forked by the pre-started spawner. Baseline,
+There is one way a job starts: its supervisor is forked by the pre-started spawner, which
+runs the command in the job's bubblewrap sandbox where bwrap works (RUNNING once the sandbox
+is made and its pid 1 has forked the command), under ``--uid`` if given (as the control plane
+gives one when the runtime runs as root: setpriv switches to it in the sandbox). Baseline,
 measured in the same run: ``asyncio.create_subprocess_exec`` of the same command in this
 process, until it returns.
 
-    python -m bench.runtime_start [--runs 100] [--no-cgroups]
+    python -m bench.runtime_start [--runs 100] [--no-cgroups] [--no-sandbox] [--uid UID]
 """
 
 from __future__ import annotations
@@ -34,10 +37,14 @@ async def baseline(n: int) -> list[float]:
     return samples
 
 
-async def runtime_start(n: int, *, use_cgroups: bool) -> list[float]:
+async def runtime_start(
+    n: int, *, use_cgroups: bool, sandbox: bool | None, uid: int | None
+) -> list[float]:
     with tempfile.TemporaryDirectory(prefix="glia-bench-rt-") as root:
-        runtime = LocalRuntime(Path(root) / "state", use_cgroups=use_cgroups)
+        runtime = LocalRuntime(Path(root) / "state", use_cgroups=use_cgroups, sandbox=sandbox)
         await runtime.open()
+        if sandbox is None and not runtime.sandboxed:
+            print("  (bwrap does not work here: no sandbox)")
         spawner = runtime.spawner_pid
         if spawner is None:
             raise RuntimeError("the spawner did not start")
@@ -53,6 +60,8 @@ async def runtime_start(n: int, *, use_cgroups: bool) -> list[float]:
                         command=COMMAND,
                         resources=Resources(cpu=1, memory_mb=64),
                         env=env,
+                        uid=uid,
+                        gid=uid,
                     )
                     started = time.perf_counter()
                     await runtime.start(spec)
@@ -77,12 +86,23 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--no-cgroups", action="store_true")
+    parser.add_argument("--no-sandbox", action="store_true")
+    parser.add_argument("--uid", type=int, default=None, help="run the jobs as this uid (root)")
     args = parser.parse_args()
     cgroups = not args.no_cgroups
-    await runtime_start(5, use_cgroups=cgroups)  # warm up the caches
-    local = await runtime_start(args.runs, use_cgroups=cgroups)
+    options = {
+        "use_cgroups": cgroups,
+        "sandbox": False if args.no_sandbox else None,
+        "uid": args.uid,
+    }
+    await runtime_start(5, **options)  # warm up the caches
+    local = await runtime_start(args.runs, **options)
     base = await baseline(args.runs)
-    print(f"start -> RUNNING, cgroups {'on' if cgroups else 'off'}, command {list(COMMAND)}")
+    sandbox = "off" if args.no_sandbox else "on"
+    print(
+        f"start -> RUNNING, cgroups {'on' if cgroups else 'off'}, sandbox {sandbox}, "
+        f"uid {args.uid}, command {list(COMMAND)}"
+    )
     print(f"  LocalRuntime (supervisor forked by the spawner): {summary(local)}")
     print(f"  baseline, asyncio.create_subprocess_exec:        {summary(base)}")
 

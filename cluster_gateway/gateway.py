@@ -140,8 +140,15 @@ class Gateway(Protocol):
       ids, MISSING for those the cluster does not know (never started, or forgotten).
     - ``logs`` yields batches of lines from the start (or from ``since``); with ``follow`` it
       waits for new lines and ends once the workload has ended and every line was yielded.
+      A batch holds at most 1,000 lines and 64 KiB of text (a line is at most 64 KiB).
       ``read_log`` yields the output's bytes (lines joined with newlines) from ``offset``;
       ``log_size`` is their count so far. All three raise NotFound for an unknown workload.
+    - A workload's output is capped: past the cluster's limit the oldest lines are dropped,
+      and in their place ``logs`` yields a ``LogStream.SYSTEM`` line ``[glia: N bytes of
+      older output were dropped]``, which ``read_log``'s bytes start with too (``log_size``
+      counts it). A reader whose workload is forgotten (or whose log is truncated) while it
+      reads gets a ``SYSTEM`` line saying so, and ends.
+    - ``isolation`` says how the cluster keeps jobs apart (`JobIsolation`).
     - ``forget`` drops an ended workload, logs included; Conflict for one that has not ended,
       nothing for an unknown one. Ended workloads are also forgotten by the cluster itself
       after its retention period.

@@ -10,7 +10,11 @@ Nothing runs: the test drives every transition, with the same observable behavio
     runtime.finish("job-1", 3)         # EXITED, reason Error
 
 A life span is enforced as the local runtime does it: the workload ends LifeSpanEnded
-``life_span_s`` after it turned RUNNING.
+``life_span_s`` after it turned RUNNING. So is the output's cap (``log_limit_bytes``): the
+oldest whole lines are dropped past it, and readers get the local runtime's marker line
+(``logfile.dropped_line``) in their place, as a SYSTEM line in ``logs`` and as bytes in
+``read_log``. ``logs`` batches are bounded as the local runtime's, and a reader whose workload
+is forgotten while it reads gets a SYSTEM line saying so, then ends.
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ from typing import Any
 
 from cluster_gateway.gateway import (
     ClusterCapacity,
+    JobIsolation,
     WorkloadPhase,
     WorkloadSpec,
     WorkloadState,
     WorkloadWatch,
 )
+from cluster_gateway.runtimes import logfile
 from cluster_gateway.runtimes.base import Runtime, check_job_id
 from cluster_gateway.watch import DEFAULT_HISTORY, WorkloadFeed
 from glia.clock import utcnow
@@ -38,14 +44,20 @@ from glia.monitoring import LogLine, LogStream
 
 SIGTERM_EXIT_CODE = 143  # 128 + SIGTERM: what a process that honours SIGTERM exits with
 READ_CHUNK = 64 * 1024
+# As LocalRuntime's: ``logs`` batches (lines, and bytes of text) and the output's cap.
+BATCH_LINES = 1000
+BATCH_BYTES = 64 * 1024
+DEFAULT_LOG_LIMIT = 1024**3
 
 
 @dataclass
 class _Job:
     spec: WorkloadSpec
     state: WorkloadState
-    lines: list[LogLine] = field(default_factory=list)
-    output: bytearray = field(default_factory=bytearray)  # the lines as read_log gives them
+    lines: list[LogLine] = field(default_factory=list)  # those kept
+    output: bytearray = field(default_factory=bytearray)  # the kept lines as bytes
+    dropped_lines: int = 0  # lines dropped past the cap, before ``lines``
+    dropped_bytes: int = 0
     life_span: asyncio.TimerHandle | None = None
     # Replaced after every change, so a follower waits on the event it saw before reading.
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -61,6 +73,7 @@ class FakeRuntime(Runtime):
     ``auto_run``: a started workload turns RUNNING by itself on the next loop turn (else call
     ``run``). ``honour_stop``: ``stop`` ends the workload on the next loop turn with
     UserRequested (else the test calls ``finish``). ``stop_requests`` records every ``stop``.
+    ``isolation``: what ``isolation()`` answers (by default, both kinds).
     """
 
     def __init__(
@@ -70,8 +83,12 @@ class FakeRuntime(Runtime):
         auto_run: bool = True,
         honour_stop: bool = True,
         watch_history: int = DEFAULT_HISTORY,
+        isolation: JobIsolation | None = None,
+        log_limit_bytes: int = DEFAULT_LOG_LIMIT,
     ) -> None:
         self._capacity = capacity or ClusterCapacity(cpu=8.0, memory_mb=16384)
+        self._isolation = isolation or JobIsolation(own_uid=True, sandbox=True)
+        self._log_limit_bytes = log_limit_bytes
         self.auto_run = auto_run
         self.honour_stop = honour_stop
         self.stop_requests: list[tuple[str, float]] = []
@@ -96,6 +113,9 @@ class FakeRuntime(Runtime):
 
     async def capacity(self) -> ClusterCapacity:
         return self._capacity
+
+    async def isolation(self) -> JobIsolation:
+        return self._isolation
 
     async def start(self, spec: WorkloadSpec) -> WorkloadState:
         if not self._open:
@@ -139,32 +159,59 @@ class FakeRuntime(Runtime):
         job = self._job(job_id)
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
-        position = 0
+        position = 0  # lines and bytes of the whole output read so far, dropped ones included
+        done_bytes = 0
+        if since is not None and job.lines and job.lines[0].time < since:
+            position = job.dropped_lines  # the dropped lines were all before ``since``
+            done_bytes = job.dropped_bytes
         while True:
             changed = job.changed
             ended = job.state.phase == WorkloadPhase.EXITED
-            batch = job.lines[position:]
-            position += len(batch)
-            if since is not None:
-                batch = [line for line in batch if line.time >= since]
+            if self._jobs.get(job_id) is not job:
+                yield [_system(utcnow(), logfile.REMOVED_LINE)]
+                return
+            batch: list[LogLine] = []
+            size = 0
+            if position < job.dropped_lines:
+                skipped = job.dropped_bytes - done_bytes
+                batch.append(_system(job.lines[0].time, logfile.dropped_line(skipped)))
+                size += len(batch[0].text)
+                position, done_bytes = job.dropped_lines, job.dropped_bytes
+            for line in job.lines[position - job.dropped_lines :]:
+                text = len(line.text.encode())
+                if len(batch) >= BATCH_LINES or (batch and size + text > BATCH_BYTES):
+                    break
+                position += 1
+                done_bytes += text + 1
+                if since is None or line.time >= since:
+                    batch.append(line)
+                    size += text
             if batch:
                 yield batch
-            if not follow or ended or not self._open or self._jobs.get(job_id) is not job:
+                continue  # batches are bounded: there may be more already
+            if not follow or ended or not self._open:
                 return
             await changed.wait()
 
     async def log_size(self, job_id: str) -> int:
-        return len(self._job(job_id).output)
+        return len(self._bytes(self._job(job_id)))
 
     async def read_log(
         self, job_id: str, *, offset: int = 0, length: int | None = None
     ) -> AsyncIterator[bytes]:
         if offset < 0 or (length is not None and length < 0):
             raise BadInput("offset and length must not be negative")
-        output = self._job(job_id).output
+        output = self._bytes(self._job(job_id))
         end = len(output) if length is None else min(len(output), offset + length)
         for position in range(offset, end, READ_CHUNK):
             yield bytes(output[position : min(end, position + READ_CHUNK)])
+
+    @staticmethod
+    def _bytes(job: _Job) -> bytes:
+        """The output as ``read_log`` gives it: the marker line if some was dropped, then
+        the lines kept."""
+        head = logfile.dropped_line(job.dropped_bytes) + b"\n" if job.dropped_bytes else b""
+        return head + bytes(job.output)
 
     async def forget(self, job_id: str) -> None:
         job = self._jobs.get(job_id)
@@ -204,14 +251,23 @@ class FakeRuntime(Runtime):
         stream: LogStream = LogStream.STDOUT,
         time: datetime | None = None,
     ) -> None:
-        """Append ``text`` (one line per ``\\n``-separated part) to the workload's output."""
+        """Append ``text`` (one line per ``\\n``-separated part, each cut into pieces of at most
+        ``logfile.MAX_LINE`` bytes as the local runtime cuts them) to the workload's output."""
         job = self._job(job_id)
         if job.state.phase == WorkloadPhase.EXITED:
             raise RuntimeError(f"{job_id} has ended")
         at = time or utcnow()
-        for line in text.split("\n"):
+        pieces, _ = logfile.split_lines(text.encode() + b"\n", final=True)
+        for piece in pieces:
+            line = piece.decode(errors="replace")
             job.lines.append(LogLine(time=at, stream=stream, text=line))
             job.output += line.encode() + b"\n"
+        while len(job.output) > self._log_limit_bytes and len(job.lines) > 1:
+            dropped = len(job.lines[0].text.encode()) + 1
+            del job.lines[0]
+            del job.output[:dropped]
+            job.dropped_lines += 1
+            job.dropped_bytes += dropped
         job.wake()
 
     def finish(
@@ -282,3 +338,7 @@ class FakeRuntime(Runtime):
             self.finish(job_id, SIGTERM_EXIT_CODE, reason=reason, description=description)
         else:
             self.finish(job_id, SIGTERM_EXIT_CODE, reason=reason, description="stopped on request")
+
+
+def _system(at: datetime, text: bytes) -> LogLine:
+    return LogLine(time=at, stream=LogStream.SYSTEM, text=text.decode())

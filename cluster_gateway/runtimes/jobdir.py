@@ -3,21 +3,28 @@
 Shared by the runtime (``local.py``) and the supervisor, so it imports the standard library
 only: every supervisor is a fork of the spawner and carries what the spawner imported.
 
-``<state_dir>/jobs/<job_id>/`` holds (JSON files are written to a temporary name and renamed,
-so a reader sees a whole file or none):
+The state dir, ``jobs/`` and every job's directory are 0700 and every file in them 0600,
+owned by the runtime's user (root where jobs run under uids of their own): no job can read or
+write them, and no sandbox shows them (``sandbox.py``). ``<state_dir>/jobs/<job_id>/`` holds
+(JSON files are written to a temporary name and renamed, so a reader sees a whole file or
+none):
 
-- ``spec.json`` (runtime, before the supervisor starts): command, env, working_dir, resources,
-  life_span_s, grace_s, notify_socket, cgroup;
+- ``spec.json`` (runtime, before the supervisor starts): command, env, working_dir, scratch,
+  uid, gid, resources, pids_limit, life_span_s, grace_s, log_limit_bytes, notify_socket,
+  state_dir, cgroup, sandbox (``sandbox.Sandbox.to_json``, or null), home;
 - ``supervisor.json`` (the supervisor, before the spawner's answer reaches the runtime): pid
   and start_time (psutil's ``create_time()``: tells the process from a later one with the same
   pid);
 - ``stop.json`` (runtime, before it sends SIGTERM): ``{"grace_s": ...}``;
-- ``child.json`` (supervisor, once the command runs): pid, pgid, started_at, start_time;
-- ``output.log`` and ``output.idx`` (supervisor): the output, see ``logfile.py``;
+- ``child.json`` (supervisor, once the command runs): pid (the process it forked: bwrap in a
+  sandbox), pgid (the group that holds the job's processes: in a sandbox, that of the
+  sandbox's pid 1), started_at, start_time (of the pgid's leader);
+- ``output.<k>.log`` and ``output.<k>.idx`` (supervisor): the output, see ``logfile.py``;
 - ``exit.json`` (supervisor when the job ends; the runtime for a lost supervisor or a failed
   start): exit_code, signal, reason, description, finished_at;
 - ``supervisor.log``: the supervisor's own stderr;
-- ``work/``: the scratch working directory of a job that names none.
+- ``work/``: the scratch working directory of a job that names none, and ``home/``, its HOME
+  in a sandbox: both the job's own (its uid, 0700), the only things in here it can reach.
 """
 
 from __future__ import annotations
@@ -33,11 +40,20 @@ CHILD = "child.json"
 EXIT = "exit.json"
 SUPERVISOR_LOG = "supervisor.log"
 SCRATCH = "work"
+HOME = "home"
+# Files and directories of the runtime and its supervisors.
+FILE_MODE = 0o600
+DIR_MODE = 0o700
 
 
 # The files are small and written once or twice: os-level reads and writes, no buffered text
 # streams (a supervisor is a fresh fork, and every object it touches is a page it copies).
 MAX_FILE = 1024 * 1024
+
+
+def read_bytes(path: str) -> bytes:
+    """The whole of a small file (``/proc``'s too). Raises OSError."""
+    return _read(path)
 
 
 def _read(path: str) -> bytes:
@@ -66,7 +82,7 @@ def read_json(path: str) -> dict[str, object] | None:
 def _write_tmp(path: str, value: dict[str, object]) -> str:
     tmp = f"{path}.{os.getpid()}.tmp"
     data = memoryview(json.dumps(value).encode())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
     try:
         while data:
             data = data[os.write(fd, data) :]

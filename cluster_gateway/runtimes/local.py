@@ -4,9 +4,18 @@ Every job has a directory ``<state_dir>/jobs/<job_id>/`` (``jobdir.py``); its fi
 truth, so a control plane that restarts, or is killed, finds its jobs again: the supervisors
 run in their own sessions and never depend on it. Supervisors are forked by a pre-started
 spawner (``spawner.py``, driven by ``spawner_client.py``) and push ``<job_id>
-running|log|exited`` datagrams to one unix socket per state directory, which wakes ``watch``
-and ``logs`` at once; a slow poll catches what a lost datagram or a killed supervisor would
-hide.
+running|log|exited`` datagrams to one unix socket per state directory (``notify.py``), which
+wakes ``watch`` and ``logs`` at once; a slow poll catches what a lost datagram or a killed
+supervisor would hide.
+
+Isolation (``isolation()``): run as root, the runtime runs each job under the uid and gid its
+spec names (one pair per Glia user); each job runs in a bubblewrap sandbox (``sandbox.py``)
+that shows it its working dir, its HOME, read-only system dirs and nothing of the runtime's
+state, the data dir or the server's HOME; the state dir is 0700 and its files 0600. Where
+neither works (not root, no bwrap) jobs still run, as the runtime's user and unconfined
+(single-user mode), and ``isolation()`` says so. Without a sandbox but as root, a job under
+its own uid runs in its working dir as that uid; its scratch dir is then reachable only
+relatively (its parents are the runtime's) and HOME is what the spec's env says.
 
 What the runtime keeps in memory is the workloads that have not ended (``_jobs``): it answers
 ``active_workloads`` and the states of those jobs, and is where every state change is
@@ -30,8 +39,6 @@ import hashlib
 import logging
 import os
 import shutil
-import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -39,24 +46,24 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
 from cluster_gateway.gateway import (
     ClusterCapacity,
+    JobIsolation,
     WorkloadPhase,
     WorkloadSpec,
     WorkloadState,
     WorkloadWatch,
 )
-from cluster_gateway.runtimes import cgroups, jobdir, logfile
+from cluster_gateway.runtimes import cgroups, isolation, jobdir, jobstate, logfile, notify
 from cluster_gateway.runtimes.base import Runtime, check_job_id
+from cluster_gateway.runtimes.sandbox import HOME as SANDBOX_HOME
+from cluster_gateway.runtimes.sandbox import Sandbox
 from cluster_gateway.runtimes.spawner_client import Spawners, SpawnFailed
 from cluster_gateway.watch import DEFAULT_HISTORY, WorkloadFeed
-from glia.clock import utcnow
 from glia.errors import BadInput, Conflict, NotFound
-from glia.jobs import JobReason
 from glia.monitoring import LogLine, LogStream
 
 logger = logging.getLogger(__name__)
@@ -64,16 +71,19 @@ logger = logging.getLogger(__name__)
 DAY_S = 24 * 3600.0
 # A follower re-reads at least this often even when no datagram comes.
 FOLLOW_RECHECK_S = 1.0
-# ``logs`` batches and ``read_log`` chunks.
+# ``logs`` batches (lines, and bytes of text) and ``read_log`` chunks.
 BATCH_LINES = 1000
-BATCH_BYTES = 256 * 1024
+BATCH_BYTES = 64 * 1024
 READ_CHUNK = 64 * 1024
-# The same process has the same start time; a reused pid has another one (10 ms ticks).
-_SAME_PROCESS_S = 0.005
+DEFAULT_LOG_LIMIT = 1024**3
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _ORDER = {WorkloadPhase.PENDING: 0, WorkloadPhase.RUNNING: 1, WorkloadPhase.EXITED: 2}
-_STREAMS = {logfile.STDOUT: LogStream.STDOUT, logfile.STDERR: LogStream.STDERR}
+_STREAMS = {
+    logfile.STDOUT: LogStream.STDOUT,
+    logfile.STDERR: LogStream.STDERR,
+    logfile.SYSTEM: LogStream.SYSTEM,
+}
 
 
 @dataclass
@@ -85,6 +95,8 @@ class _Job:
     starting: bool = True
     # A stop that came while it was starting, delivered once the supervisor is there.
     stop_grace_s: float | None = None
+    # Its supervisor's pid: the one sender whose datagrams about this job count.
+    supervisor: int | None = None
 
 
 class LocalRuntime(Runtime):
@@ -101,16 +113,43 @@ class LocalRuntime(Runtime):
         watch_history: int = DEFAULT_HISTORY,
         python: str = sys.executable,
         spawner_reply_s: float = 2.0,
+        sandbox: bool | None = None,
+        bwrap: str | None = None,
+        job_network: bool = True,
+        extra_ro_binds: Sequence[str | Path] | None = None,
+        own_uid: bool | None = None,
+        log_limit_bytes: int = DEFAULT_LOG_LIMIT,
     ) -> None:
         """``retention_s``: how long an ended workload's directory is kept (checked every
         ``retention_check_s``). ``python``: the interpreter the spawner (and so every
-        supervisor) runs in; ``spawner_reply_s``: how long a start waits for the spawner."""
+        supervisor) runs in; ``spawner_reply_s``: how long a start waits for the spawner.
+
+        ``sandbox``: run jobs in a bubblewrap sandbox (``sandbox.py``): None when bwrap works
+        here (``bwrap``: its path or name, else found on PATH), True always (``open`` fails
+        otherwise), False never. ``job_network``: jobs share the host's network (see
+        ``sandbox.py`` on what that means). ``extra_ro_binds``: directories outside /usr that
+        jobs' commands need, shown read-only (default: the prefixes of this Python). ``own_uid``:
+        run jobs under the uid/gid of their spec: None when the runtime is root, True (root
+        only), False never. ``log_limit_bytes``: how much of a job's output is kept; the oldest
+        is dropped past it (``logfile.py``)."""
+        if log_limit_bytes < logfile.MAX_LINE:
+            raise ValueError(f"log_limit_bytes must be at least {logfile.MAX_LINE}")
+        root = os.geteuid() == 0
+        if own_uid and not root:
+            raise ValueError("running jobs under uids of their own needs root")
         self._state_dir = state_dir
         self._jobs_dir = state_dir / "jobs"
-        # Abstract socket names dodge the 108-byte limit of socket paths; the hash of the
-        # state directory keeps runtimes on different state apart, in cgroups too.
+        # Keeps runtimes on different state apart, in cgroups and task names.
         self._key = hashlib.sha1(str(state_dir.resolve()).encode()).hexdigest()[:16]
-        self._socket_name = f"glia-rt-{self._key}"
+        self._euid = os.geteuid()
+        self._switch_uid = root if own_uid is None else own_uid
+        self._want_sandbox = sandbox
+        self._bwrap = bwrap
+        self._job_network = job_network
+        self._extra_ro_binds = extra_ro_binds
+        self._log_limit_bytes = log_limit_bytes
+        self._sandbox: Sandbox | None = None
+        self._sandbox_known = False
         self._cgroup_root = cgroup_root if use_cgroups else None
         self._default_grace_s = default_grace_s
         self._poll_interval_s = poll_interval_s
@@ -120,7 +159,7 @@ class LocalRuntime(Runtime):
         self._python = python
         self._spawner_reply_s = spawner_reply_s
         self._layout: cgroups.Layout | None = None
-        self._sock: socket.socket | None = None
+        self._listener: notify.Listener | None = None
         self._spawners: Spawners | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._jobs: dict[str, _Job] = {}
@@ -139,6 +178,11 @@ class LocalRuntime(Runtime):
         return self._layout is not None
 
     @property
+    def sandboxed(self) -> bool:
+        """Whether jobs run in a sandbox; known after ``open``."""
+        return self._sandbox is not None
+
+    @property
     def spawner_pid(self) -> int | None:
         """The pid of the supervisor spawner, while one is alive."""
         return self._spawners.pid if self._spawners is not None else None
@@ -153,32 +197,31 @@ class LocalRuntime(Runtime):
     async def open(self) -> None:
         if self._open:
             return
-        await asyncio.to_thread(self._jobs_dir.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(self._make_private_dirs)
         if self._cgroup_root is not None:
             self._layout = await asyncio.to_thread(cgroups.detect, str(self._cgroup_root))
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        if not self._sandbox_known:
+            self._sandbox = await asyncio.to_thread(self._find_sandbox)
+            self._sandbox_known = True
         try:
-            sock.setblocking(False)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024 * 1024)
-            sock.bind(b"\0" + self._socket_name.encode())
+            listener = await asyncio.to_thread(notify.Listener, str(self._state_dir))
         except OSError as exc:
-            sock.close()
             raise RuntimeError(f"cannot serve {self._state_dir}: {exc}") from exc
-        self._sock = sock
+        self._listener = listener
         loop = asyncio.get_running_loop()
-        loop.add_reader(sock.fileno(), self._on_datagrams)
+        loop.add_reader(listener.fileno(), self._on_datagrams)
         # Bound before the scan: a job that changes meanwhile is read again on its datagram.
         try:
             active = await asyncio.to_thread(self._scan, time.time() - self._retention_s)
         except BaseException:
-            loop.remove_reader(sock.fileno())
-            sock.close()
-            self._sock = None
+            loop.remove_reader(listener.fileno())
+            listener.close()
+            self._listener = None
             raise
         # What was known before a close may have changed since: the scan has it now.
         self._jobs = {job_id: job for job_id, job in self._jobs.items() if job.starting}
-        for state in active:
-            self._jobs[state.job_id] = _Job(state, starting=False)
+        for state, supervisor in active:
+            self._jobs[state.job_id] = _Job(state, starting=False, supervisor=supervisor)
         if self._feed.closed:
             self._feed = WorkloadFeed(history=self._watch_history)
         self._spawners = Spawners(
@@ -205,10 +248,10 @@ class LocalRuntime(Runtime):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        if self._sock is not None:
-            asyncio.get_running_loop().remove_reader(self._sock.fileno())
-            self._sock.close()
-            self._sock = None
+        if self._listener is not None:
+            asyncio.get_running_loop().remove_reader(self._listener.fileno())
+            self._listener.close()
+            self._listener = None
         if self._spawners is not None:
             await self._spawners.close()
         self._feed.close()
@@ -223,6 +266,11 @@ class LocalRuntime(Runtime):
 
         return await asyncio.to_thread(measure)
 
+    async def isolation(self) -> JobIsolation:
+        if not self._sandbox_known:
+            raise RuntimeError("runtime is not open")
+        return JobIsolation(own_uid=self._switch_uid, sandbox=self._sandbox is not None)
+
     # --- workloads ------------------------------------------------------------------------------
 
     async def start(self, spec: WorkloadSpec) -> WorkloadState:
@@ -231,6 +279,7 @@ class LocalRuntime(Runtime):
         check_job_id(spec.job_id)
         if not spec.command:
             raise BadInput("empty command", fields={"command": "empty"})
+        _check_ids(spec)
         job = self._jobs.get(spec.job_id)
         if job is not None:
             return job.state
@@ -246,9 +295,10 @@ class LocalRuntime(Runtime):
         job_id = spec.job_id
         known = await asyncio.to_thread(self._prepare, spec)
         if known is not None:
-            if known.phase != WorkloadPhase.EXITED:
-                self._follow(known)
-            return known
+            state, supervisor = known
+            if state.phase != WorkloadPhase.EXITED:
+                self._follow(state, supervisor)
+            return state
         job = _Job(WorkloadState(job_id=job_id, phase=WorkloadPhase.PENDING))
         self._jobs[job_id] = job
         self._feed.publish(job.state)
@@ -265,6 +315,7 @@ class LocalRuntime(Runtime):
             self._apply(ended)
             return ended
         logger.debug("supervisor %d started for %s (%.3f)", pid, job_id, start_time)
+        job.supervisor = pid
         job.starting = False
         if job.stop_grace_s is not None:
             await self._stop_supervisor(job_id, job.stop_grace_s)
@@ -313,17 +364,21 @@ class LocalRuntime(Runtime):
                 found[job_id] = WorkloadState(job_id=job_id, phase=WorkloadPhase.MISSING)
         if lookups:
 
-            def read() -> list[WorkloadState]:
-                return [self._read_state(job_id, declare_lost=False) for job_id in lookups]
+            def read() -> list[tuple[WorkloadState, int | None]]:
+                states = [self._read_state(job_id, declare_lost=False) for job_id in lookups]
+                return [
+                    (state, self._supervisor_pid(state.job_id) if _active(state) else None)
+                    for state in states
+                ]
 
-            for state in await asyncio.to_thread(read):
+            for state, supervisor in await asyncio.to_thread(read):
                 job = self._jobs.get(state.job_id)
                 if job is not None:  # started while we read
                     found[state.job_id] = job.state
                     continue
-                if state.phase in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING):
+                if _active(state):
                     # Not ended, yet nobody follows it: from now on the refresher does.
-                    self._follow(state)
+                    self._follow(state, supervisor)
                     self._mark_dirty([state.job_id])
                 found[state.job_id] = state
         return [found[job_id] for job_id in job_ids]
@@ -356,7 +411,7 @@ class LocalRuntime(Runtime):
                 if batch:
                     yield batch
                     continue  # batches are bounded: there may be more already
-                if ended or not follow or not self._open:
+                if reader.finished or ended or not follow or not self._open:
                     return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(woken.wait(), FOLLOW_RECHECK_S)
@@ -374,20 +429,23 @@ class LocalRuntime(Runtime):
     async def read_log(
         self, job_id: str, *, offset: int = 0, length: int | None = None
     ) -> AsyncIterator[bytes]:
+        """The bytes of ``logfile.Snapshot``: as the log was when the read began."""
         if offset < 0 or (length is not None and length < 0):
             raise BadInput("offset and length must not be negative")
         job_dir = str(await self._existing_dir(job_id))
-        size = await asyncio.to_thread(logfile.log_size, job_dir)
-        end = size if length is None else min(size, offset + length)
-        position = offset
-        while position < end:
-            chunk = await asyncio.to_thread(
-                logfile.read_bytes, job_dir, position, min(READ_CHUNK, end - position)
-            )
-            if not chunk:
-                return
-            position += len(chunk)
-            yield chunk
+        snapshot = await asyncio.to_thread(logfile.Snapshot, job_dir)
+        try:
+            end = snapshot.size if length is None else min(snapshot.size, offset + length)
+            position = offset
+            while position < end:
+                size = min(READ_CHUNK, end - position)
+                chunk = await asyncio.to_thread(snapshot.read, position, size)
+                if not chunk:
+                    return
+                position += len(chunk)
+                yield chunk
+        finally:
+            snapshot.close()
 
     async def forget(self, job_id: str) -> None:
         if not _is_job_id(job_id):
@@ -419,8 +477,8 @@ class LocalRuntime(Runtime):
                 return job_dir
         raise NotFound(f"workload {job_id} not found")
 
-    def _follow(self, state: WorkloadState) -> None:
-        self._jobs[state.job_id] = _Job(state, starting=False)
+    def _follow(self, state: WorkloadState, supervisor: int | None) -> None:
+        self._jobs[state.job_id] = _Job(state, starting=False, supervisor=supervisor)
 
     def _apply(self, state: WorkloadState) -> None:
         """Take a state read from the files; publish it if it is ahead of the one known."""
@@ -512,25 +570,29 @@ class LocalRuntime(Runtime):
                 self._wake_followers(job_id)
 
     def _on_datagrams(self, *, _max: int = 1000) -> None:
-        if self._sock is None:
+        if self._listener is None:
+            return
+        try:
+            received = self._listener.receive(_max)
+        except OSError:
+            logger.warning("notification socket failed", exc_info=True)
             return
         changed: list[str] = []
         logged: set[str] = set()
-        for _ in range(_max):
-            try:
-                data = self._sock.recv(512)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                logger.warning("notification socket failed", exc_info=True)
-                break
-            job_id, _, event = data.decode(errors="replace").rpartition(" ")
+        for pid, uid, job_id, event in received:
+            # Only from the supervisor of a job that has not ended (of one still starting,
+            # whose pid is not known yet, any supervisor: it only makes us read the files).
+            job = self._jobs.get(job_id)
+            if job is None or uid != self._euid:
+                continue
+            if job.supervisor is not None and pid != job.supervisor:
+                logger.debug("ignored a datagram about %s from pid %d", job_id, pid)
+                continue
             if event == "log":
                 logged.add(job_id)
             elif event in ("running", "exited"):
                 logged.add(job_id)
-                if job_id in self._jobs:
-                    changed.append(job_id)
+                changed.append(job_id)
         for job_id in logged:
             self._wake_followers(job_id)
         if changed:
@@ -547,9 +609,32 @@ class LocalRuntime(Runtime):
 
     # --- on disk, in a worker thread ------------------------------------------------------------
 
-    def _scan(self, expired_before: float) -> list[WorkloadState]:
-        """The workloads that have not ended; removes those ended before ``expired_before``."""
-        active: list[WorkloadState] = []
+    def _find_sandbox(self) -> Sandbox | None:
+        """The sandbox of this host (``isolation.py``). Raises ValueError for extra binds
+        that would show jobs the runtime's state, RuntimeError for a sandbox required in vain."""
+        binds = self._extra_ro_binds
+        if binds is None:  # the defaults are left out, not refused, when they overlap
+            prefixes = isolation.interpreter_prefixes()
+            binds = [path for path in prefixes if _apart(path, self._state_dir)]
+        return isolation.find_sandbox(
+            wanted=self._want_sandbox,
+            bwrap=self._bwrap,
+            network=self._job_network,
+            extra_ro_binds=isolation.resolve_binds(binds, self._state_dir),
+            switch_uid=self._switch_uid,
+        )
+
+    def _make_private_dirs(self) -> None:
+        """The state dir and ``jobs/``, 0700 (also when an older version made them 0755)."""
+        for directory in (self._state_dir, self._jobs_dir):
+            directory.mkdir(mode=jobdir.DIR_MODE, parents=True, exist_ok=True)
+            if directory.stat().st_uid == self._euid:
+                directory.chmod(jobdir.DIR_MODE)
+
+    def _scan(self, expired_before: float) -> list[tuple[WorkloadState, int | None]]:
+        """The workloads that have not ended, with their supervisors' pids; removes those
+        ended before ``expired_before``."""
+        active: list[tuple[WorkloadState, int | None]] = []
         with os.scandir(self._jobs_dir) as entries:
             for entry in entries:
                 if not entry.is_dir():
@@ -567,8 +652,8 @@ class LocalRuntime(Runtime):
                 except Exception:
                     logger.exception("cannot read the state of %s", entry.name)
                     continue
-                if state.phase in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING):
-                    active.append(state)
+                if _active(state):
+                    active.append((state, self._supervisor_pid(entry.name)))
         return active
 
     def _remove_expired(self, keep: set[str], expired_before: float) -> list[str]:
@@ -596,65 +681,71 @@ class LocalRuntime(Runtime):
         shutil.rmtree(job_dir, ignore_errors=True)
         return True
 
-    def _prepare(self, spec: WorkloadSpec) -> WorkloadState | None:
-        """Create the job's directory and spec; the state of the job if it exists already."""
+    def _prepare(self, spec: WorkloadSpec) -> tuple[WorkloadState, int | None] | None:
+        """Create the job's directory and spec; the state of the job (and its supervisor's
+        pid) if it exists already."""
         job_dir = self._jobs_dir / spec.job_id
         try:
-            job_dir.mkdir()
+            job_dir.mkdir(mode=jobdir.DIR_MODE)
         except FileExistsError:
-            return self._read_state(spec.job_id, declare_lost=True)
+            state = self._read_state(spec.job_id, declare_lost=True)
+            return state, self._supervisor_pid(spec.job_id) if _active(state) else None
+        switch = self._switch_uid and spec.uid is not None
+        uid, gid = (spec.uid, spec.gid) if switch else (None, None)
+        own: list[Path] = []  # the job's own directories: its uid's, 0700
+        home = job_dir / jobdir.HOME
+        env = dict(spec.env)
+        if self._sandbox is not None:
+            own.append(home)
+            env["HOME"] = SANDBOX_HOME
         working_dir = spec.working_dir
         if working_dir is None:
             # A job that names no directory gets a scratch one of its own, not whatever
             # directory the control plane was started from; forget() removes it.
             scratch = job_dir / jobdir.SCRATCH
-            scratch.mkdir()
+            own.append(scratch)
             working_dir = str(scratch)
+        for directory in own:
+            directory.mkdir(mode=jobdir.DIR_MODE)
+            if uid is not None and gid is not None:
+                os.chown(directory, uid, gid)
         cgroup = self._layout.job(f"{self._key}-{spec.job_id}") if self._layout else None
         jobdir.write_json(
             str(job_dir / jobdir.SPEC),
             {
                 "job_id": spec.job_id,
                 "command": list(spec.command),
-                "env": dict(spec.env),
+                "env": env,
                 "working_dir": working_dir,
+                "scratch": spec.working_dir is None,
+                "uid": uid,
+                "gid": gid,
                 "resources": {
                     "cpu": spec.resources.cpu,
                     "memory_mb": spec.resources.memory_mb,
                     "gpu": spec.resources.gpu,
+                    "pids_limit": spec.resources.pids_limit,
                 },
                 "life_span_s": spec.life_span_s,
                 "grace_s": self._default_grace_s,
-                "notify_socket": self._socket_name,
+                "log_limit_bytes": self._log_limit_bytes,
+                "notify_socket": str(self._state_dir / notify.SOCKET),
+                "state_dir": str(self._state_dir),
                 "cgroup": cgroup.to_json() if cgroup else None,
+                "sandbox": self._sandbox.to_json() if self._sandbox else None,
+                "home": str(home),
             },
         )
         return None
 
+    def _supervisor_pid(self, job_id: str) -> int | None:
+        return jobstate.supervisor_pid(self._jobs_dir / job_id)
+
     def _record_start_failure(self, job_id: str, description: str) -> WorkloadState:
-        jobdir.create_json(
-            str(self._jobs_dir / job_id / jobdir.EXIT),
-            {
-                "exit_code": None,
-                "signal": None,
-                "reason": JobReason.START_FAILED.value,
-                "description": description,
-                "finished_at": utcnow().isoformat(),
-            },
-        )
-        return self._read_state(job_id, declare_lost=False)
+        return jobstate.record_start_failure(self._jobs_dir / job_id, description)
 
     def _signal_supervisor(self, job_id: str, grace_s: float) -> bool:
-        """Ask the supervisor to stop the job; False if the supervisor is gone."""
-        job_dir = self._jobs_dir / job_id
-        jobdir.write_json(str(job_dir / jobdir.STOP), {"grace_s": grace_s})
-        supervisor = _load(job_dir / jobdir.SUPERVISOR) or {}
-        pid = supervisor.get("pid")
-        if isinstance(pid, int) and _same_process(pid, supervisor.get("start_time")):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-                return True
-        return False
+        return jobstate.signal_supervisor(self._jobs_dir / job_id, grace_s)
 
     def _read_states(self, job_ids: Sequence[str], *, declare_lost: bool) -> list[WorkloadState]:
         states = []
@@ -666,72 +757,7 @@ class LocalRuntime(Runtime):
         return states
 
     def _read_state(self, job_id: str, *, declare_lost: bool) -> WorkloadState:
-        """The state of ``job_id`` from its files. A job whose supervisor is gone without a
-        word is declared lost if ``declare_lost``, else reported as not ended (a point lookup
-        must not judge a job that a concurrent ``start`` is creating)."""
-        job_dir = self._jobs_dir / job_id
-        if not job_dir.is_dir():
-            return WorkloadState(job_id=job_id, phase=WorkloadPhase.MISSING)
-        child = _load(job_dir / jobdir.CHILD)
-        started_at = _parse_time(child.get("started_at")) if child else None
-        exited = _load(job_dir / jobdir.EXIT)
-        if exited is None:
-            supervisor = _load(job_dir / jobdir.SUPERVISOR) or {}
-            pid = supervisor.get("pid")
-            alive = isinstance(pid, int) and _same_process(pid, supervisor.get("start_time"))
-            # It may have written exit.json and ended since the first look.
-            exited = None if alive else _load(job_dir / jobdir.EXIT)
-            if exited is None:
-                if alive or not declare_lost:
-                    phase = WorkloadPhase.RUNNING if child else WorkloadPhase.PENDING
-                    return WorkloadState(job_id=job_id, phase=phase, started_at=started_at)
-                exited = self._declare_lost(job_dir, child)
-        try:
-            reason = JobReason(str(exited.get("reason")))
-        except ValueError:
-            reason = JobReason.LOST
-        exit_code = exited.get("exit_code")
-        description = exited.get("description")
-        return WorkloadState(
-            job_id=job_id,
-            phase=WorkloadPhase.EXITED,
-            exit_code=exit_code if isinstance(exit_code, int) else None,
-            reason=reason,
-            description=description if isinstance(description, str) else None,
-            started_at=started_at,
-            finished_at=_parse_time(exited.get("finished_at")),
-        )
-
-    def _declare_lost(self, job_dir: Path, child: dict[str, Any] | None) -> dict[str, Any]:
-        """The supervisor died without a word: kill what it left and record the loss."""
-        pgid = child.get("pgid") if child else None
-        if child is not None and isinstance(pgid, int):
-            # The leader's pid is not reused while its group has members, so a leader that is
-            # gone means the group is ours or empty; one that started at another time means
-            # the group is somebody else's.
-            try:
-                start_time = psutil.Process(pgid).create_time()
-                ours = abs(start_time - float(child.get("start_time") or 0)) < _SAME_PROCESS_S
-            except psutil.NoSuchProcess:
-                ours = True
-            if ours:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pgid, signal.SIGKILL)
-        spec = _load(job_dir / jobdir.SPEC) or {}
-        if isinstance(spec.get("cgroup"), dict):
-            with contextlib.suppress(ValueError, KeyError):
-                cgroups.JobCgroup.from_json(spec["cgroup"]).remove(timeout_s=0.5)
-        exited: dict[str, Any] = {
-            "exit_code": None,
-            "signal": None,
-            "reason": JobReason.LOST.value,
-            "description": "the supervisor ended without recording the exit",
-            "finished_at": utcnow().isoformat(),
-        }
-        path = str(job_dir / jobdir.EXIT)
-        if not jobdir.create_json(path, exited):  # recorded meanwhile: that record stands
-            exited = _load(job_dir / jobdir.EXIT) or exited
-        return exited
+        return jobstate.read_state(self._jobs_dir / job_id, declare_lost=declare_lost)
 
 
 def _read_log_batch(reader: logfile.LogReader) -> list[LogLine]:
@@ -746,6 +772,23 @@ def _read_log_batch(reader: logfile.LogReader) -> list[LogLine]:
     ]
 
 
+def _active(state: WorkloadState) -> bool:
+    return state.phase in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING)
+
+
+def _apart(path: str | Path, state_dir: Path) -> bool:
+    """Whether ``path`` neither holds ``state_dir`` nor lies in it."""
+    a, b = os.path.realpath(path), os.path.realpath(state_dir)
+    return not (a == b or b.startswith(a.rstrip("/") + "/") or a.startswith(b + "/"))
+
+
+def _check_ids(spec: WorkloadSpec) -> None:
+    if (spec.uid is None) != (spec.gid is None):
+        raise BadInput("uid and gid go together", fields={"uid": "without gid"})
+    if spec.uid is not None and spec.gid is not None and (spec.uid <= 0 or spec.gid <= 0):
+        raise BadInput("uid and gid must be unprivileged (above 0)", fields={"uid": "privileged"})
+
+
 def _is_job_id(job_id: str) -> bool:
     """Whether ``job_id`` could name a job; any other is unknown (and must not name a path)."""
     try:
@@ -753,33 +796,3 @@ def _is_job_id(job_id: str) -> bool:
     except BadInput:
         return False
     return True
-
-
-def _load(path: Path) -> dict[str, Any] | None:
-    try:
-        return jobdir.read_json(str(path))
-    except (OSError, ValueError):
-        logger.warning("unreadable %s", path, exc_info=True)
-        return None
-
-
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-def _same_process(pid: int, start_time: object) -> bool:
-    """Whether ``pid`` is alive and is the process that started at ``start_time``."""
-    if not isinstance(start_time, int | float):
-        return False
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return bool(abs(process.create_time() - start_time) < _SAME_PROCESS_S)
-    except psutil.Error:
-        return False

@@ -11,9 +11,9 @@ the ``cluster_gateway`` package: ``-I`` keeps the environment and the working di
 of it, ``-S`` skips site (nothing here needs site-packages, and whatever site imports would be
 in every supervisor's memory), and the package is imported by its own name from wherever it
 lies, installed or not. What it imports is the standard library and ``supervisor``,
-``cgroups``, ``jobdir``, ``logfile``: every forked supervisor carries that memory, so no glia,
-pydantic or psutil (``cluster_gateway/__init__.py`` and ``runtimes/__init__.py`` stay
-import-free for the same reason).
+``cgroups``, ``jobdir``, ``logfile``, ``notify``, ``sandbox``: every forked supervisor carries
+that memory, so no glia, pydantic or psutil (``cluster_gateway/__init__.py`` and
+``runtimes/__init__.py`` stay import-free for the same reason).
 
 Protocol, over one ``AF_UNIX``/``SOCK_SEQPACKET`` socket (fd ``argv[1]``), one message each:
 - spawner -> runtime, once, when it is ready: ``ready``;
@@ -82,7 +82,7 @@ def _supervisor_child(sock: socket.socket, job_dir: str) -> None:
         log = os.open(
             os.path.join(job_dir, jobdir.SUPERVISOR_LOG),
             os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-            0o644,
+            jobdir.FILE_MODE,
         )
         os.dup2(null, 0)
         os.dup2(null, 1)

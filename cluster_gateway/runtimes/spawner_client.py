@@ -186,7 +186,8 @@ class Spawners:
         return spawner
 
     def _popen(self, fd: int) -> subprocess.Popen[bytes]:
-        with open(self._log_path, "ab") as log:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        with open(os.open(self._log_path, flags, 0o600), "ab") as log:
             return subprocess.Popen(
                 [self._python, "-I", "-S", "-c", _BOOT, str(fd)],
                 stdin=subprocess.DEVNULL,

@@ -2,10 +2,26 @@
 
 It is a fork of the spawner (``spawner.py``), which calls ``main`` in a session of its own
 with SIGTERM blocked, stdin/stdout on /dev/null and stderr on ``supervisor.log``. It runs the
-job's command in its own session and cgroup, writes its output (``logfile.py``), enforces the
-stop grace and the life span, and writes ``exit.json`` when the job ends. It outlives the
-control plane: the files in the job directory (``jobdir.py``) are the truth, and the datagrams
-it sends to the runtime (``<job_id> running|log|exited``) are only a wake-up call.
+job's command in its own session and cgroup, in its sandbox (``sandbox.py``) and under its uid
+where it has them, writes its output (``logfile.py``), enforces the stop grace and the life
+span, and writes ``exit.json`` when the job ends. It outlives the control plane: the files in
+the job directory (``jobdir.py``) are the truth, and the datagrams it sends to the runtime
+(``notify.py``) are only a wake-up call.
+
+In a sandbox the process it forks is bwrap's: bwrap forks the sandbox's pid 1, which makes
+the mounts and forks the command. The job runs (``child.json``, RUNNING) once that pid 1
+exists. The job's processes are the process group of that pid 1 (``--new-session``), so
+SIGTERM goes to that group (pid 1 ignores it: the kernel only delivers the signals it handles),
+held back until the command has been forked (before, it would reach no one), and SIGKILL to
+pid 1 itself, which ends the whole pid namespace. bwrap reports a command killed by signal N
+as exit code 128 + N, as a shell does, and such an exit is reported as that signal; a sandbox
+that could not be made, or a command bwrap could not execute, ends as StartFailed.
+
+Processes: a job's cgroup limits them with its pids controller (``pids.max``). Without one,
+a job that runs under its own uid gets RLIMIT_NPROC instead, which counts every process of
+that uid on the host: the user's other jobs share it. A job that runs as the runtime's own
+user gets no process limit without the controller (an RLIMIT_NPROC would count the runtime's
+processes too, and root ignores it).
 
 Every supervisor carries the memory of what the spawner imported, so this module imports the
 standard library and this package's stdlib-only modules, nothing else (no glia: pydantic).
@@ -13,21 +29,28 @@ standard library and this package's stdlib-only modules, nothing else (no glia: 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import resource
 import select
 import signal
-import socket
+import stat
 import sys
 import time
 import warnings  # noqa: F401  (os.execvpe imports it: loaded once here, not in every job's fork)
 
 from cluster_gateway.runtimes import cgroups, jobdir, logfile
+from cluster_gateway.runtimes.notify import Notifier
+from cluster_gateway.runtimes.sandbox import Sandbox
 
 READ_SIZE = 64 * 1024
 # After the main process exits, its process group is killed; wait this long for the pipes.
 DRAIN_S = 2.0
+DEFAULT_LOG_LIMIT = 1024**3
+# While a SIGTERM waits for the sandbox to fork the command: how often to look.
+TERM_RETRY_S = 0.002
+PR_SET_NO_NEW_PRIVS = 38
 
 # JobReason values (glia.jobs), spelled out because this module cannot import glia;
 # tests/integration/test_local_runtime.py checks that they are JobReason's.
@@ -41,28 +64,6 @@ LOST = "Lost"
 START_FAILED = "StartFailed"
 
 
-class Notifier:
-    """Fire-and-forget datagrams to the runtime; every error is ignored (it may be down)."""
-
-    def __init__(self, name: object, job_id: str) -> None:
-        self.address = b"\0" + str(name).encode() if name else None
-        self.prefix = job_id.encode() + b" "
-        self.sock: socket.socket | None = None
-        if self.address:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-                self.sock.setblocking(False)
-            except OSError:
-                self.sock = None
-
-    def send(self, event: str) -> None:
-        if self.sock is not None and self.address is not None:
-            try:
-                self.sock.sendto(self.prefix + event.encode(), self.address)
-            except OSError:
-                pass
-
-
 class StartError(Exception):
     def __init__(self, exit_code: int, description: str) -> None:
         super().__init__(description)
@@ -70,17 +71,115 @@ class StartError(Exception):
         self.description = description
 
 
-def start_command(
-    command: list[str],
-    env: dict[str, str],
-    cwd: str | None,
-    cgroup: cgroups.JobCgroup | None,
-    memory_rlimit: int | None,
-    stdout: int,
-    stderr: int,
-) -> int:
-    """Fork and exec ``command`` in a new session; the child joins ``cgroup`` (or gets the
-    memory rlimit) before exec, so nothing of the job runs unconfined. Returns its pid.
+class Launch:
+    """What the job's process runs, where, as whom and how confined (from ``spec.json``)."""
+
+    __slots__ = (
+        "command",
+        "env",
+        "cwd",
+        "scratch",
+        "uid",
+        "gid",
+        "cgroup",
+        "memory_rlimit",
+        "nproc_rlimit",
+        "sandbox",
+        "home",
+        "state_dir",
+        "tmpfs_bytes",
+    )
+
+    def __init__(
+        self,
+        command: list[str],
+        env: dict[str, str],
+        cwd: str,
+        *,
+        scratch: bool = False,
+        uid: int | None = None,
+        gid: int | None = None,
+        cgroup: cgroups.JobCgroup | None = None,
+        memory_rlimit: int | None = None,
+        nproc_rlimit: int | None = None,
+        sandbox: Sandbox | None = None,
+        home: str = "",
+        state_dir: str = "",
+        tmpfs_bytes: int | None = None,
+    ) -> None:
+        self.command = command
+        self.env = env
+        self.cwd = cwd
+        self.scratch = scratch  # the runtime made cwd for the job (in its job dir)
+        self.uid = uid  # switch to uid/gid (the supervisor runs as root); None: stay
+        self.gid = gid
+        self.cgroup = cgroup
+        self.memory_rlimit = memory_rlimit
+        self.nproc_rlimit = nproc_rlimit
+        self.sandbox = sandbox
+        self.home = home
+        self.state_dir = state_dir
+        self.tmpfs_bytes = tmpfs_bytes
+
+
+def _contains(outer: str, inner: str) -> bool:
+    return inner == outer or inner.startswith(outer.rstrip("/") + "/")
+
+
+def _check_working_dir(launch: Launch) -> None:
+    """The working dir must not expose the runtime's state; in a sandbox, a job under its own
+    uid must be able to enter it with its own rights (a sandbox binds it with root's), and a
+    job under the runtime's uid gets none but its scratch dir. Raises OSError."""
+    real = os.path.realpath(launch.cwd)
+    if launch.state_dir:
+        state = os.path.realpath(launch.state_dir)
+        if not launch.scratch and (_contains(real, state) or _contains(state, real)):
+            raise PermissionError(errno.EACCES, "it holds the runtime's state")
+    if launch.sandbox is None:
+        return  # chdir says the rest
+    if launch.uid is None and not launch.scratch:
+        # Sandboxed, but as the runtime's own user: a directory of the host would be shown
+        # with the platform's rights (its config, its keys), so none is.
+        raise PermissionError(
+            errno.EACCES,
+            "jobs here run as the platform's own user, so a job works in its scratch "
+            "directory only",
+        )
+    if not stat.S_ISDIR(os.stat(real).st_mode):
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+    if launch.uid is None or launch.scratch:
+        return
+    os.setgroups([])
+    os.setegid(launch.gid if launch.gid is not None else launch.uid)
+    os.seteuid(launch.uid)
+    try:
+        allowed = os.access(real, os.X_OK, effective_ids=True)
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+    if not allowed:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+
+def _drop_privileges(uid: int, gid: int) -> None:
+    """Become ``uid``/``gid`` for good, with no supplementary groups and no way back to more
+    privileges (no_new_privs). Root only; for a job that runs without a sandbox."""
+    import ctypes  # only here: this path runs where bwrap is missing
+
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, f"prctl(PR_SET_NO_NEW_PRIVS): {os.strerror(number)}")
+
+
+def start_command(launch: Launch, stdout: int, stderr: int, status_fd: int | None) -> int:
+    """Fork and exec the job in a new session; the child joins the cgroup (or gets the
+    rlimits) before exec, so nothing of the job runs unconfined. In a sandbox it executes bwrap
+    (``status_fd``: bwrap's ``--json-status-fd``), else the command, after switching to the
+    job's uid if it has one. Returns the pid.
 
     Raises StartError with 127 (not found, or any other failure before exec) or 126 (not
     executable), as a shell would. This is what ``subprocess.Popen(preexec_fn=...)`` does
@@ -88,6 +187,7 @@ def start_command(
     bench/runtime_start.py) and keeps subprocess's imports out of every supervisor, and the
     error says which step failed.
     """
+    command = launch.command
     err_r, err_w = os.pipe()  # close-on-exec: EOF without data means exec succeeded
     pid = os.fork()
     if pid == 0:  # the child: os-level calls only, then exec or _exit
@@ -95,10 +195,15 @@ def start_command(
         try:
             signal.set_wakeup_fd(-1)  # the supervisor's: a signal here is not for it
             os.setsid()
-            if cgroup is not None:
-                cgroup.join(os.getpid())
-            if memory_rlimit is not None:
-                resource.setrlimit(resource.RLIMIT_AS, (memory_rlimit, memory_rlimit))
+            if launch.cgroup is not None:
+                launch.cgroup.join(os.getpid())
+            if launch.memory_rlimit is not None:
+                limit = launch.memory_rlimit
+                resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            if launch.nproc_rlimit is not None:
+                limit = launch.nproc_rlimit
+                resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
+            os.umask(0o022)
             devnull = os.open("/dev/null", os.O_RDONLY)
             os.dup2(devnull, 0)
             os.dup2(stdout, 1)
@@ -106,13 +211,54 @@ def start_command(
             # Python ignores SIGPIPE and SIGXFSZ; ignored signals survive exec, handlers do not.
             for sig in (signal.SIGPIPE, signal.SIGXFSZ):
                 signal.signal(sig, signal.SIG_DFL)
-            if cwd:
-                step = "chdir"
-                os.chdir(cwd)
+            step = "chdir"
+            _check_working_dir(launch)
+            if launch.sandbox is not None:
+                sandbox = launch.sandbox
+                step = "exec"
+                sandbox.find_command(
+                    command[0],
+                    launch.env.get("PATH"),
+                    working_dir=launch.cwd,
+                    scratch=launch.scratch,
+                    home=launch.home,
+                    uid=launch.uid,
+                    gid=launch.gid,
+                )
+                argv = sandbox.command_line(
+                    command,
+                    working_dir=launch.cwd,
+                    scratch=launch.scratch,
+                    home=launch.home,
+                    uid=launch.uid,
+                    gid=launch.gid,
+                    status_fd=status_fd,
+                    tmpfs_bytes=launch.tmpfs_bytes,
+                )
+                if status_fd is not None:
+                    os.set_inheritable(status_fd, True)
+                step = "sandbox"
+                os.execve(argv[0], argv, launch.env)
+            # No sandbox: the scratch dir is entered through a descriptor opened before the
+            # switch (its parents are the runtime's, 0700); a dir the job asked for, after.
+            directory = None
+            if launch.uid is not None and launch.scratch:
+                directory = os.open(launch.cwd, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            if launch.uid is not None:
+                step = "setup"
+                gid = launch.gid if launch.gid is not None else launch.uid
+                _drop_privileges(launch.uid, gid)
+            step = "chdir"
+            if directory is not None:
+                os.fchdir(directory)
+            else:
+                os.chdir(launch.cwd)
             step = "exec"
-            os.execvpe(command[0], command, env)
+            os.execvpe(command[0], command, launch.env)
         except BaseException as exc:
-            report = {"step": step, "errno": getattr(exc, "errno", None), "error": str(exc)}
+            number = getattr(exc, "errno", None)
+            detail = getattr(exc, "strerror", None) or str(exc)
+            report = {"step": step, "errno": number, "error": str(exc), "detail": detail}
             try:
                 os.write(err_w, json.dumps(report).encode(errors="replace"))
             finally:
@@ -126,13 +272,18 @@ def start_command(
         return pid
     os.waitpid(pid, 0)
     report = json.loads(b"".join(chunks))
-    step, errno, error = report["step"], report["errno"], report["error"]
+    step, number, error = report["step"], report["errno"], report["error"]
+    detail = report.get("detail")
+    where = f" ({detail})" if number and detail != os.strerror(number) else ""
+    cwd = launch.cwd
     if step == "chdir":
-        raise StartError(127, f"cannot enter working directory {cwd!r}: {error}")
-    if step == "exec" and errno == 2:
-        raise StartError(127, f"command not found: {command[0]!r}")
-    if step == "exec" and errno == 13:
-        raise StartError(126, f"permission denied: {command[0]!r}")
+        raise StartError(127, f"cannot enter working directory {cwd!r}: {detail or error}")
+    if step == "exec" and number == errno.ENOENT:
+        raise StartError(127, f"command not found: {command[0]!r}{where}")
+    if step == "exec" and number == errno.EACCES:
+        raise StartError(126, f"permission denied: {command[0]!r}{where}")
+    if step == "sandbox" and launch.sandbox is not None:
+        raise StartError(127, f"cannot start the sandbox ({launch.sandbox.bwrap}): {error}")
     raise StartError(127, f"cannot start {command[0]!r}: {error}")
 
 
@@ -149,7 +300,14 @@ class Supervisor:
         self.notifier = Notifier(spec.get("notify_socket"), self.job_id)
         self.log: logfile.LogWriter | None = None
         self.cgroup: cgroups.JobCgroup | None = None
-        self.pid = 0
+        self.sandboxed = False
+        self.pid = 0  # the process forked for the job: the command, or bwrap
+        self.sandbox_pid: int | None = None  # the sandbox's pid 1, as this host numbers it
+        self.status_fd = -1  # bwrap's JSON status
+        self.status_data = b""
+        self.command_forked = False  # the sandbox's pid 1 has forked the command
+        self.term_pending = False  # a SIGTERM waits for that
+        self.last_stderr = b""  # the job's last line of stderr (bwrap's own error, if any)
         self.status: int | None = None  # the wait status, once the main process has ended
         self.stop_reason: str | None = None
         self.kill_at: float | None = None
@@ -161,6 +319,10 @@ class Supervisor:
     @staticmethod
     def _number(value: object, default: float) -> float:
         return float(value) if isinstance(value, int | float) else default
+
+    @staticmethod
+    def _id(value: object) -> int | None:
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     @property
     def default_grace(self) -> float:
@@ -175,58 +337,93 @@ class Supervisor:
             self.stop_requested = True
 
     def run(self) -> int:
-        resources = self.spec.get("resources")
+        spec = self.spec
+        resources = spec.get("resources")
         resources = resources if isinstance(resources, dict) else {}
         memory_mb = int(self._number(resources.get("memory_mb"), 0))
         cpu = self._number(resources.get("cpu"), 0)
-        self.log = logfile.LogWriter(self.job_dir)
+        pids = int(self._number(resources.get("pids_limit"), 0))
+        log_limit = int(self._number(spec.get("log_limit_bytes"), DEFAULT_LOG_LIMIT))
+        self.log = logfile.LogWriter(self.job_dir, log_limit)
         self.read_signals()
         if self.stop_requested:
             return self.finish(None, None, USER_REQUESTED, "stopped before it started")
 
-        cgroup_spec = self.spec.get("cgroup")
+        cgroup_spec = spec.get("cgroup")
         if isinstance(cgroup_spec, dict):
             cgroup = cgroups.JobCgroup.from_json(cgroup_spec)
             try:
-                cgroup.create(memory_mb, cpu)
+                cgroup.create(memory_mb, cpu, pids)
                 self.cgroup = cgroup
             except OSError as exc:
                 print(f"cgroup {cgroup.dirs} unusable, using rlimits: {exc}", file=sys.stderr)
                 cgroup.remove()
         memory_rlimit = memory_mb * 1024 * 1024 if self.cgroup is None and memory_mb > 0 else None
 
-        command = self.spec.get("command")
-        env = self.spec.get("env") or {}
-        cwd = self.spec.get("working_dir")
+        command = spec.get("command")
+        env = spec.get("env") or {}
+        cwd = spec.get("working_dir")
         if not isinstance(command, list) or not command or not isinstance(env, dict):
             return self.finish(127, None, START_FAILED, "bad spec.json: command or env")
+        if not isinstance(cwd, str) or not cwd:
+            return self.finish(127, None, START_FAILED, "bad spec.json: working_dir")
+        uid, gid = self._id(spec.get("uid")), self._id(spec.get("gid"))
+        no_pids_controller = self.cgroup is None or not self.cgroup.pids_dir
+        try:
+            sandbox = Sandbox.from_json(spec["sandbox"]) if spec.get("sandbox") else None
+        except ValueError as exc:
+            return self.finish(127, None, START_FAILED, f"bad spec.json: {exc}")
+        launch = Launch(
+            [str(c) for c in command],
+            {str(k): str(v) for k, v in env.items()},
+            cwd,
+            scratch=spec.get("scratch") is True,
+            uid=uid,
+            gid=gid,
+            cgroup=self.cgroup,
+            memory_rlimit=memory_rlimit,
+            nproc_rlimit=pids if pids > 0 and uid is not None and no_pids_controller else None,
+            sandbox=sandbox,
+            home=str(spec.get("home") or ""),
+            state_dir=str(spec.get("state_dir") or ""),
+            tmpfs_bytes=memory_mb * 1024 * 1024 if memory_mb > 0 else None,
+        )
+        self.sandboxed = sandbox is not None
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        status_w = -1
+        if sandbox is not None:
+            self.status_fd, status_w = os.pipe()
         try:
-            self.pid = start_command(
-                [str(c) for c in command],
-                {str(k): str(v) for k, v in env.items()},
-                str(cwd) if cwd else None,
-                self.cgroup,
-                memory_rlimit,
-                out_w,
-                err_w,
-            )
+            self.pid = start_command(launch, out_w, err_w, status_w if status_w >= 0 else None)
         except StartError as exc:
-            os.close(out_r)
-            os.close(err_r)
+            for fd in (out_r, err_r, self.status_fd):
+                if fd >= 0:
+                    os.close(fd)
+            self.status_fd = -1
             return self.finish(exc.exit_code, None, START_FAILED, exc.description)
         finally:
             os.close(out_w)
             os.close(err_w)
+            if status_w >= 0:
+                os.close(status_w)
         pid = self.pid
+        if sandbox is not None:
+            self.sandbox_pid = self.read_sandbox_pid()
+            if self.sandbox_pid is None:
+                return self.sandbox_failed(out_r, err_r)
+        group = self.sandbox_pid or pid
+        try:
+            start_time = jobdir.process_start_time(group, self.boot)
+        except OSError:  # it has ended already
+            start_time = 0.0
         jobdir.write_json(
             self.path(jobdir.CHILD),
             {
                 "pid": pid,
-                "pgid": pid,
+                "pgid": group,
                 "started_at": jobdir.utc_iso(time.time()),
-                "start_time": jobdir.process_start_time(pid, self.boot),
+                "start_time": start_time,
             },
         )
         self.notifier.send("running")
@@ -238,6 +435,65 @@ class Supervisor:
                 os.waitpid(self.pid, 0)
             return self.finish(None, None, LOST, f"supervisor failed: {exc!r}")
         return self.finish_child()
+
+    def read_sandbox_pid(self) -> int | None:
+        """bwrap's first status line names the sandbox's pid 1; None when bwrap ended before
+        it made the sandbox."""
+        while b"\n" not in self.status_data:
+            chunk = os.read(self.status_fd, 4096)
+            if not chunk:
+                return None
+            self.status_data += chunk
+        try:
+            first = json.loads(self.status_data.split(b"\n", 1)[0])
+            pid = first["child-pid"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        return pid if isinstance(pid, int) and pid > 0 else None
+
+    def sandbox_forked(self) -> bool:
+        """Whether the sandbox's pid 1 has forked the command, which is then in its process
+        group. Where the kernel does not list children, assume so."""
+        if not self.command_forked and self.sandbox_pid is not None:
+            path = f"/proc/{self.sandbox_pid}/task/{self.sandbox_pid}/children"
+            try:
+                self.command_forked = bool(jobdir.read_bytes(path).strip())
+            except FileNotFoundError:  # gone, or no such file on this kernel
+                self.command_forked = True
+            except OSError:
+                self.command_forked = True
+        return self.command_forked
+
+    def bwrap_alive(self) -> bool:
+        """Whether bwrap has not ended: only then is the sandbox's pid 1 surely its child
+        (and its number not another process's)."""
+        if self.status is not None:
+            return False
+        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+        return os.waitid(os.P_PID, self.pid, flags) is None
+
+    def sandbox_failed(self, out_r: int, err_r: int) -> int:
+        """bwrap could not make the sandbox: its error is the job's output and description."""
+        self.kill_group(signal.SIGKILL)  # whatever it may have left
+        if self.cgroup is not None:
+            self.cgroup.kill_all(signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        said: list[bytes] = []
+        deadline = time.monotonic() + DRAIN_S
+        for fd, stream in ((out_r, logfile.STDOUT), (err_r, logfile.STDERR)):
+            data = b""
+            while select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                chunk = os.read(fd, READ_SIZE)
+                if not chunk:
+                    break
+                data += chunk
+            os.close(fd)
+            lines, _ = logfile.split_lines(data, final=True)
+            if self.log is not None:
+                self.log.write(stream, lines, time.time())
+            said += lines
+        why = said[-1].decode(errors="replace") if said else "no error given"
+        return self.finish(127, None, START_FAILED, f"cannot set up the job's sandbox: {why}")
 
     def loop(self, log: logfile.LogWriter, streams: dict[int, int]) -> None:
         started = time.monotonic()
@@ -256,6 +512,8 @@ class Supervisor:
                     candidates.append(life_deadline)
             else:
                 candidates = [drain_until]
+            if self.term_pending and self.status is None:
+                candidates.append(time.monotonic() + TERM_RETRY_S)
             deadlines = [d for d in candidates if d is not None]
             timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else -1
             events = poller.poll(timeout)
@@ -274,6 +532,8 @@ class Supervisor:
                     os.close(fd)
                 if lines:
                     log.write(streams[fd], lines, now_wall)
+                    if streams[fd] == logfile.STDERR:
+                        self.last_stderr = lines[-1]
                     wrote = True
                 if not data:
                     del streams[fd]
@@ -283,7 +543,8 @@ class Supervisor:
             now = time.monotonic()
             if self.status is None and (ended := os.waitpid(self.pid, os.WNOHANG))[0]:
                 self.status = ended[1]
-                # The job is its main process: whatever it left running goes with it.
+                # The job is its main process: whatever it left running goes with it (in a
+                # sandbox, bwrap's end ends the sandbox's pid 1, and with it the namespace).
                 self.kill_group(signal.SIGKILL)
                 if self.cgroup is not None:
                     self.cgroup.kill_all(signal.SIGKILL)
@@ -297,6 +558,8 @@ class Supervisor:
                 if self.kill_at is not None and now >= self.kill_at:
                     self.kill_group(signal.SIGKILL)
                     self.kill_at = None
+                elif self.term_pending:
+                    self.kill_group(signal.SIGTERM)
             elif not streams or (drain_until is not None and now >= drain_until):
                 for fd in streams:
                     os.close(fd)
@@ -318,17 +581,62 @@ class Supervisor:
         self.kill_at = deadline if self.kill_at is None else min(self.kill_at, deadline)
 
     def kill_group(self, sig: int) -> None:
+        """Signal the job's processes: its process group, and in a sandbox the sandbox's;
+        bwrap itself only gets SIGKILL (it would end the sandbox on SIGTERM, no grace given)."""
         if self.pid <= 0:  # no job process (killpg(0) would be our own group)
             return
+        self.term_pending = False
+        # Once bwrap has ended, the sandbox's pid 1 dies with it (--die-with-parent), and
+        # its number may soon be another process's.
+        if self.sandbox_pid is not None and self.bwrap_alive():
+            if sig == signal.SIGKILL:
+                targets = [self.sandbox_pid, -self.sandbox_pid]  # pid 1: the namespace ends
+            elif self.sandbox_forked():
+                targets = [-self.sandbox_pid]
+            else:
+                targets = []
+                self.term_pending = True
+            for target in targets:
+                try:
+                    os.kill(target, sig)
+                except OSError:  # ESRCH: gone
+                    pass
+        if not self.sandboxed or sig == signal.SIGKILL:
+            try:
+                os.killpg(self.pid, sig)
+            except OSError:
+                pass
+
+    def sandbox_started(self) -> bool:
+        """Whether bwrap executed the command (its status has an exit code only then)."""
+        if self.status_fd < 0:
+            return True
+        os.set_blocking(self.status_fd, False)  # bwrap has ended: all of it is there
         try:
-            os.killpg(self.pid, sig)
-        except OSError:  # ESRCH: the group is gone
+            while chunk := os.read(self.status_fd, 4096):
+                self.status_data += chunk
+        except BlockingIOError:
             pass
+        os.close(self.status_fd)
+        self.status_fd = -1
+        return b'"exit-code"' in self.status_data
 
     def finish_child(self) -> int:
-        code = os.waitstatus_to_exitcode(self.status if self.status is not None else 0)
+        status = self.status if self.status is not None else 0
+        code = os.waitstatus_to_exitcode(status)
         sig = -code if code < 0 else None
         exit_code = 128 + sig if sig is not None else code
+        if self.sandboxed:
+            started = self.sandbox_started()
+            if sig is None and code > 128 and (code - 128) in signal.valid_signals():
+                sig = code - 128  # bwrap's way of saying so, a shell's
+            elif not started and os.WIFEXITED(status) and self.stop_reason is None:
+                why = self.last_stderr.decode(errors="replace") or f"bwrap exited with {code}"
+                command = self.spec.get("command")
+                name = command[0] if isinstance(command, list) and command else "?"
+                return self.finish(
+                    127, None, START_FAILED, f"cannot start {name!r} in the sandbox: {why}"
+                )
         oom_kills = self.cgroup.oom_kills() if self.cgroup is not None else 0
         if self.stop_reason == USER_REQUESTED:
             reason, description = USER_REQUESTED, "stopped on request"

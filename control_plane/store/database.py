@@ -38,7 +38,12 @@ def _private_file(path: str | None) -> None:
     -shm files take the same mode."""
     if not path or path == ":memory:":
         return
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
+    except FileNotFoundError:
+        # No such directory: the first connection fails with SQLite's own error, which the
+        # health check and the startup path already report.
+        return
     try:
         if os.fstat(fd).st_uid == os.geteuid():
             os.fchmod(fd, 0o600)

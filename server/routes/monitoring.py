@@ -83,7 +83,10 @@ def routes(platform: Callable[[], Platform]) -> list[Route]:
             start, end = wanted
             status = 206
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{log.size}"
-        headers["Content-Length"] = str(end - start)
+        if log.job.status.is_finished:
+            # A running job may drop its oldest output (its log cap) while this is sent, and
+            # the bytes then come short of a promised length: chunked for those.
+            headers["Content-Length"] = str(end - start)
         return StreamingResponse(
             log.read(start, end - start),
             status_code=status,

@@ -13,11 +13,12 @@ import asyncio
 import contextlib
 import os
 import shlex
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cluster_gateway.gateway import WorkloadPhase, WorkloadSpec, WorkloadState
+from cluster_gateway.gateway import JobIsolation, WorkloadPhase, WorkloadSpec, WorkloadState
 from cluster_gateway.runtimes.base import Runtime
 from cluster_gateway.runtimes.fake import FakeRuntime
 from cluster_gateway.runtimes.local import LocalRuntime
@@ -28,6 +29,10 @@ from glia.monitoring import LogStream
 from tests.polling import eventually
 
 PATH = os.environ.get("PATH", "/usr/bin:/bin")
+ROOT = os.geteuid() == 0
+# The unprivileged uid and gid the local harness's jobs run as when the tests run as root, as
+# the control plane gives them: no user of this host has them.
+JOB_UID = 3_100_000
 # A pause between lines of different streams: the local runtime orders lines as it reads them
 # from two pipes, so lines written within the same moment may arrive either way.
 STREAM_SWITCH_S = 0.05
@@ -73,6 +78,8 @@ class Harness(abc.ABC):
     name: str
     # Whether a new runtime on the same state finds the workloads of a closed one.
     survives_restart: bool
+    # What the runtime's isolation() answers where the tests run.
+    isolation: JobIsolation
 
     @abc.abstractmethod
     def spec(
@@ -80,8 +87,11 @@ class Harness(abc.ABC):
     ) -> WorkloadSpec: ...
 
     @abc.abstractmethod
-    def new_runtime(self, *, watch_history: int = DEFAULT_HISTORY) -> Runtime:
-        """Another runtime on the same state, not opened."""
+    def new_runtime(
+        self, *, watch_history: int = DEFAULT_HISTORY, log_limit_bytes: int | None = None
+    ) -> Runtime:
+        """Another runtime on the same state, not opened (``log_limit_bytes``: its cap on a
+        job's output, else its default)."""
 
     async def setup(self) -> None:
         await self.runtime.open()
@@ -90,10 +100,14 @@ class Harness(abc.ABC):
         """Stop what still runs and close, leaving no process behind."""
         await self.runtime.close()
 
-    async def reopen(self, *, watch_history: int = DEFAULT_HISTORY) -> Runtime:
+    async def reopen(
+        self, *, watch_history: int = DEFAULT_HISTORY, log_limit_bytes: int | None = None
+    ) -> Runtime:
         """Close the runtime and open a new one on the same state; it replaces the old one."""
         await self.runtime.close()
-        self.runtime = self.new_runtime(watch_history=watch_history)
+        self.runtime = self.new_runtime(
+            watch_history=watch_history, log_limit_bytes=log_limit_bytes
+        )
         await self.setup()
         return self.runtime
 
@@ -101,18 +115,24 @@ class Harness(abc.ABC):
 class LocalHarness(Harness):
     name = "local"
     survives_restart = True
+    # As root with bubblewrap (as CI runs): each job under its uid, in a sandbox.
+    isolation = JobIsolation(own_uid=ROOT, sandbox=shutil.which("bwrap") is not None)
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
         self.runtime = self.new_runtime()
         self._opened: list[Runtime] = []
 
-    def new_runtime(self, *, watch_history: int = DEFAULT_HISTORY) -> LocalRuntime:
+    def new_runtime(
+        self, *, watch_history: int = DEFAULT_HISTORY, log_limit_bytes: int | None = None
+    ) -> LocalRuntime:
+        limit = {} if log_limit_bytes is None else {"log_limit_bytes": log_limit_bytes}
         return LocalRuntime(
             self.state_dir,
             default_grace_s=1.0,
             poll_interval_s=0.2,
             watch_history=watch_history,
+            **limit,
         )
 
     def spec(
@@ -124,6 +144,8 @@ class LocalHarness(Harness):
             resources=Resources(cpu=1, memory_mb=256),
             env={"PATH": PATH},
             life_span_s=life_span_s,
+            uid=JOB_UID if ROOT else None,
+            gid=JOB_UID if ROOT else None,
         )
 
     @staticmethod
@@ -173,14 +195,18 @@ class _Player:
 class FakeHarness(Harness):
     name = "fake"
     survives_restart = False
+    isolation = JobIsolation(own_uid=True, sandbox=True)  # its default
 
     def __init__(self) -> None:
         self.runtime = self.new_runtime()
         self._player = _Player()
         self._watcher: asyncio.Task[None] | None = None
 
-    def new_runtime(self, *, watch_history: int = DEFAULT_HISTORY) -> FakeRuntime:
-        return FakeRuntime(watch_history=watch_history)
+    def new_runtime(
+        self, *, watch_history: int = DEFAULT_HISTORY, log_limit_bytes: int | None = None
+    ) -> FakeRuntime:
+        limit = {} if log_limit_bytes is None else {"log_limit_bytes": log_limit_bytes}
+        return FakeRuntime(watch_history=watch_history, **limit)
 
     def spec(
         self, job_id: str, program: Program, *, life_span_s: float | None = None

@@ -45,11 +45,12 @@ async def until(watch: WorkloadWatch, job_id: str, phase: WorkloadPhase) -> list
     raise AssertionError(f"the watch ended before {job_id} was {phase}")
 
 
-async def test_the_protocol_shape(gateway: EmbeddedGateway) -> None:
+async def test_the_protocol_shape(harness: Harness, gateway: EmbeddedGateway) -> None:
     assert isinstance(gateway, Gateway)
     assert gateway.name == "test-cluster"
     capacity = await gateway.capacity()
     assert capacity.cpu > 0 and capacity.memory_mb > 0
+    assert await gateway.isolation() == harness.isolation
 
 
 async def test_a_workload_through_the_gateway(harness: Harness, gateway: EmbeddedGateway) -> None:

@@ -4,12 +4,14 @@ held against every implementation: FakeRuntime and LocalRuntime, through the Run
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
 
 from cluster_gateway.gateway import (
+    JobIsolation,
     WatchExpired,
     WorkloadEvent,
     WorkloadPhase,
@@ -26,6 +28,10 @@ from tests.polling import eventually
 
 PENDING, RUNNING, EXITED = WorkloadPhase.PENDING, WorkloadPhase.RUNNING, WorkloadPhase.EXITED
 WITHIN = 10.0  # generous: these machines have two cores
+# A logs() batch holds at most this many lines, and this many bytes of text.
+BATCH_LINES = 1000
+BATCH_BYTES = 64 * 1024
+DROPPED = re.compile(r"\[glia: (\d+) bytes of older output were dropped\]")
 
 
 async def events_until(
@@ -229,6 +235,13 @@ async def test_capacity(harness: Harness) -> None:
     assert capacity.cpu > 0 and capacity.memory_mb > 0
 
 
+async def test_isolation(harness: Harness) -> None:
+    isolation = await harness.runtime.isolation()
+    assert isinstance(isolation, JobIsolation)
+    assert isolation == harness.isolation
+    assert isolation.multi_user == (isolation.own_uid or isolation.sandbox)
+
+
 # --- logs -----------------------------------------------------------------------------------------
 
 
@@ -300,6 +313,64 @@ async def test_read_log_gives_the_lines_as_bytes(harness: Harness) -> None:
     assert await bytes_of(runtime, "job-1", offset=100) == expected[100:]
     with pytest.raises(BadInput):
         await bytes_of(runtime, "job-1", offset=-1)
+
+
+async def test_log_batches_are_bounded(harness: Harness) -> None:
+    runtime = harness.runtime
+    program = Program((Out("y" * 1000, times=200), Out("z", times=2500)))
+    await runtime.start(harness.spec("job-1", program))
+    await ended(runtime, "job-1")
+    async with asyncio.timeout(WITHIN):
+        batches = [batch async for batch in runtime.logs("job-1")]
+    for batch in batches:
+        assert 0 < len(batch) <= BATCH_LINES
+        assert sum(len(line.text.encode()) for line in batch) <= BATCH_BYTES
+    assert len(batches) >= 4
+    assert [line.text for batch in batches for line in batch] == ["y" * 1000] * 200 + ["z"] * 2500
+
+
+LOG_LIMIT = 256 * 1024
+
+
+async def test_past_its_cap_the_oldest_output_is_dropped_with_a_marker(harness: Harness) -> None:
+    runtime = await harness.reopen(log_limit_bytes=LOG_LIMIT)
+    program = Program((Out("x" * 99, times=5000), Out("last")))
+    await runtime.start(harness.spec("job-1", program))
+    await ended(runtime, "job-1")
+    printed = program.output()
+    lines = await lines_of(runtime, "job-1")
+    marker, kept = lines[0], lines[1:]
+    assert marker.stream == LogStream.SYSTEM
+    assert all(line.stream == LogStream.STDOUT for line in kept)
+    assert marker.time <= kept[0].time
+    match = DROPPED.fullmatch(marker.text)
+    assert match is not None, marker.text
+    kept_bytes = b"".join(line.text.encode() + b"\n" for line in kept)
+    assert int(match.group(1)) + len(kept_bytes) == len(printed)
+    assert printed.endswith(kept_bytes)
+    assert LOG_LIMIT // 2 <= len(kept_bytes) <= LOG_LIMIT
+    data = await bytes_of(runtime, "job-1")
+    assert data == marker.text.encode() + b"\n" + kept_bytes
+    assert await runtime.log_size("job-1") == len(data)
+    assert await bytes_of(runtime, "job-1", offset=10, length=100) == data[10:110]
+    # A reader that starts after what was dropped gets no marker.
+    later = await lines_of(runtime, "job-1", since=kept[-1].time)
+    assert LogStream.SYSTEM not in {line.stream for line in later}
+
+
+async def test_a_log_removed_while_it_is_read_says_so(harness: Harness) -> None:
+    runtime = harness.runtime
+    await runtime.start(harness.spec("job-1", Program((Out("line", times=3000),))))
+    await ended(runtime, "job-1")
+    async with asyncio.timeout(WITHIN):
+        reader = runtime.logs("job-1", follow=True)
+        first = await anext(reader)
+        assert len(first) == BATCH_LINES
+        await runtime.forget("job-1")
+        rest = [line async for batch in reader for line in batch]
+    assert rest[-1].stream == LogStream.SYSTEM
+    assert "removed" in rest[-1].text
+    assert len(rest) <= 3000 - BATCH_LINES + 1
 
 
 # --- forget ---------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,8 +59,9 @@ def test_run_streams_output_and_exits_with_the_job_code(cli: Cli) -> None:
 
 
 def test_environment_and_working_dir(cli: Cli, tmp_path: Path) -> None:
-    workdir = tmp_path / "work"
-    workdir.mkdir()
+    # Jobs run under their user's uid: the directory must be one that uid may enter.
+    workdir = Path(tempfile.mkdtemp(prefix="glia-e2e-work-"))
+    workdir.chmod(0o755)
     env_file = tmp_path / "job.env"
     env_file.write_text("# comment\nFROM_FILE=file\nOVERRIDDEN=file\n")
     out = cli.ok(
@@ -77,6 +80,7 @@ def test_environment_and_working_dir(cli: Cli, tmp_path: Path) -> None:
         'echo "$PWD|$FROM_FILE|$OVERRIDDEN|$GLIA_JOB_OWNER|$GLIA_PRESET|$GLIA_CLUSTER"',
     )
     assert out.strip() == f"{workdir}|file|flag|admin|cpu-small|default"
+    shutil.rmtree(workdir)
 
 
 def test_kill_a_running_job(cli: Cli) -> None:

@@ -4,15 +4,20 @@ others, whatever they had cached."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import jwt
 import pytest
+from sqlalchemy import update
 
 from cluster_gateway.runtimes.fake import FakeRuntime
 from control_plane.platform import Platform
+from control_plane.store.models import TokenRow
 from glia.auth import NewUser
+from glia.clock import utcnow
 from glia.errors import Unauthenticated
 from tests.conftest import REDIS_URL
 from tests.factories import make_settings
@@ -64,21 +69,31 @@ async def test_tokens_without_an_expiry_or_past_it_are_refused(
     try:
         key = platform.settings.secret_key
         assert key is not None
-        forged = jwt.encode({"sub": "x", "jti": "y"}, key.get_secret_value(), algorithm="HS256")
-        with pytest.raises(Unauthenticated, match="invalid token"):
-            await platform.auth.identify(forged)
         async with platform.db.session() as session:
             user, _ = await platform.auth.create_user(session, NewUser(name="bob"))
-        short = platform.auth.__class__(
-            db=platform.db,
-            bus=platform.bus,
-            acl=platform.acl,
-            secret_key=key.get_secret_value(),
-            token_ttl_s=-10,  # issued already expired
+            token = await platform.auth.issue_token(session, user.id, description="test")
+        claims = jwt.decode(token, options={"verify_signature": False})
+
+        no_expiry = jwt.encode(
+            {"sub": claims["sub"], "jti": claims["jti"]}, key.get_secret_value(), algorithm="HS256"
         )
-        async with platform.db.session() as session:
-            expired = await short.issue_token(session, user.id, description="test")
+        with pytest.raises(Unauthenticated, match="invalid token"):
+            await platform.auth.identify(no_expiry)
+        past = jwt.encode(
+            {**claims, "exp": int(time.time()) - 10}, key.get_secret_value(), algorithm="HS256"
+        )
         with pytest.raises(Unauthenticated, match="expired"):
-            await platform.auth.identify(expired)
+            await platform.auth.identify(past)
+
+        # The signed expiry is in the future, the stored one has passed: the stored one holds.
+        async with platform.db.session() as session:
+            await session.execute(
+                update(TokenRow)
+                .where(TokenRow.id == claims["jti"])
+                .values(expires_at=utcnow() - timedelta(seconds=1))
+            )
+            await session.commit()
+        with pytest.raises(Unauthenticated, match="expired"):
+            await platform.auth.identify(token)
     finally:
         await platform.close()

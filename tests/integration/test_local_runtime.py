@@ -1,14 +1,17 @@
 """What only LocalRuntime does: processes, cgroups, the spawner, supervisors that outlive the
-control plane, retention, the log files. What every runtime does is in tests/contract/."""
+control plane, retention, the log files, the sandbox's plumbing. What every runtime does is in
+tests/contract/; what a job can and cannot reach (attacks) is in tests/security/."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
@@ -17,12 +20,19 @@ from typing import Any
 import psutil  # type: ignore[import-untyped]
 import pytest
 
-from cluster_gateway.gateway import WorkloadPhase, WorkloadSpec, WorkloadState, WorkloadWatch
+from cluster_gateway.gateway import (
+    JobIsolation,
+    WorkloadPhase,
+    WorkloadSpec,
+    WorkloadState,
+    WorkloadWatch,
+)
 from cluster_gateway.runtimes import logfile, supervisor
 from cluster_gateway.runtimes.local import LocalRuntime
 from glia.clusters import Resources
+from glia.errors import BadInput
 from glia.jobs import JobReason
-from glia.monitoring import LogLine
+from glia.monitoring import LogLine, LogStream
 from tests.polling import eventually
 
 PATH = os.environ.get("PATH", "/usr/bin:/bin")
@@ -34,6 +44,10 @@ def spec(job_id: str, command: Sequence[str], **fields: Any) -> WorkloadSpec:
     fields.setdefault("resources", Resources(cpu=1, memory_mb=256))
     fields.setdefault("env", {"PATH": PATH})
     return WorkloadSpec(job_id=job_id, command=tuple(command), **fields)
+
+
+# A uid as the control plane allocates them: no user of this host has it.
+JOB_UID = 3_400_001
 
 
 def python(code: str) -> list[str]:
@@ -105,7 +119,8 @@ def supervisor_pid(runtime: LocalRuntime, job_id: str) -> int:
 
 def cgroup_dirs_left(runtime: LocalRuntime, job_id: str) -> list[str]:
     cgroup = read_json(runtime.job_dir(job_id) / "spec.json")["cgroup"]
-    return [d for d in (cgroup["memory"], cgroup["cpu"]) if d and os.path.exists(d)]
+    dirs = (cgroup["memory"], cgroup["cpu"], cgroup["pids"])
+    return [d for d in dirs if d and os.path.exists(d)]
 
 
 def pid_alive(pid: int) -> bool:
@@ -177,25 +192,34 @@ async def test_a_missing_working_dir_is_a_start_failure(runtime: LocalRuntime) -
     assert exited.description is not None and "/no/such/dir" in exited.description
 
 
-async def test_env_and_working_dir(runtime: LocalRuntime, tmp_path: Path) -> None:
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    env = {"PATH": PATH, "GREETING": "hello world"}
-    job = spec("env", ["sh", "-c", "pwd; env"], env=env, working_dir=str(workdir))
+async def test_env_and_working_dir(runtime: LocalRuntime) -> None:
+    # A directory of the host is shown to a job under its user's uid, which must enter it.
+    workdir = Path(tempfile.mkdtemp(prefix="glia-test-work-"))
+    os.chmod(workdir, 0o755)
+    env = {"PATH": PATH, "GREETING": "hello world", "HOME": "/root"}
+    job = spec(
+        "env", ["sh", "-c", "pwd; env"], env=env, working_dir=str(workdir), uid=JOB_UID, gid=JOB_UID
+    )
     await run_to_end(runtime, job)
     texts = [line.text for line in await all_lines(runtime, "env")]
+    shutil.rmtree(workdir)
     assert texts[0] == str(workdir)
     shell_own = {"PWD", "SHLVL", "_", "OLDPWD"}
+    # In a sandbox HOME is the job's own, whatever the spec says.
+    home = "/job/home" if runtime.sandboxed else "/root"
     assert {t for t in texts[1:] if t.split("=")[0] not in shell_own} == {
         f"PATH={PATH}",
         "GREETING=hello world",
+        f"HOME={home}",
     }
 
 
 async def test_without_a_working_dir_a_job_gets_a_scratch_dir(runtime: LocalRuntime) -> None:
-    await run_to_end(runtime, spec("scratch", ["sh", "-c", "pwd; ls -A"]))
+    await run_to_end(runtime, spec("scratch", ["sh", "-c", "pwd; ls -A; touch made"]))
     texts = [line.text for line in await all_lines(runtime, "scratch")]
-    assert texts == [str(runtime.job_dir("scratch") / "work")]
+    # In a sandbox it is shown at /job/work; it is the job dir's ``work`` on the host.
+    assert texts == ["/job/work" if runtime.sandboxed else str(runtime.job_dir("scratch") / "work")]
+    assert (runtime.job_dir("scratch") / "work" / "made").exists()
 
 
 # --- limits -----------------------------------------------------------------------------------
@@ -235,6 +259,9 @@ async def test_limits_are_written_to_the_job_cgroup(runtime: LocalRuntime) -> No
             quota_text, period_text = (cpu / "cpu.max").read_text().split()
             assert int(quota_text) / int(period_text) == 0.5
     assert str(child_pid) in (memory / "cgroup.procs").read_text().split()
+    if cgroup["pids"] is not None:
+        assert (Path(cgroup["pids"]) / "pids.max").read_text().strip() == "1024"
+        assert str(child_pid) in (Path(cgroup["pids"]) / "cgroup.procs").read_text().split()
     async with runtime.watch() as watch:
         await runtime.stop("limited", grace_s=1)
         await until(watch, "limited", WorkloadPhase.EXITED)
@@ -487,11 +514,11 @@ async def test_the_log_is_plain_bytes_with_an_index(runtime: LocalRuntime) -> No
     )
     assert (await run_to_end(runtime, spec("logged", python(code)))).reason == JobReason.COMPLETED
     job_dir = runtime.job_dir("logged")
-    data = (job_dir / logfile.LOG).read_bytes()
+    data = (job_dir / logfile.log_name(0)).read_bytes()
     pieces = [b"y" * logfile.MAX_LINE, b"y" * logfile.MAX_LINE, b"y" * 10]
     assert set(data.split(b"\n")) == {*pieces, b"err", b"partial", b""}
     assert data.endswith(b"partial\n")
-    index = (job_dir / logfile.INDEX).read_bytes()
+    index = (job_dir / logfile.index_name(0)).read_bytes()
     records = list(logfile.RECORD.iter_unpack(index))
     # The records cover the file, in order, end to end.
     assert [offset for offset, _, _, _ in records] == [
@@ -517,19 +544,227 @@ async def test_a_follower_is_woken_by_the_supervisor(runtime: LocalRuntime) -> N
 
 
 def test_a_log_reader_waits_for_the_bytes_of_a_record(tmp_path: Path) -> None:
-    writer = logfile.LogWriter(str(tmp_path))
+    writer = logfile.LogWriter(str(tmp_path), limit=1024**2)
     writer.write(logfile.STDOUT, [b"one", b"two"], 1000.0)
     writer.close()
     # A record whose bytes are not written yet, as a reader may meet it mid-write.
-    size = (tmp_path / logfile.LOG).stat().st_size
-    with open(tmp_path / logfile.INDEX, "ab") as index:
+    size = (tmp_path / logfile.log_name(0)).stat().st_size
+    with open(tmp_path / logfile.index_name(0), "ab") as index:
         index.write(logfile.RECORD.pack(size, 2_000_000_000, len(b"three\n"), logfile.STDERR))
     reader = logfile.LogReader(str(tmp_path))
     assert reader.read(max_lines=1, max_bytes=1024) == [(1_000_000_000, logfile.STDOUT, b"one")]
     assert reader.read(max_lines=10, max_bytes=1024) == [(1_000_000_000, logfile.STDOUT, b"two")]
     assert reader.read(max_lines=10, max_bytes=1024) == []
-    with open(tmp_path / logfile.LOG, "ab") as log:
+    with open(tmp_path / logfile.log_name(0), "ab") as log:
         log.write(b"three\n")
     assert reader.read(max_lines=10, max_bytes=1024) == [(2_000_000_000, logfile.STDERR, b"three")]
     since = logfile.LogReader(str(tmp_path), since_us=1_500_000_000)
     assert since.read(max_lines=10, max_bytes=1024) == [(2_000_000_000, logfile.STDERR, b"three")]
+
+
+def test_the_log_is_kept_in_segments_and_the_oldest_are_dropped(tmp_path: Path) -> None:
+    limit = 64 * 1024  # segments of MIN_SEGMENT (16 KiB)
+    writer = logfile.LogWriter(str(tmp_path), limit=limit)
+    line = b"z" * 999
+    for second in range(50):  # 50 kB in runs of one 1000-byte line: nothing dropped yet
+        writer.write(logfile.STDOUT, [line], 1000.0 + second)
+    follower = logfile.LogReader(str(tmp_path))
+    assert follower.read(max_lines=10, max_bytes=10**6) == [(1000 * 10**6, 0, line)] + [
+        ((1000 + n) * 10**6, 0, line) for n in range(1, 10)
+    ]
+    for second in range(50, 300):  # the follower falls behind what is dropped
+        writer.write(logfile.STDOUT, [line], 1000.0 + second)
+    writer.close()
+    segments = logfile.segments(str(tmp_path))
+    assert segments is not None and segments[0] > 0
+    kept = sum((tmp_path / logfile.log_name(k)).stat().st_size for k in segments)
+    assert limit - 16 * 1024 < kept <= limit
+    # A reader from the start, and the follower, each get a marker for what they missed.
+    for reader, missed in [(logfile.LogReader(str(tmp_path)), 0), (follower, 10 * 1000)]:
+        lines = reader.read(max_lines=1000, max_bytes=10**6)
+        (time_us, stream, text), rest = lines[0], lines[1:]
+        assert stream == logfile.SYSTEM
+        assert text == logfile.dropped_line(300 * 1000 - kept - missed)
+        assert time_us == rest[0][0]
+        assert [line_ for _, _, line_ in rest] == [line] * (kept // 1000)
+    with logfile.Snapshot(str(tmp_path)) as snapshot:
+        data = snapshot.read(0, snapshot.size)
+    assert data == logfile.dropped_line(300 * 1000 - kept) + b"\n" + (line + b"\n") * (kept // 1000)
+    assert logfile.log_size(str(tmp_path)) == len(data)
+
+
+def test_a_log_reader_since_a_time_after_what_was_dropped(tmp_path: Path) -> None:
+    writer = logfile.LogWriter(str(tmp_path), limit=64 * 1024)
+    for second in range(200):
+        writer.write(logfile.STDOUT, [b"%03d" % second + b"." * 996], 1000.0 + second)
+    writer.close()
+    since = logfile.LogReader(str(tmp_path), since_us=1_190_000_000)
+    lines = since.read(max_lines=1000, max_bytes=10**6)
+    assert [text[:3] for _, _, text in lines] == [b"%03d" % n for n in range(190, 200)]
+    early = logfile.LogReader(str(tmp_path), since_us=0)
+    assert early.read(max_lines=1, max_bytes=10**6)[0][1] == logfile.SYSTEM
+
+
+async def test_a_log_truncated_while_it_is_read_says_so(runtime: LocalRuntime) -> None:
+    code = "import time\nfor i in range(3000): print(i)\ntime.sleep(30)\n"
+    await runtime.start(spec("cut", python(code)))
+    log = runtime.job_dir("cut") / logfile.log_name(0)
+
+    async def printed() -> bool:
+        return await runtime.log_size("cut") >= len("".join(f"{i}\n" for i in range(3000)))
+
+    await eventually(printed, within=WITHIN)
+    async with asyncio.timeout(WITHIN):
+        reader = runtime.logs("cut", follow=True)
+        first = await anext(reader)
+        assert [line.text for line in first] == [str(i) for i in range(1000)]
+        os.truncate(log, 0)
+        rest = [line async for batch in reader for line in batch]
+    assert (rest[-1].stream, rest[-1].text) == (LogStream.SYSTEM, logfile.TRUNCATED_LINE.decode())
+    assert (await runtime.states(["cut"]))[0].phase == WorkloadPhase.RUNNING  # it ended early
+
+
+# --- the sandbox and isolation ------------------------------------------------------------------
+
+
+async def test_isolation_follows_the_constructor(tmp_path: Path) -> None:
+    root = os.geteuid() == 0
+    bwrap = shutil.which("bwrap") is not None
+    cases: list[tuple[dict[str, Any], JobIsolation]] = [
+        ({"sandbox": False, "own_uid": False}, JobIsolation(own_uid=False, sandbox=False)),
+        ({"sandbox": False}, JobIsolation(own_uid=root, sandbox=False)),
+        ({}, JobIsolation(own_uid=root, sandbox=bwrap)),
+        # A bwrap that is not there: no sandbox, unless one is required.
+        ({"bwrap": str(tmp_path / "no-bwrap")}, JobIsolation(own_uid=root, sandbox=False)),
+    ]
+    for i, (options, expected) in enumerate(cases):
+        runtime = LocalRuntime(tmp_path / f"state-{i}", **options)
+        with pytest.raises(RuntimeError):
+            await runtime.isolation()  # known once open
+        await runtime.open()
+        try:
+            assert await runtime.isolation() == expected, options
+            assert runtime.sandboxed == expected.sandbox
+        finally:
+            await runtime.close()
+    required = LocalRuntime(tmp_path / "state-x", sandbox=True, bwrap=str(tmp_path / "no-bwrap"))
+    with pytest.raises(RuntimeError, match="cannot be sandboxed"):
+        await required.open()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching uids needs root")
+async def test_without_a_sandbox_root_switches_to_the_jobs_uid(tmp_path: Path) -> None:
+    runtime = LocalRuntime(tmp_path / "state", sandbox=False, poll_interval_s=0.2)
+    await runtime.open()
+    try:
+        assert await runtime.isolation() == JobIsolation(own_uid=True, sandbox=False)
+        script = "id -u; id -G; grep NoNewPrivs /proc/self/status; touch made"
+        job = spec("plain", ["sh", "-c", script], uid=3_400_000, gid=3_400_001)
+        exited = await run_to_end(runtime, job)
+        assert exited.reason == JobReason.COMPLETED, exited
+        texts = [line.text for line in await all_lines(runtime, "plain")]
+        assert texts == ["3400000", "3400001", "NoNewPrivs:\t1"]
+        made = runtime.job_dir("plain") / "work" / "made"  # entered though its parents are 0700
+        assert made.stat().st_uid == 3_400_000
+    finally:
+        await runtime.close()
+
+
+async def test_notifications_reach_a_runtime_on_a_long_path(tmp_path: Path) -> None:
+    state_dir = tmp_path / ("a-rather-long-directory-name-" * 5) / "state"
+    assert len(str(state_dir / "notify.sock")) > 108  # longer than a socket path may be
+    # No poll to speak of: RUNNING and EXITED come by datagram or not at all.
+    runtime = LocalRuntime(state_dir, poll_interval_s=600)
+    await runtime.open()
+    try:
+        exited = await run_to_end(runtime, spec("far", ["sh", "-c", "echo far"]), within=5)
+        assert exited.reason == JobReason.COMPLETED
+    finally:
+        await runtime.close()
+
+
+async def test_extra_binds_must_not_show_the_state(tmp_path: Path) -> None:
+    for shown in (tmp_path, tmp_path / "state" / "jobs"):
+        runtime = LocalRuntime(tmp_path / "state", extra_ro_binds=[shown])
+        with pytest.raises(ValueError, match="runtime's state"):
+            await runtime.open()
+
+
+async def test_one_runtime_per_state_dir(runtime: LocalRuntime, tmp_path: Path) -> None:
+    second = LocalRuntime(tmp_path / "state")
+    with pytest.raises(RuntimeError, match="another runtime"):
+        await second.open()
+
+
+async def test_uid_and_gid_are_checked(runtime: LocalRuntime) -> None:
+    for ids in ({"uid": 3_200_000}, {"gid": 3_200_000}, {"uid": 0, "gid": 0}):
+        with pytest.raises(BadInput):
+            await runtime.start(spec("ids", ["true"], **ids))
+
+
+async def test_a_working_dir_that_exposes_the_state_is_refused(
+    runtime: LocalRuntime, tmp_path: Path
+) -> None:
+    for job_id, directory in [("above", tmp_path), ("state", tmp_path / "state"), ("root", "/")]:
+        exited = await run_to_end(runtime, spec(job_id, ["true"], working_dir=str(directory)))
+        assert (exited.reason, exited.exit_code) == (JobReason.START_FAILED, 127), job_id
+        assert exited.description is not None and "runtime's state" in exited.description
+
+
+needs_sandbox = pytest.mark.skipif(
+    shutil.which("bwrap") is None, reason="bubblewrap is not installed"
+)
+
+
+@needs_sandbox
+async def test_both_pythons_run_in_the_sandbox(runtime: LocalRuntime) -> None:
+    assert runtime.sandboxed
+    code = "import os; print(os.getcwd() == os.environ['HOME'].replace('home', 'work'))"
+    for job_id, python_ in [("venv", PY), ("system", "/usr/bin/python3")]:
+        exited = await run_to_end(runtime, spec(job_id, [python_, "-c", code]))
+        assert exited.reason == JobReason.COMPLETED, exited
+        assert [line.text for line in await all_lines(runtime, job_id)] == ["True"]
+
+
+@needs_sandbox
+async def test_a_command_outside_the_sandbox_is_not_found(runtime: LocalRuntime) -> None:
+    assert runtime.sandboxed
+    outside = runtime.job_dir("x").parent.parent / "spawner.log"  # exists, not shown
+    exited = await run_to_end(runtime, spec("outside", [str(outside)]))
+    assert (exited.reason, exited.exit_code) == (JobReason.START_FAILED, 127)
+    assert exited.description is not None and "sandbox" in exited.description
+    not_executable = await run_to_end(runtime, spec("noexec", ["/etc/passwd"]))
+    assert (not_executable.reason, not_executable.exit_code) == (JobReason.START_FAILED, 126)
+
+
+@needs_sandbox
+async def test_a_stop_right_after_the_start_reaches_the_command(runtime: LocalRuntime) -> None:
+    for i in range(5):
+        async with runtime.watch() as watch:
+            await runtime.start(spec(f"quick-{i}", ["sleep", "30"]))
+            await runtime.stop(f"quick-{i}", grace_s=5)
+            exited = await until(watch, f"quick-{i}", WorkloadPhase.EXITED, within=4)
+        assert exited.reason == JobReason.USER_REQUESTED
+
+
+async def test_only_a_jobs_supervisor_is_heard_about_it(runtime: LocalRuntime) -> None:
+    """A datagram from another process (here: this one, with the runtime's own uid) about a
+    running job is dropped; the supervisor's datagrams still count."""
+    await start_running(runtime, spec("heard", ["sleep", "30"]))
+    heard: list[str] = []
+    wake = runtime._wake_followers
+
+    def spy(job_id: str | None) -> None:
+        heard.append(str(job_id))
+        wake(job_id)
+
+    runtime._wake_followers = spy  # type: ignore[method-assign]
+    state_dir = runtime.job_dir("heard").parent.parent
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as forger:
+        forger.sendto(b"heard log", str(state_dir / "notify.sock"))
+    await asyncio.sleep(0.2)
+    assert heard == []
+    async with runtime.watch() as watch:
+        await runtime.stop("heard", grace_s=1)
+        await until(watch, "heard", WorkloadPhase.EXITED)
+    assert "heard" in heard  # its supervisor's "exited"

@@ -105,7 +105,7 @@ def test_login_stores_the_token_in_a_private_file(
     assert [p["name"] for p in shown["presets"]] == ["cpu-small", "cpu-medium", "cpu-large"]
     assert shown["presets"][0] == {
         "name": "cpu-small",
-        "resources": {"cpu": 0.5, "memory_mb": 1024, "gpu": 0},
+        "resources": {"cpu": 0.5, "memory_mb": 1024, "gpu": 0, "pids_limit": 1024},
     }
 
     assert glia("logout").exit_code == 0

@@ -8,8 +8,15 @@ from datetime import timedelta
 
 import pytest
 
-from cluster_gateway.gateway import WorkloadEvent, WorkloadPhase, WorkloadSpec, WorkloadWatch
+from cluster_gateway.gateway import (
+    JobIsolation,
+    WorkloadEvent,
+    WorkloadPhase,
+    WorkloadSpec,
+    WorkloadWatch,
+)
 from cluster_gateway.runtimes.fake import FakeRuntime
+from cluster_gateway.runtimes.logfile import MAX_LINE
 from glia.clock import utcnow
 from glia.clusters import Resources
 from glia.errors import NotFound
@@ -136,3 +143,32 @@ async def test_specs_are_what_was_started(manual: FakeRuntime) -> None:
     manual.finish("job-1")
     await manual.forget("job-1")
     assert set(manual.specs) == {"job-2"}
+
+
+async def test_isolation_is_what_the_test_says() -> None:
+    assert await FakeRuntime().isolation() == JobIsolation(own_uid=True, sandbox=True)
+    single = JobIsolation(own_uid=False, sandbox=False)
+    assert await FakeRuntime(isolation=single).isolation() == single
+
+
+async def test_emit_log_cuts_long_lines_as_the_local_runtime_does(manual: FakeRuntime) -> None:
+    await manual.start(spec())
+    manual.run("job-1")
+    manual.emit_log("job-1", "x" * (MAX_LINE + 10))
+    lines = [line async for batch in manual.logs("job-1") for line in batch]
+    assert [len(line.text) for line in lines] == [MAX_LINE, 10]
+
+
+async def test_a_follower_of_a_forgotten_job_is_told(manual: FakeRuntime) -> None:
+    await manual.start(spec())
+    manual.run("job-1")
+    manual.emit_log("job-1", "one")
+    follower = manual.logs("job-1", follow=True)
+    assert [line.text for line in await anext(follower)] == ["one"]
+    manual.finish("job-1")
+    await manual.forget("job-1")
+    async with asyncio.timeout(1):
+        (last,) = await anext(follower)
+    assert last.stream == LogStream.SYSTEM and "removed" in last.text
+    with pytest.raises(StopAsyncIteration):
+        await anext(follower)
