@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sdk import Job, JobStatus, LogLine, LogStream, Model, Preset
+from sdk import Job, JobStatus, LogLine, LogStream, LogText, Model, Preset
 
 
 class OutputFormat(enum.StrEnum):
@@ -212,6 +212,13 @@ def print_log_line(line: LogLine, *, timestamps: bool = False, raw: bool = False
     prefix = f"{line.time.isoformat()} " if timestamps else ""
     text = line.text if raw or not stream.isatty() else terminal_safe(line.text)
     stream.write(prefix + text + ("" if text.endswith("\n") else "\n"))
+    stream.flush()
+
+
+def print_log_text(chunk: LogText, *, raw: bool = False) -> None:
+    """Lines of one stream, as `print_log_line` prints each of them without a time."""
+    stream = sys.stdout if chunk.stream is LogStream.STDOUT else sys.stderr
+    stream.write(chunk.text if raw or not stream.isatty() else terminal_safe(chunk.text))
     stream.flush()
 
 

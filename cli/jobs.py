@@ -147,9 +147,9 @@ def run(
                     typer.echo(job.id)
                 return 0
             formatting.notice(job.id)
-            async with contextlib.aclosing(client.jobs.logs(job.id, follow=True)) as lines:
-                async for line in lines:
-                    formatting.print_log_line(line, raw=raw)
+            async with contextlib.aclosing(client.jobs.log_text(job.id, follow=True)) as chunks:
+                async for chunk in chunks:
+                    formatting.print_log_text(chunk, raw=raw)
             job = await client.jobs.get(job.id)
             if not job.status.is_finished:  # the log stream ended first: wait for the end
                 async with contextlib.aclosing(client.jobs.watch_status(job.id)) as updates:
@@ -239,6 +239,11 @@ def logs(
                 async with contextlib.aclosing(client.jobs.read_log(job)) as chunks:
                     async for chunk in chunks:
                         formatting.write_bytes(chunk, raw=raw)
+                return
+            if not timestamps:
+                async with contextlib.aclosing(client.jobs.log_text(job, start, follow)) as texts:
+                    async for text in texts:
+                        formatting.print_log_text(text, raw=raw)
                 return
             async with contextlib.aclosing(client.jobs.logs(job, start, follow)) as lines:
                 async for line in lines:

@@ -27,3 +27,13 @@ class LogLine(Model):
     """The stream it was written to."""
     text: str
     """The line without its newline; a line over 64 KiB arrives in 64 KiB pieces."""
+
+
+class LogText(Model):
+    """Consecutive lines of one stream as the job printed them: the cheap way to follow a log
+    whose lines' times are not needed."""
+
+    stream: LogStream
+    """The stream all of these lines were written to."""
+    text: str
+    """The lines, each ended by a newline."""

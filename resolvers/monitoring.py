@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from operator import attrgetter
 from typing import cast
 
 import strawberry
@@ -22,5 +24,7 @@ class MonitoringSubscription:
         ctx = info.context
         batches = ctx.platform.monitoring.logs(await ctx.user(), id, since=since, follow=follow)
         async for batch in ctx.stream(batches):
-            if batch:
-                yield LogChunk(lines=cast(list[LogLine], batch))
+            # A chunk is one stream's run of lines, so that its `text` keeps stdout and stderr
+            # apart; a batch is already bounded, so each of its runs is too.
+            for stream, run in itertools.groupby(batch, key=attrgetter("stream")):
+                yield LogChunk(stream=stream, lines=cast(list[LogLine], list(run)))

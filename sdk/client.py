@@ -41,7 +41,7 @@ from glia.auth import NewUser, User, UserRole
 from glia.clusters import Cluster
 from glia.jobs import EnvVar, Job, JobFilter, JobStatus, JobSubmission
 from glia.model import parse_input
-from glia.monitoring import LogLine
+from glia.monitoring import LogLine, LogText
 from sdk import documents
 from sdk.errors import (
     ConnectionFailed,
@@ -466,6 +466,17 @@ class JobsResource(_Resource):
         async for data in self._client.subscribe(documents.JOB_LOGS, variables):
             for line in data["jobLogs"]["lines"]:
                 yield LogLine.model_validate(line)
+
+    async def log_text(
+        self, id_or_name: str, since: datetime | None = None, follow: bool = True
+    ) -> AsyncGenerator[LogText, None]:
+        """What `logs` yields, as runs of one stream's lines in one string each: several times
+        cheaper to follow than single lines, for a reader that needs no line times."""
+        variables: dict[str, Any] = {"id": id_or_name, "follow": follow}
+        if since is not None:
+            variables["since"] = since.isoformat()
+        async for data in self._client.subscribe(documents.JOB_LOG_TEXT, variables):
+            yield LogText.model_validate(data["jobLogs"])
 
     async def read_log(self, id_or_name: str, *, offset: int = 0) -> AsyncGenerator[bytes, None]:
         """The job's whole output as bytes, from ``offset`` (what it printed, as it printed

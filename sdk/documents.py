@@ -12,7 +12,7 @@ from glia.auth import User
 from glia.clusters import Cluster
 from glia.jobs import Job
 from glia.model import Model, model_in
-from glia.monitoring import LogLine
+from glia.monitoring import LogLine, LogText
 
 
 def selection(model: type[Model]) -> str:
@@ -60,6 +60,9 @@ KILL_JOB = f"mutation KillJob($id: String!) {{ killJob(id: $id) {{ {_JOB} }} }}"
 JOB_STATUS = f"subscription JobStatus($id: String!) {{ jobStatus(id: $id) {{ {_JOB} }} }}"
 JOB_LOGS = f"""subscription JobLogs($id: String!, $since: DateTime, $follow: Boolean!) {{
     jobLogs(id: $id, since: $since, follow: $follow) {{ lines {{ {selection(LogLine)} }} }}
+}}"""
+JOB_LOG_TEXT = f"""subscription JobLogText($id: String!, $since: DateTime, $follow: Boolean!) {{
+    jobLogs(id: $id, since: $since, follow: $follow) {{ {selection(LogText)} }}
 }}"""
 
 DOCUMENTS: dict[str, str] = {

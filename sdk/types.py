@@ -18,7 +18,7 @@ from glia.jobs import (
     JobSubmission,
 )
 from glia.model import Model
-from glia.monitoring import LogLine, LogStream
+from glia.monitoring import LogLine, LogStream, LogText
 
 T = TypeVar("T")
 
@@ -46,6 +46,7 @@ __all__ = [
     "JobSubmission",
     "LogLine",
     "LogStream",
+    "LogText",
     "Model",
     "Page",
     "Preset",

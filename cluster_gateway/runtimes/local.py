@@ -401,21 +401,31 @@ class LocalRuntime(Runtime):
         reader = logfile.LogReader(str(job_dir), since_us=since_us)
         woken = asyncio.Event()
         self._followers.setdefault(job_id, set()).add(woken)
+
+        def start_read() -> tuple[bool, asyncio.Task[list[LogLine]]]:
+            woken.clear()
+            # Known before the read: a job ends (here) only after its last line is written,
+            # and a follower ends only once the runtime has published that end.
+            ended = job_id not in self._jobs
+            return ended, asyncio.create_task(asyncio.to_thread(_read_log_batch, reader))
+
+        ended, reading = start_read()
         try:
             while True:
-                woken.clear()
-                # Known before the read: a job ends (here) only after its last line is written,
-                # and a follower ends only once the runtime has published that end.
-                ended = job_id not in self._jobs
-                batch = await asyncio.to_thread(_read_log_batch, reader)
+                batch = await reading
                 if batch:
+                    # Batches are bounded and there may be more already: the next is read
+                    # while the consumer sends this one.
+                    ended, reading = start_read()
                     yield batch
-                    continue  # batches are bounded: there may be more already
+                    continue
                 if reader.finished or ended or not follow or not self._open:
                     return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(woken.wait(), FOLLOW_RECHECK_S)
+                ended, reading = start_read()
         finally:
+            reading.cancel()  # a read under way ends in its thread; nobody waits for it
             followers = self._followers.get(job_id)
             if followers is not None:
                 followers.discard(woken)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import strawberry
 
 from glia import monitoring as kernel
-from graph.types.base import expose_enum, object_type
+from graph.types.base import expose_enum, field_description, object_type
 
 LogStream = expose_enum(kernel.LogStream)
 
@@ -13,6 +13,17 @@ class LogLine:
     pass
 
 
-@strawberry.type(description="Lines read together; a follower gets each chunk as the lines come")
+@strawberry.type(
+    description="Consecutive lines of one stream, read together; a follower gets each chunk as "
+    "the lines come. A chunk holds at most 1,000 lines or 64 KiB."
+)
 class LogChunk:
-    lines: list[LogLine] = strawberry.field(description="The lines, oldest first")
+    stream: LogStream = strawberry.field(description=field_description(kernel.LogText, "stream"))
+    lines: list[LogLine] = strawberry.field(
+        description="The lines with their times, oldest first (select `text` instead when the "
+        "times are not needed: it is several times cheaper to send)"
+    )
+
+    @strawberry.field(description=field_description(kernel.LogText, "text"))
+    def text(self) -> str:
+        return "".join(f"{line.text}\n" for line in self.lines)

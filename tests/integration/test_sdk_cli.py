@@ -22,6 +22,7 @@ from sdk import (
     ConnectionFailed,
     GliaClient,
     JobStatus,
+    LogStream,
     NotFound,
     Unauthenticated,
     load_config,
@@ -266,3 +267,23 @@ async def test_sdk_pages_subscriptions_and_errors(server: ServedApi, alice: str)
     async with GliaClient("http://127.0.0.1:9", "t", timeout=5) as client:
         with pytest.raises(ConnectionFailed, match="127.0.0.1:9"):
             await client.jobs.get("x")
+
+
+async def test_log_text_keeps_each_streams_run_apart_and_matches_the_lines(
+    server: ServedApi, alice: str
+) -> None:
+    # Pauses between the streams: two pipes read in one wake-up have no order between them.
+    script = "echo one; echo two; sleep 0.2; echo oops >&2; sleep 0.2; echo three"
+    async with GliaClient(server.url, alice) as client:
+        job = await client.jobs.submit(["sh", "-c", script])
+        statuses = [update.status async for update in client.jobs.watch_status(job.id)]
+        assert statuses[-1] is JobStatus.SUCCEEDED
+        texts = [text async for text in client.jobs.log_text(job.id, follow=False)]
+        lines = [line async for line in client.jobs.logs(job.id, follow=False)]
+
+    assert [(text.stream, text.text) for text in texts] == [
+        (LogStream.STDOUT, "one\ntwo\n"),
+        (LogStream.STDERR, "oops\n"),
+        (LogStream.STDOUT, "three\n"),
+    ]
+    assert "".join(text.text for text in texts) == "".join(f"{line.text}\n" for line in lines)
