@@ -35,22 +35,37 @@ def cluster_from_row(row: ClusterRow) -> Cluster:
 
 
 def presets_for_host(capacity: ClusterCapacity) -> list[Preset]:
-    """A few presets sized to one machine: small, a quarter, half of it."""
+    """A few presets sized to one machine: small, about a quarter and about half of it.
+
+    Medium and large get different cpu counts wherever the host has more than one core
+    (on 2 cores: 0.5, 1 and 2), and memory is a round figure (whole GiB, or 256 MiB steps on
+    a small host), never more than the host has.
+    """
     cpu = max(capacity.cpu, 1.0)
     memory = max(capacity.memory_mb, 1024)
+    medium_cpu = max(1.0, _round_cpu(cpu / 4))
+    large_cpu = max(_round_cpu(cpu / 2), min(medium_cpu * 2, _round_cpu(cpu)))
     sizes = [
-        ("cpu-small", Resources(cpu=min(0.5, cpu), memory_mb=min(1024, memory // 4))),
-        (
-            "cpu-medium",
-            Resources(cpu=max(1.0, round(cpu / 4, 1)), memory_mb=max(1024, memory // 4)),
-        ),
-        ("cpu-large", Resources(cpu=max(1.0, round(cpu / 2, 1)), memory_mb=max(2048, memory // 2))),
+        ("cpu-small", Resources(cpu=min(0.5, cpu), memory_mb=min(1024, _round_memory(memory / 4)))),
+        ("cpu-medium", Resources(cpu=medium_cpu, memory_mb=max(1024, _round_memory(memory / 4)))),
+        ("cpu-large", Resources(cpu=large_cpu, memory_mb=max(1024, _round_memory(memory / 2)))),
     ]
     if capacity.gpu:
         sizes.append(
-            ("gpu-1", Resources(cpu=max(1.0, round(cpu / 2, 1)), memory_mb=memory // 2, gpu=1))
+            ("gpu-1", Resources(cpu=large_cpu, memory_mb=_round_memory(memory / 2), gpu=1))
         )
     return [Preset(name=name, resources=resources) for name, resources in sizes]
+
+
+def _round_cpu(cores: float) -> float:
+    """Down to a whole core, or to half a core below 2."""
+    return float(int(cores)) if cores >= 2 else max(0.5, int(cores * 2) / 2)
+
+
+def _round_memory(mib: float) -> int:
+    """Down to whole GiB from 2 GiB up, else to 256 MiB steps (at least 256 MiB)."""
+    step = 1024 if mib >= 2048 else 256
+    return max(256, int(mib // step) * step)
 
 
 class GatewayRegistry:
