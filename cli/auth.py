@@ -1,105 +1,184 @@
-"""``glia login``, ``glia logout`` and ``glia config ...``: who talks to which server."""
+"""``glia login``, ``glia logout`` and ``glia config ...``: who talks to which server.
+
+Like kubectl, the config file holds named contexts (a server, a user's token, a default
+cluster) and which one is in use; ``--context NAME`` picks another for one command.
+"""
 
 from __future__ import annotations
 
-import sys
+from typing import TYPE_CHECKING
 
 import typer
 
-from cli import formatting
-from cli.formatting import OutputFormat
-from cli.session import current_config, open_client, run_async
-from sdk import DEFAULT_SERVER, CliConfig, Cluster, GliaClient, GliaError, NotFound, save_config
+from cli.options import GliaCommand, OutputFormat, flag, output_option, with_examples
 
-config_app = typer.Typer(help="Show or change the CLI's configuration.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from sdk import CliConfig, Cluster
+    from sdk.config import Context
+
+config_app = typer.Typer(
+    help="Show or change the CLI's configuration: contexts (server, user, cluster).",
+    invoke_without_command=True,
+)
+
+
+@config_app.callback()
+def _config(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit()
 
 
 def register(app: typer.Typer) -> None:
-    app.command("login")(login)
-    app.command("logout")(logout)
+    app.command("login", cls=GliaCommand)(login)
+    app.command("logout", cls=GliaCommand)(logout)
     app.add_typer(config_app, name="config")
+
+
+def read_password(prompt: str, *, from_stdin: bool) -> str:
+    """A password from one line of stdin, or from a hidden prompt; never an argument."""
+    import sys
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(typer.prompt(prompt, hide_input=True))
 
 
 def login(
     url: str | None = typer.Argument(
-        None, help=f"Server URL [default: the configured one, else {DEFAULT_SERVER}]"
+        None,
+        metavar="[URL]",
+        help="Server URL.",
+        show_default="the current context's server, else http://127.0.0.1:8080",
     ),
-    username: str | None = typer.Option(None, "-u", "--username"),
-    password_stdin: bool = typer.Option(
-        False, "--password-stdin", help="Read the password from standard input."
+    username: str | None = typer.Option(
+        None, "-u", "--username", metavar="NAME", help="User name.", show_default="prompt"
+    ),
+    password_stdin: bool = flag(
+        "--password-stdin", help="Read the password from the first line of standard input."
     ),
     token: str | None = typer.Option(
-        None, "--token", help="Use an existing API token (checked with the server)."
+        None,
+        "--token",
+        metavar="TOKEN",
+        help="Use an existing API token (checked with the server) instead of a password.",
+    ),
+    name: str | None = typer.Option(
+        None,
+        "--name",
+        metavar="CONTEXT",
+        help="Name of the context to add or replace.",
+        show_default="USER@HOST:PORT",
     ),
 ) -> None:
-    """Log in to a Glia server and remember the token."""
-    config = current_config()
-    server = (url or config.server or DEFAULT_SERVER).rstrip("/")
+    """Log in to a Glia server: adds a context (server, user, token) and uses it.
+
+    Logging in as another user, or to another server, keeps the contexts already there.
+    """
+    from cli import formatting
+    from cli.session import load, run_async
+    from sdk import DEFAULT_SERVER, GliaClient
+    from sdk.config import Context, context_name
+
+    config = load()
+    server = (url or config.current.server or DEFAULT_SERVER).rstrip("/")
+
+    async def by_password(username: str, password: str) -> tuple[str, str]:
+        async with GliaClient(server, None) as client:
+            new_token, user = await client.auth.login(username, password)
+            return new_token, user.name
+
+    async def whoami(token: str) -> str:
+        async with GliaClient(server, token) as client:
+            return (await client.auth.me()).name
+
     if token is None:
-        username = username or typer.prompt("Username")
-        if password_stdin:
-            password = sys.stdin.readline().rstrip("\r\n")
-        else:
-            password = typer.prompt("Password", hide_input=True)
-        new_token, name = run_async(_login(server, username, password))
+        username = username or str(typer.prompt("Username"))
+        password = read_password("Password", from_stdin=password_stdin)
+        new_token, user = run_async(by_password(username, password), waiting="Logging in")
     else:
-        new_token, name = token, run_async(_whoami(server, token))
-    if server != config.server:
-        config = config.with_cluster(None)  # a cluster name means nothing on another server
-    save_config(config.replace(server=server, token=new_token, username=name))
-    formatting.notice(f"Logged in to {server} as {name}")
+        new_token, user = token, run_async(whoami(token), waiting="Checking the token")
+    context_key = name or context_name(server, user)
+    old = config.contexts.get(context_key)
+    # A cluster name means nothing on another server.
+    cluster = old.cluster if old is not None and old.server == server else None
+    context = Context(server=server, token=new_token, username=user, cluster=cluster)
+    _save(config.with_context(context_key, context))
+    formatting.notice(f"Logged in to {server} as {user} (context {context_key})")
 
 
-async def _login(server: str, username: str, password: str) -> tuple[str, str]:
-    async with GliaClient(server, None) as client:
-        token, user = await client.auth.login(username, password)
-        return token, user.name
+with_examples(
+    "glia login http://glia.example.com:8080 -u alice",
+    'echo "$PASSWORD" | glia login -u alice --password-stdin',
+    'glia login --token "$GLIA_TOKEN" --name ci',
+)(login)
 
 
-async def _whoami(server: str, token: str) -> str:
-    async with GliaClient(server, token) as client:
-        return (await client.auth.me()).name
+def _save(config: CliConfig) -> None:
+    from sdk import save_config
+
+    save_config(config)
 
 
 def logout() -> None:
-    """Revoke the token on the server (best effort) and forget it here."""
-    config = current_config()
-    if not config.token:
+    """Revoke the context's token on the server (best effort) and forget it here; the
+    context stays, without a token, for a later glia login."""
+    from cli import formatting
+    from cli.errors import error_line
+    from cli.session import current_name, load, open_client, run_async
+    from sdk import GliaError
+
+    config = load()
+    name = current_name(config)
+    context = config.contexts.get(name) if name else None
+    if name is None or context is None or not context.token:
         formatting.notice("Not logged in.")
         return
+
+    async def revoke() -> None:
+        async with open_client(context) as client:
+            await client.auth.logout()
+
     try:
-        run_async(_logout(config))
+        run_async(revoke(), waiting="Logging out")
     except GliaError as exc:
-        formatting.notice(f"warning: could not revoke the token on the server: {exc.message}")
-    save_config(config.with_token(None))
-    formatting.notice(f"Logged out of {config.server_url}")
+        formatting.notice(f"warning: could not revoke the token on the server: {error_line(exc)}")
+    _save(
+        config.with_context(name, context.replace(token=None), use=name == config.current_context)
+    )
+    formatting.notice(f"Logged out of {context.server_url} (context {name})")
 
 
-async def _logout(config: CliConfig) -> None:
-    async with open_client(config) as client:
-        await client.auth.logout()
+with_examples("glia logout", "glia --context ci logout")(logout)
 
 
-@config_app.command("show")
-def show(output: OutputFormat = typer.Option(OutputFormat.TABLE, "-o", "--output")) -> None:
-    """Show the server, user and cluster in use, with the cluster's presets."""
-    config = current_config()
-    cluster = run_async(_cluster(config)) if config.token else None
-    if output is OutputFormat.JSON:
-        formatting.print_json(
+@config_app.command("show", cls=GliaCommand)
+def show(output: OutputFormat = output_option()) -> None:
+    """Show the context in use: server, user and cluster, with the cluster's presets."""
+    from cli import formatting
+    from cli.session import current_config, current_name, load, run_async
+
+    name = current_name(load())
+    context = current_config()
+    cluster = run_async(_cluster(context), waiting="Asking the server") if context.token else None
+    if output is not OutputFormat.TABLE:
+        formatting.print_data(
             {
-                "server": config.server_url,
-                "username": config.username,
-                "cluster": cluster.name if cluster else config.cluster,
-                "presets": cluster.presets if cluster else [],
-            }
+                "context": name,
+                "server": context.server_url,
+                "username": context.username if context.token else None,
+                "cluster": cluster.name if cluster else context.cluster,
+                "presets": list(cluster.presets) if cluster else [],
+            },
+            output,
         )
         return
     formatting.print_fields(
         [
-            ("Server", config.server_url),
-            ("User", config.username if config.token else "(not logged in)"),
-            ("Cluster", cluster.name if cluster else config.cluster),
+            ("Context", name),
+            ("Server", context.server_url),
+            ("User", context.username if context.token else "(not logged in)"),
+            ("Cluster", cluster.name if cluster else context.cluster),
         ]
     )
     if cluster:
@@ -107,21 +186,159 @@ def show(output: OutputFormat = typer.Option(OutputFormat.TABLE, "-o", "--output
         formatting.print_presets(cluster.presets)
 
 
-async def _cluster(config: CliConfig) -> Cluster | None:
-    """The configured cluster, else the server's first one (its default for new jobs)."""
-    async with open_client(config) as client:
-        if config.cluster:
-            return await client.clusters.get(config.cluster)
+with_examples("glia config show", "glia --context alice@glia.example.com:8080 config show -o yaml")(
+    show
+)
+
+
+async def _cluster(context: Context) -> Cluster | None:
+    """The context's cluster, else the server's first one (its default for new jobs)."""
+    from cli.session import open_client
+
+    async with open_client(context) as client:
+        if context.cluster:
+            return await client.clusters.get(context.cluster)
         clusters = await client.clusters.list()
         return clusters[0] if clusters else None
 
 
-@config_app.command("set-cluster")
-def set_cluster(name: str = typer.Argument(..., help="Cluster for new jobs by default")) -> None:
-    """Make NAME the default cluster of glia run (checked with the server)."""
-    config = current_config()
-    cluster = run_async(_cluster(config.with_cluster(name)))
+@config_app.command("set-cluster", cls=GliaCommand)
+def set_cluster(
+    name: str = typer.Argument(..., metavar="CLUSTER", help="Cluster for new jobs by default."),
+) -> None:
+    """Make CLUSTER the default cluster of glia run in this context (checked with the
+    server)."""
+    from cli import formatting
+    from cli.errors import ConfigError
+    from cli.session import current_name, load, run_async
+    from sdk import NotFound
+
+    config = load()
+    context_key = current_name(config)
+    if context_key is None or context_key not in config.contexts:
+        raise ConfigError("no context in use (run glia login)")
+    context = config.contexts[context_key]
+    cluster = run_async(_cluster(context.replace(cluster=name)), waiting="Asking the server")
     if cluster is None:
         raise NotFound(f"no cluster {name!r}")
-    save_config(config.with_cluster(cluster.name))
-    formatting.notice(f"Default cluster: {cluster.name}")
+    _save(config.with_context(context_key, context.replace(cluster=cluster.name), use=False))
+    formatting.notice(f"Default cluster of context {context_key}: {cluster.name}")
+
+
+with_examples("glia config set-cluster gpu-farm")(set_cluster)
+
+
+def _complete_context(incomplete: str) -> list[str]:
+    try:
+        from sdk import load_config
+
+        return [name for name in load_config().contexts if name.startswith(incomplete)]
+    except Exception:  # completion stays silent
+        return []
+
+
+CONTEXT = typer.Argument(..., metavar="CONTEXT", autocompletion=_complete_context)
+
+
+@config_app.command("get-contexts", cls=GliaCommand)
+def get_contexts(output: OutputFormat = output_option()) -> None:
+    """List the contexts; the one in use is marked with *."""
+    from cli import formatting
+    from cli.session import current_name, load
+
+    config = load()
+    in_use = current_name(config)
+    if output is not OutputFormat.TABLE:
+        formatting.print_data(
+            [
+                {
+                    "name": name,
+                    "current": name == in_use,
+                    "server": c.server_url,
+                    "username": c.username,
+                    "cluster": c.cluster,
+                    "loggedIn": bool(c.token),
+                }
+                for name, c in config.contexts.items()
+            ],
+            output,
+        )
+        return
+    formatting.print_table(
+        ("CURRENT", "NAME", "SERVER", "USER", "CLUSTER"),
+        (
+            (
+                "*" if name == in_use else "",
+                name,
+                c.server_url,
+                c.username if c.token else f"{c.username or '-'} (logged out)",
+                c.cluster,
+            )
+            for name, c in config.contexts.items()
+        ),
+    )
+
+
+@config_app.command("use-context", cls=GliaCommand)
+def use_context(name: str = CONTEXT) -> None:
+    """Use CONTEXT from now on."""
+    from cli import formatting
+    from cli.errors import ConfigError
+    from cli.session import load
+
+    try:
+        config = load().using(name)
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from None
+    _save(config)
+    formatting.notice(f"Switched to context {name}")
+
+
+with_examples("glia config use-context admin@127.0.0.1:8080")(use_context)
+
+
+@config_app.command("rename-context", cls=GliaCommand)
+def rename_context(
+    old: str = CONTEXT,
+    new: str = typer.Argument(..., metavar="NEW_NAME"),
+) -> None:
+    """Rename a context."""
+    from cli import formatting
+    from cli.errors import ConfigError
+    from cli.session import load
+
+    try:
+        config = load().renamed(old, new)
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from None
+    _save(config)
+    formatting.notice(f"Context {old} renamed to {new}")
+
+
+with_examples("glia config rename-context alice@glia.example.com:8080 prod")(rename_context)
+
+
+@config_app.command("delete-context", cls=GliaCommand)
+def delete_context(name: str = CONTEXT) -> None:
+    """Delete a context from the config file (its token is not revoked: glia logout does
+    that)."""
+    from cli import formatting
+    from cli.errors import ConfigError
+    from cli.session import load
+
+    config = load()
+    try:
+        _save(config.without(name))
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from None
+    formatting.notice(f"Deleted context {name}")
+    if config.current_context == name:
+        formatting.notice("No context is in use now: glia config use-context NAME")
+
+
+with_examples("glia config delete-context old-server")(delete_context)
+with_examples(
+    "glia config get-contexts",
+    "glia config use-context alice@glia.example.com:8080",
+    "glia --context admin@127.0.0.1:8080 ps",
+)(get_contexts)

@@ -1,13 +1,14 @@
-"""Everything the CLI prints goes through here: rich tables, ages, and JSON output."""
+"""Everything the CLI prints goes through here: tables, ages, short ids, JSON and YAML."""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
 import json
+import os
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,13 +16,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sdk import Job, JobStatus, LogLine, LogStream, LogText, Model, Preset
-
-
-class OutputFormat(enum.StrEnum):
-    TABLE = "table"
-    JSON = "json"
-
+from cli.options import OutputFormat
+from sdk import BadInput, Job, JobStatus, LogLine, LogStream, LogText, Model, Preset, User
 
 _STATUS_STYLES = {
     JobStatus.PENDING: "yellow",
@@ -32,14 +28,28 @@ _STATUS_STYLES = {
     JobStatus.CANCELLED: "dim",
 }
 
+# A job id (`job-<uuid>`) is shown as at least "job-" and this many characters of its uuid.
+JOB_ID_PREFIX = "job-"
+SHORT_ID_CHARS = 8
+
+
+def output_width() -> int | None:
+    """The width to fit: the terminal's, or ``COLUMNS`` when set; None (no limit) when
+    piped, so scripts and grep get whole commands."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if sys.stdout.isatty():
+        return Console(file=sys.stdout).width
+    return None
+
 
 def stdout_console(min_width: int = 0) -> Console:
     """A console on the current stdout, at least ``min_width`` wide.
 
-    Built per call, not at import: tests and pipes swap sys.stdout after import. When piped,
-    lines are not cut to 80 columns: scripts and grep get whole ids and commands.
+    Built per call, not at import: tests and pipes swap sys.stdout after import.
     """
-    width = Console(file=sys.stdout).width if sys.stdout.isatty() else 1000
+    width = output_width() or 1000
     return Console(file=sys.stdout, highlight=False, soft_wrap=False, width=max(width, min_width))
 
 
@@ -49,26 +59,39 @@ def notice(message: str) -> None:
     sys.stderr.flush()
 
 
-def to_jsonable(value: Any) -> Any:
-    """Models and dataclasses to dicts, datetimes to ISO strings, enums to their values,
-    tuples to lists."""
+def to_wire(value: Any) -> Any:
+    """The API's JSON form of what the CLI prints: camelCase field names, enums by their
+    GraphQL names (``RUNNING``), ISO times; mappings, lists and dataclasses recursively."""
     if isinstance(value, Model):
-        return to_jsonable(value.model_dump())
+        return value.to_wire()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {_camel(f.name): to_wire(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, enum.Enum):
-        return value.value
+        return value.name
     if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
+        return {str(k): to_wire(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
+        return [to_wire(v) for v in value]
     return value
 
 
-def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(to_jsonable(value), indent=2) + "\n")
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
+def print_data(value: Any, output: OutputFormat) -> None:
+    """``value`` as JSON or YAML on stdout, in the API's form (`to_wire`)."""
+    data = to_wire(value)
+    if output is OutputFormat.YAML:
+        import yaml  # only -o yaml needs it
+
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    else:
+        text = json.dumps(data, indent=2) + "\n"
+    sys.stdout.write(text)
     sys.stdout.flush()
 
 
@@ -83,6 +106,34 @@ def age(moment: datetime | None, now: datetime | None = None) -> str:
     return f"{seconds}s"
 
 
+def short_ids(ids: Iterable[str]) -> dict[str, str]:
+    """Each id's shortest prefix that no other of ``ids`` shares, like git and docker show
+    them: at least ``job-`` and 8 characters, never ending on a ``-``.
+
+    >>> short_ids(["job-0a1b2c3d-1111", "job-0a1b2c3d-2222", "job-ffff0000-3333"])
+    {'job-0a1b2c3d-1111': 'job-0a1b2c3d-1', 'job-0a1b2c3d-2222': 'job-0a1b2c3d-2', \
+'job-ffff0000-3333': 'job-ffff0000'}
+    """
+    unique = sorted(set(ids))
+    shortest = len(JOB_ID_PREFIX) + SHORT_ID_CHARS
+    shown: dict[str, str] = {}
+    for index, job_id in enumerate(unique):
+        # In sorted order, the ids sharing the longest prefix with this one are its neighbours.
+        shared = max(
+            (_common(job_id, unique[i]) for i in (index - 1, index + 1) if 0 <= i < len(unique)),
+            default=0,
+        )
+        length = max(shortest, shared + 1)
+        while length < len(job_id) and job_id[length - 1] == "-":
+            length += 1
+        shown[job_id] = job_id[:length]
+    return shown
+
+
+def _common(a: str, b: str) -> int:
+    return len(os.path.commonprefix([a, b]))
+
+
 def _status(status: JobStatus) -> str:
     return f"[{_STATUS_STYLES[status]}]{status.value}[/]"
 
@@ -92,26 +143,88 @@ def _text(value: object) -> str:
     return "-" if value is None or value == "" else escape(str(value))
 
 
-def print_jobs(jobs: Iterable[Job], now: datetime | None = None) -> None:
-    headers = ("ID", "NAME", "STATUS", "PRESET", "AGE", "COMMAND")
-    rows = [
-        (
-            job.id,
-            job.name or "-",
-            job.status.value,
-            job.preset or "-",
-            age(job.created_at, now),
-            " ".join(job.command),
-        )
-        for job in jobs
-    ]
-    widths = _fit_widths(headers, rows, stdout_console().width, shrinkable={1: 8, 3: 8, 5: 12})
+def one_line(text: str) -> str:
+    """A command or description on one line: newlines and tabs as spaces."""
+    return " ".join(text.split())
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    header: str
+    value: Callable[[Job, Mapping[str, str], datetime], str]
+    # The narrowest it may be cut to when the table is too wide; None: never cut.
+    min_width: int | None = None
+
+
+JOB_COLUMNS: dict[str, Column] = {
+    "id": Column("ID", lambda job, short, now: short.get(job.id, job.id)),
+    "name": Column("NAME", lambda job, short, now: job.name or "-", min_width=8),
+    "status": Column("STATUS", lambda job, short, now: job.status.value),
+    "preset": Column("PRESET", lambda job, short, now: job.preset or "-"),
+    "age": Column("AGE", lambda job, short, now: age(job.created_at, now)),
+    "command": Column(
+        "COMMAND", lambda job, short, now: one_line(" ".join(job.command)), min_width=12
+    ),
+    "owner": Column("OWNER", lambda job, short, now: job.owner.name),
+    "cluster": Column("CLUSTER", lambda job, short, now: job.cluster_name),
+    "reason": Column("REASON", lambda job, short, now: job.reason.value if job.reason else "-"),
+    "exit": Column(
+        "EXIT", lambda job, short, now: "-" if job.exit_code is None else str(job.exit_code)
+    ),
+    "tags": Column("TAGS", lambda job, short, now: ",".join(job.tags) or "-", min_width=8),
+    "created": Column("CREATED", lambda job, short, now: _time(job.created_at)),
+    "workdir": Column("WORKDIR", lambda job, short, now: job.working_dir or "-", min_width=8),
+    "description": Column(
+        "DESCRIPTION", lambda job, short, now: one_line(job.description or "") or "-", min_width=8
+    ),
+}
+DEFAULT_JOB_COLUMNS = ("id", "name", "status", "preset", "age", "command")
+WIDE_JOB_COLUMNS = (
+    "id", "name", "status", "reason", "exit", "preset", "owner", "cluster", "created", "tags",
+    "workdir", "command",
+)  # fmt: skip
+
+
+def parse_columns(spec: str) -> list[str]:
+    """The columns a ``--format`` names: ``"id status command"``, ``"id,status"`` or
+    ``"{id} {status}"``; raises BadInput naming the unknown ones and the known ones."""
+    names = [part.lower() for part in re.split(r"[\s,{}]+", spec) if part]
+    unknown = [name for name in names if name not in JOB_COLUMNS]
+    if unknown or not names:
+        known = ", ".join(JOB_COLUMNS)
+        what = f"unknown column {', '.join(map(repr, unknown))}" if unknown else "no column"
+        raise BadInput(f"--format: {what}; columns: {known}")
+    return names
+
+
+def print_jobs(
+    jobs: Sequence[Job],
+    columns: Sequence[str] = DEFAULT_JOB_COLUMNS,
+    *,
+    full_ids: bool = False,
+    fit: bool = True,
+    now: datetime | None = None,
+) -> None:
+    """A table of jobs with the given columns; ids shortened unless ``full_ids``, and the
+    cuttable columns (command, name) cut to the terminal's width when ``fit``."""
+    now = now or datetime.now(UTC)
+    short = {} if full_ids else short_ids(job.id for job in jobs)
+    chosen = [JOB_COLUMNS[name] for name in columns]
+    headers = [column.header for column in chosen]
+    rows = [[column.value(job, short, now) for column in chosen] for job in jobs]
+    width = output_width() if fit else None
+    shrinkable = {
+        index: column.min_width for index, column in enumerate(chosen) if column.min_width
+    }
+    widths = _fit_widths(headers, rows, width, shrinkable)
     table = Table(box=None, pad_edge=False)
-    for header, width in zip(headers, widths, strict=True):
-        table.add_column(header, width=width, no_wrap=True, overflow="ellipsis")
-    for row in rows:
+    for header, column_width in zip(headers, widths, strict=True):
+        table.add_column(header, width=column_width, no_wrap=True, overflow="ellipsis")
+    status_index = columns.index("status") if "status" in columns else None
+    for job, row in zip(jobs, rows, strict=True):
         cells = [escape(cell) for cell in row]
-        cells[2] = _status(JobStatus(row[2]))
+        if status_index is not None:
+            cells[status_index] = _status(job.status)
         table.add_row(*cells)
     # Wider than a very narrow terminal rather than cutting ids: the terminal wraps the line.
     stdout_console(min_width=sum(widths) + 2 * (len(widths) - 1)).print(table)
@@ -120,14 +233,18 @@ def print_jobs(jobs: Iterable[Job], now: datetime | None = None) -> None:
 def _fit_widths(
     headers: Sequence[str],
     rows: Sequence[Sequence[str]],
-    total: int,
+    total: int | None,
     shrinkable: Mapping[int, int],
 ) -> list[int]:
-    """Natural column widths, shrinking the ``shrinkable`` ones (index → minimum) to fit.
+    """Natural column widths, shrinking the ``shrinkable`` ones (index → minimum) to fit
+    ``total`` (None: no limit).
 
-    Rich's own shrinking can drop whole columns on a narrow terminal; ids must stay whole.
+    Rich's own shrinking can drop whole columns or cut presets on a narrow terminal; ids,
+    statuses and presets must stay whole.
     """
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    if total is None:
+        return widths
     excess = sum(widths) + 2 * (len(widths) - 1) - total
     # The last shrinkable column (the command) gives way first.
     for index in sorted(shrinkable, reverse=True):
@@ -144,6 +261,7 @@ def print_job(job: Job) -> None:
     fields = Table(box=None, show_header=False, pad_edge=False)
     fields.add_column(style="bold")
     fields.add_column()
+    resources = job.resources
     rows: list[tuple[str, str]] = [
         ("ID", job.id),
         ("Name", _text(job.name)),
@@ -156,11 +274,10 @@ def print_job(job: Job) -> None:
         ("Preset", _text(job.preset)),
         (
             "Resources",
-            f"cpu {job.resources.cpu:g}, memory {job.resources.memory_mb} MB, "
-            f"gpu {job.resources.gpu}",
+            f"cpu {resources.cpu:g}, memory {resources.memory_mb} MiB, gpu {resources.gpu}",
         ),
         ("Command", _text(" ".join(job.command))),
-        ("Working dir", _text(job.working_dir)),
+        ("Working dir", _text(job.working_dir or "(a scratch directory)")),
         ("Tags", _text(", ".join(job.tags))),
         ("URI", _text(job.uri)),
         ("Created", _time(job.created_at)),
@@ -235,14 +352,21 @@ def write_bytes(data: bytes, *, raw: bool = False) -> None:
 
 def print_presets(presets: Iterable[Preset]) -> None:
     table = Table(box=None, pad_edge=False)
-    for column in ("PRESET", "CPU", "MEMORY MB", "GPU"):
+    for column in ("PRESET", "CPU", "MEMORY", "GPU"):
         table.add_column(column)
     for preset in presets:
         resources = preset.resources
         table.add_row(
-            preset.name, f"{resources.cpu:g}", str(resources.memory_mb), str(resources.gpu)
+            preset.name, f"{resources.cpu:g}", memory(resources.memory_mb), str(resources.gpu)
         )
     stdout_console().print(table)
+
+
+def memory(mib: int) -> str:
+    """``512 MiB``, ``2 GiB``, ``1.5 GiB``."""
+    if mib >= 1024:
+        return f"{mib / 1024:g} GiB" if mib % 128 == 0 else f"{mib / 1024:.1f} GiB"
+    return f"{mib} MiB"
 
 
 def print_fields(rows: Iterable[tuple[str, object]]) -> None:
@@ -252,3 +376,31 @@ def print_fields(rows: Iterable[tuple[str, object]]) -> None:
     for label, value in rows:
         table.add_row(label, _text(value))
     stdout_console().print(table)
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    table = Table(box=None, pad_edge=False)
+    for header in headers:
+        table.add_column(header, no_wrap=True)
+    for row in rows:
+        table.add_row(*(_text(cell) for cell in row))
+    stdout_console().print(table)
+
+
+def print_users(users: Iterable[User]) -> None:
+    print_table(
+        ("NAME", "ROLE", "EMAIL", "CREATED"),
+        ((u.name, u.role.value, u.email, _time(u.created_at)) for u in users),
+    )
+
+
+def print_user(user: User) -> None:
+    print_fields(
+        [
+            ("ID", user.id),
+            ("Name", user.name),
+            ("Email", user.email),
+            ("Role", user.role.value),
+            ("Created", _time(user.created_at)),
+        ]
+    )

@@ -1,43 +1,91 @@
-"""``glia run``, ``ps``, ``status``, ``logs`` and ``kill``."""
+"""``glia run``, ``ps``, ``status``, ``logs`` and ``kill``.
+
+Only typer is imported at the top (``glia --help`` builds every command's signature); the SDK
+and the formatting are imported in the command bodies.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Iterable
-from datetime import UTC, datetime
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cli import formatting
-from cli.errors import EX_INTERRUPTED, error_line, exit_code_for
-from cli.formatting import OutputFormat
-from cli.session import current_config, open_client, run_async
-from sdk import (
-    UNFINISHED_STATUSES,
-    BadInput,
-    CliConfig,
-    GliaError,
-    Job,
-    JobStatus,
-    parse_duration,
-    parse_since,
+from cli.options import (
+    JOB_STATUSES,
+    GliaCommand,
+    OutputFormat,
+    choices_help,
+    complete_from,
+    flag,
+    output_option,
+    with_examples,
 )
 
-OUTPUT = typer.Option(OutputFormat.TABLE, "-o", "--output", help="Output format.")
-RAW = typer.Option(
-    False, "--raw", help="Pass the job's escape sequences to the terminal instead of showing them."
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from sdk import GliaClient, Job
+
+# How many of a job's last output lines `glia status` shows when it failed at once, and how
+# soon after its start a failure counts as "at once".
+TAIL_LINES = 10
+QUICK_FAILURE_S = 10.0
+# The job list that completion reads; it gives up quietly when the server is slower.
+COMPLETION_TIMEOUT_S = 2.0
+
+
+def complete_job(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    """Job ids and names that start with ``incomplete``, from the server; nothing on error
+    (completion must never print a traceback into the shell)."""
+    try:
+        import asyncio
+
+        return asyncio.run(
+            asyncio.wait_for(_job_completions(ctx, incomplete), COMPLETION_TIMEOUT_S)
+        )
+    except Exception:
+        return []
+
+
+async def _job_completions(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    from cli.session import open_client
+    from sdk import UNFINISHED_STATUSES, load_config
+
+    config = load_config()
+    name = ctx.find_root().params.get("context")
+    context = config.context(name) if name else config.current
+    found: list[tuple[str, str]] = []
+    async with open_client(context) as client:
+        page = await client.jobs.list(None if ctx.params.get("all_") else None, first=100)
+        jobs = list(page.items)
+    unfinished = [j for j in jobs if j.status in UNFINISHED_STATUSES]
+    # Unfinished jobs first: they are what kill and logs -f are for.
+    for job in [*unfinished, *(j for j in jobs if j.status not in UNFINISHED_STATUSES)]:
+        summary = f"{job.status.value}: {' '.join(job.command)}"[:60]
+        if job.id.startswith(incomplete):
+            found.append((job.id, summary))
+        if job.name and job.name.startswith(incomplete):
+            found.append((job.name, summary))
+    return found
+
+
+JOB = typer.Argument(
+    ..., metavar="JOB", help="Job id, unique id prefix or name.", autocompletion=complete_job
 )
+RAW = flag("--raw", help="Pass the job's escape sequences to the terminal instead of showing them.")
 
 
 def register(app: typer.Typer) -> None:
     # Everything after the command's first argument belongs to the job, options included:
     # `glia run python -c "..."` works without `--`.
-    app.command("run", context_settings={"allow_interspersed_args": False})(run)
-    app.command("ps")(ps)
-    app.command("status")(status)
-    app.command("logs")(logs)
-    app.command("kill")(kill)
+    app.command("run", cls=GliaCommand, context_settings={"allow_interspersed_args": False})(run)
+    app.command("ps", cls=GliaCommand)(ps)
+    app.command("status", cls=GliaCommand)(status)
+    app.command("logs", cls=GliaCommand)(logs)
+    app.command("kill", cls=GliaCommand)(kill)
 
 
 def parse_env(pairs: Iterable[str], env_file: Path | None = None) -> dict[str, str]:
@@ -45,6 +93,8 @@ def parse_env(pairs: Iterable[str], env_file: Path | None = None) -> dict[str, s
 
     Raises BadInput naming the bad entry.
     """
+    from sdk import BadInput
+
     env: dict[str, str] = {}
     if env_file is not None:
         try:
@@ -63,6 +113,8 @@ def parse_env(pairs: Iterable[str], env_file: Path | None = None) -> dict[str, s
 
 
 def _env_pair(text: str, where: str) -> tuple[str, str]:
+    from sdk import BadInput
+
     key, sep, value = text.partition("=")
     key = key.strip()
     if not sep or not key or not key.replace("_", "a").isalnum() or key[0].isdigit():
@@ -73,6 +125,10 @@ def _env_pair(text: str, where: str) -> tuple[str, str]:
 def _since(text: str | None) -> datetime | None:
     if text is None:
         return None
+    from datetime import UTC, datetime
+
+    from sdk import BadInput, parse_since
+
     try:
         return parse_since(text, datetime.now(UTC))
     except ValueError as exc:
@@ -81,82 +137,151 @@ def _since(text: str | None) -> datetime | None:
 
 def job_exit_code(job: Job) -> int:
     """The job's own exit code when it has one, else 0 for succeeded and 1 otherwise."""
+    from sdk import JobStatus
+
     if job.exit_code is not None:
         return job.exit_code if 0 <= job.exit_code <= 255 else 1
     return 0 if job.status is JobStatus.SUCCEEDED else 1
 
 
-def _ending(job: Job) -> str:
-    """One line on why a job did not succeed: 'job-…: failed (OOMKilled, exit code 137): …'."""
-    details = ", ".join(
-        part
-        for part in (job.reason, None if job.exit_code is None else f"exit code {job.exit_code}")
-        if part
-    )
+def ending(job: Job) -> str:
+    """One line on why a job did not succeed: 'job-…: failed (OOMKilled, exit code 137): …'.
+
+    The description is left out where it only says again what the reason and exit code say
+    ("exited with code 3").
+    """
+    exit_part = None if job.exit_code is None else f"exit code {job.exit_code}"
+    details = ", ".join(part for part in (job.reason, exit_part) if part)
     line = f"{job.id}: {job.status.value}" + (f" ({details})" if details else "")
-    return line + (f": {job.status_description}" if job.status_description else "")
+    description = (job.status_description or "").strip()
+    if description and not _repeats(description, job):
+        line += f": {description}"
+    return line
+
+
+def _repeats(description: str, job: Job) -> bool:
+    words = description.lower().rstrip(".")
+    said = {job.status.value, (job.reason or "").lower()}
+    if job.exit_code is not None:
+        said |= {
+            f"exit code {job.exit_code}",
+            f"exited with code {job.exit_code}",
+            f"exited with exit code {job.exit_code}",
+            f"the command exited with code {job.exit_code}",
+        }
+    return words in said
 
 
 def run(
-    command: list[str] = typer.Argument(..., help="The command to run, with its arguments."),
-    preset: str | None = typer.Option(None, "--preset", help="Resource preset."),
-    env: list[str] = typer.Option([], "-e", "--env", help="KEY=VALUE (repeatable)."),
-    env_file: Path | None = typer.Option(None, "--env-file", help="KEY=VALUE lines."),
-    working_dir: str | None = typer.Option(
-        None, "-w", "--workdir", help="Working directory [default: a scratch directory of the job]"
+    command: list[str] = typer.Argument(
+        ..., metavar="COMMAND [ARG]...", help="The command to run, with its arguments."
     ),
-    name: str | None = typer.Option(None, "--name", help="Job name."),
-    tags: list[str] = typer.Option([], "--tag", help="Tag (repeatable)."),
-    description: str | None = typer.Option(None, "-d", "--description"),
-    life_span: str | None = typer.Option(None, "--life-span", help="e.g. 1h30m, 2d, 45s."),
-    cluster: str | None = typer.Option(None, "--cluster", help="[default: configured]"),
-    detach: bool = typer.Option(False, "--detach", help="Print the job id and return."),
-    output: OutputFormat = OUTPUT,
+    preset: str | None = typer.Option(
+        None,
+        "--preset",
+        metavar="PRESET",
+        help="Resource preset (glia config show lists them).",
+        show_default="the cluster's first",
+    ),
+    env: list[str] = typer.Option(
+        [], "-e", "--env", metavar="KEY=VALUE", help="An environment variable (repeatable)."
+    ),
+    env_file: Path | None = typer.Option(
+        None, "--env-file", metavar="FILE", help="A file of KEY=VALUE lines."
+    ),
+    working_dir: str | None = typer.Option(
+        None,
+        "-w",
+        "--workdir",
+        metavar="DIR",
+        help="Directory the job starts in, on the cluster's machine.",
+        show_default="a scratch directory of the job",
+    ),
+    name: str | None = typer.Option(
+        None, "--name", metavar="NAME", help="Job name (lowercase letters, digits, '-')."
+    ),
+    tags: list[str] = typer.Option([], "--tag", metavar="TAG", help="A tag (repeatable)."),
+    description: str | None = typer.Option(
+        None, "-d", "--description", metavar="TEXT", help="What the job is for."
+    ),
+    life_span: str | None = typer.Option(
+        None,
+        "--life-span",
+        metavar="DURATION",
+        help="Stop the job after this long: 1h30m, 2d, 45s.",
+        show_default="no limit",
+    ),
+    cluster: str | None = typer.Option(
+        None,
+        "--cluster",
+        metavar="CLUSTER",
+        help="Cluster to run on.",
+        show_default="the context's",
+    ),
+    detach: bool = flag("--detach", help="Print the job id and return once it is submitted."),
+    output: OutputFormat = output_option(),
     raw: bool = RAW,
 ) -> None:
     """Run a job and stream its output; exits with the job's exit code.
 
-    Ctrl-C detaches: the job keeps running.
+    Ctrl-C detaches: the job keeps running. With -o json or yaml, the job's output goes to
+    stderr and the finished job is printed on stdout.
     """
+    from cli import formatting
+    from cli.errors import EX_INTERRUPTED
+    from cli.session import current_config, open_client, run_async, spinner
+    from sdk import BadInput, JobStatus, parse_duration
+
     variables = parse_env(env, env_file)
     try:
         life_span_s = parse_duration(life_span).total_seconds() if life_span else None
     except ValueError as exc:
         raise BadInput(str(exc)) from exc
-    config = current_config()
+    context = current_config()
     submitted: list[str] = []  # the job id, known to the Ctrl-C handler once submitted
+    structured = output is not OutputFormat.TABLE
 
     async def submit_and_follow() -> int:
-        async with open_client(config) as client:
-            job = await client.jobs.submit(
-                command,
-                cluster=cluster or config.cluster,
-                preset=preset,
-                env=variables,
-                working_dir=working_dir,
-                name=name,
-                tags=tags,
-                description=description,
-                life_span_s=life_span_s,
-            )
+        async with open_client(context) as client:
+            async with spinner("Submitting the job"):
+                job = await client.jobs.submit(
+                    command,
+                    cluster=cluster or context.cluster,
+                    preset=preset,
+                    env=variables,
+                    working_dir=working_dir,
+                    name=name,
+                    tags=tags,
+                    description=description,
+                    life_span_s=life_span_s,
+                )
             submitted.append(job.id)
             if detach:
-                if output is OutputFormat.JSON:
-                    formatting.print_json(job)
+                if structured:
+                    formatting.print_data(job, output)
                 else:
                     typer.echo(job.id)
                 return 0
             formatting.notice(job.id)
-            async with contextlib.aclosing(client.jobs.log_text(job.id, follow=True)) as chunks:
-                async for chunk in chunks:
-                    formatting.print_log_text(chunk, raw=raw)
-            job = await client.jobs.get(job.id)
-            if not job.status.is_finished:  # the log stream ended first: wait for the end
-                async with contextlib.aclosing(client.jobs.watch_status(job.id)) as updates:
-                    async for update in updates:
-                        job = update
+            async with spinner(f"Waiting for {job.id} to start") as waiting:
+                chunks = client.jobs.log_text(job.id, follow=True)
+                async with contextlib.aclosing(chunks):
+                    async for chunk in chunks:
+                        waiting.stop()
+                        if structured:
+                            formatting.notice(chunk.text.rstrip("\n"))
+                        else:
+                            formatting.print_log_text(chunk, raw=raw)
+                job = await client.jobs.get(job.id)
+                if not job.status.is_finished:  # the log stream ended first: wait for the end
+                    updates = client.jobs.watch_status(job.id)
+                    async with contextlib.aclosing(updates):
+                        async for update in updates:
+                            job = update
+            if structured:
+                formatting.print_data(job, output)
             if job.status is not JobStatus.SUCCEEDED:
-                formatting.notice(_ending(job))
+                formatting.notice(ending(job))
             return job_exit_code(job)
 
     try:
@@ -168,73 +293,181 @@ def run(
     raise typer.Exit(code)
 
 
+with_examples(
+    "glia run -- python -c 'print(1)'",
+    'glia run -w "$PWD" --name train -e EPOCHS=3 -- python train.py',
+    "glia run --detach --preset cpu-large --life-span 2h -- ./train.sh",
+    "glia run -o json -- true | jq .status",
+)(run)
+
+
+def failed_at_once(job: Job) -> bool:
+    """Whether the job failed within `QUICK_FAILURE_S` of its start (or never started): then
+    the reason is most likely in its last lines of output."""
+    from sdk import JobStatus
+
+    if job.status is not JobStatus.FAILED or job.finished_at is None:
+        return False
+    started = job.started_at or job.created_at
+    return (job.finished_at - started).total_seconds() <= QUICK_FAILURE_S
+
+
+async def print_tail(client: GliaClient, job_id: str, lines: int = TAIL_LINES) -> None:
+    """The job's last ``lines`` lines of output, indented, after its status."""
+    from cli import formatting
+
+    data = bytearray()
+    chunks = client.jobs.read_log(job_id)
+    async with contextlib.aclosing(chunks):
+        async for chunk in chunks:
+            data += chunk
+            if len(data) > 64 * 1024:  # only the end matters
+                del data[: len(data) - 64 * 1024]
+    tail = data.decode(errors="replace").splitlines()[-lines:]
+    if tail:
+        console = formatting.stdout_console()
+        console.print()
+        console.print(f"Last {len(tail)} lines of its output (glia logs {job_id}):", markup=False)
+        for line in tail:
+            console.print("  " + formatting.terminal_safe(line), markup=False, highlight=False)
+
+
 def ps(
-    statuses: list[JobStatus] = typer.Option(
-        [], "-s", "--status", help="Status (repeatable) [default: pending, running, suspended]"
+    statuses: list[str] = typer.Option(
+        [],
+        "-s",
+        "--status",
+        metavar="STATUS",
+        help=f"Only jobs in this status (repeatable): {choices_help(JOB_STATUSES)}.",
+        show_default="pending, running and suspended",
+        autocompletion=complete_from(JOB_STATUSES),
     ),
-    name: str | None = typer.Option(None, "-n", "--name"),
-    tags: list[str] = typer.Option([], "-t", "--tag", help="Jobs with all these tags."),
-    all_: bool = typer.Option(False, "-a", "--all", help="Include finished jobs."),
-    since: str | None = typer.Option(None, "--since", help="Duration (2h) or ISO time."),
-    limit: int = typer.Option(1000, "--limit", min=1, help="At most this many jobs."),
-    output: OutputFormat = OUTPUT,
+    name: str | None = typer.Option(None, "-n", "--name", metavar="NAME", help="Only this name."),
+    tags: list[str] = typer.Option(
+        [], "-t", "--tag", metavar="TAG", help="Only jobs with all these tags (repeatable)."
+    ),
+    all_: bool = flag("-a", "--all", help="Include finished jobs."),
+    since: str | None = typer.Option(
+        None, "--since", metavar="WHEN", help="Only jobs created since: 2h, 30m, an ISO time."
+    ),
+    limit: int = typer.Option(1000, "--limit", metavar="N", help="At most N jobs."),
+    columns: str | None = typer.Option(
+        None,
+        "--format",
+        metavar="COLUMNS",
+        help="Columns to show, by name: 'id status command' or '{id} {status}'. Known: "
+        "id, name, status, preset, age, command, owner, cluster, reason, exit, tags, "
+        "created, workdir, description.",
+        show_default="id name status preset age command",
+    ),
+    wide: bool = flag(
+        "--wide", help="Every column, whole ids, nothing cut to the terminal's width."
+    ),
+    output: OutputFormat = output_option(),
 ) -> None:
-    """List your jobs, newest first."""
-    wanted: Collection[JobStatus] | None = statuses or (None if all_ else UNFINISHED_STATUSES)
+    """List your jobs, newest first.
+
+    Ids are shown as their shortest unique prefix (at least job- and 8 characters); any
+    command takes such a prefix. On a terminal, the name and command are cut to fit.
+    """
+    from cli import formatting
+    from cli.session import current_config, open_client, run_async
+    from sdk import UNFINISHED_STATUSES, BadInput
+
+    if limit < 1:
+        raise BadInput(f"--limit: must be at least 1, not {limit}")
+    wanted = [_parse_status(s) for s in statuses] or (None if all_ else UNFINISHED_STATUSES)
+    chosen = formatting.parse_columns(columns) if columns else None
     created_after = _since(since)
-    config = current_config()
+    context = current_config()
 
     async def collect() -> list[Job]:
         jobs: list[Job] = []
-        async with open_client(config) as client:
-            async with contextlib.aclosing(
-                client.jobs.iter_all(wanted, name, tags, created_after, page_size=min(limit, 100))
-            ) as found:
+        async with open_client(context) as client:
+            found = client.jobs.iter_all(
+                wanted, name, tags, created_after, page_size=min(limit, 100)
+            )
+            async with contextlib.aclosing(found):
                 async for job in found:
                     jobs.append(job)
                     if len(jobs) >= limit:
                         break
         return jobs
 
-    jobs = run_async(collect())
-    if output is OutputFormat.JSON:
-        formatting.print_json(jobs)
+    jobs = run_async(collect(), waiting="Listing jobs")
+    if output is not OutputFormat.TABLE:
+        formatting.print_data(jobs, output)
+    elif wide:
+        formatting.print_jobs(jobs, chosen or formatting.WIDE_JOB_COLUMNS, full_ids=True, fit=False)
     else:
-        formatting.print_jobs(jobs)
+        formatting.print_jobs(jobs, chosen or formatting.DEFAULT_JOB_COLUMNS)
 
 
-def status(
-    job: str = typer.Argument(..., help="Job id or name."), output: OutputFormat = OUTPUT
-) -> None:
+with_examples(
+    "glia ps",
+    "glia ps -a --since 1d",
+    "glia ps -s failed --format 'id name exit reason'",
+    "glia ps -o json | jq -r '.[].id'",
+)(ps)
+
+
+def _parse_status(text: str) -> Any:
+    from sdk import BadInput, JobStatus
+
+    try:
+        return JobStatus(text.lower())
+    except ValueError:
+        raise BadInput(
+            f"--status: unknown status {text!r}; one of {choices_help(JOB_STATUSES)}"
+        ) from None
+
+
+def status(job: str = JOB, output: OutputFormat = output_option()) -> None:
     """Show a job and its status history."""
-    found = run_async(_get(current_config(), job))
-    if output is OutputFormat.JSON:
-        formatting.print_json(found)
-    else:
-        formatting.print_job(found)
+    from cli import formatting
+    from cli.session import current_config, open_client, run_async
+
+    table = output is OutputFormat.TABLE
+
+    async def get() -> Job:
+        async with open_client(current_config()) as client:
+            found = await client.jobs.get(job)
+            if table:
+                formatting.print_job(found)
+                if failed_at_once(found):
+                    await print_tail(client, found.id)
+            return found
+
+    found = run_async(get(), waiting=f"Getting {job}")
+    if not table:
+        formatting.print_data(found, output)
 
 
-async def _get(config: CliConfig, id_or_name: str) -> Job:
-    async with open_client(config) as client:
-        return await client.jobs.get(id_or_name)
+with_examples("glia status train", "glia status job-0a1b2c3d -o yaml")(status)
 
 
 def logs(
-    job: str = typer.Argument(..., help="Job id or name."),
-    follow: bool = typer.Option(False, "-f", "--follow", help="Wait for new lines."),
-    since: str | None = typer.Option(None, "--since", help="Duration (10m) or ISO time."),
-    timestamps: bool = typer.Option(False, "--timestamps", help="Prefix each line's time."),
+    job: str = JOB,
+    follow: bool = flag("-f", "--follow", help="Keep following the output until the job ends."),
+    since: str | None = typer.Option(
+        None, "--since", metavar="WHEN", help="Only lines since: 10m, 2h, an ISO time."
+    ),
+    timestamps: bool = flag("--timestamps", help="Prefix each line with its time (UTC)."),
     raw: bool = RAW,
 ) -> None:
     """Print a job's output; with -f keep following it until the job ends.
 
     Without -f, --since or --timestamps it downloads the output as the job printed it.
     """
+    from cli import formatting
+    from cli.errors import EX_INTERRUPTED
+    from cli.session import current_config, open_client, run_async
+
     start = _since(since)
-    config = current_config()
+    context = current_config()
 
     async def stream() -> None:
-        async with open_client(config) as client:
+        async with open_client(context) as client:
             if not (follow or start or timestamps):
                 async with contextlib.aclosing(client.jobs.read_log(job)) as chunks:
                     async for chunk in chunks:
@@ -255,21 +488,49 @@ def logs(
         raise typer.Exit(EX_INTERRUPTED) from None
 
 
-def kill(jobs: list[str] = typer.Argument(..., help="Job ids or names.")) -> None:
-    """Kill jobs; goes on after a failure and exits non-zero if any failed."""
-    config = current_config()
+with_examples(
+    "glia logs train", "glia logs -f --since 10m job-0a1b2c3d", "glia logs train | tail -5"
+)(logs)
+
+
+def kill(
+    jobs: list[str] = typer.Argument(
+        ...,
+        metavar="JOB...",
+        help="Job ids, unique id prefixes or names.",
+        autocompletion=complete_job,
+    ),
+) -> None:
+    """Kill jobs and wait for them to stop; goes on after a failure and exits non-zero if any
+    failed. A job that had already finished is left as it is."""
+    from cli import formatting
+    from cli.errors import candidates_lines, error_line, exit_code_for
+    from cli.session import current_config, open_client, run_async, spinner
+    from sdk import GliaError
+
+    context = current_config()
 
     async def kill_each() -> int:
         worst = 0
-        async with open_client(config) as client:
-            for id_or_name in jobs:
+        async with open_client(context) as client:
+            for ref in jobs:
                 try:
-                    job = await client.jobs.kill(id_or_name)
+                    job = await client.jobs.get(ref)
+                    if job.status.is_finished:
+                        formatting.notice(f"{job.id}: had already finished ({job.status.value})")
+                        continue
+                    async with spinner(f"Stopping {job.id}"):
+                        job = await client.jobs.kill(job.id)
                 except GliaError as exc:
-                    formatting.notice(f"{id_or_name}: {error_line(exc)}")
+                    formatting.notice(f"{ref}: {error_line(exc)}")
+                    for line in candidates_lines(exc):
+                        formatting.notice(line)
                     worst = worst or exit_code_for(exc)
                 else:
                     typer.echo(f"{job.id} {job.status.value}")
         return worst
 
     raise typer.Exit(run_async(kill_each()))
+
+
+with_examples("glia kill train", "glia kill job-0a1b2c3d job-9f8e")(kill)

@@ -117,9 +117,13 @@ class Cli:
     config: Path
 
     def __call__(
-        self, *args: str, input: str | None = None, timeout: float = 60
+        self,
+        *args: str,
+        input: str | None = None,
+        timeout: float = 60,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        env = self.server.env
+        env = {**self.server.env, **(env or {})}
         env["GLIA_CONFIG"] = str(self.config)
         return subprocess.run(
             [GLIA, *args],

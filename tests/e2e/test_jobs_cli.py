@@ -49,8 +49,8 @@ def test_run_streams_output_and_exits_with_the_job_code(cli: Cli) -> None:
     assert "to stderr" in result.stderr
     status = cli.json("status", "three")
     assert status["status"].lower() == "failed"
-    assert status["exit_code"] == 3
-    assert status["reason"] == "Error"
+    assert status["exitCode"] == 3
+    assert status["reason"] == "ERROR"
     history = [h["status"].lower() for h in status["history"]]
     assert history == ["pending", "running", "failed"]
 
@@ -91,7 +91,7 @@ def test_kill_a_running_job(cli: Cli) -> None:
     assert job_id in [j["id"] for j in listed]
     cli.ok("kill", job_id)
     final = cli.wait_status(job_id, "cancelled", timeout=10)
-    assert final["reason"] == "UserRequested"
+    assert final["reason"] == "USER_REQUESTED"
     assert job_id not in [j["id"] for j in cli.json("ps")]
     assert job_id in [j["id"] for j in cli.json("ps", "-a")]
 
@@ -106,18 +106,18 @@ def test_memory_limit(cli: Cli) -> None:
     status = cli.json("status", jobs[0]["id"])
     assert status["status"].lower() == "failed"
     if detect_cgroups("/sys/fs/cgroup") is not None:
-        assert status["reason"] == "OOMKilled"
-        assert status["exit_code"] == 137
+        assert status["reason"] == "OOM_KILLED"
+        assert status["exitCode"] == 137
         assert f"{status['id']}: failed (OOMKilled, exit code 137)" in result.stderr
     else:  # rlimits only: the allocation fails inside the process
-        assert status["reason"] == "Error"
+        assert status["reason"] == "ERROR"
 
 
 def test_a_second_user_cannot_touch_the_first_users_jobs(
     server: Server, cli: Cli, tmp_path: Path
 ) -> None:
     job_id = cli.ok("run", "--detach", "--", "sleep", "300").strip()
-    cli.ok("admin", "add-user", "bob", "--password", "bob-password-1")
+    cli.ok("admin", "add-user", "bob", "--password-stdin", input="bob-password-1\n")
     bob = Cli(server=server, config=tmp_path / "bob.toml")
     bob.ok("login", server.url, "-u", "bob", "--password-stdin", input="bob-password-1\n")
 
@@ -142,7 +142,7 @@ def test_jobs_survive_a_killed_control_plane(server: Server, cli: Cli) -> None:
     server.start()
 
     final = cli.wait_status(job_id, "failed", timeout=30)
-    assert final["exit_code"] == 4
+    assert final["exitCode"] == 4
     logs = cli.ok("logs", job_id).splitlines()
     assert logs == [f"line {i}" for i in range(1, 41)]
 
@@ -154,7 +154,7 @@ def test_jobs_survive_a_killed_control_plane(server: Server, cli: Cli) -> None:
     assert cli.json("status", job_id)["status"].lower() == "running"
     followed = cli.ok("logs", "-f", job_id)
     assert followed.strip() == "done"
-    assert cli.wait_status(job_id, "succeeded")["exit_code"] == 0
+    assert cli.wait_status(job_id, "succeeded")["exitCode"] == 0
 
 
 def test_logs_follow_streams_live(cli: Cli) -> None:

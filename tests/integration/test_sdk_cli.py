@@ -63,7 +63,7 @@ def _runner(config_file: Path) -> Glia:
 @pytest.fixture
 def glia(server: ServedApi, alice: str, config_file: Path) -> Glia:
     """The CLI, logged in as alice."""
-    save_config(CliConfig(server=server.url, token=alice, username="alice"), config_file)
+    save_config(CliConfig.single(server=server.url, token=alice, username="alice"), config_file)
     return _runner(config_file)
 
 
@@ -98,19 +98,19 @@ def test_login_stores_the_token_in_a_private_file(
 
     assert result.exit_code == 0, result.output
     config = load_config(config_file)
-    assert (config.server, config.username) == (server.url, "alice")
-    assert config.token and config.token != alice  # a token of its own
+    assert (config.current.server, config.current.username) == (server.url, "alice")
+    assert config.current.token and config.current.token != alice  # a token of its own
     assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
     shown = json.loads(glia("config", "show", "-o", "json").stdout)
     assert shown["username"] == "alice" and shown["cluster"] == "default"
     assert [p["name"] for p in shown["presets"]] == ["cpu-small", "cpu-medium", "cpu-large"]
     assert shown["presets"][0] == {
         "name": "cpu-small",
-        "resources": {"cpu": 0.5, "memory_mb": 1024, "gpu": 0, "pids_limit": 1024},
+        "resources": {"cpu": 0.5, "memoryMb": 1024, "gpu": 0, "pidsLimit": 1024},
     }
 
     assert glia("logout").exit_code == 0
-    assert load_config(config_file).token is None
+    assert load_config(config_file).current.token is None
     save_config(config, config_file)  # the old token is revoked on the server too
     assert glia("ps").exit_code == 77
 
@@ -123,7 +123,7 @@ async def _revoke(url: str, token: str) -> None:
 def test_login_with_token_verifies_it(server: ServedApi, alice: str, config_file: Path) -> None:
     glia = _runner(config_file)
     assert glia("login", server.url, "--token", alice).exit_code == 0
-    assert load_config(config_file).username == "alice"
+    assert load_config(config_file).current.username == "alice"
 
     result = glia("login", server.url, "--token", "forged")
     still_valid = _runner(config_file)("ps")  # the failed login kept the saved token
@@ -148,7 +148,7 @@ def test_run_streams_logs_and_exits_with_the_job_exit_code(glia: Glia) -> None:
     assert ending.startswith(f"{job_id}: failed") and "exit code 3" in ending
     job = json.loads(glia("status", job_id, "-o", "json").stdout)
     assert job["command"] == ["sh", "-c", script]
-    assert [h["status"] for h in job["history"]] == ["pending", "running", "failed"]
+    assert [h["status"] for h in job["history"]] == ["PENDING", "RUNNING", "FAILED"]
 
 
 def test_run_takes_env_file_then_e_and_rejects_bad_pairs(glia: Glia, tmp_path: Path) -> None:
@@ -164,7 +164,7 @@ def test_run_takes_env_file_then_e_and_rejects_bad_pairs(glia: Glia, tmp_path: P
     assert result.exit_code == 0, result.output
     job = json.loads(result.stdout)
     assert job["env"] == {"A": "from-flag", "B": "kept=with=equals"}
-    assert (job["name"], job["tags"], job["life_span_s"]) == ("train-1", ["x", "y"], 5400.0)
+    assert (job["name"], job["tags"], job["lifeSpanSeconds"]) == ("train-1", ["x", "y"], 5400.0)
     assert job["command"] == ["python", "-c", "1"]  # options after the command are the job's
     bad = glia("run", "-e", "NOEQUALS", "--", "true")
     assert bad.exit_code == 65
@@ -196,7 +196,7 @@ def test_errors_map_to_exit_codes_with_one_line(glia: Glia, config_file: Path) -
     verbose = glia("--verbose", "status", "job-missing")
     assert verbose.exit_code == 66 and "Traceback" in verbose.stderr
 
-    save_config(CliConfig(server="http://127.0.0.1:9", token="t"), config_file)
+    save_config(CliConfig.single(server="http://127.0.0.1:9", token="t"), config_file)
     down = glia("ps")
     assert down.exit_code == 69
     assert down.stderr.startswith("error: cannot reach the Glia server at http://127.0.0.1:9")
@@ -230,7 +230,9 @@ def test_logs_of_a_finished_job_and_status_table(glia: Glia) -> None:
 def test_admin_add_user_prints_the_generated_password_once(
     server: ServedApi, alice: str, config_file: Path
 ) -> None:
-    save_config(CliConfig(server=server.url, token=server.user("root", role="admin")), config_file)
+    save_config(
+        CliConfig.single(server=server.url, token=server.user("root", role="admin")), config_file
+    )
     glia = _runner(config_file)
 
     created = glia("admin", "add-user", "bob", "--email", "bob@example.com", "-o", "json")
@@ -240,9 +242,12 @@ def test_admin_add_user_prints_the_generated_password_once(
     assert len(password) >= 16
     login = glia("login", server.url, "-u", "bob", "--password-stdin", input=password + "\n")
     assert login.exit_code == 0, login.output
-    save_config(CliConfig(server=server.url, token=server.user("root2", role="admin")), config_file)
+    save_config(
+        CliConfig.single(server=server.url, token=server.user("root2", role="admin")),
+        config_file,
+    )
     assert glia("admin", "add-user", "bob").exit_code == 65  # CONFLICT
-    save_config(CliConfig(server=server.url, token=alice), config_file)
+    save_config(CliConfig.single(server=server.url, token=alice), config_file)
     assert glia("admin", "add-user", "carol").exit_code == 77  # FORBIDDEN
 
 
