@@ -27,6 +27,8 @@ class BenchServer:
     url: str
     token: str
     data_dir: Path
+    # The environment under which `glia` talks to this server as its admin.
+    cli_env: dict[str, str]
 
 
 @contextlib.contextmanager
@@ -66,8 +68,9 @@ def glia_up(*, cgroups: bool = True) -> Iterator[BenchServer]:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError((Path(root) / "server.log").read_text())
                 time.sleep(0.1)
-            token = tomllib.loads(config.read_text())["token"]
-            yield BenchServer(url=url, token=token, data_dir=Path(root) / "data")
+            saved = tomllib.loads(config.read_text())
+            token = saved["contexts"][saved["current-context"]]["token"]
+            yield BenchServer(url=url, token=token, data_dir=Path(root) / "data", cli_env=env)
         finally:
             process.send_signal(signal.SIGINT)
             try:
