@@ -23,6 +23,7 @@ from control_plane.services.jobs import (
     JobSubmitter,
 )
 from control_plane.services.monitoring import MonitoringService
+from control_plane.services.users import UsersService
 from control_plane.settings import Settings
 from control_plane.store.database import Database
 from glia.acl import ALL_URIS, Action, role_subject
@@ -49,6 +50,7 @@ class Platform:
     clusters: ClustersService
     gateways: GatewayRegistry
     jobs: JobsService
+    users: UsersService
     job_status: JobStatusMachine
     reconciler: ClusterReconciler
     monitoring: MonitoringService
@@ -136,6 +138,7 @@ class Platform:
             clusters=clusters,
             gateways=gateways,
             jobs=jobs,
+            users=UsersService(acl=acl, auth=auth, jobs=jobs),
             job_status=status,
             reconciler=ClusterReconciler(
                 db=db,

@@ -68,7 +68,6 @@ class Settings(BaseSettings):
     # Fields an operation may resolve, a list counted as many times as its page asks
     # (`first`): a full page of 500 jobs with every field is about 20,000.
     max_query_cost: int = 25_000
-    page_size_max: int = 500
     # A request body larger than this is refused (413) before it is read whole.
     max_request_bytes: int = 1024 * 1024
     # Login attempts, per user name and per client address (the `limits` notation).

@@ -48,7 +48,7 @@ class Action(IntEnum):
         if action is None:
             raise BadInput(
                 f"unknown action {value!r}: expected one of list, read, write, manage",
-                fields={"action": value},
+                fields={"action": "not an action"},
             )
         return action
 
@@ -76,11 +76,12 @@ def parse_uri(uri: str) -> tuple[str, tuple[str, ...]]:
     ``* ? # \\``, or a URI longer than `MAX_URI_LENGTH`.
     """
     if not isinstance(uri, str) or len(uri) > MAX_URI_LENGTH:
-        raise BadInput(f"invalid resource URI {uri!r}", fields={"uri": uri})
+        raise BadInput(f"invalid resource URI {uri!r}", fields={"uri": "not a resource URI"})
     scheme, sep, rest = uri.partition("://")
     if not sep or not _SCHEME.fullmatch(scheme):
         raise BadInput(
-            f"invalid resource URI {uri!r}: expected scheme://segment/…", fields={"uri": uri}
+            f"invalid resource URI {uri!r}: expected scheme://segment/…",
+            fields={"uri": "expected scheme://segment/…"},
         )
     if not rest:
         return scheme, ()
@@ -88,7 +89,8 @@ def parse_uri(uri: str) -> tuple[str, tuple[str, ...]]:
     for segment in segments:
         if segment in (".", "..") or not _SEGMENT.fullmatch(segment):
             raise BadInput(
-                f"invalid resource URI {uri!r}: bad segment {segment!r}", fields={"uri": uri}
+                f"invalid resource URI {uri!r}: bad segment {segment!r}",
+                fields={"uri": f"bad segment {segment!r}"},
             )
     return scheme, segments
 
@@ -101,7 +103,7 @@ def parse_grant_uri(uri: str) -> tuple[str, tuple[str, ...]] | None:
 def check_scheme(scheme: str) -> str:
     """``scheme`` if it can start a resource URI (``job``, ``storage``); else `BadInput`."""
     if not isinstance(scheme, str) or not _SCHEME.fullmatch(scheme):
-        raise BadInput(f"invalid URI scheme {scheme!r}", fields={"scheme": scheme})
+        raise BadInput(f"invalid URI scheme {scheme!r}", fields={"scheme": "not a URI scheme"})
     return scheme
 
 
@@ -142,6 +144,6 @@ def validate_subject(subject: str) -> str:
     ):
         raise BadInput(
             f"invalid subject {subject!r}: expected kind:name, like user:alice",
-            fields={"subject": subject},
+            fields={"subject": "expected kind:name"},
         )
     return subject

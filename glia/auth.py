@@ -26,9 +26,10 @@ class User(Model):
     """A person (or, later, a service account) that signs in to Glia."""
 
     id: str
-    """The user's id (a UUID); names can be reused after a user is deleted, ids cannot."""
+    """The user's id (a UUID)."""
     name: str
-    """The user name: lowercase letters, digits, '-' and '_', starting with a letter."""
+    """The user name: lowercase letters, digits, '-' and '_', starting with a letter; never
+    reused, even after the user is deleted."""
     email: str | None = None
     """Where notifications go; null when none was given."""
     role: UserRole
@@ -71,19 +72,70 @@ class NewUser(Model):
     @field_validator("email")
     @classmethod
     def _email(cls, email: str | None) -> str | None:
-        if email is not None and (
-            "@" not in email or len(email) > 320 or any(c.isspace() for c in email)
-        ):
-            raise ValueError(f"invalid email address {email!r}")
-        return email
+        return check_email(email)
 
     @field_validator("password")
     @classmethod
     def _password(cls, password: str | None) -> str | None:
-        if password is not None and not (
-            MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH
-        ):
-            raise ValueError(
-                f"the password must have {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
-            )
-        return password
+        return None if password is None else check_password(password)
+
+
+class Token(Model):
+    """A token a user signed in with (the token itself is shown once, at login)."""
+
+    id: str
+    """The token's id (a UUID): what `revokeToken` takes."""
+    description: str | None = None
+    """What made it: `login`, `glia up`, …"""
+    created_at: datetime
+    """When it was issued (UTC)."""
+    expires_at: datetime
+    """When it stops working (UTC)."""
+    current: bool = False
+    """Whether this request was made with it."""
+
+
+class UserUpdate(Model):
+    """Changes to a user; a field left null stays as it is."""
+
+    email: str | None = None
+    """A new email address."""
+    role: UserRole | None = None
+    """A new platform role."""
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, email: str | None) -> str | None:
+        return check_email(email)
+
+
+def check_password(password: str) -> str:
+    """A password Glia accepts: 8 to 1024 characters."""
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise ValueError(
+            f"the password must have {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
+        )
+    return password
+
+
+def check_email(email: str | None) -> str | None:
+    """An email address as far as Glia checks one: an @, no whitespace, at most 320."""
+    if email is not None and (
+        "@" not in email or len(email) > 320 or any(c.isspace() for c in email)
+    ):
+        raise ValueError(f"invalid email address {email!r}")
+    return email
+
+
+class PasswordChange(Model):
+    """A user's new password, with the current one to prove it is them."""
+
+    current_password: str = Field(repr=False)
+    """The password now."""
+    new_password: str = Field(repr=False)
+    """8 to 1024 characters."""
+
+    @field_validator("new_password")
+    @classmethod
+    def _new(cls, password: str) -> str:
+        return check_password(password)

@@ -15,10 +15,12 @@ from pydantic import Field, field_validator
 from glia.auth import User
 from glia.clusters import Resources
 from glia.model import DescribedEnum, Model
+from glia.pages import OrderDirection
 
 JOB_ID_PREFIX = "job-"
 # Patterns are matched whole (`fullmatch`): `$` would let a trailing newline through.
 JOB_NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,39}")
+JOB_ID_PREFIX_RE = re.compile(r"job-[0-9a-f-]{0,36}")
 TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:=/-]{0,63}")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 IDEMPOTENCY_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -268,11 +270,38 @@ class JobFilter(Model):
     """Jobs created at or after this time, with its time zone (UTC: `Z`)."""
     cluster: str | None = None
     """Jobs on this cluster."""
+    id_prefix: str | None = None
+    """Jobs whose id starts with this (`job-3f2a`): how clients resolve a short id."""
+    owner: str | None = None
+    """Jobs of the user of this name."""
+
+    @field_validator("id_prefix")
+    @classmethod
+    def _id_prefix(cls, prefix: str | None) -> str | None:
+        if prefix is not None and not JOB_ID_PREFIX_RE.fullmatch(prefix):
+            raise ValueError(f"{prefix!r} is not the start of a job id (job-<hex digits>)")
+        return prefix
 
     @field_validator("since")
     @classmethod
     def _since(cls, since: datetime | None) -> datetime | None:
         return require_time_zone(since)
+
+
+class JobOrderField(DescribedEnum):
+    """What a job listing is ordered by."""
+
+    CREATED_AT = "created_at", "When the job was submitted"
+    NAME = "name", "The job's name (jobs without one first), then when it was submitted"
+
+
+class JobOrder(Model):
+    """The order of a job listing."""
+
+    field: JobOrderField = JobOrderField.CREATED_AT
+    """What to order by."""
+    direction: OrderDirection = OrderDirection.DESC
+    """Which way."""
 
 
 class JobStatusItem(Model):
@@ -313,8 +342,9 @@ class Job(Model):
     """What it may use: the preset's resources at submission."""
     command: tuple[str, ...]
     """The program and its arguments."""
-    env: dict[str, str] = Field(default_factory=dict)
-    """The environment variables given at submission (not those the platform adds)."""
+    env: dict[str, str | None] = Field(default_factory=dict)
+    """The environment variables given at submission (not those the platform adds); the
+    values are null for a caller who may read the job but not write it."""
     working_dir: str | None = None
     """The directory it starts in; null for a scratch directory of its own."""
     tags: tuple[str, ...] = ()

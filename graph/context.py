@@ -90,6 +90,8 @@ class Operation:
         self._session: AsyncSession | None = None
         self.loaders = Loaders(platform, lambda: self.session)
         self.identity: Identity | None = None
+        # Who `login` just signed in: the viewer of its answer, who sent no token yet.
+        self.signed_in: User | None = None
 
     @property
     def session(self) -> AsyncSession:
@@ -141,17 +143,14 @@ class Context:
         return self.operation.loaders
 
     def bearer_token(self) -> str | None:
+        """The caller's token: from a WebSocket's ``connection_init`` payload (``authToken``,
+        ``Authorization`` in any letter case, or ``headers: {Authorization}`` as Apollo and
+        GraphiQL send it), else from the request's ``Authorization: Bearer`` header."""
         if self.connection_params:
-            token = self.connection_params.get("authToken") or self.connection_params.get(
-                "Authorization"
-            )
-            if isinstance(token, str) and token:
-                return token.removeprefix("Bearer ").strip()
-        header = self.request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
-        return None
+            token = _payload_token(self.connection_params)
+            if token is not None:
+                return token
+        return _bearer(self.request.headers.get("authorization", ""))
 
     async def identity(self) -> Identity:
         operation = self.operation
@@ -164,6 +163,11 @@ class Context:
 
     async def user(self) -> User:
         return (await self.identity()).user
+
+    async def viewer(self) -> User:
+        """Who reads the answer: the caller, or the user `login` just signed in."""
+        signed_in = self.operation.signed_in
+        return signed_in if signed_in is not None else await self.user()
 
     async def stream(self, items: AsyncGenerator[T, None]) -> AsyncIterator[T]:
         """Relay a service's stream to a subscriber while their token stays valid.
@@ -199,6 +203,27 @@ class Context:
                         )
             finally:
                 ended.cancel()
+
+
+def _bearer(value: str) -> str | None:
+    """The token of ``Bearer <token>`` (any letter case of the scheme)."""
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+def _payload_token(payload: dict[str, Any]) -> str | None:
+    token = payload.get("authToken")
+    if isinstance(token, str) and token.strip():
+        return _bearer(token) or token.strip()  # a bare token, or "Bearer <token>"
+    for holder in (payload, payload.get("headers")):
+        if not isinstance(holder, dict):
+            continue
+        for key, value in holder.items():
+            if isinstance(key, str) and key.lower() == "authorization" and isinstance(value, str):
+                return _bearer(value)
+    return None
 
 
 async def _until(revoked: asyncio.Event, expires_at: datetime) -> None:

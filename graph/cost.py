@@ -32,6 +32,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from glia.errors import BadInput
+from glia.pages import DEFAULT_PAGE_SIZE
 
 PAGE_ARGUMENTS = ("first", "last")
 
@@ -106,7 +107,9 @@ def _condition(schema: GraphQLSchema, parent: GraphQLObjectType, condition: Any)
 
 
 def _page_size(field: GraphQLField, node: FieldNode, variables: Mapping[str, Any]) -> int:
-    size = 1
+    if not any(name in field.args for name in PAGE_ARGUMENTS):
+        return 1
+    size = 0
     for name in PAGE_ARGUMENTS:
         argument = field.args.get(name)
         if argument is None:
@@ -119,11 +122,12 @@ def _page_size(field: GraphQLField, node: FieldNode, variables: Mapping[str, Any
         )
         if isinstance(value, int) and value > size:
             size = value
-    return size
+    # Neither given: the listing's default page.
+    return size or DEFAULT_PAGE_SIZE
 
 
 class QueryCost(SchemaExtension):
-    """Refuse an operation whose cost is over ``max_cost`` with BAD_INPUT, before it runs."""
+    """Refuse an operation whose cost is over ``max_cost`` with BAD_USER_INPUT, before it runs."""
 
     def __init__(self, *, max_cost: int) -> None:
         self.max_cost = max_cost
@@ -153,8 +157,9 @@ class QueryCost(SchemaExtension):
                     f"the operation would resolve about {cost} fields, over the limit of "
                     f"{self.max_cost}: ask for smaller pages (first) or fewer fields"
                 )
+                refused = BadInput(message, details={"cost": cost, "maxCost": self.max_cost})
                 if context.operation_type is OperationType.SUBSCRIPTION:
-                    raise BadInput(message, fields={"cost": cost})
-                error = GraphQLError(message, extensions={"code": BadInput.code, "cost": cost})
+                    raise refused
+                error = GraphQLError(message, extensions=refused.extensions)
                 context.result = ExecutionResult(data=None, errors=[error])
         yield

@@ -6,20 +6,35 @@ import time
 from collections.abc import AsyncIterator
 
 import structlog
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from glia.errors import GliaError, TooManyRequests
+from glia.errors import BadInput, GliaError, TooManyRequests
 from graph.context import Context, operation_scope
 
 logger = structlog.get_logger("glia.graphql")
 
-# Errors graphql-core raises itself (syntax, validation, limits) carry no original error.
-_INVALID_QUERY = "BAD_INPUT"
+# The codes of errors about a request as a whole (the document, its variables, which
+# operation to run), raised by graphql-core before anything is resolved: no `data` then.
+PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+OPERATION_RESOLUTION_FAILURE = "OPERATION_RESOLUTION_FAILURE"
+BAD_REQUEST = "BAD_REQUEST"
+# How graphql-core words an error in a variable's value (its coercion), as against an error in
+# how the document declares or uses a variable (validation).
+_VARIABLE_VALUE_ERRORS = (
+    " has invalid value",
+    " got invalid value ",
+    " was not provided",
+    " must not be null",
+)
+REQUEST_ERROR_CODES = frozenset(
+    {PARSE_FAILED, VALIDATION_FAILED, OPERATION_RESOLUTION_FAILURE, BAD_REQUEST, BadInput.code}
+)
 
 
 class OperationScope(SchemaExtension):
@@ -52,7 +67,7 @@ class OperationScope(SchemaExtension):
 
 
 class SubscriptionsOverWebSockets(SchemaExtension):
-    """A subscription sent over plain HTTP gets a clear BAD_INPUT, not a resolver run as a
+    """A subscription sent over plain HTTP gets a clear BAD_REQUEST, not a resolver run as a
     query (which fails with an internal error)."""
 
     async def on_execute(self) -> AsyncIterator[None]:
@@ -63,7 +78,7 @@ class SubscriptionsOverWebSockets(SchemaExtension):
             error = GraphQLError(
                 "subscriptions run over a WebSocket (graphql-transport-ws) at /graphql, "
                 "not over HTTP",
-                extensions={"code": "BAD_INPUT"},
+                extensions={"code": BAD_REQUEST},
             )
             context.result = ExecutionResult(data=None, errors=[error])
         yield
@@ -78,14 +93,18 @@ def _rate_limited_status(context: Context, errors: list[GraphQLError]) -> None:
             context.response, Response
         ):
             context.response.status_code = 429
-            retry_after = (extensions.get("fields") or {}).get("retryAfterSeconds")
+            retry_after = extensions.get("retryAfterSeconds")
             if isinstance(retry_after, int):
                 context.response.headers["Retry-After"] = str(retry_after)
             return
 
 
 def _is_expected(error: GraphQLError) -> bool:
-    return error.original_error is None or isinstance(error.original_error, GliaError)
+    # graphql-core's own errors about the request (a variable it cannot coerce) wrap another
+    # GraphQLError: the client's mistake too.
+    return error.original_error is None or isinstance(
+        error.original_error, GliaError | GraphQLError
+    )
 
 
 def log_unexpected_errors(errors: list[GraphQLError], request_id: str | None) -> None:
@@ -122,7 +141,31 @@ class ErrorCodes(MaskErrors):
 
 
 def code_invalid_query(errors: list[GraphQLError]) -> None:
-    """Errors graphql-core raised about the document itself are the client's: BAD_INPUT."""
+    """Give a code to the errors graphql-core raised about the request itself: a document that
+    does not parse (or is over the token limit), one that does not validate (or is over the
+    depth and alias limits), variables of the wrong type, an operation name not in it."""
     for error in errors:
         if not error.extensions or "code" not in error.extensions:
-            error.extensions = {**(error.extensions or {}), "code": _INVALID_QUERY}
+            error.extensions = {**(error.extensions or {}), "code": _request_error_code(error)}
+
+
+def _request_error_code(error: GraphQLError) -> str:
+    if isinstance(error, GraphQLSyntaxError) or isinstance(
+        error.original_error, GraphQLSyntaxError
+    ):
+        return PARSE_FAILED
+    message = error.message
+    if message.startswith("Variable '$") and any(
+        words in message for words in _VARIABLE_VALUE_ERRORS
+    ):
+        return BadInput.code  # a value the caller sent, as for a bad argument
+    if message.startswith(("Unknown operation named", "Must provide operation name")):
+        return OPERATION_RESOLUTION_FAILURE
+    if message.startswith("Syntax Error") or "more than" in message and "tokens" in message:
+        return PARSE_FAILED
+    return VALIDATION_FAILED
+
+
+def is_request_error(error: GraphQLError) -> bool:
+    """An error about the request as a whole: nothing ran, so the answer has no `data`."""
+    return error.path is None and (error.extensions or {}).get("code") in REQUEST_ERROR_CODES

@@ -22,23 +22,32 @@ from graph.extensions import (
     SubscriptionsOverWebSockets,
     log_unexpected_errors,
 )
+from graph.types.auth import User
+from graph.types.clusters import Cluster
+from graph.types.jobs import Job
 from resolvers.auth import AuthMutation, AuthQuery
 from resolvers.clusters import ClustersQuery
 from resolvers.jobs import JobsMutation, JobsQuery, JobsSubscription
 from resolvers.monitoring import MonitoringSubscription
+from resolvers.node import NodeQuery
+from resolvers.users import UsersMutation, UsersQuery
 
 
-@strawberry.type
-class Query(AuthQuery, ClustersQuery, JobsQuery):
+@strawberry.type(description="What can be read: start with `me`, `jobs` or `node`")
+class Query(NodeQuery, AuthQuery, UsersQuery, ClustersQuery, JobsQuery):
     pass
 
 
-@strawberry.type
-class Mutation(AuthMutation, JobsMutation):
+@strawberry.type(
+    description="What can be changed; each mutation takes one `input` and returns a payload"
+)
+class Mutation(AuthMutation, UsersMutation, JobsMutation):
     pass
 
 
-@strawberry.type
+@strawberry.type(
+    description="What can be followed live, over a WebSocket (graphql-transport-ws) at /graphql"
+)
 class Subscription(JobsSubscription, MonitoringSubscription):
     pass
 
@@ -62,6 +71,8 @@ def create_schema(
         *MaxAliasesLimiter(max_alias_count=30).validation_rules,
     ]
     return GliaSchema(
+        # Node's implementations are reached through fields too; listed so that every one is.
+        types=[Job, User, Cluster],
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import cast
+from typing import Annotated, cast
 
 import strawberry
 
@@ -20,7 +20,11 @@ class ClustersQuery:
         return cast(list[Cluster], await ctx.platform.clusters.list(ctx.session))
 
     @strawberry.field(description="A cluster by name; null when there is none")
-    async def cluster(self, info: Info, name: str) -> Cluster | None:
+    async def cluster(
+        self,
+        info: Info,
+        name: Annotated[str, strawberry.argument(description="The cluster's name")],
+    ) -> Cluster | None:
         ctx = info.context
         await ctx.user()
         try:

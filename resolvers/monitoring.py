@@ -4,12 +4,13 @@ import itertools
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from operator import attrgetter
-from typing import cast
+from typing import Annotated, cast
 
 import strawberry
 
 from graph.context import Info
 from graph.types.monitoring import LogChunk, LogLine
+from resolvers.jobs import JOB_ID, job_id
 
 
 @strawberry.type
@@ -19,10 +20,26 @@ class MonitoringSubscription:
         "the job ends and every line was sent"
     )
     async def job_logs(
-        self, info: Info, id: str, since: datetime | None = None, follow: bool = True
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, JOB_ID],
+        since: Annotated[
+            datetime | None,
+            strawberry.argument(
+                description="Only lines read at or after this time, with its time zone (UTC: Z)"
+            ),
+        ] = None,
+        follow: Annotated[
+            bool,
+            strawberry.argument(
+                description="Keep the subscription open for new lines until the job ends; "
+                "false ends it after what is there now"
+            ),
+        ] = True,
     ) -> AsyncGenerator[LogChunk, None]:
         ctx = info.context
-        batches = ctx.platform.monitoring.logs(await ctx.user(), id, since=since, follow=follow)
+        user = await ctx.user()
+        batches = ctx.platform.monitoring.logs(user, job_id(id), since=since, follow=follow)
         async for batch in ctx.stream(batches):
             # A chunk is one stream's run of lines, so that its `text` keeps stdout and stderr
             # apart; a batch is already bounded, so each of its runs is too.

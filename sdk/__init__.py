@@ -1,11 +1,17 @@
-"""Glia's typed async client: ``GliaClient`` and the values it returns."""
+"""Glia's typed async client: ``GliaClient`` and the values it returns.
+
+``GliaClient`` is imported on first use (PEP 562): a program that only reads the CLI config or
+the kernel's types (`glia --help`) does not pay for the HTTP and GraphQL libraries.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from glia.durations import format_duration, parse_duration, parse_since
-from sdk.client import GliaClient
 from sdk.config import DEFAULT_SERVER, CliConfig, config_path, load_config, save_config
 from sdk.errors import (
+    Ambiguous,
     BadInput,
     Conflict,
     ConnectionFailed,
@@ -25,6 +31,8 @@ from sdk.types import (
     EnvVar,
     Job,
     JobFilter,
+    JobOrder,
+    JobOrderField,
     JobReason,
     JobStatus,
     JobStatusItem,
@@ -33,28 +41,51 @@ from sdk.types import (
     LogStream,
     LogText,
     Model,
+    OrderDirection,
     Page,
     Preset,
     Resources,
+    Token,
     User,
     UserRole,
 )
 
+if TYPE_CHECKING:
+    from sdk.client import GliaClient
+
+
+def __getattr__(name: str) -> Any:
+    if name == "GliaClient":
+        from sdk.client import GliaClient
+
+        return GliaClient
+    raise AttributeError(f"module 'sdk' has no attribute {name!r}")
+
+
+def to_wire(model: Model) -> dict[str, Any]:
+    """A value as the API writes it: camelCase names, enums by their GraphQL names (what
+    ``-o json`` prints)."""
+    return model.to_wire()
+
+
 __all__ = [
     "DEFAULT_SERVER",
     "UNFINISHED_STATUSES",
+    "Ambiguous",
     "BadInput",
     "CliConfig",
     "Cluster",
     "ClusterStatus",
     "Conflict",
     "ConnectionFailed",
+    "EnvVar",
     "Forbidden",
     "GliaClient",
     "GliaError",
-    "EnvVar",
     "Job",
     "JobFilter",
+    "JobOrder",
+    "JobOrderField",
     "JobReason",
     "JobStatus",
     "JobStatusItem",
@@ -64,11 +95,13 @@ __all__ = [
     "LogText",
     "Model",
     "NotFound",
+    "OrderDirection",
     "Page",
     "PayloadTooLarge",
     "Preset",
     "QuotaExceeded",
     "Resources",
+    "Token",
     "TooManyRequests",
     "Unauthenticated",
     "Unavailable",
@@ -80,4 +113,5 @@ __all__ = [
     "parse_duration",
     "parse_since",
     "save_config",
+    "to_wire",
 ]

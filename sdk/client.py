@@ -37,13 +37,25 @@ from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 from graphql import DocumentNode, parse
 
-from glia.auth import NewUser, User, UserRole
+from glia.auth import NewUser, PasswordChange, Token, User, UserRole, UserUpdate
 from glia.clusters import Cluster
-from glia.jobs import EnvVar, Job, JobFilter, JobStatus, JobSubmission
+from glia.jobs import (
+    JOB_ID_PREFIX,
+    EnvVar,
+    Job,
+    JobFilter,
+    JobOrder,
+    JobStatus,
+    JobSubmission,
+    is_job_id,
+)
 from glia.model import parse_input
 from glia.monitoring import LogLine, LogText
+from glia.pages import MAX_PAGE_SIZE, Page, PageRequest
 from sdk import documents
 from sdk.errors import (
+    Ambiguous,
+    BadInput,
     ConnectionFailed,
     Forbidden,
     GliaError,
@@ -53,8 +65,11 @@ from sdk.errors import (
     Unavailable,
     error_from_graphql,
 )
-from sdk.types import Page
 
+# `job-` and a UUID.
+JOB_ID_LENGTH = len(JOB_ID_PREFIX) + 36
+# How many candidates an ambiguous id prefix reports.
+AMBIGUITY_SHOWN = 10
 # Pauses between sending a submission again after its answer was lost (the key makes it safe).
 SUBMIT_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 
@@ -170,6 +185,7 @@ class GliaClient:
         self.auth = AuthResource(self)
         self.clusters = ClustersResource(self)
         self.jobs = JobsResource(self)
+        self.users = UsersResource(self)
 
     @property
     def graphql_url(self) -> str:
@@ -285,7 +301,7 @@ class AuthResource(_Resource):
     async def login(self, username: str, password: str) -> tuple[str, User]:
         """Log in; returns the new token and the user, and makes the client use the token."""
         data = await self._client.execute(
-            documents.LOGIN, {"username": username, "password": password}
+            documents.LOGIN, {"input": {"username": username, "password": password}}
         )
         token = data["login"]["token"]
         self._client.token = token
@@ -315,6 +331,59 @@ class AuthResource(_Resource):
         payload = data["createUser"]
         return User.model_validate(payload["user"]), payload.get("password")
 
+    async def change_password(self, current: str, new: str) -> None:
+        """Change the caller's own password; their other tokens are revoked."""
+        change = parse_input(PasswordChange, {"current_password": current, "new_password": new})
+        await self._client.execute(documents.CHANGE_PASSWORD, {"input": change.to_wire()})
+
+    async def tokens(self) -> builtins.list[Token]:
+        """The caller's tokens that still work, newest first."""
+        data = await self._client.execute(documents.TOKENS)
+        return [Token.model_validate(token) for token in data["tokens"]]
+
+    async def revoke_token(self, token_id: str) -> None:
+        """Revoke one of the caller's own tokens."""
+        await self._client.execute(documents.REVOKE_TOKEN, {"input": {"id": token_id}})
+
+
+class UsersResource(_Resource):
+    async def list(self) -> builtins.list[User]:
+        """Every user, by name (admins only)."""
+        users: builtins.list[User] = []
+        after: str | None = None
+        while True:
+            data = await self._client.execute(
+                documents.USERS, {"first": MAX_PAGE_SIZE, "after": after}
+            )
+            page = data["users"]
+            users += [User.model_validate(edge["node"]) for edge in page["edges"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                return users
+            after = page["pageInfo"]["endCursor"]
+
+    async def get(self, name: str) -> User:
+        data = await self._client.execute(documents.USER, {"name": name})
+        return User.model_validate(data["user"])
+
+    async def update(
+        self, name: str, *, email: str | None = None, role: UserRole | str | None = None
+    ) -> User:
+        """Change a user's email or role (admins only); None leaves a field as it is."""
+        update = parse_input(UserUpdate, {"email": email, "role": role})
+        variables = {"input": {"name": name, **update.to_wire()}}
+        data = await self._client.execute(documents.UPDATE_USER, variables)
+        return User.model_validate(data["updateUser"]["user"])
+
+    async def delete(self, name: str) -> int:
+        """Delete a user (admins only); returns how many of their jobs were stopped."""
+        data = await self._client.execute(documents.DELETE_USER, {"input": {"name": name}})
+        return int(data["deleteUser"]["stoppedJobs"])
+
+    async def reset_password(self, name: str) -> str:
+        """A new generated password for the user (admins only), returned once."""
+        data = await self._client.execute(documents.RESET_PASSWORD, {"input": {"name": name}})
+        return str(data["resetPassword"]["password"])
+
 
 class ClustersResource(_Resource):
     async def list(self) -> builtins.list[Cluster]:
@@ -334,6 +403,8 @@ def _job_filter(
     tags: Sequence[str] | None,
     since: datetime | None,
     cluster: str | None,
+    owner: str | None = None,
+    id_prefix: str | None = None,
 ) -> dict[str, Any]:
     job_filter = parse_input(
         JobFilter,
@@ -343,6 +414,8 @@ def _job_filter(
             "tags": tuple(tags or ()),
             "since": since,
             "cluster": cluster,
+            "owner": owner,
+            "id_prefix": id_prefix,
         },
     )
     return job_filter.to_wire()
@@ -389,11 +462,11 @@ class JobsResource(_Resource):
         for delay in SUBMIT_RETRY_DELAYS_S:
             try:
                 data = await self._client.execute(documents.SUBMIT_JOB, variables)
-                return Job.model_validate(data["submitJob"])
+                return Job.model_validate(data["submitJob"]["job"])
             except (ConnectionFailed, Unavailable):
                 await asyncio.sleep(delay)
         data = await self._client.execute(documents.SUBMIT_JOB, variables)
-        return Job.model_validate(data["submitJob"])
+        return Job.model_validate(data["submitJob"]["job"])
 
     async def list(
         self,
@@ -402,24 +475,37 @@ class JobsResource(_Resource):
         tags: Sequence[str] | None = None,
         since: datetime | None = None,
         cluster: str | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        *,
+        last: int | None = None,
+        before: str | None = None,
+        order_by: JobOrder | None = None,
+        owner: str | None = None,
+        id_prefix: str | None = None,
     ) -> Page[Job]:
-        """One page of the caller's jobs, newest first; ``statuses=None`` means every status."""
+        """One page of the jobs the caller may read (newest first unless ``order_by``):
+        ``first`` after ``after``, or ``last`` before ``before``; ``statuses=None`` means
+        every status."""
+        page = parse_input(
+            PageRequest, {"first": first, "after": after, "last": last, "before": before}
+        )
         data = await self._client.execute(
             documents.JOBS,
             {
-                "filter": _job_filter(statuses, name, tags, since, cluster),
-                "first": first,
-                "after": after,
+                "filter": _job_filter(statuses, name, tags, since, cluster, owner, id_prefix),
+                "orderBy": order_by.to_wire() if order_by else None,
+                **page.to_wire(),
             },
         )
         jobs = data["jobs"]
+        info = jobs["pageInfo"]
         return Page(
             items=tuple(Job.model_validate(edge["node"]) for edge in jobs["edges"]),
-            end_cursor=jobs["pageInfo"].get("endCursor"),
-            has_next_page=bool(jobs["pageInfo"]["hasNextPage"]),
+            cursors=tuple(edge["cursor"] for edge in jobs["edges"]),
             total_count=int(jobs.get("totalCount") or 0),
+            has_next_page=bool(info["hasNextPage"]),
+            has_previous_page=bool(info["hasPreviousPage"]),
         )
 
     async def iter_all(
@@ -442,25 +528,62 @@ class JobsResource(_Resource):
                 return
             after = page.end_cursor
 
-    async def get(self, id_or_name: str) -> Job:
-        data = await self._client.execute(documents.JOB, {"id": id_or_name})
+    async def get(self, ref: str) -> Job:
+        """A job by its id, a unique prefix of its id (`job-3f2a`), or its name (the latest
+        of the caller's jobs with that name). An ambiguous prefix raises `Ambiguous`."""
+        if is_job_id(ref) and len(ref) < JOB_ID_LENGTH:
+            return await self._by_prefix(ref)
+        if is_job_id(ref):
+            data = await self._client.execute(documents.JOB, {"id": ref})
+        else:
+            data = await self._client.execute(documents.JOB_BY_NAME, {"name": ref})
         return Job.model_validate(data["job"])
 
-    async def kill(self, id_or_name: str) -> Job:
-        """Kill a job; killing a finished job returns it unchanged."""
-        data = await self._client.execute(documents.KILL_JOB, {"id": id_or_name})
-        return Job.model_validate(data["killJob"])
+    async def resolve(self, ref: str) -> str:
+        """The id of the job ``ref`` names (as for `get`), asking the server only when ``ref``
+        is not a whole id."""
+        if is_job_id(ref) and len(ref) == JOB_ID_LENGTH:
+            return ref
+        return (await self.get(ref)).id
 
-    async def watch_status(self, id_or_name: str) -> AsyncGenerator[Job, None]:
+    async def _by_prefix(self, prefix: str) -> Job:
+        try:
+            page = await self.list(id_prefix=prefix, first=AMBIGUITY_SHOWN)
+        except BadInput:
+            raise NotFound(f"job {prefix!r} not found: a job id looks like job-<uuid>") from None
+        if not page.items:
+            raise NotFound(f"job {prefix!r} not found")
+        if len(page.items) > 1:
+            more = page.total_count - len(page.items)
+            raise Ambiguous(
+                f"{prefix!r} is the start of {page.total_count} job ids: give more of it"
+                + (f" ({more} more not shown)" if more > 0 else ""),
+                candidates=page.items,
+            )
+        return page.items[0]
+
+    async def kill(self, ref: str) -> Job:
+        """Kill a job; killing a finished job returns it unchanged (see `kill_job`)."""
+        return (await self.kill_job(ref))[0]
+
+    async def kill_job(self, ref: str) -> tuple[Job, bool]:
+        """Kill a job; returns it and whether it had already finished before."""
+        job_id = await self.resolve(ref)
+        data = await self._client.execute(documents.KILL_JOB, {"input": {"id": job_id}})
+        payload = data["killJob"]
+        return Job.model_validate(payload["job"]), bool(payload["alreadyFinished"])
+
+    async def watch_status(self, ref: str) -> AsyncGenerator[Job, None]:
         """The job now, then on every status change; ends after a terminal status."""
-        async for data in self._client.subscribe(documents.JOB_STATUS, {"id": id_or_name}):
+        job_id = await self.resolve(ref)
+        async for data in self._client.subscribe(documents.JOB_STATUS, {"id": job_id}):
             yield Job.model_validate(data["jobStatus"])
 
     async def logs(
-        self, id_or_name: str, since: datetime | None = None, follow: bool = True
+        self, ref: str, since: datetime | None = None, follow: bool = True
     ) -> AsyncGenerator[LogLine, None]:
         """The job's log lines; with ``follow`` it waits while pending and ends with the job."""
-        variables: dict[str, Any] = {"id": id_or_name, "follow": follow}
+        variables: dict[str, Any] = {"id": await self.resolve(ref), "follow": follow}
         if since is not None:
             variables["since"] = since.isoformat()
         async for data in self._client.subscribe(documents.JOB_LOGS, variables):
@@ -468,19 +591,19 @@ class JobsResource(_Resource):
                 yield LogLine.model_validate(line)
 
     async def log_text(
-        self, id_or_name: str, since: datetime | None = None, follow: bool = True
+        self, ref: str, since: datetime | None = None, follow: bool = True
     ) -> AsyncGenerator[LogText, None]:
         """What `logs` yields, as runs of one stream's lines in one string each: several times
         cheaper to follow than single lines, for a reader that needs no line times."""
-        variables: dict[str, Any] = {"id": id_or_name, "follow": follow}
+        variables: dict[str, Any] = {"id": await self.resolve(ref), "follow": follow}
         if since is not None:
             variables["since"] = since.isoformat()
         async for data in self._client.subscribe(documents.JOB_LOG_TEXT, variables):
             yield LogText.model_validate(data["jobLogs"])
 
-    async def read_log(self, id_or_name: str, *, offset: int = 0) -> AsyncGenerator[bytes, None]:
+    async def read_log(self, ref: str, *, offset: int = 0) -> AsyncGenerator[bytes, None]:
         """The job's whole output as bytes, from ``offset`` (what it printed, as it printed
         it), streamed from the URL the API hands out for it."""
-        data = await self._client.execute(documents.JOB_LOG_URL, {"id": id_or_name})
+        data = await self._client.execute(documents.JOB_LOG_URL, {"id": await self.resolve(ref)})
         async for chunk in self._client.download(data["job"]["logUrl"], offset=offset):
             yield chunk

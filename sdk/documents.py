@@ -8,7 +8,7 @@ the SDK fails CI.
 
 from __future__ import annotations
 
-from glia.auth import User
+from glia.auth import Token, User
 from glia.clusters import Cluster
 from glia.jobs import Job
 from glia.model import Model, model_in
@@ -32,36 +32,63 @@ _USER = selection(User)
 _CLUSTER = selection(Cluster)
 _JOB = selection(Job)
 
-LOGIN = f"""mutation Login($username: String!, $password: String!) {{
-    login(username: $username, password: $password) {{ token user {{ {_USER} }} }}
+_PAGE_INFO = "pageInfo { hasNextPage hasPreviousPage startCursor endCursor } totalCount"
+_PAGE_ARGUMENTS = "$first: Int, $after: String, $last: Int, $before: String"
+_PAGE = "first: $first, after: $after, last: $last, before: $before"
+
+LOGIN = f"""mutation Login($input: LoginInput!) {{
+    login(input: $input) {{ token user {{ {_USER} }} }}
 }}"""
-LOGOUT = "mutation Logout { logout }"
+LOGOUT = "mutation Logout { logout { tokenId } }"
 ME = f"query Me {{ me {{ {_USER} }} }}"
 CREATE_USER = f"""mutation CreateUser($input: CreateUserInput!) {{
     createUser(input: $input) {{ user {{ {_USER} }} password }}
+}}"""
+CHANGE_PASSWORD = f"""mutation ChangePassword($input: ChangePasswordInput!) {{
+    changePassword(input: $input) {{ user {{ {_USER} }} }}
+}}"""
+TOKENS = f"query Tokens {{ tokens {{ {selection(Token)} }} }}"
+REVOKE_TOKEN = """mutation RevokeToken($input: RevokeTokenInput!) {
+    revokeToken(input: $input) { tokenId }
+}"""
+
+USERS = f"""query Users({_PAGE_ARGUMENTS}) {{
+    users({_PAGE}) {{ edges {{ cursor node {{ {_USER} }} }} {_PAGE_INFO} }}
+}}"""
+USER = f"query User($name: String!) {{ user(name: $name) {{ {_USER} }} }}"
+UPDATE_USER = f"""mutation UpdateUser($input: UpdateUserInput!) {{
+    updateUser(input: $input) {{ user {{ {_USER} }} }}
+}}"""
+DELETE_USER = f"""mutation DeleteUser($input: DeleteUserInput!) {{
+    deleteUser(input: $input) {{ user {{ {_USER} }} stoppedJobs }}
+}}"""
+RESET_PASSWORD = f"""mutation ResetPassword($input: ResetPasswordInput!) {{
+    resetPassword(input: $input) {{ user {{ {_USER} }} password }}
 }}"""
 
 CLUSTERS = f"query Clusters {{ clusters {{ {_CLUSTER} }} }}"
 CLUSTER = f"query Cluster($name: String!) {{ cluster(name: $name) {{ {_CLUSTER} }} }}"
 
 SUBMIT_JOB = f"""mutation SubmitJob($input: SubmitJobInput!) {{
-    submitJob(input: $input) {{ {_JOB} }}
+    submitJob(input: $input) {{ job {{ {_JOB} }} }}
 }}"""
-JOBS = f"""query Jobs($filter: JobFilter, $first: Int, $after: String) {{
-    jobs(filter: $filter, first: $first, after: $after) {{
+JOBS = f"""query Jobs($filter: JobFilter, $orderBy: JobOrder, {_PAGE_ARGUMENTS}) {{
+    jobs(filter: $filter, orderBy: $orderBy, {_PAGE}) {{
         edges {{ cursor node {{ {_JOB} }} }}
-        pageInfo {{ hasNextPage endCursor }}
-        totalCount
+        {_PAGE_INFO}
     }}
 }}"""
-JOB = f"query Job($id: String!) {{ job(id: $id) {{ {_JOB} }} }}"
-JOB_LOG_URL = "query JobLogUrl($id: String!) { job(id: $id) { id logUrl } }"
-KILL_JOB = f"mutation KillJob($id: String!) {{ killJob(id: $id) {{ {_JOB} }} }}"
-JOB_STATUS = f"subscription JobStatus($id: String!) {{ jobStatus(id: $id) {{ {_JOB} }} }}"
-JOB_LOGS = f"""subscription JobLogs($id: String!, $since: DateTime, $follow: Boolean!) {{
+JOB = f"query Job($id: ID) {{ job(id: $id) {{ {_JOB} }} }}"
+JOB_BY_NAME = f"query JobByName($name: String) {{ job(name: $name) {{ {_JOB} }} }}"
+JOB_LOG_URL = "query JobLogUrl($id: ID) { job(id: $id) { id logUrl } }"
+KILL_JOB = f"""mutation KillJob($input: KillJobInput!) {{
+    killJob(input: $input) {{ alreadyFinished job {{ {_JOB} }} }}
+}}"""
+JOB_STATUS = f"subscription JobStatus($id: ID!) {{ jobStatus(id: $id) {{ {_JOB} }} }}"
+JOB_LOGS = f"""subscription JobLogs($id: ID!, $since: DateTime, $follow: Boolean!) {{
     jobLogs(id: $id, since: $since, follow: $follow) {{ lines {{ {selection(LogLine)} }} }}
 }}"""
-JOB_LOG_TEXT = f"""subscription JobLogText($id: String!, $since: DateTime, $follow: Boolean!) {{
+JOB_LOG_TEXT = f"""subscription JobLogText($id: ID!, $since: DateTime, $follow: Boolean!) {{
     jobLogs(id: $id, since: $since, follow: $follow) {{ {selection(LogText)} }}
 }}"""
 

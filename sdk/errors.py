@@ -25,6 +25,7 @@ from glia.errors import (
 
 __all__ = [
     "ERRORS_BY_CODE",
+    "Ambiguous",
     "BadInput",
     "Conflict",
     "ConnectionFailed",
@@ -38,6 +39,16 @@ __all__ = [
     "Unavailable",
     "error_from_graphql",
 ]
+
+
+class Ambiguous(GliaError):
+    """A short job id that is the start of several jobs' ids; ``candidates`` are some of them."""
+
+    code = "AMBIGUOUS"
+
+    def __init__(self, message: str, *, candidates: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.candidates = list(candidates)
 
 
 class ConnectionFailed(GliaError):
@@ -58,6 +69,5 @@ def error_from_graphql(errors: Sequence[Any] | None) -> GliaError:
     message = str(first.get("message") or "unknown server error")
     extensions = first.get("extensions") or {}
     code = extensions.get("code") if isinstance(extensions, Mapping) else None
-    fields = extensions.get("fields") if isinstance(extensions, Mapping) else None
     cls = ERRORS_BY_CODE.get(code, GliaError) if isinstance(code, str) else GliaError
-    return cls(message, fields=fields if isinstance(fields, dict) else None)
+    return cls.from_extensions(message, extensions if isinstance(extensions, Mapping) else {})

@@ -1,17 +1,16 @@
-"""What the SDK returns: the kernel's own models (one definition on every side), and pages."""
+"""What the SDK returns: the kernel's own models (one definition on every side)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Generic, TypeVar
-
-from glia.auth import User, UserRole
+from glia.auth import Token, User, UserRole
 from glia.clusters import Cluster, ClusterStatus, Preset, Resources
 from glia.jobs import (
     UNFINISHED_STATUSES,
     EnvVar,
     Job,
     JobFilter,
+    JobOrder,
+    JobOrderField,
     JobReason,
     JobStatus,
     JobStatusItem,
@@ -19,19 +18,7 @@ from glia.jobs import (
 )
 from glia.model import Model
 from glia.monitoring import LogLine, LogStream, LogText
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of a connection; pass ``end_cursor`` as ``after`` to get the next."""
-
-    items: tuple[T, ...]
-    end_cursor: str | None
-    has_next_page: bool
-    total_count: int
-
+from glia.pages import OrderDirection, Page
 
 __all__ = [
     "UNFINISHED_STATUSES",
@@ -40,6 +27,8 @@ __all__ = [
     "EnvVar",
     "Job",
     "JobFilter",
+    "JobOrder",
+    "JobOrderField",
     "JobReason",
     "JobStatus",
     "JobStatusItem",
@@ -48,9 +37,11 @@ __all__ = [
     "LogStream",
     "LogText",
     "Model",
+    "OrderDirection",
     "Page",
     "Preset",
     "Resources",
+    "Token",
     "User",
     "UserRole",
 ]

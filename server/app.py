@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -17,51 +15,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.types import ExecutionResult
 
 from cluster_gateway.runtimes.base import Runtime
 from control_plane.platform import Platform
 from control_plane.settings import Settings
 from control_plane.workers import BackgroundTasks
-from graph.context import Context
-from graph.extensions import code_invalid_query
-from graph.schema import create_schema
-from graph.streams import StreamLimits
+from server.graphql_http import GliaGraphQL
 from server.limits import BodyLimit
+from server.requests import Running, request_id
 from server.routes import monitoring
-from server.websockets import GliaTransportWSHandler
 
 logger = structlog.get_logger("server.app")
 
 StartupHook = Callable[[Platform], Awaitable[None]]
-
-
-@dataclass
-class _Running:
-    """The platform of a started app; None before the lifespan starts and after it ends."""
-
-    platform: Platform | None = None
-
-    def get(self) -> Platform:
-        if self.platform is None:
-            raise RuntimeError("the platform is not running")
-        return self.platform
-
-
-def _request_id(scope: Scope) -> str:
-    if "glia.request_id" not in scope:
-        for name, value in scope.get("headers", ()):
-            if name == b"x-request-id" and 0 < len(value) <= 64:
-                scope["glia.request_id"] = value.decode("latin-1")
-                break
-        else:
-            scope["glia.request_id"] = uuid.uuid4().hex
-    request_id: str = scope["glia.request_id"]
-    return request_id
 
 
 class RequestIdMiddleware:
@@ -74,57 +40,17 @@ class RequestIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        request_id = _request_id(scope)
+        rid = request_id(scope)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
+                headers.append((b"x-request-id", rid.encode()))
                 message["headers"] = headers
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
+        with structlog.contextvars.bound_contextvars(request_id=rid):
             await self.app(scope, receive, send_with_id)
-
-
-class GliaGraphQL(GraphQL[Context, None]):
-    graphql_transport_ws_handler_class = GliaTransportWSHandler
-
-    def __init__(self, running: _Running, settings: Settings) -> None:
-        super().__init__(
-            create_schema(
-                max_depth=settings.max_query_depth,
-                max_tokens=settings.max_query_tokens,
-                max_cost=settings.max_query_cost,
-            ),
-            graphql_ide="graphiql",
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
-            max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
-        )
-        self._running = running
-        self._limits = StreamLimits(
-            connections_per_user=settings.max_connections_per_user,
-            subscriptions_per_user=settings.max_subscriptions_per_user,
-        )
-
-    async def process_result(
-        self, request: Request, result: ExecutionResult
-    ) -> GraphQLHTTPResponse:
-        # A document that does not parse, or is over the token limit, fails before the
-        # extensions see a result: its errors get their code here.
-        code_invalid_query(result.errors or [])
-        return await super().process_result(request, result)
-
-    async def get_context(
-        self, request: Request | WebSocket, response: Response | WebSocket | None = None
-    ) -> Context:
-        return Context(
-            platform=self._running.get(),
-            request=request,
-            response=response,
-            request_id=_request_id(request.scope),
-            limits=self._limits,
-        )
 
 
 def create_app(
@@ -133,7 +59,7 @@ def create_app(
     on_startup: StartupHook | None = None,
     runtime: Runtime | None = None,
 ) -> Starlette:
-    running = _Running()
+    running = Running()
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

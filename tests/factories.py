@@ -35,7 +35,9 @@ JOB_FIELDS = """
     owner { name } cluster { name }
     history { status reason description exitCode at }
 """
-SUBMIT_JOB = f"mutation($input: SubmitJobInput!) {{ submitJob(input: $input) {{ {JOB_FIELDS} }} }}"
+SUBMIT_JOB = (
+    f"mutation($input: SubmitJobInput!) {{ submitJob(input: $input) {{ job {{ {JOB_FIELDS} }} }} }}"
+)
 CREATE_USER = """
 mutation($input: CreateUserInput!) { createUser(input: $input) { user { name role } password } }
 """
@@ -106,7 +108,7 @@ class Api:
         data = await self.gql(
             SUBMIT_JOB, {"input": {"command": ["echo", "hi"], **fields}}, token=token
         )
-        job: dict[str, Any] = data["submitJob"]
+        job: dict[str, Any] = data["submitJob"]["job"]
         return job
 
 

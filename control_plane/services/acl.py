@@ -281,7 +281,7 @@ class AclService:
             raise Forbidden(
                 f"{subject} may not {needed.label} {uri}: no {needed.label} (or higher) "
                 "permission on it or on a parent",
-                fields={"subject": subject, "uri": uri, "action": needed.label},
+                details={"subject": subject, "uri": uri, "action": needed.label},
             )
 
     def visible_prefixes(
@@ -339,7 +339,7 @@ class AclService:
         validate_subject(member)
         validate_subject(role)
         if member == role:
-            raise BadInput(f"{member} cannot hold itself", fields={"role": role})
+            raise BadInput(f"{member} cannot hold itself", fields={"role": "holds itself"})
         async with self._lock:
             if self._enforcer.has_grouping_policy(member, role):
                 return False

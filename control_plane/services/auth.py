@@ -30,9 +30,16 @@ from control_plane.services.acl import AclService
 from control_plane.store.database import Database
 from control_plane.store.models import TokenRow, UserRow
 from glia.acl import Action, role_subject, user_subject
-from glia.auth import NewUser, User, UserRole
+from glia.auth import NewUser, PasswordChange, Token, User, UserRole
 from glia.clock import utcnow
-from glia.errors import Conflict, QuotaExceeded, TooManyRequests, Unauthenticated
+from glia.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    QuotaExceeded,
+    TooManyRequests,
+    Unauthenticated,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +63,14 @@ class Identity:
     user: User
     token_id: str
     expires_at: datetime
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def user_from_row(row: UserRow) -> User:
@@ -147,9 +162,15 @@ class AuthService:
                 break
             except IntegrityError as exc:
                 await session.rollback()
-                if await session.scalar(select(UserRow.id).where(UserRow.name == new.name)):
+                taken = await session.scalar(
+                    select(UserRow.disabled).where(UserRow.name == new.name)
+                )
+                if taken is not None:
+                    why = "belonged to a deleted user" if taken else "is taken"
                     raise Conflict(
-                        f"user {new.name!r} already exists", fields={"name": new.name}
+                        f"the user name {new.name!r} {why}: names are never reused, so that "
+                        "nobody inherits another user's jobs and grants",
+                        fields={"name": why},
                     ) from exc
                 # Another process took the same uid at the same time: take the next one.
         else:
@@ -219,7 +240,7 @@ class AuthService:
             if wait is not None:
                 raise TooManyRequests(
                     f"too many login attempts: try again in {max(1, round(wait))} s",
-                    fields={"retryAfterSeconds": max(1, round(wait))},
+                    retry_after_s=max(1, round(wait)),
                 )
         row = await session.scalar(select(UserRow).where(UserRow.name == username))
         if row is None or not row.password_hash:
@@ -232,6 +253,91 @@ class AuthService:
             raise Unauthenticated(f"user {username!r} is disabled")
         token = await self.issue_token(session, row.id, description="login")
         return token, user_from_row(row)
+
+    async def change_password(
+        self, session: AsyncSession, identity: Identity, change: PasswordChange
+    ) -> None:
+        """Set the caller's own password; the current one must be right (attempts count as
+        logins). Every other token of theirs is revoked: whoever knew the old password is
+        signed out."""
+        name = identity.user.name
+        wait = await self._rate_limits.hit(self._login_rate_per_user, "login-user", name)
+        if wait is not None:
+            raise TooManyRequests(
+                f"too many password attempts: try again in {max(1, round(wait))} s",
+                retry_after_s=max(1, round(wait)),
+            )
+        row = await session.get(UserRow, identity.user.id)
+        if row is None or not row.password_hash:
+            raise Unauthenticated("log in again")
+        if not await self._verify(row.password_hash, change.current_password):
+            raise Forbidden("the current password is wrong", fields={"currentPassword": "wrong"})
+        row.password_hash = await self._hash(change.new_password)
+        await session.commit()
+        await self.revoke_tokens_of(session, row.id, keep=identity.token_id)
+
+    async def reset_password(
+        self, session: AsyncSession, caller: User, name: str
+    ) -> tuple[User, str]:
+        """A new generated password for user ``name`` (admins only), shown once; their
+        tokens are revoked."""
+        await self._acl.require(caller.subject, USERS_URI, Action.MANAGE)
+        row = await self.user_row(session, name)
+        password = secrets.token_urlsafe(_GENERATED_PASSWORD_BYTES)
+        row.password_hash = await self._hash(password)
+        await session.commit()
+        await self.revoke_tokens_of(session, row.id)
+        return user_from_row(row), password
+
+    async def user_row(self, session: AsyncSession, name: str) -> UserRow:
+        """The row of a user who was not deleted; NotFound otherwise."""
+        row = await session.scalar(
+            select(UserRow).where(UserRow.name == name, UserRow.disabled.is_(False))
+        )
+        if row is None:
+            raise NotFound(f"user {name!r} not found")
+        return row
+
+    async def tokens(self, session: AsyncSession, identity: Identity) -> list[Token]:
+        """The caller's own tokens that still work, newest first."""
+        rows = await session.scalars(
+            select(TokenRow)
+            .where(
+                TokenRow.user_id == identity.user.id,
+                TokenRow.revoked_at.is_(None),
+                TokenRow.expires_at > utcnow(),
+            )
+            .order_by(TokenRow.created_at.desc(), TokenRow.id)
+        )
+        return [
+            Token(
+                id=row.id,
+                description=row.description,
+                created_at=row.created_at,
+                expires_at=row.expires_at,
+                current=row.id == identity.token_id,
+            )
+            for row in rows
+        ]
+
+    async def revoke_own_token(self, session: AsyncSession, user: User, token_id: str) -> None:
+        """Revoke one of the caller's tokens; NotFound for one that is not theirs."""
+        row = await session.get(TokenRow, token_id) if _is_uuid(token_id) else None
+        if row is None or row.user_id != user.id:
+            raise NotFound(f"token {token_id!r} not found")
+        await self.revoke_token(session, token_id)
+
+    async def revoke_tokens_of(
+        self, session: AsyncSession, user_id: str, *, keep: str | None = None
+    ) -> None:
+        """Revoke every token of a user but ``keep``."""
+        ids = await session.scalars(
+            select(TokenRow.id).where(
+                TokenRow.user_id == user_id, TokenRow.revoked_at.is_(None), TokenRow.id != keep
+            )
+        )
+        for token_id in list(ids):
+            await self.revoke_token(session, token_id)
 
     async def issue_token(self, session: AsyncSession, user_id: str, *, description: str) -> str:
         now = utcnow()

@@ -142,6 +142,9 @@ class ClustersService:
                 return cluster
         raise NotFound(f"cluster {name!r} not found")
 
+    async def by_id(self, session: AsyncSession, cluster_id: str) -> Cluster | None:
+        return next((c for c in await self.list(session) if c.id == cluster_id), None)
+
     async def by_names(
         self, session: AsyncSession, names: Sequence[str]
     ) -> builtins.list[Cluster | None]:

@@ -1,22 +1,84 @@
 from __future__ import annotations
 
+from typing import cast
+
 import strawberry
 
 from glia import auth as kernel
+from glia.pages import Page
+from graph.context import Info
 from graph.types.base import expose_enum, field_description, input_type, object_type
+from graph.types.node import Node
+from graph.types.pages import PageInfo, page_info
 
 UserRole = expose_enum(kernel.UserRole)
 
 
 @object_type(kernel.User)
-class User:
+class User(Node):
     id: strawberry.ID = strawberry.field(description=field_description(kernel.User, "id"))
+
+    @strawberry.field(
+        description=f"{field_description(kernel.User, 'email')} Shown to the user and to "
+        "admins only: null for anybody else."
+    )
+    async def email(self, root: strawberry.Parent[kernel.User], info: Info) -> str | None:
+        ctx = info.context
+        viewer = await ctx.viewer()
+        return root.email if viewer.id == root.id or viewer.is_admin else None
+
+
+@strawberry.type(description="A user and its cursor in the listing")
+class UserEdge:
+    cursor: str = strawberry.field(description="This user's position in the listing")
+    node: User = strawberry.field(description="The user")
+
+
+@strawberry.type(description="Users, a page at a time, by name")
+class UserConnection:
+    edges: list[UserEdge] = strawberry.field(description="The users of this page, with cursors")
+    nodes: list[User] = strawberry.field(description="The users of this page")
+    page_info: PageInfo = strawberry.field(description="Where this page is in the listing")
+    total_count: int = strawberry.field(description="How many users there are")
+
+    @classmethod
+    def of(cls, page: Page[kernel.User]) -> UserConnection:
+        users = cast(list[User], list(page.items))
+        return cls(
+            edges=[UserEdge(cursor=c, node=u) for c, u in zip(page.cursors, users, strict=True)],
+            nodes=users,
+            page_info=page_info(cast(Page[object], page)),
+            total_count=page.total_count,
+        )
+
+
+@object_type(kernel.Token)
+class Token:
+    id: strawberry.ID = strawberry.field(description=field_description(kernel.Token, "id"))
+
+
+@strawberry.input(description="A user name and password to sign in with")
+class LoginInput:
+    username: str = strawberry.field(description="The user name")
+    password: str = strawberry.field(description="The user's password")
 
 
 @strawberry.type(description="A new token, and whose it is")
 class LoginPayload:
-    token: str = strawberry.field(description="A bearer token: send it as `Authorization: Bearer`")
+    token: str = strawberry.field(
+        description="A bearer token: send it as `Authorization: Bearer <token>`; shown once"
+    )
     user: User = strawberry.field(description="The user the token is for")
+
+
+@strawberry.type(description="The token this request was made with, revoked")
+class LogoutPayload:
+    token_id: strawberry.ID = strawberry.field(description="The id of the revoked token")
+
+
+@input_type(kernel.NewUser, name="CreateUserInput")
+class CreateUserInput:
+    pass
 
 
 @strawberry.type(description="The user created")
@@ -27,6 +89,59 @@ class CreateUserPayload:
     )
 
 
-@input_type(kernel.NewUser, name="CreateUserInput")
-class CreateUserInput:
+@strawberry.input(description="Changes to a user; a field left null stays as it is")
+class UpdateUserInput:
+    name: str = strawberry.field(description="The user to change")
+    email: str | None = strawberry.field(
+        default=None, description=field_description(kernel.UserUpdate, "email")
+    )
+    role: kernel.UserRole | None = strawberry.field(
+        default=None, description=field_description(kernel.UserUpdate, "role")
+    )
+
+
+@strawberry.type(description="The user as changed")
+class UpdateUserPayload:
+    user: User = strawberry.field(description="The user")
+
+
+@strawberry.input(description="The user to delete")
+class DeleteUserInput:
+    name: str = strawberry.field(description="The user's name")
+
+
+@strawberry.type(description="The user deleted")
+class DeleteUserPayload:
+    user: User = strawberry.field(description="The user as they were")
+    stopped_jobs: int = strawberry.field(description="How many of their jobs were stopped")
+
+
+@strawberry.input(description="The user to give a new password")
+class ResetPasswordInput:
+    name: str = strawberry.field(description="The user's name")
+
+
+@strawberry.type(description="A new generated password")
+class ResetPasswordPayload:
+    user: User = strawberry.field(description="The user")
+    password: str = strawberry.field(description="The new password, shown once")
+
+
+@input_type(kernel.PasswordChange, name="ChangePasswordInput")
+class ChangePasswordInput:
     pass
+
+
+@strawberry.type(description="The caller's password, changed")
+class ChangePasswordPayload:
+    user: User = strawberry.field(description="The caller")
+
+
+@strawberry.input(description="One of the caller's tokens to revoke")
+class RevokeTokenInput:
+    id: strawberry.ID = strawberry.field(description="The token's id (from `tokens`)")
+
+
+@strawberry.type(description="The token revoked")
+class RevokeTokenPayload:
+    token_id: strawberry.ID = strawberry.field(description="The id of the revoked token")

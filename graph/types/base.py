@@ -8,7 +8,7 @@
   GraphQL reads its fields from it (``is_type_of`` accepts the model), which is why resolvers
   cast kernel values to the GraphQL type they are declared to return.
 - `model_from_input` turns a GraphQL input into its kernel model, running the model's
-  validation: the one place where an input becomes BAD_INPUT naming the fields at fault.
+  validation: the one place where an input becomes BAD_USER_INPUT naming the fields at fault.
 """
 
 from __future__ import annotations

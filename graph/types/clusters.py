@@ -4,6 +4,7 @@ import strawberry
 
 from glia import clusters as kernel
 from graph.types.base import expose_enum, field_description, object_type
+from graph.types.node import Node
 
 ClusterStatus = expose_enum(kernel.ClusterStatus)
 
@@ -19,5 +20,5 @@ class Preset:
 
 
 @object_type(kernel.Cluster)
-class Cluster:
+class Cluster(Node):
     id: strawberry.ID = strawberry.field(description=field_description(kernel.Cluster, "id"))

@@ -7,10 +7,13 @@ from strawberry.scalars import JSON
 
 from glia import jobs as kernel
 from glia.errors import NotFound
+from glia.pages import Page
 from graph.context import Info
 from graph.types.auth import User  # noqa: F401  (Job.owner's type must be registered first)
 from graph.types.base import expose_enum, field_description, input_type, object_type
 from graph.types.clusters import Cluster, Resources  # noqa: F401  (as for User)
+from graph.types.node import Node
+from graph.types.pages import PageInfo, page_info
 
 JobStatus = expose_enum(kernel.JobStatus)
 JobReason = expose_enum(kernel.JobReason)
@@ -21,10 +24,18 @@ class JobStatusItem:
     pass
 
 
+async def _visible_env(root: strawberry.Parent[kernel.Job], info: Info) -> JSON:
+    ctx = info.context
+    return cast(JSON, await ctx.platform.jobs.visible_env(await ctx.user(), root))
+
+
 @object_type(kernel.Job)
-class Job:
+class Job(Node):
     id: strawberry.ID = strawberry.field(description=field_description(kernel.Job, "id"))
-    env: JSON = strawberry.field(description=field_description(kernel.Job, "env"))
+    # A class-body field with its type: the model's `dict[str, str | None]` is no GraphQL type.
+    env: JSON = strawberry.field(
+        resolver=_visible_env, description=field_description(kernel.Job, "env")
+    )
 
     @strawberry.field(description=field_description(kernel.Job, "history"))
     async def history(self, root: strawberry.Parent[kernel.Job], info: Info) -> list[JobStatusItem]:
@@ -46,29 +57,40 @@ class Job:
         return f"{info.context.platform.settings.effective_public_url}/api/jobs/{root.id}/log"
 
 
-@strawberry.type(description="A page of jobs")
-class PageInfo:
-    has_next_page: bool = strawberry.field(description="Whether more jobs follow this page")
-    end_cursor: str | None = strawberry.field(
-        description="Pass as `after` for the next page; null on an empty page"
-    )
-
-
 @strawberry.type(description="A job and its cursor in the listing")
 class JobEdge:
     cursor: str = strawberry.field(description="This job's position in the listing")
     node: Job = strawberry.field(description="The job")
 
 
-@strawberry.type(description="Jobs, a page at a time, newest first")
+@strawberry.type(description="Jobs, a page at a time")
 class JobConnection:
-    edges: list[JobEdge] = strawberry.field(description="The jobs of this page")
-    page_info: PageInfo = strawberry.field(description="How to get the next page")
+    edges: list[JobEdge] = strawberry.field(description="The jobs of this page, with cursors")
+    nodes: list[Job] = strawberry.field(description="The jobs of this page")
+    page_info: PageInfo = strawberry.field(description="Where this page is in the listing")
     total_count: int = strawberry.field(description="How many jobs match, on every page")
+
+    @classmethod
+    def of(cls, page: Page[kernel.Job]) -> JobConnection:
+        jobs = cast(list[Job], list(page.items))
+        return cls(
+            edges=[JobEdge(cursor=c, node=j) for c, j in zip(page.cursors, jobs, strict=True)],
+            nodes=jobs,
+            page_info=page_info(cast(Page[object], page)),
+            total_count=page.total_count,
+        )
 
 
 @input_type(kernel.JobFilter)
 class JobFilter:
+    pass
+
+
+JobOrderField = expose_enum(kernel.JobOrderField)
+
+
+@input_type(kernel.JobOrder)
+class JobOrder:
     pass
 
 
@@ -80,3 +102,26 @@ class EnvVar:
 @input_type(kernel.JobSubmission, name="SubmitJobInput")
 class SubmitJobInput:
     pass
+
+
+@strawberry.type(
+    description="The job submitted (or, for a repeated idempotency key, the one submitted first)"
+)
+class SubmitJobPayload:
+    job: Job = strawberry.field(description="The job, pending or already further on")
+
+
+@strawberry.input(description="Which job to stop")
+class KillJobInput:
+    id: strawberry.ID = strawberry.field(description="The job's id")
+
+
+@strawberry.type(description="The job after the kill")
+class KillJobPayload:
+    job: Job = strawberry.field(
+        description="The job: finished (CANCELLED) if it ended within a few seconds; a job "
+        "that had already finished comes back unchanged"
+    )
+    already_finished: bool = strawberry.field(
+        description="Whether the job had finished before the kill"
+    )

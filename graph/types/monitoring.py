@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import cast
+
 import strawberry
 
 from glia import monitoring as kernel
@@ -18,7 +20,9 @@ class LogLine:
     "the lines come. A chunk holds at most 1,000 lines or 64 KiB."
 )
 class LogChunk:
-    stream: LogStream = strawberry.field(description=field_description(kernel.LogText, "stream"))
+    stream: kernel.LogStream = strawberry.field(
+        description=field_description(kernel.LogText, "stream")
+    )
     lines: list[LogLine] = strawberry.field(
         description="The lines with their times, oldest first (select `text` instead when the "
         "times are not needed: it is several times cheaper to send)"
@@ -26,4 +30,5 @@ class LogChunk:
 
     @strawberry.field(description=field_description(kernel.LogText, "text"))
     def text(self) -> str:
-        return "".join(f"{line.text}\n" for line in self.lines)
+        # The resolver fills `lines` with the kernel's lines (see `object_type`).
+        return "".join(f"{line.text}\n" for line in cast(list[kernel.LogLine], self.lines))

@@ -17,18 +17,6 @@ from control_plane.platform import Platform
 from glia.auth import User
 from glia.errors import GliaError, Unauthenticated
 
-HTTP_STATUS = {
-    "UNAUTHENTICATED": 401,
-    "FORBIDDEN": 403,
-    "NOT_FOUND": 404,
-    "BAD_INPUT": 400,
-    "CONFLICT": 409,
-    "QUOTA_EXCEEDED": 403,
-    "TOO_MANY_REQUESTS": 429,
-    "PAYLOAD_TOO_LARGE": 413,
-    "UNAVAILABLE": 503,
-}
-
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -43,7 +31,7 @@ def error_response(
     error: GliaError, *, status: int | None = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     body = {"errors": [{"message": error.message, "extensions": error.extensions}]}
-    status = status or HTTP_STATUS.get(error.code, 500)
+    status = status or error.http_status
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(body, status_code=status, headers=headers)

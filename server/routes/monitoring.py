@@ -62,7 +62,7 @@ def routes(platform: Callable[[], Platform]) -> list[Route]:
                 "offset must be a whole number of bytes", fields={"offset": "not a number"}
             ) from None
         if offset < 0:
-            raise BadInput("offset must not be negative", fields={"offset": offset})
+            raise BadInput("offset must not be negative", fields={"offset": "negative"})
         headers = {
             "Accept-Ranges": "bytes",
             "X-Content-Type-Options": "nosniff",

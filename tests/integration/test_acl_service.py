@@ -133,7 +133,7 @@ async def test_require_raises_forbidden(database: Database) -> None:
     assert "write" in raised.value.message
     assert "job://c/o/dave/1" in raised.value.message
     assert raised.value.code == "FORBIDDEN"
-    assert raised.value.fields["action"] == "write"
+    assert raised.value.details["action"] == "write"
 
 
 async def test_concurrent_grants_are_all_persisted(database: Database) -> None:

@@ -20,13 +20,14 @@ from tests.factories import CREATE_USER, SUBMIT_JOB, Api, GraphQLErrors, make_se
 from tests.polling import eventually
 
 JOB = """
-query($id: String!) {
+query($id: ID!) {
   job(id: $id) {
     id status reason exitCode statusDescription startedAt finishedAt
     history { status reason exitCode description at }
   }
 }
 """
+JOB_BY_NAME = "query($name: String!) { job(name: $name) { id } }"
 JOBS = """
 query($filter: JobFilter, $first: Int, $after: String) {
   jobs(filter: $filter, first: $first, after: $after) {
@@ -36,7 +37,9 @@ query($filter: JobFilter, $first: Int, $after: String) {
   }
 }
 """
-KILL = "mutation($id: String!) { killJob(id: $id) { id status reason } }"
+KILL = (
+    "mutation($id: ID!) { killJob(input: {id: $id}) { alreadyFinished job { id status reason } } }"
+)
 
 
 @pytest.fixture
@@ -91,21 +94,38 @@ async def test_submit_runs_and_records_history(api: Api, runtime: FakeRuntime) -
     assert done["history"][0]["reason"] == "CREATING"
     assert done["history"][-1]["exitCode"] == 3
     # the job can be found by name too
-    by_name = (await api.gql(JOB, {"id": "first"}, token=token))["job"]
+    by_name = (await api.gql(JOB_BY_NAME, {"name": "first"}, token=token))["job"]
     assert by_name["id"] == job["id"]
+    # An id and a name cannot be confused: each goes to its own argument.
+    with pytest.raises(GraphQLErrors) as as_id:
+        await api.gql(JOB, {"id": "first"}, token=token)
+    assert as_id.value.code == "NOT_FOUND"
+    with pytest.raises(GraphQLErrors) as as_name:
+        await api.gql(JOB_BY_NAME, {"name": job["id"]}, token=token)
+    assert as_name.value.code == "BAD_USER_INPUT"
+    both = await api.raw(
+        "query($id: ID, $name: String) { job(id: $id, name: $name) { id } }",
+        {"id": job["id"], "name": "first"},
+        token=token,
+    )
+    assert both["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert {f["field"] for f in both["errors"][0]["extensions"]["fields"]} == {"id", "name"}
 
 
 async def test_kill_cancels_with_user_requested(api: Api, runtime: FakeRuntime) -> None:
     token = await api.user("alice")
     job = await api.submit_job(token)
     await job_status(api, token, job["id"], "RUNNING")
-    killed = (await api.gql(KILL, {"id": job["id"]}, token=token))["killJob"]
+    payload = (await api.gql(KILL, {"id": job["id"]}, token=token))["killJob"]
+    killed = payload["job"]
+    assert payload["alreadyFinished"] is False
     assert killed["status"] == "CANCELLED"
     assert killed["reason"] == "USER_REQUESTED"
     assert runtime.stop_requests and runtime.stop_requests[0][0] == job["id"]
     # killing again is a no-op
     again = (await api.gql(KILL, {"id": job["id"]}, token=token))["killJob"]
-    assert again["status"] == "CANCELLED"
+    assert again["alreadyFinished"] is True
+    assert again["job"]["status"] == "CANCELLED"
 
 
 async def test_other_users_see_read_and_kill_nothing(api: Api) -> None:
@@ -124,7 +144,7 @@ async def test_other_users_see_read_and_kill_nothing(api: Api) -> None:
         assert "alice" not in str(denied.value.errors)
     # a name resolves among the caller's own jobs only
     with pytest.raises(GraphQLErrors) as missing:
-        await api.gql(JOB, {"id": "nothing-here"}, token=bob)
+        await api.gql(JOB_BY_NAME, {"name": "first"}, token=bob)
     assert missing.value.code == "NOT_FOUND"
 
     admin_jobs = (await api.gql(JOBS, token=admin))["jobs"]
@@ -141,9 +161,9 @@ async def test_errors_carry_codes(api: Api) -> None:
 
     token = await api.user("alice")
     cases = [
-        ({"command": ["x"], "preset": "no-such-preset"}, "BAD_INPUT"),
-        ({"command": []}, "BAD_INPUT"),
-        ({"command": ["x"], "env": [{"name": "9X", "value": "1"}]}, "BAD_INPUT"),
+        ({"command": ["x"], "preset": "no-such-preset"}, "BAD_USER_INPUT"),
+        ({"command": []}, "BAD_USER_INPUT"),
+        ({"command": ["x"], "env": [{"name": "9X", "value": "1"}]}, "BAD_USER_INPUT"),
         ({"command": ["x"], "cluster": "elsewhere"}, "NOT_FOUND"),
     ]
     for job_input, code in cases:
@@ -155,13 +175,21 @@ async def test_errors_carry_codes(api: Api) -> None:
     body = await api.raw(SUBMIT_JOB, {"input": {"command": ["x"], "name": "dup"}}, token=token)
     assert body["errors"][0]["extensions"]["code"] == "CONFLICT"
 
+    # Errors about the request itself: nothing ran, so there is no `data`.
     body = await api.raw("{ nope }", token=token)
-    assert body["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "data" not in body
+    body = await api.raw("{ me { name ", token=token)
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    assert "data" not in body
+    body = await api.raw(JOB, {"id": ["not", "an", "id"]}, token=token)
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", body
+    assert "data" not in body
     deep = "{ jobs { edges { node { owner { name } cluster { presets { name } } } } } }"
     assert "errors" not in await api.raw(deep, token=token)
     many = "{ " + " ".join(f"a{i}: me {{ name }}" for i in range(40)) + " }"
     body = await api.raw(many, token=token)
-    assert body["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
 
 
 async def test_only_admins_create_users(api: Api) -> None:
@@ -176,15 +204,16 @@ async def test_only_admins_create_users(api: Api) -> None:
     body = await api.raw(create, {"input": {"name": "carol"}}, token=admin)
     assert body["errors"][0]["extensions"]["code"] == "CONFLICT"
 
-    login = """
-    mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token user { name } } }
-    """
+    login = """mutation($u: String!, $p: String!) {
+        login(input: {username: $u, password: $p}) { token user { name } }
+    }"""
     token = (await api.gql(login, {"u": "carol", "p": created["password"]}))["login"]["token"]
     assert (await api.gql("{ me { name } }", token=token))["me"]["name"] == "carol"
     body = await api.raw(login, {"u": "carol", "p": "wrong-password"})
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
-    assert (await api.gql("mutation { logout }", token=token))["logout"] is True
+    logout = (await api.gql("mutation { logout { tokenId } }", token=token))["logout"]
+    assert logout["tokenId"]
     body = await api.raw("{ me { name } }", token=token)
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
@@ -221,9 +250,9 @@ async def test_filters_and_pages(api: Api, runtime: FakeRuntime) -> None:
     assert [e["node"]["id"] for e in named["edges"]] == [ids[3]]
 
     body = await api.raw(JOBS, {"after": "garbage!"}, token=token)
-    assert body["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     body = await api.raw(JOBS, {"first": 100000}, token=token)
-    assert body["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
 async def test_job_list_statement_count_is_bounded(database_url: str, tmp_path: Path) -> None:
@@ -286,11 +315,11 @@ async def test_query_depth_and_size_limits(tmp_path: Path) -> None:
         assert "errors" not in await api.raw("{ jobs { edges { cursor } } }", token=token)
         deep = "{ jobs { edges { node { cluster { presets { name } } } } } }"
         body = await api.raw(deep, token=token)
-        assert body["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+        assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
         assert "depth" in body["errors"][0]["message"]
         huge = "{ " + " ".join(f"a{i}: me {{ name }}" for i in range(20)) + " }"
         body = await api.raw(huge, token=token)
-        assert body["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+        assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
         assert "token" in body["errors"][0]["message"].lower()
 
 
@@ -348,10 +377,10 @@ async def test_sibling_fields_share_the_operations_session_safely(api: Api) -> N
     """GraphQL resolves sibling fields concurrently: they take the one session in turn."""
     token = await api.user("alice")
     job = await api.submit_job(token, name="sibling")
-    query = """query($id: String!) {
+    query = """query($id: ID!) {
         a: job(id: $id) { id history { status } cluster { name } }
         b: jobs(first: 5) { totalCount edges { node { id history { status } cluster { name } } } }
-        c: job(id: "sibling") { id }
+        c: job(name: "sibling") { id }
         me { name }
     }"""
     for _ in range(10):

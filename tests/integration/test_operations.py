@@ -27,9 +27,10 @@ async def test_health_metrics_request_id_and_graphiql(tmp_path: Path) -> None:
         token = await api.user("alice")
         job = (
             await api.gql(
-                'mutation Submit { submitJob(input: {command: ["true"]}) { id } }', token=token
+                'mutation Submit { submitJob(input: {command: ["true"]}) { job { id } } }',
+                token=token,
             )
-        )["submitJob"]
+        )["submitJob"]["job"]
 
         async def running() -> bool:
             return (
@@ -39,7 +40,7 @@ async def test_health_metrics_request_id_and_graphiql(tmp_path: Path) -> None:
 
         await eventually(running)
         runtime.finish(job["id"], exit_code=0, reason=JobReason.COMPLETED)
-        query = "query($id: String!) { job(id: $id) { status } }"
+        query = "query($id: ID!) { job(id: $id) { status } }"
 
         async def succeeded() -> bool:
             found = await api.gql(query, {"id": job["id"]}, token=token)

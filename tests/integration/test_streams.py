@@ -32,7 +32,7 @@ def runtime(api: Api) -> FakeRuntime:
 async def _wait_for_status(api: Api, job_id: str, token: str, status: str) -> None:
     async def reached() -> bool:
         found = await api.gql(
-            "query($id: String!) { job(id: $id) { status } }", {"id": job_id}, token=token
+            "query($id: ID!) { job(id: $id) { status } }", {"id": job_id}, token=token
         )
         return bool(found["job"]["status"] == status)
 
@@ -61,9 +61,7 @@ async def test_the_log_byte_route_serves_ranges_to_readers_only(
     runtime.finish(job_id, 0)
     await _wait_for_status(api, job_id, alice, "SUCCEEDED")
     url = (
-        await api.gql(
-            "query($id: String!) { job(id: $id) { logUrl } }", {"id": job_id}, token=alice
-        )
+        await api.gql("query($id: ID!) { job(id: $id) { logUrl } }", {"id": job_id}, token=alice)
     )["job"]["logUrl"]
     path = url.split("://", 1)[1].split("/", 1)[1]
     assert path == f"api/jobs/{job_id}/log"
@@ -96,7 +94,7 @@ async def test_the_log_byte_route_serves_ranges_to_readers_only(
     assert missing.status_code == 404
     bad = await api.http.get(f"/{path}?offset=-1", headers=auth)
     assert bad.status_code == 400
-    assert bad.json()["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+    assert bad.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
     await runtime.forget(job_id)
     gone = await api.http.get(f"/{path}", headers=auth)
@@ -110,7 +108,9 @@ async def test_a_kill_holds_no_connection_while_it_waits(api: Api, runtime: Fake
     runtime.honour_stop = False  # the workload takes its time to stop
     kill = asyncio.create_task(
         api.gql(
-            "mutation($id: String!) { killJob(id: $id) { status } }", {"id": job_id}, token=token
+            "mutation($id: ID!) { killJob(input: {id: $id}) { job { status } } }",
+            {"id": job_id},
+            token=token,
         )
     )
 
@@ -121,7 +121,7 @@ async def test_a_kill_holds_no_connection_while_it_waits(api: Api, runtime: Fake
     await asyncio.sleep(0.2)  # well into the wait
     assert api.platform.db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     runtime.finish(job_id, 143)
-    assert (await kill)["killJob"]["status"] == "FAILED"
+    assert (await kill)["killJob"]["job"]["status"] == "FAILED"
 
 
 async def test_a_status_stream_holds_no_connection_between_changes(

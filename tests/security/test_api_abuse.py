@@ -15,7 +15,9 @@ import pytest
 from cluster_gateway.runtimes.fake import FakeRuntime
 from tests.factories import JOB_FIELDS, Api, make_settings, running_api
 
-LOGIN = """mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }"""
+LOGIN = """mutation($u: String!, $p: String!) {
+    login(input: {username: $u, password: $p}) { token }
+}"""
 
 
 @pytest.fixture
@@ -52,13 +54,13 @@ async def test_a_query_costing_too_much_is_refused_before_it_runs(api: Api) -> N
         await api.submit_job(token)
     aliases = " ".join(f"a{i}: jobs(first: 500) {{ edges {{ node {{ id }} }} }}" for i in range(30))
     body = await api.raw(f"{{ {aliases} }}", token=token)
-    assert body["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert "over the limit" in body["errors"][0]["message"]
     assert body.get("data") is None
 
     by_variable = "query($n: Int!) { " + aliases.replace("first: 500", "first: $n") + " }"
     body = await api.raw(by_variable, {"n": 500}, token=token)
-    assert body["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     body = await api.raw(by_variable, {"n": 2}, token=token)
     assert "errors" not in body and len(body["data"]["a0"]["edges"]) == 2
 
@@ -116,4 +118,4 @@ async def test_a_subscription_sent_as_a_query_gets_a_clear_error(api: Api) -> No
     assert response.status_code < 500
     assert "Traceback" not in response.text
     body = response.json()
-    assert body["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+    assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"

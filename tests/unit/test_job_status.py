@@ -100,7 +100,7 @@ def test_bad_submissions_name_the_field_at_fault(
     with pytest.raises(BadInput, match=message) as raised:
         parse_input(JobSubmission, submission)
     assert field in raised.value.fields
-    assert raised.value.code == "BAD_INPUT"
+    assert raised.value.code == "BAD_USER_INPUT"
     assert "Value error" not in raised.value.message
 
 

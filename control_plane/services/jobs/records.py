@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
-from datetime import datetime
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +12,7 @@ from control_plane.services.auth import user_from_row
 from control_plane.store.models import ClusterRow, JobRow, JobStatusRow, UserRow
 from glia.auth import User
 from glia.clusters import Resources
-from glia.errors import BadInput, NotFound
+from glia.errors import NotFound
 from glia.jobs import UNFINISHED_STATUSES, Job, JobReason, JobStatus, JobStatusItem, is_job_id
 
 
@@ -123,18 +120,3 @@ async def load_history(
     for row in rows:
         by_job[row.job_id].append(status_item_from_row(row))
     return [tuple(by_job[job_id]) for job_id in job_ids]
-
-
-def encode_cursor(created_at: datetime, job_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{job_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        moment = datetime.fromisoformat(created)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        moment = None
-    if moment is None or moment.utcoffset() is None:  # not one of ours
-        raise BadInput(f"invalid cursor {cursor[:100]!r}", fields={"after": "invalid"})
-    return moment, job_id

@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, Sequence
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cluster_gateway.gateway import WorkloadPhase
@@ -23,8 +23,6 @@ from control_plane.services.acl import AclService, visible_filter
 from control_plane.services.auth import user_from_row
 from control_plane.services.clusters import GatewayRegistry
 from control_plane.services.jobs.records import (
-    decode_cursor,
-    encode_cursor,
     find_job,
     job_from_row,
     load_history,
@@ -32,20 +30,24 @@ from control_plane.services.jobs.records import (
 )
 from control_plane.services.jobs.status import JobStatusMachine, status_channel
 from control_plane.services.jobs.submission import JobSubmitter
+from control_plane.services.pages import Order, SortKey, keyset_page
 from control_plane.store.database import Database
-from control_plane.store.models import ClusterRow, JobRow
+from control_plane.store.models import ClusterRow, JobRow, UserRow
 from glia.acl import Action
 from glia.auth import User
-from glia.errors import BadInput, NotFound
+from glia.errors import NotFound
 from glia.jobs import (
     Job,
     JobFilter,
+    JobOrder,
+    JobOrderField,
     JobReason,
     JobStatus,
     JobStatusItem,
     JobSubmission,
     is_job_id,
 )
+from glia.pages import OrderDirection, Page, PageRequest
 
 logger = logging.getLogger(__name__)
 
@@ -56,16 +58,16 @@ KILL_WAIT_S = 3.0
 STATUS_RECHECK_S = 5.0
 
 
-class JobPage:
-    """One page of a job listing; ``end_cursor`` continues it."""
-
-    def __init__(
-        self, items: builtins.list[Job], total_count: int, end_cursor: str | None, more: bool
-    ) -> None:
-        self.items = items
-        self.total_count = total_count
-        self.end_cursor = end_cursor
-        self.has_next_page = more
+def _job_order(order: JobOrder) -> Order[Job]:
+    created = SortKey[Job](JobRow.created_at, lambda job: job.created_at, is_time=True)
+    by_id = SortKey[Job](JobRow.id, lambda job: job.id)
+    keys = [created, by_id]
+    if order.field is JobOrderField.NAME:
+        # Jobs without a name sort as the empty name: the same on every database.
+        keys.insert(0, SortKey[Job](func.coalesce(JobRow.name, ""), lambda job: job.name or ""))
+    return Order(
+        name=order.field.name, keys=keys, descending=order.direction is OrderDirection.DESC
+    )
 
 
 class JobsService:
@@ -110,16 +112,13 @@ class JobsService:
         session: AsyncSession,
         user: User,
         job_filter: JobFilter,
-        *,
-        first: int,
-        after: str | None = None,
-    ) -> JobPage:
-        if first < 0:
-            raise BadInput("first must not be negative", fields={"first": first})
-        position = decode_cursor(after) if after is not None else None
+        page: PageRequest,
+        order: JobOrder | None = None,
+    ) -> Page[Job]:
+        """The jobs ``user`` may read that match ``job_filter``, a page at a time."""
+        order = order or JobOrder()
+        # No early answer for a caller who may read no job: their cursor is checked as anyone's.
         prefixes = self._acl.visible_prefixes(user.subject, "job", Action.READ)
-        if prefixes is not None and not prefixes:
-            return JobPage([], 0, None, False)
         conditions: builtins.list[ColumnElement[bool]] = [visible_filter(JobRow.uri, prefixes)]
         if job_filter.statuses:
             conditions.append(JobRow.status.in_([s.value for s in job_filter.statuses]))
@@ -129,50 +128,48 @@ class JobsService:
             conditions.append(JobRow.created_at >= job_filter.since)
         if job_filter.cluster is not None:
             conditions.append(ClusterRow.name == job_filter.cluster)
-        total = (
-            await session.scalar(
-                select(func.count())
-                .select_from(JobRow)
-                .join(ClusterRow, ClusterRow.id == JobRow.cluster_id)
-                .where(*conditions)
+        if job_filter.owner is not None:
+            conditions.append(
+                JobRow.owner_id
+                == select(UserRow.id).where(UserRow.name == job_filter.owner).scalar_subquery()
             )
-            if not job_filter.tags
-            else None
-        )
-        page_conditions = list(conditions)
-        if position is not None:
-            created, job_id = position
-            page_conditions.append(
-                or_(
-                    JobRow.created_at < created,
-                    and_(JobRow.created_at == created, JobRow.id < job_id),
-                )
-            )
-        query = (
-            select_jobs(with_history=False)
-            .where(*page_conditions)
-            .order_by(JobRow.created_at.desc(), JobRow.id.desc())
-        )
+        if job_filter.id_prefix is not None:
+            conditions.append(JobRow.id.startswith(job_filter.id_prefix, autoescape=True))
+        joined = select(JobRow.tags).join(ClusterRow, ClusterRow.id == JobRow.cluster_id)
+        keep = None
         if job_filter.tags:
             # Tags live in a JSON list: filter them here, portable across dialects.
             wanted = set(job_filter.tags)
-            items = [
-                job_from_row(row, user_from_row(owner), cluster, with_history=False)
-                for row, owner, cluster in (await session.execute(query)).all()
-                if wanted <= set(row.tags)
-            ]
-            total = len(items) if after is None else None
-            items = items[: first + 1]
+
+            def keep(job: Job) -> bool:
+                return wanted <= set(job.tags)
+
+            tag_lists = await session.scalars(joined.where(*conditions))
+            total = sum(1 for tags in tag_lists if wanted <= set(tags))
         else:
-            rows = (await session.execute(query.limit(first + 1))).all()
-            items = [
-                job_from_row(row, user_from_row(owner), cluster, with_history=False)
-                for row, owner, cluster in rows
-            ]
-        more = len(items) > first
-        items = items[:first]
-        end_cursor = encode_cursor(items[-1].created_at, items[-1].id) if items else None
-        return JobPage(items, total if total is not None else len(items), end_cursor, more)
+            count = select(func.count()).select_from(joined.where(*conditions).subquery())
+            total = await session.scalar(count) or 0
+        return await keyset_page(
+            session,
+            select_jobs(with_history=False).where(*conditions),
+            order=_job_order(order),
+            request=page,
+            total=total,
+            to_item=lambda found: job_from_row(
+                found[0], user_from_row(found[1]), found[2], with_history=False
+            ),
+            keep=keep,
+        )
+
+    async def may_write(self, user: User, job: Job) -> bool:
+        return await self._acl.check(user.subject, job.uri, Action.WRITE)
+
+    async def visible_env(self, user: User, job: Job) -> dict[str, str | None]:
+        """The job's environment as ``user`` may see it: the values for those who may write
+        the job (they could read them from inside it anyway), the names alone for readers."""
+        if await self.may_write(user, job):
+            return dict(job.env)
+        return dict.fromkeys(job.env)
 
     async def history(
         self, session: AsyncSession, job_ids: Sequence[str]
@@ -187,13 +184,14 @@ class JobsService:
             counts[JobStatus(status)] = count
         return counts
 
-    async def kill(self, user: User, id_or_name: str) -> Job:
-        """Stop a job and wait a little for it to end; a finished job is returned unchanged."""
+    async def kill(self, user: User, id_or_name: str) -> tuple[Job, bool]:
+        """Stop a job and wait a little for it to end. Returns the job, and whether it had
+        already finished (it is then returned unchanged)."""
         async with self._db.session() as session:
             job = await find_job(session, user, id_or_name)
         await self._require(user, job, Action.WRITE, id_or_name)
         if job.status.is_finished:
-            return job
+            return job, True
         async with self._bus.subscribe(status_channel(job.id)) as updates:
             gateway = self._gateways.get(job.cluster_name)
             [state] = await gateway.states([job.id])
@@ -217,7 +215,7 @@ class JobsService:
                             if JobStatus(message["status"]).is_finished:
                                 break
         async with self._db.session() as session:
-            return await find_job(session, user, job.id)
+            return await find_job(session, user, job.id), False
 
     async def status_changes(self, user: User, id_or_name: str) -> AsyncGenerator[Job, None]:
         """The job now, then again on every status change; ends after a final status.

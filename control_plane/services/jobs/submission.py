@@ -71,7 +71,7 @@ class JobSubmitter:
             raise BadInput(
                 f"unknown preset {submission.preset!r} on cluster {cluster.name!r} "
                 f"(presets: {known})",
-                fields={"preset": submission.preset},
+                fields={"preset": f"unknown on cluster {cluster.name!r}"},
             )
         project = user.name
         project_root = project_uri(cluster.name, self._org, project)
@@ -90,7 +90,7 @@ class JobSubmitter:
             if clash is not None:
                 raise Conflict(
                     f"you already have an unfinished job named {submission.name!r} ({clash})",
-                    fields={"name": submission.name},
+                    fields={"name": f"taken by unfinished job {clash}"},
                 )
         job_id = f"{JOB_ID_PREFIX}{uuid.uuid4()}"
         uid = (await self._auth.uids_by_ids(session, [user.id])).get(user.id)
@@ -154,12 +154,12 @@ class JobSubmitter:
             raise Conflict(
                 f"the idempotency key {submission.idempotency_key!r} was used for another job "
                 f"({job.id}, {' '.join(job.command)!r})",
-                fields={"idempotencyKey": submission.idempotency_key},
+                fields={"idempotencyKey": f"used for job {job.id}"},
             )
         return job
 
     def workload_spec(self, job: Job, uid: int | None) -> WorkloadSpec:
-        env = {**self._base_env, **job.env}
+        env = {**self._base_env, **{k: v for k, v in job.env.items() if v is not None}}
         env.update(
             GLIA_JOB_ID=job.id,
             GLIA_JOB_NAME=job.name or "",
