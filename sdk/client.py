@@ -3,10 +3,12 @@
     async with GliaClient(url, token) as client:
         job = await client.jobs.get("job-...")
 
-Queries and mutations go over HTTP (``POST <url>/graphql``, ``Authorization: Bearer``);
-subscriptions over one shared WebSocket (graphql-transport-ws, token in the
-``connection_init`` payload). Every transport failure is turned into a ``GliaError`` in one
-place, ``_api_errors``.
+Queries and mutations go over HTTP (``POST <url>/graphql``, ``Authorization: Bearer``) with
+httpx; subscriptions over one shared WebSocket (graphql-transport-ws, token in the
+``connection_init`` payload) with gql, in `sdk.subscriptions`, imported on the first
+subscription: a command that only queries does not pay for gql and graphql-core. Every HTTP
+failure is turned into a ``GliaError`` in ``_http_errors``, every WebSocket one in
+`sdk.subscriptions`.
 """
 
 from __future__ import annotations
@@ -14,28 +16,14 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import functools
 import json
 import uuid
 from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import websockets.exceptions
-from gql import Client, GraphQLRequest
-from gql.client import AsyncClientSession
-from gql.transport.exceptions import (
-    TransportClosed,
-    TransportConnectionFailed,
-    TransportError,
-    TransportQueryError,
-    TransportServerError,
-)
-from gql.transport.httpx import HTTPXAsyncTransport
-from gql.transport.websockets import WebsocketsTransport
-from graphql import DocumentNode, parse
 
 from glia.auth import NewUser, PasswordChange, Token, User, UserRole, UserUpdate
 from glia.clusters import Cluster
@@ -66,6 +54,9 @@ from sdk.errors import (
     error_from_graphql,
 )
 
+if TYPE_CHECKING:
+    from sdk.subscriptions import Subscriptions
+
 # `job-` and a UUID.
 JOB_ID_LENGTH = len(JOB_ID_PREFIX) + 36
 # How many candidates an ambiguous id prefix reports.
@@ -74,56 +65,45 @@ AMBIGUITY_SHOWN = 10
 SUBMIT_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
-class _Request(GraphQLRequest):
-    """A request for one of the SDK's own documents, parsed once and sent as written.
-
-    gql parses a string on every request and prints the parsed document back to text for
-    every payload; for the SDK's fixed documents both are pure overhead.
-    """
-
-    def __init__(self, document: str, variables: Mapping[str, Any] | None) -> None:
-        super().__init__(_parsed(document), variable_values=dict(variables or {}))
-        self._text = document
-
-    @property
-    def payload(self) -> dict[str, Any]:
-        payload = super().payload if self.extensions or self.operation_name else {}
-        payload["query"] = self._text
-        if self.variable_values:
-            payload["variables"] = self.variable_values
-        return payload
-
-
-@functools.lru_cache(maxsize=256)
-def _parsed(document: str) -> DocumentNode:
-    return parse(document)
-
-
 @contextlib.contextmanager
-def _api_errors(url: str) -> Iterator[None]:
-    """Turn whatever gql, httpx or websockets raise into the ``GliaError`` it means."""
+def _http_errors(url: str) -> Iterator[None]:
+    """Turn whatever httpx raises into the ``GliaError`` it means."""
     try:
         yield
-    except TransportQueryError as exc:
-        raise (error_from_graphql(exc.errors) if exc.errors else GliaError(str(exc))) from exc
-    except TransportServerError as exc:
-        if exc.code == 401:
-            raise Unauthenticated(f"{url}: {exc}") from exc
-        if exc.code == 403:
-            raise Forbidden(f"{url}: {exc}") from exc
-        if exc.code == 413:
-            raise PayloadTooLarge(f"{url}: the request is too large") from exc
-        if exc.code in (502, 503, 504):
-            raise Unavailable(f"the Glia server at {url} is unavailable ({exc.code})") from exc
-        raise GliaError(f"server error from {url}: {exc}") from exc
-    except (TransportConnectionFailed, OSError) as exc:
-        raise _connection_error(url, exc) from exc
-    except (TimeoutError, httpx.TimeoutException) as exc:
+    except httpx.TimeoutException as exc:
         raise ConnectionFailed(f"timed out waiting for the Glia server at {url}") from exc
-    except httpx.TransportError as exc:
-        raise _connection_error(url, exc) from exc
-    except TransportError as exc:
-        raise GliaError(f"unexpected answer from {url}: {exc}") from exc
+    except (httpx.TransportError, OSError) as exc:
+        detail = str(exc) or type(exc).__name__
+        raise ConnectionFailed(f"cannot reach the Glia server at {url}: {detail}") from exc
+
+
+def _graphql_data(url: str, response: httpx.Response) -> Any:
+    """A GraphQL answer's ``data``; its first error, or its HTTP status, raised as a GliaError."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if errors:
+        raise error_from_graphql(errors)
+    status = response.status_code
+    if status >= 400 or not isinstance(body, dict):
+        raise _status_error(url, status)
+    return body.get("data")
+
+
+def _status_error(url: str, status: int) -> GliaError:
+    if status == 401:
+        return Unauthenticated(f"{url}: HTTP 401")
+    if status == 403:
+        return Forbidden(f"{url}: HTTP 403")
+    if status == 404:
+        return NotFound(f"{url}: HTTP 404")
+    if status == 413:
+        return PayloadTooLarge(f"{url}: the request is too large")
+    if status in (502, 503, 504):
+        return Unavailable(f"the Glia server at {url} is unavailable ({status})")
+    return GliaError(f"unexpected answer from {url}: HTTP {status}")
 
 
 def _byte_route_error(status: int, body: bytes) -> GliaError:
@@ -134,35 +114,7 @@ def _byte_route_error(status: int, body: bytes) -> GliaError:
         errors = None
     if errors:
         return error_from_graphql(errors)
-    if status == 401:
-        return Unauthenticated(f"HTTP {status}")
-    if status == 403:
-        return Forbidden(f"HTTP {status}")
-    if status == 404:
-        return NotFound(f"HTTP {status}")
-    return GliaError(f"server error: HTTP {status}")
-
-
-def _connection_error(url: str, exc: BaseException) -> GliaError:
-    # A WebSocket the server closed with an application code (4401/4403 for a rejected
-    # connection_init) is an auth answer, not an unreachable server.
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, websockets.exceptions.ConnectionClosed) and cause.rcvd:
-            code, reason = cause.rcvd.code, cause.rcvd.reason or "connection rejected"
-            if code == 4401:
-                return Unauthenticated(reason)
-            if code == 4403:
-                return Forbidden(reason)
-        if isinstance(cause, websockets.exceptions.InvalidStatus):
-            status = cause.response.status_code
-            if status == 401:
-                return Unauthenticated(f"{url}: HTTP 401")
-            if status == 403:
-                return Forbidden(f"{url}: HTTP 403")
-        cause = cause.__cause__
-    detail = str(exc.__cause__ or exc) or type(exc).__name__
-    return ConnectionFailed(f"cannot reach the Glia server at {url}: {detail}")
+    return _status_error("the byte route", status)
 
 
 class GliaClient:
@@ -176,12 +128,8 @@ class GliaClient:
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
-        self._client: Client | None = None
-        self._session: AsyncClientSession | None = None
-        self._ws_client: Client | None = None
-        self._ws_session: AsyncClientSession | None = None
-        self._ws_lock = asyncio.Lock()
         self._http: httpx.AsyncClient | None = None
+        self._subscriptions: Subscriptions | None = None
         self.auth = AuthResource(self)
         self.clusters = ClustersResource(self)
         self.jobs = JobsResource(self)
@@ -199,12 +147,7 @@ class GliaClient:
 
     async def __aenter__(self) -> GliaClient:
         # Connecting only creates the httpx client: no request is sent until the first call.
-        self._client = Client(
-            transport=HTTPXAsyncTransport(url=self.graphql_url, timeout=self.timeout),
-            fetch_schema_from_transport=False,
-            execute_timeout=self.timeout,
-        )
-        self._session = await self._client.connect_async()
+        self._http = httpx.AsyncClient(timeout=self.timeout)
         return self
 
     async def __aexit__(
@@ -216,31 +159,38 @@ class GliaClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._close_subscriptions()
+        if self._subscriptions is not None:
+            await self._subscriptions.aclose()
+            self._subscriptions = None
         if self._http is not None:
             await self._http.aclose()
             self._http = None
-        if self._client is not None:
-            await self._client.close_async()
-        self._client = self._session = None
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     async def execute(self, document: str, variables: Mapping[str, Any] | None = None) -> Any:
         """Run a query or mutation; returns its ``data`` or raises the mapped ``GliaError``."""
-        if self._session is None:
+        if self._http is None:
             raise RuntimeError("use GliaClient as 'async with GliaClient(...) as client'")
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        request = _Request(document, variables)
-        with _api_errors(self.url):
-            return await self._session.execute(request, extra_args={"headers": headers})
+        payload: dict[str, Any] = {"query": document}
+        if variables:
+            payload["variables"] = dict(variables)
+        with _http_errors(self.url):
+            response = await self._http.post(
+                self.graphql_url, json=payload, headers=self._headers()
+            )
+        return _graphql_data(self.url, response)
 
     async def download(self, url: str, *, offset: int = 0) -> AsyncGenerator[bytes, None]:
         """The bytes of a byte route the API handed out (``url``), from ``offset``."""
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.timeout)
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            raise RuntimeError("use GliaClient as 'async with GliaClient(...) as client'")
         params = {"offset": str(offset)} if offset else None
-        with _api_errors(self.url):
-            async with self._http.stream("GET", url, headers=headers, params=params) as response:
+        with _http_errors(self.url):
+            async with self._http.stream(
+                "GET", url, headers=self._headers(), params=params
+            ) as response:
                 if response.status_code >= 400:
                     raise _byte_route_error(response.status_code, await response.aread())
                 async for chunk in response.aiter_bytes():
@@ -249,47 +199,15 @@ class GliaClient:
     async def subscribe(
         self, document: str, variables: Mapping[str, Any] | None = None
     ) -> AsyncGenerator[Any, None]:
-        """Each ``data`` of a subscription.
+        """Each ``data`` of a subscription (see `sdk.subscriptions.Subscriptions`)."""
+        if self._subscriptions is None:
+            from sdk.subscriptions import Subscriptions
 
-        All subscriptions of a client share one WebSocket (graphql-transport-ws multiplexes
-        them), opened on first use: a new subscription costs one message, not a handshake.
-        A connection the server closed meanwhile is replaced once, before the first result.
-        """
-        request = _Request(document, variables)
-        with _api_errors(self.url):
-            for attempt in (1, 2):
-                session = await self._subscription_session()
-                received = False
-                try:
-                    async for data in session.subscribe(request):
-                        received = True
-                        yield data
-                    return
-                except (TransportClosed, TransportConnectionFailed):
-                    await self._close_subscriptions()
-                    if received or attempt == 2:
-                        raise
-
-    async def _subscription_session(self) -> AsyncClientSession:
-        async with self._ws_lock:
-            if self._ws_session is None:
-                transport = WebsocketsTransport(
-                    url=self.websocket_url,
-                    subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-                    init_payload={"authToken": self.token} if self.token else {},
-                    headers={"Authorization": f"Bearer {self.token}"} if self.token else None,
-                    connect_timeout=self.timeout,
-                    ack_timeout=self.timeout,
-                )
-                self._ws_client = Client(transport=transport, fetch_schema_from_transport=False)
-                self._ws_session = await self._ws_client.connect_async()
-            return self._ws_session
-
-    async def _close_subscriptions(self) -> None:
-        client, self._ws_client, self._ws_session = self._ws_client, None, None
-        if client is not None:
-            with contextlib.suppress(TransportError, OSError):
-                await client.close_async()
+            self._subscriptions = Subscriptions(
+                self.websocket_url, lambda: self.token, timeout=self.timeout
+            )
+        async for data in self._subscriptions.subscribe(document, variables):
+            yield data
 
 
 class _Resource:
