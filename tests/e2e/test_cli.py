@@ -18,19 +18,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-import sdk
 from tests.e2e.conftest import GLIA, Cli, Server
 
 pytestmark = pytest.mark.e2e
 
 README = Path(__file__).parents[2] / "README.md"
-needs_prefixes = pytest.mark.skipif(
-    not hasattr(sdk, "Ambiguous"), reason="the SDK does not resolve id prefixes yet"
-)
-needs_users = pytest.mark.skipif(
-    not hasattr(sdk.GliaClient("http://x", None), "users"),
-    reason="the SDK has no users resource yet",
-)
 
 
 def test_help_version_and_no_arguments(tmp_path: Path) -> None:
@@ -84,7 +76,6 @@ def test_json_and_yaml_use_the_apis_names(cli: Cli) -> None:
     assert shown["presets"][0]["resources"]["memoryMb"] > 0
 
 
-@needs_prefixes
 def test_every_command_takes_a_unique_prefix_and_lists_an_ambiguous_ones(cli: Cli) -> None:
     ids = [cli.ok("run", "--detach", "--", "true").strip() for _ in range(2)]
     for job_id in ids:
@@ -169,7 +160,6 @@ def test_contexts_keep_each_user_and_switch(server: Server, cli: Cli, tmp_path: 
     assert migrated.json("config", "show")["username"] == "admin"
 
 
-@needs_users
 def test_admin_manages_users(server: Server, cli: Cli, tmp_path: Path) -> None:
     created = cli.json("admin", "add-user", "carol", "--email", "carol@example.com")
     assert created["user"]["role"] == "USER" and created["password"]
