@@ -128,6 +128,15 @@ class JobsMutation:
 @strawberry.type
 class JobsSubscription:
     @strawberry.subscription(
+        description="Every job the caller may read, each time it is submitted or changes "
+        "status (a live listing; a slow reader may miss one, so re-read `jobs` now and then)"
+    )
+    async def job_changes(self, info: Info) -> AsyncGenerator[Job, None]:
+        ctx = info.context
+        async for job in ctx.stream(ctx.platform.jobs.changes(await ctx.user())):
+            yield cast(Job, job)
+
+    @strawberry.subscription(
         description="The job now, then again on every status change; ends after a final status"
     )
     async def job_status(

@@ -491,6 +491,11 @@ class JobsResource(_Resource):
         payload = data["killJob"]
         return Job.model_validate(payload["job"]), bool(payload["alreadyFinished"])
 
+    async def watch_changes(self) -> AsyncGenerator[Job, None]:
+        """Every job the caller may read, each time it is submitted or changes status."""
+        async for data in self._client.subscribe(documents.JOB_CHANGES):
+            yield Job.model_validate(data["jobChanges"])
+
     async def watch_status(self, ref: str) -> AsyncGenerator[Job, None]:
         """The job now, then on every status change; ends after a terminal status."""
         job_id = await self.resolve(ref)

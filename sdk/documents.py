@@ -84,6 +84,7 @@ JOB_LOG_URL = "query JobLogUrl($id: ID) { job(id: $id) { id logUrl } }"
 KILL_JOB = f"""mutation KillJob($input: KillJobInput!) {{
     killJob(input: $input) {{ alreadyFinished job {{ {_JOB} }} }}
 }}"""
+JOB_CHANGES = f"subscription JobChanges {{ jobChanges {{ {_JOB} }} }}"
 JOB_STATUS = f"subscription JobStatus($id: ID!) {{ jobStatus(id: $id) {{ {_JOB} }} }}"
 JOB_LOGS = f"""subscription JobLogs($id: ID!, $since: DateTime, $follow: Boolean!) {{
     jobLogs(id: $id, since: $since, follow: $follow) {{ lines {{ {selection(LogLine)} }} }}

@@ -28,7 +28,11 @@ from control_plane.services.jobs.records import (
     load_history,
     select_jobs,
 )
-from control_plane.services.jobs.status import JobStatusMachine, status_channel
+from control_plane.services.jobs.status import (
+    CHANGES_CHANNEL,
+    JobStatusMachine,
+    status_channel,
+)
 from control_plane.services.jobs.submission import JobSubmitter
 from control_plane.services.pages import Order, SortKey, keyset_page
 from control_plane.store.database import Database
@@ -216,6 +220,21 @@ class JobsService:
                                 break
         async with self._db.session() as session:
             return await find_job(session, user, job.id), False
+
+    async def changes(self, user: User) -> AsyncGenerator[Job, None]:
+        """Every job ``user`` may read, each time it is submitted or changes status: what a
+        live listing needs. Jobs the caller may not read are skipped; a message the bus drops
+        for a slow reader is a missed update, so a listing also re-reads now and then."""
+        async with self._bus.subscribe(CHANGES_CHANNEL) as updates:
+            async for message in updates:
+                job_id = message.get("job_id")
+                if not isinstance(job_id, str):
+                    continue
+                async with self._db.session() as session:
+                    try:
+                        yield await self.get(session, user, job_id)
+                    except NotFound:
+                        continue  # gone, or not the caller's to see
 
     async def status_changes(self, user: User, id_or_name: str) -> AsyncGenerator[Job, None]:
         """The job now, then again on every status change; ends after a final status.

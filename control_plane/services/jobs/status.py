@@ -44,6 +44,10 @@ def status_for_exit(reason: JobReason | None, exit_code: int | None) -> JobStatu
     return _FINAL_STATUS.get(reason, JobStatus.FAILED)
 
 
+# Every job's changes, for live listings (`JobsService.changes`).
+CHANGES_CHANNEL = "jobs.changes"
+
+
 def status_channel(job_id: str) -> str:
     """The bus channel that announces the status changes of one job."""
     return f"jobs.status.{job_id}"
@@ -109,8 +113,11 @@ class JobStatusMachine:
         return True
 
     async def announce(self, job_id: str, status: JobStatus) -> None:
-        """Tell the job's watchers that it changed (they read what changed from the store)."""
-        await self._bus.publish(status_channel(job_id), {"job_id": job_id, "status": status.value})
+        """Tell the job's watchers, and those of every job, that it changed (they read what
+        changed from the store)."""
+        message = {"job_id": job_id, "status": status.value}
+        await self._bus.publish(status_channel(job_id), message)
+        await self._bus.publish(CHANGES_CHANNEL, message)
 
     async def apply(self, state: WorkloadState) -> None:
         """Bring a job's status in line with what its cluster reports."""
