@@ -9,6 +9,7 @@ from pathlib import Path
 from cluster_gateway.runtimes.fake import FakeRuntime
 from sdk import GliaClient, Job, JobStatus
 from tests.factories import make_settings, serving_api
+from tests.polling import eventually
 
 
 def test_a_live_listing_sees_the_callers_jobs_change_and_nobody_elses(tmp_path: Path) -> None:
@@ -29,9 +30,10 @@ def test_a_live_listing_sees_the_callers_jobs_change_and_nobody_elses(tmp_path: 
                 job = await mine.jobs.submit(["echo", "mine"])
 
                 async def reached(status: JobStatus) -> None:
-                    async with asyncio.timeout(10):
-                        while not any(j.id == job.id and j.status is status for j in seen):
-                            await asyncio.sleep(0.05)
+                    async def seen_it() -> bool:
+                        return any(j.id == job.id and j.status is status for j in seen)
+
+                    await eventually(seen_it, within=10)
 
                 await reached(JobStatus.RUNNING)  # the fake cluster runs it until it is killed
                 await mine.jobs.kill(job.id)
