@@ -14,7 +14,7 @@ from cluster_gateway.gateway import (
     WorkloadWatch,
 )
 from cluster_gateway.runtimes.base import Runtime
-from glia.monitoring import LogLine
+from glia.monitoring import LogBatch
 
 
 class EmbeddedGateway:
@@ -53,7 +53,7 @@ class EmbeddedGateway:
 
     def logs(
         self, job_id: str, *, since: datetime | None = None, follow: bool = False
-    ) -> AsyncIterator[list[LogLine]]:
+    ) -> AsyncIterator[LogBatch]:
         return self.runtime.logs(job_id, since=since, follow=follow)
 
     async def log_size(self, job_id: str) -> int:

@@ -21,7 +21,7 @@ from glia.clusters import Resources
 from glia.errors import GliaError
 from glia.jobs import JobReason
 from glia.model import Model
-from glia.monitoring import LogLine
+from glia.monitoring import LogBatch
 
 # Exit reasons a gateway reports; the rest of JobReason is the control plane's to give.
 EXIT_REASONS = frozenset(
@@ -138,9 +138,11 @@ class Gateway(Protocol):
       ended between two looks is reported RUNNING, then EXITED.
     - ``active_workloads`` lists what is pending or running; ``states`` answers for any job
       ids, MISSING for those the cluster does not know (never started, or forgotten).
-    - ``logs`` yields batches of lines from the start (or from ``since``); with ``follow`` it
-      waits for new lines and ends once the workload has ended and every line was yielded.
-      A batch holds at most 1,000 lines and 64 KiB of text (a line is at most 64 KiB).
+    - ``logs`` yields batches of lines (`LogBatch`: runs of lines, not an object per line)
+      from the start (or from ``since``); with ``follow`` it waits for new lines and ends once
+      the workload has ended and every line was yielded, each once and in order, however many
+      follow it and however slowly one of them reads. A batch holds at most 1,000 lines and
+      64 KiB of text (a line is at most 64 KiB).
       ``read_log`` yields the output's bytes (lines joined with newlines) from ``offset``;
       ``log_size`` is their count so far. All three raise NotFound for an unknown workload.
     - A workload's output is capped: past the cluster's limit the oldest lines are dropped,
@@ -176,7 +178,7 @@ class Gateway(Protocol):
 
     def logs(
         self, job_id: str, *, since: datetime | None = None, follow: bool = False
-    ) -> AsyncIterator[list[LogLine]]: ...
+    ) -> AsyncIterator[LogBatch]: ...
 
     async def log_size(self, job_id: str) -> int: ...
 

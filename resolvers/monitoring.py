@@ -1,15 +1,13 @@
 from __future__ import annotations
 
-import itertools
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from operator import attrgetter
-from typing import Annotated, cast
+from typing import Annotated
 
 import strawberry
 
 from graph.context import Info
-from graph.types.monitoring import LogChunk, LogLine
+from graph.types.monitoring import LogChunk
 from resolvers.jobs import JOB_ID, job_id
 
 
@@ -43,5 +41,5 @@ class MonitoringSubscription:
         async for batch in ctx.stream(batches):
             # A chunk is one stream's run of lines, so that its `text` keeps stdout and stderr
             # apart; a batch is already bounded, so each of its runs is too.
-            for stream, run in itertools.groupby(batch, key=attrgetter("stream")):
-                yield LogChunk(stream=stream, lines=cast(list[LogLine], list(run)))
+            for part in batch.by_stream():
+                yield LogChunk.of(part)

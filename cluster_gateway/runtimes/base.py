@@ -22,7 +22,7 @@ from cluster_gateway.gateway import (
     WorkloadWatch,
 )
 from glia.errors import BadInput
-from glia.monitoring import LogLine
+from glia.monitoring import LogBatch
 
 _JOB_ID = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -65,7 +65,7 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def logs(
         self, job_id: str, *, since: datetime | None = None, follow: bool = False
-    ) -> AsyncIterator[list[LogLine]]: ...
+    ) -> AsyncIterator[LogBatch]: ...
 
     @abc.abstractmethod
     async def log_size(self, job_id: str) -> int: ...

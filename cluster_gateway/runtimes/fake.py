@@ -40,7 +40,7 @@ from cluster_gateway.watch import DEFAULT_HISTORY, WorkloadFeed
 from glia.clock import utcnow
 from glia.errors import BadInput, Conflict, NotFound
 from glia.jobs import JobReason
-from glia.monitoring import LogLine, LogStream
+from glia.monitoring import LogBatch, LogLine, LogStream
 
 SIGTERM_EXIT_CODE = 143  # 128 + SIGTERM: what a process that honours SIGTERM exits with
 READ_CHUNK = 64 * 1024
@@ -155,7 +155,7 @@ class FakeRuntime(Runtime):
 
     async def logs(
         self, job_id: str, *, since: datetime | None = None, follow: bool = False
-    ) -> AsyncIterator[list[LogLine]]:
+    ) -> AsyncIterator[LogBatch]:
         job = self._job(job_id)
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
@@ -168,7 +168,7 @@ class FakeRuntime(Runtime):
             changed = job.changed
             ended = job.state.phase == WorkloadPhase.EXITED
             if self._jobs.get(job_id) is not job:
-                yield [_system(utcnow(), logfile.REMOVED_LINE)]
+                yield LogBatch.of([_system(utcnow(), logfile.REMOVED_LINE)])
                 return
             batch: list[LogLine] = []
             size = 0
@@ -187,7 +187,7 @@ class FakeRuntime(Runtime):
                     batch.append(line)
                     size += text
             if batch:
-                yield batch
+                yield LogBatch.of(batch)
                 continue  # batches are bounded: there may be more already
             if not follow or ended or not self._open:
                 return

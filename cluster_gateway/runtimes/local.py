@@ -44,7 +44,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
@@ -64,7 +64,7 @@ from cluster_gateway.runtimes.sandbox import Sandbox
 from cluster_gateway.runtimes.spawner_client import Spawners, SpawnFailed
 from cluster_gateway.watch import DEFAULT_HISTORY, WorkloadFeed
 from glia.errors import BadInput, Conflict, NotFound
-from glia.monitoring import LogLine, LogStream
+from glia.monitoring import LogBatch, LogStream, time_us
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +76,6 @@ BATCH_LINES = 1000
 BATCH_BYTES = 64 * 1024
 READ_CHUNK = 64 * 1024
 DEFAULT_LOG_LIMIT = 1024**3
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _ORDER = {WorkloadPhase.PENDING: 0, WorkloadPhase.RUNNING: 1, WorkloadPhase.EXITED: 2}
 _STREAMS = {
     logfile.STDOUT: LogStream.STDOUT,
@@ -391,18 +389,18 @@ class LocalRuntime(Runtime):
 
     async def logs(
         self, job_id: str, *, since: datetime | None = None, follow: bool = False
-    ) -> AsyncIterator[list[LogLine]]:
+    ) -> AsyncIterator[LogBatch]:
         job_dir = await self._existing_dir(job_id)
         since_us = None
         if since is not None:
             if since.tzinfo is None:
                 since = since.replace(tzinfo=UTC)
-            since_us = (since - _EPOCH) // _MICROSECOND
+            since_us = time_us(since)
         reader = logfile.LogReader(str(job_dir), since_us=since_us)
         woken = asyncio.Event()
         self._followers.setdefault(job_id, set()).add(woken)
 
-        def start_read() -> tuple[bool, asyncio.Task[list[LogLine]]]:
+        def start_read() -> tuple[bool, asyncio.Task[LogBatch | None]]:
             woken.clear()
             # Known before the read: a job ends (here) only after its last line is written,
             # and a follower ends only once the runtime has published that end.
@@ -413,7 +411,7 @@ class LocalRuntime(Runtime):
         try:
             while True:
                 batch = await reading
-                if batch:
+                if batch is not None:
                     # Batches are bounded and there may be more already: the next is read
                     # while the consumer sends this one.
                     ended, reading = start_read()
@@ -770,16 +768,18 @@ class LocalRuntime(Runtime):
         return jobstate.read_state(self._jobs_dir / job_id, declare_lost=declare_lost)
 
 
-def _read_log_batch(reader: logfile.LogReader) -> list[LogLine]:
-    raw = reader.read(max_lines=BATCH_LINES, max_bytes=BATCH_BYTES)
-    return [
-        LogLine(
-            time=_EPOCH + time_us * _MICROSECOND,
-            stream=_STREAMS.get(stream, LogStream.STDOUT),
-            text=text.decode(errors="replace"),
-        )
-        for time_us, stream, text in raw
-    ]
+def _read_log_batch(reader: logfile.LogReader) -> LogBatch | None:
+    """The reader's next batch; None when nothing new is there."""
+    runs = reader.read(max_lines=BATCH_LINES, max_bytes=BATCH_BYTES)
+    if not runs:
+        return None
+    # A newline is never part of a multi-byte character: decoding a run whole decodes each
+    # of its lines as it would alone.
+    return LogBatch(
+        times=tuple(at for at, _, _ in runs),
+        streams=tuple(_STREAMS.get(stream, LogStream.STDOUT) for _, stream, _ in runs),
+        texts=tuple(text.decode(errors="replace") for _, _, text in runs),
+    )
 
 
 def _active(state: WorkloadState) -> bool:

@@ -151,31 +151,46 @@ class LogWriter:
 
 
 class _Batch:
-    """Lines for one read: at most ``max_lines``, and at most ``max_bytes`` bytes of text
+    """Runs for one read: at most ``max_lines`` lines, and at most ``max_bytes`` bytes of text
     (newlines not counted) unless a single line is longer."""
 
     def __init__(self, max_lines: int, max_bytes: int) -> None:
-        self.lines: list[tuple[int, int, bytes]] = []
+        self.runs: list[tuple[int, int, bytes]] = []
         self.max_lines = max_lines
         self.max_bytes = max_bytes
+        self.lines = 0
         self.size = 0
 
     @property
     def full(self) -> bool:
-        return len(self.lines) >= self.max_lines or self.size >= self.max_bytes
+        return self.lines >= self.max_lines or self.size >= self.max_bytes
 
     @property
     def room(self) -> int:
         return self.max_bytes - self.size
 
-    def add(self, time_us: int, stream: int, line: bytes) -> bool:
-        if len(self.lines) >= self.max_lines or (
-            self.lines and self.size + len(line) > self.max_bytes
-        ):
-            return False
-        self.lines.append((time_us, stream, line))
-        self.size += len(line)
-        return True
+    def add(self, time_us: int, stream: int, text: bytes) -> int:
+        """Take what fits of ``text`` (whole lines, each ended by a newline): the number of
+        its bytes taken."""
+        count = text.count(b"\n")
+        if self.lines + count <= self.max_lines and self.size + len(text) - count <= self.max_bytes:
+            taken, size = len(text), len(text) - count
+        else:  # line by line, up to the bounds
+            taken = size = count = 0
+            while self.lines + count < self.max_lines:
+                end = text.find(b"\n", taken)
+                if end < 0 or (
+                    self.lines + count and self.size + size + end - taken > self.max_bytes
+                ):
+                    break
+                size += end - taken
+                count += 1
+                taken = end + 1
+        if count:
+            self.runs.append((time_us, stream, text[:taken]))
+            self.lines += count
+            self.size += size
+        return taken
 
 
 # What reading a segment came to.
@@ -183,17 +198,22 @@ _FULL, _WAIT, _AGAIN, _NEXT = "full", "wait", "again", "next"
 
 
 class LogReader:
-    """Reads a job's lines onwards from where it stopped: ``(time µs, stream, line)``.
+    """Reads a job's lines onwards from where it stopped, in runs ``(time µs, stream, text)``:
+    ``text`` is one or more whole lines of one record, each ended by a newline.
 
     Each ``read`` opens the files afresh (a job directory may be removed between two reads)
     and returns at most ``max_lines`` lines and ``max_bytes`` bytes of text (a single longer
     line alone); an empty list when nothing new is there. ``finished`` turns true once the log
     was found truncated or removed, after the line that says so: nothing more will come.
+    ``position`` is the offset of the next byte it will return: two readers at one position
+    (neither ``filtering``) return the same from there on. A reader is plain data: a copy
+    (``copy.copy``) reads on from where the original was, independently.
     """
 
     def __init__(self, job_dir: str, *, since_us: int | None = None) -> None:
         self._dir = job_dir
         self._since_us = since_us
+        self._last_us = -1  # the time of the last record read or skipped
         self._positioned = since_us is None
         self._segment = 0
         self._record = 0  # the next record of the segment to read
@@ -207,11 +227,21 @@ class LogReader:
         self._ending = False
         self.finished = False
 
+    @property
+    def position(self) -> int:
+        return self._position
+
+    @property
+    def filtering(self) -> bool:
+        """Whether records may still be skipped for being older than ``since``."""
+        return self._since_us is not None and self._last_us < self._since_us
+
     def read(self, *, max_lines: int, max_bytes: int) -> list[tuple[int, int, bytes]]:
         batch = _Batch(max_lines, max_bytes)
         while not self.finished:
             if self._pending is not None:
-                if not batch.add(*self._pending):
+                time_us, stream, line = self._pending
+                if not batch.add(time_us, stream, line + b"\n"):
                     break
                 self._pending = None
                 if self._ending:
@@ -226,7 +256,7 @@ class LogReader:
             step = self._step(batch)
             if step in (_FULL, _WAIT):
                 break
-        return batch.lines
+        return batch.runs
 
     # --- moving between segments ----------------------------------------------------------------
 
@@ -379,16 +409,19 @@ class LogReader:
                 if start + length - self._done > len(data):
                     # Its bytes are being written, unless the writer has moved on.
                     return self._truncated() if self._next_exists() else _WAIT
+                self._last_us = time_us
                 if self._since_us is not None and time_us < self._since_us:
                     self._position += length - self._done
                     self._next_record()
                     continue
                 chunk = data[start : start + length - self._done]
-                for line in chunk.split(b"\n")[:-1]:
-                    if not batch.add(time_us, stream, line):
-                        return _FULL
-                    self._done += len(line) + 1
-                    self._position += len(line) + 1
+                # A record holds whole lines; a damaged one's unfinished end is left out.
+                whole = chunk.rfind(b"\n") + 1
+                taken = batch.add(time_us, stream, chunk[:whole] if whole < len(chunk) else chunk)
+                self._done += taken
+                self._position += taken
+                if taken < whole:
+                    return _FULL
                 self._next_record()
         return _FULL
 

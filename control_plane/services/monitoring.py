@@ -17,7 +17,7 @@ from control_plane.store.database import Database
 from glia.auth import User
 from glia.errors import BadInput, NotFound
 from glia.jobs import Job
-from glia.monitoring import LogLine
+from glia.monitoring import LogBatch
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class MonitoringService:
         *,
         since: datetime | None = None,
         follow: bool = False,
-    ) -> AsyncGenerator[list[LogLine], None]:
+    ) -> AsyncGenerator[LogBatch, None]:
         """The job's log in batches of lines; with ``follow``, live until the job ends."""
         if since is not None and since.utcoffset() is None:
             raise BadInput(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
 import strawberry
@@ -15,6 +16,10 @@ class LogLine:
     pass
 
 
+# Its constructor takes the kernel model's fields (which mypy does not see).
+_line = cast(Callable[..., LogLine], LogLine)
+
+
 @strawberry.type(
     description="Consecutive lines of one stream, read together; a follower gets each chunk as "
     "the lines come. A chunk holds at most 1,000 lines or 64 KiB."
@@ -23,12 +28,23 @@ class LogChunk:
     stream: kernel.LogStream = strawberry.field(
         description=field_description(kernel.LogText, "stream")
     )
-    lines: list[LogLine] = strawberry.field(
+    # One stream's runs of lines, as the gateway read them.
+    batch: strawberry.Private[kernel.LogBatch]
+
+    @classmethod
+    def of(cls, batch: kernel.LogBatch) -> LogChunk:
+        """The chunk of ``batch``, whose runs are all of one stream."""
+        return cls(stream=batch.streams[0], batch=batch)
+
+    @strawberry.field(
         description="The lines with their times, oldest first (select `text` instead when the "
         "times are not needed: it is several times cheaper to send)"
     )
+    def lines(self) -> list[LogLine]:
+        # This type's own instances rather than kernel lines: GraphQL completes them several
+        # microseconds a line faster (no pydantic attribute fallbacks), per follower.
+        return [_line(time=at, stream=stream, text=text) for at, stream, text in self.batch.split()]
 
     @strawberry.field(description=field_description(kernel.LogText, "text"))
     def text(self) -> str:
-        # The resolver fills `lines` with the kernel's lines (see `object_type`).
-        return "".join(f"{line.text}\n" for line in cast(list[kernel.LogLine], self.lines))
+        return self.batch.text

@@ -78,7 +78,9 @@ async def test_a_workload_through_the_gateway(harness: Harness, gateway: Embedde
         WorkloadState(job_id="ghost", phase=WorkloadPhase.MISSING),
     ]
     async with asyncio.timeout(WITHIN):
-        lines = [line async for batch in gateway.logs("job-1", follow=True) for line in batch]
+        lines = [
+            line async for batch in gateway.logs("job-1", follow=True) for line in batch.lines()
+        ]
         data = b"".join([chunk async for chunk in gateway.read_log("job-1", offset=6)])
     assert [line.text for line in lines] == ["hello", "world"]
     assert data == b"world\n"

@@ -70,7 +70,7 @@ async def lines_of(
 ) -> list[LogLine]:
     async with asyncio.timeout(WITHIN):
         logs = runtime.logs(job_id, since=since, follow=follow)
-        return [line async for batch in logs for line in batch]
+        return [line async for batch in logs for line in batch.lines()]
 
 
 async def bytes_of(
@@ -252,9 +252,9 @@ async def test_logs_follow_until_the_end(harness: Harness) -> None:
     follower = runtime.logs("job-1", follow=True)
     async with asyncio.timeout(WITHIN):
         first = await anext(follower)
-        assert [line.text for line in first] == ["first"]
+        assert [line.text for line in first.lines()] == ["first"]
         assert (await state_of(runtime, "job-1")).phase != EXITED  # it came live
-        rest = [line async for batch in follower for line in batch]
+        rest = [line async for batch in follower for line in batch.lines()]
     assert [(line.stream, line.text) for line in rest] == [(LogStream.STDERR, "second")]
     assert (await state_of(runtime, "job-1")).phase == EXITED
 
@@ -323,10 +323,11 @@ async def test_log_batches_are_bounded(harness: Harness) -> None:
     async with asyncio.timeout(WITHIN):
         batches = [batch async for batch in runtime.logs("job-1")]
     for batch in batches:
-        assert 0 < len(batch) <= BATCH_LINES
-        assert sum(len(line.text.encode()) for line in batch) <= BATCH_BYTES
+        assert 0 < batch.line_count == len(batch.lines()) <= BATCH_LINES
+        assert sum(len(line.text.encode()) for line in batch.lines()) <= BATCH_BYTES
     assert len(batches) >= 4
-    assert [line.text for batch in batches for line in batch] == ["y" * 1000] * 200 + ["z"] * 2500
+    lines = [line.text for batch in batches for line in batch.lines()]
+    assert lines == ["y" * 1000] * 200 + ["z"] * 2500
 
 
 LOG_LIMIT = 256 * 1024
@@ -365,9 +366,9 @@ async def test_a_log_removed_while_it_is_read_says_so(harness: Harness) -> None:
     async with asyncio.timeout(WITHIN):
         reader = runtime.logs("job-1", follow=True)
         first = await anext(reader)
-        assert len(first) == BATCH_LINES
+        assert first.line_count == BATCH_LINES
         await runtime.forget("job-1")
-        rest = [line async for batch in reader for line in batch]
+        rest = [line async for batch in reader for line in batch.lines()]
     assert rest[-1].stream == LogStream.SYSTEM
     assert "removed" in rest[-1].text
     assert len(rest) <= 3000 - BATCH_LINES + 1

@@ -102,7 +102,7 @@ async def start_running(runtime: LocalRuntime, job: WorkloadSpec) -> WorkloadSta
 
 async def all_lines(runtime: LocalRuntime, job_id: str) -> list[LogLine]:
     async with asyncio.timeout(WITHIN):
-        return [line async for batch in runtime.logs(job_id) for line in batch]
+        return [line async for batch in runtime.logs(job_id) for line in batch.lines()]
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -164,7 +164,7 @@ async def test_stop_kills_after_the_grace(runtime: LocalRuntime) -> None:
     await runtime.start(spec("stubborn", python(code)))
     async with asyncio.timeout(WITHIN):
         async for batch in runtime.logs("stubborn", follow=True):
-            if any(line.text == "ready" for line in batch):
+            if any(line.text == "ready" for line in batch.lines()):
                 break
     async with runtime.watch() as watch:
         started = time.monotonic()
@@ -537,7 +537,7 @@ async def test_a_follower_is_woken_by_the_supervisor(runtime: LocalRuntime) -> N
     await runtime.start(spec("live", python(code)))
     async with asyncio.timeout(WITHIN):
         async for batch in runtime.logs("live", follow=True):
-            delay = time.time() - float(batch[0].text)
+            delay = time.time() - float(batch.lines()[0].text)
             break
     # Far below the follower's fallback re-read (FOLLOW_RECHECK_S, 1 s): the datagram woke it.
     assert delay < 0.5
@@ -552,14 +552,19 @@ def test_a_log_reader_waits_for_the_bytes_of_a_record(tmp_path: Path) -> None:
     with open(tmp_path / logfile.index_name(0), "ab") as index:
         index.write(logfile.RECORD.pack(size, 2_000_000_000, len(b"three\n"), logfile.STDERR))
     reader = logfile.LogReader(str(tmp_path))
-    assert reader.read(max_lines=1, max_bytes=1024) == [(1_000_000_000, logfile.STDOUT, b"one")]
-    assert reader.read(max_lines=10, max_bytes=1024) == [(1_000_000_000, logfile.STDOUT, b"two")]
+    one, two, three = b"one\n", b"two\n", b"three\n"
+    assert reader.read(max_lines=1, max_bytes=1024) == [(1_000_000_000, logfile.STDOUT, one)]
+    assert reader.read(max_lines=10, max_bytes=1024) == [(1_000_000_000, logfile.STDOUT, two)]
     assert reader.read(max_lines=10, max_bytes=1024) == []
     with open(tmp_path / logfile.log_name(0), "ab") as log:
-        log.write(b"three\n")
-    assert reader.read(max_lines=10, max_bytes=1024) == [(2_000_000_000, logfile.STDERR, b"three")]
+        log.write(three)
+    assert reader.read(max_lines=10, max_bytes=1024) == [(2_000_000_000, logfile.STDERR, three)]
     since = logfile.LogReader(str(tmp_path), since_us=1_500_000_000)
-    assert since.read(max_lines=10, max_bytes=1024) == [(2_000_000_000, logfile.STDERR, b"three")]
+    assert since.read(max_lines=10, max_bytes=1024) == [(2_000_000_000, logfile.STDERR, three)]
+    # A run is cut at the bounds, between lines: at the lines', or at the bytes' (6 + 3 > 8).
+    whole = logfile.LogReader(str(tmp_path))
+    assert whole.read(max_lines=10, max_bytes=8) == [(1_000_000_000, logfile.STDOUT, one + two)]
+    assert whole.read(max_lines=10, max_bytes=1) == [(2_000_000_000, logfile.STDERR, three)]
 
 
 def test_the_log_is_kept_in_segments_and_the_oldest_are_dropped(tmp_path: Path) -> None:
@@ -569,8 +574,8 @@ def test_the_log_is_kept_in_segments_and_the_oldest_are_dropped(tmp_path: Path) 
     for second in range(50):  # 50 kB in runs of one 1000-byte line: nothing dropped yet
         writer.write(logfile.STDOUT, [line], 1000.0 + second)
     follower = logfile.LogReader(str(tmp_path))
-    assert follower.read(max_lines=10, max_bytes=10**6) == [(1000 * 10**6, 0, line)] + [
-        ((1000 + n) * 10**6, 0, line) for n in range(1, 10)
+    assert follower.read(max_lines=10, max_bytes=10**6) == [
+        ((1000 + n) * 10**6, 0, line + b"\n") for n in range(10)
     ]
     for second in range(50, 300):  # the follower falls behind what is dropped
         writer.write(logfile.STDOUT, [line], 1000.0 + second)
@@ -584,9 +589,9 @@ def test_the_log_is_kept_in_segments_and_the_oldest_are_dropped(tmp_path: Path) 
         lines = reader.read(max_lines=1000, max_bytes=10**6)
         (time_us, stream, text), rest = lines[0], lines[1:]
         assert stream == logfile.SYSTEM
-        assert text == logfile.dropped_line(300 * 1000 - kept - missed)
+        assert text == logfile.dropped_line(300 * 1000 - kept - missed) + b"\n"
         assert time_us == rest[0][0]
-        assert [line_ for _, _, line_ in rest] == [line] * (kept // 1000)
+        assert [run for _, _, run in rest] == [line + b"\n"] * (kept // 1000)
     with logfile.Snapshot(str(tmp_path)) as snapshot:
         data = snapshot.read(0, snapshot.size)
     assert data == logfile.dropped_line(300 * 1000 - kept) + b"\n" + (line + b"\n") * (kept // 1000)
@@ -617,9 +622,9 @@ async def test_a_log_truncated_while_it_is_read_says_so(runtime: LocalRuntime) -
     async with asyncio.timeout(WITHIN):
         reader = runtime.logs("cut", follow=True)
         first = await anext(reader)
-        assert [line.text for line in first] == [str(i) for i in range(1000)]
+        assert [line.text for line in first.lines()] == [str(i) for i in range(1000)]
         os.truncate(log, 0)
-        rest = [line async for batch in reader for line in batch]
+        rest = [line async for batch in reader for line in batch.lines()]
     assert (rest[-1].stream, rest[-1].text) == (LogStream.SYSTEM, logfile.TRUNCATED_LINE.decode())
     assert (await runtime.states(["cut"]))[0].phase == WorkloadPhase.RUNNING  # it ended early
 

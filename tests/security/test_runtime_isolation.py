@@ -114,7 +114,7 @@ async def run_to_end(runtime: LocalRuntime, spec: WorkloadSpec) -> WorkloadState
 
 async def output(runtime: LocalRuntime, job_id: str) -> list[str]:
     async with asyncio.timeout(WITHIN):
-        return [line.text async for batch in runtime.logs(job_id) for line in batch]
+        return [line.text async for batch in runtime.logs(job_id) for line in batch.lines()]
 
 
 async def start_running(runtime: LocalRuntime, spec: WorkloadSpec, *, printed: int = 1) -> None:
@@ -397,7 +397,7 @@ async def test_a_jobs_output_is_capped_on_disk(host: Host) -> None:
         assert lines[-1] == f"{39_999:09d}" + "x" * 90
         async with asyncio.timeout(WITHIN):
             first = await anext(aiter(runtime.logs("flood")))
-        assert first[0].stream == LogStream.SYSTEM
+        assert first.streams[0] == LogStream.SYSTEM
         size = await runtime.log_size("flood")
         assert size == len(lines[0]) + 1 + on_disk
     finally:

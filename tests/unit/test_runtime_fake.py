@@ -112,7 +112,7 @@ async def test_emit_log_splits_lines_and_keeps_stream_and_time(manual: FakeRunti
     earlier = utcnow() - timedelta(seconds=10)
     manual.emit_log("job-1", "one\ntwo", stream=LogStream.STDERR, time=earlier)
     manual.emit_log("job-1", "three")
-    lines = [line async for batch in manual.logs("job-1") for line in batch]
+    lines = [line async for batch in manual.logs("job-1") for line in batch.lines()]
     assert [(line.stream, line.text) for line in lines] == [
         (LogStream.STDERR, "one"),
         (LogStream.STDERR, "two"),
@@ -155,7 +155,7 @@ async def test_emit_log_cuts_long_lines_as_the_local_runtime_does(manual: FakeRu
     await manual.start(spec())
     manual.run("job-1")
     manual.emit_log("job-1", "x" * (MAX_LINE + 10))
-    lines = [line async for batch in manual.logs("job-1") for line in batch]
+    lines = [line async for batch in manual.logs("job-1") for line in batch.lines()]
     assert [len(line.text) for line in lines] == [MAX_LINE, 10]
 
 
@@ -164,11 +164,11 @@ async def test_a_follower_of_a_forgotten_job_is_told(manual: FakeRuntime) -> Non
     manual.run("job-1")
     manual.emit_log("job-1", "one")
     follower = manual.logs("job-1", follow=True)
-    assert [line.text for line in await anext(follower)] == ["one"]
+    assert [line.text for line in (await anext(follower)).lines()] == ["one"]
     manual.finish("job-1")
     await manual.forget("job-1")
     async with asyncio.timeout(1):
-        (last,) = await anext(follower)
+        (last,) = (await anext(follower)).lines()
     assert last.stream == LogStream.SYSTEM and "removed" in last.text
     with pytest.raises(StopAsyncIteration):
         await anext(follower)
