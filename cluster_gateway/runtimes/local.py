@@ -22,6 +22,10 @@ What the runtime keeps in memory is the workloads that have not ended (``_jobs``
 published from. Ended workloads live on disk only, for point lookups, until ``forget`` or the
 retention period removes them. ``open`` scans the directories once to find the running jobs.
 
+Log followers of one job that have caught up with its output share one reader of what comes
+next (`_Tail`): a line printed is read once and handed to each of them, however many there are;
+one that falls behind reads on its own again.
+
 No file, ``/proc`` or psutil work runs on the event loop: it goes through ``asyncio.to_thread``,
 and the spawner is awaited with the loop's socket API. State changes of a job are published in
 order (PENDING, RUNNING, EXITED) whatever order the reads finish in: a state that is not ahead
@@ -34,7 +38,9 @@ answers.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import copy
 import hashlib
 import logging
 import os
@@ -74,6 +80,9 @@ FOLLOW_RECHECK_S = 1.0
 # ``logs`` batches (lines, and bytes of text) and ``read_log`` chunks.
 BATCH_LINES = 1000
 BATCH_BYTES = 64 * 1024
+# Batches a follower of a job's tail may have waiting before it falls behind (and reads on
+# its own): what a slow follower holds in memory is bounded, and it stalls nobody.
+FOLLOWER_BATCHES = 16
 READ_CHUNK = 64 * 1024
 DEFAULT_LOG_LIMIT = 1024**3
 _ORDER = {WorkloadPhase.PENDING: 0, WorkloadPhase.RUNNING: 1, WorkloadPhase.EXITED: 2}
@@ -95,6 +104,71 @@ class _Job:
     stop_grace_s: float | None = None
     # Its supervisor's pid: the one sender whose datagrams about this job count.
     supervisor: int | None = None
+
+
+class _Follower:
+    """A follower of a job's tail: the batches it has yet to take (at most
+    ``FOLLOWER_BATCHES``), then, if it fell behind, the reader it goes on with alone."""
+
+    def __init__(self, room: asyncio.Event) -> None:
+        self.batches: collections.deque[LogBatch] = collections.deque()
+        self.behind: logfile.LogReader | None = None
+        self.ended = False
+        self._ready = asyncio.Event()
+        self._room = room  # the tail's: set when a batch is taken
+
+    def give(self, batch: LogBatch) -> None:
+        self.batches.append(batch)
+        self._ready.set()
+
+    def end(self, behind: logfile.LogReader | None = None) -> None:
+        self.behind = behind
+        self.ended = True
+        self._ready.set()
+
+    async def take(self) -> LogBatch | None:
+        """The next batch; None once the tail has no more for it (see ``behind``)."""
+        while not self.batches:
+            if self.ended:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        self._room.set()
+        return self.batches.popleft()
+
+
+class _Tail:
+    """One reader of a job's newest output for all the followers that have caught up with it,
+    so that a line printed is read once, not once per follower (see `LocalRuntime.logs`)."""
+
+    def __init__(self, reader: logfile.LogReader) -> None:
+        self.reader = reader
+        # Where the next batch given to the followers starts; a follower joins only there.
+        self.position = reader.position
+        self.followers: set[_Follower] = set()
+        self.woken = asyncio.Event()
+        self.room = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.closed = False
+
+    @property
+    def full(self) -> bool:
+        return all(len(f.batches) >= FOLLOWER_BATCHES for f in self.followers)
+
+    def deliver(self, batch: LogBatch, before: logfile.LogReader) -> None:
+        for follower in list(self.followers):
+            if len(follower.batches) < FOLLOWER_BATCHES:
+                follower.give(batch)
+            else:
+                self.followers.discard(follower)
+                follower.end(behind=copy.copy(before))
+
+    def close(self, behind: logfile.LogReader | None = None) -> None:
+        """End every follower: done, or to read on its own from ``behind``."""
+        self.closed = True
+        for follower in self.followers:
+            follower.end(behind=copy.copy(behind) if behind is not None else None)
+        self.followers.clear()
 
 
 class LocalRuntime(Runtime):
@@ -165,6 +239,7 @@ class LocalRuntime(Runtime):
         self._dirty: set[str] = set()  # jobs to read again
         self._dirty_event = asyncio.Event()
         self._followers: dict[str, set[asyncio.Event]] = {}
+        self._tails: dict[str, _Tail] = {}
         self._feed = WorkloadFeed(history=watch_history)
         self._open = False
 
@@ -253,6 +328,9 @@ class LocalRuntime(Runtime):
         if self._spawners is not None:
             await self._spawners.close()
         self._feed.close()
+        for tail in list(self._tails.values()):
+            if tail.task is not None:
+                tail.task.cancel()
         self._wake_followers(None)
 
     async def capacity(self) -> ClusterCapacity:
@@ -390,6 +468,8 @@ class LocalRuntime(Runtime):
     async def logs(
         self, job_id: str, *, since: datetime | None = None, follow: bool = False
     ) -> AsyncIterator[LogBatch]:
+        """A reader of its own until it has caught up; then, following, a follower of the
+        job's `_Tail` when that is where it stands (see `_join_tail`)."""
         job_dir = await self._existing_dir(job_id)
         since_us = None
         if since is not None:
@@ -399,6 +479,7 @@ class LocalRuntime(Runtime):
         reader = logfile.LogReader(str(job_dir), since_us=since_us)
         woken = asyncio.Event()
         self._followers.setdefault(job_id, set()).add(woken)
+        follower: _Follower | None = None
 
         def start_read() -> tuple[bool, asyncio.Task[LogBatch | None]]:
             woken.clear()
@@ -410,6 +491,17 @@ class LocalRuntime(Runtime):
         ended, reading = start_read()
         try:
             while True:
+                if follower is not None:
+                    batch = await follower.take()
+                    if batch is not None:
+                        yield batch
+                        continue
+                    if follower.behind is None:
+                        return  # the tail ended, and so does the log
+                    # It fell behind the tail: on its own again, from its own position.
+                    reader, follower = follower.behind, None
+                    ended, reading = start_read()
+                    continue
                 batch = await reading
                 if batch is not None:
                     # Batches are bounded and there may be more already: the next is read
@@ -419,16 +511,91 @@ class LocalRuntime(Runtime):
                     continue
                 if reader.finished or ended or not follow or not self._open:
                     return
+                follower = self._join_tail(job_id, reader)
+                if follower is not None:
+                    continue
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(woken.wait(), FOLLOW_RECHECK_S)
                 ended, reading = start_read()
         finally:
             reading.cancel()  # a read under way ends in its thread; nobody waits for it
-            followers = self._followers.get(job_id)
-            if followers is not None:
-                followers.discard(woken)
-                if not followers:
-                    del self._followers[job_id]
+            if follower is not None:
+                self._leave_tail(job_id, follower)
+            self._unwatch_log(job_id, woken)
+
+    def _join_tail(self, job_id: str, reader: logfile.LogReader) -> _Follower | None:
+        """Follow the job's tail from ``reader``'s position (which has read all there was):
+        the tail is made from ``reader`` if there is none; None if the tail is elsewhere
+        (the follower reads on its own and tries again after its next read)."""
+        if reader.filtering:
+            return None
+        tail = self._tails.get(job_id)
+        if tail is None:
+            tail = _Tail(reader)
+            self._tails[job_id] = tail
+            self._followers.setdefault(job_id, set()).add(tail.woken)
+            tail.task = asyncio.create_task(
+                self._pump_tail(job_id, tail), name=f"glia-rt-tail-{job_id}"
+            )
+        elif tail.position != reader.position or tail.closed:
+            return None
+        follower = _Follower(tail.room)
+        tail.followers.add(follower)
+        return follower
+
+    def _leave_tail(self, job_id: str, follower: _Follower) -> None:
+        tail = self._tails.get(job_id)
+        if tail is None or follower not in tail.followers:
+            return
+        tail.followers.discard(follower)
+        tail.room.set()
+        if not tail.followers and tail.task is not None:
+            tail.task.cancel()  # the pump's `finally` forgets the tail
+
+    async def _pump_tail(self, job_id: str, tail: _Tail) -> None:
+        """Read the job's newest output once for all its tail's followers, each batch given
+        to every follower with room for it; one without room falls behind (it reads on its
+        own from the position before that batch). Paced by the fastest follower: it reads
+        only while one of them has room."""
+        reading: asyncio.Task[LogBatch | None] | None = None
+        before = copy.copy(tail.reader)
+        try:
+            while tail.followers:
+                tail.woken.clear()
+                ended = job_id not in self._jobs
+                before = copy.copy(tail.reader)
+                reading = asyncio.create_task(asyncio.to_thread(_read_log_batch, tail.reader))
+                batch = await reading
+                reading = None
+                tail.position = tail.reader.position
+                if batch is not None:
+                    tail.deliver(batch, before)
+                    while tail.followers and tail.full:
+                        tail.room.clear()
+                        await tail.room.wait()
+                    continue
+                if tail.reader.finished or ended or not self._open:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(tail.woken.wait(), FOLLOW_RECHECK_S)
+        except Exception:
+            # Each follower reads on its own from there, and meets the failure itself.
+            logger.exception("cannot read the log of %s for its followers", job_id)
+            tail.close(behind=before)
+        finally:
+            if reading is not None:
+                reading.cancel()
+            tail.close()
+            if self._tails.get(job_id) is tail:
+                del self._tails[job_id]
+            self._unwatch_log(job_id, tail.woken)
+
+    def _unwatch_log(self, job_id: str, woken: asyncio.Event) -> None:
+        followers = self._followers.get(job_id)
+        if followers is not None:
+            followers.discard(woken)
+            if not followers:
+                del self._followers[job_id]
 
     async def log_size(self, job_id: str) -> int:
         job_dir = await self._existing_dir(job_id)
