@@ -42,6 +42,7 @@ import collections
 import contextlib
 import copy
 import hashlib
+import itertools
 import logging
 import os
 import shutil
@@ -127,14 +128,37 @@ class _Follower:
         self._ready.set()
 
     async def take(self) -> LogBatch | None:
-        """The next batch; None once the tail has no more for it (see ``behind``)."""
+        """The next batch, joined with those waiting behind it as far as one batch's bounds
+        allow; None once the tail has no more for it (see ``behind``).
+
+        Joining is what keeps a busy server from falling further behind: a follower whose
+        sender is slower than the job gets fewer, fuller messages (each costs the same to send
+        whatever its size), not a growing delay.
+        """
         while not self.batches:
             if self.ended:
                 return None
             self._ready.clear()
             await self._ready.wait()
         self._room.set()
-        return self.batches.popleft()
+        first = self.batches.popleft()
+        if not self.batches:
+            return first
+        parts = [first]
+        lines, size = _extent(first)
+        while self.batches:
+            more_lines, more_size = _extent(self.batches[0])
+            if lines + more_lines > BATCH_LINES or size + more_size > BATCH_BYTES:
+                break
+            parts.append(self.batches.popleft())
+            lines, size = lines + more_lines, size + more_size
+        if len(parts) == 1:
+            return first
+        return LogBatch(
+            times=tuple(itertools.chain.from_iterable(part.times for part in parts)),
+            streams=tuple(itertools.chain.from_iterable(part.streams for part in parts)),
+            texts=tuple(itertools.chain.from_iterable(part.texts for part in parts)),
+        )
 
 
 class _Tail:
@@ -947,6 +971,12 @@ def _read_log_batch(reader: logfile.LogReader) -> LogBatch | None:
         streams=tuple(_STREAMS.get(stream, LogStream.STDOUT) for _, stream, _ in runs),
         texts=tuple(text.decode(errors="replace") for _, _, text in runs),
     )
+
+
+def _extent(batch: LogBatch) -> tuple[int, int]:
+    """Its lines, and bytes of text (newlines not counted), as the batch bounds count them."""
+    lines = batch.line_count
+    return lines, sum(len(text.encode()) for text in batch.texts) - lines
 
 
 def _active(state: WorkloadState) -> bool:

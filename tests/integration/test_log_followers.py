@@ -173,3 +173,29 @@ async def test_a_follower_that_leaves_the_tail_ends_its_reader_when_it_is_the_la
             return "burst" not in runtime._tails and "burst" not in runtime._followers
 
         await eventually(gone, within=WITHIN)
+
+
+async def test_a_follower_behind_gets_what_waits_joined_within_a_batchs_bounds() -> None:
+    def batch(start: int, count: int, size: int = 10) -> LogBatch:
+        return LogBatch(
+            times=tuple(range(start, start + count)),
+            streams=(LogStream.STDOUT,) * count,
+            texts=tuple(f"{n:0{size}d}\n" for n in range(start, start + count)),
+        )
+
+    follower = local._Follower(asyncio.Event())
+    for start in range(0, 1200, 100):  # 12 batches of 100 lines: 1,200 lines in all
+        follower.give(batch(start, 100))
+    first, second = await follower.take(), await follower.take()
+    assert first is not None and second is not None
+    assert first.line_count == local.BATCH_LINES
+    assert [int(line.text) for b in (first, second) for line in b.lines()] == list(range(1200))
+    # The bytes bound too: lines of 9,000 bytes fit 7 to a batch (64 KiB of text).
+    for start in range(10):
+        follower.give(batch(start, 1, size=9000))
+    first = await follower.take()
+    assert first is not None and first.line_count == 7
+    follower.end()
+    second = await follower.take()
+    assert second is not None and second.line_count == 3
+    assert await follower.take() is None
