@@ -49,7 +49,7 @@ def glia_up(*, cgroups: bool = True) -> Iterator[BenchServer]:
         )
         log = open(Path(root) / "server.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(
-            [GLIA, "up", "--port", str(port)],
+            [GLIA, "up", "--no-web", "--port", str(port)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -20,6 +20,7 @@ from cluster_gateway.runtimes.base import Runtime
 from control_plane.platform import Platform
 from control_plane.settings import Settings
 from control_plane.workers import BackgroundTasks
+from server import graphiql
 from server.graphql_http import GliaGraphQL
 from server.limits import BodyLimit
 from server.requests import Running, request_id
@@ -107,6 +108,7 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *monitoring.routes(running.get),
+            *graphiql.routes(),
             Route("/healthz", healthz),
             Route("/metrics", metrics),
         ],

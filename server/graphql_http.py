@@ -14,7 +14,7 @@ from typing import Any
 
 from cross_web import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
@@ -32,6 +32,7 @@ from graph.extensions import (
 )
 from graph.schema import create_schema
 from graph.streams import StreamLimits
+from server import graphiql
 from server.requests import Running, request_id
 from server.websockets import GliaTransportWSHandler
 
@@ -63,6 +64,10 @@ class GliaGraphQL(GraphQL[Context, None]):
             return await super().run(request, context, root_value)
         except HTTPException as refused:
             return refused_request(refused)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # GraphiQL from this server's own files (server/graphiql.py), not from a CDN.
+        return HTMLResponse(graphiql.page_html())
 
     async def process_result(
         self, request: Request, result: ExecutionResult

@@ -40,7 +40,7 @@ class Server:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
-    command: tuple[str, ...] = ("up",)
+    command: tuple[str, ...] = ("up", "--no-web")
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -56,6 +56,8 @@ class Server:
             GLIA_CONFIG=str(self.root / "home" / "config.toml"),
             GLIA_RECONCILE_INTERVAL_S="1",
             GLIA_KILL_GRACE_S="3",
+            # What the npm registry gave once (GraphiQL's files, bun) is not fetched per test.
+            XDG_CACHE_HOME=os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache"),
         )
         env.update(self.extra_env)
         return env

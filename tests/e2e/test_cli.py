@@ -282,7 +282,7 @@ def test_up_on_a_busy_port_fails_at_once_and_changes_nothing(tmp_path: Path) -> 
         taken.bind(("127.0.0.1", server.port))
         taken.listen()
         result = subprocess.run(
-            [GLIA, "up", "--port", str(server.port)],
+            [GLIA, "up", "--no-web", "--port", str(server.port)],
             env=server.env,
             capture_output=True,
             text=True,
@@ -299,7 +299,7 @@ def test_up_on_a_busy_port_fails_at_once_and_changes_nothing(tmp_path: Path) -> 
 def test_a_second_up_on_the_same_data_dir_and_a_restart(server: Server, cli: Cli) -> None:
     other = Server(root=server.root)  # same data dir, another port
     second = subprocess.run(
-        [GLIA, "up", "--port", str(other.port)],
+        [GLIA, "up", "--no-web", "--port", str(other.port)],
         env=other.env,
         capture_output=True,
         text=True,

@@ -1,0 +1,29 @@
+"""The Reflex app: its pages, each loaded through its state's `open` (which signs in first)."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from web.pages.admin import AdminState, admin
+from web.pages.explorer import explorer
+from web.pages.job import JobState, job
+from web.pages.jobs import JobsState, jobs
+from web.pages.login import login
+from web.pages.run import RunState, run
+from web.session import SessionState
+
+STYLE = {
+    ".log-stderr": {"color": "var(--red-11)"},
+    ".log-system": {"color": "var(--amber-11)", "font_style": "italic"},
+}
+
+app = rx.App(style=STYLE)
+app.add_page(login, route="/login", title="Sign in · Glia")
+app.add_page(lambda: rx.center(rx.spinner()), route="/", on_load=rx.redirect("/jobs"), title="Glia")
+app.add_page(jobs, route="/jobs", on_load=JobsState.open, title="Jobs · Glia")
+app.add_page(run, route="/run", on_load=RunState.open, title="Run a job · Glia")
+app.add_page(job, route="/jobs/[job_id]", on_load=JobState.open, title="Job · Glia")
+app.add_page(admin, route="/admin", on_load=AdminState.open, title="Admin · Glia")
+app.add_page(
+    explorer, route="/explorer", on_load=SessionState.require_login, title="API explorer · Glia"
+)

@@ -1,0 +1,248 @@
+"""Admin pages (admins only, at the URL as in the navigation): users and the cluster's presets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from sdk import BadInput, GliaError, UserRole
+from web.layout import field, page, relative_time
+from web.session import SessionState
+
+
+class AdminState(SessionState):
+    users: list[dict[str, str]] = []
+    presets: list[dict[str, str]] = []
+    new_password: str = ""
+    new_password_for: str = ""
+    errors: dict[str, str] = {}
+    refused: bool = False
+
+    @rx.event
+    async def open(self) -> Any:
+        redirect = await self.require_login()
+        if redirect is not None:
+            return redirect
+        self.new_password, self.new_password_for, self.errors = "", "", {}
+        self.refused = not self.is_admin
+        if self.refused:
+            return None
+        return await self._load()
+
+    async def _load(self) -> Any:
+        try:
+            async with self.client() as client:
+                users = await client.users.list()
+                cluster = await client.clusters.get(self.cluster)
+        except GliaError as error:
+            return self.handle(error)
+        self.users = [
+            {
+                "name": u.name,
+                "email": u.email or "",
+                "role": u.role.value,
+                "created": u.created_at.isoformat(),
+            }
+            for u in users
+        ]
+        self.presets = [
+            {
+                "name": p.name,
+                "cpu": f"{p.resources.cpu:g}",
+                "memory": f"{p.resources.memory_mb} MiB",
+                "gpu": str(p.resources.gpu),
+                "pids": str(p.resources.pids_limit),
+            }
+            for p in cluster.presets
+        ]
+        return None
+
+    @rx.event
+    async def create(self, form: dict[str, Any]) -> Any:
+        self.errors, self.new_password = {}, ""
+        name = str(form.get("name") or "").strip()
+        try:
+            async with self.client() as client:
+                user, password = await client.auth.create_user(
+                    name,
+                    email=str(form.get("email") or "").strip() or None,
+                    role=str(form.get("role") or "user"),
+                )
+        except BadInput as error:
+            self.errors = {k.split(".")[0]: v for k, v in error.fields.items()}
+            return None if self.errors else self.handle(error)
+        except GliaError as error:
+            return self.handle(error)
+        self.new_password, self.new_password_for = password or "", user.name
+        return await self._load()
+
+    @rx.event
+    async def set_role(self, name: str, role: str) -> Any:
+        try:
+            async with self.client() as client:
+                await client.users.update(name, role=UserRole(role))
+        except GliaError as error:
+            return self.handle(error)
+        return await self._load()
+
+    @rx.event
+    async def reset_password(self, name: str) -> Any:
+        try:
+            async with self.client() as client:
+                self.new_password = await client.users.reset_password(name)
+        except GliaError as error:
+            return self.handle(error)
+        self.new_password_for = name
+        return None
+
+    @rx.event
+    async def remove(self, name: str) -> Any:
+        try:
+            async with self.client() as client:
+                await client.users.delete(name)
+        except GliaError as error:
+            return self.handle(error)
+        return await self._load()
+
+
+def _user_row(user: dict[str, str]) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(user["name"]),
+        rx.table.cell(user["email"]),
+        rx.table.cell(
+            rx.select(
+                ["user", "admin"],
+                value=user["role"],
+                on_change=lambda role: AdminState.set_role(user["name"], role),
+                size="1",
+                aria_label="Role of " + user["name"],
+            )
+        ),
+        rx.table.cell(relative_time(user["created"])),
+        rx.table.cell(
+            rx.hstack(
+                rx.button(
+                    "Reset password",
+                    size="1",
+                    variant="soft",
+                    on_click=AdminState.reset_password(user["name"]),
+                ),
+                rx.alert_dialog.root(
+                    rx.alert_dialog.trigger(
+                        rx.button("Remove", size="1", variant="soft", color_scheme="red")
+                    ),
+                    rx.alert_dialog.content(
+                        rx.alert_dialog.title("Remove " + user["name"] + "?"),
+                        rx.alert_dialog.description(
+                            "Their unfinished jobs are stopped and they are signed out. "
+                            "Their name is never given out again."
+                        ),
+                        rx.flex(
+                            rx.alert_dialog.cancel(rx.button("Cancel", variant="soft")),
+                            rx.alert_dialog.action(
+                                rx.button(
+                                    "Remove",
+                                    color_scheme="red",
+                                    on_click=AdminState.remove(user["name"]),
+                                )
+                            ),
+                            spacing="3",
+                            justify="end",
+                        ),
+                    ),
+                ),
+                spacing="2",
+            )
+        ),
+    )
+
+
+def _preset_row(preset: dict[str, str]) -> rx.Component:
+    return rx.table.row(
+        *[rx.table.cell(preset[key]) for key in ("name", "cpu", "memory", "gpu", "pids")]
+    )
+
+
+def _create_form() -> rx.Component:
+    return rx.form(
+        rx.flex(
+            field("Name", rx.input(name="name", id="name"), AdminState.errors["name"]),
+            field(
+                "Email",
+                rx.input(name="email", id="email", type="email"),
+                AdminState.errors["email"],
+            ),
+            field(
+                "Role",
+                rx.select(["user", "admin"], name="role", default_value="user", aria_label="Role"),
+            ),
+            rx.button("Create user", type="submit", align_self="end"),
+            spacing="3",
+            wrap="wrap",
+            align="end",
+        ),
+        on_submit=AdminState.create,
+        reset_on_submit=False,
+    )
+
+
+def admin() -> rx.Component:
+    return page(
+        "Admin",
+        rx.cond(
+            AdminState.refused,
+            rx.callout(
+                "This page is for admins only.", color_scheme="red", role="alert", id="refused"
+            ),
+            rx.vstack(
+                rx.heading("Users", size="4"),
+                _create_form(),
+                rx.cond(
+                    AdminState.new_password,
+                    rx.callout(
+                        rx.text(
+                            "The password of ",
+                            rx.text.strong(AdminState.new_password_for),
+                            ", shown once: ",
+                            rx.code(AdminState.new_password, id="one-time-password"),
+                        ),
+                        color_scheme="green",
+                    ),
+                ),
+                rx.box(
+                    rx.table.root(
+                        rx.table.header(
+                            rx.table.row(
+                                *[
+                                    rx.table.column_header_cell(h)
+                                    for h in ("Name", "Email", "Role", "Created", "")
+                                ]
+                            )
+                        ),
+                        rx.table.body(rx.foreach(AdminState.users, _user_row)),
+                        size="1",
+                        variant="surface",
+                    ),
+                    overflow_x="auto",
+                    width="100%",
+                ),
+                rx.heading("Presets of " + AdminState.cluster, size="4", margin_top="16px"),
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(
+                            *[
+                                rx.table.column_header_cell(h)
+                                for h in ("Preset", "CPU", "Memory", "GPU", "Processes")
+                            ]
+                        )
+                    ),
+                    rx.table.body(rx.foreach(AdminState.presets, _preset_row)),
+                    size="1",
+                    variant="surface",
+                ),
+                spacing="3",
+                width="100%",
+            ),
+        ),
+    )

@@ -1,0 +1,111 @@
+"""The signed-in session every page shares: the token (kept in the browser's local storage,
+so a reload keeps the session), who it is, and the cluster chosen.
+
+Every call to the platform goes through `SessionState.client()` (the SDK's `GliaClient`);
+an expired or revoked token ends the session and sends the browser to the login page.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import reflex as rx
+
+from sdk import GliaClient, GliaError, Unauthenticated
+
+# Where the web backend reaches the API (set by `glia web --api` and `glia up`), and where a
+# browser reaches it (the API explorer's frame): the same unless a proxy says otherwise.
+API_URL = os.environ.get("GLIA_API_URL", "http://127.0.0.1:8080").rstrip("/")
+PUBLIC_API_URL = os.environ.get("GLIA_PUBLIC_API_URL", API_URL).rstrip("/")
+
+
+def plain_error(error: GliaError) -> str:
+    return " ".join(str(error.message).split()) or type(error).__name__
+
+
+class SessionState(rx.State):
+    token: str = rx.LocalStorage("", name="glia_token", sync=True)
+    user_name: str = ""
+    is_admin: bool = False
+    cluster: str = ""
+    clusters: list[str] = []
+    error: str = ""
+    busy: bool = False
+
+    @asynccontextmanager
+    async def client(self) -> AsyncIterator[GliaClient]:
+        async with GliaClient(API_URL, self.token or None, timeout=30) as client:
+            yield client
+
+    @rx.event
+    async def login(self, form: dict[str, Any]) -> Any:
+        self.error = ""
+        username = str(form.get("username", "")).strip()
+        password = str(form.get("password", ""))
+        if not username or not password:
+            self.error = "Enter your user name and password."
+            return None
+        try:
+            async with GliaClient(API_URL, None, timeout=30) as client:
+                token, user = await client.auth.login(username, password)
+        except GliaError as error:
+            self.error = plain_error(error)
+            return None
+        self.token = token
+        self.user_name, self.is_admin = user.name, user.is_admin
+        return rx.redirect("/jobs")
+
+    @rx.event
+    async def logout(self) -> Any:
+        if self.token:
+            try:
+                async with self.client() as client:
+                    await client.auth.logout()
+            except GliaError:
+                pass  # an expired token is as good as revoked
+        return self._signed_out("")
+
+    def _signed_out(self, why: str) -> Any:
+        self.token = ""
+        self.user_name, self.is_admin = "", False
+        self.error = why
+        return rx.redirect("/login")
+
+    @rx.event
+    async def require_login(self) -> Any:
+        """Every page's on_load: the session's user and clusters, or the login page."""
+        if not self.token:
+            return rx.redirect("/login")
+        try:
+            async with self.client() as client:
+                user = await client.auth.me()
+                clusters = [c.name for c in await client.clusters.list()]
+        except Unauthenticated:
+            return self._signed_out("Your session has ended: sign in again.")
+        except GliaError as error:
+            self.error = plain_error(error)
+            return None
+        self.user_name, self.is_admin = user.name, user.is_admin
+        self.clusters = clusters
+        if self.cluster not in clusters:
+            self.cluster = clusters[0] if clusters else ""
+        return None
+
+    @rx.event
+    def choose_cluster(self, name: str) -> None:
+        if name in self.clusters:
+            self.cluster = name
+
+    def handle(self, error: GliaError) -> Any:
+        """Show an error on the page; an ended session goes to the login page."""
+        if isinstance(error, Unauthenticated):
+            return self._signed_out("Your session has ended: sign in again.")
+        self.error = plain_error(error)
+        return None
+
+    @rx.event
+    def dismiss_error(self) -> None:
+        self.error = ""
