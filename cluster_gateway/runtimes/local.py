@@ -515,6 +515,10 @@ class LocalRuntime(Runtime):
         ended, reading = start_read()
         try:
             while True:
+                # A batch may be there already (read ahead, or waiting at the tail), and a
+                # consumer that sends without waiting would then never let the loop run:
+                # other requests get a turn between two batches.
+                await asyncio.sleep(0)
                 if follower is not None:
                     batch = await follower.take()
                     if batch is not None:
