@@ -5,7 +5,8 @@
    `/healthz` every 10 ms. Figures: the follower's MB/s beside `cat` of the same file (target
    ≥ 50 MB/s), and the /healthz p99 meanwhile (target ≤ 100 ms).
 2. A job prints a timestamped line every 100 ms; 200, then 1,000 subscribers follow it (spread
-   over users and connections within the per-user caps). Figure: the p95 delay from print to
+   over users and connections within the per-user caps), selecting `lines` (`glia logs -t
+   -f`), then `text` (`glia logs -f`, `glia run`). Figure: the p95 delay from print to
    delivery (target ≤ 100 ms at 1,000).
 
     python -m bench.log_fairness [--megabytes 200] [--subscribers 200,1000]
@@ -107,19 +108,25 @@ async def read_big_log(url: str, token: str, job_id: str) -> None:
             )
 
 
-async def _follow(client: GliaClient, job_id: str, delays: list[float]) -> None:
-    async for line in client.jobs.logs(job_id, follow=True):
-        delays.append((time.time_ns() - int(line.text)) / 1e9)
+async def _follow(client: GliaClient, job_id: str, delays: list[float], way: str) -> None:
+    if way == "text":
+        async for chunk in client.jobs.log_text(job_id, follow=True):
+            now = time.time_ns()
+            delays.extend((now - int(line)) / 1e9 for line in chunk.text.splitlines())
+    else:
+        async for line in client.jobs.logs(job_id, follow=True):
+            delays.append((time.time_ns() - int(line.text)) / 1e9)
 
 
-async def many_followers(url: str, admin_token: str, count: int) -> None:
+async def many_followers(url: str, admin_token: str, count: int, way: str = "lines") -> None:
     """``count`` subscriptions, each user holding at most `per_user` over connections of
-    `per_connection` (the server's default caps), all following their owner's ticker job."""
+    `per_connection` (the server's default caps), all following their owner's ticker job,
+    selecting ``way`` (``lines`` or ``text``)."""
     per_connection, per_user = 50, 100
     tokens = []
     async with GliaClient(url, admin_token) as admin:
         for i in range((count + per_user - 1) // per_user):
-            name = f"follower{count}-{i}"
+            name = f"follower{count}-{way}-{i}"
             _, password = await admin.auth.create_user(name)
             assert password is not None
             async with GliaClient(url, None) as login:
@@ -137,12 +144,12 @@ async def many_followers(url: str, admin_token: str, count: int) -> None:
                 client = await stack.enter_async_context(GliaClient(url, token))
                 for _ in range(per_connection):
                     if len(tasks) < count:
-                        tasks.append(asyncio.create_task(_follow(client, job.id, delays)))
+                        tasks.append(asyncio.create_task(_follow(client, job.id, delays, way)))
         await asyncio.gather(*tasks)
     delays.sort()
     p95 = delays[int(0.95 * (len(delays) - 1))] * 1000 if delays else float("nan")
     print(
-        f"{count:5d} followers: {len(delays)} lines delivered, median "
+        f"{count:5d} followers ({way:5s}): {len(delays)} lines delivered, median "
         f"{statistics.median(delays) * 1000:6.1f} ms, p95 {p95:6.1f} ms"
     )
 
@@ -157,7 +164,8 @@ def main() -> None:
         asyncio.run(read_big_log(server.url, server.token, job_id))
         print(cat_rate(server.data_dir, job_id))
         for count in (int(n) for n in args.subscribers.split(",") if n):
-            asyncio.run(many_followers(server.url, server.token, count))
+            for way in ("lines", "text"):
+                asyncio.run(many_followers(server.url, server.token, count, way))
 
 
 if __name__ == "__main__":
