@@ -517,8 +517,9 @@ class LocalRuntime(Runtime):
             while True:
                 # A batch may be there already (read ahead, or waiting at the tail), and a
                 # consumer that sends without waiting would then never let the loop run:
-                # other requests get a turn between two batches.
-                await asyncio.sleep(0)
+                # other requests get a turn before it is taken.
+                if reading.done() if follower is None else follower.batches:
+                    await asyncio.sleep(0)
                 if follower is not None:
                     batch = await follower.take()
                     if batch is not None:
