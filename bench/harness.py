@@ -29,16 +29,25 @@ class BenchServer:
     data_dir: Path
     # The environment under which `glia` talks to this server as its admin.
     cli_env: dict[str, str]
+    # Where the web UI is, when the bench asked for it.
+    web_url: str | None = None
+    log: Path | None = None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 @contextlib.contextmanager
-def glia_up(*, cgroups: bool = True) -> Iterator[BenchServer]:
+def glia_up(*, cgroups: bool = True, web: bool = False) -> Iterator[BenchServer]:
     # Jobs outlive their server by design: the teardown kills what is left, and a supervisor
     # that writes its last file meanwhile must not fail the run.
     with tempfile.TemporaryDirectory(prefix="glia-bench-", ignore_cleanup_errors=True) as root:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = _free_port()
+        web_port = _free_port() if web else None
         config = Path(root) / "config.toml"
         env = {k: v for k, v in os.environ.items() if not k.startswith("GLIA_")}
         env.update(
@@ -46,10 +55,13 @@ def glia_up(*, cgroups: bool = True) -> Iterator[BenchServer]:
             GLIA_DATA_DIR=f"{root}/data",
             GLIA_CONFIG=str(config),
             GLIA_LOG_LEVEL="WARNING",
+            # bun and GraphiQL's files from the npm registry: once per machine, not per run.
+            XDG_CACHE_HOME=os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache"),
         )
         log = open(Path(root) / "server.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(
-            [GLIA, "up", "--no-web", "--port", str(port)],
+            [GLIA, "up", "--port", str(port)]
+            + (["--web-port", str(web_port)] if web_port else ["--no-web"]),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -70,7 +82,17 @@ def glia_up(*, cgroups: bool = True) -> Iterator[BenchServer]:
                 time.sleep(0.1)
             saved = tomllib.loads(config.read_text())
             token = saved["contexts"][saved["current-context"]]["token"]
-            yield BenchServer(url=url, token=token, data_dir=Path(root) / "data", cli_env=env)
+            web_url = f"http://127.0.0.1:{web_port}" if web_port else None
+            if web_url is not None:
+                _wait_for_web(web_url, process, Path(root) / "server.log")
+            yield BenchServer(
+                url=url,
+                token=token,
+                data_dir=Path(root) / "data",
+                cli_env=env,
+                web_url=web_url,
+                log=Path(root) / "server.log",
+            )
         finally:
             process.send_signal(signal.SIGINT)
             try:
@@ -79,6 +101,18 @@ def glia_up(*, cgroups: bool = True) -> Iterator[BenchServer]:
                 process.kill()
             log.close()
             _kill_jobs(Path(root) / "data")
+
+
+def _wait_for_web(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """The web UI builds its pages on start (tens of seconds)."""
+    deadline = time.monotonic() + 300
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/login", timeout=2).status_code < 400:
+                return
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError(log.read_text())
+        time.sleep(1)
 
 
 def _kill_jobs(data_dir: Path) -> None:
