@@ -53,6 +53,14 @@ def test_run_a_job_and_watch_it_run_then_succeed_without_reload(
     assert "\\033" not in log.inner_text() and "[32m" not in log.inner_text()
     assert log.locator("span[style*='color']").count() >= 1
     screenshot(page, "job")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the whole log").click()
+    saved = download.value.path()
+    assert saved.read_bytes() == b"\x1b[32mgreen\x1b[0m done\n"  # the bytes as printed
+    # From a time after the output: nothing of it.
+    page.get_by_placeholder("from a time (UTC)").fill("2999-01-01T00:00:00Z")
+    page.get_by_role("button", name="Show").click()
+    expect(log).not_to_contain_text("green done")
 
     nav(page, "Jobs").click()
     page.wait_for_url(re.compile(r".*/jobs/?$"))
