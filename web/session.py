@@ -7,14 +7,24 @@ an expired or revoked token ends the session and sends the browser to the login 
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import reflex as rx
 
 from sdk import GliaClient, GliaError, Unauthenticated
+
+T = TypeVar("T")
+
+# A page follows a stream (a subscription) while it is open, for this long at most: a browser
+# that went away sends no more events, and its followers must not hold their connections
+# forever. Every wait wakes up this often to check that the page is still the one open.
+FOLLOW_FOR_S = 30 * 60.0
+RECHECK_S = 30.0
 
 # Where the web backend reaches the API (set by `glia web --api` and `glia up`), and where a
 # browser reaches it (the API explorer's frame): the same unless a proxy says otherwise.
@@ -109,3 +119,34 @@ class SessionState(rx.State):
     @rx.event
     def dismiss_error(self) -> None:
         self.error = ""
+
+
+async def follow_while_open(
+    items: AsyncIterator[T],
+    *,
+    still_open: Callable[[], Awaitable[bool]],
+    on_item: Callable[[T], Awaitable[None]],
+    on_quiet: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Hand each item of ``items`` to ``on_item`` while ``still_open()`` says the page that
+    started it is open, for `FOLLOW_FOR_S` at most; ``on_quiet`` runs after each `RECHECK_S`
+    without an item (a re-read, as a safety net for a missed message)."""
+    started = time.monotonic()
+    pending = asyncio.ensure_future(anext(items))
+    try:
+        while time.monotonic() - started < FOLLOW_FOR_S:
+            done, _ = await asyncio.wait({pending}, timeout=RECHECK_S)
+            if not await still_open():
+                return
+            if not done:
+                if on_quiet is not None:
+                    await on_quiet()
+                continue
+            try:
+                item = pending.result()
+            except StopAsyncIteration:
+                return
+            pending = asyncio.ensure_future(anext(items))
+            await on_item(item)
+    finally:
+        pending.cancel()

@@ -9,9 +9,9 @@ from typing import Any
 import reflex as rx
 from ansi2html import Ansi2HTMLConverter
 
-from sdk import GliaError, Job, LogStream
+from sdk import GliaError, Job, LogStream, LogText
 from web.layout import page, relative_time, status_badge
-from web.session import SessionState
+from web.session import SessionState, follow_while_open
 
 HISTORY_COLUMNS = ("Status", "Reason", "Description", "Exit code", "At")
 # The page keeps the newest output only (the download has all of it).
@@ -91,17 +91,26 @@ class JobState(SessionState):
         self.watcher += 1
         return [JobState.watch_status, JobState.follow_logs]
 
+    async def _still_open(self, me: int) -> bool:
+        async with self:
+            return self.watcher == me
+
     @rx.event(background=True)
     async def watch_status(self) -> None:
         async with self:
             me, job_id = self.watcher, self.job_ref
+
+        async def show(job: Job) -> None:
+            async with self:
+                self._show(job)
+
         with contextlib.suppress(GliaError):
             async with self.client() as client:
-                async for job in client.jobs.watch_status(job_id):
-                    async with self:
-                        if self.watcher != me:
-                            return
-                        self._show(job)
+                await follow_while_open(
+                    aiter(client.jobs.watch_status(job_id)),
+                    still_open=lambda: self._still_open(me),
+                    on_item=show,
+                )
 
     @rx.event(background=True)
     async def follow_logs(self) -> None:
@@ -119,13 +128,18 @@ class JobState(SessionState):
                     self.error = f"not a time: {since!r} (use 2026-01-31T12:00:00Z)"
                     self.following = False
                 return
+
+        async def append(chunk: LogText) -> None:
+            async with self:
+                self._append(chunk.text, chunk.stream)
+
         try:
             async with self.client() as client:
-                async for chunk in client.jobs.log_text(job_id, start, follow=True):
-                    async with self:
-                        if self.watcher != me:
-                            return
-                        self._append(chunk.text, chunk.stream)
+                await follow_while_open(
+                    aiter(client.jobs.log_text(job_id, start, follow=True)),
+                    still_open=lambda: self._still_open(me),
+                    on_item=append,
+                )
         except GliaError as error:
             async with self:
                 if self.watcher == me:

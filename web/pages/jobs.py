@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from typing import Any
 
 import reflex as rx
 
 from sdk import UNFINISHED_STATUSES, GliaError, Job, JobStatus
 from web.layout import field, page, relative_time, status_badge
-from web.session import SessionState
+from web.session import SessionState, follow_while_open
 
 PAGE_SIZE = 25
-# A live table re-reads its page this often even without news (a missed message is then a
-# late update, not a lost one), and stops following after this long without a reload.
-RELIST_S = 30.0
-FOLLOW_FOR_S = 30 * 60.0
 COLUMNS = ("ID", "Name", "Status", "Preset", "Owner", "Age", "Command")
 STATUS_FILTERS = ["unfinished", "all", *(s.value for s in JobStatus)]
 
@@ -125,25 +119,27 @@ class JobsState(SessionState):
         """Apply each change of the user's jobs to the table while it is open."""
         async with self:
             me, token = self.follower, self.token
-        started = time.monotonic()
+
+        async def still_open() -> bool:
+            async with self:
+                return self.follower == me and self.token == token
+
+        async def apply(job: Job) -> None:
+            async with self:
+                self._apply(job)
+
+        async def relist() -> None:
+            async with self:
+                await self._load()
+
         with contextlib.suppress(GliaError):
             async with self.client() as client:
-                changes = aiter(client.jobs.watch_changes())
-                pending = asyncio.ensure_future(anext(changes))
-                try:
-                    while time.monotonic() - started < FOLLOW_FOR_S:
-                        done, _ = await asyncio.wait({pending}, timeout=RELIST_S)
-                        async with self:
-                            if self.follower != me or self.token != token:
-                                return  # the page was left or reopened
-                            if not done:
-                                await self._load()
-                                continue
-                            job = pending.result()
-                            pending = asyncio.ensure_future(anext(changes))
-                            self._apply(job)
-                finally:
-                    pending.cancel()
+                await follow_while_open(
+                    aiter(client.jobs.watch_changes()),
+                    still_open=still_open,
+                    on_item=apply,
+                    on_quiet=relist,
+                )
 
     def _apply(self, job: Job) -> None:
         row = job_row(job)
