@@ -12,7 +12,6 @@ from graph.context import Info
 from graph.types.base import model_from_input
 from graph.types.jobs import (
     Job,
-    JobConnection,
     JobFilter,
     JobOrder,
     KillJobInput,
@@ -20,7 +19,7 @@ from graph.types.jobs import (
     SubmitJobInput,
     SubmitJobPayload,
 )
-from graph.types.pages import AFTER, BEFORE, FIRST, LAST
+from graph.types.pages import AFTER, BEFORE, FIRST, LAST, Connection
 
 JOB_ID = strawberry.argument(description="The job's id, `job-<uuid>`")
 
@@ -68,7 +67,7 @@ class JobsQuery:
         after: Annotated[str | None, AFTER] = None,
         last: Annotated[int | None, LAST] = None,
         before: Annotated[str | None, BEFORE] = None,
-    ) -> JobConnection:
+    ) -> Connection[Job]:
         ctx = info.context
         page = model_from_input(
             PageRequest, {"first": first, "after": after, "last": last, "before": before}
@@ -76,7 +75,7 @@ class JobsQuery:
         job_filter = model_from_input(kernel.JobFilter, filter) if filter else kernel.JobFilter()
         order = model_from_input(kernel.JobOrder, order_by) if order_by else None
         found = await ctx.platform.jobs.list(ctx.session, await ctx.user(), job_filter, page, order)
-        return JobConnection.of(found)
+        return Connection[Job].of(found)
 
     @strawberry.field(
         description="A job by id, or by name: the latest of the caller's own jobs with that "

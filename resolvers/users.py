@@ -15,10 +15,9 @@ from graph.types.auth import (
     UpdateUserInput,
     UpdateUserPayload,
     User,
-    UserConnection,
 )
 from graph.types.base import model_from_input
-from graph.types.pages import AFTER, BEFORE, FIRST, LAST
+from graph.types.pages import AFTER, BEFORE, FIRST, LAST, Connection
 
 
 @strawberry.type
@@ -31,12 +30,13 @@ class UsersQuery:
         after: Annotated[str | None, AFTER] = None,
         last: Annotated[int | None, LAST] = None,
         before: Annotated[str | None, BEFORE] = None,
-    ) -> UserConnection:
+    ) -> Connection[User]:
         ctx = info.context
         page = model_from_input(
             PageRequest, {"first": first, "after": after, "last": last, "before": before}
         )
-        return UserConnection.of(await ctx.platform.users.list(ctx.session, await ctx.user(), page))
+        found = await ctx.platform.users.list(ctx.session, await ctx.user(), page)
+        return Connection[User].of(found)
 
     @strawberry.field(description="A user by name; NOT_FOUND for none (or a deleted one)")
     async def user(

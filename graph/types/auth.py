@@ -1,15 +1,11 @@
 from __future__ import annotations
 
-from typing import cast
-
 import strawberry
 
 from glia import auth as kernel
-from glia.pages import Page
 from graph.context import Info
 from graph.types.base import expose_enum, field_description, input_type, object_type
 from graph.types.node import Node
-from graph.types.pages import PageInfo, page_info
 
 UserRole = expose_enum(kernel.UserRole)
 
@@ -26,30 +22,6 @@ class User(Node):
         ctx = info.context
         viewer = await ctx.viewer()
         return root.email if viewer.id == root.id or viewer.is_admin else None
-
-
-@strawberry.type(description="A user and its cursor in the listing")
-class UserEdge:
-    cursor: str = strawberry.field(description="This user's position in the listing")
-    node: User = strawberry.field(description="The user")
-
-
-@strawberry.type(description="Users, a page at a time, by name")
-class UserConnection:
-    edges: list[UserEdge] = strawberry.field(description="The users of this page, with cursors")
-    nodes: list[User] = strawberry.field(description="The users of this page")
-    page_info: PageInfo = strawberry.field(description="Where this page is in the listing")
-    total_count: int = strawberry.field(description="How many users there are")
-
-    @classmethod
-    def of(cls, page: Page[kernel.User]) -> UserConnection:
-        users = cast(list[User], list(page.items))
-        return cls(
-            edges=[UserEdge(cursor=c, node=u) for c, u in zip(page.cursors, users, strict=True)],
-            nodes=users,
-            page_info=page_info(cast(Page[object], page)),
-            total_count=page.total_count,
-        )
 
 
 @object_type(kernel.Token)

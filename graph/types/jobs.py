@@ -7,13 +7,12 @@ from strawberry.scalars import JSON
 
 from glia import jobs as kernel
 from glia.errors import NotFound
-from glia.pages import Page
 from graph.context import Info
 from graph.types.auth import User  # noqa: F401  (Job.owner's type must be registered first)
 from graph.types.base import expose_enum, field_description, input_type, object_type
 from graph.types.clusters import Cluster, Resources  # noqa: F401  (as for User)
 from graph.types.node import Node
-from graph.types.pages import PageInfo, page_info
+from graph.types.pages import OrderDirection  # noqa: F401  (JobOrder's enum, described first)
 
 JobStatus = expose_enum(kernel.JobStatus)
 JobReason = expose_enum(kernel.JobReason)
@@ -55,30 +54,6 @@ class Job(Node):
     )
     def log_url(self, root: strawberry.Parent[kernel.Job], info: Info) -> str:
         return f"{info.context.platform.settings.effective_public_url}/api/jobs/{root.id}/log"
-
-
-@strawberry.type(description="A job and its cursor in the listing")
-class JobEdge:
-    cursor: str = strawberry.field(description="This job's position in the listing")
-    node: Job = strawberry.field(description="The job")
-
-
-@strawberry.type(description="Jobs, a page at a time")
-class JobConnection:
-    edges: list[JobEdge] = strawberry.field(description="The jobs of this page, with cursors")
-    nodes: list[Job] = strawberry.field(description="The jobs of this page")
-    page_info: PageInfo = strawberry.field(description="Where this page is in the listing")
-    total_count: int = strawberry.field(description="How many jobs match, on every page")
-
-    @classmethod
-    def of(cls, page: Page[kernel.Job]) -> JobConnection:
-        jobs = cast(list[Job], list(page.items))
-        return cls(
-            edges=[JobEdge(cursor=c, node=j) for c, j in zip(page.cursors, jobs, strict=True)],
-            nodes=jobs,
-            page_info=page_info(cast(Page[object], page)),
-            total_count=page.total_count,
-        )
 
 
 @input_type(kernel.JobFilter)

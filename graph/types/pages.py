@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any, Generic, TypeVar, cast
+
 import strawberry
 
 from glia import pages as kernel
 from graph.types.base import expose_enum
 
 OrderDirection = expose_enum(kernel.OrderDirection)
+
+T = TypeVar("T")
 
 FIRST = strawberry.argument(
     description=f"Items from the start, or after `after`: 0 to {kernel.MAX_PAGE_SIZE} "
@@ -32,10 +36,32 @@ class PageInfo:
     )
 
 
-def page_info(page: kernel.Page[object]) -> PageInfo:
-    return PageInfo(
-        has_next_page=page.has_next_page,
-        has_previous_page=page.has_previous_page,
-        start_cursor=page.start_cursor,
-        end_cursor=page.end_cursor,
-    )
+@strawberry.type(description="An item and its position in the listing")
+class Edge(Generic[T]):
+    cursor: str = strawberry.field(description="The item's position, for `after` or `before`")
+    node: T = strawberry.field(description="The item")
+
+
+@strawberry.type(description="A listing, a page at a time")
+class Connection(Generic[T]):
+    edges: list[Edge[T]] = strawberry.field(description="The items of this page, with cursors")
+    nodes: list[T] = strawberry.field(description="The items of this page")
+    page_info: PageInfo = strawberry.field(description="Where this page is in the listing")
+    total_count: int = strawberry.field(description="How many items match, on every page")
+
+    @classmethod
+    def of(cls, page: kernel.Page[Any]) -> Connection[T]:
+        """A service's page as the GraphQL connection; its items are the kernel's models,
+        which GraphQL reads as the types they derive (see `graph.types.base`)."""
+        items = cast(list[T], list(page.items))
+        return cls(
+            edges=[Edge(cursor=c, node=n) for c, n in zip(page.cursors, items, strict=True)],
+            nodes=items,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=page.start_cursor,
+                end_cursor=page.end_cursor,
+            ),
+            total_count=page.total_count,
+        )
