@@ -37,8 +37,9 @@ def _with_web(
     try:
         process = start(api_url=f"http://{api_host}:{api_port}", host=api_host, port=port)
     except WebError as error:
-        typer.echo(f"error: {error}", err=True)
-        return 1
+        # The platform is useful without its pages: say why they are missing, serve the API.
+        typer.echo(f"warning: the web UI is not served: {error}", err=True)
+        return run()
     typer.echo(f"Glia's web UI: http://{api_host}:{port} (it builds its pages first)", err=True)
     try:
         return run()
