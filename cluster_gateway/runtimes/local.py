@@ -570,6 +570,7 @@ class LocalRuntime(Runtime):
             return None
         follower = _Follower(tail.room)
         tail.followers.add(follower)
+        tail.room.set()  # a pump waiting because all the others were full reads on for it
         return follower
 
     def _leave_tail(self, job_id: str, follower: _Follower) -> None:

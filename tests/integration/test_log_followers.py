@@ -199,3 +199,46 @@ async def test_a_follower_behind_gets_what_waits_joined_within_a_batchs_bounds()
     second = await follower.take()
     assert second is not None and second.line_count == 3
     assert await follower.take() is None
+
+
+# Prints "ready"; after "go", one more run than a follower may have waiting, each of exactly
+# a batch's lines (each write under PIPE_BUF, so read whole); after "go2", "after".
+FILL = (
+    "import os, sys, time\n"
+    "print('ready', flush=True)\n"
+    "while not os.path.exists('go'): time.sleep(0.01)\n"
+    f"for _ in range({local.FOLLOWER_BATCHES + 1}):\n"
+    f"    sys.stdout.write('x\\n' * {local.BATCH_LINES})\n"
+    "    sys.stdout.flush()\n"
+    "while not os.path.exists('go2'): time.sleep(0.01)\n"
+    "print('after', flush=True)\n"
+)
+
+
+async def test_a_follower_joining_when_the_others_are_full_is_not_stalled(
+    runtime: LocalRuntime,
+) -> None:
+    await runtime.start(spec("fill", python(FILL)))
+    work = runtime.job_dir("fill") / jobdir.SCRATCH
+    stalled = runtime.logs("fill", follow=True)
+    async with asyncio.timeout(WITHIN):
+        await anext(stalled)
+        waiting = asyncio.ensure_future(anext(stalled))
+        await followers_at_the_tail(runtime, "fill", 1)
+        (work / "go").touch()
+
+        async def stalled_is_full() -> bool:
+            tail = runtime._tails.get("fill")
+            return tail is not None and tail.full
+
+        await eventually(stalled_is_full, within=WITHIN)
+        # A new follower reads all of it on its own, then joins the tail where it stopped.
+        late = runtime.logs("fill", follow=True)
+        seen = 0
+        while seen < 1 + (local.FOLLOWER_BATCHES + 1) * local.BATCH_LINES:
+            seen += (await anext(late)).line_count
+        late_next = asyncio.ensure_future(anext(late))
+        await followers_at_the_tail(runtime, "fill", 2)
+        (work / "go2").touch()
+        assert [line.text for line in (await late_next).lines()] == ["after"]
+    waiting.cancel()
