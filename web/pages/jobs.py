@@ -245,7 +245,11 @@ def jobs() -> rx.Component:
                 variant="soft",
                 size="1",
             ),
-            rx.text(JobsState.total.to_string() + " jobs", size="2", color_scheme="gray"),
+            rx.text(
+                rx.cond(JobsState.total == 1, "1 job", JobsState.total.to_string() + " jobs"),
+                size="2",
+                color_scheme="gray",
+            ),
             spacing="3",
             align="center",
             margin_top="12px",
