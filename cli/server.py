@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -22,7 +23,28 @@ def register(app: typer.Typer) -> None:
     app.command("web", cls=GliaCommand)(web)
 
 
-WEB_PORT_HELP = "Port of the web UI [default: the API's port + 1]."
+# The options `up` and `serve` share.
+Host = Annotated[
+    str | None,
+    typer.Option(
+        "--host",
+        metavar="ADDRESS",
+        help="Address to listen on (env GLIA_HOST).",
+        show_default="127.0.0.1",
+    ),
+]
+Port = Annotated[
+    int | None,
+    typer.Option(
+        "--port", metavar="PORT", help="Port to listen on (env GLIA_PORT).", show_default="8080"
+    ),
+]
+WebPort = Annotated[
+    int | None,
+    typer.Option(
+        "--web-port", metavar="PORT", help="Port of the web UI [default: the API's port + 1]."
+    ),
+]
 
 
 def _with_web(
@@ -67,20 +89,8 @@ class ConfigLogin:
 
 
 def up(
-    host: str | None = typer.Option(
-        None,
-        "--host",
-        metavar="ADDRESS",
-        help="Address to listen on (env GLIA_HOST).",
-        show_default="127.0.0.1",
-    ),
-    port: int | None = typer.Option(
-        None,
-        "--port",
-        metavar="PORT",
-        help="Port to listen on (env GLIA_PORT).",
-        show_default="8080",
-    ),
+    host: Host = None,
+    port: Port = None,
     data_dir: Path | None = typer.Option(
         None,
         "--data-dir",
@@ -89,7 +99,7 @@ def up(
         show_default="~/.local/share/glia",
     ),
     with_web: bool = typer.Option(True, "--web/--no-web", help="Serve the web UI too."),
-    web_port: int | None = typer.Option(None, "--web-port", metavar="PORT", help=WEB_PORT_HELP),
+    web_port: WebPort = None,
 ) -> None:
     """Start the whole platform on this machine: SQLite, in-process bus, local runtime,
     and the web UI beside the API.
@@ -113,22 +123,10 @@ def up(
 
 
 def serve(
-    host: str | None = typer.Option(
-        None,
-        "--host",
-        metavar="ADDRESS",
-        help="Address to listen on (env GLIA_HOST).",
-        show_default="127.0.0.1",
-    ),
-    port: int | None = typer.Option(
-        None,
-        "--port",
-        metavar="PORT",
-        help="Port to listen on (env GLIA_PORT).",
-        show_default="8080",
-    ),
+    host: Host = None,
+    port: Port = None,
     with_web: bool = typer.Option(False, "--web/--no-web", help="Serve the web UI too."),
-    web_port: int | None = typer.Option(None, "--web-port", metavar="PORT", help=WEB_PORT_HELP),
+    web_port: WebPort = None,
 ) -> None:
     """Start the control plane for production: GLIA_DATABASE_URL, GLIA_REDIS_URL,
     GLIA_SECRET_KEY (required), GLIA_PUBLIC_URL, GLIA_ADMIN_PASSWORD (the first admin's).
