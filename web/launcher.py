@@ -9,8 +9,10 @@ backend at ``public_url`` (baked into the compiled pages, so a new URL means a n
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +23,7 @@ WEB_DIR = Path(__file__).resolve().parent
 # Where Reflex runs, reads rxconfig.py and builds (.web/).
 PROJECT_DIR = WEB_DIR / "project"
 BUN_VERSION = "1.4.5"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class WebError(Exception):
@@ -100,10 +103,19 @@ def start(
             stdout=output or None,
             stderr=subprocess.STDOUT if output else None,
             start_new_session=True,
+            preexec_fn=_end_with_parent,
         )
     finally:
         if output is not None:
             output.close()
+
+
+def _end_with_parent() -> None:
+    """In the web server's process, before it runs: end it (SIGTERM, on which Reflex stops
+    its workers) when the process that started it dies, however it dies. `glia up` stops it
+    itself on Ctrl-C; a SIGTERM or SIGKILL to `glia up` would otherwise leave it running."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def stop(process: subprocess.Popen[bytes], *, timeout: float = 10.0) -> None:

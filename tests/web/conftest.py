@@ -34,24 +34,29 @@ class Platform:
     cli: Cli
 
 
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    root = tmp_path_factory.mktemp("web")
+def start_with_web(root: Path) -> tuple[Server, str]:
+    """`glia up` with its web UI, once the UI answers."""
     web_port = free_port()
     server = Server(root, command=("up", "--web-port", str(web_port)))
     server.start()
+    web_url = f"http://127.0.0.1:{web_port}"
+    deadline = time.monotonic() + WEB_START_TIMEOUT_S
+    while True:
+        try:
+            if httpx.get(f"{web_url}/login", timeout=2).status_code < 400:
+                return server, web_url
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or server.process is None or server.process.poll():
+            server.stop()
+            raise RuntimeError(f"the web UI did not start:\n{server.log_path.read_text()}")
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    server, web_url = start_with_web(tmp_path_factory.mktemp("web"))
     try:
-        web_url = f"http://127.0.0.1:{web_port}"
-        deadline = time.monotonic() + WEB_START_TIMEOUT_S
-        while True:
-            try:
-                if httpx.get(f"{web_url}/login", timeout=2).status_code < 400:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.process is None or server.process.poll():
-                raise RuntimeError(f"the web UI did not start:\n{server.log_path.read_text()}")
-            time.sleep(1)
         match = re.search(r"admin password \(shown once\): (\S+)", server.log_path.read_text())
         assert match, server.log_path.read_text()
         cli = Cli(server, server.root / "home" / "config.toml")
