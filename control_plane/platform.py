@@ -15,7 +15,12 @@ from control_plane.metrics import Metrics
 from control_plane.rate_limits import RateLimits
 from control_plane.services.acl import AclService
 from control_plane.services.auth import ADMIN_ROLE, AuthService
-from control_plane.services.clusters import ClustersService, GatewayRegistry, presets_for_host
+from control_plane.services.clusters import (
+    ClustersService,
+    ClusterUsersService,
+    GatewayRegistry,
+    presets_for_host,
+)
 from control_plane.services.jobs import (
     ClusterReconciler,
     JobsService,
@@ -23,6 +28,10 @@ from control_plane.services.jobs import (
     JobSubmitter,
 )
 from control_plane.services.monitoring import MonitoringService
+from control_plane.services.orgs import OrgsService
+from control_plane.services.projects import ProjectsService
+from control_plane.services.service_accounts import ServiceAccountsService
+from control_plane.services.sharing import SharingService
 from control_plane.services.users import UsersService
 from control_plane.settings import Settings
 from control_plane.store.database import Database
@@ -51,6 +60,11 @@ class Platform:
     gateways: GatewayRegistry
     jobs: JobsService
     users: UsersService
+    orgs: OrgsService
+    projects: ProjectsService
+    cluster_users: ClusterUsersService
+    sharing: SharingService
+    service_accounts: ServiceAccountsService
     job_status: JobStatusMachine
     reconciler: ClusterReconciler
     monitoring: MonitoringService
@@ -70,6 +84,8 @@ class Platform:
         # Admins manage every resource of every kind.
         await acl.grant(role_subject(ADMIN_ROLE), ALL_URIS, Action.MANAGE)
         clusters = ClustersService()
+        orgs = OrgsService(acl=acl, clusters=clusters)
+        projects = ProjectsService(acl=acl, orgs=orgs)
         gateways = GatewayRegistry()
         if runtime is None:
             runtime = LocalRuntime(
@@ -95,6 +111,8 @@ class Platform:
             db=db,
             bus=bus,
             acl=acl,
+            orgs=orgs,
+            home_cluster=settings.cluster_name,
             secret_key=settings.secret_key.get_secret_value(),
             token_ttl_s=settings.token_ttl_s,
             rate_limits=RateLimits(settings.redis_url, prefix=settings.redis_prefix),
@@ -108,6 +126,9 @@ class Platform:
             await clusters.ensure(
                 session, name=settings.cluster_name, presets=presets_for_host(capacity)
             )
+            # The rules orgs, projects and clusters mean, where a migration or a crash left
+            # some unwritten.
+            await orgs.sync(session)
         status = JobStatusMachine(db=db, bus=bus, metrics=metrics)
         submitter = JobSubmitter(
             db=db,
@@ -116,7 +137,8 @@ class Platform:
             clusters=clusters,
             gateways=gateways,
             status=status,
-            org=settings.default_org,
+            orgs=orgs,
+            projects=projects,
             base_env=settings.job_base_env,
         )
         jobs = JobsService(
@@ -128,6 +150,7 @@ class Platform:
             submitter=submitter,
             kill_grace_s=settings.kill_grace_s,
         )
+        users = UsersService(acl=acl, auth=auth, jobs=jobs, orgs=orgs)
         return cls(
             settings=settings,
             db=db,
@@ -138,7 +161,18 @@ class Platform:
             clusters=clusters,
             gateways=gateways,
             jobs=jobs,
-            users=UsersService(acl=acl, auth=auth, jobs=jobs),
+            users=users,
+            orgs=orgs,
+            projects=projects,
+            cluster_users=ClusterUsersService(acl=acl, clusters=clusters),
+            sharing=SharingService(acl=acl),
+            service_accounts=ServiceAccountsService(
+                acl=acl,
+                auth=auth,
+                users=users,
+                projects=projects,
+                token_ttl_s=settings.service_account_token_ttl_s,
+            ),
             job_status=status,
             reconciler=ClusterReconciler(
                 db=db,

@@ -38,8 +38,10 @@ class Settings(BaseSettings):
 
     token_ttl_s: int = 30 * 24 * 3600
 
+    # Service accounts' tokens: a year unless revoked.
+    service_account_token_ttl_s: int = 365 * 24 * 3600
+
     cluster_name: str = "default"
-    default_org: str = "default"
     # The local runtime confines jobs with cgroups where the host allows; off falls back to
     # rlimits only.
     use_cgroups: bool = True

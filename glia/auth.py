@@ -22,8 +22,18 @@ class UserRole(DescribedEnum):
     USER = "user", "Runs jobs and manages what they own or what is shared with them"
 
 
+class UserKind(DescribedEnum):
+    """Who is behind an account."""
+
+    USER = "user", "A person, who signs in with a password"
+    SERVICE_ACCOUNT = (
+        "service_account",
+        "A program, signing in with a token its owner made; named OWNER/NAME",
+    )
+
+
 class User(Model):
-    """A person (or, later, a service account) that signs in to Glia."""
+    """A person or a service account that signs in to Glia."""
 
     id: str
     """The user's id (a UUID)."""
@@ -34,6 +44,8 @@ class User(Model):
     """Where notifications go; null when none was given."""
     role: UserRole
     """The user's platform role."""
+    kind: UserKind = UserKind.USER
+    """A person, or a service account."""
     created_at: datetime
     """When the user was created (UTC)."""
 

@@ -26,6 +26,7 @@ ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 IDEMPOTENCY_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Variables the platform sets itself (GLIA_JOB_ID, …); a job cannot override them.
 RESERVED_ENV_PREFIX = "GLIA_"
+MAX_SHARES = 50
 MAX_TAGS = 20
 MAX_COMMAND_BYTES = 64 * 1024
 MAX_ENV_BYTES = 256 * 1024
@@ -97,14 +98,9 @@ def is_job_id(value: str) -> bool:
     return value.startswith(JOB_ID_PREFIX)
 
 
-def project_uri(cluster: str, org: str, project: str) -> str:
-    """The URI of a project's jobs: `job://CLUSTER/ORG/PROJECT`."""
-    return f"job://{cluster}/{org}/{project}"
-
-
 def job_uri(cluster: str, org: str, project: str, job_id: str) -> str:
     """`job://CLUSTER/ORG/PROJECT/JOB_ID`"""
-    return f"{project_uri(cluster, org, project)}/{job_id}"
+    return f"job://{cluster}/{org}/{project}/{job_id}"
 
 
 class EnvVar(Model):
@@ -145,6 +141,22 @@ class JobSubmission(Model):
     """The program and its arguments, run without a shell; at most 64 KiB in all."""
     cluster: str | None = None
     """The cluster to run on; null for the default one."""
+    org: str | None = None
+    """The org of the project to run in; null for the caller's personal org (a service
+    account: the org of its project)."""
+    project: str | None = None
+    """The project to run in (its writers may); null for the personal project of the caller
+    (a service account: its own project)."""
+    share: tuple[str, ...] = ()
+    """Users to let read the job (and follow its output) as soon as it exists."""
+
+    @field_validator("share")
+    @classmethod
+    def _share(cls, share: tuple[str, ...]) -> tuple[str, ...]:
+        if len(share) > MAX_SHARES:
+            raise ValueError(f"share a job with at most {MAX_SHARES} users at submission")
+        return tuple(dict.fromkeys(share))
+
     preset: str | None = None
     """The cluster's preset to size the job; null for the cluster's first preset."""
     env: tuple[EnvVar, ...] = ()
@@ -274,6 +286,10 @@ class JobFilter(Model):
     """Jobs whose id starts with this (`job-3f2a`): how clients resolve a short id."""
     owner: str | None = None
     """Jobs of the user of this name."""
+    org: str | None = None
+    """Jobs of projects of this org."""
+    project: str | None = None
+    """Jobs of projects of this name (with `org`: of that one project)."""
 
     @field_validator("id_prefix")
     @classmethod

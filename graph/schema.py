@@ -16,6 +16,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from graph.cost import QueryCost
+from graph.executor import SharingExecutor
 from graph.extensions import (
     ErrorCodes,
     OperationScope,
@@ -30,18 +31,20 @@ from resolvers.clusters import ClustersQuery
 from resolvers.jobs import JobsMutation, JobsQuery, JobsSubscription
 from resolvers.monitoring import MonitoringSubscription
 from resolvers.node import NodeQuery
+from resolvers.orgs import OrgsMutation, OrgsQuery
+from resolvers.sharing import SharingMutation, SharingQuery
 from resolvers.users import UsersMutation, UsersQuery
 
 
 @strawberry.type(description="What can be read: start with `me`, `jobs` or `node`")
-class Query(NodeQuery, AuthQuery, UsersQuery, ClustersQuery, JobsQuery):
+class Query(NodeQuery, AuthQuery, UsersQuery, OrgsQuery, SharingQuery, ClustersQuery, JobsQuery):
     pass
 
 
 @strawberry.type(
     description="What can be changed; each mutation takes one `input` and returns a payload"
 )
-class Mutation(AuthMutation, UsersMutation, JobsMutation):
+class Mutation(AuthMutation, UsersMutation, OrgsMutation, SharingMutation, JobsMutation):
     pass
 
 
@@ -88,6 +91,7 @@ def create_schema(
             ErrorCodes,
         ],
         config=StrawberryConfig(disable_field_suggestions=True),
+        execution_context_class=SharingExecutor,
     )
 
 

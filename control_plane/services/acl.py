@@ -128,11 +128,13 @@ class PermissionIndex:
                 self._by_subject.setdefault(subject, {})[uri] = action
 
         self._direct_roles: dict[str, set[str]] = {}
+        self._direct_members: dict[str, set[str]] = {}
         for link in links:
             if len(link) < 2:
                 logger.warning("acl: ignoring a malformed role link %r", list(link))
                 continue
             self._direct_roles.setdefault(link[0], set()).add(link[1])
+            self._direct_members.setdefault(link[1], set()).add(link[0])
         self._subjects: dict[str, frozenset[str]] = {
             member: self._closure(member) for member in self._direct_roles
         }
@@ -154,6 +156,32 @@ class PermissionIndex:
     def roles_of(self, member: str) -> list[str]:
         """The roles a member holds directly."""
         return sorted(self._direct_roles.get(member, ()))
+
+    def members_of(self, role: str) -> list[str]:
+        """The users and roles that hold ``role`` directly."""
+        return sorted(self._direct_members.get(role, ()))
+
+    def grants_on(self, uri_prefix: str) -> list[tuple[str, str, Action]]:
+        """Every grant ``(subject, uri, action)`` on ``uri_prefix`` or beneath it (segment by
+        segment), sorted by URI then subject."""
+        covers = MATCHER_FUNCTIONS["uri_covers"]
+        found = [
+            (subject, uri, action)
+            for uri, by_subject in self._by_uri.items()
+            if uri != ALL_URIS and covers(uri_prefix, uri)
+            for subject, action in by_subject.items()
+        ]
+        return sorted(found, key=lambda grant: (grant[1], grant[0]))
+
+    def all_grants(self) -> Iterable[tuple[str, str, Action]]:
+        """Every grant ``(subject, uri, action)``, by URI."""
+        for uri in sorted(self._by_uri):
+            for subject, action in sorted(self._by_uri[uri].items()):
+                yield subject, uri, action
+
+    def has_grant(self, subject: str, uri: str) -> Action | None:
+        """The action ``subject`` holds on exactly ``uri`` by a grant of its own, if any."""
+        return self._by_uri.get(uri, {}).get(subject)
 
     def check(self, subject: str, uri: str, action: str | Action) -> bool:
         """Whether ``subject`` may do ``action`` on ``uri``. `BadInput` on a malformed URI or
@@ -297,6 +325,89 @@ class AclService:
 
     async def roles_of(self, member: str) -> list[str]:
         return self._index.roles_of(member)
+
+    def members_of(self, role: str) -> list[str]:
+        return self._index.members_of(role)
+
+    # -- batches (the rules membership means: see glia.tenancy) --
+
+    async def add_rules(
+        self, grants: Iterable[tuple[str, str, Action]], links: Iterable[tuple[str, str]]
+    ) -> int:
+        """Add the grants and role links not there yet, in one write and one rebuild; returns
+        how many were added. Unlike `grant`, it leaves other actions on the same URI alone."""
+        async with self._lock:
+            rules = {(s, u, Action.parse(a).label) for s, u, a in grants}
+            new_grants = [list(r) for r in sorted(rules) if not self._enforcer.has_policy(*r)]
+            new_links = [
+                list(link)
+                for link in sorted(set(links))
+                if not self._enforcer.has_grouping_policy(*link)
+            ]
+            for subject, uri, _ in new_grants:
+                validate_subject(subject)
+                parse_grant_uri(uri)
+            for member, role in new_links:
+                validate_subject(member)
+                validate_subject(role)
+            if not new_grants and not new_links:
+                return 0
+            await self._apply(self._add_batch(new_grants, new_links))
+        await self._notify()
+        return len(new_grants) + len(new_links)
+
+    async def _add_batch(self, grants: list[list[str]], links: list[list[str]]) -> None:
+        if grants:
+            await self._enforcer.add_policies(grants)
+        if links:
+            await self._enforcer.add_grouping_policies(links)
+
+    async def remove_rules(
+        self, grants: Iterable[tuple[str, str, Action]], links: Iterable[tuple[str, str]]
+    ) -> int:
+        """Remove these exact grants and role links where they exist, in one write."""
+        async with self._lock:
+            rules = {(s, u, Action.parse(a).label) for s, u, a in grants}
+            old_grants = [list(r) for r in sorted(rules) if self._enforcer.has_policy(*r)]
+            old_links = [
+                list(link)
+                for link in sorted(set(links))
+                if self._enforcer.has_grouping_policy(*link)
+            ]
+            if not old_grants and not old_links:
+                return 0
+            await self._apply(self._remove_batch(old_grants, old_links))
+        await self._notify()
+        return len(old_grants) + len(old_links)
+
+    async def remove_subjects(self, subjects: Collection[str]) -> int:
+        """Remove every grant held by, every link from or to, and every grant on the role URI
+        of ``subjects`` (roles of a deleted project, a deleted user); returns how many rules
+        went."""
+        wanted = set(subjects)
+        role_uris = {f"role://{s.partition(':')[2]}" for s in wanted if s.startswith("role:")}
+        async with self._lock:
+            grants = [
+                rule
+                for rule in self._enforcer.get_policy()
+                if rule[0] in wanted or rule[1] in role_uris
+            ]
+            links = [
+                link
+                for link in self._enforcer.get_grouping_policy()
+                if link[0] in wanted or link[1] in wanted
+            ]
+            if not grants and not links:
+                return 0
+            await self._apply(self._remove_batch(grants, links))
+        await self._notify()
+        return len(grants) + len(links)
+
+    async def _remove_batch(self, grants: list[list[str]], links: list[list[str]]) -> None:
+        if grants:
+            await self._enforcer.remove_policies(grants)
+        if links:
+            await self._enforcer.remove_grouping_policies(links)
 
     # -- changes --
 

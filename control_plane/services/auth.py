@@ -13,7 +13,7 @@ import secrets
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,10 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from control_plane.events import EventBus
 from control_plane.rate_limits import RateLimits
 from control_plane.services.acl import AclService
+from control_plane.services.orgs import OrgsService
 from control_plane.store.database import Database
 from control_plane.store.models import TokenRow, UserRow
 from glia.acl import Action, role_subject, user_subject
-from glia.auth import NewUser, PasswordChange, Token, User, UserRole
+from glia.auth import NewUser, PasswordChange, Token, User, UserKind, UserRole
 from glia.clock import utcnow
 from glia.errors import (
     Conflict,
@@ -79,6 +80,7 @@ def user_from_row(row: UserRow) -> User:
         name=row.name,
         email=row.email,
         role=UserRole(row.role),
+        kind=UserKind(row.kind),
         created_at=row.created_at,
     )
 
@@ -97,6 +99,8 @@ class AuthService:
         db: Database,
         bus: EventBus,
         acl: AclService,
+        orgs: OrgsService,
+        home_cluster: str | None,
         secret_key: str,
         token_ttl_s: int,
         rate_limits: RateLimits,
@@ -110,6 +114,9 @@ class AuthService:
         self._db = db
         self._bus = bus
         self._acl = acl
+        self._orgs = orgs
+        # The cluster each new user's personal org may use.
+        self._home_cluster = home_cluster
         self._secret_key = secret_key
         self._token_ttl = timedelta(seconds=token_ttl_s)
         self._hasher = PasswordHasher()
@@ -142,42 +149,92 @@ class AuthService:
                 "(bubblewrap is not installed), so a second user's jobs could read the first "
                 "one's files. Run the server as root or install bubblewrap to add users."
             )
+        await self._check_name_free(session, new.name)
+        if await self._orgs.name_taken(session, new.name):
+            raise Conflict(
+                f"the name {new.name!r} is taken by an org: user names and org names are one "
+                "namespace (each user has a personal org of their name)",
+                fields={"name": "taken by an org"},
+            )
         generated = None
         password = new.password
         if password is None:
             generated = password = secrets.token_urlsafe(_GENERATED_PASSWORD_BYTES)
         password_hash = await self._hash(password)
-        for _attempt in range(5):
-            row = UserRow(
+        row = await self._insert_user(
+            session,
+            lambda uid: UserRow(
                 id=str(uuid.uuid4()),
                 name=new.name,
                 email=new.email,
                 role=new.role.value,
                 password_hash=password_hash,
-                uid=await self._free_uid(session),
-            )
-            session.add(row)
-            try:
-                await session.commit()
-                break
-            except IntegrityError as exc:
-                await session.rollback()
-                taken = await session.scalar(
-                    select(UserRow.disabled).where(UserRow.name == new.name)
-                )
-                if taken is not None:
-                    why = "belonged to a deleted user" if taken else "is taken"
-                    raise Conflict(
-                        f"the user name {new.name!r} {why}: names are never reused, so that "
-                        "nobody inherits another user's jobs and grants",
-                        fields={"name": why},
-                    ) from exc
-                # Another process took the same uid at the same time: take the next one.
-        else:
-            raise Conflict("could not give the new user a uid: try again")
+                uid=uid,
+            ),
+            personal_org=True,
+        )
+        user = user_from_row(row)
+        clusters = [self._home_cluster] if self._home_cluster else []
+        await self._orgs.after_personal_created(user, clusters)
         if new.role is UserRole.ADMIN:
             await self._acl.add_role(user_subject(new.name), role_subject(ADMIN_ROLE))
-        return user_from_row(row), generated
+        return user, generated
+
+    async def create_service_account(
+        self, session: AsyncSession, owner: User, name: str, *, org: str | None, project: str | None
+    ) -> User:
+        """The account row of a service account named ``OWNER/NAME``; it has no password and
+        gets no personal org (`ServiceAccountsService` gives it its project and token)."""
+        full_name = f"{owner.name}/{name}"
+        return user_from_row(
+            await self._insert_user(
+                session,
+                lambda uid: UserRow(
+                    id=str(uuid.uuid4()),
+                    name=full_name,
+                    kind=UserKind.SERVICE_ACCOUNT.value,
+                    owner_id=owner.id,
+                    org=org,
+                    project=project,
+                    role=UserRole.USER.value,
+                    uid=uid,
+                ),
+                personal_org=False,
+            )
+        )
+
+    async def _insert_user(
+        self,
+        session: AsyncSession,
+        make_row: Callable[[int], UserRow],
+        *,
+        personal_org: bool,
+    ) -> UserRow:
+        for _attempt in range(5):
+            row = make_row(await self._free_uid(session))
+            session.add(row)
+            if personal_org:
+                await self._orgs.create_personal(session, row.id, row.name, self._home_cluster)
+            try:
+                await session.commit()
+                return row
+            except IntegrityError:
+                await session.rollback()
+                await self._check_name_free(session, row.name)
+                if personal_org and await self._orgs.name_taken(session, row.name):
+                    raise Conflict(f"the name {row.name!r} is taken by an org") from None
+                # Another process took the same uid at the same time: take the next one.
+        raise Conflict("could not give the new user a uid: try again")
+
+    async def _check_name_free(self, session: AsyncSession, name: str) -> None:
+        taken = await session.scalar(select(UserRow.disabled).where(UserRow.name == name))
+        if taken is not None:
+            why = "belonged to a deleted user" if taken else "is taken"
+            raise Conflict(
+                f"the name {name!r} {why}: names are never reused, so that nobody inherits "
+                "another user's jobs and grants",
+                fields={"name": why},
+            )
 
     async def _free_uid(self, session: AsyncSession) -> int:
         highest = await session.scalar(select(func.max(UserRow.uid)))
@@ -339,14 +396,21 @@ class AuthService:
         for token_id in list(ids):
             await self.revoke_token(session, token_id)
 
-    async def issue_token(self, session: AsyncSession, user_id: str, *, description: str) -> str:
+    async def issue_token(
+        self,
+        session: AsyncSession,
+        user_id: str,
+        *,
+        description: str,
+        ttl: timedelta | None = None,
+    ) -> str:
         now = utcnow()
         row = TokenRow(
             id=str(uuid.uuid4()),
             user_id=user_id,
             description=description,
             created_at=now,
-            expires_at=now + self._token_ttl,
+            expires_at=now + (ttl or self._token_ttl),
         )
         session.add(row)
         await session.commit()

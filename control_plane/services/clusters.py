@@ -12,9 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from cluster_gateway.gateway import ClusterCapacity, Gateway
+from control_plane.services.acl import AclService
 from control_plane.store.models import ClusterRow, PresetRow
+from glia.acl import Action
+from glia.auth import User
 from glia.clusters import Cluster, ClusterStatus, Preset, Resources
-from glia.errors import NotFound, Unavailable
+from glia.errors import Forbidden, NotFound, Unavailable
+from glia.tenancy import CLUSTER_ROLES, ClusterRole, Member, cluster_role, cluster_uri
 
 
 def cluster_from_row(row: ClusterRow) -> Cluster:
@@ -157,3 +161,74 @@ class ClustersService:
         if not clusters:
             raise NotFound("no cluster is registered")
         return clusters[0].name
+
+
+class ClusterUsersService:
+    """Who may run on a cluster, and manage it: role links to the cluster's built-in roles
+    (`glia.tenancy`). An org's users are the cluster's users through the org's role; this is
+    for the users given a role on the cluster itself."""
+
+    def __init__(self, *, acl: AclService, clusters: ClustersService) -> None:
+        self._acl = acl
+        self._clusters = clusters
+
+    async def _visible(self, session: AsyncSession, caller: User, cluster: str) -> None:
+        await self._clusters.get(session, cluster)
+        if not await self._acl.check(caller.subject, cluster_uri(cluster), Action.READ):
+            raise NotFound(f"cluster {cluster!r} not found")
+
+    def role_in(self, subject: str, cluster: str) -> ClusterRole | None:
+        held = self._acl.subjects_of(subject)
+        for role in reversed(CLUSTER_ROLES):
+            if cluster_role(cluster, role) in held:
+                return role
+        return None
+
+    async def members(self, session: AsyncSession, caller: User, cluster: str) -> list[Member]:
+        """The users given a role on the cluster (its managers and admins may look)."""
+        await self._visible(session, caller, cluster)
+        await self._acl.require(caller.subject, cluster_uri(cluster), Action.WRITE)
+        members: dict[str, str] = {}
+        for role in CLUSTER_ROLES:
+            for member in self._acl.members_of(cluster_role(cluster, role)):
+                if member.startswith("user:"):
+                    members[member.removeprefix("user:")] = role.value
+        return [Member(user=user, role=role) for user, role in sorted(members.items())]
+
+    async def add_member(
+        self, session: AsyncSession, caller: User, cluster: str, member: str, role: ClusterRole
+    ) -> Member:
+        """Give ``member`` (``user:NAME``, which must exist) a role on the cluster, replacing
+        the one they had; managers add users and managers, admins admins too."""
+        await self._visible(session, caller, cluster)
+        self._require_member_manager(caller, cluster, role)
+        current = self.role_in(member, cluster)
+        if current is not None:
+            self._require_member_manager(caller, cluster, current)
+        await self._acl.add_rules([], [(member, cluster_role(cluster, role))])
+        for other in CLUSTER_ROLES:
+            if other is not role:
+                await self._acl.remove_role(member, cluster_role(cluster, other))
+        return Member(user=member.removeprefix("user:"), role=role.value)
+
+    async def remove_member(
+        self, session: AsyncSession, caller: User, cluster: str, member: str
+    ) -> Member:
+        await self._visible(session, caller, cluster)
+        current = next(
+            (r for r in CLUSTER_ROLES if member in self._acl.members_of(cluster_role(cluster, r))),
+            None,
+        )
+        if current is None:
+            raise NotFound(f"{member.removeprefix('user:')!r} has no role on cluster {cluster!r}")
+        self._require_member_manager(caller, cluster, current)
+        for role in CLUSTER_ROLES:
+            await self._acl.remove_role(member, cluster_role(cluster, role))
+        return Member(user=member.removeprefix("user:"), role=current.value)
+
+    def _require_member_manager(self, caller: User, cluster: str, role: ClusterRole) -> None:
+        needed = Action.MANAGE if role is ClusterRole.ADMIN else Action.WRITE
+        if not self._acl.index.check(caller.subject, cluster_uri(cluster), needed):
+            who = "admins" if needed is Action.MANAGE else "managers"
+            what = "an admin" if role is ClusterRole.ADMIN else "a user"
+            raise Forbidden(f"only the {who} of cluster {cluster!r} may change who is {what} of it")

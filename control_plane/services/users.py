@@ -16,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from control_plane.services.acl import AclService
 from control_plane.services.auth import ADMIN_ROLE, USERS_URI, AuthService, user_from_row
 from control_plane.services.jobs import JobsService
+from control_plane.services.orgs import OrgsService
 from control_plane.services.pages import Order, SortKey, keyset_page
 from control_plane.store.models import UserRow
 from glia.acl import Action, role_subject
-from glia.auth import User, UserRole, UserUpdate
-from glia.errors import Conflict
+from glia.auth import User, UserKind, UserRole, UserUpdate
+from glia.errors import Conflict, NotFound
 from glia.jobs import UNFINISHED_STATUSES, JobFilter
 from glia.pages import MAX_PAGE_SIZE, Page, PageRequest
 
@@ -35,8 +36,11 @@ _BY_NAME = Order[User](
 
 
 class UsersService:
-    def __init__(self, *, acl: AclService, auth: AuthService, jobs: JobsService) -> None:
+    def __init__(
+        self, *, acl: AclService, auth: AuthService, jobs: JobsService, orgs: OrgsService
+    ) -> None:
         self._acl = acl
+        self._orgs = orgs
         self._auth = auth
         self._jobs = jobs
 
@@ -46,7 +50,7 @@ class UsersService:
     async def list(self, session: AsyncSession, caller: User, page: PageRequest) -> Page[User]:
         """Every user but the deleted ones, by name (admins only)."""
         await self._require_manager(caller)
-        active = UserRow.disabled.is_(False)
+        active = UserRow.disabled.is_(False) & (UserRow.kind == UserKind.USER.value)
         total = await session.scalar(select(func.count()).where(active)) or 0
         return await keyset_page(
             session,
@@ -92,21 +96,35 @@ class UsersService:
 
     async def delete(self, session: AsyncSession, caller: User, name: str) -> tuple[User, int]:
         """Delete a user (admins only, not themself): their unfinished jobs are stopped, their
-        tokens revoked, their grants dropped. Returns the user and how many jobs were stopped."""
+        tokens revoked, their grants and memberships dropped, their personal org closed and
+        their service accounts deleted. Returns the user and how many jobs were stopped."""
         await self._require_manager(caller)
         row = await self._auth.user_row(session, name)
         if row.id == caller.id:
             raise Conflict("you cannot delete yourself: another admin can", fields={"name": "you"})
+        if row.kind != UserKind.USER.value:
+            raise NotFound(f"user {name!r} not found: {name!r} is a service account")
+        stopped = 0
+        accounts = await session.scalars(
+            select(UserRow).where(UserRow.owner_id == row.id, UserRow.disabled.is_(False))
+        )
+        for account in list(accounts):
+            stopped += await self.deactivate(session, caller, account)
+        stopped += await self.deactivate(session, caller, row)
+        await self._orgs.close_personal(session, row.id)
+        return user_from_row(row), stopped
+
+    async def deactivate(self, session: AsyncSession, caller: User, row: UserRow) -> int:
+        """Disable a user or service account for good: no new token or job from the moment it
+        is committed, its tokens revoked (ending its open streams), its grants and role links
+        dropped, its unfinished jobs stopped by ``caller`` (who must be able to). Returns how
+        many jobs were stopped."""
         user = user_from_row(row)
         row.disabled = True
         await session.commit()  # no new token or job from here on
         await self._auth.revoke_tokens_of(session, row.id)
-        for uri, _action in await self._acl.grants_of(user.subject):
-            await self._acl.revoke(user.subject, uri)
-        for role in await self._acl.roles_of(user.subject):
-            await self._acl.remove_role(user.subject, role)
-        # The caller manages users, and so reads every job: they find and stop the jobs.
-        unfinished = JobFilter(statuses=tuple(UNFINISHED_STATUSES), owner=name)
+        await self._acl.remove_subjects([user.subject])
+        unfinished = JobFilter(statuses=tuple(UNFINISHED_STATUSES), owner=user.name)
         job_ids: list[str] = []
         after = None
         while True:
@@ -124,9 +142,8 @@ class UsersService:
                 try:
                     await self._jobs.kill(caller, job_id)
                 except Exception:
-                    logger.exception("could not stop job %s of deleted user %s", job_id, name)
+                    logger.exception("could not stop job %s of deleted %s", job_id, user.name)
                     return False
                 return True
 
-        stopped = sum(await asyncio.gather(*(stop(job_id) for job_id in job_ids)))
-        return user, stopped
+        return sum(await asyncio.gather(*(stop(job_id) for job_id in job_ids)))

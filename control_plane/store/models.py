@@ -68,10 +68,17 @@ class UserRow(Base):
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
     email: Mapped[str | None] = mapped_column(String(320))
     password_hash: Mapped[str | None] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(16), default="user")
+    # "user", or "service_account": no password, signs in with its tokens only, and is named
+    # OWNER/NAME after the user who made it (`owner_id`).
+    kind: Mapped[str] = mapped_column(String(16), default="user")
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # The project a service account was made for (it is a member of it).
+    org: Mapped[str | None] = mapped_column(String(64))
+    project: Mapped[str | None] = mapped_column(String(64))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     # The unprivileged uid (and gid) the user's jobs run as, from GLIA_JOB_UID_BASE on.
     uid: Mapped[int] = mapped_column(Integer, unique=True)
@@ -200,6 +207,67 @@ class AclRuleRow(Base):
     v0: Mapped[str] = mapped_column(String(255))
     v1: Mapped[str] = mapped_column(String(400))
     v2: Mapped[str] = mapped_column(String(32), default="")
+
+
+class OrgRow(Base):
+    """An org. Its members are ACL role links (`glia.tenancy`); a deleted org keeps its row,
+    so that its name, which its jobs' URIs carry, is never given out again."""
+
+    __tablename__ = "orgs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    # The user whose personal org it is; null for an org made by an admin.
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None]
+
+    projects: Mapped[list[ProjectRow]] = relationship(
+        back_populates="org", order_by="ProjectRow.name"
+    )
+    clusters: Mapped[list[OrgClusterRow]] = relationship(
+        back_populates="org", cascade="all, delete-orphan"
+    )
+
+
+class ProjectRow(Base):
+    """A project of an org; like orgs, a deleted one keeps its row and its name."""
+
+    __tablename__ = "projects"
+    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_projects_org_name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    default_role: Mapped[str] = mapped_column(String(16), default="writer")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None]
+
+    org: Mapped[OrgRow] = relationship(back_populates="projects")
+
+
+class OrgClusterRow(Base):
+    """A cluster an org's members may run on."""
+
+    __tablename__ = "org_clusters"
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True)
+    cluster_id: Mapped[str] = mapped_column(
+        ForeignKey("clusters.id", ondelete="CASCADE"), primary_key=True
+    )
+
+    org: Mapped[OrgRow] = relationship(back_populates="clusters")
+    cluster: Mapped[ClusterRow] = relationship()
+
+
+class CustomRoleRow(Base):
+    """A role a user made (`role:user/OWNER/NAME`); its members and grants are ACL rules."""
+
+    __tablename__ = "custom_roles"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class LeaseRow(Base):

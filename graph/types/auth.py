@@ -8,6 +8,7 @@ from graph.types.base import expose_enum, field_description, input_type, object_
 from graph.types.node import Node
 
 UserRole = expose_enum(kernel.UserRole)
+UserKind = expose_enum(kernel.UserKind)
 
 
 @object_type(kernel.User)

@@ -73,7 +73,7 @@ async def test_submit_runs_and_records_history(api: Api, runtime: FakeRuntime) -
         token, name="first", preset="cpu-small", env=[{"name": "A", "value": "1"}]
     )
     assert job["status"] in ("PENDING", "RUNNING")
-    assert job["uri"] == f"job://default/default/alice/{job['id']}"
+    assert job["uri"] == f"job://default/alice/alice/{job['id']}"
     assert job["owner"]["name"] == "alice"
     assert job["preset"] == "cpu-small"
     spec = runtime.specs[job["id"]]

@@ -21,7 +21,7 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 def job(job_id: str, **fields: Any) -> Job:
     data: dict[str, Any] = {
         "id": job_id,
-        "uri": f"job://default/default/alice/{job_id}",
+        "uri": f"job://default/alice/alice/{job_id}",
         "owner": {"id": "u1", "name": "alice", "role": "user", "createdAt": NOW},
         "clusterName": "default",
         "org": "default",

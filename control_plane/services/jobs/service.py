@@ -132,6 +132,10 @@ class JobsService:
             conditions.append(JobRow.created_at >= job_filter.since)
         if job_filter.cluster is not None:
             conditions.append(ClusterRow.name == job_filter.cluster)
+        if job_filter.org is not None:
+            conditions.append(JobRow.org == job_filter.org)
+        if job_filter.project is not None:
+            conditions.append(JobRow.project == job_filter.project)
         if job_filter.owner is not None:
             conditions.append(
                 JobRow.owner_id

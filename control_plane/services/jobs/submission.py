@@ -16,12 +16,14 @@ from control_plane.services.auth import AuthService
 from control_plane.services.clusters import ClustersService, GatewayRegistry
 from control_plane.services.jobs.records import find_job, job_from_row
 from control_plane.services.jobs.status import JobStatusMachine
+from control_plane.services.orgs import OrgsService
+from control_plane.services.projects import ProjectsService
 from control_plane.store.database import Database
-from control_plane.store.models import JobRow, JobStatusRow
+from control_plane.store.models import JobRow, JobStatusRow, UserRow
 from glia.acl import Action
-from glia.auth import User
+from glia.auth import User, UserKind
 from glia.clock import utcnow
-from glia.errors import BadInput, Conflict, GliaError
+from glia.errors import BadInput, Conflict, Forbidden, GliaError, NotFound
 from glia.jobs import (
     JOB_ID_PREFIX,
     UNFINISHED_STATUSES,
@@ -30,8 +32,8 @@ from glia.jobs import (
     JobStatus,
     JobSubmission,
     job_uri,
-    project_uri,
 )
+from glia.tenancy import cluster_uri, project_resources_uri
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +48,8 @@ class JobSubmitter:
         clusters: ClustersService,
         gateways: GatewayRegistry,
         status: JobStatusMachine,
-        org: str,
+        orgs: OrgsService,
+        projects: ProjectsService,
         base_env: Mapping[str, str],
     ) -> None:
         self._db = db
@@ -55,7 +58,8 @@ class JobSubmitter:
         self._clusters = clusters
         self._gateways = gateways
         self._status = status
-        self._org = org
+        self._orgs = orgs
+        self._projects = projects
         self._base_env = dict(base_env)
 
     async def submit(self, session: AsyncSession, user: User, submission: JobSubmission) -> Job:
@@ -73,12 +77,23 @@ class JobSubmitter:
                 f"(presets: {known})",
                 fields={"preset": f"unknown on cluster {cluster.name!r}"},
             )
-        project = user.name
-        project_root = project_uri(cluster.name, self._org, project)
-        # Owners manage their own project (which covers writing this job); the grant is
-        # made once, on first use.
-        if not await self._acl.check(user.subject, project_root, Action.MANAGE):
-            await self._acl.grant(user.subject, project_root, Action.MANAGE)
+        org, project = await self._place(session, user, submission)
+        await self._projects.row(session, user, org, project)  # NotFound unless visible
+        if not await self._acl.check(user.subject, cluster_uri(cluster.name), Action.READ):
+            raise NotFound(f"cluster {cluster.name!r} not found", fields={"cluster": "not found"})
+        jobs_root = project_resources_uri("job", cluster.name, org, project)
+        if not await self._acl.check(user.subject, jobs_root, Action.WRITE):
+            if cluster.name not in await self._orgs.cluster_names(session, org):
+                raise Forbidden(
+                    f"org {org!r} may not use cluster {cluster.name!r}: its admins can ask a "
+                    "platform admin to add it",
+                    fields={"cluster": f"not one of org {org!r}'s clusters"},
+                )
+            raise Forbidden(
+                f"you may read project {org}/{project} but not run jobs in it: its writers may",
+                fields={"project": "not a writer"},
+            )
+        shares = [await self._orgs.member_subject(session, name) for name in submission.share]
         if submission.name is not None:
             clash = await session.scalar(
                 select(JobRow.id).where(
@@ -100,9 +115,9 @@ class JobSubmitter:
             name=submission.name,
             owner_id=user.id,
             cluster_id=cluster.id,
-            org=self._org,
+            org=org,
             project=project,
-            uri=job_uri(cluster.name, self._org, project, job_id),
+            uri=job_uri(cluster.name, org, project, job_id),
             preset=preset.name,
             cpu=preset.resources.cpu,
             memory_mb=preset.resources.memory_mb,
@@ -134,9 +149,37 @@ class JobSubmitter:
                 raise
             return earlier
         job = job_from_row(row, user, cluster.name, with_history=True)
+        # The owner manages their job (shares it, kills it) whatever their project role.
+        await self._acl.add_rules(
+            [(user.subject, job.uri, Action.MANAGE)]
+            + [(subject, job.uri, Action.READ) for subject in shares if subject != user.subject],
+            [],
+        )
         await self._status.announce(job.id, job.status)
         await self.start_workload(job, uid)
         return job
+
+    async def _place(
+        self, session: AsyncSession, user: User, submission: JobSubmission
+    ) -> tuple[str, str]:
+        """The org and project a job goes in: the ones named, else the caller's personal
+        project (a service account's own project)."""
+        if submission.project is not None:
+            return submission.org or user.name, submission.project
+        if user.kind is UserKind.SERVICE_ACCOUNT:
+            row = await session.get(UserRow, user.id)
+            if row is None or row.org is None or row.project is None:
+                raise BadInput(
+                    "this service account was made for no project: name the project to run in",
+                    fields={"project": "required"},
+                )
+            return row.org, row.project
+        if submission.org is not None and submission.org != user.name:
+            raise BadInput(
+                f"name the project to run in, in org {submission.org!r}",
+                fields={"project": "required with org"},
+            )
+        return user.name, user.name
 
     async def _submitted(
         self, session: AsyncSession, user: User, submission: JobSubmission
