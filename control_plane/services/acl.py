@@ -149,6 +149,31 @@ class PermissionIndex:
                     stack.append(role)
         return frozenset(seen)
 
+    def with_grants(self, grants: Iterable[Sequence[str]]) -> PermissionIndex:
+        """A new index: this one plus ``grants`` (no role link changes). It shares every
+        part the grants do not touch, so adding a job owner's grant costs a copy of two
+        dicts' top levels, not a rebuild from every rule."""
+        index = object.__new__(PermissionIndex)
+        index._by_uri = dict(self._by_uri)
+        index._by_subject = dict(self._by_subject)
+        index._direct_roles = self._direct_roles
+        index._direct_members = self._direct_members
+        index._subjects = self._subjects
+        copied_uris: set[str] = set()
+        copied_subjects: set[str] = set()
+        for subject, uri, action_name in grants:
+            action = Action.parse(action_name)
+            if uri not in copied_uris:
+                index._by_uri[uri] = dict(index._by_uri.get(uri, {}))
+                copied_uris.add(uri)
+            if action > index._by_uri[uri].get(subject, 0):
+                index._by_uri[uri][subject] = action
+                if subject not in copied_subjects:
+                    index._by_subject[subject] = dict(index._by_subject.get(subject, {}))
+                    copied_subjects.add(subject)
+                index._by_subject[subject][uri] = action
+        return index
+
     def subjects_of(self, subject: str) -> frozenset[str]:
         """The subject and every role it holds, directly or through other roles."""
         return self._subjects.get(subject) or frozenset((subject,))
@@ -352,7 +377,12 @@ class AclService:
                 validate_subject(role)
             if not new_grants and not new_links:
                 return 0
-            await self._apply(self._add_batch(new_grants, new_links))
+            if new_links:
+                await self._apply(self._add_batch(new_grants, new_links))
+            else:
+                # Only grants (a job owner's): extend the index instead of rebuilding it.
+                await self._apply(self._add_batch(new_grants, []), rebuild=False)
+                self._index = self._index.with_grants(new_grants)
         await self._notify()
         return len(new_grants) + len(new_links)
 
@@ -466,8 +496,9 @@ class AclService:
         await self._notify()
         return True
 
-    async def _apply(self, change: Awaitable[object]) -> None:
-        """Run a casbin change (holding the lock) and rebuild the index. Casbin updates its
+    async def _apply(self, change: Awaitable[object], *, rebuild: bool = True) -> None:
+        """Run a casbin change (holding the lock) and rebuild the index (unless the caller
+        updates it itself). Casbin updates its
         model and the database in two steps; if either fails, reload so the memory matches
         the database again."""
         try:
@@ -478,7 +509,8 @@ class AclService:
             except Exception:
                 logger.exception("acl: reloading the policy after a failed change failed")
             raise
-        self._rebuild()
+        if rebuild:
+            self._rebuild()
 
     async def _notify(self) -> None:
         # The change is committed; a lost signal only delays other processes, so it must not

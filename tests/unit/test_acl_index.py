@@ -303,6 +303,29 @@ def test_index_answers_exactly_as_casbin_enforce(seed: int) -> None:
         assert index.check(subject, uri, action) is expected, (subject, uri, action, grants, links)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_an_index_extended_with_grants_answers_as_one_built_whole(seed: int) -> None:
+    rng = random.Random(500 + seed)
+    grants, links = _random_policy(rng)
+    split = len(grants) // 2
+    base = PermissionIndex(grants[:split], links)
+    extended = base.with_grants(grants[split:])
+    whole = PermissionIndex(grants, links)
+    for _ in range(80):
+        subject = rng.choice([*_USERS, *_ROLES])
+        uri = _random_uri(rng, 4)
+        action = rng.choice(_ACTIONS)
+        assert extended.check(subject, uri, action) is whole.check(subject, uri, action)
+        # The index it was made from is left as it was.
+        assert base.check(subject, uri, action) is PermissionIndex(grants[:split], links).check(
+            subject, uri, action
+        )
+    for subject in [*_USERS, *_ROLES]:
+        assert extended.grants_of(subject, inherited=True) == whole.grants_of(
+            subject, inherited=True
+        )
+
+
 def test_random_policies_exercise_both_answers() -> None:
     # So that the comparison with casbin above means something.
     rng = random.Random(1234)
