@@ -40,6 +40,7 @@ from glia.jobs import (
 from glia.model import parse_input
 from glia.monitoring import LogLine, LogText
 from glia.pages import MAX_PAGE_SIZE, Page, PageRequest
+from glia.tenancy import ClusterRole, Member
 from sdk import documents
 from sdk.errors import (
     Ambiguous,
@@ -53,6 +54,9 @@ from sdk.errors import (
     Unavailable,
     error_from_graphql,
 )
+from sdk.orgs import OrgsResource, ProjectsResource, role_name
+from sdk.resource import Resource
+from sdk.sharing import AclResource, ServiceAccountsResource
 
 if TYPE_CHECKING:
     from sdk.subscriptions import Subscriptions
@@ -134,6 +138,10 @@ class GliaClient:
         self.clusters = ClustersResource(self)
         self.jobs = JobsResource(self)
         self.users = UsersResource(self)
+        self.orgs = OrgsResource(self)
+        self.projects = ProjectsResource(self)
+        self.acl = AclResource(self)
+        self.service_accounts = ServiceAccountsResource(self)
 
     @property
     def graphql_url(self) -> str:
@@ -210,12 +218,7 @@ class GliaClient:
             yield data
 
 
-class _Resource:
-    def __init__(self, client: GliaClient) -> None:
-        self._client = client
-
-
-class AuthResource(_Resource):
+class AuthResource(Resource):
     async def login(self, username: str, password: str) -> tuple[str, User]:
         """Log in; returns the new token and the user, and makes the client use the token."""
         data = await self._client.execute(
@@ -264,7 +267,7 @@ class AuthResource(_Resource):
         await self._client.execute(documents.REVOKE_TOKEN, {"input": {"id": token_id}})
 
 
-class UsersResource(_Resource):
+class UsersResource(Resource):
     async def list(self) -> builtins.list[User]:
         """Every user, by name (admins only)."""
         users: builtins.list[User] = []
@@ -303,7 +306,7 @@ class UsersResource(_Resource):
         return str(data["resetPassword"]["password"])
 
 
-class ClustersResource(_Resource):
+class ClustersResource(Resource):
     async def list(self) -> builtins.list[Cluster]:
         data = await self._client.execute(documents.CLUSTERS)
         return [Cluster.model_validate(c) for c in data["clusters"]]
@@ -314,6 +317,28 @@ class ClustersResource(_Resource):
             raise NotFound(f"no cluster {name!r}")
         return Cluster.model_validate(data["cluster"])
 
+    async def users(self, cluster: str) -> builtins.list[Member]:
+        """The users given a role on a cluster itself (its managers and admins may look);
+        an org's members use the clusters of their org without one."""
+        data = await self._client.execute(documents.CLUSTER_USERS, {"cluster": cluster})
+        return [Member.model_validate(member) for member in data["clusterUsers"]]
+
+    async def set_user(
+        self, cluster: str, user: str, role: ClusterRole | str = ClusterRole.USER
+    ) -> Member:
+        """Give a user a role on a cluster: admin, manager or user."""
+        variables = {
+            "input": {"cluster": cluster, "user": user, "role": role_name(ClusterRole, role)}
+        }
+        data = await self._client.execute(documents.SET_CLUSTER_USER, variables)
+        return Member.model_validate(data["setClusterUser"]["member"])
+
+    async def remove_user(self, cluster: str, user: str) -> Member:
+        """Take a user's role on a cluster away."""
+        variables = {"input": {"cluster": cluster, "user": user}}
+        data = await self._client.execute(documents.REMOVE_CLUSTER_USER, variables)
+        return Member.model_validate(data["removeClusterUser"]["member"])
+
 
 def _job_filter(
     statuses: Iterable[JobStatus | str] | None,
@@ -323,6 +348,8 @@ def _job_filter(
     cluster: str | None,
     owner: str | None = None,
     id_prefix: str | None = None,
+    org: str | None = None,
+    project: str | None = None,
 ) -> dict[str, Any]:
     job_filter = parse_input(
         JobFilter,
@@ -334,17 +361,22 @@ def _job_filter(
             "cluster": cluster,
             "owner": owner,
             "id_prefix": id_prefix,
+            "org": org,
+            "project": project,
         },
     )
     return job_filter.to_wire()
 
 
-class JobsResource(_Resource):
+class JobsResource(Resource):
     async def submit(
         self,
         command: Sequence[str],
         *,
         cluster: str | None = None,
+        org: str | None = None,
+        project: str | None = None,
+        share: Sequence[str] | None = None,
         preset: str | None = None,
         env: Mapping[str, str] | None = None,
         working_dir: str | None = None,
@@ -357,6 +389,9 @@ class JobsResource(_Resource):
         """Submit a job. The submission is checked here first, with the server's own rules:
         bad input raises BadInput before anything is sent.
 
+        It runs in ``project`` of ``org`` (None: the caller's personal org and project; a
+        service account's own project), and the users in ``share`` may read it at once.
+
         It carries an idempotency key (a new one unless given), and is sent again with the
         same key when the server cannot be reached or is restarting (for up to about 15 s):
         a submission whose answer was lost is not run twice.
@@ -366,6 +401,9 @@ class JobsResource(_Resource):
             {
                 "command": tuple(command),
                 "cluster": cluster,
+                "org": org,
+                "project": project,
+                "share": tuple(share or ()),
                 "preset": preset,
                 "env": tuple(EnvVar(name=k, value=v) for k, v in (env or {}).items()),
                 "working_dir": working_dir,
@@ -401,17 +439,22 @@ class JobsResource(_Resource):
         order_by: JobOrder | None = None,
         owner: str | None = None,
         id_prefix: str | None = None,
+        org: str | None = None,
+        project: str | None = None,
     ) -> Page[Job]:
         """One page of the jobs the caller may read (newest first unless ``order_by``):
         ``first`` after ``after``, or ``last`` before ``before``; ``statuses=None`` means
-        every status."""
+        every status. ``org`` and ``project`` narrow it to the jobs of projects of that org,
+        of that name, or (both) of that one project."""
         page = parse_input(
             PageRequest, {"first": first, "after": after, "last": last, "before": before}
         )
         data = await self._client.execute(
             documents.JOBS,
             {
-                "filter": _job_filter(statuses, name, tags, since, cluster, owner, id_prefix),
+                "filter": _job_filter(
+                    statuses, name, tags, since, cluster, owner, id_prefix, org, project
+                ),
                 "orderBy": order_by.to_wire() if order_by else None,
                 **page.to_wire(),
             },
@@ -434,12 +477,17 @@ class JobsResource(_Resource):
         since: datetime | None = None,
         cluster: str | None = None,
         page_size: int = 100,
+        *,
+        org: str | None = None,
+        project: str | None = None,
     ) -> AsyncGenerator[Job, None]:
         """Every matching job, following the pages."""
         status_list = None if statuses is None else builtins.list(statuses)
         after: str | None = None
         while True:
-            page = await self.list(status_list, name, tags, since, cluster, page_size, after)
+            page = await self.list(
+                status_list, name, tags, since, cluster, page_size, after, org=org, project=project
+            )
             for job in page.items:
                 yield job
             if not page.has_next_page or page.end_cursor is None:

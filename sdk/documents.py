@@ -13,6 +13,7 @@ from glia.clusters import Cluster
 from glia.jobs import Job
 from glia.model import Model, model_in
 from glia.monitoring import LogLine, LogText
+from glia.tenancy import GrantEntry, Member, Org, Project, Role, ServiceAccount
 
 
 def selection(model: type[Model]) -> str:
@@ -31,6 +32,12 @@ def selection(model: type[Model]) -> str:
 _USER = selection(User)
 _CLUSTER = selection(Cluster)
 _JOB = selection(Job)
+_ORG = selection(Org)
+_PROJECT = selection(Project)
+_MEMBER = selection(Member)
+_GRANT = selection(GrantEntry)
+_ROLE = selection(Role)
+_SERVICE_ACCOUNT = selection(ServiceAccount)
 
 _PAGE_INFO = "pageInfo { hasNextPage hasPreviousPage startCursor endCursor } totalCount"
 _PAGE_ARGUMENTS = "$first: Int, $after: String, $last: Int, $before: String"
@@ -91,6 +98,94 @@ JOB_LOGS = f"""subscription JobLogs($id: ID!, $since: DateTime, $follow: Boolean
 }}"""
 JOB_LOG_TEXT = f"""subscription JobLogText($id: ID!, $since: DateTime, $follow: Boolean!) {{
     jobLogs(id: $id, since: $since, follow: $follow) {{ {selection(LogText)} }}
+}}"""
+
+ORGS = f"""query Orgs({_PAGE_ARGUMENTS}) {{
+    orgs({_PAGE}) {{ edges {{ cursor node {{ {_ORG} }} }} {_PAGE_INFO} }}
+}}"""
+ORG = f"query Org($name: String!) {{ org(name: $name) {{ {_ORG} }} }}"
+ORG_MEMBERS = f"query OrgMembers($org: String!) {{ orgMembers(org: $org) {{ {_MEMBER} }} }}"
+CREATE_ORG = f"""mutation CreateOrg($input: CreateOrgInput!) {{
+    createOrg(input: $input) {{ org {{ {_ORG} }} }}
+}}"""
+DELETE_ORG = f"""mutation DeleteOrg($input: DeleteOrgInput!) {{
+    deleteOrg(input: $input) {{ org {{ {_ORG} }} }}
+}}"""
+ADD_ORG_CLUSTER = f"""mutation AddOrgCluster($input: OrgClusterInput!) {{
+    addOrgCluster(input: $input) {{ org {{ {_ORG} }} }}
+}}"""
+REMOVE_ORG_CLUSTER = f"""mutation RemoveOrgCluster($input: OrgClusterInput!) {{
+    removeOrgCluster(input: $input) {{ org {{ {_ORG} }} }}
+}}"""
+SET_ORG_MEMBER = f"""mutation SetOrgMember($input: SetOrgMemberInput!) {{
+    setOrgMember(input: $input) {{ member {{ {_MEMBER} }} }}
+}}"""
+REMOVE_ORG_MEMBER = f"""mutation RemoveOrgMember($input: RemoveOrgMemberInput!) {{
+    removeOrgMember(input: $input) {{ member {{ {_MEMBER} }} }}
+}}"""
+
+PROJECTS = f"""query Projects($org: String, {_PAGE_ARGUMENTS}) {{
+    projects(org: $org, {_PAGE}) {{ edges {{ cursor node {{ {_PROJECT} }} }} {_PAGE_INFO} }}
+}}"""
+PROJECT = f"""query Project($org: String!, $name: String!) {{
+    project(org: $org, name: $name) {{ {_PROJECT} }}
+}}"""
+PROJECT_MEMBERS = f"""query ProjectMembers($org: String!, $project: String!) {{
+    projectMembers(org: $org, project: $project) {{ {_MEMBER} }}
+}}"""
+CREATE_PROJECT = f"""mutation CreateProject($input: CreateProjectInput!) {{
+    createProject(input: $input) {{ project {{ {_PROJECT} }} }}
+}}"""
+UPDATE_PROJECT = f"""mutation UpdateProject($input: UpdateProjectInput!) {{
+    updateProject(input: $input) {{ project {{ {_PROJECT} }} }}
+}}"""
+DELETE_PROJECT = f"""mutation DeleteProject($input: DeleteProjectInput!) {{
+    deleteProject(input: $input) {{ project {{ {_PROJECT} }} }}
+}}"""
+SET_PROJECT_MEMBER = f"""mutation SetProjectMember($input: SetProjectMemberInput!) {{
+    setProjectMember(input: $input) {{ member {{ {_MEMBER} }} }}
+}}"""
+REMOVE_PROJECT_MEMBER = f"""mutation RemoveProjectMember($input: RemoveProjectMemberInput!) {{
+    removeProjectMember(input: $input) {{ member {{ {_MEMBER} }} }}
+}}"""
+
+CLUSTER_USERS = f"""query ClusterUsers($cluster: String!) {{
+    clusterUsers(cluster: $cluster) {{ {_MEMBER} }}
+}}"""
+SET_CLUSTER_USER = f"""mutation SetClusterUser($input: SetClusterUserInput!) {{
+    setClusterUser(input: $input) {{ member {{ {_MEMBER} }} }}
+}}"""
+REMOVE_CLUSTER_USER = f"""mutation RemoveClusterUser($input: RemoveClusterUserInput!) {{
+    removeClusterUser(input: $input) {{ member {{ {_MEMBER} }} }}
+}}"""
+
+GRANT = f"""mutation Grant($input: GrantInput!) {{
+    grant(input: $input) {{ grant {{ {_GRANT} }} warnings }}
+}}"""
+REVOKE = f"""mutation Revoke($input: RevokeInput!) {{
+    revoke(input: $input) {{ grant {{ {_GRANT} }} }}
+}}"""
+PERMISSIONS = f"""query Permissions($subject: String) {{
+    permissions(subject: $subject) {{ {_GRANT} }}
+}}"""
+SHARED = f"query Shared($subject: String) {{ shared(subject: $subject) {{ {_GRANT} }} }}"
+ROLES = f"query Roles($subject: String) {{ roles(subject: $subject) {{ {_ROLE} }} }}"
+CREATE_ROLE = f"""mutation CreateRole($input: RoleInput!) {{
+    createRole(input: $input) {{ role {{ {_ROLE} }} }}
+}}"""
+DELETE_ROLE = f"""mutation DeleteRole($input: RoleInput!) {{
+    deleteRole(input: $input) {{ role {{ {_ROLE} }} }}
+}}"""
+
+SERVICE_ACCOUNTS = f"query ServiceAccounts {{ serviceAccounts {{ {_SERVICE_ACCOUNT} }} }}"
+SERVICE_ACCOUNT = f"""query ServiceAccount($name: String!) {{
+    serviceAccount(name: $name) {{ {_SERVICE_ACCOUNT} }}
+}}"""
+CREATE_SERVICE_ACCOUNT = f"""mutation CreateServiceAccount($input: CreateServiceAccountInput!) {{
+    createServiceAccount(input: $input) {{ serviceAccount {{ {_SERVICE_ACCOUNT} }} token }}
+}}"""
+DELETE_SERVICE_ACCOUNT = f"""mutation DeleteServiceAccount($input: DeleteServiceAccountInput!) {{
+    deleteServiceAccount(input: $input) {{ serviceAccount {{ {_SERVICE_ACCOUNT} }} }}
 }}"""
 
 DOCUMENTS: dict[str, str] = {

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from glia.auth import Token, User, UserRole
+from glia.acl import Action
+from glia.auth import Token, User, UserKind, UserRole
 from glia.clusters import Cluster, ClusterStatus, Preset, Resources
 from glia.jobs import (
     UNFINISHED_STATUSES,
@@ -19,12 +20,28 @@ from glia.jobs import (
 from glia.model import Model
 from glia.monitoring import LogLine, LogStream, LogText
 from glia.pages import OrderDirection, Page
+from glia.tenancy import (
+    ClusterRole,
+    GrantEntry,
+    Member,
+    NewOrg,
+    NewProject,
+    Org,
+    OrgRole,
+    Project,
+    ProjectRole,
+    Role,
+    ServiceAccount,
+)
 
 __all__ = [
     "UNFINISHED_STATUSES",
+    "Action",
     "Cluster",
+    "ClusterRole",
     "ClusterStatus",
     "EnvVar",
+    "GrantEntry",
     "Job",
     "JobFilter",
     "JobOrder",
@@ -36,12 +53,22 @@ __all__ = [
     "LogLine",
     "LogStream",
     "LogText",
+    "Member",
     "Model",
+    "NewOrg",
+    "NewProject",
     "OrderDirection",
+    "Org",
+    "OrgRole",
     "Page",
     "Preset",
+    "Project",
+    "ProjectRole",
     "Resources",
+    "Role",
+    "ServiceAccount",
     "Token",
     "User",
+    "UserKind",
     "UserRole",
 ]
