@@ -9,6 +9,8 @@ from web.pages.explorer import explorer
 from web.pages.job import JobState, job
 from web.pages.jobs import JobsState, jobs
 from web.pages.login import login
+from web.pages.orgs import OrgsState, OrgState, org, orgs
+from web.pages.projects import ProjectState, project
 from web.pages.run import RunState, run
 from web.session import SessionState
 
@@ -23,6 +25,14 @@ app.add_page(lambda: rx.center(rx.spinner()), route="/", on_load=rx.redirect("/j
 app.add_page(jobs, route="/jobs", on_load=JobsState.open, title="Jobs · Glia")
 app.add_page(run, route="/run", on_load=RunState.open, title="Run a job · Glia")
 app.add_page(job, route="/jobs/[job_id]", on_load=JobState.open, title="Job · Glia")
+app.add_page(orgs, route="/orgs", on_load=OrgsState.open, title="Orgs · Glia")
+app.add_page(org, route="/orgs/[org_name]", on_load=OrgState.open, title="Org · Glia")
+app.add_page(
+    project,
+    route="/orgs/[org_name]/[project_name]",
+    on_load=ProjectState.open,
+    title="Project · Glia",
+)
 app.add_page(admin, route="/admin", on_load=AdminState.open, title="Admin · Glia")
 app.add_page(
     explorer, route="/explorer", on_load=SessionState.require_login, title="API explorer · Glia"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import reflex as rx
+from reflex.event import EventHandler
 
 from web.session import SessionState
 
@@ -22,6 +23,7 @@ STATUS_COLORS = {
 NAVIGATION: list[tuple[str, str, bool]] = [
     ("Jobs", "/jobs", False),
     ("Run a job", "/run", False),
+    ("Orgs", "/orgs", False),
     ("API explorer", "/explorer", False),
     ("Admin", "/admin", True),
 ]
@@ -67,7 +69,32 @@ def _nav_link(label: str, path: str) -> rx.Component:
     return rx.link(label, href=path, size="2", weight="medium", underline="none")
 
 
-def header() -> rx.Component:
+def select(items: Any, label: Any, *, placeholder: str = "", **props: Any) -> rx.Component:
+    """A Radix select whose trigger carries ``label`` as its accessible name (`rx.select`
+    puts an aria-label on the root, which renders no element), so screen readers and tests
+    find it by its label. ``props`` go to the root: value, on_change, name, size, …"""
+    return rx.select.root(
+        rx.select.trigger(aria_label=label, placeholder=placeholder or None),
+        rx.select.content(rx.foreach(items, lambda item: rx.select.item(item, value=item))),
+        **props,
+    )
+
+
+def _switcher(
+    label: str, items: Any, value: Any, choose: Any, then: list[EventHandler]
+) -> rx.Component:
+    return rx.hstack(
+        rx.text(label, size="1", color_scheme="gray", aria_hidden="true"),
+        select(items, label, value=value, on_change=[choose, *then], size="1"),
+        spacing="1",
+        align="center",
+    )
+
+
+def header(on_switch: EventHandler | None = None) -> rx.Component:
+    """The header; ``on_switch`` is what the page does after the user switches the cluster,
+    org or project (the jobs page lists the new project's jobs)."""
+    then = [on_switch] if on_switch is not None else []
     links = [
         rx.cond(SessionState.is_admin, _nav_link(label, path))
         if admins_only
@@ -83,18 +110,27 @@ def header() -> rx.Component:
             wrap="wrap",
         ),
         rx.hstack(
-            rx.select(
+            _switcher(
+                "Cluster",
                 SessionState.clusters,
-                value=SessionState.cluster,
-                on_change=SessionState.choose_cluster,
-                aria_label="Cluster",
-                size="1",
+                SessionState.cluster,
+                SessionState.choose_cluster,
+                then,
+            ),
+            _switcher("Org", SessionState.orgs, SessionState.org, SessionState.choose_org, then),
+            _switcher(
+                "Project",
+                SessionState.projects,
+                SessionState.project,
+                SessionState.choose_project,
+                then,
             ),
             rx.text(SessionState.user_name, size="2", id="current-user"),
             rx.button("Sign out", on_click=SessionState.logout, size="1", variant="soft"),
             rx.color_mode.button(size="1", variant="ghost"),
             spacing="3",
             align="center",
+            wrap="wrap",
         ),
         justify="between",
         align="center",
@@ -119,9 +155,11 @@ def error_callout() -> rx.Component:
     )
 
 
-def page(title: str, *children: rx.Component) -> rx.Component:
+def page(
+    title: Any, *children: rx.Component, on_switch: EventHandler | None = None
+) -> rx.Component:
     return rx.box(
-        header(),
+        header(on_switch),
         rx.box(
             rx.heading(title, size="6", margin_bottom="12px"),
             error_callout(),

@@ -1,5 +1,6 @@
 """The signed-in session every page shares: the token (kept in the browser's local storage,
-so a reload keeps the session), who it is, and the cluster chosen.
+so a reload keeps the session), who it is, and the cluster, org and project chosen (the
+header's switchers): jobs are listed from, and run in, the chosen org's chosen project.
 
 Every call to the platform goes through `SessionState.client()` (the SDK's `GliaClient`);
 an expired or revoked token ends the session and sends the browser to the login page.
@@ -42,6 +43,12 @@ class SessionState(rx.State):
     is_admin: bool = False
     cluster: str = ""
     clusters: list[str] = []
+    # The org and project the jobs page lists and the run page submits into: at first the
+    # user's personal ones (named after them), or the first the user may see.
+    org: str = ""
+    orgs: list[str] = []
+    project: str = ""
+    projects: list[str] = []
     error: str = ""
     busy: bool = False
 
@@ -81,33 +88,73 @@ class SessionState(rx.State):
     def _signed_out(self, why: str) -> Any:
         self.token = ""
         self.user_name, self.is_admin = "", False
+        self.org, self.orgs, self.project, self.projects = "", [], "", []
         self.error = why
         return rx.redirect("/login")
 
     @rx.event
     async def require_login(self) -> Any:
-        """Every page's on_load: the session's user and clusters, or the login page."""
+        """Every page's on_load: the session's user, clusters, orgs and projects, or the
+        login page."""
         if not self.token:
             return rx.redirect("/login")
         try:
             async with self.client() as client:
                 user = await client.auth.me()
                 clusters = [c.name for c in await client.clusters.list()]
+                self.user_name, self.is_admin = user.name, user.is_admin
+                await self._load_orgs(client)
         except Unauthenticated:
             return self._signed_out("Your session has ended: sign in again.")
         except GliaError as error:
             self.error = plain_error(error)
             return None
-        self.user_name, self.is_admin = user.name, user.is_admin
         self.clusters = clusters
         if self.cluster not in clusters:
             self.cluster = clusters[0] if clusters else ""
         return None
 
+    async def _load_orgs(self, client: GliaClient) -> None:
+        """The orgs and the chosen org's projects; a choice gone (an org left, a project
+        deleted) falls back to the personal one."""
+        self.orgs = [org.name for org in await client.orgs.list()]
+        if self.org not in self.orgs:
+            self.org = _default(self.orgs, self.user_name)
+        await self._load_projects(client)
+
+    async def _load_projects(self, client: GliaClient) -> None:
+        found = await client.projects.list(self.org) if self.org else []
+        self.projects = [project.name for project in found]
+        if self.project not in self.projects:
+            self.project = _default(self.projects, self.org)
+
     @rx.event
     def choose_cluster(self, name: str) -> None:
         if name in self.clusters:
             self.cluster = name
+
+    @rx.event
+    async def choose_org(self, name: str) -> Any:
+        """Switch to an org, and to its first project (the personal one in a personal org)."""
+        if name not in self.orgs or name == self.org:
+            return None
+        self.org, self.project = name, ""
+        try:
+            async with self.client() as client:
+                await self._load_projects(client)
+        except GliaError as error:
+            return self.handle(error)
+        return None
+
+    @rx.event
+    def choose_project(self, name: str) -> None:
+        if name in self.projects:
+            self.project = name
+
+    @rx.var
+    def where(self) -> str:
+        """The chosen project as `ORG/PROJECT`."""
+        return f"{self.org}/{self.project}" if self.org and self.project else ""
 
     def handle(self, error: GliaError) -> Any:
         """Show an error on the page; an ended session goes to the login page."""
@@ -119,6 +166,12 @@ class SessionState(rx.State):
     @rx.event
     def dismiss_error(self) -> None:
         self.error = ""
+
+
+def _default(names: list[str], preferred: str) -> str:
+    if preferred in names:
+        return preferred
+    return names[0] if names else ""
 
 
 async def follow_while_open(

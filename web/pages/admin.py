@@ -1,4 +1,5 @@
-"""Admin pages (admins only, at the URL as in the navigation): users and the cluster's presets."""
+"""Admin pages (admins only, at the URL as in the navigation): users, and the chosen cluster's
+presets and users (orgs and projects have their own pages, `web.pages.orgs`)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,19 @@ from typing import Any
 
 import reflex as rx
 
-from sdk import BadInput, GliaError, UserRole
+from sdk import BadInput, ClusterRole, GliaClient, GliaError, UserRole
 from web.layout import field, page, relative_time
+from web.pages.orgs import field_errors, member_form, member_rows, members_table
 from web.session import SessionState
+
+CLUSTER_ROLES = [role.value for role in ClusterRole]
 
 
 class AdminState(SessionState):
     users: list[dict[str, str]] = []
     presets: list[dict[str, str]] = []
+    cluster_users: list[dict[str, str]] = []
+    cluster_user_errors: dict[str, str] = {}
     new_password: str = ""
     new_password_for: str = ""
     errors: dict[str, str] = {}
@@ -35,8 +41,10 @@ class AdminState(SessionState):
             async with self.client() as client:
                 users = await client.users.list()
                 cluster = await client.clusters.get(self.cluster)
+                cluster_users = await client.clusters.users(self.cluster)
         except GliaError as error:
             return self.handle(error)
+        self.cluster_users = member_rows(cluster_users)
         self.users = [
             {
                 "name": u.name,
@@ -57,6 +65,11 @@ class AdminState(SessionState):
             for p in cluster.presets
         ]
         return None
+
+    @rx.event
+    async def switched(self) -> Any:
+        """Another cluster chosen in the header: its presets and users."""
+        return None if self.refused else await self._load()
 
     @rx.event
     async def create(self, form: dict[str, Any]) -> Any:
@@ -104,6 +117,42 @@ class AdminState(SessionState):
         except GliaError as error:
             return self.handle(error)
         return await self._load()
+
+    async def _cluster_user_call(self, action: Any) -> Any:
+        self.cluster_user_errors = {}
+        try:
+            async with self.client() as client:
+                await action(client)
+        except BadInput as error:
+            self.cluster_user_errors = field_errors(error)
+            return None if self.cluster_user_errors else self.handle(error)
+        except GliaError as error:
+            return self.handle(error)
+        return await self._load()
+
+    @rx.event
+    async def add_cluster_user(self, form: dict[str, Any]) -> Any:
+        user = str(form.get("user") or "").strip()
+        role = str(form.get("role") or ClusterRole.USER.value)
+
+        async def action(client: GliaClient) -> None:
+            await client.clusters.set_user(self.cluster, user, role)
+
+        return await self._cluster_user_call(action)
+
+    @rx.event
+    async def set_cluster_role(self, user: str, role: str) -> Any:
+        async def action(client: GliaClient) -> None:
+            await client.clusters.set_user(self.cluster, user, role)
+
+        return await self._cluster_user_call(action)
+
+    @rx.event
+    async def remove_cluster_user(self, user: str) -> Any:
+        async def action(client: GliaClient) -> None:
+            await client.clusters.remove_user(self.cluster, user)
+
+        return await self._cluster_user_call(action)
 
 
 def _user_row(user: dict[str, str]) -> rx.Component:
@@ -241,8 +290,31 @@ def admin() -> rx.Component:
                     size="1",
                     variant="surface",
                 ),
+                rx.heading("Users of " + AdminState.cluster, size="4", margin_top="16px"),
+                rx.text(
+                    "Roles on the cluster itself; an org's members run on their org's clusters "
+                    "without one.",
+                    size="2",
+                    color_scheme="gray",
+                ),
+                member_form(
+                    CLUSTER_ROLES,
+                    ClusterRole.USER.value,
+                    AdminState.cluster_user_errors,
+                    AdminState.add_cluster_user,
+                    id="cluster-user-form",
+                ),
+                members_table(
+                    AdminState.cluster_users,
+                    CLUSTER_ROLES,
+                    True,
+                    AdminState.set_cluster_role,
+                    AdminState.remove_cluster_user,
+                    id="cluster-users",
+                ),
                 spacing="3",
                 width="100%",
             ),
         ),
+        on_switch=AdminState.switched,
     )

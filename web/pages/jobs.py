@@ -1,4 +1,5 @@
-"""The jobs table: the user's jobs, live (the `jobChanges` subscription), filtered and paged."""
+"""The jobs table: the jobs of the project chosen in the header, live (the `jobChanges`
+subscription), filtered and paged."""
 
 from __future__ import annotations
 
@@ -53,7 +54,9 @@ class JobsState(SessionState):
     def _matches(self, job: Job) -> bool:
         statuses = self._statuses()
         return (
-            (statuses is None or job.status in statuses)
+            job.org == self.org
+            and job.project == self.project
+            and (statuses is None or job.status in statuses)
             and (not self.name_filter or job.name == self.name_filter)
             and (not self.tag_filter or self.tag_filter in job.tags)
         )
@@ -68,6 +71,8 @@ class JobsState(SessionState):
                     tags=[self.tag_filter] if self.tag_filter else None,
                     first=PAGE_SIZE,
                     after=self.after or None,
+                    org=self.org or None,
+                    project=self.project or None,
                 )
         except GliaError as error:
             return self.handle(error)
@@ -96,6 +101,12 @@ class JobsState(SessionState):
         self.status_filter = str(form.get("status") or "unfinished")
         self.name_filter = str(form.get("name") or "").strip()
         self.tag_filter = str(form.get("tag") or "").strip()
+        self.cursors, self.after = [], ""
+        return await self._load()
+
+    @rx.event
+    async def switched(self) -> Any:
+        """Another project (or cluster) chosen in the header: its jobs, from the first page."""
         self.cursors, self.after = [], ""
         return await self._load()
 
@@ -203,6 +214,16 @@ def _row(row: dict[str, str]) -> rx.Component:
 def jobs() -> rx.Component:
     return page(
         "Jobs",
+        rx.cond(
+            JobsState.where,
+            rx.text(
+                "In project ",
+                rx.code(JobsState.where, id="current-project"),
+                size="2",
+                color_scheme="gray",
+                margin_bottom="8px",
+            ),
+        ),
         _filters(),
         rx.cond(
             JobsState.loading & (JobsState.rows.length() == 0),
@@ -254,4 +275,5 @@ def jobs() -> rx.Component:
             align="center",
             margin_top="12px",
         ),
+        on_switch=JobsState.switched,
     )

@@ -1,4 +1,5 @@
-"""The run-a-job form: every field of a submission, each error shown at its field."""
+"""The run-a-job form: every field of a submission, each error shown at its field; the job
+runs in the project chosen in the header."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ _FORM_FIELDS = {
     "tags": "tags",
     "lifeSpanSeconds": "life_span",
     "cluster": "preset",
+    "org": "project",
+    "project": "project",
 }
 
 
@@ -34,6 +37,11 @@ class RunState(SessionState):
         if redirect is not None:
             return redirect
         self.errors = {}
+        return await self.switched()
+
+    @rx.event
+    async def switched(self) -> Any:
+        """The chosen cluster's presets (again, after a switch in the header)."""
         try:
             async with self.client() as client:
                 cluster = await client.clusters.get(self.cluster)
@@ -61,7 +69,12 @@ class RunState(SessionState):
             return None
         try:
             async with self.client() as client:
-                job = await client.jobs.submit(cluster=self.cluster or None, **submission)
+                job = await client.jobs.submit(
+                    cluster=self.cluster or None,
+                    org=self.org or None,
+                    project=self.project or None,
+                    **submission,
+                )
         except BadInput as error:
             self.errors = _form_errors(error)
             if not self.errors:
@@ -118,6 +131,19 @@ def run() -> rx.Component:
         "Run a job",
         rx.form(
             rx.vstack(
+                rx.cond(
+                    RunState.where,
+                    rx.text(
+                        "Runs in project ",
+                        rx.code(RunState.where, id="current-project"),
+                        size="2",
+                        color_scheme="gray",
+                    ),
+                ),
+                rx.cond(
+                    RunState.errors["project"],
+                    rx.text(RunState.errors["project"], color_scheme="red", size="1", role="alert"),
+                ),
                 field(
                     "Command",
                     rx.input(
@@ -171,4 +197,5 @@ def run() -> rx.Component:
             on_submit=RunState.submit,
             reset_on_submit=False,
         ),
+        on_switch=RunState.switched,
     )
