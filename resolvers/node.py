@@ -13,7 +13,9 @@ from typing import Annotated, cast
 import strawberry
 
 from glia import jobs as kernel
+from glia.acl import Action
 from glia.errors import BadInput, NotFound
+from glia.tenancy import cluster_uri
 from graph.context import Info
 from graph.types.node import Node
 
@@ -33,10 +35,16 @@ async def _find(info: Info, id: str) -> Node | None:
         uuid.UUID(id)
     except ValueError:
         return None
-    found = await platform.users.by_id(ctx.session, id)
+    found = await platform.users.by_id(ctx.session, user, id)
     if found is not None:
         return cast(Node, found)
-    return cast(Node | None, await platform.clusters.by_id(ctx.session, id))
+    cluster = await platform.clusters.by_id(ctx.session, id)
+    # As `cluster(name:)`: only a cluster the caller may run on.
+    if cluster is None or not await platform.acl.check(
+        user.subject, cluster_uri(cluster.name), Action.READ
+    ):
+        return None
+    return cast(Node, cluster)
 
 
 @strawberry.type

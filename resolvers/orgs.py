@@ -271,9 +271,10 @@ class OrgsMutation:
     ) -> MemberPayload:
         ctx = info.context
         platform = ctx.platform
+        caller = await ctx.user()  # before a lookup that tells whether the user exists
         subject = await platform.orgs.member_subject(ctx.session, input.user)
         member = await platform.cluster_users.add_member(
-            ctx.session, await ctx.user(), input.cluster, subject, kernel.ClusterRole(input.role)
+            ctx.session, caller, input.cluster, subject, kernel.ClusterRole(input.role)
         )
         return MemberPayload(member=cast(Member, member))
 
@@ -285,8 +286,9 @@ class OrgsMutation:
     ) -> MemberPayload:
         ctx = info.context
         platform = ctx.platform
+        caller = await ctx.user()  # before a lookup that tells whether the user exists
         subject = await platform.orgs.member_subject(ctx.session, input.user, deleted_ok=True)
         member = await platform.cluster_users.remove_member(
-            ctx.session, await ctx.user(), input.cluster, subject
+            ctx.session, caller, input.cluster, subject
         )
         return MemberPayload(member=cast(Member, member))

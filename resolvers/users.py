@@ -43,8 +43,7 @@ class UsersQuery:
         self, info: Info, name: Annotated[str, strawberry.argument(description="The user name")]
     ) -> User:
         ctx = info.context
-        await ctx.user()
-        return cast(User, await ctx.platform.users.get(ctx.session, name))
+        return cast(User, await ctx.platform.users.get(ctx.session, await ctx.user(), name))
 
 
 @strawberry.type

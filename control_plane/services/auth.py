@@ -325,8 +325,10 @@ class AuthService:
                 retry_after_s=max(1, round(wait)),
             )
         row = await session.get(UserRow, identity.user.id)
-        if row is None or not row.password_hash:
+        if row is None:
             raise Unauthenticated("log in again")
+        if not row.password_hash:  # a service account: its token is not a session to renew
+            raise Forbidden("this account has no password: it signs in with a token")
         if not await self._verify(row.password_hash, change.current_password):
             raise Forbidden("the current password is wrong", fields={"currentPassword": "wrong"})
         row.password_hash = await self._hash(change.new_password)

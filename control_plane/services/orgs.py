@@ -64,7 +64,11 @@ def _live_org(name: str):  # type: ignore[no-untyped-def]
     return (
         select(OrgRow)
         .where(OrgRow.name == name, OrgRow.deleted_at.is_(None))
-        .options(selectinload(OrgRow.clusters).selectinload(OrgClusterRow.cluster))
+        .options(
+            selectinload(OrgRow.clusters).selectinload(OrgClusterRow.cluster),
+            # delete, remove_member and the cluster changes read them: no lazy load in async.
+            selectinload(OrgRow.projects),
+        )
     )
 
 

@@ -61,14 +61,27 @@ class UsersService:
             to_item=lambda found: user_from_row(found[0]),
         )
 
-    async def get(self, session: AsyncSession, name: str) -> User:
-        """A user by name (anyone signed in may look one up, to share with them)."""
-        return user_from_row(await self._auth.user_row(session, name))
+    async def get(self, session: AsyncSession, caller: User, name: str) -> User:
+        """A user by name (anyone signed in may look one up, to share with them); a service
+        account only for those who may see it (NotFound for others, as for none)."""
+        row = await self._auth.user_row(session, name)
+        if not await self._visible(caller, row):
+            raise NotFound(f"user {name!r} not found")
+        return user_from_row(row)
 
-    async def by_id(self, session: AsyncSession, user_id: str) -> User | None:
-        """A user who was not deleted, by id."""
+    async def by_id(self, session: AsyncSession, caller: User, user_id: str) -> User | None:
+        """A user who was not deleted, by id (a service account as in `get`)."""
         row = await session.get(UserRow, user_id)
-        return user_from_row(row) if row is not None and not row.disabled else None
+        if row is None or row.disabled or not await self._visible(caller, row):
+            return None
+        return user_from_row(row)
+
+    async def _visible(self, caller: User, row: UserRow) -> bool:
+        """A service account is its owner's, itself's and user managers' to see, as
+        `ServiceAccountsService.get` answers."""
+        if row.kind != UserKind.SERVICE_ACCOUNT.value or caller.id in (row.id, row.owner_id):
+            return True
+        return await self._acl.check(caller.subject, USERS_URI, Action.MANAGE)
 
     async def update(
         self, session: AsyncSession, caller: User, name: str, update: UserUpdate

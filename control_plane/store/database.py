@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -71,12 +71,32 @@ class Database:
 
     async def migrate(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` (applied at every start; a no-op when current)."""
-        async with self.engine.begin() as connection:
-            await connection.run_sync(_upgrade, revision)
+        await self._migrating(_upgrade, revision)
 
     async def downgrade(self, revision: str) -> None:
-        async with self.engine.begin() as connection:
-            await connection.run_sync(_downgrade, revision)
+        await self._migrating(_downgrade, revision)
+
+    async def _migrating(self, step: Callable[[Connection, str], None], revision: str) -> None:
+        async with self.engine.connect() as connection:
+            if not self.is_sqlite:
+                async with connection.begin():
+                    await connection.run_sync(step, revision)
+                return
+            # Alembic alters a SQLite table by copying it and dropping the old one. With foreign
+            # keys on, dropping a table that other rows point at fails (jobs -> users) or
+            # cascades (it deleted every token and job history row): they are off for the
+            # migration (SQLite ignores the switch inside a transaction), and checked after it.
+            await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await connection.commit()
+            try:
+                async with connection.begin():
+                    await connection.run_sync(step, revision)
+                    broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                    if broken:
+                        raise RuntimeError(f"rows left pointing at nothing: {broken[:5]}")
+            finally:
+                await connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                await connection.commit()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

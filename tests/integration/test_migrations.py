@@ -1,15 +1,23 @@
-"""One migration history for both dialects: upgrade, no drift from the models, downgrade."""
+"""One migration history for both dialects: upgrade, no drift from the models, downgrade, and
+the migrations that move data, on databases with data in them."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
+from control_plane.events import InProcessBus
+from control_plane.services.acl import AclService
+from control_plane.services.clusters import ClustersService
+from control_plane.services.orgs import OrgsService
 from control_plane.store.database import Database
 from control_plane.store.models import Base
+from glia.acl import Action
 
 
 async def test_upgrade_check_downgrade(database_url: str) -> None:
@@ -66,6 +74,197 @@ async def test_users_that_exist_get_job_uids_in_order(database_url: str) -> None
             ("old", 200_002),
         ]
         await db.downgrade("0002")  # and back, with the data in
+        await db.migrate()
+    finally:
+        await db.dispose()
+
+
+_users = sa.table(
+    "users",
+    sa.column("id", sa.String),
+    sa.column("name", sa.String),
+    sa.column("role", sa.String),
+    sa.column("disabled", sa.Boolean),
+    sa.column("uid", sa.Integer),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+)
+_clusters = sa.table(
+    "clusters",
+    sa.column("id", sa.String),
+    sa.column("name", sa.String),
+    sa.column("gateway", sa.String),
+    sa.column("status", sa.String),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+)
+_jobs = sa.table(
+    "jobs",
+    *(sa.column(name, sa.String) for name in ("id", "owner_id", "cluster_id", "org")),
+    *(sa.column(name, sa.String) for name in ("project", "uri", "preset", "status")),
+    sa.column("cpu", sa.Float),
+    sa.column("memory_mb", sa.BigInteger),
+    sa.column("gpu", sa.Integer),
+    sa.column("pids_limit", sa.Integer),
+    sa.column("command", sa.JSON),
+    sa.column("env", sa.JSON),
+    sa.column("tags", sa.JSON),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+)
+_acl_rules = sa.table(
+    "acl_rules",
+    sa.column("ptype", sa.String),
+    sa.column("v0", sa.String),
+    sa.column("v1", sa.String),
+    sa.column("v2", sa.String),
+)
+
+
+async def test_0004_moves_jobs_and_their_grants_into_personal_orgs(database_url: str) -> None:
+    """On a database with users, a cluster, jobs and grants at 0003: each user gets a personal
+    org and project, the jobs and the grants on them move there, and the same people may read
+    the same jobs once the control plane has written the roles' grants."""
+    db = Database(database_url)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    job, other_job, bobs_job = (f"job-{uuid.uuid4()}" for _ in range(3))
+    old, new = "job://c/default/alice", "job://c/alice/alice"
+    try:
+        await db.migrate("0003")
+        async with db.engine.begin() as connection:
+            for uid, name in enumerate(("alice", "bob", "carol", "dave")):
+                await connection.execute(
+                    _users.insert().values(
+                        id=f"id-{name}",
+                        name=name,
+                        role="user",
+                        disabled=name == "dave",
+                        uid=200_000 + uid,
+                        created_at=at,
+                    )
+                )
+            await connection.execute(
+                _clusters.insert().values(
+                    id="cluster-c", name="c", gateway="embedded", status="ready", created_at=at
+                )
+            )
+            for job_id, owner in ((job, "alice"), (other_job, "alice"), (bobs_job, "bob")):
+                await connection.execute(
+                    _jobs.insert().values(
+                        id=job_id,
+                        owner_id=f"id-{owner}",
+                        cluster_id="cluster-c",
+                        org="default",
+                        project=owner,
+                        uri=f"job://c/default/{owner}/{job_id}",
+                        preset="cpu-small",
+                        status="running",
+                        cpu=0.5,
+                        memory_mb=512,
+                        gpu=0,
+                        pids_limit=1024,
+                        command=["sleep", "1"],
+                        env={},
+                        tags=[],
+                        created_at=at,
+                    )
+                )
+            # Rows that point at users and jobs, which SQLite's table copies must keep.
+            await connection.execute(
+                text(
+                    "INSERT INTO tokens (id, user_id, description, created_at, expires_at) "
+                    "VALUES ('token-1', 'id-alice', 'cli', :at, :at)"
+                ),
+                {"at": at},
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO job_status_history (job_id, status, at) "
+                    "VALUES (:job, 'running', :at)"
+                ),
+                {"job": job, "at": at},
+            )
+            rules = [
+                ("p", "user:alice", old, "manage"),  # the old self-grants: now the roles'
+                ("p", "user:bob", "job://c/default/bob", "manage"),
+                ("p", "user:bob", f"{old}/{job}", "read"),  # a share
+                ("p", "role:readers", f"{old}/{other_job}", "read"),  # a share with a role
+                ("g", "user:bob", "role:readers", ""),
+                ("g", "user:admin", "role:admin", ""),
+                ("p", "role:admin", "*", "manage"),
+            ]
+            for ptype, v0, v1, v2 in rules:
+                await connection.execute(
+                    _acl_rules.insert().values(ptype=ptype, v0=v0, v1=v1, v2=v2)
+                )
+
+        await db.migrate()
+
+        async with db.engine.connect() as connection:
+            jobs = {
+                row.id: (row.org, row.project, row.uri)
+                for row in await connection.execute(sa.select(_jobs))
+            }
+            stored = {tuple(row) for row in await connection.execute(sa.select(_acl_rules))}
+            orgs = (
+                await connection.execute(
+                    text(
+                        "SELECT orgs.name, users.name, projects.name, clusters.name "
+                        "FROM orgs JOIN users ON users.id = orgs.owner_id "
+                        "JOIN projects ON projects.org_id = orgs.id "
+                        "JOIN org_clusters ON org_clusters.org_id = orgs.id "
+                        "JOIN clusters ON clusters.id = org_clusters.cluster_id"
+                    )
+                )
+            ).all()
+            kept = [
+                await connection.scalar(text(f"SELECT count(*) FROM {table}"))
+                for table in ("tokens", "job_status_history")
+            ]
+        assert kept == [1, 1]
+        assert jobs == {
+            job: ("alice", "alice", f"{new}/{job}"),
+            other_job: ("alice", "alice", f"{new}/{other_job}"),
+            bobs_job: ("bob", "bob", f"job://c/bob/bob/{bobs_job}"),
+        }
+        assert not [rule for rule in stored if rule[2].startswith("job://c/default")]
+        assert ("p", "user:bob", f"{new}/{job}", "read") in stored
+        assert ("p", "role:readers", f"{new}/{other_job}", "read") in stored
+        assert not [
+            rule
+            for rule in stored
+            if rule[0] == "p" and rule[1] in ("user:alice", "user:bob") and rule[3] == "manage"
+        ]
+        assert sorted(tuple(row) for row in orgs) == [
+            (name, name, name, "c") for name in ("alice", "bob", "carol", "dave")
+        ]
+        links = {(rule[1], rule[2]) for rule in stored if rule[0] == "g"}
+        assert links == {
+            ("user:bob", "role:readers"),
+            ("user:admin", "role:admin"),
+            *(
+                (f"user:{name}", role)
+                for name in ("alice", "bob", "carol")  # not dave, who was deleted
+                for role in (f"role:org/{name}/admin", f"role:project/{name}/{name}/admin")
+            ),
+        }
+
+        # What the control plane writes at start (the grants the roles carry), then who may
+        # read what.
+        bus = InProcessBus()
+        acl = AclService(db, bus)
+        await acl.load()
+        async with db.session() as session:
+            assert await OrgsService(acl=acl, clusters=ClustersService()).sync(session) > 0
+
+        def may_read(name: str, job_id: str) -> bool:
+            return acl.index.check(f"user:{name}", jobs[job_id][2], Action.READ)
+
+        assert may_read("alice", job) and may_read("alice", other_job)
+        assert may_read("bob", job) and may_read("bob", other_job) and may_read("bob", bobs_job)
+        assert not may_read("carol", job) and not may_read("carol", other_job)
+        assert not may_read("alice", bobs_job) and not may_read("dave", job)
+        assert acl.index.check("user:alice", f"{new}/{job}", Action.MANAGE)
+        assert not acl.index.check("user:bob", f"{new}/{job}", Action.WRITE)
+
+        await db.downgrade("0003")  # and back, with the data in
         await db.migrate()
     finally:
         await db.dispose()

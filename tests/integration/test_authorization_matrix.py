@@ -1,0 +1,1210 @@
+"""Who may do what: every GraphQL operation and every HTTP route, for every kind of caller.
+
+`OPERATIONS` has an entry for each field of Query, Mutation and Subscription, `ROUTES` one
+for each HTTP route of the app beside ``/graphql``; `test_every_operation_and_route_has_an_entry`
+fails for one added without an entry. An entry says what each subject gets:
+
+- ``OK``: allowed (for a listing or a nullable answer: allowed, and the resource is in it);
+- ``HIDDEN``: allowed, and the resource is absent (from the list and its ``totalCount``, or
+  null): a stranger learns nothing;
+- an error code: NOT_FOUND for a caller who may not see the resource (the answer for one that
+  does not exist), FORBIDDEN for one who may see it but not do this, UNAUTHENTICATED without a
+  token; CONFLICT where the permission check passed and the target refuses for another reason
+  (deleting a project that still runs a job). A byte route answers the code's HTTP status.
+
+The world is built once for the module, through the API, on one in-process server: an org
+``acme`` with a project ``vision``; ``owner``, a writer there, runs the job everyone is asked
+about, and shared it for reading with ``shared_read`` and for writing with ``shared_write``;
+``reader`` and ``writer`` are members of the project; ``org_admin`` administers acme;
+``cluster_admin`` administers the cluster ``default``; ``service_account`` was made by the org
+admin for acme/vision (it joined it as a writer); ``stranger`` belongs to no org but their own;
+``platform_admin`` is a platform admin (and made acme). A second cluster, ``gpu``, is used by no
+org. A case whose success would change the world for the cases after it works on a target
+made for the call (a fresh job, user, org, role or token).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import itertools
+import json
+import uuid
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+)
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import graphql
+import httpx
+import pytest
+import pytest_asyncio
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from cluster_gateway.runtimes.fake import FakeRuntime
+from control_plane.platform import Platform
+from glia.clusters import Preset, Resources
+from graph.schema import create_schema
+from server.app import create_app
+from tests.factories import Api, GraphQLErrors, create_user, make_settings
+from tests.polling import eventually
+
+MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")
+
+OK = "OK"
+HIDDEN = "HIDDEN"
+NOT_FOUND = "NOT_FOUND"
+FORBIDDEN = "FORBIDDEN"
+UNAUTHENTICATED = "UNAUTHENTICATED"
+CONFLICT = "CONFLICT"
+HTTP_STATUS = {OK: 200, NOT_FOUND: 404, FORBIDDEN: 403, UNAUTHENTICATED: 401}
+
+ANONYMOUS = "anonymous"
+SUBJECTS = (
+    "owner",
+    "shared_read",
+    "shared_write",
+    "stranger",
+    "reader",
+    "writer",
+    "org_admin",
+    "cluster_admin",
+    "service_account",
+    "platform_admin",
+    ANONYMOUS,
+)
+SIGNED_IN = tuple(subject for subject in SUBJECTS if subject != ANONYMOUS)
+# Who may read the job: its owner, those it was shared with, the project's members, the admins
+# of its org and of its cluster, and platform admins.
+JOB_READERS = (
+    "owner",
+    "shared_read",
+    "shared_write",
+    "reader",
+    "writer",
+    "org_admin",
+    "cluster_admin",
+    "service_account",
+    "platform_admin",
+)
+# Who belongs to acme and vision but may not manage them.
+ACME_MEMBERS = ("owner", "reader", "writer", "service_account")
+ACME_MANAGERS = ("org_admin", "platform_admin")
+
+ORG, PROJECT, CLUSTER, GPU = "acme", "vision", "default", "gpu"
+SERVICE_ACCOUNT = "org_admin/ci"
+SERVICE_ACCOUNT_SEERS = ("org_admin", "service_account", "platform_admin")
+
+
+def expect(
+    default: str,
+    *,
+    ok: Iterable[str] = (),
+    hidden: Iterable[str] = (),
+    not_found: Iterable[str] = (),
+    forbidden: Iterable[str] = (),
+    conflict: Iterable[str] = (),
+    anonymous: str = UNAUTHENTICATED,
+) -> dict[str, str]:
+    """Every subject's outcome: ``default`` but for those named (anonymous: UNAUTHENTICATED)."""
+    table = dict.fromkeys(SIGNED_IN, default)
+    for outcome, subjects in (
+        (OK, ok),
+        (HIDDEN, hidden),
+        (NOT_FOUND, not_found),
+        (FORBIDDEN, forbidden),
+        (CONFLICT, conflict),
+    ):
+        for subject in subjects:
+            table[subject] = outcome
+    table[ANONYMOUS] = anonymous
+    return table
+
+
+# -- the world -------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    api: Api
+    app: Starlette
+    runtime: FakeRuntime
+    tokens: dict[str, str | None]
+    job: dict[str, Any]
+    gpu_id: str
+    account_id: str
+    names: Iterator[int] = field(default_factory=itertools.count)
+
+    @property
+    def platform(self) -> Platform:
+        return self.api.platform
+
+    def token_of(self, subject: str) -> str:
+        token = self.tokens[subject]
+        assert token is not None, subject
+        return token
+
+    def name(self, prefix: str) -> str:
+        """A name nobody has used yet."""
+        return f"{prefix}{next(self.names)}"
+
+    async def gql(self, subject: str, query: str, variables: dict[str, Any] | None = None) -> Any:
+        return await self.api.gql(query, variables, token=self.tokens[subject])
+
+    async def user(self) -> str:
+        """A new user, who is nobody in the matrix."""
+        name = self.name("u")
+        await create_user(self.platform, name)
+        return name
+
+    async def token(self, subject: str) -> str:
+        """Another token of ``subject``'s (what `logout` or `revokeToken` may spend)."""
+        name = SERVICE_ACCOUNT if subject == "service_account" else subject
+        async with self.platform.db.session() as session:
+            row = await self.platform.auth.user_row(session, name)
+            return await self.platform.auth.issue_token(session, row.id, description="spare")
+
+    async def fresh_job(self) -> dict[str, Any]:
+        """A job of the owner's in acme/vision, shared as the matrix's job is."""
+        job = await self.api.submit_job(
+            self.token_of("owner"), org=ORG, project=PROJECT, command=["sleep", "1000"]
+        )
+        for subject, action in (("shared_read", "read"), ("shared_write", "write")):
+            await self.gql(
+                "owner", GRANT, {"uri": job["uri"], "subject": subject, "action": action}
+            )
+        return job
+
+
+GRANT = """mutation($uri: String!, $subject: String!, $action: String!) {
+  grant(input: {uri: $uri, subject: $subject, action: $action}) { grant { uri } } }"""
+SET_ORG_MEMBER = """mutation($org: String!, $user: String!, $role: OrgRole!) {
+  setOrgMember(input: {org: $org, user: $user, role: $role}) { member { user } } }"""
+SET_PROJECT_MEMBER = """mutation($org: String!, $project: String!, $user: String!,
+  $role: ProjectRole) {
+  setProjectMember(input: {org: $org, project: $project, user: $user, role: $role}) {
+    member { user } } }"""
+SET_CLUSTER_USER = """mutation($cluster: String!, $user: String!, $role: ClusterRole!) {
+  setClusterUser(input: {cluster: $cluster, user: $user, role: $role}) { member { user } } }"""
+CREATE_ORG = "mutation($name: String!) { createOrg(input: {name: $name}) { org { name } } }"
+CREATE_SERVICE_ACCOUNT = """mutation($name: String!, $org: String, $project: String) {
+  createServiceAccount(input: {name: $name, org: $org, project: $project}) {
+    serviceAccount { name } token } }"""
+
+
+@contextlib.asynccontextmanager
+async def serving(tmp_path: Path) -> AsyncIterator[tuple[Api, Starlette]]:
+    """The app in this event loop, driven over HTTP in-process (as `running_api`), with the
+    app itself at hand for WebSockets."""
+    started: list[Platform] = []
+
+    async def capture(platform: Platform) -> None:
+        started.append(platform)
+
+    runtime = FakeRuntime()
+    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'glia.db'}")
+    app = create_app(settings, runtime=runtime, on_startup=capture)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://glia.test") as http:
+            yield Api(http=http, platform=started[0], runtime=runtime), app
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    async with serving(tmp_path_factory.mktemp("matrix")) as (api, app):
+        platform = api.platform
+        tokens: dict[str, str | None] = {ANONYMOUS: None}
+        for subject in SIGNED_IN:
+            if subject != "service_account":
+                role = "admin" if subject == "platform_admin" else "user"
+                tokens[subject] = await create_user(platform, subject, role=role)
+        for name in ("bystander",):
+            await create_user(platform, name)
+
+        async def as_admin(query: str, variables: dict[str, Any]) -> Any:
+            return await api.gql(query, variables, token=tokens["platform_admin"])
+
+        await as_admin(CREATE_ORG, {"name": ORG})
+        await as_admin(SET_ORG_MEMBER, {"org": ORG, "user": "org_admin", "role": "ADMIN"})
+        create_project = """mutation($org: String!, $name: String!) {
+          createProject(input: {org: $org, name: $name}) { project { name } } }"""
+        await api.gql(create_project, {"org": ORG, "name": PROJECT}, token=tokens["org_admin"])
+        for subject, role in (("owner", "WRITER"), ("reader", "READER"), ("writer", "WRITER")):
+            variables = {"org": ORG, "project": PROJECT, "user": subject, "role": role}
+            await api.gql(SET_PROJECT_MEMBER, variables, token=tokens["org_admin"])
+        await as_admin(
+            SET_CLUSTER_USER, {"cluster": CLUSTER, "user": "cluster_admin", "role": "ADMIN"}
+        )
+        made = await api.gql(
+            CREATE_SERVICE_ACCOUNT,
+            {"name": "ci", "org": ORG, "project": PROJECT},
+            token=tokens["org_admin"],
+        )
+        tokens["service_account"] = made["createServiceAccount"]["token"]
+        async with platform.db.session() as session:
+            account_id = (await platform.auth.user_row(session, SERVICE_ACCOUNT)).id
+        await as_admin(CREATE_ORG, {"name": "scratch"})  # where the org-cluster cases work
+
+        # A cluster that no org uses: only platform admins may see it.
+        async with platform.db.session() as session:
+            preset = Preset(name="gpu-1", resources=Resources(cpu=1, memory_mb=1024, gpu=1))
+            gpu = await platform.clusters.ensure(session, name=GPU, presets=[preset])
+            await platform.orgs.sync(session)
+
+        owner = tokens["owner"]
+        assert owner is not None
+        job = await api.submit_job(owner, org=ORG, project=PROJECT, command=["sleep", "1000"])
+        world = World(
+            api=api,
+            app=app,
+            runtime=runtime_of(api),
+            tokens=tokens,
+            job=job,
+            gpu_id=gpu.id,
+            account_id=account_id,
+        )
+        await world.gql(
+            "owner", GRANT, {"uri": job["uri"], "subject": "shared_read", "action": "read"}
+        )
+        await world.gql(
+            "owner", GRANT, {"uri": job["uri"], "subject": "shared_write", "action": "write"}
+        )
+
+        async def running() -> bool:
+            found = await world.gql(
+                "owner", "query($id: ID!) { job(id: $id) { status } }", {"id": job["id"]}
+            )
+            return bool(found["job"]["status"] == "RUNNING")
+
+        await eventually(running)
+        world.runtime.emit_log(job["id"], "hello from the matrix")
+        yield world
+
+
+def runtime_of(api: Api) -> FakeRuntime:
+    assert isinstance(api.runtime, FakeRuntime)
+    return api.runtime
+
+
+# -- the table -------------------------------------------------------------------------------
+
+Variables = Callable[["World", str], "dict[str, Any] | Awaitable[dict[str, Any]]"]
+
+
+def no_variables(_world: World, _subject: str) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of an operation, made by each subject in turn."""
+
+    document: str
+    expected: Mapping[str, str]
+    variables: Variables = no_variables
+    # Whether the answer holds the resource the case is about (for OK against HIDDEN).
+    found: Callable[[Any, World], bool] | None = None
+    # The call spends its token (logout): each subject makes it with a token of its own.
+    spends_token: bool = False
+
+
+def _job_id(world: World, _subject: str) -> dict[str, Any]:
+    return {"id": world.job["id"]}
+
+
+def _acme(world: World, _subject: str) -> dict[str, Any]:
+    return {"org": ORG}
+
+
+def _vision(world: World, _subject: str) -> dict[str, Any]:
+    return {"org": ORG, "project": PROJECT}
+
+
+def _static(**values: Any) -> Variables:
+    def variables(_world: World, _subject: str) -> dict[str, Any]:
+        return dict(values)
+
+    return variables
+
+
+def _names(answer: Any, *path: str) -> list[Any]:
+    for key in path:
+        answer = answer[key]
+    return [edge["node"] for edge in answer["edges"]] if "edges" in answer else answer
+
+
+async def _login_user(world: World, _subject: str) -> dict[str, Any]:
+    name = await world.user()
+    return {"username": name, "password": f"password-{name}"}
+
+
+async def _fresh_user(world: World, _subject: str) -> dict[str, Any]:
+    return {"name": await world.user()}
+
+
+async def _owner_token_id(world: World, _subject: str) -> dict[str, Any]:
+    identity = await world.platform.auth.identify(await world.token("owner"))
+    return {"id": identity.token_id}
+
+
+async def _fresh_org(world: World, _subject: str) -> dict[str, Any]:
+    name = world.name("org")
+    await world.gql("platform_admin", CREATE_ORG, {"name": name})
+    return {"name": name}
+
+
+async def _acme_user(world: World, _subject: str) -> dict[str, Any]:
+    user = await world.user()
+    await world.gql("platform_admin", SET_ORG_MEMBER, {"org": ORG, "user": user, "role": "USER"})
+    return {"org": ORG, "user": user}
+
+
+async def _vision_reader(world: World, _subject: str) -> dict[str, Any]:
+    user = await world.user()
+    variables = {"org": ORG, "project": PROJECT, "user": user, "role": "READER"}
+    await world.gql("platform_admin", SET_PROJECT_MEMBER, variables)
+    return {"org": ORG, "project": PROJECT, "user": user}
+
+
+async def _cluster_user(world: World, _subject: str) -> dict[str, Any]:
+    user = await world.user()
+    variables = {"cluster": CLUSTER, "user": user, "role": "USER"}
+    await world.gql("platform_admin", SET_CLUSTER_USER, variables)
+    return {"cluster": CLUSTER, "user": user}
+
+
+async def _job_share(world: World, _subject: str) -> dict[str, Any]:
+    user = await world.user()
+    variables = {"uri": world.job["uri"], "subject": user, "action": "read"}
+    await world.gql("owner", GRANT, variables)
+    return {"uri": world.job["uri"], "subject": user}
+
+
+async def _owners_role(world: World, _subject: str) -> dict[str, Any]:
+    name = f"user/owner/{world.name('role')}"
+    await world.gql(
+        "owner",
+        "mutation($n: String!) { createRole(input: {name: $n}) { role { name } } }",
+        {"n": name},
+    )
+    return {"name": name}
+
+
+async def _org_admins_account(world: World, _subject: str) -> dict[str, Any]:
+    name = world.name("sa")
+    await world.gql("org_admin", CREATE_SERVICE_ACCOUNT, {"name": name})
+    return {"name": f"org_admin/{name}"}
+
+
+async def _fresh_job(world: World, _subject: str) -> dict[str, Any]:
+    return {"id": (await world.fresh_job())["id"]}
+
+
+def _password(_world: World, subject: str) -> dict[str, Any]:
+    return {"current": f"password-{subject}", "new": f"password-{subject}-changed"}
+
+
+def _named(name: str) -> Variables:
+    return _static(name=name)
+
+
+OPERATIONS: dict[str, tuple[Case, ...]] = {
+    # -- Query --
+    "node": (
+        Case(
+            "query($id: ID!) { node(id: $id) { id } }",
+            expect(NOT_FOUND, ok=JOB_READERS),
+            _job_id,
+        ),
+        # A cluster by its id: only for those who may use it, as `cluster(name:)`.
+        Case(
+            "query($id: ID!) { node(id: $id) { id } }",
+            expect(NOT_FOUND, ok=["platform_admin"]),
+            lambda world, _: {"id": world.gpu_id},
+        ),
+    ),
+    "nodes": (
+        Case(
+            "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+            expect(HIDDEN, ok=JOB_READERS),
+            lambda world, _: {"ids": [world.job["id"]]},
+            found=lambda answer, _: answer["nodes"] != [None],
+        ),
+        Case(
+            "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+            expect(HIDDEN, ok=SERVICE_ACCOUNT_SEERS),
+            lambda world, _: {"ids": [world.account_id]},
+            found=lambda answer, _: answer["nodes"] != [None],
+        ),
+    ),
+    "me": (Case("{ me { name } }", expect(OK)),),
+    "tokens": (Case("{ tokens { id } }", expect(OK)),),
+    "users": (
+        Case(
+            "{ users(first: 500) { totalCount edges { node { name } } } }",
+            expect(FORBIDDEN, ok=["platform_admin"]),
+        ),
+    ),
+    # Anyone signed in may look a user up by name, to share with them.
+    "user": (
+        Case("query($name: String!) { user(name: $name) { name } }", expect(OK), _named("owner")),
+        # A service account is for its owner (and itself, and user managers) to see.
+        Case(
+            "query($name: String!) { user(name: $name) { name } }",
+            expect(NOT_FOUND, ok=SERVICE_ACCOUNT_SEERS),
+            _named(SERVICE_ACCOUNT),
+        ),
+    ),
+    "orgs": (
+        Case(
+            "{ orgs(first: 500) { totalCount edges { node { name } } } }",
+            expect(HIDDEN, ok=ACME_MEMBERS + ACME_MANAGERS),
+            found=lambda answer, _: {"name": ORG} in _names(answer, "orgs"),
+        ),
+    ),
+    "org": (
+        Case(
+            "query($name: String!) { org(name: $name) { name } }",
+            expect(NOT_FOUND, ok=ACME_MEMBERS + ACME_MANAGERS),
+            _named(ORG),
+        ),
+    ),
+    "orgMembers": (
+        Case(
+            "query($org: String!) { orgMembers(org: $org) { user role } }",
+            expect(NOT_FOUND, ok=ACME_MEMBERS + ACME_MANAGERS),
+            _acme,
+        ),
+    ),
+    "projects": (
+        Case(
+            "{ projects(first: 500) { totalCount edges { node { org name } } } }",
+            expect(HIDDEN, ok=ACME_MEMBERS + ACME_MANAGERS),
+            found=lambda answer, _: {"org": ORG, "name": PROJECT} in _names(answer, "projects"),
+        ),
+    ),
+    "project": (
+        Case(
+            "query($org: String!, $name: String!) { project(org: $org, name: $name) { name } }",
+            expect(NOT_FOUND, ok=ACME_MEMBERS + ACME_MANAGERS),
+            _static(org=ORG, name=PROJECT),
+        ),
+    ),
+    "projectMembers": (
+        Case(
+            """query($org: String!, $project: String!) {
+              projectMembers(org: $org, project: $project) { user role } }""",
+            expect(NOT_FOUND, ok=ACME_MEMBERS + ACME_MANAGERS),
+            _vision,
+        ),
+    ),
+    "clusterUsers": (
+        # Everyone may run on `default` (their personal org uses it); its managers list users.
+        Case(
+            "query($cluster: String!) { clusterUsers(cluster: $cluster) { user role } }",
+            expect(FORBIDDEN, ok=["cluster_admin", "platform_admin"]),
+            _static(cluster=CLUSTER),
+        ),
+        Case(
+            "query($cluster: String!) { clusterUsers(cluster: $cluster) { user role } }",
+            expect(NOT_FOUND, ok=["platform_admin"]),
+            _static(cluster=GPU),
+        ),
+    ),
+    "permissions": (
+        Case(
+            "query($subject: String) { permissions(subject: $subject) { uri } }",
+            expect(NOT_FOUND, ok=["owner", "platform_admin"]),
+            _static(subject="owner"),
+        ),
+        Case("{ permissions { uri } }", expect(OK)),
+    ),
+    "shared": (
+        Case(
+            "query($subject: String) { shared(subject: $subject) { uri } }",
+            expect(NOT_FOUND, ok=["owner", "platform_admin"]),
+            _static(subject="owner"),
+        ),
+        Case("{ shared { uri } }", expect(OK)),
+    ),
+    "roles": (
+        Case(
+            "query($subject: String) { roles(subject: $subject) { name } }",
+            expect(NOT_FOUND, ok=["owner", "platform_admin"]),
+            _static(subject="owner"),
+        ),
+        Case("{ roles { name } }", expect(OK)),
+    ),
+    "serviceAccounts": (
+        Case(
+            "{ serviceAccounts { name } }",
+            expect(HIDDEN, ok=["org_admin", "platform_admin"]),
+            found=lambda answer, _: {"name": SERVICE_ACCOUNT} in answer["serviceAccounts"],
+        ),
+    ),
+    "serviceAccount": (
+        Case(
+            "query($name: String!) { serviceAccount(name: $name) { name } }",
+            expect(NOT_FOUND, ok=["org_admin", "platform_admin"]),
+            _named(SERVICE_ACCOUNT),
+        ),
+    ),
+    "clusters": (
+        Case(
+            "{ clusters { name } }",
+            expect(HIDDEN, ok=["platform_admin"]),
+            found=lambda answer, _: {"name": GPU} in answer["clusters"],
+        ),
+        Case(
+            "{ clusters { name } }",
+            expect(OK),
+            found=lambda answer, _: {"name": CLUSTER} in answer["clusters"],
+        ),
+    ),
+    "cluster": (
+        Case(
+            "query($name: String!) { cluster(name: $name) { name } }",
+            expect(HIDDEN, ok=["platform_admin"]),
+            _named(GPU),
+            found=lambda answer, _: answer["cluster"] is not None,
+        ),
+        Case(
+            "query($name: String!) { cluster(name: $name) { name } }",
+            expect(OK),
+            _named(CLUSTER),
+            found=lambda answer, _: answer["cluster"] is not None,
+        ),
+    ),
+    "jobs": (
+        Case(
+            "{ jobs(first: 500) { totalCount edges { node { id } } } }",
+            expect(HIDDEN, ok=JOB_READERS),
+            found=lambda answer, world: {"id": world.job["id"]} in _names(answer, "jobs"),
+        ),
+    ),
+    "job": (
+        Case("query($id: ID!) { job(id: $id) { id } }", expect(NOT_FOUND, ok=JOB_READERS), _job_id),
+    ),
+    # -- Mutation --
+    "login": (
+        Case(
+            """mutation($username: String!, $password: String!) {
+              login(input: {username: $username, password: $password}) { token } }""",
+            expect(OK, anonymous=OK),
+            _login_user,
+        ),
+    ),
+    "logout": (Case("mutation { logout { tokenId } }", expect(OK), spends_token=True),),
+    "createUser": (
+        Case(
+            """mutation($name: String!) {
+              createUser(input: {name: $name, role: USER}) { password } }""",
+            expect(FORBIDDEN, ok=["platform_admin"]),
+            lambda world, _: {"name": world.name("new")},
+        ),
+    ),
+    "changePassword": (
+        Case(
+            """mutation($current: String!, $new: String!) {
+              changePassword(input: {currentPassword: $current, newPassword: $new}) {
+                user { name } } }""",
+            # A service account has no password to change.
+            expect(OK, forbidden=["service_account"]),
+            _password,
+        ),
+    ),
+    "revokeToken": (
+        Case(
+            "mutation($id: ID!) { revokeToken(input: {id: $id}) { tokenId } }",
+            expect(NOT_FOUND, ok=["owner"]),
+            _owner_token_id,
+        ),
+    ),
+    "updateUser": (
+        Case(
+            """mutation($name: String!) {
+              updateUser(input: {name: $name, email: "b@example.com"}) { user { name } } }""",
+            expect(FORBIDDEN, ok=["platform_admin"]),
+            _named("bystander"),
+        ),
+    ),
+    "deleteUser": (
+        Case(
+            "mutation($name: String!) { deleteUser(input: {name: $name}) { user { name } } }",
+            expect(FORBIDDEN, ok=["platform_admin"]),
+            _fresh_user,
+        ),
+    ),
+    "resetPassword": (
+        Case(
+            "mutation($name: String!) { resetPassword(input: {name: $name}) { user { name } } }",
+            expect(FORBIDDEN, ok=["platform_admin"]),
+            _named("bystander"),
+        ),
+    ),
+    "createOrg": (
+        Case(
+            CREATE_ORG,
+            expect(FORBIDDEN, ok=["platform_admin"]),
+            lambda world, _: {"name": world.name("org")},
+        ),
+    ),
+    "deleteOrg": (
+        Case(
+            "mutation($name: String!) { deleteOrg(input: {name: $name}) { org { name } } }",
+            expect(FORBIDDEN, ok=["platform_admin"]),
+            _fresh_org,
+        ),
+    ),
+    "addOrgCluster": (
+        Case(
+            """mutation($org: String!, $cluster: String!) {
+              addOrgCluster(input: {org: $org, cluster: $cluster}) { org { name } } }""",
+            expect(FORBIDDEN, ok=["platform_admin"]),
+            _static(org="scratch", cluster=GPU),
+        ),
+    ),
+    "removeOrgCluster": (
+        Case(
+            """mutation($org: String!, $cluster: String!) {
+              removeOrgCluster(input: {org: $org, cluster: $cluster}) { org { name } } }""",
+            expect(FORBIDDEN, ok=["platform_admin"]),
+            _static(org="scratch", cluster=CLUSTER),
+        ),
+    ),
+    "setOrgMember": (
+        Case(
+            SET_ORG_MEMBER,
+            expect(NOT_FOUND, forbidden=ACME_MEMBERS, ok=ACME_MANAGERS),
+            _static(org=ORG, user="bystander", role="USER"),
+        ),
+    ),
+    "removeOrgMember": (
+        Case(
+            """mutation($org: String!, $user: String!) {
+              removeOrgMember(input: {org: $org, user: $user}) { member { user } } }""",
+            expect(NOT_FOUND, forbidden=ACME_MEMBERS, ok=ACME_MANAGERS),
+            _acme_user,
+        ),
+    ),
+    "createProject": (
+        Case(
+            """mutation($org: String!, $name: String!) {
+              createProject(input: {org: $org, name: $name}) { project { name } } }""",
+            expect(NOT_FOUND, forbidden=ACME_MEMBERS, ok=ACME_MANAGERS),
+            lambda world, _: {"org": ORG, "name": world.name("project")},
+        ),
+    ),
+    "updateProject": (
+        Case(
+            """mutation($org: String!, $name: String!) {
+              updateProject(input: {org: $org, name: $name, defaultRole: WRITER}) {
+                project { name } } }""",
+            expect(NOT_FOUND, forbidden=ACME_MEMBERS, ok=ACME_MANAGERS),
+            _static(org=ORG, name=PROJECT),
+        ),
+    ),
+    "deleteProject": (
+        # The project runs the matrix's job: those who may delete it get CONFLICT.
+        Case(
+            """mutation($org: String!, $name: String!) {
+              deleteProject(input: {org: $org, name: $name}) { project { name } } }""",
+            expect(NOT_FOUND, forbidden=ACME_MEMBERS, conflict=ACME_MANAGERS),
+            _static(org=ORG, name=PROJECT),
+        ),
+    ),
+    "setProjectMember": (
+        Case(
+            SET_PROJECT_MEMBER,
+            expect(NOT_FOUND, forbidden=ACME_MEMBERS, ok=ACME_MANAGERS),
+            _static(org=ORG, project=PROJECT, user="bystander", role="READER"),
+        ),
+    ),
+    "removeProjectMember": (
+        Case(
+            """mutation($org: String!, $project: String!, $user: String!) {
+              removeProjectMember(input: {org: $org, project: $project, user: $user}) {
+                member { user } } }""",
+            expect(NOT_FOUND, forbidden=ACME_MEMBERS, ok=ACME_MANAGERS),
+            _vision_reader,
+        ),
+    ),
+    "setClusterUser": (
+        Case(
+            SET_CLUSTER_USER,
+            expect(FORBIDDEN, ok=["cluster_admin", "platform_admin"]),
+            _static(cluster=CLUSTER, user="bystander", role="USER"),
+        ),
+        Case(
+            SET_CLUSTER_USER,
+            expect(NOT_FOUND, ok=["platform_admin"]),
+            _static(cluster=GPU, user="bystander", role="USER"),
+        ),
+    ),
+    "removeClusterUser": (
+        Case(
+            """mutation($cluster: String!, $user: String!) {
+              removeClusterUser(input: {cluster: $cluster, user: $user}) { member { user } } }""",
+            expect(FORBIDDEN, ok=["cluster_admin", "platform_admin"]),
+            _cluster_user,
+        ),
+    ),
+    # Sharing needs manage on the URI: anyone else is FORBIDDEN, whether the URI names
+    # something or not (test_a_stranger_learns_nothing_from_sharing).
+    "grant": (
+        Case(
+            GRANT,
+            expect(FORBIDDEN, ok=["owner", "org_admin", "cluster_admin", "platform_admin"]),
+            lambda world, _: {"uri": world.job["uri"], "subject": "bystander", "action": "read"},
+        ),
+    ),
+    "revoke": (
+        Case(
+            """mutation($uri: String!, $subject: String!) {
+              revoke(input: {uri: $uri, subject: $subject}) { grant { uri } } }""",
+            expect(FORBIDDEN, ok=["owner", "org_admin", "cluster_admin", "platform_admin"]),
+            _job_share,
+        ),
+    ),
+    "createRole": (
+        # A role under another user's name: theirs (and a platform admin's) to make.
+        Case(
+            "mutation($name: String!) { createRole(input: {name: $name}) { role { name } } }",
+            expect(FORBIDDEN, ok=["owner", "platform_admin"]),
+            lambda world, _: {"name": f"user/owner/{world.name('role')}"},
+        ),
+    ),
+    "deleteRole": (
+        Case(
+            "mutation($name: String!) { deleteRole(input: {name: $name}) { role { name } } }",
+            expect(NOT_FOUND, ok=["owner", "platform_admin"]),
+            _owners_role,
+        ),
+    ),
+    "createServiceAccount": (
+        Case(
+            CREATE_SERVICE_ACCOUNT,
+            expect(NOT_FOUND, forbidden=ACME_MEMBERS, ok=ACME_MANAGERS),
+            lambda world, _: {"name": world.name("sa"), "org": ORG, "project": PROJECT},
+        ),
+    ),
+    "deleteServiceAccount": (
+        Case(
+            """mutation($name: String!) {
+              deleteServiceAccount(input: {name: $name}) { serviceAccount { name } } }""",
+            expect(NOT_FOUND, ok=["org_admin", "platform_admin"]),
+            _org_admins_account,
+        ),
+    ),
+    "submitJob": (
+        Case(
+            """mutation($org: String!, $project: String!) {
+              submitJob(input: {command: ["true"], org: $org, project: $project}) {
+                job { id } } }""",
+            expect(
+                NOT_FOUND,
+                forbidden=["reader"],
+                ok=["owner", "writer", "org_admin", "service_account", "platform_admin"],
+            ),
+            _vision,
+        ),
+    ),
+    "killJob": (
+        Case(
+            "mutation($id: ID!) { killJob(input: {id: $id}) { job { id } } }",
+            expect(
+                NOT_FOUND,
+                forbidden=["shared_read", "reader"],
+                ok=set(JOB_READERS) - {"shared_read", "reader"},
+            ),
+            _fresh_job,
+        ),
+    ),
+    # -- Subscription (over the WebSocket: test_subscriptions) --
+    "jobChanges": (Case("subscription { jobChanges { id } }", expect(HIDDEN, ok=JOB_READERS)),),
+    "jobStatus": (
+        Case(
+            "subscription($id: ID!) { jobStatus(id: $id) { id } }",
+            expect(NOT_FOUND, ok=JOB_READERS),
+            _job_id,
+        ),
+    ),
+    "jobLogs": (
+        Case(
+            "subscription($id: ID!) { jobLogs(id: $id, follow: false) { text } }",
+            expect(NOT_FOUND, ok=JOB_READERS),
+            _job_id,
+        ),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RouteCase:
+    path: Callable[[World], str]
+    # Each subject's outcome; None: a public route, the same answer for everyone.
+    expected: Mapping[str, str] | None
+
+
+ROUTES: dict[tuple[str, str], RouteCase] = {
+    ("GET", "/api/jobs/{job_id}/log"): RouteCase(
+        lambda world: f"/api/jobs/{world.job['id']}/log", expect(NOT_FOUND, ok=JOB_READERS)
+    ),
+    ("GET", "/healthz"): RouteCase(lambda _: "/healthz", None),
+    ("GET", "/metrics"): RouteCase(lambda _: "/metrics", None),
+    ("GET", "/graphiql/{name}"): RouteCase(lambda _: "/graphiql/graphiql.js", None),
+}
+
+
+# -- running a case --------------------------------------------------------------------------
+
+
+async def _variables(case: Case, world: World, subject: str) -> dict[str, Any]:
+    value = case.variables(world, subject)
+    if inspect.isawaitable(value):
+        value = await value
+    assert isinstance(value, dict)
+    return value
+
+
+def _connections_count_what_they_list(answer: Any) -> None:
+    """Every connection in the answer counts exactly what it lists (all fit in one page)."""
+    if isinstance(answer, dict):
+        if "totalCount" in answer and "edges" in answer:
+            assert answer["totalCount"] == len(answer["edges"]), answer
+        for value in answer.values():
+            _connections_count_what_they_list(value)
+    elif isinstance(answer, list):
+        for value in answer:
+            _connections_count_what_they_list(value)
+
+
+async def _outcome(case: Case, world: World, subject: str) -> str:
+    variables = await _variables(case, world, subject)
+    token = world.tokens[subject]
+    if case.spends_token and token is not None:
+        token = await world.token(subject)
+    try:
+        answer = await world.api.gql(case.document, variables, token=token)
+    except GraphQLErrors as errors:
+        return str(errors.code)
+    _connections_count_what_they_list(answer)
+    if case.found is None:
+        return OK
+    return OK if case.found(answer, world) else HIDDEN
+
+
+def _operation_type(name: str) -> str:
+    schema = graphql.build_schema(create_schema().as_str())
+    for kind, root in (
+        ("query", schema.query_type),
+        ("mutation", schema.mutation_type),
+        ("subscription", schema.subscription_type),
+    ):
+        if root is not None and name in root.fields:
+            return kind
+    raise KeyError(name)
+
+
+def _schema_fields() -> dict[str, set[str]]:
+    schema = graphql.build_schema(create_schema().as_str())
+    return {
+        kind: set(root.fields) if root is not None else set()
+        for kind, root in (
+            ("query", schema.query_type),
+            ("mutation", schema.mutation_type),
+            ("subscription", schema.subscription_type),
+        )
+    }
+
+
+FIELDS = _schema_fields()
+REQUESTS = sorted(FIELDS["query"] | FIELDS["mutation"])
+
+
+def test_every_operation_and_route_has_an_entry(tmp_path: Path) -> None:
+    fields = set().union(*FIELDS.values())
+    assert set(OPERATIONS) == fields
+    for name, cases in OPERATIONS.items():
+        assert cases, name
+        for case in cases:
+            assert set(case.expected) == set(SUBJECTS), name
+    app = create_app(make_settings(tmp_path))
+    routes = {
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, Route) and route.path != "/graphql"
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+    assert set(ROUTES) == routes
+
+
+@MODULE_LOOP
+@pytest.mark.parametrize("operation", REQUESTS)
+async def test_queries_and_mutations(world: World, operation: str) -> None:
+    wrong = []
+    for number, case in enumerate(OPERATIONS[operation]):
+        for subject in SUBJECTS:
+            got = await _outcome(case, world, subject)
+            if got != case.expected[subject]:
+                wrong.append(
+                    f"case {number}, {subject}: expected {case.expected[subject]}, got {got}"
+                )
+    assert wrong == []
+
+
+@MODULE_LOOP
+@pytest.mark.parametrize("route", sorted(ROUTES), ids=lambda route: f"{route[0]} {route[1]}")
+async def test_routes(world: World, route: tuple[str, str]) -> None:
+    method, _ = route
+    case = ROUTES[route]
+    statuses = {}
+    for subject in SUBJECTS:
+        token = world.tokens[subject]
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = await world.api.http.request(method, case.path(world), headers=headers)
+        statuses[subject] = response.status_code
+    if case.expected is None:
+        assert set(statuses.values()) == {statuses[ANONYMOUS]}, statuses
+        assert statuses[ANONYMOUS] not in (401, 403), statuses
+    else:
+        assert statuses == {
+            subject: HTTP_STATUS[outcome] for subject, outcome in case.expected.items()
+        }
+
+
+# -- subscriptions, over a WebSocket -----------------------------------------------------------
+
+
+class Socket:
+    """A graphql-transport-ws client that drives the app's ASGI interface in this loop."""
+
+    def __init__(self, app: Starlette, token: str | None) -> None:
+        self._app = app
+        self._token = token
+        self._incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.closed: int | None = None
+
+    async def __aenter__(self) -> Socket:
+        scope = {
+            "type": "websocket",
+            "asgi": {"version": "3.0"},
+            "scheme": "ws",
+            "http_version": "1.1",
+            "path": "/graphql",
+            "raw_path": b"/graphql",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [
+                (b"host", b"glia.test"),
+                (b"sec-websocket-protocol", b"graphql-transport-ws"),
+            ],
+            "client": ("127.0.0.1", 50000),
+            "server": ("glia.test", 80),
+            "subprotocols": ["graphql-transport-ws"],
+        }
+        await self._incoming.put({"type": "websocket.connect"})
+        self._task = asyncio.create_task(self._app(scope, self._incoming.get, self._send))
+        accepted = await self._event()
+        assert accepted["type"] == "websocket.accept", accepted
+        payload = {"authToken": self._token} if self._token else {}
+        await self.send({"type": "connection_init", "payload": payload})
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self._incoming.put({"type": "websocket.disconnect", "code": 1000})
+        assert self._task is not None
+        try:
+            async with asyncio.timeout(5):
+                await self._task
+        except TimeoutError:
+            self._task.cancel()
+
+    async def _event(self, wait_s: float = 5.0) -> dict[str, Any]:
+        async with asyncio.timeout(wait_s):
+            return await self._outgoing.get()
+
+    async def _send(self, event: MutableMapping[str, Any]) -> None:
+        await self._outgoing.put(dict(event))
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self._incoming.put({"type": "websocket.receive", "text": json.dumps(message)})
+
+    async def receive(self, wait_s: float = 5.0) -> dict[str, Any] | None:
+        """The next message; None once the server closed the socket (`closed` says how)."""
+        if self.closed is not None:
+            return None
+        event = await self._event(wait_s)
+        if event["type"] == "websocket.close":
+            self.closed = int(event.get("code", 1000))
+            return None
+        message: dict[str, Any] = json.loads(event["text"])
+        return message
+
+    async def acknowledged(self) -> bool:
+        message = await self.receive()
+        return message is not None and message["type"] == "connection_ack"
+
+    async def subscribe(self, query: str, variables: dict[str, Any]) -> None:
+        payload = {"query": query, "variables": variables}
+        await self.send({"id": "1", "type": "subscribe", "payload": payload})
+
+
+def _error_code(message: dict[str, Any]) -> str | None:
+    """The code of an `error` message, or of a `next` carrying errors."""
+    if message["type"] == "error":
+        return str(message["payload"][0]["extensions"]["code"])
+    if message["type"] == "next" and message["payload"].get("errors"):
+        return str(message["payload"]["errors"][0]["extensions"]["code"])
+    return None
+
+
+async def _first_answer(world: World, subject: str, case: Case) -> str:
+    """What the subject's subscription answers first: OK for data, else the error code."""
+    async with Socket(world.app, world.tokens[subject]) as socket:
+        if not await socket.acknowledged():
+            assert socket.closed == 4401, socket.closed
+            return UNAUTHENTICATED
+        await socket.subscribe(case.document, await _variables(case, world, subject))
+        message = await socket.receive()
+        assert message is not None
+        code = _error_code(message)
+        if code is not None:
+            return code
+        assert message["type"] == "next", message
+        return OK
+
+
+@MODULE_LOOP
+@pytest.mark.parametrize("operation", ["jobStatus", "jobLogs"])
+async def test_subscriptions_to_one_job(world: World, operation: str) -> None:
+    [case] = OPERATIONS[operation]
+    got = {subject: await _first_answer(world, subject, case) for subject in SUBJECTS}
+    assert got == dict(case.expected)
+
+
+@MODULE_LOOP
+async def test_job_changes_reach_only_those_who_may_read_the_job(world: World) -> None:
+    [case] = OPERATIONS["jobChanges"]
+    async with contextlib.AsyncExitStack() as stack:
+        sockets = {
+            subject: await stack.enter_async_context(Socket(world.app, world.tokens[subject]))
+            for subject in SUBJECTS
+        }
+        got: dict[str, str] = {}
+        for subject, socket in sockets.items():
+            if await socket.acknowledged():
+                await socket.subscribe(case.document, {})
+            else:
+                assert socket.closed == 4401, socket.closed
+                got[subject] = UNAUTHENTICATED
+        await asyncio.sleep(0.3)  # every stream has subscribed to the bus
+        job = await world.fresh_job()
+        # Its end is a change seen after it was shared (its start may come before).
+        world.runtime.finish(job["id"], 0)
+
+        async def seen(socket: Socket) -> bool:
+            """Whether the socket is told of the job before it has been quiet for a second."""
+            while True:
+                try:
+                    message = await socket.receive(wait_s=1.0)
+                except TimeoutError:
+                    return False
+                assert message is not None and _error_code(message) is None, message
+                if message["payload"]["data"]["jobChanges"]["id"] == job["id"]:
+                    return True
+
+        listening = [subject for subject in SUBJECTS if subject not in got]
+        answers = await asyncio.gather(*(seen(sockets[subject]) for subject in listening))
+        got.update(
+            {
+                subject: OK if seen_it else HIDDEN
+                for subject, seen_it in zip(listening, answers, strict=True)
+            }
+        )
+    assert got == dict(case.expected)
+
+
+# -- a stranger learns nothing ------------------------------------------------------------------
+
+MISSING_JOB = "job-00000000-0000-0000-0000-000000000000"
+MISSING_URI = f"job://{CLUSTER}/{ORG}/{PROJECT}/{MISSING_JOB}"
+
+# (operation, variables for the real target, for one that does not exist)
+PROBES: list[tuple[str, Callable[[World], dict[str, Any]], dict[str, Any]]] = [
+    ("job", lambda world: {"id": world.job["id"]}, {"id": MISSING_JOB}),
+    ("node", lambda world: {"id": world.job["id"]}, {"id": MISSING_JOB}),
+    ("node", lambda world: {"id": world.gpu_id}, {"id": str(uuid.uuid4())}),
+    ("killJob", lambda world: {"id": world.job["id"]}, {"id": MISSING_JOB}),
+    ("org", lambda _: {"name": ORG}, {"name": "nothing"}),
+    ("orgMembers", lambda _: {"org": ORG}, {"org": "nothing"}),
+    ("project", lambda _: {"org": ORG, "name": PROJECT}, {"org": ORG, "name": "nothing"}),
+    ("projectMembers", lambda _: {"org": ORG, "project": PROJECT}, {"org": ORG, "project": "x"}),
+    ("submitJob", lambda _: {"org": ORG, "project": PROJECT}, {"org": ORG, "project": "x"}),
+    ("clusterUsers", lambda _: {"cluster": GPU}, {"cluster": "nothing"}),
+    ("serviceAccount", lambda _: {"name": SERVICE_ACCOUNT}, {"name": "org_admin/nothing"}),
+    (
+        "grant",
+        lambda world: {"uri": world.job["uri"], "subject": "bystander", "action": "read"},
+        {"uri": MISSING_URI, "subject": "bystander", "action": "read"},
+    ),
+    (
+        "revoke",
+        lambda world: {"uri": world.job["uri"], "subject": "shared_read"},
+        {"uri": MISSING_URI, "subject": "shared_read"},
+    ),
+]
+
+
+@MODULE_LOOP
+@pytest.mark.parametrize(
+    ("operation", "real", "missing"),
+    PROBES,
+    ids=[f"{probe[0]}-{i}" for i, probe in enumerate(PROBES)],
+)
+async def test_a_stranger_gets_the_same_answer_for_what_exists_and_what_does_not(
+    world: World, operation: str, real: Callable[[World], dict[str, Any]], missing: dict[str, Any]
+) -> None:
+    document = OPERATIONS[operation][0].document
+    answers = []
+    for variables in (real(world), missing):
+        with pytest.raises(GraphQLErrors) as caught:
+            await world.gql("stranger", document, variables)
+        answers.append(caught.value.code)
+    assert answers[0] == answers[1]
+
+
+@MODULE_LOOP
+async def test_the_log_route_answers_a_stranger_as_for_no_job(world: World) -> None:
+    headers = {"Authorization": f"Bearer {world.tokens['stranger']}"}
+    real = await world.api.http.get(f"/api/jobs/{world.job['id']}/log", headers=headers)
+    missing = await world.api.http.get(f"/api/jobs/{MISSING_JOB}/log", headers=headers)
+    assert real.status_code == missing.status_code == 404
+    assert real.json()["errors"][0]["extensions"] == missing.json()["errors"][0]["extensions"]
+
+
+@MODULE_LOOP
+@pytest.mark.parametrize("operation", ["setClusterUser", "removeClusterUser", "setOrgMember"])
+async def test_without_a_token_nothing_is_looked_up(world: World, operation: str) -> None:
+    """Whether a user exists is not for anonymous callers to find out."""
+    document = OPERATIONS[operation][0].document
+    for user in ("bystander", "nobody-at-all"):
+        variables = {"cluster": CLUSTER, "org": ORG, "user": user, "role": "USER"}
+        names = {name for name in ("cluster", "org", "user", "role") if f"${name}" in document}
+        with pytest.raises(GraphQLErrors) as caught:
+            await world.api.gql(document, {k: v for k, v in variables.items() if k in names})
+        assert caught.value.code == UNAUTHENTICATED, user
