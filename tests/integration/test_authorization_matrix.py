@@ -12,7 +12,8 @@ fails for one added without an entry. An entry says what each subject gets:
   token; CONFLICT where the permission check passed and the target refuses for another reason
   (deleting a project that still runs a job). A byte route answers the code's HTTP status.
 
-The world is built once for the module, through the API, on one in-process server: an org
+The world is built once per database (SQLite; PostgreSQL with Redis), through the API, on one
+in-process server (WebSockets too, through its ASGI interface): an org
 ``acme`` with a project ``vision``; ``owner``, a writer there, runs the job everyone is asked
 about, and shared it for reading with ``shared_read`` and for writing with ``shared_write``;
 ``reader`` and ``writer`` are members of the project; ``org_admin`` administers acme;
@@ -20,7 +21,8 @@ about, and shared it for reading with ``shared_read`` and for writing with ``sha
 admin for acme/vision (it joined it as a writer); ``stranger`` belongs to no org but their own;
 ``platform_admin`` is a platform admin (and made acme). A second cluster, ``gpu``, is used by no
 org. A case whose success would change the world for the cases after it works on a target
-made for the call (a fresh job, user, org, role or token).
+made for the call (a fresh job, user, org, role or token). The table is long because it is
+the point: one place to read who may do what.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import graphql
 import httpx
 import pytest
@@ -53,9 +56,11 @@ from starlette.routing import Route
 
 from cluster_gateway.runtimes.fake import FakeRuntime
 from control_plane.platform import Platform
+from control_plane.settings import Settings
 from glia.clusters import Preset, Resources
 from graph.schema import create_schema
 from server.app import create_app
+from tests.conftest import POSTGRES_ADMIN_DSN, REDIS_URL
 from tests.factories import Api, GraphQLErrors, create_user, make_settings
 from tests.polling import eventually
 
@@ -203,7 +208,34 @@ CREATE_SERVICE_ACCOUNT = """mutation($name: String!, $org: String, $project: Str
 
 
 @contextlib.asynccontextmanager
-async def serving(tmp_path: Path) -> AsyncIterator[tuple[Api, Starlette]]:
+async def database(dialect: str, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+    """Settings for a fresh database of the dialect: SQLite, or PostgreSQL with Redis."""
+    if dialect == "sqlite":
+        yield {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'glia.db'}"}
+        return
+    name = f"glia_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    try:
+        yield {
+            "database_url": f"{base}/{name}",
+            "redis_url": REDIS_URL,
+            "redis_prefix": f"glia-test-{uuid.uuid4().hex}:",
+        }
+    finally:
+        admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def serving(tmp_path: Path, dialect: str) -> AsyncIterator[tuple[Api, Starlette]]:
     """The app in this event loop, driven over HTTP in-process (as `running_api`), with the
     app itself at hand for WebSockets."""
     started: list[Platform] = []
@@ -212,17 +244,32 @@ async def serving(tmp_path: Path) -> AsyncIterator[tuple[Api, Starlette]]:
         started.append(platform)
 
     runtime = FakeRuntime()
-    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'glia.db'}")
+    async with database(dialect, tmp_path) as values:
+        settings = make_settings(tmp_path, **values)
+        async with _running(settings, runtime, capture) as app:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://glia.test") as http:
+                yield Api(http=http, platform=started[0], runtime=runtime), app
+
+
+@contextlib.asynccontextmanager
+async def _running(
+    settings: Settings, runtime: FakeRuntime, capture: Callable[[Platform], Awaitable[None]]
+) -> AsyncIterator[Starlette]:
     app = create_app(settings, runtime=runtime, on_startup=capture)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://glia.test") as http:
-            yield Api(http=http, platform=started[0], runtime=runtime), app
+        yield app
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
-    async with serving(tmp_path_factory.mktemp("matrix")) as (api, app):
+@pytest_asyncio.fixture(
+    scope="module",
+    loop_scope="module",
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+async def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[World]:
+    async with serving(tmp_path_factory.mktemp("matrix"), request.param) as (api, app):
         platform = api.platform
         tokens: dict[str, str | None] = {ANONYMOUS: None}
         for subject in SIGNED_IN:
@@ -903,18 +950,6 @@ async def _outcome(case: Case, world: World, subject: str) -> str:
     if case.found is None:
         return OK
     return OK if case.found(answer, world) else HIDDEN
-
-
-def _operation_type(name: str) -> str:
-    schema = graphql.build_schema(create_schema().as_str())
-    for kind, root in (
-        ("query", schema.query_type),
-        ("mutation", schema.mutation_type),
-        ("subscription", schema.subscription_type),
-    ):
-        if root is not None and name in root.fields:
-            return kind
-    raise KeyError(name)
 
 
 def _schema_fields() -> dict[str, set[str]]:
