@@ -61,11 +61,6 @@ async def test_orgs_projects_and_members(server: ServedApi) -> None:
         assert (await admin.orgs.set_member("acme", "bob", OrgRole.USER)).role == "user"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: OrgsService.remove_member, add_cluster, remove_cluster and delete "
-    "lazy-load OrgRow.projects in async code (MissingGreenlet -> INTERNAL_SERVER_ERROR)",
-)
 async def test_org_clusters_removing_members_and_deleting(server: ServedApi) -> None:
     root = server.user("root", role="admin")
     alice = server.user("alice")
