@@ -1,4 +1,5 @@
-"""``glia admin ...``: users (the server checks the caller is an admin).
+"""``glia admin ...``: users (the server checks the caller is an admin); orgs, projects and
+cluster users are in `cli.orgs`.
 
 Passwords come from a hidden prompt or the first line of standard input
 (``--password-stdin``), never from an argument: arguments end up in shell histories and in
@@ -22,7 +23,11 @@ from cli.options import (
     with_examples,
 )
 
-admin_app = typer.Typer(help="Administration (admins only): users.", invoke_without_command=True)
+admin_app = typer.Typer(
+    help="Administration: users (admins only); orgs, projects and cluster users (their "
+    "managers and admins).",
+    invoke_without_command=True,
+)
 
 
 @admin_app.callback()

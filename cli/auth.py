@@ -1,7 +1,8 @@
 """``glia login``, ``glia logout`` and ``glia config ...``: who talks to which server.
 
 Like kubectl, the config file holds named contexts (a server, a user's token, a default
-cluster) and which one is in use; ``--context NAME`` picks another for one command.
+cluster, the org and project to work in) and which one is in use; ``--context NAME`` picks
+another for one command.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from sdk.config import Context
 
 config_app = typer.Typer(
-    help="Show or change the CLI's configuration: contexts (server, user, cluster).",
+    help="Show or change the CLI's configuration: contexts (server, user, cluster, org, project).",
     invoke_without_command=True,
 )
 
@@ -100,9 +101,11 @@ def login(
         new_token, user = token, run_async(whoami(token), waiting="Checking the token")
     context_key = name or context_name(server, user)
     old = config.contexts.get(context_key)
-    # A cluster name means nothing on another server.
-    cluster = old.cluster if old is not None and old.server == server else None
-    context = Context(server=server, token=new_token, username=user, cluster=cluster)
+    # A cluster, org or project name means nothing on another server.
+    same = old is not None and old.server == server
+    context = Context(server=server, token=new_token, username=user)
+    if old is not None and same:
+        context = context.replace(cluster=old.cluster, org=old.org, project=old.project)
     _save(config.with_context(context_key, context))
     formatting.notice(f"Logged in to {server} as {user} (context {context_key})")
 
@@ -154,13 +157,17 @@ with_examples("glia logout", "glia --context ci logout")(logout)
 
 @config_app.command("show", cls=GliaCommand)
 def show(output: OutputFormat = output_option()) -> None:
-    """Show the context in use: server, user and cluster, with the cluster's presets."""
+    """Show the context in use: server, user, cluster, org and project, with the cluster's
+    presets."""
     from cli import formatting
-    from cli.session import current_config, current_name, load, run_async
+    from cli.session import current_config, current_name, load, personal_name, run_async
 
     name = current_name(load())
     context = current_config()
     cluster = run_async(_cluster(context), waiting="Asking the server") if context.token else None
+    personal = personal_name(context)
+    org = context.org or personal
+    project = context.project or (personal if org == personal else None)
     if output is not OutputFormat.TABLE:
         formatting.print_data(
             {
@@ -168,6 +175,8 @@ def show(output: OutputFormat = output_option()) -> None:
                 "server": context.server_url,
                 "username": context.username if context.token else None,
                 "cluster": cluster.name if cluster else context.cluster,
+                "org": org,
+                "project": project,
                 "presets": list(cluster.presets) if cluster else [],
             },
             output,
@@ -179,6 +188,8 @@ def show(output: OutputFormat = output_option()) -> None:
             ("Server", context.server_url),
             ("User", context.username if context.token else "(not logged in)"),
             ("Cluster", cluster.name if cluster else context.cluster),
+            ("Org", org or "(the server's choice)"),
+            ("Project", project or "(none chosen: glia config switch-project PROJECT)"),
         ]
     )
     if cluster:
@@ -228,6 +239,100 @@ def set_cluster(
 with_examples("glia config set-cluster gpu-farm")(set_cluster)
 
 
+def _logged_in_context() -> tuple[CliConfig, str, Context]:
+    """The config, the name of the context this command uses, and that context, which must
+    be logged in (switching is checked with the server)."""
+    from cli.errors import ConfigError
+    from cli.session import current_name, load
+    from sdk import Unauthenticated
+
+    config = load()
+    context_key = current_name(config)
+    if context_key is None or context_key not in config.contexts:
+        raise ConfigError("no context in use (run glia login)")
+    context = config.contexts[context_key]
+    if not context.token:
+        raise Unauthenticated(f"context {context_key} is logged out")
+    return config, context_key, context
+
+
+@config_app.command("switch-org", cls=GliaCommand)
+def switch_org(
+    org: str = typer.Argument(
+        ..., metavar="ORG", help="An org you belong to (glia admin ls-orgs)."
+    ),
+) -> None:
+    """Work in ORG from now on in this context (checked with the server): glia run and
+    glia ps use it. The project is kept when ORG has one of that name; else ORG's only
+    project, or your personal one in your personal org, is chosen; else choose one with
+    glia config switch-project."""
+    from cli import formatting
+    from cli.session import open_client, personal_name, run_async
+    from sdk import Project
+
+    config, context_key, context = _logged_in_context()
+
+    async def projects() -> list[Project]:
+        async with open_client(context) as client:
+            await client.orgs.get(org)  # NotFound unless the caller belongs to it
+            return await client.projects.list(org)
+
+    found = [p.name for p in run_async(projects(), waiting="Asking the server")]
+    current = context.project or personal_name(context)
+    if current in found:
+        project: str | None = current
+    elif len(found) == 1:
+        project = found[0]
+    else:
+        project = None
+    _save(config.with_context(context_key, context.replace(org=org, project=project), use=False))
+    if project is not None:
+        formatting.notice(f"Context {context_key} works in org {org}, project {project}")
+        return
+    formatting.notice(f"Context {context_key} works in org {org}; choose a project:")
+    formatting.notice(
+        "  glia config switch-project PROJECT"
+        + (f"  (one of {', '.join(found)})" if found else "  (you see none in it yet)")
+    )
+
+
+with_examples("glia config switch-org acme")(switch_org)
+
+
+@config_app.command("switch-project", cls=GliaCommand)
+def switch_project(
+    project: str = typer.Argument(
+        ...,
+        metavar="[ORG/]PROJECT",
+        help="A project of the context's org (glia admin ls-projects), or ORG/PROJECT.",
+    ),
+) -> None:
+    """Work in PROJECT from now on in this context (checked with the server): glia run
+    starts jobs there and glia ps lists its jobs."""
+    from cli import formatting
+    from cli.session import open_client, personal_name, run_async
+    from sdk import BadInput
+
+    config, context_key, context = _logged_in_context()
+    org, _, name = project.rpartition("/")
+    org = org or context.org or personal_name(context) or ""
+    if not org:
+        raise BadInput(f"name the org too: glia config switch-project ORG/{name}")
+
+    async def check() -> None:
+        async with open_client(context) as client:
+            await client.projects.get(org, name)  # NotFound unless the caller may see it
+
+    run_async(check(), waiting="Asking the server")
+    _save(config.with_context(context_key, context.replace(org=org, project=name), use=False))
+    formatting.notice(f"Context {context_key} works in org {org}, project {name}")
+
+
+with_examples("glia config switch-project vision", "glia config switch-project acme/vision")(
+    switch_project
+)
+
+
 def _complete_context(incomplete: str) -> list[str]:
     try:
         from sdk import load_config
@@ -257,6 +362,8 @@ def get_contexts(output: OutputFormat = output_option()) -> None:
                     "server": c.server_url,
                     "username": c.username,
                     "cluster": c.cluster,
+                    "org": c.org,
+                    "project": c.project,
                     "loggedIn": bool(c.token),
                 }
                 for name, c in config.contexts.items()

@@ -17,7 +17,23 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.options import OutputFormat
-from sdk import BadInput, Job, JobStatus, LogLine, LogStream, LogText, Model, Preset, User
+from sdk import (
+    BadInput,
+    GrantEntry,
+    Job,
+    JobStatus,
+    LogLine,
+    LogStream,
+    LogText,
+    Member,
+    Model,
+    Org,
+    Preset,
+    Project,
+    Role,
+    ServiceAccount,
+    User,
+)
 
 _STATUS_STYLES = {
     JobStatus.PENDING: "yellow",
@@ -167,6 +183,7 @@ JOB_COLUMNS: dict[str, Column] = {
     ),
     "owner": Column("OWNER", lambda job, short, now: job.owner.name),
     "cluster": Column("CLUSTER", lambda job, short, now: job.cluster_name),
+    "project": Column("PROJECT", lambda job, short, now: f"{job.org}/{job.project}"),
     "reason": Column("REASON", lambda job, short, now: job.reason.value if job.reason else "-"),
     "exit": Column(
         "EXIT", lambda job, short, now: "-" if job.exit_code is None else str(job.exit_code)
@@ -180,8 +197,8 @@ JOB_COLUMNS: dict[str, Column] = {
 }
 DEFAULT_JOB_COLUMNS = ("id", "name", "status", "preset", "age", "command")
 WIDE_JOB_COLUMNS = (
-    "id", "name", "status", "reason", "exit", "preset", "owner", "cluster", "created", "tags",
-    "workdir", "command",
+    "id", "name", "status", "reason", "exit", "preset", "owner", "cluster", "project", "created",
+    "tags", "workdir", "command",
 )  # fmt: skip
 
 
@@ -271,6 +288,7 @@ def print_job(job: Job) -> None:
         ("Exit code", _text(job.exit_code)),
         ("Owner", _text(job.owner.name)),
         ("Cluster", _text(job.cluster_name)),
+        ("Project", f"{job.org}/{job.project}"),
         ("Preset", _text(job.preset)),
         (
             "Resources",
@@ -402,5 +420,75 @@ def print_user(user: User) -> None:
             ("Email", user.email),
             ("Role", user.role.value),
             ("Created", _time(user.created_at)),
+        ]
+    )
+
+
+def _role(role: object) -> str:
+    return "-" if role is None else str(getattr(role, "value", role))
+
+
+def print_orgs(orgs: Iterable[Org]) -> None:
+    rows = (
+        (o.name, _role(o.role), ", ".join(o.clusters) or "-", "yes" if o.personal else "")
+        for o in orgs
+    )
+    print_table(("NAME", "YOUR ROLE", "CLUSTERS", "PERSONAL"), rows)
+
+
+def print_projects(projects: Iterable[Project]) -> None:
+    print_table(
+        ("ORG", "NAME", "YOUR ROLE", "DEFAULT ROLE", "CREATED"),
+        (
+            (p.org, p.name, _role(p.role), p.default_role.value, _time(p.created_at))
+            for p in projects
+        ),
+    )
+
+
+def print_project(project: Project) -> None:
+    print_fields(
+        [
+            ("Org", project.org),
+            ("Name", project.name),
+            ("Default role", project.default_role.value),
+            ("Your role", _role(project.role)),
+            ("Created", _time(project.created_at)),
+        ]
+    )
+
+
+def print_members(members: Iterable[Member]) -> None:
+    print_table(("USER", "ROLE"), ((m.user, m.role) for m in members))
+
+
+def print_grants(grants: Iterable[GrantEntry]) -> None:
+    print_table(("URI", "ACTION", "SUBJECT"), ((g.uri, g.action, g.subject) for g in grants))
+
+
+def print_roles(roles: Iterable[Role]) -> None:
+    print_table(
+        ("NAME", "URI", "BUILT IN"), ((r.name, r.uri, "yes" if r.built_in else "") for r in roles)
+    )
+
+
+def print_service_accounts(accounts: Iterable[ServiceAccount]) -> None:
+    print_table(
+        ("NAME", "OWNER", "PROJECT", "CREATED"),
+        (
+            (a.name, a.owner, f"{a.org}/{a.project}" if a.project else "-", _time(a.created_at))
+            for a in accounts
+        ),
+    )
+
+
+def print_service_account(account: ServiceAccount) -> None:
+    print_fields(
+        [
+            ("Name", account.name),
+            ("Owner", account.owner),
+            ("Project", f"{account.org}/{account.project}" if account.project else None),
+            ("Subject", f"user:{account.name}"),
+            ("Created", _time(account.created_at)),
         ]
     )

@@ -218,6 +218,22 @@ def run(
         help="Cluster to run on.",
         show_default="the context's",
     ),
+    org: str | None = typer.Option(
+        None, "--org", metavar="ORG", help="Org of the project.", show_default="the context's"
+    ),
+    project: str | None = typer.Option(
+        None,
+        "--project",
+        metavar="PROJECT",
+        help="Project to run in (you must be one of its writers).",
+        show_default="the context's, else your personal project",
+    ),
+    share: list[str] = typer.Option(
+        [],
+        "--share",
+        metavar="USER",
+        help="Let this user read the job and its output (repeatable).",
+    ),
     detach: bool = flag("--detach", help="Print the job id and return once it is submitted."),
     output: OutputFormat = output_option(),
     raw: bool = RAW,
@@ -229,7 +245,7 @@ def run(
     """
     from cli import formatting
     from cli.errors import EX_INTERRUPTED
-    from cli.session import current_config, open_client, run_async, spinner
+    from cli.session import current_config, open_client, run_async, spinner, working_project
     from sdk import BadInput, JobStatus, parse_duration
 
     variables = parse_env(env, env_file)
@@ -238,6 +254,7 @@ def run(
     except ValueError as exc:
         raise BadInput(str(exc)) from exc
     context = current_config()
+    run_org, run_project = working_project(context, org=org, project=project)
     submitted: list[str] = []  # the job id, known to the Ctrl-C handler once submitted
     structured = output is not OutputFormat.TABLE
 
@@ -247,6 +264,9 @@ def run(
                 job = await client.jobs.submit(
                     command,
                     cluster=cluster or context.cluster,
+                    org=run_org,
+                    project=run_project,
+                    share=share,
                     preset=preset,
                     env=variables,
                     working_dir=working_dir,
@@ -297,6 +317,7 @@ with_examples(
     "glia run -- python -c 'print(1)'",
     'glia run -w "$PWD" --name train -e EPOCHS=3 -- python train.py',
     "glia run --detach --preset cpu-large --life-span 2h -- ./train.sh",
+    "glia run --project vision --share bob -- python eval.py",
     "glia run -o json -- true | jq .status",
 )(run)
 
@@ -356,36 +377,63 @@ def ps(
         "--format",
         metavar="COLUMNS",
         help="Columns to show, by name: 'id status command' or '{id} {status}'. Known: "
-        "id, name, status, preset, age, command, owner, cluster, reason, exit, tags, "
+        "id, name, status, preset, age, command, owner, cluster, project, reason, exit, tags, "
         "created, workdir, description.",
         show_default="id name status preset age command",
     ),
     wide: bool = flag(
         "--wide", help="Every column, whole ids, nothing cut to the terminal's width."
     ),
+    org: str | None = typer.Option(
+        None, "--org", metavar="ORG", help="Only jobs of this org.", show_default="the context's"
+    ),
+    project: str | None = typer.Option(
+        None,
+        "--project",
+        metavar="PROJECT",
+        help="Only jobs of this project.",
+        show_default="the context's, else your personal project",
+    ),
+    all_projects: bool = flag(
+        "-A",
+        "--all-projects",
+        help="Jobs of every project you may read, shared with you ones included.",
+    ),
     output: OutputFormat = output_option(),
 ) -> None:
-    """List your jobs, newest first.
+    """List the jobs of the current project, newest first (glia config switch-project
+    changes it; --all-projects lists every job you may read).
 
     Ids are shown as their shortest unique prefix (at least job- and 8 characters); any
     command takes such a prefix. On a terminal, the name and command are cut to fit.
     """
     from cli import formatting
-    from cli.session import current_config, open_client, run_async
+    from cli.session import current_config, listed_project, open_client, run_async
     from sdk import UNFINISHED_STATUSES, BadInput
 
+    if all_projects and (org or project):
+        raise BadInput("--all-projects lists every project: leave out --org and --project")
     if limit < 1:
         raise BadInput(f"--limit: must be at least 1, not {limit}")
     wanted = [_parse_status(s) for s in statuses] or (None if all_ else UNFINISHED_STATUSES)
     chosen = formatting.parse_columns(columns) if columns else None
     created_after = _since(since)
     context = current_config()
+    in_org, in_project = (
+        (None, None) if all_projects else listed_project(context, org=org, project=project)
+    )
 
     async def collect() -> list[Job]:
         jobs: list[Job] = []
         async with open_client(context) as client:
             found = client.jobs.iter_all(
-                wanted, name, tags, created_after, page_size=min(limit, 100)
+                wanted,
+                name,
+                tags,
+                created_after,
+                page_size=min(limit, 100),
+                org=in_org,
+                project=in_project,
             )
             async with contextlib.aclosing(found):
                 async for job in found:
@@ -400,12 +448,17 @@ def ps(
     elif wide:
         formatting.print_jobs(jobs, chosen or formatting.WIDE_JOB_COLUMNS, full_ids=True, fit=False)
     else:
-        formatting.print_jobs(jobs, chosen or formatting.DEFAULT_JOB_COLUMNS)
+        default: tuple[str, ...] = formatting.DEFAULT_JOB_COLUMNS
+        if all_projects:  # where each job lives is news then
+            default = (*default[:2], "project", *default[2:])
+        formatting.print_jobs(jobs, chosen or default)
 
 
 with_examples(
     "glia ps",
     "glia ps -a --since 1d",
+    "glia ps --all-projects",
+    "glia ps --org acme --project vision",
     "glia ps -s failed --format 'id name exit reason'",
     "glia ps -o json | jq -r '.[].id'",
 )(ps)

@@ -21,7 +21,7 @@ import typer
 from typer._click import Context as ClickContext  # typer 0.29 vendors click: no public alias
 from typer.core import TyperGroup
 
-from cli import admin, auth, jobs, server
+from cli import admin, auth, jobs, orgs, server, service_accounts, sharing
 from cli.options import flag
 
 
@@ -122,7 +122,10 @@ def _root(
 
 auth.register(app)
 jobs.register(app)
+sharing.register(app)
+service_accounts.register(app)
 admin.register(app)
+orgs.register(admin.admin_app)
 server.register(app)
 
 

@@ -54,6 +54,38 @@ def current_config() -> Context:
         raise ConfigError(str(exc.args[0])) from None
 
 
+def personal_name(context: Context) -> str | None:
+    """The context's user's personal org and project (both have the user's name); None for a
+    service account (``alice/ci``), which has none, or when nobody is logged in."""
+    name = context.username if context.token else None
+    return name if name and "/" not in name else None
+
+
+def working_project(
+    context: Context, *, org: str | None = None, project: str | None = None
+) -> tuple[str | None, str | None]:
+    """The org and project a command works in: those given on its command line, else the
+    context's (glia config switch-org/switch-project); None where the server decides (the
+    caller's personal project, a service account's own)."""
+    if project is not None:
+        return org or context.org, project
+    if org is not None:
+        return org, context.project if org == context.org else None
+    return context.org, context.project
+
+
+def listed_project(
+    context: Context, *, org: str | None = None, project: str | None = None
+) -> tuple[str | None, str | None]:
+    """The org and project whose jobs ``glia ps`` lists: as `working_project`, with the
+    personal project where that leaves both open (nothing narrowed for a service account)."""
+    org, project = working_project(context, org=org, project=project)
+    if org is None and project is None:
+        personal = personal_name(context)
+        return personal, personal
+    return org, project
+
+
 def open_client(context: Context, *, token: str | None = None) -> GliaClient:
     """A client for the context's server, with its token unless one is given."""
     return GliaClient(context.server_url, token if token is not None else context.token)

@@ -1,5 +1,5 @@
-"""The CLI's config file: named contexts (a server, a user's token, a default cluster), like
-kubectl's, and which one is in use.
+"""The CLI's config file: named contexts (a server, a user's token, a default cluster, org
+and project), like kubectl's, and which one is in use.
 
     current-context = "admin@127.0.0.1:8080"
 
@@ -8,6 +8,8 @@ kubectl's, and which one is in use.
     username = "admin"
     token = "..."
     cluster = "default"
+    org = "acme"
+    project = "vision"
 
 The path comes from ``GLIA_CONFIG`` or defaults to ``~/.config/glia/config.toml``. Tokens are
 secrets: the file is written with mode 0600, atomically (a temporary file renamed over it), so
@@ -38,6 +40,10 @@ class Context:
     token: str | None = dataclasses.field(default=None, repr=False)
     username: str | None = None
     cluster: str | None = None
+    org: str | None = None
+    """The org of `project`; None: the user's personal org."""
+    project: str | None = None
+    """Where new jobs go and what `glia ps` lists; None: the user's personal project."""
 
     def replace(self, **changes: Any) -> Context:
         return dataclasses.replace(self, **changes)
