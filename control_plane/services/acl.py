@@ -16,6 +16,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -283,6 +284,54 @@ def _prefixes(root: str, segments: Sequence[str]) -> Iterable[str]:
 
 # -- the service --------------------------------------------------------------------------
 
+# A change of more rules than this is announced without them: other processes reload.
+MAX_DELTA_RULES = 500
+
+
+@dataclass
+class _Delta:
+    """The rules one change added and removed, as casbin lists them."""
+
+    grants: Sequence[Sequence[str]] = ()
+    links: Sequence[Sequence[str]] = ()
+    removed_grants: Sequence[Sequence[str]] = ()
+    removed_links: Sequence[Sequence[str]] = ()
+
+    @property
+    def size(self) -> int:
+        return sum(map(len, (self.grants, self.links, self.removed_grants, self.removed_links)))
+
+    def to_wire(self) -> dict[str, list[list[str]]]:
+        return {
+            "grants": [list(r) for r in self.grants],
+            "links": [list(r) for r in self.links],
+            "removed_grants": [list(r) for r in self.removed_grants],
+            "removed_links": [list(r) for r in self.removed_links],
+        }
+
+    @classmethod
+    def from_wire(cls, wire: object) -> _Delta | None:
+        """The delta of a signal; None for none, or for one that is not well formed."""
+        if not isinstance(wire, dict):
+            return None
+        parts: dict[str, list[list[str]]] = {}
+        for key, width in (
+            ("grants", 3),
+            ("links", 2),
+            ("removed_grants", 3),
+            ("removed_links", 2),
+        ):
+            rules = wire.get(key, [])
+            if not isinstance(rules, list) or not all(
+                isinstance(rule, list)
+                and len(rule) == width
+                and all(isinstance(value, str) for value in rule)
+                for rule in rules
+            ):
+                return None
+            parts[key] = rules
+        return cls(**parts)
+
 
 class AclService:
     """The policy of one process: casbin holds and persists it, `PermissionIndex` answers.
@@ -383,7 +432,7 @@ class AclService:
                 # Only grants (a job owner's): extend the index instead of rebuilding it.
                 await self._apply(self._add_batch(new_grants, []), rebuild=False)
                 self._index = self._index.with_grants(new_grants)
-        await self._notify()
+        await self._notify(_Delta(grants=new_grants, links=new_links))
         return len(new_grants) + len(new_links)
 
     async def _add_batch(self, grants: list[list[str]], links: list[list[str]]) -> None:
@@ -407,7 +456,7 @@ class AclService:
             if not old_grants and not old_links:
                 return 0
             await self._apply(self._remove_batch(old_grants, old_links))
-        await self._notify()
+        await self._notify(_Delta(removed_grants=old_grants, removed_links=old_links))
         return len(old_grants) + len(old_links)
 
     async def remove_subjects(self, subjects: Collection[str]) -> int:
@@ -430,7 +479,7 @@ class AclService:
             if not grants and not links:
                 return 0
             await self._apply(self._remove_batch(grants, links))
-        await self._notify()
+        await self._notify(_Delta(removed_grants=grants, removed_links=links))
         return len(grants) + len(links)
 
     async def _remove_batch(self, grants: list[list[str]], links: list[list[str]]) -> None:
@@ -452,13 +501,13 @@ class AclService:
             if existing == [rule]:
                 return False
             if not existing:
-                change = self._enforcer.add_policy(*rule)
+                await self._apply(self._enforcer.add_policy(*rule), rebuild=False)
+                self._index = self._index.with_grants([rule])
             elif len(existing) == 1:
-                change = self._enforcer.update_policy(existing[0], rule)
+                await self._apply(self._enforcer.update_policy(existing[0], rule))
             else:  # several actions on one URI: left by two processes granting at once
-                change = self._replace_all(subject, uri, rule)
-            await self._apply(change)
-        await self._notify()
+                await self._apply(self._replace_all(subject, uri, rule))
+        await self._notify(_Delta(grants=[rule], removed_grants=existing))
         return True
 
     async def _replace_all(self, subject: str, uri: str, rule: list[str]) -> None:
@@ -469,10 +518,11 @@ class AclService:
         """Remove the subject's grant on ``uri`` (not those beneath it); returns whether there
         was one."""
         async with self._lock:
-            if not self._enforcer.get_filtered_policy(0, subject, uri):
+            existing = self._enforcer.get_filtered_policy(0, subject, uri)
+            if not existing:
                 return False
             await self._apply(self._enforcer.remove_filtered_policy(0, subject, uri))
-        await self._notify()
+        await self._notify(_Delta(removed_grants=existing))
         return True
 
     async def add_role(self, member: str, role: str) -> bool:
@@ -485,7 +535,7 @@ class AclService:
             if self._enforcer.has_grouping_policy(member, role):
                 return False
             await self._apply(self._enforcer.add_grouping_policy(member, role))
-        await self._notify()
+        await self._notify(_Delta(links=[[member, role]]))
         return True
 
     async def remove_role(self, member: str, role: str) -> bool:
@@ -493,7 +543,7 @@ class AclService:
             if not self._enforcer.has_grouping_policy(member, role):
                 return False
             await self._apply(self._enforcer.remove_grouping_policy(member, role))
-        await self._notify()
+        await self._notify(_Delta(removed_links=[[member, role]]))
         return True
 
     async def _apply(self, change: Awaitable[object], *, rebuild: bool = True) -> None:
@@ -512,13 +562,39 @@ class AclService:
         if rebuild:
             self._rebuild()
 
-    async def _notify(self) -> None:
+    async def _notify(self, delta: _Delta) -> None:
         # The change is committed; a lost signal only delays other processes, so it must not
-        # turn a successful change into an error.
+        # turn a successful change into an error. A small change travels with the signal, so
+        # that other processes apply it instead of reloading the whole policy.
+        message: dict[str, Any] = {"event": "changed", "origin": self.origin}
+        if delta.size <= MAX_DELTA_RULES:
+            message["delta"] = delta.to_wire()
         try:
-            await self._bus.publish(ACL_CHANNEL, {"event": "changed", "origin": self.origin})
+            await self._bus.publish(ACL_CHANNEL, message)
         except Exception:
             logger.exception("acl: could not publish the change signal")
+
+    async def _apply_foreign(self, delta: _Delta) -> None:
+        """Apply another process's change to the in-memory policy and the index (no database
+        read); idempotent, so a change also seen by a concurrent reload is harmless."""
+        async with self._lock:
+            model = self._enforcer.get_model()
+            for rule in delta.removed_grants:
+                if model.has_policy("p", "p", rule):
+                    model.remove_policy("p", "p", rule)
+            for link in delta.removed_links:
+                if model.has_policy("g", "g", link):
+                    model.remove_policy("g", "g", link)
+            for rule in delta.grants:
+                if not model.has_policy("p", "p", rule):
+                    model.add_policy("p", "p", rule)
+            for link in delta.links:
+                if not model.has_policy("g", "g", link):
+                    model.add_policy("g", "g", link)
+            if delta.removed_grants or delta.removed_links or delta.links:
+                self._rebuild()
+            else:
+                self._index = self._index.with_grants(delta.grants)
 
     # -- other processes' changes --
 
@@ -539,7 +615,16 @@ class AclService:
                         dirty.set()
                         self.watching.set()
                         async for message in subscription:
-                            if self._is_foreign_change(message):
+                            if not self._is_foreign_change(message):
+                                continue
+                            delta = _Delta.from_wire(message.get("delta"))
+                            if delta is None:
+                                dirty.set()
+                                continue
+                            try:
+                                await self._apply_foreign(delta)
+                            except Exception:
+                                logger.exception("acl: applying a change failed; reloading")
                                 dirty.set()
                 except Exception:
                     logger.exception("acl: the change subscription failed; resubscribing")
