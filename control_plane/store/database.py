@@ -69,8 +69,10 @@ class Database:
         async with self.sessionmaker() as session:
             yield session
 
-    async def migrate(self, revision: str = "head") -> None:
-        """Bring the schema to ``revision`` (applied at every start; a no-op when current)."""
+    async def migrate(self, revision: str = "heads") -> None:
+        """Bring the schema to ``revision`` (applied at every start; a no-op when current).
+        ``heads``: every branch of the history, where parallel work left more than one head
+        before a merge revision joins them."""
         await self._migrating(_upgrade, revision)
 
     async def downgrade(self, revision: str) -> None:
