@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import cast
 
 import strawberry
 
 from glia import monitoring as kernel
+from graph.executor import SharedEvent
 from graph.types.base import expose_enum, field_description, object_type
 
 LogStream = expose_enum(kernel.LogStream)
@@ -24,7 +25,7 @@ _line = cast(Callable[..., LogLine], LogLine)
     description="Consecutive lines of one stream, read together; a follower gets each chunk as "
     "the lines come. A chunk holds at most 1,000 lines or 64 KiB."
 )
-class LogChunk:
+class LogChunk(SharedEvent):
     stream: kernel.LogStream = strawberry.field(
         description=field_description(kernel.LogText, "stream")
     )
@@ -48,3 +49,9 @@ class LogChunk:
     @strawberry.field(description=field_description(kernel.LogText, "text"))
     def text(self) -> str:
         return self.batch.text
+
+    def share_key(self) -> Hashable:
+        # What its fields read, and nothing of the caller: the followers of one tail get
+        # the same batch (its strings the same objects, so hashing and comparing are cheap).
+        batch = self.batch
+        return (batch.times, batch.streams, batch.texts)
