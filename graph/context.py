@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -181,27 +180,51 @@ class Context:
             self.limits.subscription(identity.user.id),
             auth.revocation(identity.token_id) as revoked,
         ):
+            # The relay awaits each item in the caller's task (a task and a wait per item
+            # cost ~13 µs, per follower and line): the end of the token cancels that wait,
+            # the way `asyncio.timeout` does, and only that wait.
+            waiting: asyncio.Task[Any] | None = None
+            interrupted = False
+
+            def interrupt(_: asyncio.Future[None]) -> None:
+                nonlocal interrupted
+                if waiting is not None and not interrupted:
+                    interrupted = True
+                    waiting.cancel()
+
             ended = asyncio.ensure_future(_until(revoked, identity.expires_at))
+            ended.add_done_callback(interrupt)
             try:
                 async with contextlib.aclosing(items):
-                    while True:
-                        following = asyncio.ensure_future(anext(items))
-                        await asyncio.wait({following, ended}, return_when=FIRST_COMPLETED)
-                        if following.done():
-                            try:
-                                item = following.result()
-                            except StopAsyncIteration:
-                                return
-                            yield item
-                            continue
-                        following.cancel()
-                        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                            await following
-                        raise Unauthenticated(
-                            "the token of this subscription was revoked or has expired: "
-                            "log in again"
-                        )
+                    while not ended.done():
+                        task = asyncio.current_task()
+                        if task is None:
+                            raise RuntimeError("a stream is relayed by a task")
+                        cancelling = task.cancelling()
+                        waiting = task
+                        try:
+                            item = await anext(items)
+                        except StopAsyncIteration:
+                            return
+                        except asyncio.CancelledError:
+                            # Ours alone becomes UNAUTHENTICATED; any other cancellation
+                            # (the client completed the operation) goes on.
+                            if interrupted and task.uncancel() <= cancelling:
+                                break
+                            raise
+                        finally:
+                            waiting = None
+                        if interrupted:
+                            # ``items`` swallowed the cancellation: it was still delivered.
+                            task.uncancel()
+                            break
+                        yield item
+                raise Unauthenticated(
+                    "the token of this subscription was revoked or has expired: log in again"
+                )
             finally:
+                waiting = None
+                ended.remove_done_callback(interrupt)
                 ended.cancel()
 
 
