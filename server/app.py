@@ -77,6 +77,13 @@ def create_app(
             # collection walks it again and stalls every request and stream for ~100 ms.
             gc.collect()
             gc.freeze()
+            # Each follower of a stream holds a chain of awaitables that lives until its next
+            # message: collecting the youngest objects every 700 allocations promoted them by
+            # the thousand, and a full collection (~100 ms with 1,000 followers) followed
+            # every 10 middle ones. Fewer young collections, and a full one at most every
+            # 100 middle ones: 1,000 followers' collections cost half the CPU, 2 full ones
+            # instead of 7 (bench/README.md, log fairness).
+            gc.set_threshold(2000, 10, 100)
             logger.info("glia is serving", url=settings.effective_public_url)
             yield
         finally:
