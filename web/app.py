@@ -12,6 +12,8 @@ from web.pages.login import login
 from web.pages.orgs import OrgsState, OrgState, org, orgs
 from web.pages.projects import ProjectState, project
 from web.pages.run import RunState, run
+from web.pages.service_accounts import ServiceAccountsState, service_accounts
+from web.pages.sharing import SharingState, sharing
 from web.session import SessionState
 
 STYLE = {
@@ -32,6 +34,13 @@ app.add_page(
     route="/orgs/[org_name]/[project_name]",
     on_load=ProjectState.open,
     title="Project · Glia",
+)
+app.add_page(sharing, route="/sharing", on_load=SharingState.open, title="Sharing · Glia")
+app.add_page(
+    service_accounts,
+    route="/service-accounts",
+    on_load=ServiceAccountsState.open,
+    title="Service accounts · Glia",
 )
 app.add_page(admin, route="/admin", on_load=AdminState.open, title="Admin · Glia")
 app.add_page(

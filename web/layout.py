@@ -24,6 +24,8 @@ NAVIGATION: list[tuple[str, str, bool]] = [
     ("Jobs", "/jobs", False),
     ("Run a job", "/run", False),
     ("Orgs", "/orgs", False),
+    ("Sharing", "/sharing", False),
+    ("Service accounts", "/service-accounts", False),
     ("API explorer", "/explorer", False),
     ("Admin", "/admin", True),
 ]

@@ -1,4 +1,5 @@
-"""A job's page: its status and history, live logs (with ANSI colours), download, kill."""
+"""A job's page: its status and history, live logs (with ANSI colours), download, kill, and
+sharing it with a user (a grant on the job's URI)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import reflex as rx
 from ansi2html import Ansi2HTMLConverter
 
 from sdk import GliaError, Job, LogStream, LogText
-from web.layout import page, relative_time, status_badge
+from web.layout import field, page, relative_time, status_badge
+from web.pages.orgs import narrow
+from web.pages.sharing import action_select, grant, notice_text, warnings_callout
 from web.session import SessionState, follow_while_open
 
 HISTORY_COLUMNS = ("Status", "Reason", "Description", "Exit code", "At")
@@ -39,6 +42,9 @@ class JobState(SessionState):
     following: bool = False
     since: str = ""
     watcher: int = 0
+    share_errors: dict[str, str] = {}
+    share_warnings: list[str] = []
+    share_notice: str = ""
 
     @rx.var
     def job_ref(self) -> str:
@@ -48,6 +54,7 @@ class JobState(SessionState):
     def _show(self, job: Job) -> None:
         self.job = {
             "id": job.id,
+            "uri": job.uri,
             "name": job.name or "",
             "status": job.status.value,
             "reason": job.reason.value if job.reason else "",
@@ -58,6 +65,7 @@ class JobState(SessionState):
             "project": f"{job.org}/{job.project}",
             "command": " ".join(job.command),
             "created": job.created_at.isoformat(),
+            "url": job.http_url or "",
             "finished": "" if job.status.is_finished is False else "yes",
         }
         self.history = [
@@ -76,14 +84,33 @@ class JobState(SessionState):
         redirect = await self.require_login()
         if redirect is not None:
             return redirect
+        # Nothing of the job this tab showed before (another user's, maybe): its followers
+        # stop, and its details and output go before this one loads.
+        self.watcher += 1
+        self.job, self.history = {}, []
+        self.log_html, self.log_size, self.truncated = "", 0, False
+        self.share_errors, self.share_warnings, self.share_notice = {}, [], ""
         try:
             async with self.client() as client:
                 self._show(await client.jobs.get(self.job_ref))
         except GliaError as error:
             return self.handle(error)
-        self.log_html, self.log_size, self.truncated = "", 0, False
-        self.watcher += 1
         return [JobState.watch_status, JobState.follow_logs]
+
+    @rx.event
+    async def share(self, form: dict[str, Any]) -> Any:
+        """Let a user do an action on this job (the server's warnings and errors show)."""
+        self.share_errors, self.share_warnings, self.share_notice = {}, [], ""
+        user = str(form.get("user") or "").strip()
+        action = str(form.get("action") or "read")
+        try:
+            self.share_warnings, errors = await grant(self, self.job["uri"], user, action)
+        except GliaError as error:
+            return self.handle(error)
+        self.share_errors = {"user" if name == "subject" else name: e for name, e in errors.items()}
+        if not errors:
+            self.share_notice = f"Shared with {user} ({action})."
+        return None
 
     @rx.event
     async def show_since(self, form: dict[str, Any]) -> Any:
@@ -200,6 +227,34 @@ def _history_row(item: dict[str, str]) -> rx.Component:
     )
 
 
+def _share_form() -> rx.Component:
+    return rx.vstack(
+        rx.form(
+            rx.flex(
+                narrow(
+                    field(
+                        "Share with",
+                        rx.input(name="user", id="share-user", placeholder="a user name"),
+                        JobState.share_errors["user"],
+                    )
+                ),
+                narrow(field("Action", action_select("action"), JobState.share_errors["action"])),
+                rx.button("Share", type="submit", variant="soft"),
+                spacing="3",
+                wrap="wrap",
+                align="end",
+            ),
+            on_submit=JobState.share,
+            reset_on_submit=True,
+        ),
+        notice_text(JobState.share_notice),
+        warnings_callout(JobState.share_warnings),
+        spacing="2",
+        margin_top="16px",
+        id="job-share",
+    )
+
+
 def job() -> rx.Component:
     return page(
         "Job",
@@ -215,6 +270,20 @@ def job() -> rx.Component:
                 _detail("Project", rx.text(JobState.job["project"], id="job-project")),
                 _detail("Command", rx.code(JobState.job["command"])),
                 _detail("Created", relative_time(JobState.job["created"])),
+                _detail(
+                    "URL",
+                    rx.cond(
+                        JobState.job["url"] != "",
+                        rx.link(
+                            JobState.job["url"],
+                            href=JobState.job["url"],
+                            is_external=True,
+                            id="job-url",
+                        ),
+                        "-",
+                    ),
+                ),
+                _detail("URI", rx.code(JobState.job["uri"], id="job-uri")),
                 size="2",
             ),
             rx.vstack(
@@ -232,6 +301,7 @@ def job() -> rx.Component:
             wrap="wrap",
             gap="4",
         ),
+        _share_form(),
         rx.heading("Status history", size="4", margin_top="20px", margin_bottom="8px"),
         rx.table.root(
             rx.table.header(
