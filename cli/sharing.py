@@ -236,3 +236,33 @@ def ls_roles(user: str | None = USER_OPTION, output: OutputFormat = output_optio
 
 
 with_examples("glia acl ls-roles", "glia acl ls-roles -u bob")(ls_roles)
+
+
+@acl_app.command("ls-role-members", cls=GliaCommand)
+def ls_role_members(
+    role: str = typer.Argument(
+        ..., metavar="ROLE", help="role://user/alice/team, or team for a role of your own"
+    ),
+    output: OutputFormat = output_option(),
+) -> None:
+    """List who holds a role you manage (read: a member; manage: may change its members)."""
+    from cli import formatting
+    from cli.session import current_config, open_client, run_async
+
+    async def members() -> list[GrantEntry]:
+        async with open_client(current_config()) as client:
+            name = role
+            if "/" not in role and not role.startswith("role"):
+                name = f"user/{(await client.auth.me()).name}/{role}"
+            return await client.acl.role_members(name)
+
+    found = run_async(members(), waiting="Listing the role's members")
+    if output is not OutputFormat.TABLE:
+        formatting.print_data(found, output)
+    else:
+        formatting.print_grants(found)
+
+
+with_examples("glia acl ls-role-members team", "glia acl ls-role-members role://user/alice/team")(
+    ls_role_members
+)

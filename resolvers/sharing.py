@@ -57,6 +57,21 @@ class SharingQuery:
         found = await ctx.platform.sharing.roles(ctx.session, await ctx.user(), subject)
         return cast(list[Role], found)
 
+    @strawberry.field(
+        description="Who holds a role directly (`read`: a member; `manage`: a member who may "
+        "change its members); for those who manage the role"
+    )
+    async def role_members(
+        self,
+        info: Info,
+        role: Annotated[
+            str, strawberry.argument(description="The role: `role://user/alice/team` or its name")
+        ],
+    ) -> list[Grant]:
+        ctx = info.context
+        found = await ctx.platform.sharing.role_members(ctx.session, await ctx.user(), role)
+        return cast(list[Grant], found)
+
     @strawberry.field(description="The caller's service accounts (every one, for admins)")
     async def service_accounts(self, info: Info) -> list[ServiceAccount]:
         ctx = info.context

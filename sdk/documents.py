@@ -9,10 +9,11 @@ the SDK fails CI.
 from __future__ import annotations
 
 from glia.auth import Token, User
-from glia.clusters import Cluster
+from glia.clusters import Cluster, Preset
 from glia.jobs import Job
 from glia.model import Model, model_in
 from glia.monitoring import LogLine, LogText
+from glia.storage import DiskUsage, FileStatus, StorageUsage
 from glia.tenancy import GrantEntry, Member, Org, Project, Role, ServiceAccount
 
 
@@ -75,6 +76,22 @@ RESET_PASSWORD = f"""mutation ResetPassword($input: ResetPasswordInput!) {{
 
 CLUSTERS = f"query Clusters {{ clusters {{ {_CLUSTER} }} }}"
 CLUSTER = f"query Cluster($name: String!) {{ cluster(name: $name) {{ {_CLUSTER} }} }}"
+_PRESET = selection(Preset)
+ADD_PRESET = f"""mutation AddPreset($input: PresetInput!) {{
+    addPreset(input: $input) {{ preset {{ {_PRESET} }} }}
+}}"""
+UPDATE_PRESET = f"""mutation UpdatePreset($input: PresetInput!) {{
+    updatePreset(input: $input) {{ preset {{ {_PRESET} }} }}
+}}"""
+REMOVE_PRESET = f"""mutation RemovePreset($input: RemovePresetInput!) {{
+    removePreset(input: $input) {{ preset {{ {_PRESET} }} }}
+}}"""
+UPDATE_CLUSTER_SETTINGS = f"""mutation UpdateClusterSettings($input: UpdateClusterSettingsInput!) {{
+    updateClusterSettings(input: $input) {{ cluster {{ {_CLUSTER} }} }}
+}}"""
+BUMP_JOB_LIFE_SPAN = f"""mutation BumpJobLifeSpan($input: BumpJobLifeSpanInput!) {{
+    bumpJobLifeSpan(input: $input) {{ job {{ {_JOB} }} }}
+}}"""
 
 SUBMIT_JOB = f"""mutation SubmitJob($input: SubmitJobInput!) {{
     submitJob(input: $input) {{ job {{ {_JOB} }} }}
@@ -170,6 +187,9 @@ PERMISSIONS = f"""query Permissions($subject: String) {{
 }}"""
 SHARED = f"query Shared($subject: String) {{ shared(subject: $subject) {{ {_GRANT} }} }}"
 ROLES = f"query Roles($subject: String) {{ roles(subject: $subject) {{ {_ROLE} }} }}"
+ROLE_MEMBERS = f"""query RoleMembers($role: String!) {{
+    roleMembers(role: $role) {{ {_GRANT} }}
+}}"""
 CREATE_ROLE = f"""mutation CreateRole($input: RoleInput!) {{
     createRole(input: $input) {{ role {{ {_ROLE} }} }}
 }}"""
@@ -186,6 +206,41 @@ CREATE_SERVICE_ACCOUNT = f"""mutation CreateServiceAccount($input: CreateService
 }}"""
 DELETE_SERVICE_ACCOUNT = f"""mutation DeleteServiceAccount($input: DeleteServiceAccountInput!) {{
     deleteServiceAccount(input: $input) {{ serviceAccount {{ {_SERVICE_ACCOUNT} }} }}
+}}"""
+
+_STORAGE_ENTRY = selection(FileStatus)
+
+STORAGE_ENTRY = (
+    f"query StorageEntry($uri: String!) {{ storageEntry(uri: $uri) {{ {_STORAGE_ENTRY} }} }}"
+)
+STORAGE_ENTRIES = f"""query StorageEntries($uri: String!, $first: Int, $after: String) {{
+    storageEntries(uri: $uri, first: $first, after: $after) {{
+        edges {{ cursor node {{ {_STORAGE_ENTRY} }} }} {_PAGE_INFO}
+    }}
+}}"""
+STORAGE_GLOB = f"""query StorageGlob($uri: String!, $pattern: String!) {{
+    storageGlob(uri: $uri, pattern: $pattern) {{ matches {{ {_STORAGE_ENTRY} }} truncated }}
+}}"""
+STORAGE_USAGE = f"""query StorageUsage($uri: String!) {{
+    storageUsage(uri: $uri) {{ {selection(StorageUsage)} }}
+}}"""
+STORAGE_DISK = f"""query StorageDisk($uri: String!) {{
+    storageDisk(uri: $uri) {{ {selection(DiskUsage)} }}
+}}"""
+STORAGE_UPLOAD_OFFSET = (
+    "query StorageUploadOffset($uri: String!) { storageUploadOffset(uri: $uri) }"
+)
+MAKE_STORAGE_DIRECTORY = f"""mutation MakeStorageDirectory($input: MakeStorageDirectoryInput!) {{
+    makeStorageDirectory(input: $input) {{ entry {{ {_STORAGE_ENTRY} }} }}
+}}"""
+REMOVE_STORAGE_ENTRY = """mutation RemoveStorageEntry($input: RemoveStorageEntryInput!) {
+    removeStorageEntry(input: $input) { removed }
+}"""
+MOVE_STORAGE_ENTRY = f"""mutation MoveStorageEntry($input: StorageTransferInput!) {{
+    moveStorageEntry(input: $input) {{ entry {{ {_STORAGE_ENTRY} }} }}
+}}"""
+COPY_STORAGE_ENTRY = f"""mutation CopyStorageEntry($input: StorageTransferInput!) {{
+    copyStorageEntry(input: $input) {{ entry {{ {_STORAGE_ENTRY} }} }}
 }}"""
 
 DOCUMENTS: dict[str, str] = {

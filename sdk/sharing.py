@@ -46,6 +46,12 @@ class AclResource(Resource):
         data = await self._client.execute(documents.ROLES, {"subject": subject})
         return [Role.model_validate(role) for role in data["roles"]]
 
+    async def role_members(self, role: str) -> builtins.list[GrantEntry]:
+        """Who holds a role directly (``read``: a member, ``manage``: may change its members);
+        ``role`` is ``role://user/alice/team`` or ``user/alice/team``."""
+        data = await self._client.execute(documents.ROLE_MEMBERS, {"role": role})
+        return [GrantEntry.model_validate(grant) for grant in data["roleMembers"]]
+
     async def create_role(self, name: str) -> Role:
         """A role of the caller's own: ``team`` is ``role://user/CALLER/team``."""
         data = await self._client.execute(documents.CREATE_ROLE, {"input": {"name": name}})

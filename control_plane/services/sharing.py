@@ -334,6 +334,30 @@ class SharingService:
         await self._acl.remove_subjects([subject])
         return role_from_subject(subject)
 
+    async def role_members(
+        self, session: AsyncSession, caller: User, role: str
+    ) -> builtins.list[GrantEntry]:
+        """Who holds a role directly: each member with ``read`` (a member) or ``manage`` (a
+        member who may change its members). For those who manage the role; its other members
+        get FORBIDDEN, anybody else NOT_FOUND."""
+        subject = parse_grantee(role if role.startswith("role") else f"role:{role}")
+        if not subject.startswith("role:") or not await self._role_exists(session, subject):
+            raise NotFound(f"role {role!r} not found")
+        uri = role_uri(subject)
+        if not await self._acl.check(caller.subject, uri, Action.MANAGE):
+            if subject in self._acl.subjects_of(caller.subject):
+                raise Forbidden(f"only those who manage {uri} may list its members")
+            raise NotFound(f"role {role!r} not found")
+        index = self._acl.index
+        return [
+            GrantEntry(
+                subject=member,
+                uri=uri,
+                action=(index.has_grant(member, uri) or Action.READ).label,
+            )
+            for member in self._acl.members_of(subject)
+        ]
+
     async def roles(
         self, session: AsyncSession, caller: User, grantee: str | None = None
     ) -> builtins.list[Role]:

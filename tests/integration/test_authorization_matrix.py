@@ -52,8 +52,9 @@ import httpx
 import pytest
 import pytest_asyncio
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import Host, Route
 
+from cluster_gateway.gateway import ClusterCapacity
 from cluster_gateway.runtimes.fake import FakeRuntime
 from control_plane.platform import Platform
 from control_plane.settings import Settings
@@ -243,7 +244,8 @@ async def serving(tmp_path: Path, dialect: str) -> AsyncIterator[tuple[Api, Star
     async def capture(platform: Platform) -> None:
         started.append(platform)
 
-    runtime = FakeRuntime()
+    # Room for every job the matrix submits: none waits for capacity.
+    runtime = FakeRuntime(capacity=ClusterCapacity(cpu=1000, memory_mb=10_000_000))
     async with database(dialect, tmp_path) as values:
         settings = make_settings(tmp_path, **values)
         async with _running(settings, runtime, capture) as app:
@@ -311,7 +313,10 @@ async def world(
 
         owner = tokens["owner"]
         assert owner is not None
-        job = await api.submit_job(owner, org=ORG, project=PROJECT, command=["sleep", "1000"])
+        # Exposed on a port where nothing listens: the proxy answers 502 to whoever it lets by.
+        job = await api.submit_job(
+            owner, org=ORG, project=PROJECT, command=["sleep", "1000"], httpPort=1
+        )
         world = World(
             api=api,
             app=app,
@@ -458,12 +463,77 @@ async def _fresh_job(world: World, _subject: str) -> dict[str, Any]:
     return {"id": (await world.fresh_job())["id"]}
 
 
+async def _fresh_job_with_life_span(world: World, _subject: str) -> dict[str, Any]:
+    job = await world.api.submit_job(
+        world.token_of("owner"),
+        org=ORG,
+        project=PROJECT,
+        command=["sleep", "1000"],
+        lifeSpanSeconds=1000,
+    )
+    for subject, action in (("shared_read", "read"), ("shared_write", "write")):
+        await world.gql("owner", GRANT, {"uri": job["uri"], "subject": subject, "action": action})
+    return {"id": job["id"]}
+
+
+PRESET_FIELDS = "cpu: 0.5, memoryMb: 256"
+
+
+async def _fresh_preset(world: World, _subject: str) -> dict[str, Any]:
+    """A preset of the default cluster, made for the call."""
+    name = world.name("preset-")
+    await world.gql(
+        "platform_admin",
+        f"""mutation($name: String!) {{ addPreset(input: {{cluster: "{CLUSTER}", name: $name,
+          {PRESET_FIELDS}}}) {{ preset {{ name }} }} }}""",
+        {"name": name},
+    )
+    return {"cluster": CLUSTER, "name": name}
+
+
 def _password(_world: World, subject: str) -> dict[str, Any]:
     return {"current": f"password-{subject}", "new": f"password-{subject}-changed"}
 
 
 def _named(name: str) -> Variables:
     return _static(name=name)
+
+
+# Who may see acme/vision's storage: its members, the admins of its org and of its cluster,
+# platform admins (a job shared with someone shares no file); all but readers may write.
+STORAGE = f"storage://{CLUSTER}/{ORG}/{PROJECT}"
+STORAGE_READERS = (
+    "owner",
+    "reader",
+    "writer",
+    "org_admin",
+    "cluster_admin",
+    "service_account",
+    "platform_admin",
+)
+STORAGE_WRITE = expect(NOT_FOUND, ok=set(STORAGE_READERS) - {"reader"}, forbidden=["reader"])
+MKDIR = """mutation($uri: String!) {
+  makeStorageDirectory(input: {uri: $uri}) { entry { path } } }"""
+
+
+async def _storage_entry(world: World, _subject: str) -> dict[str, Any]:
+    """A directory of vision's storage made for the call."""
+    uri = f"{STORAGE}/{world.name('dir')}"
+    await world.gql("platform_admin", MKDIR, {"uri": uri})
+    return {"uri": uri}
+
+
+async def _storage_pair(world: World, subject: str) -> dict[str, Any]:
+    source = (await _storage_entry(world, subject))["uri"]
+    return {"source": source, "target": f"{STORAGE}/{world.name('target')}"}
+
+
+def _storage_file(world: World) -> str:
+    """The byte route of a file of vision's storage (written on the cluster's disk)."""
+    tree = world.platform.settings.runtime_dir / "storage" / ORG / PROJECT
+    tree.mkdir(parents=True, exist_ok=True)
+    (tree / "matrix.txt").write_text("bytes")
+    return f"/api/storage/{CLUSTER}/{ORG}/{PROJECT}/matrix.txt"
 
 
 OPERATIONS: dict[str, tuple[Case, ...]] = {
@@ -592,6 +662,16 @@ OPERATIONS: dict[str, tuple[Case, ...]] = {
             _static(subject="owner"),
         ),
         Case("{ roles { name } }", expect(OK)),
+    ),
+    "roleMembers": (
+        Case(
+            f'{{ roleMembers(role: "role://project/{ORG}/{PROJECT}/writer") {{ subject }} }}',
+            expect(
+                NOT_FOUND,
+                ok=["org_admin", "platform_admin"],
+                forbidden=["owner", "writer", "service_account"],
+            ),
+        ),
     ),
     "serviceAccounts": (
         Case(
@@ -878,6 +958,140 @@ OPERATIONS: dict[str, tuple[Case, ...]] = {
             _fresh_job,
         ),
     ),
+    "bumpJobLifeSpan": (
+        Case(
+            """mutation($id: ID!) {
+              bumpJobLifeSpan(input: {id: $id, seconds: 60}) { job { id } } }""",
+            expect(
+                NOT_FOUND,
+                forbidden=["shared_read", "reader"],
+                ok=set(JOB_READERS) - {"shared_read", "reader"},
+            ),
+            _fresh_job_with_life_span,
+        ),
+    ),
+    # A cluster's presets and settings are its admins' (manage on cluster://NAME); its users
+    # may see them, nobody else may learn of the cluster.
+    "addPreset": (
+        Case(
+            f"""mutation($cluster: String!, $name: String!) {{
+              addPreset(input: {{cluster: $cluster, name: $name, {PRESET_FIELDS}}}) {{
+                preset {{ name }} }} }}""",
+            expect(FORBIDDEN, ok=["cluster_admin", "platform_admin"]),
+            lambda world, _: {"cluster": CLUSTER, "name": world.name("preset-")},
+        ),
+        Case(
+            f"""mutation($cluster: String!, $name: String!) {{
+              addPreset(input: {{cluster: $cluster, name: $name, {PRESET_FIELDS}}}) {{
+                preset {{ name }} }} }}""",
+            expect(NOT_FOUND, ok=["platform_admin"]),
+            lambda world, _: {"cluster": GPU, "name": world.name("preset-")},
+        ),
+    ),
+    "updatePreset": (
+        Case(
+            f"""mutation($cluster: String!, $name: String!) {{
+              updatePreset(input: {{cluster: $cluster, name: $name, {PRESET_FIELDS}}}) {{
+                preset {{ name }} }} }}""",
+            expect(FORBIDDEN, ok=["cluster_admin", "platform_admin"]),
+            _fresh_preset,
+        ),
+    ),
+    "removePreset": (
+        Case(
+            """mutation($cluster: String!, $name: String!) {
+              removePreset(input: {cluster: $cluster, name: $name}) { preset { name } } }""",
+            expect(FORBIDDEN, ok=["cluster_admin", "platform_admin"]),
+            _fresh_preset,
+        ),
+    ),
+    "updateClusterSettings": (
+        Case(
+            """mutation($cluster: String!) {
+              updateClusterSettings(input: {cluster: $cluster, defaultLifeSpanSeconds: null}) {
+                cluster { name } } }""",
+            expect(FORBIDDEN, ok=["cluster_admin", "platform_admin"]),
+            _static(cluster=CLUSTER),
+        ),
+        Case(
+            """mutation($cluster: String!) {
+              updateClusterSettings(input: {cluster: $cluster, defaultLifeSpanSeconds: null}) {
+                cluster { name } } }""",
+            expect(NOT_FOUND, ok=["platform_admin"]),
+            _static(cluster=GPU),
+        ),
+    ),
+    # -- storage --
+    "storageEntry": (
+        Case(
+            "query($uri: String!) { storageEntry(uri: $uri) { path } }",
+            expect(NOT_FOUND, ok=STORAGE_READERS),
+            _static(uri=STORAGE),
+        ),
+    ),
+    "storageEntries": (
+        Case(
+            "query($uri: String!) { storageEntries(uri: $uri) { totalCount edges { cursor } } }",
+            expect(NOT_FOUND, ok=STORAGE_READERS),
+            _static(uri=STORAGE),
+        ),
+    ),
+    "storageGlob": (
+        Case(
+            """query($uri: String!) {
+              storageGlob(uri: $uri, pattern: "*") { matches { path } truncated } }""",
+            expect(NOT_FOUND, ok=STORAGE_READERS),
+            _static(uri=STORAGE),
+        ),
+    ),
+    "storageUsage": (
+        Case(
+            "query($uri: String!) { storageUsage(uri: $uri) { size files } }",
+            expect(NOT_FOUND, ok=STORAGE_READERS),
+            _static(uri=STORAGE),
+        ),
+    ),
+    "storageDisk": (
+        Case(
+            "query($uri: String!) { storageDisk(uri: $uri) { total free } }",
+            expect(NOT_FOUND, ok=STORAGE_READERS),
+            _static(uri=STORAGE),
+        ),
+    ),
+    "storageUploadOffset": (
+        Case(
+            "query($uri: String!) { storageUploadOffset(uri: $uri) }",
+            STORAGE_WRITE,
+            _static(uri=f"{STORAGE}/upload"),
+        ),
+    ),
+    "makeStorageDirectory": (
+        Case(MKDIR, STORAGE_WRITE, lambda world, _: {"uri": f"{STORAGE}/{world.name('made')}"}),
+    ),
+    "removeStorageEntry": (
+        Case(
+            """mutation($uri: String!) {
+              removeStorageEntry(input: {uri: $uri, recursive: true}) { removed } }""",
+            STORAGE_WRITE,
+            _storage_entry,
+        ),
+    ),
+    "moveStorageEntry": (
+        Case(
+            """mutation($source: String!, $target: String!) {
+              moveStorageEntry(input: {source: $source, target: $target}) { entry { path } } }""",
+            STORAGE_WRITE,
+            _storage_pair,
+        ),
+    ),
+    "copyStorageEntry": (
+        Case(
+            """mutation($source: String!, $target: String!) {
+              copyStorageEntry(input: {source: $source, target: $target}) { entry { path } } }""",
+            STORAGE_WRITE,
+            _storage_pair,
+        ),
+    ),
     # -- Subscription (over the WebSocket: test_subscriptions) --
     "jobChanges": (Case("subscription { jobChanges { id } }", expect(HIDDEN, ok=JOB_READERS)),),
     "jobStatus": (
@@ -902,7 +1116,19 @@ class RouteCase:
     path: Callable[[World], str]
     # Each subject's outcome; None: a public route, the same answer for everyone.
     expected: Mapping[str, str] | None
+    headers: Callable[[World], dict[str, str]] = lambda _: {}
+    # The HTTP status of OK: the job proxy lets a caller by to a job where nothing listens.
+    ok_status: int = 200
 
+
+def _job_host(world: World) -> dict[str, str]:
+    """The host name of the world's exposed job (it has no name: its id)."""
+    return {"Host": f"{world.job['id']}.jobs.localhost"}
+
+
+# The ingress routes answer who may not read the job as for no job: 403 (401 anonymous).
+INGRESS = expect(FORBIDDEN, ok=JOB_READERS)
+FORWARD_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 ROUTES: dict[tuple[str, str], RouteCase] = {
     ("GET", "/api/jobs/{job_id}/log"): RouteCase(
@@ -911,6 +1137,33 @@ ROUTES: dict[tuple[str, str], RouteCase] = {
     ("GET", "/healthz"): RouteCase(lambda _: "/healthz", None),
     ("GET", "/metrics"): RouteCase(lambda _: "/metrics", None),
     ("GET", "/graphiql/{name}"): RouteCase(lambda _: "/graphiql/graphiql.js", None),
+    # The sign-in form for job hosts; a POST without a user name and password is 400.
+    ("GET", "/auth/login"): RouteCase(lambda _: "/auth/login", None),
+    ("POST", "/auth/login"): RouteCase(lambda _: "/auth/login", None),
+    **{
+        (method, "/auth/forward"): RouteCase(
+            lambda world: f"/auth/forward?job={world.job['id']}", INGRESS
+        )
+        for method in FORWARD_METHODS
+    },
+    # Storage bytes: a download (a file, or the tree itself, which is no file: 400), an upload.
+    ("GET", "/api/storage/{cluster}/{org}/{project}/{path:path}"): RouteCase(
+        _storage_file, expect(NOT_FOUND, ok=STORAGE_READERS)
+    ),
+    ("GET", "/api/storage/{cluster}/{org}/{project}"): RouteCase(
+        lambda _: f"/api/storage/{CLUSTER}/{ORG}/{PROJECT}",
+        expect(NOT_FOUND, ok=STORAGE_READERS),
+        ok_status=400,
+    ),
+    ("PUT", "/api/storage/{cluster}/{org}/{project}/{path:path}"): RouteCase(
+        lambda _: f"/api/storage/{CLUSTER}/{ORG}/{PROJECT}/uploaded",
+        STORAGE_WRITE,
+        ok_status=201,
+    ),
+    # The job proxy: every path of an exposed job's host.
+    ("ANY", "{label}.jobs.localhost"): RouteCase(
+        lambda _: "/", INGRESS, headers=_job_host, ok_status=502
+    ),
 }
 
 
@@ -983,6 +1236,7 @@ def test_every_operation_and_route_has_an_entry(tmp_path: Path) -> None:
         for method in route.methods or ()
         if method != "HEAD"
     }
+    routes |= {("ANY", route.host) for route in app.routes if isinstance(route, Host)}
     assert set(ROUTES) == routes
 
 
@@ -1004,19 +1258,22 @@ async def test_queries_and_mutations(world: World, operation: str) -> None:
 @pytest.mark.parametrize("route", sorted(ROUTES), ids=lambda route: f"{route[0]} {route[1]}")
 async def test_routes(world: World, route: tuple[str, str]) -> None:
     method, _ = route
+    method = "GET" if method == "ANY" else method
     case = ROUTES[route]
     statuses = {}
     for subject in SUBJECTS:
         token = world.tokens[subject]
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers.update(case.headers(world))
         response = await world.api.http.request(method, case.path(world), headers=headers)
         statuses[subject] = response.status_code
     if case.expected is None:
         assert set(statuses.values()) == {statuses[ANONYMOUS]}, statuses
         assert statuses[ANONYMOUS] not in (401, 403), statuses
     else:
+        status_of = {**HTTP_STATUS, OK: case.ok_status}
         assert statuses == {
-            subject: HTTP_STATUS[outcome] for subject, outcome in case.expected.items()
+            subject: status_of[outcome] for subject, outcome in case.expected.items()
         }
 
 

@@ -151,6 +151,11 @@ async def test_roles_carry_grants_to_their_members(api: Api) -> None:
     held = [r["name"] for r in (await api.gql("{ roles { name } }", token=bob))["roles"]]
     assert "user/alice/team" in held
     assert {"org/bob/admin", "project/bob/bob/admin", "cluster/default/user"} <= set(held)
+    members = 'query { roleMembers(role: "role://user/alice/team") { subject action } }'
+    listed = (await api.gql(members, token=alice))["roleMembers"]
+    assert {"subject": "user:bob", "action": "read"} in listed
+    assert await error_code(api, members, {}, bob) == "FORBIDDEN"  # holds it, may not list
+    assert await error_code(api, members, {}, carol) == "NOT_FOUND"
     # Bob holds the role but does not manage it: he cannot add carol.
     variables = {"uri": role["uri"], "subject": "carol", "action": "read"}
     assert await error_code(api, GRANT, variables, bob) == "FORBIDDEN"
