@@ -100,6 +100,7 @@ def test_a_role_shares_a_job_with_its_members_until_the_grant_is_revoked(
     members.get_by_label("Member").fill("bob")
     members.get_by_role("button", name="Add member").click()
     expect(page.get_by_role("status")).to_contain_text(f"Added bob to {TEAM}.")
+    expect(page.locator("#role-team .role-members")).to_have_text("bob")
 
     # A URI that names nothing (yet): granted, with the server's warning.
     ghost = uri.rsplit("/", 1)[0] + "/job-00000000-0000-0000-0000-000000000000"
@@ -131,6 +132,7 @@ def test_a_role_shares_a_job_with_its_members_until_the_grant_is_revoked(
     members.get_by_label("Member").fill("bob")
     members.get_by_role("button", name="Remove member").click()
     expect(page.get_by_role("status")).to_contain_text(f"Removed bob from {TEAM}.")
+    expect(page.locator("#role-team .role-members")).to_have_text("-")
     page.locator("#role-team").get_by_role("button", name="Delete").click()
     page.get_by_role("alertdialog").get_by_role("button", name="Delete").click()
     expect(page.locator("#role-team")).to_have_count(0)

@@ -54,6 +54,15 @@ def grant_rows(grants: list[GrantEntry], me: str) -> list[dict[str, str]]:
     ]
 
 
+def member_list(members: list[GrantEntry], me: str) -> str:
+    """``bob, carol (manages)``: a role's direct members as the table shows them."""
+    names = [
+        subject_label(m.subject, me) + (" (manages)" if m.action == Action.MANAGE.label else "")
+        for m in members
+    ]
+    return ", ".join(names) or "-"
+
+
 async def grant(
     state: SessionState, uri: str, subject: str, action: str
 ) -> tuple[list[str], dict[str, str]]:
@@ -106,6 +115,15 @@ class SharingState(SessionState):
                 permissions = await client.acl.permissions()
                 shared = await client.acl.shared()
                 roles = await client.acl.roles()
+                managed = sorted(
+                    {
+                        entry.uri
+                        for entry in permissions
+                        if entry.uri.startswith(CUSTOM_ROLES)
+                        and entry.action == Action.MANAGE.label
+                    }
+                )
+                members = {uri: await client.acl.role_members(uri) for uri in managed}
         except GliaError as error:
             return self.handle(error)
         me = self.user_name
@@ -115,18 +133,12 @@ class SharingState(SessionState):
             {"name": role.name, "uri": role.uri, "built_in": "yes" if role.built_in else ""}
             for role in roles
         ]
-        managed = sorted(
-            {
-                entry.uri
-                for entry in permissions
-                if entry.uri.startswith(CUSTOM_ROLES) and entry.action == Action.MANAGE.label
-            }
-        )
         own = f"{CUSTOM_ROLES}{me}/"
         self.managed_roles = [
             {
                 "uri": uri,
                 "name": uri.removeprefix(own) if uri.startswith(own) else uri[len("role://") :],
+                "members": member_list(members[uri], me),
             }
             for uri in managed
         ]
@@ -301,6 +313,7 @@ def _managed_role_row(role: Any) -> rx.Component:
     return rx.table.row(
         rx.table.cell(role["name"]),
         rx.table.cell(rx.code(role["uri"])),
+        rx.table.cell(role["members"], class_name="role-members"),
         rx.table.cell(
             confirm_button(
                 "Delete",
@@ -447,7 +460,7 @@ def sharing() -> rx.Component:
             ),
             _create_role_form(),
             table(
-                ("Role", "URI", ""),
+                ("Role", "URI", "Members", ""),
                 rx.table.body(rx.foreach(SharingState.managed_roles, _managed_role_row)),
                 id="managed-roles",
             ),
