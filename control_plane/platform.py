@@ -10,6 +10,7 @@ from pathlib import Path
 from cluster_gateway.embedded import EmbeddedGateway
 from cluster_gateway.runtimes.base import Runtime
 from cluster_gateway.runtimes.local import LocalRuntime
+from cluster_gateway.storage import LocalStorage
 from control_plane.events import EventBus, create_bus
 from control_plane.metrics import Metrics
 from control_plane.rate_limits import RateLimits
@@ -32,6 +33,7 @@ from control_plane.services.orgs import OrgsService
 from control_plane.services.projects import ProjectsService
 from control_plane.services.service_accounts import ServiceAccountsService
 from control_plane.services.sharing import SharingService
+from control_plane.services.storage import StorageRegistry, StorageService
 from control_plane.services.users import UsersService
 from control_plane.settings import Settings
 from control_plane.store.database import Database
@@ -68,6 +70,7 @@ class Platform:
     job_status: JobStatusMachine
     reconciler: ClusterReconciler
     monitoring: MonitoringService
+    storage: StorageService
 
     @classmethod
     async def create(cls, settings: Settings, *, runtime: Runtime | None = None) -> Platform:
@@ -95,6 +98,10 @@ class Platform:
                 retention_s=settings.workload_retention_s,
                 log_limit_bytes=settings.job_log_limit_bytes,
             )
+        storages = StorageRegistry()
+        local_storage = LocalStorage(settings.runtime_dir / "storage")
+        await local_storage.open()
+        storages.add(settings.cluster_name, local_storage)
         gateway = EmbeddedGateway(settings.cluster_name, runtime)
         await gateway.open()
         gateways.add(settings.cluster_name, gateway)
@@ -182,6 +189,9 @@ class Platform:
                 kill_grace_s=settings.kill_grace_s,
             ),
             monitoring=MonitoringService(db=db, jobs=jobs, gateways=gateways),
+            storage=StorageService(
+                acl=acl, storages=storages, max_upload_bytes=settings.storage_upload_limit_bytes
+            ),
         )
 
     async def close(self) -> None:

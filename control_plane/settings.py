@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     job_uid_count: int = 65_536
     # A job's output past this many bytes drops its oldest part (with a line saying so).
     job_log_limit_bytes: int = 1024**3
+    # The largest file one storage upload may write.
+    storage_upload_limit_bytes: int = 64 * 1024**3
     # PATH of local jobs; defaults to the PATH of the process that loads the settings.
     job_path: str = "/usr/local/bin:/usr/bin:/bin"
 

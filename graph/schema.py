@@ -26,6 +26,7 @@ from graph.extensions import (
 from graph.types.auth import User
 from graph.types.clusters import Cluster
 from graph.types.jobs import Job
+from graph.types.scalars import SCALARS
 from resolvers.auth import AuthMutation, AuthQuery
 from resolvers.clusters import ClustersQuery
 from resolvers.jobs import JobsMutation, JobsQuery, JobsSubscription
@@ -33,18 +34,35 @@ from resolvers.monitoring import MonitoringSubscription
 from resolvers.node import NodeQuery
 from resolvers.orgs import OrgsMutation, OrgsQuery
 from resolvers.sharing import SharingMutation, SharingQuery
+from resolvers.storage import StorageMutation, StorageQuery
 from resolvers.users import UsersMutation, UsersQuery
 
 
 @strawberry.type(description="What can be read: start with `me`, `jobs` or `node`")
-class Query(NodeQuery, AuthQuery, UsersQuery, OrgsQuery, SharingQuery, ClustersQuery, JobsQuery):
+class Query(
+    NodeQuery,
+    AuthQuery,
+    UsersQuery,
+    OrgsQuery,
+    SharingQuery,
+    ClustersQuery,
+    JobsQuery,
+    StorageQuery,
+):
     pass
 
 
 @strawberry.type(
     description="What can be changed; each mutation takes one `input` and returns a payload"
 )
-class Mutation(AuthMutation, UsersMutation, OrgsMutation, SharingMutation, JobsMutation):
+class Mutation(
+    AuthMutation,
+    UsersMutation,
+    OrgsMutation,
+    SharingMutation,
+    JobsMutation,
+    StorageMutation,
+):
     pass
 
 
@@ -90,7 +108,7 @@ def create_schema(
             OperationScope,
             ErrorCodes,
         ],
-        config=StrawberryConfig(disable_field_suggestions=True),
+        config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALARS),
         execution_context_class=SharingExecutor,
     )
 

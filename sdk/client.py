@@ -57,6 +57,7 @@ from sdk.errors import (
 from sdk.orgs import OrgsResource, ProjectsResource, role_name
 from sdk.resource import Resource
 from sdk.sharing import AclResource, ServiceAccountsResource
+from sdk.storage import StorageResource
 
 if TYPE_CHECKING:
     from sdk.subscriptions import Subscriptions
@@ -142,6 +143,7 @@ class GliaClient:
         self.projects = ProjectsResource(self)
         self.acl = AclResource(self)
         self.service_accounts = ServiceAccountsResource(self)
+        self.storage = StorageResource(self)
 
     @property
     def graphql_url(self) -> str:

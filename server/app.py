@@ -24,7 +24,7 @@ from server import graphiql
 from server.graphql_http import GliaGraphQL
 from server.limits import BodyLimit
 from server.requests import Running, request_id
-from server.routes import monitoring
+from server.routes import monitoring, storage
 
 logger = structlog.get_logger("server.app")
 
@@ -115,6 +115,7 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *monitoring.routes(running.get),
+            *storage.routes(running.get),
             *graphiql.routes(),
             Route("/healthz", healthz),
             Route("/metrics", metrics),

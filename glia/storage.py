@@ -1,0 +1,213 @@
+"""A cluster's file storage: where a file is, and what is known of it.
+
+Every project has a tree of its own on each cluster, ``storage://CLUSTER/ORG/PROJECT/…``.
+A path inside it is a tuple of names; `parse_storage_uri` and `split_path` are the one check
+of a name (no ``.``/``..``, no ``/``, NUL or control characters, at most `MAX_NAME_BYTES`
+bytes), so the control plane, the gateway and the SDK refuse the same hostile paths.
+
+Names may hold characters a resource URI segment may not (spaces, ``#``, ``*``): the ACL is
+checked on `StorageLocation.acl_uri`, which percent-encodes each name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote
+
+from glia.acl import MAX_URI_LENGTH
+from glia.errors import BadInput
+from glia.model import DescribedEnum, Model
+
+SCHEME = "storage"
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 4096
+# NUL, C0 and C1 control characters and DEL: never in a stored name.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# What an upload keeps beside the file it becomes, until its last byte and checksum arrive.
+PARTIAL_PREFIX = "."
+PARTIAL_SUFFIX = ".glia-partial"
+
+
+class FileType(DescribedEnum):
+    """What a storage entry is."""
+
+    FILE = "file", "A regular file"
+    DIRECTORY = "directory", "A directory"
+    SYMLINK = "symlink", "A symbolic link (followed only inside the project's tree)"
+    OTHER = "other", "Anything else (a socket, a FIFO)"
+
+
+class FileStatus(Model):
+    """A file or directory of a project's storage."""
+
+    uri: str
+    """Where it is: ``storage://CLUSTER/ORG/PROJECT/path``."""
+    path: str
+    """Its path inside the project's tree, ``/`` for the tree itself."""
+    name: str
+    """Its own name (the last part of `path`)."""
+    type: FileType
+    """A file, a directory, a symlink or something else."""
+    size: int
+    """Its size in bytes (0 for a directory)."""
+    modified_at: datetime
+    """When its content last changed (UTC)."""
+
+
+class StorageUsage(Model):
+    """How much a tree holds (``du``)."""
+
+    uri: str
+    """The tree measured."""
+    size: int
+    """Bytes in its files."""
+    files: int
+    """How many files it holds."""
+    directories: int
+    """How many directories it holds, itself not counted."""
+    complete: bool
+    """False when the walk stopped at its time limit: the figures are a lower bound."""
+
+
+class DiskUsage(Model):
+    """The space of the disk a cluster's storage is on (``df``)."""
+
+    cluster: str
+    """The cluster."""
+    total: int
+    """Bytes on the disk."""
+    used: int
+    """Bytes in use."""
+    free: int
+    """Bytes a new file may take."""
+
+
+class GlobResult(Model):
+    """The entries a pattern matched, up to a limit."""
+
+    matches: tuple[FileStatus, ...]
+    """The entries matched, by path."""
+    truncated: bool
+    """True when more entries matched than were returned."""
+
+
+def check_name(name: str, field: str = "path") -> str:
+    """``name`` if it can be a file's name in storage; `BadInput` otherwise."""
+    if name in ("", ".", ".."):
+        raise BadInput(f"{name!r} is not a file name", fields={field: "empty, '.' or '..'"})
+    if "/" in name:
+        raise BadInput(f"{name!r} holds '/'", fields={field: "'/' in a name"})
+    if _CONTROL.search(name):
+        raise BadInput(
+            f"{name!r} holds NUL or a control character", fields={field: "control character"}
+        )
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise BadInput(
+            f"a name is longer than {MAX_NAME_BYTES} bytes", fields={field: "name too long"}
+        )
+    return name
+
+
+def split_path(path: str, field: str = "path") -> tuple[str, ...]:
+    """A path inside a project's tree as its names; ``""`` and ``/`` are the tree itself.
+
+    ``split_path("/data/a b.txt") == ("data", "a b.txt")``; `BadInput` for ``..``, ``.``,
+    an empty name (``a//b``), NUL or control characters, a name longer than `MAX_NAME_BYTES`
+    or a path longer than `MAX_PATH_BYTES`.
+    """
+    if not isinstance(path, str):
+        raise BadInput("a path must be a string", fields={field: "not a string"})
+    if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        raise BadInput(
+            f"the path is longer than {MAX_PATH_BYTES} bytes", fields={field: "path too long"}
+        )
+    inner = path.strip("/")
+    if not inner:
+        return ()
+    return tuple(check_name(name, field) for name in inner.split("/"))
+
+
+@dataclass(frozen=True)
+class StorageLocation:
+    """A place in storage: a cluster, an org, a project and a path in the project's tree."""
+
+    cluster: str
+    org: str
+    project: str
+    path: tuple[str, ...] = ()
+
+    @property
+    def uri(self) -> str:
+        """``storage://default/acme/vision/data/x`` (names as they are, unencoded)."""
+        return "/".join((f"{SCHEME}://{self.cluster}", self.org, self.project, *self.path))
+
+    @property
+    def path_text(self) -> str:
+        return "/" + "/".join(self.path)
+
+    @property
+    def name(self) -> str:
+        return self.path[-1] if self.path else self.project
+
+    @property
+    def acl_uri(self) -> str:
+        """The URI permissions are checked on: each name percent-encoded, and cut to the
+        longest prefix of whole names a grant can have (grant URIs are at most
+        `MAX_URI_LENGTH` long, so a grant covers the path exactly when it covers that
+        prefix)."""
+        uri = f"{SCHEME}://{self.cluster}/{self.org}/{self.project}"
+        for name in self.path:
+            longer = f"{uri}/{quote(name, safe='')}"
+            if len(longer) > MAX_URI_LENGTH:
+                break
+            uri = longer
+        return uri
+
+    def child(self, *names: str) -> StorageLocation:
+        return StorageLocation(self.cluster, self.org, self.project, (*self.path, *names))
+
+    @property
+    def parent(self) -> StorageLocation:
+        return StorageLocation(self.cluster, self.org, self.project, self.path[:-1])
+
+
+def parse_storage_uri(uri: str, field: str = "uri") -> StorageLocation:
+    """``storage://CLUSTER/ORG/PROJECT[/path]`` as a `StorageLocation`; `BadInput` otherwise.
+
+    ``parse_storage_uri("storage://default/acme/vision/data/a.csv").path == ("data", "a.csv")``
+    """
+    if not isinstance(uri, str):
+        raise BadInput("a storage URI must be a string", fields={field: "not a string"})
+    scheme, sep, rest = uri.partition("://")
+    if scheme != SCHEME or not sep:
+        raise BadInput(
+            f"{uri!r} is not a storage URI: expected storage://CLUSTER/ORG/PROJECT/path",
+            fields={field: "expected storage://CLUSTER/ORG/PROJECT/path"},
+        )
+    parts = rest.split("/", 3)
+    if len(parts) < 3 or not all(parts[:3]):
+        raise BadInput(
+            f"{uri!r} names no project: expected storage://CLUSTER/ORG/PROJECT/path",
+            fields={field: "expected storage://CLUSTER/ORG/PROJECT/path"},
+        )
+    for part in parts[:3]:
+        check_name(part, field)
+    path = split_path(parts[3], field) if len(parts) == 4 else ()
+    return StorageLocation(parts[0], parts[1], parts[2], path)
+
+
+def is_partial_name(name: str) -> bool:
+    """Whether ``name`` is an upload's kept partial file (hidden from listings)."""
+    return name.startswith(PARTIAL_PREFIX) and name.endswith(PARTIAL_SUFFIX)
+
+
+def partial_name(name: str) -> str:
+    """The partial file an upload of ``name`` writes before its rename."""
+    partial = f"{PARTIAL_PREFIX}{name}{PARTIAL_SUFFIX}"
+    if len(partial.encode("utf-8", "surrogatepass")) <= MAX_NAME_BYTES:
+        return partial
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{PARTIAL_PREFIX}{digest}{PARTIAL_SUFFIX}"
