@@ -224,6 +224,20 @@ def print_jobs(
 ) -> None:
     """A table of jobs with the given columns; ids shortened unless ``full_ids``, and the
     cuttable columns (command, name) cut to the terminal's width when ``fit``."""
+    table, width = jobs_table(jobs, columns, full_ids=full_ids, fit=fit, now=now)
+    # Wider than a very narrow terminal rather than cutting ids: the terminal wraps the line.
+    stdout_console(min_width=width).print(table)
+
+
+def jobs_table(
+    jobs: Sequence[Job],
+    columns: Sequence[str] = DEFAULT_JOB_COLUMNS,
+    *,
+    full_ids: bool = False,
+    fit: bool = True,
+    now: datetime | None = None,
+) -> tuple[Table, int]:
+    """What `print_jobs` prints (also redrawn by `glia ps --watch`), and its width."""
     now = now or datetime.now(UTC)
     short = {} if full_ids else short_ids(job.id for job in jobs)
     chosen = [JOB_COLUMNS[name] for name in columns]
@@ -243,8 +257,7 @@ def print_jobs(
         if status_index is not None:
             cells[status_index] = _status(job.status)
         table.add_row(*cells)
-    # Wider than a very narrow terminal rather than cutting ids: the terminal wraps the line.
-    stdout_console(min_width=sum(widths) + 2 * (len(widths) - 1)).print(table)
+    return table, sum(widths) + 2 * (len(widths) - 1)
 
 
 def _fit_widths(

@@ -7,7 +7,7 @@ and the formatting are imported in the command bodies.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,10 @@ TAIL_LINES = 10
 QUICK_FAILURE_S = 10.0
 # The job list that completion reads; it gives up quietly when the server is slower.
 COMPLETION_TIMEOUT_S = 2.0
+# `glia ps --watch` reads the listing again at most this often when jobs change, and at
+# least this often when none seems to.
+WATCH_REFRESH_S = 0.5
+WATCH_RELIST_S = 30.0
 
 
 def complete_job(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
@@ -367,6 +371,13 @@ def ps(
     tags: list[str] = typer.Option(
         [], "-t", "--tag", metavar="TAG", help="Only jobs with all these tags (repeatable)."
     ),
+    description: str | None = typer.Option(
+        None,
+        "-d",
+        "--description",
+        metavar="TEXT",
+        help="Only jobs whose description contains TEXT, ignoring case.",
+    ),
     all_: bool = flag("-a", "--all", help="Include finished jobs."),
     since: str | None = typer.Option(
         None, "--since", metavar="WHEN", help="Only jobs created since: 2h, 30m, an ISO time."
@@ -399,6 +410,9 @@ def ps(
         "--all-projects",
         help="Jobs of every project you may read, shared with you ones included.",
     ),
+    watch: bool = flag(
+        "-w", "--watch", help="Keep the table up to date as jobs change, until Ctrl-C."
+    ),
     output: OutputFormat = output_option(),
 ) -> None:
     """List the jobs of the current project, newest first (glia config switch-project
@@ -415,6 +429,8 @@ def ps(
         raise BadInput("--all-projects lists every project: leave out --org and --project")
     if limit < 1:
         raise BadInput(f"--limit: must be at least 1, not {limit}")
+    if watch and output is not OutputFormat.TABLE:
+        raise BadInput("--watch redraws a table: leave out --output")
     wanted = [_parse_status(s) for s in statuses] or (None if all_ else UNFINISHED_STATUSES)
     chosen = formatting.parse_columns(columns) if columns else None
     created_after = _since(since)
@@ -423,35 +439,119 @@ def ps(
         (None, None) if all_projects else listed_project(context, org=org, project=project)
     )
 
-    async def collect() -> list[Job]:
+    async def collect(client: GliaClient) -> list[Job]:
         jobs: list[Job] = []
-        async with open_client(context) as client:
-            found = client.jobs.iter_all(
-                wanted,
-                name,
-                tags,
-                created_after,
-                page_size=min(limit, 100),
-                org=in_org,
-                project=in_project,
-            )
-            async with contextlib.aclosing(found):
-                async for job in found:
-                    jobs.append(job)
-                    if len(jobs) >= limit:
-                        break
+        found = client.jobs.iter_all(
+            wanted,
+            name,
+            tags,
+            created_after,
+            page_size=min(limit, 100),
+            org=in_org,
+            project=in_project,
+            description=description,
+        )
+        async with contextlib.aclosing(found):
+            async for job in found:
+                jobs.append(job)
+                if len(jobs) >= limit:
+                    break
         return jobs
 
-    jobs = run_async(collect(), waiting="Listing jobs")
+    async def listed() -> list[Job]:
+        async with open_client(context) as client:
+            return await collect(client)
+
+    if wide:
+        shown: tuple[str, ...] = tuple(chosen or formatting.WIDE_JOB_COLUMNS)
+    else:
+        shown = formatting.DEFAULT_JOB_COLUMNS
+        if all_projects:  # where each job lives is news then
+            shown = (*shown[:2], "project", *shown[2:])
+        shown = tuple(chosen or shown)
+    if watch:
+        from cli.errors import EX_INTERRUPTED
+
+        try:
+            run_async(_watch_jobs(context, collect, shown, wide=wide))
+        except KeyboardInterrupt:
+            raise typer.Exit(EX_INTERRUPTED) from None
+        return
+    jobs = run_async(listed(), waiting="Listing jobs")
     if output is not OutputFormat.TABLE:
         formatting.print_data(jobs, output)
-    elif wide:
-        formatting.print_jobs(jobs, chosen or formatting.WIDE_JOB_COLUMNS, full_ids=True, fit=False)
     else:
-        default: tuple[str, ...] = formatting.DEFAULT_JOB_COLUMNS
-        if all_projects:  # where each job lives is news then
-            default = (*default[:2], "project", *default[2:])
-        formatting.print_jobs(jobs, chosen or default)
+        formatting.print_jobs(jobs, shown, full_ids=wide, fit=not wide)
+
+
+async def _watch_jobs(
+    context: Any,
+    collect: Callable[[GliaClient], Awaitable[list[Job]]],
+    columns: tuple[str, ...],
+    *,
+    wide: bool,
+) -> None:
+    """`glia ps --watch`: the listing redrawn in place whenever a job changes (printed again
+    below the last one where stdout is no terminal).
+
+    The server filters the listing (in SQL): each change announced on `jobChanges` marks it
+    stale and it is read again, at most every `WATCH_REFRESH_S` and at least every
+    `WATCH_RELIST_S` (a change lost with a dropped connection shows late, not never).
+    """
+    import asyncio
+
+    from rich.console import Group
+    from rich.live import Live
+    from rich.text import Text
+
+    from cli import formatting
+    from cli.session import open_client
+    from sdk import ConnectionFailed
+
+    def render(jobs: list[Job]) -> Group:
+        table, _ = formatting.jobs_table(jobs, columns, full_ids=wide, fit=not wide)
+        count = f"{len(jobs)} job{'' if len(jobs) == 1 else 's'}"
+        return Group(table, Text(f"{count}; Ctrl-C to stop", style="dim"))
+
+    console = formatting.stdout_console()
+    async with open_client(context) as client:
+        stale = asyncio.Event()
+
+        async def follow() -> None:
+            async with contextlib.aclosing(client.jobs.watch_changes()) as changes:
+                async for _ in changes:
+                    stale.set()
+
+        # Subscribed before the first read: a change meanwhile marks that read stale.
+        follower = asyncio.create_task(follow())
+        try:
+            first = render(await collect(client))
+            if not console.is_terminal:
+                console.print(first)
+            live = Live(first, console=console, auto_refresh=False)
+            with live if console.is_terminal else contextlib.nullcontext():
+                while True:
+                    waiting = asyncio.create_task(stale.wait())
+                    await asyncio.wait(
+                        {waiting, follower},
+                        timeout=WATCH_RELIST_S,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    waiting.cancel()
+                    if follower.done():
+                        follower.result()  # the subscription failed: say why
+                        raise ConnectionFailed("the server ended the stream of job changes")
+                    stale.clear()
+                    shown = render(await collect(client))
+                    if console.is_terminal:
+                        live.update(shown, refresh=True)
+                    else:
+                        console.print(shown)
+                    await asyncio.sleep(WATCH_REFRESH_S)
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
 
 
 with_examples(
@@ -460,6 +560,8 @@ with_examples(
     "glia ps --all-projects",
     "glia ps --org acme --project vision",
     "glia ps -s failed --format 'id name exit reason'",
+    "glia ps -a -t sweep -d 'learning rate'",
+    "glia ps --watch",
     "glia ps -o json | jq -r '.[].id'",
 )(ps)
 

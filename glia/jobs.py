@@ -19,7 +19,10 @@ from glia.pages import OrderDirection
 
 JOB_ID_PREFIX = "job-"
 # Patterns are matched whole (`fullmatch`): `$` would let a trailing newline through.
-JOB_NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,39}")
+# Lowercase words joined by single dashes: DNS-label safe, no leading, trailing or double dash.
+JOB_NAME_RE = re.compile(r"[a-z](-?[a-z0-9])*")
+MIN_JOB_NAME = 3
+MAX_JOB_NAME = 40
 JOB_ID_PREFIX_RE = re.compile(r"job-[0-9a-f-]{0,36}")
 TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:=/-]{0,63}")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -164,8 +167,8 @@ class JobSubmission(Model):
     working_dir: str | None = None
     """An absolute path to start in; null for a scratch directory of the job's own."""
     name: str | None = None
-    """Lowercase letters, digits and '-', starting with a letter, at most 40 characters; unique
-    among the owner's unfinished jobs."""
+    """3 to 40 lowercase letters, digits and single '-' between them, starting with a letter
+    (`train-2`); unique among the owner's unfinished jobs."""
     tags: tuple[str, ...] = ()
     """At most 20 tags to find the job by (letters, digits and `_.:=/-`, at most 64
     characters each); repeated tags count once."""
@@ -226,10 +229,12 @@ class JobSubmission(Model):
     @field_validator("name")
     @classmethod
     def _name(cls, name: str | None) -> str | None:
-        if name is not None and not JOB_NAME_RE.fullmatch(name):
+        if name is not None and not (
+            MIN_JOB_NAME <= len(name) <= MAX_JOB_NAME and JOB_NAME_RE.fullmatch(name)
+        ):
             raise ValueError(
-                f"invalid job name {name!r}: lowercase letters, digits and '-', "
-                "starting with a letter, at most 40 characters"
+                f"invalid job name {name[:100]!r}: {MIN_JOB_NAME} to {MAX_JOB_NAME} lowercase "
+                "letters, digits and single '-' between them, starting with a letter"
             )
         if name is not None and is_job_id(name):
             raise ValueError(
@@ -278,6 +283,8 @@ class JobFilter(Model):
     """Jobs with this name."""
     tags: tuple[str, ...] = ()
     """Jobs having all of these tags."""
+    description: str | None = None
+    """Jobs whose description contains this, ignoring case (ASCII letters on SQLite)."""
     since: datetime | None = None
     """Jobs created at or after this time, with its time zone (UTC: `Z`)."""
     cluster: str | None = None
@@ -290,6 +297,21 @@ class JobFilter(Model):
     """Jobs of projects of this org."""
     project: str | None = None
     """Jobs of projects of this name (with `org`: of that one project)."""
+
+    @field_validator("tags")
+    @classmethod
+    def _filter_tags(cls, tags: tuple[str, ...]) -> tuple[str, ...]:
+        unique = tuple(dict.fromkeys(tags))
+        if len(unique) > MAX_TAGS:
+            raise ValueError(f"filter on at most {MAX_TAGS} tags")
+        return unique
+
+    @field_validator("description")
+    @classmethod
+    def _filter_description(cls, description: str | None) -> str | None:
+        if description is not None and len(description) > MAX_DESCRIPTION:
+            raise ValueError(f"the description is longer than {MAX_DESCRIPTION} characters")
+        return description or None
 
     @field_validator("id_prefix")
     @classmethod

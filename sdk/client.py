@@ -352,6 +352,7 @@ def _job_filter(
     id_prefix: str | None = None,
     org: str | None = None,
     project: str | None = None,
+    description: str | None = None,
 ) -> dict[str, Any]:
     job_filter = parse_input(
         JobFilter,
@@ -359,6 +360,7 @@ def _job_filter(
             "statuses": None if statuses is None else tuple(statuses),
             "name": name,
             "tags": tuple(tags or ()),
+            "description": description,
             "since": since,
             "cluster": cluster,
             "owner": owner,
@@ -443,11 +445,13 @@ class JobsResource(Resource):
         id_prefix: str | None = None,
         org: str | None = None,
         project: str | None = None,
+        description: str | None = None,
     ) -> Page[Job]:
         """One page of the jobs the caller may read (newest first unless ``order_by``):
         ``first`` after ``after``, or ``last`` before ``before``; ``statuses=None`` means
         every status. ``org`` and ``project`` narrow it to the jobs of projects of that org,
-        of that name, or (both) of that one project."""
+        of that name, or (both) of that one project; ``tags`` to jobs having all of them;
+        ``description`` to jobs whose description contains it, ignoring case."""
         page = parse_input(
             PageRequest, {"first": first, "after": after, "last": last, "before": before}
         )
@@ -455,7 +459,16 @@ class JobsResource(Resource):
             documents.JOBS,
             {
                 "filter": _job_filter(
-                    statuses, name, tags, since, cluster, owner, id_prefix, org, project
+                    statuses,
+                    name,
+                    tags,
+                    since,
+                    cluster,
+                    owner,
+                    id_prefix,
+                    org,
+                    project,
+                    description,
                 ),
                 "orderBy": order_by.to_wire() if order_by else None,
                 **page.to_wire(),
@@ -482,13 +495,23 @@ class JobsResource(Resource):
         *,
         org: str | None = None,
         project: str | None = None,
+        description: str | None = None,
     ) -> AsyncGenerator[Job, None]:
         """Every matching job, following the pages."""
         status_list = None if statuses is None else builtins.list(statuses)
         after: str | None = None
         while True:
             page = await self.list(
-                status_list, name, tags, since, cluster, page_size, after, org=org, project=project
+                status_list,
+                name,
+                tags,
+                since,
+                cluster,
+                page_size,
+                after,
+                org=org,
+                project=project,
+                description=description,
             )
             for job in page.items:
                 yield job

@@ -86,13 +86,8 @@ async def keyset_page(
     request: PageRequest,
     total: int,
     to_item: Callable[[Any], T],
-    keep: Callable[[T], bool] | None = None,
 ) -> Page[T]:
-    """The page ``request`` asks of ``query`` (its filters applied, no order) in ``order``.
-
-    ``keep`` filters items in Python, for conditions SQL cannot say portably (tags in a JSON
-    list): the query then reads every row after the cursor.
-    """
+    """The page ``request`` asks of ``query`` (its filters applied, no order) in ``order``."""
     forwards = request.forwards
     cursor = request.cursor
     # Backwards reads the listing's order reversed from the cursor, then turns the page round.
@@ -104,16 +99,7 @@ async def keyset_page(
         query = query.where(position < bound if descending else position > bound)
     query = query.order_by(*(c.desc() if descending else c.asc() for c in columns))
     size = request.size
-    if keep is None:
-        items = [to_item(row) for row in (await session.execute(query.limit(size + 1))).all()]
-    else:
-        items = []
-        for row in (await session.execute(query)).all():
-            item = to_item(row)
-            if keep(item):
-                items.append(item)
-                if len(items) > size:
-                    break
+    items = [to_item(row) for row in (await session.execute(query.limit(size + 1))).all()]
     more = len(items) > size
     items = items[:size]
     if not forwards:

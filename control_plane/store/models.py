@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -142,10 +143,23 @@ class JobRow(Base):
         Index("ix_jobs_status", "status"),
         Index("ix_jobs_uri", "uri"),
         UniqueConstraint("owner_id", "idempotency_key", name="uq_jobs_owner_idempotency_key"),
+        # A name is unique among its owner's unfinished jobs: `active_name` holds it from the
+        # submission to the final status (`JobStatusMachine.transition` clears it), so one
+        # INSERT decides a race that a check-then-insert would let through.
+        Index(
+            "uq_jobs_owner_active_name",
+            "owner_id",
+            "active_name",
+            unique=True,
+            sqlite_where=text("active_name IS NOT NULL"),
+            postgresql_where=text("active_name IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(64))
+    # The name while the job is unfinished, null after (and for jobs without a name).
+    active_name: Mapped[str | None] = mapped_column(String(64))
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id"))
     org: Mapped[str] = mapped_column(String(64))
@@ -162,6 +176,7 @@ class JobRow(Base):
     command: Mapped[list[Any]] = mapped_column(JSON)
     env: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     working_dir: Mapped[str | None] = mapped_column(Text)
+    # What a job is read with; `job_tags` holds the same tags, one row each, to filter on.
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     description: Mapped[str | None] = mapped_column(Text)
     life_span_s: Mapped[float | None] = mapped_column(Float)
@@ -178,6 +193,16 @@ class JobRow(Base):
     history: Mapped[list[JobStatusRow]] = relationship(
         back_populates="job", cascade="all, delete-orphan", order_by="JobStatusRow.id"
     )
+
+
+class JobTagRow(Base):
+    """One tag of a job: what listings filter on, in SQL on every database."""
+
+    __tablename__ = "job_tags"
+    __table_args__ = (Index("ix_job_tags_tag_job", "tag", "job_id"),)
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
 class JobStatusRow(Base):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cluster_gateway.runtimes.cgroups import detect as detect_cgroups
-from tests.e2e.conftest import Cli, Server
+from tests.e2e.conftest import GLIA, Cli, Server
 
 pytestmark = pytest.mark.e2e
 
@@ -189,3 +190,48 @@ def test_a_big_output_arrives_whole_in_bounded_messages(cli: Cli) -> None:
     assert cli.ok("logs", job_id).splitlines() == [str(i) for i in range(1, 20001)]
     followed = cli.ok("logs", "--timestamps", job_id).splitlines()
     assert [line.split(" ", 1)[1] for line in followed] == [str(i) for i in range(1, 20001)]
+
+
+def test_ps_filters_by_tags_and_description_and_watches(cli: Cli, server: Server) -> None:
+    first = cli.ok(
+        "run",
+        "--detach",
+        "--tag",
+        "sweep",
+        "--tag",
+        "lr=0.1",
+        "--description",
+        "Learning rate",
+        "--",
+        "sleep",
+        "300",
+    ).strip()
+    second = cli.ok("run", "--detach", "--tag", "sweep", "--", "sleep", "300").strip()
+    assert [j["id"] for j in cli.json("ps", "-t", "sweep")] == [second, first]
+    assert [j["id"] for j in cli.json("ps", "-t", "sweep", "-t", "lr=0.1")] == [first]
+    assert [j["id"] for j in cli.json("ps", "-d", "LEARNING")] == [first]
+    assert cli("ps", "--watch", "-o", "json").returncode == 65
+
+    # Not a terminal: each listing is printed below the last, from the first on.
+    watch = subprocess.Popen(
+        [GLIA, "ps", "--watch", "--wide", "-t", "sweep"],
+        env={**server.env, "GLIA_CONFIG": str(cli.config)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(3)  # the first listing, and the subscription
+        third = cli.ok("run", "--detach", "--tag", "sweep", "--", "sleep", "300").strip()
+        cli.ok("kill", first)
+        time.sleep(3)
+    finally:
+        watch.send_signal(signal.SIGINT)
+        out, err = watch.communicate(timeout=20)
+    assert watch.returncode == 130, (out, err)
+    assert "Traceback" not in err
+    listings = out.split("Ctrl-C to stop")
+    assert first in listings[0] and third not in listings[0]
+    assert third in listings[-2] and first not in listings[-2]  # killed: no longer unfinished
+    for job in (second, third):
+        cli.ok("kill", job)

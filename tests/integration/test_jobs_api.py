@@ -222,7 +222,7 @@ async def test_filters_and_pages(api: Api, runtime: FakeRuntime) -> None:
     token = await api.user("alice")
     ids = []
     for i in range(7):
-        job = await api.submit_job(token, name=f"j{i}", tags=["even"] if i % 2 == 0 else ["odd"])
+        job = await api.submit_job(token, name=f"job{i}", tags=["even"] if i % 2 == 0 else ["odd"])
         ids.append(job["id"])
     await job_status(api, token, ids[0], "RUNNING")
     runtime.finish(ids[0], exit_code=0, reason=JobReason.COMPLETED)
@@ -246,7 +246,7 @@ async def test_filters_and_pages(api: Api, runtime: FakeRuntime) -> None:
     assert unfinished["totalCount"] == 6
     even = (await api.gql(JOBS, {"filter": {"tags": ["even"]}}, token=token))["jobs"]
     assert sorted(e["node"]["id"] for e in even["edges"]) == sorted(ids[0::2])
-    named = (await api.gql(JOBS, {"filter": {"name": "j3"}}, token=token))["jobs"]
+    named = (await api.gql(JOBS, {"filter": {"name": "job3"}}, token=token))["jobs"]
     assert [e["node"]["id"] for e in named["edges"]] == [ids[3]]
 
     body = await api.raw(JOBS, {"after": "garbage!"}, token=token)

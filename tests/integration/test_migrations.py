@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -266,5 +267,100 @@ async def test_0004_moves_jobs_and_their_grants_into_personal_orgs(database_url:
 
         await db.downgrade("0003")  # and back, with the data in
         await db.migrate()
+    finally:
+        await db.dispose()
+
+
+async def test_0005_gives_unfinished_jobs_their_names_and_tags_their_rows(
+    database_url: str,
+) -> None:
+    """On a database at 0004 whose check-then-insert let two unfinished jobs of one owner
+    share a name: the newest holds the name, the other keeps it for reading; finished jobs
+    hold none; every tag gets its row; and the index then refuses a second holder."""
+    db = Database(database_url)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    jobs = sa.table(
+        "jobs",
+        *(sa.column(c, sa.String) for c in ("id", "owner_id", "cluster_id", "org", "project")),
+        *(sa.column(c, sa.String) for c in ("uri", "preset", "status", "name")),
+        *(sa.column(c, sa.Float) for c in ("cpu",)),
+        *(sa.column(c, sa.Integer) for c in ("memory_mb", "gpu", "pids_limit")),
+        *(sa.column(c, sa.JSON) for c in ("command", "env", "tags")),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    # (id, name, status, minutes after `at`, tags); old names that no longer fit still read.
+    made = [
+        ("job-old-dup", "train", "running", 1, ["a", "b"]),
+        ("job-new-dup", "train", "pending", 2, ["a"]),
+        ("job-done", "eval", "succeeded", 3, ["a", "a"]),
+        ("job-running", "Old_Name", "running", 4, []),
+        ("job-nameless", None, "running", 5, ["z"]),
+    ]
+    try:
+        await db.migrate("0004")
+        async with db.engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO users (id, name, role, kind, disabled, uid, created_at) "
+                    "VALUES ('id-alice', 'alice', 'user', 'user', false, 200000, :at)"
+                ),
+                {"at": at},
+            )
+            await connection.execute(
+                _clusters.insert().values(
+                    id="cluster-c", name="c", gateway="embedded", status="ready", created_at=at
+                )
+            )
+            for job_id, name, status, minutes, tags in made:
+                await connection.execute(
+                    jobs.insert().values(
+                        id=job_id,
+                        name=name,
+                        owner_id="id-alice",
+                        cluster_id="cluster-c",
+                        org="alice",
+                        project="alice",
+                        uri=f"job://c/alice/alice/{job_id}",
+                        preset="cpu-small",
+                        status=status,
+                        cpu=0.5,
+                        memory_mb=512,
+                        gpu=0,
+                        pids_limit=1024,
+                        command=["true"],
+                        env={},
+                        tags=tags,
+                        created_at=at.replace(minute=minutes),
+                    )
+                )
+        await db.migrate("0005")
+        async with db.engine.connect() as connection:
+            active = dict(
+                (await connection.execute(text("SELECT id, active_name FROM jobs"))).all()
+            )
+            tags = sorted(
+                (await connection.execute(text("SELECT job_id, tag FROM job_tags"))).all()
+            )
+        assert active == {
+            "job-old-dup": None,
+            "job-new-dup": "train",
+            "job-done": None,
+            "job-running": "Old_Name",
+            "job-nameless": None,
+        }
+        assert [tuple(t) for t in tags] == [
+            ("job-done", "a"),
+            ("job-nameless", "z"),
+            ("job-new-dup", "a"),
+            ("job-old-dup", "a"),
+            ("job-old-dup", "b"),
+        ]
+        with pytest.raises(sa.exc.IntegrityError):
+            async with db.engine.begin() as connection:
+                await connection.execute(
+                    text("UPDATE jobs SET active_name = 'train' WHERE id = 'job-old-dup'")
+                )
+        await db.downgrade("0004")  # and back, with the data in
+        await db.migrate("0005")
     finally:
         await db.dispose()

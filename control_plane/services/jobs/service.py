@@ -36,7 +36,7 @@ from control_plane.services.jobs.status import (
 from control_plane.services.jobs.submission import JobSubmitter
 from control_plane.services.pages import Order, SortKey, keyset_page
 from control_plane.store.database import Database
-from control_plane.store.models import ClusterRow, JobRow, UserRow
+from control_plane.store.models import ClusterRow, JobRow, JobTagRow, UserRow
 from glia.acl import Action
 from glia.auth import User
 from glia.errors import NotFound
@@ -143,20 +143,18 @@ class JobsService:
             )
         if job_filter.id_prefix is not None:
             conditions.append(JobRow.id.startswith(job_filter.id_prefix, autoescape=True))
-        joined = select(JobRow.tags).join(ClusterRow, ClusterRow.id == JobRow.cluster_id)
-        keep = None
-        if job_filter.tags:
-            # Tags live in a JSON list: filter them here, portable across dialects.
-            wanted = set(job_filter.tags)
-
-            def keep(job: Job) -> bool:
-                return wanted <= set(job.tags)
-
-            tag_lists = await session.scalars(joined.where(*conditions))
-            total = sum(1 for tags in tag_lists if wanted <= set(tags))
-        else:
-            count = select(func.count()).select_from(joined.where(*conditions).subquery())
-            total = await session.scalar(count) or 0
+        for tag in job_filter.tags:
+            conditions.append(
+                select(JobTagRow.job_id)
+                .where(JobTagRow.job_id == JobRow.id, JobTagRow.tag == tag)
+                .exists()
+            )
+        if job_filter.description is not None:
+            conditions.append(JobRow.description.icontains(job_filter.description, autoescape=True))
+        counted = select(func.count()).select_from(JobRow).where(*conditions)
+        if job_filter.cluster is not None:
+            counted = counted.join(ClusterRow, ClusterRow.id == JobRow.cluster_id)
+        total = await session.scalar(counted) or 0
         return await keyset_page(
             session,
             select_jobs(with_history=False).where(*conditions),
@@ -166,7 +164,6 @@ class JobsService:
             to_item=lambda found: job_from_row(
                 found[0], user_from_row(found[1]), found[2], with_history=False
             ),
-            keep=keep,
         )
 
     async def may_write(self, user: User, job: Job) -> bool:

@@ -86,6 +86,7 @@ class JobStatusMachine:
             values["started_at"] = at
         if new.is_finished:
             values["finished_at"] = at
+            values["active_name"] = None  # the name is free for the owner's next job
         created_at = await session.scalar(
             update(JobRow)
             .where(JobRow.id == job_id, JobRow.status.in_(predecessors))

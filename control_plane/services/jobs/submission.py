@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
+from typing import NoReturn
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -19,14 +20,13 @@ from control_plane.services.jobs.status import JobStatusMachine
 from control_plane.services.orgs import OrgsService
 from control_plane.services.projects import ProjectsService
 from control_plane.store.database import Database
-from control_plane.store.models import JobRow, JobStatusRow, UserRow
+from control_plane.store.models import JobRow, JobStatusRow, JobTagRow, UserRow
 from glia.acl import Action
 from glia.auth import User, UserKind
 from glia.clock import utcnow
 from glia.errors import BadInput, Conflict, Forbidden, GliaError, NotFound
 from glia.jobs import (
     JOB_ID_PREFIX,
-    UNFINISHED_STATUSES,
     Job,
     JobReason,
     JobStatus,
@@ -94,25 +94,13 @@ class JobSubmitter:
                 fields={"project": "not a writer"},
             )
         shares = [await self._orgs.member_subject(session, name) for name in submission.share]
-        if submission.name is not None:
-            clash = await session.scalar(
-                select(JobRow.id).where(
-                    JobRow.owner_id == user.id,
-                    JobRow.name == submission.name,
-                    JobRow.status.in_([s.value for s in UNFINISHED_STATUSES]),
-                )
-            )
-            if clash is not None:
-                raise Conflict(
-                    f"you already have an unfinished job named {submission.name!r} ({clash})",
-                    fields={"name": f"taken by unfinished job {clash}"},
-                )
         job_id = f"{JOB_ID_PREFIX}{uuid.uuid4()}"
         uid = (await self._auth.uids_by_ids(session, [user.id])).get(user.id)
         now = utcnow()
         row = JobRow(
             id=job_id,
             name=submission.name,
+            active_name=submission.name,
             owner_id=user.id,
             cluster_id=cluster.id,
             org=org,
@@ -139,15 +127,20 @@ class JobSubmitter:
             JobStatusRow(status=JobStatus.PENDING.value, reason=JobReason.CREATING.value, at=now)
         ]
         session.add(row)
+        session.add_all(JobTagRow(job_id=job_id, tag=tag) for tag in submission.tags)
         try:
             await session.commit()
         except IntegrityError:
-            # The same idempotency key, submitted at the same moment by a retry that raced.
+            # A race the unique indexes decided: the same idempotency key submitted at the same
+            # moment by a retry, or the name taken by another unfinished job of the owner.
             await session.rollback()
-            earlier = await self._submitted(session, user, submission)
-            if earlier is None:
-                raise
-            return earlier
+            if submission.idempotency_key is not None:
+                earlier = await self._submitted(session, user, submission)
+                if earlier is not None:
+                    return earlier
+            if submission.name is not None:
+                await self._name_taken(session, user, submission.name)
+            raise
         job = job_from_row(row, user, cluster.name, with_history=True)
         # The owner manages their job (shares it, kills it) whatever their project role.
         await self._acl.add_rules(
@@ -180,6 +173,22 @@ class JobSubmitter:
                 fields={"project": "required with org"},
             )
         return user.name, user.name
+
+    async def _name_taken(self, session: AsyncSession, user: User, name: str) -> NoReturn:
+        """The Conflict for a submission whose insert found ``name`` held by another of
+        ``user``'s unfinished jobs."""
+        holder = await session.scalar(
+            select(JobRow.id).where(JobRow.owner_id == user.id, JobRow.active_name == name)
+        )
+        if holder is None:  # it finished between the insert and this read
+            raise Conflict(
+                f"the name {name!r} was held by a job that has just finished: submit again",
+                fields={"name": "held by a job that has just finished"},
+            )
+        raise Conflict(
+            f"you already have an unfinished job named {name!r} ({holder})",
+            fields={"name": f"taken by unfinished job {holder}"},
+        )
 
     async def _submitted(
         self, session: AsyncSession, user: User, submission: JobSubmission
