@@ -21,7 +21,7 @@ import typer
 from typer._click import Context as ClickContext  # typer 0.29 vendors click: no public alias
 from typer.core import TyperGroup
 
-from cli import admin, auth, jobs, orgs, server, service_accounts, sharing
+from cli import admin, auth, jobs, orgs, server, service_accounts, sharing, storage
 from cli.options import flag
 
 
@@ -124,6 +124,7 @@ auth.register(app)
 jobs.register(app)
 sharing.register(app)
 service_accounts.register(app)
+storage.register(app)
 admin.register(app)
 orgs.register(admin.admin_app)
 server.register(app)

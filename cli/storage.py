@@ -1,0 +1,606 @@
+"""``glia storage``: a project's files on its cluster.
+
+Paths on the cluster are written ``storage:path`` (in the context's project, glia config
+switch-project), ``storage:/ORG/PROJECT/path`` (another project) or
+``storage://CLUSTER/ORG/PROJECT/path``; anything else is a local path. ``cp`` copies either
+way, or inside the cluster's storage; ``-r`` copies trees, several files at a time.
+
+Only typer is imported here; the SDK (and rich, pathspec) inside the commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+
+from cli.options import GliaCommand, OutputFormat, flag, output_option, with_examples
+
+if TYPE_CHECKING:
+    from glia.storage import FileStatus
+    from sdk import GliaClient
+    from sdk.config import Context
+
+T = TypeVar("T")
+
+SCHEME = "storage:"
+IGNORE_FILE = ".gliaignore"
+DEFAULT_JOBS = 8
+
+storage_app = typer.Typer(
+    name="storage",
+    help="A project's files on its cluster: list, copy both ways, move, remove.\n\n"
+    "storage:path is in the current project, storage:/ORG/PROJECT/path in another.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(storage_app, name="storage")
+
+
+def _is_remote(text: str) -> bool:
+    return text.startswith(SCHEME)
+
+
+def _resolve(context: Context, text: str) -> str:
+    """The storage URI ``text`` names for the context in use."""
+    from cli.session import personal_name, working_project
+    from sdk.storage import resolve_uri
+
+    org, project = working_project(context)
+    if org is None and project is None:
+        org = project = personal_name(context)
+    elif project is not None and org is None:
+        org = personal_name(context)
+    return resolve_uri(text, cluster=context.cluster or "default", org=org, project=project)
+
+
+def _call(action: Callable[[GliaClient, Context], Awaitable[T]], waiting: str | None) -> T:
+    from cli.session import current_config, open_client, run_async
+
+    context = current_config()
+
+    async def call() -> T:
+        async with open_client(context) as client:
+            client.timeout = max(client.timeout, 300.0)
+            return await action(client, context)
+
+    return run_async(call(), waiting=waiting)
+
+
+def _notice(message: str) -> None:
+    from cli import formatting
+
+    formatting.notice(message)
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{count} B"
+
+
+def _entries_table(entries: list[FileStatus], long: bool) -> None:
+    from cli import formatting
+
+    if not long:
+        for entry in entries:
+            suffix = "/" if entry.type.value == "directory" else ""
+            typer.echo(formatting.terminal_safe(entry.name) + suffix)
+        return
+    formatting.print_table(
+        ["TYPE", "SIZE", "MODIFIED", "NAME"],
+        [
+            (
+                entry.type.value,
+                _size(entry.size),
+                entry.modified_at.strftime("%Y-%m-%d %H:%M"),
+                formatting.terminal_safe(entry.name),
+            )
+            for entry in entries
+        ],
+    )
+
+
+def _show(value: Any, output: OutputFormat) -> None:
+    from cli import formatting
+
+    formatting.print_data(value, output)
+
+
+# -- listing --
+
+
+@storage_app.command("ls", cls=GliaCommand)
+@with_examples("glia storage ls", "glia storage ls -l storage:data", "glia storage ls -o json")
+def ls(
+    path: str = typer.Argument("storage:", metavar="PATH", help="A directory (or a file)."),
+    long: bool = flag("-l", "--long", help="Show type, size and modification time."),
+    output: OutputFormat = output_option(),
+) -> None:
+    """List a directory of storage, by name."""
+
+    async def action(client: GliaClient, context: Context) -> list[FileStatus]:
+        uri = _resolve(context, path)
+        entry = await client.storage.stat(uri)
+        if entry.type.value != "directory":
+            return [entry]
+        return await client.storage.list(uri)
+
+    entries = _call(action, "listing")
+    if output is not OutputFormat.TABLE:
+        _show(entries, output)
+    else:
+        _entries_table(entries, long)
+
+
+@storage_app.command("tree", cls=GliaCommand)
+@with_examples("glia storage tree", "glia storage tree -L 2 storage:datasets")
+def tree(
+    path: str = typer.Argument("storage:", metavar="PATH", help="The directory to show."),
+    depth: int = typer.Option(8, "--depth", "-L", metavar="N", help="How many levels to descend."),
+) -> None:
+    """Show a directory of storage and everything under it, as a tree."""
+    from cli import formatting
+
+    async def action(client: GliaClient, context: Context) -> list[str]:
+        lines: list[str] = []
+
+        async def walk(uri: str, prefix: str, level: int) -> None:
+            entries = await client.storage.list(uri)
+            for index, entry in enumerate(entries):
+                last = index == len(entries) - 1
+                name = formatting.terminal_safe(entry.name)
+                is_dir = entry.type.value == "directory"
+                lines.append(f"{prefix}{'└── ' if last else '├── '}{name}{'/' if is_dir else ''}")
+                if is_dir and level < depth:
+                    await walk(entry.uri, prefix + ("    " if last else "│   "), level + 1)
+
+        uri = _resolve(context, path)
+        lines.append(uri)
+        await walk(uri, "", 1)
+        return lines
+
+    for line in _call(action, "listing"):
+        typer.echo(line)
+
+
+@storage_app.command("glob", cls=GliaCommand)
+@with_examples("glia storage glob 'storage:data/*.csv'", "glia storage glob 'storage:**/*.pt'")
+def glob(
+    pattern: str = typer.Argument(
+        ..., metavar="PATTERN", help="storage:path with *, ?, […] in names and ** across dirs."
+    ),
+    output: OutputFormat = output_option(),
+) -> None:
+    """List the storage entries a pattern matches (at most 1,000)."""
+
+    async def action(client: GliaClient, context: Context) -> Any:
+        if not _is_remote(pattern):
+            raise typer.BadParameter("the pattern must start with storage:")
+        head, _, _ = pattern.partition("*")
+        head = head.split("?")[0].split("[")[0]
+        base = head.rsplit("/", 1)[0] + "/" if "/" in head.removeprefix(SCHEME) else SCHEME
+        if base == f"{SCHEME}/":
+            base = SCHEME
+        rest = pattern[len(base) :]
+        uri = _resolve(context, base.rstrip("/") if base != SCHEME else base)
+        return await client.storage.glob(uri, rest)
+
+    found = _call(action, "matching")
+    if output is not OutputFormat.TABLE:
+        _show(found, output)
+        return
+    for entry in found.matches:
+        typer.echo(entry.uri)
+    if found.truncated:
+        _notice("more entries matched: narrow the pattern")
+
+
+@storage_app.command("du", cls=GliaCommand)
+@with_examples("glia storage du", "glia storage du storage:datasets -o json")
+def du(
+    path: str = typer.Argument("storage:", metavar="PATH", help="A file or directory."),
+    output: OutputFormat = output_option(),
+) -> None:
+    """How much a file or tree of storage holds."""
+
+    async def action(client: GliaClient, context: Context) -> Any:
+        return await client.storage.du(_resolve(context, path))
+
+    usage = _call(action, "measuring")
+    if output is not OutputFormat.TABLE:
+        _show(usage, output)
+        return
+    note = "" if usage.complete else " (at least: the walk stopped at its time limit)"
+    typer.echo(
+        f"{_size(usage.size)}\t{usage.files} files, {usage.directories} directories"
+        f"\t{usage.uri}{note}"
+    )
+
+
+@storage_app.command("df", cls=GliaCommand)
+@with_examples("glia storage df", "glia storage df storage:/acme/vision")
+def df(
+    path: str = typer.Argument("storage:", metavar="PATH", help="A project's storage."),
+    output: OutputFormat = output_option(),
+) -> None:
+    """The space of the disk a project's storage is on."""
+
+    async def action(client: GliaClient, context: Context) -> Any:
+        return await client.storage.df(_resolve(context, path))
+
+    disk = _call(action, None)
+    if output is not OutputFormat.TABLE:
+        _show(disk, output)
+        return
+    from cli import formatting
+
+    formatting.print_table(
+        ["CLUSTER", "SIZE", "USED", "FREE"],
+        [(disk.cluster, _size(disk.total), _size(disk.used), _size(disk.free))],
+    )
+
+
+# -- changes --
+
+
+@storage_app.command("mkdir", cls=GliaCommand)
+@with_examples("glia storage mkdir storage:data/raw", "glia storage mkdir storage:/acme/vision/out")
+def mkdir(
+    paths: list[str] = typer.Argument(..., metavar="PATH...", help="Directories to make."),
+) -> None:
+    """Make directories, and their parents (like mkdir -p)."""
+
+    async def action(client: GliaClient, context: Context) -> None:
+        for path in paths:
+            await client.storage.mkdir(_resolve(context, path))
+
+    _call(action, "making")
+
+
+@storage_app.command("rm", cls=GliaCommand)
+@with_examples("glia storage rm storage:old.csv", "glia storage rm -r storage:scratch")
+def rm(
+    paths: list[str] = typer.Argument(..., metavar="PATH...", help="What to remove."),
+    recursive: bool = flag("-r", "--recursive", help="Remove directories and what they hold."),
+) -> None:
+    """Remove files (and with -r, directories) from storage."""
+
+    async def action(client: GliaClient, context: Context) -> int:
+        removed = 0
+        for path in paths:
+            removed += await client.storage.rm(_resolve(context, path), recursive=recursive)
+        return removed
+
+    _call(action, "removing")
+
+
+@storage_app.command("mv", cls=GliaCommand)
+@with_examples(
+    "glia storage mv storage:a.csv storage:b.csv", "glia storage mv storage:run1 storage:archive/"
+)
+def mv(
+    source: str = typer.Argument(..., metavar="SOURCE", help="storage:path to move."),
+    target: str = typer.Argument(
+        ..., metavar="TARGET", help="storage:path (a directory: into it)."
+    ),
+) -> None:
+    """Move or rename a file or directory inside storage."""
+
+    async def action(client: GliaClient, context: Context) -> None:
+        await client.storage.mv(_resolve(context, source), _resolve(context, target))
+
+    _call(action, "moving")
+
+
+# -- copying --
+
+
+@dataclass
+class _Transfer:
+    source: str  # a local path or a storage URI
+    target: str
+    size: int
+    # A download's modification time on the cluster, given to the local copy (for --update).
+    mtime: float | None = None
+
+
+class _Filter:
+    """--include/--exclude and the source's .gliaignore, gitignore-style (pathspec)."""
+
+    def __init__(self, root: Path | None, include: list[str], exclude: list[str]) -> None:
+        import pathspec
+
+        lines = list(exclude)
+        if root is not None and (root / IGNORE_FILE).is_file():
+            lines += (root / IGNORE_FILE).read_text().splitlines()
+        self._exclude = pathspec.PathSpec.from_lines("gitwildmatch", lines)
+        self._include = pathspec.PathSpec.from_lines("gitwildmatch", include) if include else None
+
+    def wanted(self, relative: str) -> bool:
+        if self._exclude.match_file(relative):
+            return False
+        return self._include is None or self._include.match_file(relative)
+
+    def wanted_dir(self, relative: str) -> bool:
+        return not self._exclude.match_file(relative + "/")
+
+
+class _Bar:
+    """A progress bar with rate and ETA on stderr, on a terminal only."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._progress: Any = None
+        self._task: Any = None
+        if enabled and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(binary_units=True),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+
+    def start(self, total: int, description: str) -> None:
+        if self._progress is not None:
+            self._progress.start()
+            self._task = self._progress.add_task(description, total=total)
+
+    def advance(self, count: int) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, count)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+@storage_app.command("cp", cls=GliaCommand)
+@with_examples(
+    "glia storage cp data.csv storage:data/",
+    "glia storage cp -r ./dataset storage:datasets/v1",
+    "glia storage cp -r --update storage:results ./results",
+    "glia storage cp -r --continue ./big storage:big",
+    "glia storage cp -r --exclude '*.tmp' ./src storage:src",
+)
+def cp(
+    source: str = typer.Argument(..., metavar="SOURCE", help="A local path or storage:path."),
+    target: str = typer.Argument(..., metavar="TARGET", help="A local path or storage:path."),
+    recursive: bool = flag("-r", "--recursive", help="Copy directories and what they hold."),
+    update: bool = flag(
+        "-u", "--update", help="Copy only files newer than the target's (or missing there)."
+    ),
+    resume: bool = flag(
+        "-c",
+        "--continue",
+        help="Continue files an earlier copy left unfinished; skip those it finished.",
+    ),
+    include: list[str] = typer.Option(
+        [], "--include", metavar="PATTERN", help="Copy only files matching (gitignore style)."
+    ),
+    exclude: list[str] = typer.Option(
+        [], "--exclude", metavar="PATTERN", help="Skip files matching (gitignore style)."
+    ),
+    jobs: int = typer.Option(
+        DEFAULT_JOBS, "-j", "--jobs", metavar="N", help="Files copied at a time (1 to 64)."
+    ),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="A progress bar (on a terminal)."
+    ),
+) -> None:
+    """Copy files to, from or inside storage. A local directory's .gliaignore is honoured.
+
+    A TARGET that is an existing directory receives SOURCE inside it (as cp does); a TARGET
+    that ends with '/' is such a directory.
+    """
+    if not 1 <= jobs <= 64:
+        raise typer.BadParameter("from 1 to 64 files at a time", param_hint="--jobs")
+    bar = _Bar(progress)
+
+    async def action(client: GliaClient, context: Context) -> tuple[int, int]:
+        if _is_remote(source) and _is_remote(target):
+            await client.storage.cp(_resolve(context, source), _resolve(context, target))
+            return 1, 0
+        if _is_remote(target):
+            plan = await _plan_upload(
+                client, Path(source), _resolve(context, target), recursive, include, exclude
+            )
+        elif _is_remote(source):
+            plan = await _plan_download(
+                client, _resolve(context, source), Path(target), recursive, include, exclude
+            )
+        else:
+            raise typer.BadParameter("one of SOURCE and TARGET must be storage:path")
+        if update or resume:
+            plan = await _skip_done(client, plan, upload=_is_remote(target), resume=resume)
+        bar.start(sum(item.size for item in plan), "copying")
+        try:
+            await _run(client, plan, upload=_is_remote(target), resume=resume, jobs=jobs, bar=bar)
+        finally:
+            bar.stop()
+        return len(plan), sum(item.size for item in plan)
+
+    files, size = _call(action, None)
+    if sys.stderr.isatty():
+        _notice(f"copied {files} file(s), {_size(size)}")
+
+
+async def _plan_upload(
+    client: GliaClient,
+    source: Path,
+    target: str,
+    recursive: bool,
+    include: list[str],
+    exclude: list[str],
+) -> list[_Transfer]:
+    is_dir = await asyncio.to_thread(source.is_dir)
+    existing = await client.storage.exists(target)
+    into = target.endswith("/") or (existing is not None and existing.type.value == "directory")
+    base = target.rstrip("/") + "/" + source.name if into else target.rstrip("/")
+    if not is_dir:
+        size = (await asyncio.to_thread(source.stat)).st_size
+        return [_Transfer(str(source), base, size)]
+    if not recursive:
+        raise typer.BadParameter(f"{source} is a directory: copy it with -r")
+
+    def walk() -> tuple[list[_Transfer], list[str]]:
+        chosen = _Filter(source, include, exclude)
+        found: list[_Transfer] = []
+        directories = [base]
+        for root, dirs, files in os.walk(source):
+            relative_root = os.path.relpath(root, source)
+            prefix = "" if relative_root == "." else relative_root.replace(os.sep, "/") + "/"
+            dirs[:] = sorted(d for d in dirs if chosen.wanted_dir(prefix + d))
+            directories += [f"{base}/{prefix}{d}" for d in dirs]
+            for name in sorted(files):
+                if name == IGNORE_FILE or not chosen.wanted(prefix + name):
+                    continue
+                path = os.path.join(root, name)
+                if os.path.islink(path) or not os.path.isfile(path):
+                    continue
+                found.append(_Transfer(path, f"{base}/{prefix}{name}", os.path.getsize(path)))
+        return found, directories
+
+    plan, directories = await asyncio.to_thread(walk)
+    for directory in directories:
+        await client.storage.mkdir(directory)
+    return plan
+
+
+async def _remote_files(client: GliaClient, uri: str) -> list[FileStatus]:
+    """Every file under a storage directory (several directories listed at a time)."""
+    found: list[FileStatus] = []
+    pending = [uri]
+    while pending:
+        batch, pending = pending[:DEFAULT_JOBS], pending[DEFAULT_JOBS:]
+        for entries in await asyncio.gather(*(client.storage.list(u) for u in batch)):
+            for entry in entries:
+                if entry.type.value == "directory":
+                    pending.append(entry.uri)
+                elif entry.type.value == "file":
+                    found.append(entry)
+    return found
+
+
+async def _plan_download(
+    client: GliaClient,
+    source: str,
+    target: Path,
+    recursive: bool,
+    include: list[str],
+    exclude: list[str],
+) -> list[_Transfer]:
+    entry = await client.storage.stat(source)
+    into = str(target).endswith(os.sep) or await asyncio.to_thread(target.is_dir)
+    base = target / entry.name if into else target
+    if entry.type.value != "directory":
+        return [_Transfer(source, str(base), entry.size, entry.modified_at.timestamp())]
+    if not recursive:
+        raise typer.BadParameter(f"{source} is a directory: copy it with -r")
+    chosen = _Filter(None, include, exclude)
+    plan = []
+    for file in await _remote_files(client, source):
+        relative = file.uri.removeprefix(entry.uri.rstrip("/") + "/")
+        if chosen.wanted(relative):
+            mtime = file.modified_at.timestamp()
+            plan.append(_Transfer(file.uri, str(base / relative), file.size, mtime))
+    await asyncio.to_thread(base.mkdir, parents=True, exist_ok=True)
+    return plan
+
+
+async def _skip_done(
+    client: GliaClient, plan: list[_Transfer], *, upload: bool, resume: bool
+) -> list[_Transfer]:
+    """Leave out the files the target has already as new (--update), or whole (--continue)."""
+
+    async def needed(item: _Transfer) -> bool:
+        local = item.source if upload else item.target
+        try:
+            info = await asyncio.to_thread(os.stat, local)
+        except FileNotFoundError:
+            return True
+        remote = await client.storage.exists(item.target if upload else item.source)
+        if remote is None:
+            return True
+        remote_mtime = remote.modified_at.timestamp()
+        if upload:
+            newer = info.st_mtime > remote_mtime
+        else:
+            newer = remote_mtime > info.st_mtime + 1e-3
+        if resume and not newer:
+            return remote.size != info.st_size
+        return newer
+
+    semaphore = asyncio.Semaphore(DEFAULT_JOBS)
+
+    async def check(item: _Transfer) -> bool:
+        async with semaphore:
+            return await needed(item)
+
+    keep = await asyncio.gather(*(check(item) for item in plan))
+    return [item for item, wanted in zip(plan, keep, strict=True) if wanted]
+
+
+async def _run(
+    client: GliaClient,
+    plan: list[_Transfer],
+    *,
+    upload: bool,
+    resume: bool,
+    jobs: int,
+    bar: _Bar,
+) -> None:
+    queue: asyncio.Queue[_Transfer] = asyncio.Queue()
+    for item in plan:
+        queue.put_nowait(item)
+
+    async def worker() -> None:
+        while True:
+            try:
+                item = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            done = 0
+
+            def progress(total: int) -> None:
+                nonlocal done
+                bar.advance(total - done)
+                done = total
+
+            if upload:
+                await client.storage.upload(
+                    item.source, item.target, progress=progress, resume=resume
+                )
+            else:
+                await asyncio.to_thread(Path(item.target).parent.mkdir, parents=True, exist_ok=True)
+                await client.storage.download(
+                    item.source, item.target, progress=progress, resume=resume
+                )
+                if item.mtime is not None:
+                    await asyncio.to_thread(os.utime, item.target, (item.mtime, item.mtime))
+
+    await asyncio.gather(*(worker() for _ in range(min(jobs, max(1, len(plan))))))
