@@ -14,6 +14,7 @@ from web.pages.projects import ProjectState, project
 from web.pages.run import RunState, run
 from web.pages.service_accounts import ServiceAccountsState, service_accounts
 from web.pages.sharing import SharingState, sharing
+from web.pages.storage import StorageState, storage
 from web.session import SessionState
 
 STYLE = {
@@ -42,6 +43,7 @@ app.add_page(
     on_load=ServiceAccountsState.open,
     title="Service accounts · Glia",
 )
+app.add_page(storage, route="/storage", on_load=StorageState.open, title="Storage · Glia")
 app.add_page(admin, route="/admin", on_load=AdminState.open, title="Admin · Glia")
 app.add_page(
     explorer, route="/explorer", on_load=SessionState.require_login, title="API explorer · Glia"

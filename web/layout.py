@@ -23,6 +23,7 @@ STATUS_COLORS = {
 NAVIGATION: list[tuple[str, str, bool]] = [
     ("Jobs", "/jobs", False),
     ("Run a job", "/run", False),
+    ("Storage", "/storage", False),
     ("Orgs", "/orgs", False),
     ("Sharing", "/sharing", False),
     ("Service accounts", "/service-accounts", False),
