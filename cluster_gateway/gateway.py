@@ -44,7 +44,8 @@ class WorkloadSpec(Model):
     job_id: str
     command: tuple[str, ...]
     resources: Resources
-    env: Mapping[str, str] = Field(default_factory=dict)
+    # Out of the repr: it may hold a token acting for the job's owner (--pass-config).
+    env: Mapping[str, str] = Field(default_factory=dict, repr=False)
     working_dir: str | None = None
     # Seconds from start after which the runtime stops the workload itself (LifeSpanEnded);
     # enforced cluster-side so it holds while the control plane is down.

@@ -22,6 +22,7 @@ from control_plane.services.clusters import (
     GatewayRegistry,
     presets_for_host,
 )
+from control_plane.services.ingress import IngressService
 from control_plane.services.jobs import (
     ClusterReconciler,
     JobsService,
@@ -70,6 +71,7 @@ class Platform:
     job_status: JobStatusMachine
     reconciler: ClusterReconciler
     monitoring: MonitoringService
+    ingress: IngressService
     storage: StorageService
 
     @classmethod
@@ -127,6 +129,7 @@ class Platform:
             login_rate_per_address=settings.login_rate_per_address,
             uid_range=range(settings.job_uid_base, settings.job_uid_base + settings.job_uid_count),
             single_user=not isolation.multi_user,
+            ingress_session_ttl_s=settings.ingress_session_ttl_s,
         )
         capacity = await gateway.capacity()
         async with db.session() as session:
@@ -136,7 +139,7 @@ class Platform:
             # The rules orgs, projects and clusters mean, where a migration or a crash left
             # some unwritten.
             await orgs.sync(session)
-        status = JobStatusMachine(db=db, bus=bus, metrics=metrics)
+        status = JobStatusMachine(db=db, bus=bus, metrics=metrics, auth=auth)
         submitter = JobSubmitter(
             db=db,
             acl=acl,
@@ -147,6 +150,8 @@ class Platform:
             orgs=orgs,
             projects=projects,
             base_env=settings.job_base_env,
+            job_url=settings.job_url,
+            api_url=settings.effective_public_url,
         )
         jobs = JobsService(
             db=db,
@@ -189,6 +194,7 @@ class Platform:
                 kill_grace_s=settings.kill_grace_s,
             ),
             monitoring=MonitoringService(db=db, jobs=jobs, gateways=gateways),
+            ingress=IngressService(db=db, acl=acl, auth=auth, jobs_domain=settings.jobs_domain),
             storage=StorageService(
                 acl=acl, storages=storages, max_upload_bytes=settings.storage_upload_limit_bytes
             ),

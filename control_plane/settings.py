@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -83,6 +84,16 @@ class Settings(BaseSettings):
     max_subscriptions_per_connection: int = 50
     max_subscriptions_per_user: int = 100
 
+    # Exposed jobs (glia run --http-port) are reached at http://LABEL.<jobs_domain>:<port>/,
+    # the scheme and port of the public URL; *.localhost resolves to this host by itself
+    # (curl, browsers). In production: a wildcard DNS name pointing at the control plane.
+    jobs_domain: str = "jobs.localhost"
+    # The job proxy's patience with a job: to connect, and between two reads of its answer.
+    http_proxy_connect_timeout_s: float = 5.0
+    http_proxy_read_timeout_s: float = 300.0
+    # How long a browser's sign-in on a job's host (the glia_session cookie) lasts.
+    ingress_session_ttl_s: int = 12 * 3600
+
     log_format: str = "console"  # "console" or "json"
     log_level: str = "INFO"
 
@@ -98,6 +109,12 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{host}:{self.port}"
+
+    def job_url(self, host_label: str) -> str:
+        """An exposed job's URL: ``http://LABEL.jobs.localhost:8080/`` by default."""
+        parts = urlsplit(self.effective_public_url)
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host_label}.{self.jobs_domain}{port}/"
 
     @property
     def job_base_env(self) -> dict[str, str]:

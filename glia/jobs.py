@@ -39,6 +39,9 @@ MAX_STRING_BYTES = 128 * 1024 - 1
 MIN_LIFE_SPAN_S = 1
 MAX_DESCRIPTION = 1000
 MAX_LIFE_SPAN_S = 30 * 24 * 3600
+# A job's host name is `LABEL.<jobs domain>`: `NAME--OWNER` for a named job, else its id.
+HOST_LABEL_SEPARATOR = "--"
+MAX_HOST_LABEL = 63  # what DNS allows in one label
 
 
 class JobStatus(DescribedEnum):
@@ -104,6 +107,20 @@ def is_job_id(value: str) -> bool:
 def job_uri(cluster: str, org: str, project: str, job_id: str) -> str:
     """`job://CLUSTER/ORG/PROJECT/JOB_ID`"""
     return f"job://{cluster}/{org}/{project}/{job_id}"
+
+
+def job_host_label(job_id: str, name: str | None, owner: str) -> str:
+    """The first label of an exposed job's host name: `NAME--OWNER` for a named job, its id
+    otherwise, or when the label would be longer than DNS allows.
+
+    A service account's `/` becomes `--` (`job_host_label(i, "app", "alice/ci") ==
+    "app--alice--ci"`); the first `--` always ends the name (names have no `--`). The
+    submission falls back to the id where another unfinished job holds the label already.
+    """
+    if name is None:
+        return job_id
+    label = f"{name}{HOST_LABEL_SEPARATOR}{owner.replace('/', HOST_LABEL_SEPARATOR)}".lower()
+    return label if len(label) <= MAX_HOST_LABEL else job_id
 
 
 class EnvVar(Model):
@@ -177,6 +194,14 @@ class JobSubmission(Model):
     life_span_s: float | None = Field(default=None, alias="lifeSpanSeconds")
     """Seconds after which the cluster stops the job (LifeSpanEnded): 1 s to 30 days; null
     for no limit."""
+    http_port: int | None = Field(default=None, ge=1, le=65535)
+    """The port the job serves HTTP on: the job gets a URL (`httpUrl`) that the platform
+    routes to that port; null for none."""
+    http_auth: bool = True
+    """Whether the job's URL lets in only those who may read the job (true), or anyone."""
+    pass_config: bool = False
+    """Give the job the API's URL and a token acting for its owner (GLIA_API_URL,
+    GLIA_TOKEN), valid while it runs, so that code in the job can use the CLI and SDK."""
     idempotency_key: str | None = None
     """A key of the client's choosing (letters, digits, '_' and '-', at most 64): submitting
     again with the same key returns the job the first submission made instead of a second
@@ -391,6 +416,14 @@ class Job(Model):
     """The description given at submission."""
     life_span_s: float | None = Field(default=None, alias="lifeSpanSeconds")
     """Seconds after which the cluster stops it; null for no limit."""
+    http_port: int | None = None
+    """The port it serves HTTP on, if it is exposed."""
+    http_auth: bool = True
+    """Whether its URL lets in only those who may read it (true), or anyone."""
+    http_url: str | None = None
+    """Where it is exposed (`http://NAME--OWNER.jobs.localhost:8080/`); null if it is not."""
+    pass_config: bool = False
+    """Whether it was given the API's URL and a token acting for its owner while it runs."""
     status: JobStatus
     """Where it is in its life cycle."""
     reason: JobReason | None = None

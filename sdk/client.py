@@ -389,6 +389,9 @@ class JobsResource(Resource):
         description: str | None = None,
         life_span_s: float | None = None,
         idempotency_key: str | None = None,
+        http_port: int | None = None,
+        http_auth: bool = True,
+        pass_config: bool = False,
     ) -> Job:
         """Submit a job. The submission is checked here first, with the server's own rules:
         bad input raises BadInput before anything is sent.
@@ -399,6 +402,10 @@ class JobsResource(Resource):
         It carries an idempotency key (a new one unless given), and is sent again with the
         same key when the server cannot be reached or is restarting (for up to about 15 s):
         a submission whose answer was lost is not run twice.
+
+        ``http_port`` exposes the port the job serves HTTP on at ``job.http_url`` (to those
+        who may read the job, or to anyone with ``http_auth=False``); ``pass_config`` gives
+        the job GLIA_API_URL and a token of its owner (GLIA_TOKEN) while it runs.
         """
         submission = parse_input(
             JobSubmission,
@@ -416,6 +423,9 @@ class JobsResource(Resource):
                 "description": description,
                 "life_span_s": life_span_s,
                 "idempotency_key": idempotency_key or uuid.uuid4().hex,
+                "http_port": http_port,
+                "http_auth": http_auth,
+                "pass_config": pass_config,
             },
         )
         variables = {"input": submission.to_wire()}

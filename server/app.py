@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Host, Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cluster_gateway.runtimes.base import Runtime
@@ -23,8 +23,9 @@ from control_plane.workers import BackgroundTasks
 from server import graphiql
 from server.graphql_http import GliaGraphQL
 from server.limits import BodyLimit
+from server.proxy import JobProxy
 from server.requests import Running, request_id
-from server.routes import monitoring, storage
+from server.routes import ingress, monitoring, storage
 
 logger = structlog.get_logger("server.app")
 
@@ -61,6 +62,7 @@ def create_app(
     runtime: Runtime | None = None,
 ) -> Starlette:
     running = Running()
+    proxy = JobProxy(running.get)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -87,6 +89,7 @@ def create_app(
             logger.info("glia is serving", url=settings.effective_public_url)
             yield
         finally:
+            await proxy.aclose()
             await tasks.stop()
             running.platform = None
             await platform.close()
@@ -112,9 +115,12 @@ def create_app(
     graphql = GliaGraphQL(running, settings)
     return Starlette(
         routes=[
+            # Exposed jobs' hosts first: every path there is the job's.
+            Host(f"{{label}}.{settings.jobs_domain}", proxy, name="jobs"),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *monitoring.routes(running.get),
+            *ingress.routes(running.get),
             *storage.routes(running.get),
             *graphiql.routes(),
             Route("/healthz", healthz),

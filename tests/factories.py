@@ -142,6 +142,8 @@ def serving_api(settings: Settings, runtime: Runtime | None = None) -> Iterator[
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    # The URLs the server hands out (a job's API URL and its own) name the port it listens on.
+    settings = settings.model_copy(update={"port": port})
     app = create_app(settings, on_startup=capture, runtime=runtime)
     server = uvicorn.Server(
         uvicorn.Config(

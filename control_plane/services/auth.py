@@ -13,7 +13,7 @@ import secrets
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -53,6 +53,8 @@ _JWT_ALGORITHM = "HS256"
 IDENTITY_CACHE_S = 1.0
 IDENTITY_CACHE_SIZE = 10_000
 REVOCATIONS_CHANNEL = "auth.revoked"
+# The audience of browser sessions on job hosts (`issue_ingress_session`).
+INGRESS_AUDIENCE = "glia-ingress"
 _GENERATED_PASSWORD_BYTES = 18
 
 
@@ -108,6 +110,7 @@ class AuthService:
         login_rate_per_address: str = "60/minute",
         uid_range: range = range(200_000, 265_536),
         single_user: bool = False,
+        ingress_session_ttl_s: int = 12 * 3600,
     ) -> None:
         if len(secret_key) < 32:
             raise ValueError("the token signing key must be at least 32 characters")
@@ -119,6 +122,7 @@ class AuthService:
         self._home_cluster = home_cluster
         self._secret_key = secret_key
         self._token_ttl = timedelta(seconds=token_ttl_s)
+        self._ingress_session_ttl = timedelta(seconds=ingress_session_ttl_s)
         self._hasher = PasswordHasher()
         self._identities: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
         # Streams that end when their token is revoked: an event per open stream.
@@ -279,16 +283,17 @@ class AuthService:
                 "no admin user exists: set GLIA_ADMIN_PASSWORD to create %r at start", name
             )
 
-    async def login(
+    async def check_password(
         self,
         session: AsyncSession,
         *,
         username: str,
         password: str,
         client_address: str | None = None,
-    ) -> tuple[str, User]:
-        """A new token for the user; attempts are rate-limited per user name and per client
-        address (TooManyRequests), whether they succeed or not."""
+    ) -> UserRow:
+        """The user whose name and password these are (Unauthenticated otherwise); attempts
+        are rate-limited per user name and per client address (TooManyRequests), whether they
+        succeed or not."""
         limits = [(self._login_rate_per_user, ("login-user", username[:128]))]
         if client_address:
             limits.append((self._login_rate_per_address, ("login-address", client_address)))
@@ -308,6 +313,21 @@ class AuthService:
             raise Unauthenticated("wrong user name or password")
         if row.disabled:
             raise Unauthenticated(f"user {username!r} is disabled")
+        return row
+
+    async def login(
+        self,
+        session: AsyncSession,
+        *,
+        username: str,
+        password: str,
+        client_address: str | None = None,
+    ) -> tuple[str, User]:
+        """A new token for the user; attempts are rate-limited per user name and per client
+        address (TooManyRequests), whether they succeed or not."""
+        row = await self.check_password(
+            session, username=username, password=password, client_address=client_address
+        )
         token = await self.issue_token(session, row.id, description="login")
         return token, user_from_row(row)
 
@@ -406,6 +426,21 @@ class AuthService:
         description: str,
         ttl: timedelta | None = None,
     ) -> str:
+        return (await self.issue_token_with_id(session, user_id, description=description, ttl=ttl))[
+            1
+        ]
+
+    async def issue_token_with_id(
+        self,
+        session: AsyncSession,
+        user_id: str,
+        *,
+        description: str,
+        ttl: timedelta | None = None,
+        extra_claims: Mapping[str, str] | None = None,
+    ) -> tuple[str, str]:
+        """A new token and its id (what revokes it): an API token, or with ``extra_claims``
+        (an audience) one that only what checks that audience accepts."""
         now = utcnow()
         row = TokenRow(
             id=str(uuid.uuid4()),
@@ -417,22 +452,51 @@ class AuthService:
         session.add(row)
         await session.commit()
         claims = {"sub": user_id, "jti": row.id, "iat": now, "exp": row.expires_at}
-        return jwt.encode(claims, self._secret_key, algorithm=_JWT_ALGORITHM)
+        claims.update(extra_claims or {})
+        return row.id, jwt.encode(claims, self._secret_key, algorithm=_JWT_ALGORITHM)
 
-    async def identify(self, token: str) -> Identity:
-        """Who ``token`` belongs to; Unauthenticated for a bad, expired or revoked token."""
+    async def issue_ingress_session(self, session: AsyncSession, user: User, host: str) -> str:
+        """A browser's session on one job host name (the ``glia_session`` cookie): accepted
+        by the job proxy and ``/auth/forward`` for that host only, never by the API."""
+        _token_id, token = await self.issue_token_with_id(
+            session,
+            user.id,
+            description=f"browser session on {host}"[:200],
+            ttl=self._ingress_session_ttl,
+            extra_claims={"aud": INGRESS_AUDIENCE, "host": host},
+        )
+        return token
+
+    async def identify_ingress_session(self, token: str, host: str) -> Identity:
+        """Who a ``glia_session`` cookie belongs to, on ``host``; Unauthenticated for one
+        made for another host, or bad, expired or revoked."""
+        claims = self._decode(token, audience=INGRESS_AUDIENCE)
+        if claims.get("host") != host:
+            raise Unauthenticated("this session is for another host: sign in again")
+        return await self._identity(str(claims["jti"]))
+
+    def _decode(self, token: str, *, audience: str | None = None) -> dict[str, object]:
+        # An API token has no audience; PyJWT refuses a token with one when none is expected,
+        # so a browser session on a job host can never call the API.
         try:
-            claims = jwt.decode(
+            claims: dict[str, object] = jwt.decode(
                 token,
                 self._secret_key,
                 algorithms=[_JWT_ALGORITHM],
-                options={"require": ["jti", "sub", "exp"]},
+                audience=audience,
+                options={"require": ["jti", "sub", "exp", *(["aud"] if audience else [])]},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the token has expired: log in again") from None
         except jwt.InvalidTokenError:
             raise Unauthenticated("invalid token") from None
-        token_id = str(claims["jti"])
+        return claims
+
+    async def identify(self, token: str) -> Identity:
+        """Who ``token`` belongs to; Unauthenticated for a bad, expired or revoked token."""
+        return await self._identity(str(self._decode(token)["jti"]))
+
+    async def _identity(self, token_id: str) -> Identity:
         cached = self._identities.get(token_id)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
@@ -467,6 +531,14 @@ class AuthService:
         if row is not None and row.revoked_at is None:
             row.revoked_at = utcnow()
             await session.commit()
+        self._revoked(token_id)
+        try:
+            await self._bus.publish(REVOCATIONS_CHANNEL, {"token_id": token_id})
+        except Exception:  # the revocation is stored; other processes' caches expire in a second
+            logger.exception("auth: could not announce a revoked token")
+
+    async def forget_revoked(self, token_id: str) -> None:
+        """Evict a token revoked in the store (here and, through the bus, everywhere)."""
         self._revoked(token_id)
         try:
             await self._bus.publish(REVOCATIONS_CHANNEL, {"token_id": token_id})

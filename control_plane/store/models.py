@@ -180,6 +180,16 @@ class JobRow(Base):
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     description: Mapped[str | None] = mapped_column(Text)
     life_span_s: Mapped[float | None] = mapped_column(Float)
+    # HTTP exposure: the port, whether the URL checks access, and the first label of the
+    # job's host name (`http_host`, what the proxy and /auth/forward find the job by).
+    http_port: Mapped[int | None] = mapped_column(Integer)
+    http_auth: Mapped[bool] = mapped_column(Boolean, default=True)
+    http_host: Mapped[str | None] = mapped_column(String(64), index=True)
+    http_url: Mapped[str | None] = mapped_column(Text)
+    # --pass-config: the job gets a token of its owner; this is its id (never the token),
+    # revoked when the job ends.
+    pass_config: Mapped[bool] = mapped_column(Boolean, default=False)
+    config_token_id: Mapped[str | None] = mapped_column(String(36))
 
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(64))

@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cluster_gateway.gateway import WorkloadPhase, WorkloadState
 from control_plane.events import EventBus
 from control_plane.metrics import Metrics
+from control_plane.services.auth import AuthService
 from control_plane.store.database import Database
-from control_plane.store.models import JobRow, JobStatusRow
+from control_plane.store.models import JobRow, JobStatusRow, TokenRow
 from glia.clock import utcnow
 from glia.jobs import JobReason, JobStatus, can_transition
 
@@ -54,8 +55,12 @@ def status_channel(job_id: str) -> str:
 
 
 class JobStatusMachine:
-    def __init__(self, *, db: Database, bus: EventBus, metrics: Metrics) -> None:
+    def __init__(
+        self, *, db: Database, bus: EventBus, metrics: Metrics, auth: AuthService | None = None
+    ) -> None:
         self._db = db
+        # Revokes the tokens of jobs that end (--pass-config); None where no job has one.
+        self._auth = auth
         self._bus = bus
         self._metrics = metrics
 
@@ -87,16 +92,27 @@ class JobStatusMachine:
         if new.is_finished:
             values["finished_at"] = at
             values["active_name"] = None  # the name is free for the owner's next job
-        created_at = await session.scalar(
-            update(JobRow)
-            .where(JobRow.id == job_id, JobRow.status.in_(predecessors))
-            .values(**values)
-            .returning(JobRow.created_at)
-            .execution_options(synchronize_session=False)
-        )
-        if created_at is None:
+        updated = (
+            await session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.status.in_(predecessors))
+                .values(**values)
+                .returning(JobRow.created_at, JobRow.config_token_id)
+                .execution_options(synchronize_session=False)
+            )
+        ).first()
+        if updated is None:
             await session.rollback()
             return False
+        created_at, config_token_id = updated
+        if new.is_finished and config_token_id is not None:
+            # --pass-config's token dies with the job, in the same transaction: no crash
+            # between the two leaves a finished job's token alive.
+            await session.execute(
+                update(TokenRow)
+                .where(TokenRow.id == config_token_id, TokenRow.revoked_at.is_(None))
+                .values(revoked_at=at)
+            )
         await session.execute(
             insert(JobStatusRow).values(
                 job_id=job_id,
@@ -108,6 +124,8 @@ class JobStatusMachine:
             )
         )
         await session.commit()
+        if new.is_finished and config_token_id is not None and self._auth is not None:
+            await self._auth.forget_revoked(config_token_id)
         if new is JobStatus.RUNNING:
             self._metrics.job_start_latency.observe(max(0.0, (at - created_at).total_seconds()))
         await self.announce(job_id, new)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import NoReturn
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,10 +28,12 @@ from glia.clock import utcnow
 from glia.errors import BadInput, Conflict, Forbidden, GliaError, NotFound
 from glia.jobs import (
     JOB_ID_PREFIX,
+    UNFINISHED_STATUSES,
     Job,
     JobReason,
     JobStatus,
     JobSubmission,
+    job_host_label,
     job_uri,
 )
 from glia.tenancy import cluster_uri, project_resources_uri
@@ -51,6 +54,8 @@ class JobSubmitter:
         orgs: OrgsService,
         projects: ProjectsService,
         base_env: Mapping[str, str],
+        job_url: Callable[[str], str] = lambda label: f"http://{label}.jobs.localhost/",
+        api_url: str = "http://127.0.0.1:8080",
     ) -> None:
         self._db = db
         self._acl = acl
@@ -61,6 +66,9 @@ class JobSubmitter:
         self._orgs = orgs
         self._projects = projects
         self._base_env = dict(base_env)
+        # An exposed job's URL from its host label, and the API's URL (for --pass-config).
+        self._job_url = job_url
+        self._api_url = api_url
 
     async def submit(self, session: AsyncSession, user: User, submission: JobSubmission) -> Job:
         if submission.idempotency_key is not None:
@@ -119,6 +127,9 @@ class JobSubmitter:
             tags=list(submission.tags),
             description=submission.description,
             life_span_s=submission.life_span_s,
+            http_port=submission.http_port,
+            http_auth=submission.http_auth,
+            pass_config=submission.pass_config,
             status=JobStatus.PENDING.value,
             reason=JobReason.CREATING.value,
             created_at=now,
@@ -126,6 +137,9 @@ class JobSubmitter:
         row.history = [
             JobStatusRow(status=JobStatus.PENDING.value, reason=JobReason.CREATING.value, at=now)
         ]
+        if submission.http_port is not None:
+            row.http_host = await self._host_label(session, job_id, submission.name, user)
+            row.http_url = self._job_url(row.http_host)
         session.add(row)
         session.add_all(JobTagRow(job_id=job_id, tag=tag) for tag in submission.tags)
         try:
@@ -151,6 +165,21 @@ class JobSubmitter:
         await self._status.announce(job.id, job.status)
         await self.start_workload(job, uid)
         return job
+
+    async def _host_label(
+        self, session: AsyncSession, job_id: str, name: str | None, user: User
+    ) -> str:
+        """`NAME--OWNER`, unless an unfinished job of another owner holds it (a user named
+        ``alice--ci`` beside the service account ``alice/ci``): the job's id then."""
+        label = job_host_label(job_id, name, user.name)
+        holder = await session.scalar(
+            select(JobRow.owner_id).where(
+                JobRow.http_host == label,
+                JobRow.status.in_([s.value for s in UNFINISHED_STATUSES]),
+                JobRow.owner_id != user.id,
+            )
+        )
+        return job_id if holder is not None else label
 
     async def _place(
         self, session: AsyncSession, user: User, submission: JobSubmission
@@ -210,7 +239,9 @@ class JobSubmitter:
             )
         return job
 
-    def workload_spec(self, job: Job, uid: int | None) -> WorkloadSpec:
+    def workload_spec(
+        self, job: Job, uid: int | None, *, config_token: str | None = None
+    ) -> WorkloadSpec:
         env = {**self._base_env, **{k: v for k, v in job.env.items() if v is not None}}
         env.update(
             GLIA_JOB_ID=job.id,
@@ -219,6 +250,11 @@ class JobSubmitter:
             GLIA_CLUSTER=job.cluster_name,
             GLIA_PRESET=job.preset,
         )
+        if job.http_port is not None and job.http_url is not None:
+            env.update(GLIA_HTTP_PORT=str(job.http_port), GLIA_JOB_URL=job.http_url)
+        if config_token is not None:
+            # What the CLI and SDK read when they find no config file (sdk/config.py).
+            env.update(GLIA_API_URL=self._api_url, GLIA_TOKEN=config_token)
         return WorkloadSpec(
             job_id=job.id,
             command=job.command,
@@ -235,10 +271,18 @@ class JobSubmitter:
         it never loses the record."""
         try:
             gateway = self._gateways.get(job.cluster_name)
-            state = await gateway.start(self.workload_spec(job, uid))
+            config_token = await self._config_token(job) if job.pass_config else None
+            state = await gateway.start(self.workload_spec(job, uid, config_token=config_token))
         except Exception as exc:
-            logger.exception("starting job %s on cluster %s failed", job.id, job.cluster_name)
-            description = exc.message if isinstance(exc, GliaError) else str(exc)
+            # The spec holds the job's token (--pass-config): its message and traceback, not
+            # the spec, go to the log and the job's status.
+            logger.error(
+                "starting job %s on cluster %s failed: %s",
+                job.id,
+                job.cluster_name,
+                type(exc).__name__,
+            )
+            description = exc.message if isinstance(exc, GliaError) else type(exc).__name__
             async with self._db.session() as session:
                 await self._status.transition(
                     session,
@@ -249,3 +293,31 @@ class JobSubmitter:
                 )
             return
         await self._status.apply(state)
+
+    async def _config_token(self, job: Job) -> str:
+        """A token acting for the job's owner while it runs (--pass-config); it replaces the
+        one an earlier start gave (a reconcile that starts the job again), and the job's end
+        revokes it (`JobStatusMachine.transition`). Only its id is stored."""
+        ttl = timedelta(seconds=job.life_span_s + 60) if job.life_span_s else None
+        async with self._db.session() as session:
+            earlier = await session.scalar(
+                select(JobRow.config_token_id).where(JobRow.id == job.id)
+            )
+            if earlier is not None:
+                await self._auth.revoke_token(session, earlier)
+            token_id, token = await self._auth.issue_token_with_id(
+                session, job.owner.id, description=f"job {job.id} (--pass-config)", ttl=ttl
+            )
+            stored = await session.scalar(
+                update(JobRow)
+                .where(
+                    JobRow.id == job.id,
+                    JobRow.status.in_([s.value for s in UNFINISHED_STATUSES]),
+                )
+                .values(config_token_id=token_id)
+                .returning(JobRow.id)
+            )
+            await session.commit()
+            if stored is None:  # it ended meanwhile: nothing would revoke the token later
+                await self._auth.revoke_token(session, token_id)
+        return token
