@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Cli, Server
+from tests.e2e.conftest import GLIA, Cli, Server
 
 pytestmark = pytest.mark.e2e
 
@@ -129,3 +130,29 @@ def test_cp_continue_resumes_what_an_earlier_copy_left(
     stamp = (tree / "big.bin").stat().st_mtime_ns
     cli.ok("storage", "cp", "--continue", str(big), "storage:big.bin")
     assert (tree / "big.bin").stat().st_mtime_ns == stamp
+
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def test_the_readmes_files_example_works(server: Server, cli: Cli, tmp_path: Path) -> None:
+    text = README.read_text().split("### Files", 1)[1]
+    block = text.split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [line for line in block.splitlines() if line and not line.startswith("#")]
+    env = {
+        **server.env,
+        "GLIA_CONFIG": str(cli.config),
+        "PATH": f"{Path(GLIA).parent}:{os.environ.get('PATH', '')}",
+    }
+    work = tmp_path / "work"  # tmp_path holds the server's own data dir
+    work.mkdir()
+    outputs = []
+    for command in commands:
+        result = subprocess.run(
+            ["bash", "-c", command], cwd=work, env=env, capture_output=True, text=True
+        )
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
+        outputs.append(result.stdout)
+    assert (work / "copy" / "train" / "part-0.csv").read_text() == "a,b\n1,2\n"
+    assert "train" in outputs[2]
+    assert "1 files" in outputs[-1]
