@@ -16,6 +16,7 @@ from control_plane.metrics import Metrics
 from control_plane.rate_limits import RateLimits
 from control_plane.services.acl import AclService
 from control_plane.services.auth import ADMIN_ROLE, AuthService
+from control_plane.services.blobs import BlobsService
 from control_plane.services.clusters import (
     ClustersService,
     ClusterUsersService,
@@ -73,6 +74,7 @@ class Platform:
     monitoring: MonitoringService
     ingress: IngressService
     storage: StorageService
+    blobs: BlobsService
 
     @classmethod
     async def create(cls, settings: Settings, *, runtime: Runtime | None = None) -> Platform:
@@ -198,9 +200,19 @@ class Platform:
             storage=StorageService(
                 acl=acl, storages=storages, max_upload_bytes=settings.storage_upload_limit_bytes
             ),
+            blobs=BlobsService(
+                db=db,
+                acl=acl,
+                projects=projects,
+                data_dir=settings.data_dir,
+                secret_key=settings.secret_key.get_secret_value(),
+                public_url=settings.effective_public_url,
+                default_cluster=settings.cluster_name,
+            ),
         )
 
     async def close(self) -> None:
+        await self.blobs.close()
         for name, gateway in self.gateways.items():
             try:
                 await gateway.close()

@@ -28,6 +28,7 @@ from graph.types.clusters import Cluster
 from graph.types.jobs import Job
 from graph.types.scalars import SCALARS
 from resolvers.auth import AuthMutation, AuthQuery
+from resolvers.blobs import BlobsMutation, BlobsQuery
 from resolvers.clusters import ClustersQuery
 from resolvers.jobs import JobsMutation, JobsQuery, JobsSubscription
 from resolvers.monitoring import MonitoringSubscription
@@ -48,6 +49,7 @@ class Query(
     ClustersQuery,
     JobsQuery,
     StorageQuery,
+    BlobsQuery,
 ):
     pass
 
@@ -62,6 +64,7 @@ class Mutation(
     SharingMutation,
     JobsMutation,
     StorageMutation,
+    BlobsMutation,
 ):
     pass
 

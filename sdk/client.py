@@ -42,6 +42,7 @@ from glia.monitoring import LogLine, LogText
 from glia.pages import MAX_PAGE_SIZE, Page, PageRequest
 from glia.tenancy import ClusterRole, Member
 from sdk import documents
+from sdk.blobs import BlobsResource
 from sdk.errors import (
     Ambiguous,
     BadInput,
@@ -143,6 +144,7 @@ class GliaClient:
         self.projects = ProjectsResource(self)
         self.acl = AclResource(self)
         self.service_accounts = ServiceAccountsResource(self)
+        self.blobs = BlobsResource(self)
         self.storage = StorageResource(self)
 
     @property

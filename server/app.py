@@ -25,7 +25,7 @@ from server.graphql_http import GliaGraphQL
 from server.limits import BodyLimit
 from server.proxy import JobProxy
 from server.requests import Running, request_id
-from server.routes import ingress, monitoring, storage
+from server.routes import blobs, ingress, monitoring, storage
 
 logger = structlog.get_logger("server.app")
 
@@ -122,6 +122,7 @@ def create_app(
             *monitoring.routes(running.get),
             *ingress.routes(running.get),
             *storage.routes(running.get),
+            *blobs.routes(running.get),
             *graphiql.routes(),
             Route("/healthz", healthz),
             Route("/metrics", metrics),

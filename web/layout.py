@@ -25,6 +25,7 @@ NAVIGATION: list[tuple[str, str, bool]] = [
     ("Run a job", "/run", False),
     ("Storage", "/storage", False),
     ("Orgs", "/orgs", False),
+    ("Buckets", "/buckets", False),
     ("Sharing", "/sharing", False),
     ("Service accounts", "/service-accounts", False),
     ("API explorer", "/explorer", False),

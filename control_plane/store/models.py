@@ -313,3 +313,7 @@ class LeaseRow(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     holder: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime]
+
+
+# Tables declared beside their domain, on this Base: imported here so the metadata holds them.
+from control_plane.store import blobs as _blob_rows  # noqa: E402,F401

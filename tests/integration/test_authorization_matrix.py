@@ -304,6 +304,7 @@ async def world(
         async with platform.db.session() as session:
             account_id = (await platform.auth.user_row(session, SERVICE_ACCOUNT)).id
         await as_admin(CREATE_ORG, {"name": "scratch"})  # where the org-cluster cases work
+        await _make_bucket(platform, BUCKET_NAME, objects=("k",))
 
         # A cluster that no org uses: only platform admins may see it.
         async with platform.db.session() as session:
@@ -536,7 +537,181 @@ def _storage_file(world: World) -> str:
     return f"/api/storage/{CLUSTER}/{ORG}/{PROJECT}/matrix.txt"
 
 
+# -- buckets ---------------------------------------------------------------------------------
+
+# Who may read acme/vision's buckets: its members, the admins of its org and of its cluster,
+# and platform admins; all but readers write them, those who manage them make them public.
+BUCKET_NAME = "data"
+BUCKET = f"blob://{CLUSTER}/{ORG}/{PROJECT}/{BUCKET_NAME}"
+BUCKET_READERS = (
+    "owner",
+    "reader",
+    "writer",
+    "org_admin",
+    "cluster_admin",
+    "service_account",
+    "platform_admin",
+)
+BUCKET_WRITE = expect(NOT_FOUND, ok=set(BUCKET_READERS) - {"reader"}, forbidden=["reader"])
+BUCKET_READ = expect(NOT_FOUND, ok=BUCKET_READERS)
+BLOB_ROUTE = "/api/blob/{cluster}/{org}/{project}/{bucket}/{key:path}"
+BLOB_URL = f"/api/blob/{CLUSTER}/{ORG}/{PROJECT}/{BUCKET_NAME}"
+
+
+async def _user_of(platform: Platform, name: str) -> Any:
+    from control_plane.services.auth import user_from_row
+
+    async with platform.db.session() as session:
+        return user_from_row(await platform.auth.user_row(session, name))
+
+
+async def _make_bucket(platform: Platform, name: str, *, objects: Iterable[str] = ()) -> str:
+    """A bucket of acme/vision made by its org's admin, with ``objects`` in it."""
+    from control_plane.services.blobs import Accessor
+    from glia.blobs import NewBucket
+
+    admin = await _user_of(platform, "org_admin")
+    async with platform.db.session() as session:
+        made = await platform.blobs.create_bucket(
+            session, admin, NewBucket(name=name, org=ORG, project=PROJECT)
+        )
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"matrix"
+
+    for key in objects:
+        await platform.blobs.put(Accessor.of(admin), f"{made.uri}/{key}", body())
+    return made.uri
+
+
+async def _fresh_bucket(world: World, _subject: str) -> dict[str, Any]:
+    return {"uri": await _make_bucket(world.platform, world.name("bucket-"))}
+
+
+async def _owner_blob_credential(world: World, _subject: str) -> dict[str, Any]:
+    owner = await _user_of(world.platform, "owner")
+    async with world.platform.db.session() as session:
+        made, _ = await world.platform.blobs.create_credentials(
+            session, owner, name="matrix", buckets=[BUCKET], read_only=True
+        )
+    return {"id": made.id}
+
+
+BLOB_OPERATIONS: dict[str, tuple[Case, ...]] = {
+    "buckets": (
+        Case(
+            """query($org: String!, $project: String!) {
+              buckets(org: $org, project: $project) { uri } }""",
+            expect(HIDDEN, ok=BUCKET_READERS),
+            _vision,
+            found=lambda answer, _: any(b["uri"] == BUCKET for b in answer["buckets"]),
+        ),
+    ),
+    "bucket": (
+        Case(
+            "query($uri: String!) { bucket(uri: $uri) { name } }", BUCKET_READ, _static(uri=BUCKET)
+        ),
+    ),
+    "blobObjects": (
+        Case(
+            "query($uri: String!) { blobObjects(uri: $uri) { objects { key } } }",
+            BUCKET_READ,
+            _static(uri=BUCKET),
+        ),
+    ),
+    "blobObject": (
+        Case(
+            "query($uri: String!) { blobObject(uri: $uri) { size } }",
+            BUCKET_READ,
+            _static(uri=f"{BUCKET}/k"),
+        ),
+    ),
+    "blobGlob": (
+        Case(
+            'query($uri: String!) { blobGlob(uri: $uri, pattern: "*") { key } }',
+            BUCKET_READ,
+            _static(uri=BUCKET),
+        ),
+    ),
+    # Each caller's own access keys.
+    "blobCredentials": (Case("{ blobCredentials { id } }", expect(OK)),),
+    "createBucket": (
+        Case(
+            """mutation($org: String!, $project: String!, $name: String!) {
+              createBucket(input: {org: $org, project: $project, name: $name}) {
+                bucket { uri } } }""",
+            {**BUCKET_WRITE, "cluster_admin": NOT_FOUND},
+            lambda world, _: {"org": ORG, "project": PROJECT, "name": world.name("new-")},
+        ),
+    ),
+    # Allowed callers reach the provider's check: nothing listens at the endpoint.
+    "importBucket": (
+        Case(
+            """mutation($org: String!, $project: String!, $name: String!) {
+              importBucket(input: {org: $org, project: $project, name: $name,
+                remoteName: "remote", endpointUrl: "http://127.0.0.1:9",
+                accessKeyId: "id", secretAccessKey: "secret"}) { bucket { uri } } }""",
+            {
+                **BUCKET_WRITE,
+                **dict.fromkeys(set(BUCKET_READERS) - {"reader", "cluster_admin"}, "UNAVAILABLE"),
+                "cluster_admin": NOT_FOUND,
+            },
+            lambda world, _: {"org": ORG, "project": PROJECT, "name": world.name("imp-")},
+        ),
+    ),
+    "updateBucket": (
+        Case(
+            """mutation($uri: String!) {
+              updateBucket(input: {uri: $uri, public: false}) { bucket { public } } }""",
+            expect(
+                NOT_FOUND,
+                ok=["org_admin", "cluster_admin", "platform_admin"],
+                forbidden=["owner", "reader", "writer", "service_account"],
+            ),
+            _static(uri=BUCKET),
+        ),
+    ),
+    "deleteBucket": (
+        Case(
+            "mutation($uri: String!) { deleteBucket(input: {uri: $uri}) { bucket { uri } } }",
+            BUCKET_WRITE,
+            _fresh_bucket,
+        ),
+    ),
+    "deleteBlobObject": (
+        Case(
+            "mutation($uri: String!) { deleteBlobObject(input: {uri: $uri}) { existed } }",
+            BUCKET_WRITE,
+            _static(uri=f"{BUCKET}/scratch"),
+        ),
+    ),
+    "signBlobUrl": (
+        Case(
+            "mutation($uri: String!) { signBlobUrl(input: {uri: $uri}) { signedUrl { url } } }",
+            BUCKET_READ,
+            _static(uri=f"{BUCKET}/k"),
+        ),
+    ),
+    "createBlobCredentials": (
+        Case(
+            """mutation($uri: String!) { createBlobCredentials(input: {name: "m",
+              buckets: [$uri]}) { secret } }""",
+            BUCKET_WRITE,
+            _static(uri=BUCKET),
+        ),
+    ),
+    # Only its owner sees (and deletes) an access key.
+    "deleteBlobCredentials": (
+        Case(
+            "mutation($id: ID!) { deleteBlobCredentials(input: {id: $id}) { credential { id } } }",
+            expect(NOT_FOUND, ok=["owner"]),
+            _owner_blob_credential,
+        ),
+    ),
+}
+
 OPERATIONS: dict[str, tuple[Case, ...]] = {
+    **BLOB_OPERATIONS,
     # -- Query --
     "node": (
         Case(
@@ -1160,6 +1335,11 @@ ROUTES: dict[tuple[str, str], RouteCase] = {
         STORAGE_WRITE,
         ok_status=201,
     ),
+    # Object bytes: a read, a write, an upload started, a delete (204, as S3, even of none).
+    ("GET", BLOB_ROUTE): RouteCase(lambda _: f"{BLOB_URL}/k", BUCKET_READ),
+    ("PUT", BLOB_ROUTE): RouteCase(lambda _: f"{BLOB_URL}/written", BUCKET_WRITE),
+    ("POST", BLOB_ROUTE): RouteCase(lambda _: f"{BLOB_URL}/big?uploads", BUCKET_WRITE),
+    ("DELETE", BLOB_ROUTE): RouteCase(lambda _: f"{BLOB_URL}/scratch", BUCKET_WRITE, ok_status=204),
     # The job proxy: every path of an exposed job's host.
     ("ANY", "{label}.jobs.localhost"): RouteCase(
         lambda _: "/", INGRESS, headers=_job_host, ok_status=502

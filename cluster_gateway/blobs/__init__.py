@@ -1,0 +1,1 @@
+"""Bucket providers behind one protocol (`base.BlobStore`): the filesystem and S3."""
