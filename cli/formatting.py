@@ -311,6 +311,7 @@ def print_job(job: Job) -> None:
         ("Working dir", _text(job.working_dir or "(a scratch directory)")),
         ("Tags", _text(", ".join(job.tags))),
         ("URI", _text(job.uri)),
+        ("URL", _text(_url(job))),
         ("Created", _time(job.created_at)),
         ("Started", _time(job.started_at)),
         ("Finished", _time(job.finished_at)),
@@ -332,6 +333,13 @@ def print_job(job: Job) -> None:
     console.print(fields)
     console.print()
     console.print(history)
+
+
+def _url(job: Job) -> str | None:
+    """An exposed job's URL, saying who may reach it."""
+    if job.http_url is None:
+        return None
+    return job.http_url + ("" if job.http_auth else " (anyone may reach it)")
 
 
 def _time(moment: datetime | None) -> str:

@@ -81,6 +81,14 @@ JOB = typer.Argument(
 )
 RAW = flag("--raw", help="Pass the job's escape sequences to the terminal instead of showing them.")
 
+# `glia job …`: what is done to one job beyond run, status, logs and kill. Each command is a
+# function of its own, registered in `register`.
+job_app = typer.Typer(
+    name="job",
+    help="Work with one job: glia job generate-run-command JOB.",
+    no_args_is_help=True,
+)
+
 
 def register(app: typer.Typer) -> None:
     # Everything after the command's first argument belongs to the job, options included:
@@ -90,6 +98,8 @@ def register(app: typer.Typer) -> None:
     app.command("status", cls=GliaCommand)(status)
     app.command("logs", cls=GliaCommand)(logs)
     app.command("kill", cls=GliaCommand)(kill)
+    app.add_typer(job_app, name="job")
+    job_app.command("generate-run-command", cls=GliaCommand)(generate_run_command)
 
 
 def parse_env(pairs: Iterable[str], env_file: Path | None = None) -> dict[str, str]:
@@ -238,6 +248,22 @@ def run(
         metavar="USER",
         help="Let this user read the job and its output (repeatable).",
     ),
+    http_port: int | None = typer.Option(
+        None,
+        "--http-port",
+        metavar="PORT",
+        min=1,
+        max=65535,
+        help="The port the job serves HTTP on: it gets a URL (glia status shows it).",
+    ),
+    no_http_auth: bool = flag(
+        "--no-http-auth", help="Let anyone reach the job's URL, not only who may read the job."
+    ),
+    pass_config: bool = flag(
+        "--pass-config",
+        help="Give the job the API's URL and a token of yours while it runs (GLIA_API_URL, "
+        "GLIA_TOKEN), so it can use glia and the SDK.",
+    ),
     detach: bool = flag("--detach", help="Print the job id and return once it is submitted."),
     output: OutputFormat = output_option(),
     raw: bool = RAW,
@@ -278,6 +304,9 @@ def run(
                     tags=tags,
                     description=description,
                     life_span_s=life_span_s,
+                    http_port=http_port,
+                    http_auth=not no_http_auth,
+                    pass_config=pass_config,
                 )
             submitted.append(job.id)
             if detach:
@@ -689,3 +718,69 @@ def kill(
 
 
 with_examples("glia kill train", "glia kill job-0a1b2c3d job-9f8e")(kill)
+
+
+@with_examples(
+    "glia job generate-run-command train",
+    'eval "$(glia job generate-run-command job-3f2a)"  # run it again',
+)
+def generate_run_command(job: str = JOB) -> None:
+    """Print the glia run command that would submit this job again, shell-quoted.
+
+    Environment variables whose values you may not read are left out (a note on stderr says
+    which).
+    """
+    from cli import formatting
+    from cli.session import current_config, open_client, run_async
+
+    context = current_config()
+
+    async def fetch() -> Job:
+        async with open_client(context) as client:
+            return await client.jobs.get(job)
+
+    found = run_async(fetch(), waiting="Reading the job")
+    command, hidden = run_command(found)
+    if hidden:
+        formatting.notice("left out (you may not read their values): " + ", ".join(sorted(hidden)))
+    typer.echo(command)
+
+
+def run_command(job: Job) -> tuple[str, list[str]]:
+    """The ``glia run`` that submits ``job`` again, and the variables left out for want of
+    their values: ``glia run --name train … -e 'GREETING=hello world' -- python train.py``.
+    """
+    import shlex
+    from datetime import timedelta
+
+    from sdk import format_duration
+
+    args = ["glia", "run"]
+    if job.name:
+        args += ["--name", job.name]
+    args += ["--cluster", job.cluster_name, "--org", job.org, "--project", job.project]
+    args += ["--preset", job.preset]
+    hidden = []
+    for key, value in sorted(job.env.items()):
+        if value is None:
+            hidden.append(key)
+        else:
+            args += ["-e", f"{key}={value}"]
+    if job.working_dir:
+        args += ["--workdir", job.working_dir]
+    for tag in job.tags:
+        args += ["--tag", tag]
+    if job.description:
+        args += ["--description", job.description]
+    if job.life_span_s is not None:
+        args += ["--life-span", format_duration(timedelta(seconds=job.life_span_s))]
+    if job.http_port is not None:
+        args += ["--http-port", str(job.http_port)]
+        if not job.http_auth:
+            args.append("--no-http-auth")
+    if job.pass_config:
+        args.append("--pass-config")
+    # The first argument that is no option starts the job's command; `--` keeps a command
+    # that starts with '-' from being read as an option of glia run.
+    args += ["--", *job.command]
+    return shlex.join(args), hidden

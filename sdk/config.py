@@ -11,7 +11,9 @@ and project), like kubectl's, and which one is in use.
     org = "acme"
     project = "vision"
 
-The path comes from ``GLIA_CONFIG`` or defaults to ``~/.config/glia/config.toml``. Tokens are
+The path comes from ``GLIA_CONFIG`` or defaults to ``~/.config/glia/config.toml``. In a job
+run with ``--pass-config``, ``GLIA_API_URL`` and ``GLIA_TOKEN`` make a context named ``job``,
+in use whatever the file says. Tokens are
 secrets: the file is written with mode 0600, atomically (a temporary file renamed over it), so
 a crash never leaves half a config behind. A file from before contexts (``server``, ``token``,
 ``username`` and ``cluster`` at the top) loads as one context, and is saved in the new shape.
@@ -176,10 +178,27 @@ def load_config(path: Path | None = None, *, env: Mapping[str, str] = os.environ
         with path.open("rb") as f:
             data = tomllib.load(f)
     except FileNotFoundError:
-        return CliConfig()
+        return _with_job_context(CliConfig(), env)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"invalid config file {path}: {exc}") from exc
-    return CliConfig.from_dict(data)
+    return _with_job_context(CliConfig.from_dict(data), env)
+
+
+# Inside a job run with --pass-config: the API's URL and a token acting for the job's owner,
+# valid while the job runs. They make a context of their own, in use.
+JOB_CONTEXT = "job"
+
+
+def _with_job_context(config: CliConfig, env: Mapping[str, str]) -> CliConfig:
+    token = env.get("GLIA_TOKEN")
+    if not token:
+        return config
+    context = Context(
+        server=env.get("GLIA_API_URL") or None,
+        token=token,
+        username=env.get("GLIA_JOB_OWNER") or None,
+    )
+    return config.with_context(JOB_CONTEXT, context)
 
 
 def save_config(
