@@ -80,10 +80,16 @@ async def absolute(client: GliaClient, context: Context, name: str) -> str:
     relative = name.removeprefix(BLOB_PREFIX).lstrip("/")
     org, project = working_project(context)
     if project is None:
+        # No project chosen: the personal one, in the personal org (a project of another org
+        # is never guessed).
         personal = personal_name(context)
         if personal is None:
             raise BadInput(f"{name}: name the project, blob://CLUSTER/ORG/PROJECT/…")
-        org, project = org or personal, personal
+        org, project = personal, personal
+    elif org is None:
+        org = personal_name(context)
+        if org is None:
+            raise BadInput(f"{name}: name the org, blob://CLUSTER/ORG/PROJECT/…")
     return f"blob://{await _cluster(client, context)}/{org}/{project}/{relative}"
 
 

@@ -432,7 +432,7 @@ class BlobsService:
         self, session: AsyncSession, who: Accessor, uri: str, pattern: str, *, first: int = 1000
     ) -> builtins.list[BlobObject]:
         """The objects whose keys match ``pattern`` (``*`` and ``?`` within a segment, ``**``
-        across segments, ``[...]``), in key order, at most ``first``."""
+        across segments, ``**/`` none or more, ``[...]``), in key order, at most ``first``."""
         if not pattern or len(pattern) > 1024:
             raise BadInput("give a pattern of at most 1024 characters", fields={"pattern": ""})
         if not 1 <= first <= MAX_OBJECT_PAGE:
@@ -708,7 +708,10 @@ def _glob_regex(pattern: str) -> Callable[[str], re.Match[str] | None]:
     parts = []
     index = 0
     while index < len(pattern):
-        if pattern.startswith("**", index):
+        if pattern.startswith("**/", index):
+            parts.append("(?:.*/)?")  # any number of parts, none included
+            index += 3
+        elif pattern.startswith("**", index):
             parts.append(".*")
             index += 2
         elif pattern[index] == "*":
