@@ -16,7 +16,7 @@ from control_plane.metrics import Metrics
 from control_plane.rate_limits import RateLimits
 from control_plane.services.acl import AclService
 from control_plane.services.auth import ADMIN_ROLE, AuthService
-from control_plane.services.blobs import BlobsService
+from control_plane.services.blobs import BlobsService, blob_s3_config
 from control_plane.services.clusters import (
     ClustersService,
     ClusterUsersService,
@@ -208,6 +208,7 @@ class Platform:
                 secret_key=settings.secret_key.get_secret_value(),
                 public_url=settings.effective_public_url,
                 default_cluster=settings.cluster_name,
+                cluster_s3=blob_s3_config(settings),
             ),
         )
 

@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     job_log_limit_bytes: int = 1024**3
     # The largest file one storage upload may write.
     storage_upload_limit_bytes: int = 64 * 1024**3
+    # Buckets made on this cluster: "filesystem" (under data_dir) or "s3": each a bucket of
+    # the S3 endpoint below (AWS when unset), named blob_s3_bucket_prefix + a random suffix.
+    blob_provider: str = "filesystem"
+    blob_s3_endpoint_url: str | None = None
+    blob_s3_region: str | None = None
+    blob_s3_access_key_id: str | None = None
+    blob_s3_secret_access_key: SecretStr | None = None
+    blob_s3_bucket_prefix: str = "glia-"
     # PATH of local jobs; defaults to the PATH of the process that loads the settings.
     job_path: str = "/usr/local/bin:/usr/bin:/bin"
 

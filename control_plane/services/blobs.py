@@ -30,7 +30,7 @@ import string
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -44,6 +44,7 @@ from cluster_gateway.blobs.base import BlobStore
 from cluster_gateway.blobs.fs import FilesystemBlobStore
 from control_plane.services.acl import AclService
 from control_plane.services.projects import ProjectsService
+from control_plane.settings import Settings
 from control_plane.store.blobs import BlobCredentialRow, BlobSecretRow, BucketRow
 from control_plane.store.database import Database
 from control_plane.store.models import UserRow
@@ -69,7 +70,7 @@ from glia.blobs import (
     check_prefix,
     parse_blob_uri,
 )
-from glia.errors import BadInput, Conflict, Forbidden, NotFound, Unauthenticated
+from glia.errors import BadInput, Conflict, Forbidden, NotFound, Unauthenticated, Unavailable
 from glia.tenancy import cluster_uri
 
 # Glob listings read at most this many keys before they give up (and say so).
@@ -95,6 +96,39 @@ class Accessor:
 
 
 @dataclass(frozen=True)
+class S3Config:
+    """Where the default cluster's own buckets go when its provider is S3."""
+
+    endpoint_url: str | None
+    region: str | None
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    bucket_prefix: str = "glia-"
+
+
+def blob_s3_config(settings: Settings) -> S3Config | None:
+    """The settings' S3 provider for the cluster's buckets; None for the filesystem."""
+    if settings.blob_provider == BlobProvider.FILESYSTEM.value:
+        return None
+    if settings.blob_provider != BlobProvider.S3.value:
+        raise ValueError(f"GLIA_BLOB_PROVIDER is filesystem or s3, not {settings.blob_provider!r}")
+    secret = settings.blob_s3_secret_access_key
+    if not settings.blob_s3_access_key_id or secret is None:
+        raise ValueError(
+            "GLIA_BLOB_PROVIDER=s3 needs GLIA_BLOB_S3_ACCESS_KEY_ID and _SECRET_ACCESS_KEY"
+        )
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,30}", settings.blob_s3_bucket_prefix):
+        raise ValueError("GLIA_BLOB_S3_BUCKET_PREFIX: up to 31 lowercase letters, digits, '-'")
+    return S3Config(
+        endpoint_url=settings.blob_s3_endpoint_url,
+        region=settings.blob_s3_region,
+        access_key_id=settings.blob_s3_access_key_id,
+        secret_access_key=secret.get_secret_value(),
+        bucket_prefix=settings.blob_s3_bucket_prefix,
+    )
+
+
+@dataclass(frozen=True)
 class ObjectTarget:
     """A bucket the caller may use as asked, and the store that holds its objects."""
 
@@ -114,6 +148,7 @@ class BlobsService:
         secret_key: str,
         public_url: str,
         default_cluster: str,
+        cluster_s3: S3Config | None = None,
     ) -> None:
         self._db = db
         self._acl = acl
@@ -125,6 +160,8 @@ class BlobsService:
         self._fernet = Fernet(base64.urlsafe_b64encode(digest))
         self._url_key = hashlib.sha256(b"glia-blob-urls\x00" + secret_key.encode()).digest()
         self._stores: dict[str, BlobStore] = {}
+        # The default cluster's own buckets on S3, when configured so.
+        self._cluster_s3 = cluster_s3
 
     async def close(self) -> None:
         stores, self._stores = self._stores, {}
@@ -140,10 +177,23 @@ class BlobsService:
                 root = self._data_dir / "clusters" / row.cluster / "blobs"
                 self._stores[key] = FilesystemBlobStore(root)
             return self._stores[key]
+        from cluster_gateway.blobs.s3 import S3BlobStore
+
+        if row.credentials_ref is None:  # one of the cluster's own buckets
+            config = self._cluster_s3
+            if config is None or row.cluster != self._default_cluster:
+                raise Unavailable(f"cluster {row.cluster!r} has no S3 provider configured")
+            key = f"s3-cluster:{row.cluster}"
+            if key not in self._stores:
+                self._stores[key] = S3BlobStore(
+                    endpoint_url=config.endpoint_url,
+                    region=config.region,
+                    access_key_id=config.access_key_id,
+                    secret_access_key=config.secret_access_key,
+                )
+            return self._stores[key]
         key = f"s3:{row.id}"
         if key not in self._stores:
-            from cluster_gateway.blobs.s3 import S3BlobStore
-
             if row.secret is None:
                 raise NotFound(f"bucket {row.name!r} lost its provider credentials")
             try:
@@ -278,6 +328,9 @@ class BlobsService:
             public=new.public,
             created_by=caller.id,
         )
+        if self._cluster_s3 is not None and cluster == self._default_cluster:
+            row.provider = BlobProvider.S3.value
+            row.physical_name = self._cluster_s3.bucket_prefix + uuid.uuid4().hex[:24]
         await self._store(row).create_bucket(row.physical_name)
         return await self._insert(session, row, ref)
 

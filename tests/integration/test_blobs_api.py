@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -333,56 +335,107 @@ async def test_deleting_buckets(api: Api, tokens: dict[str, str]) -> None:
     assert await code_of(api, CREATE, {"input": {"name": "data"}}, alice) is None
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_an_imported_s3_bucket(api: Api, tokens: dict[str, str], tmp_path: Path) -> None:
-    import socket
-
-    import boto3
-
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
-        endpoint = f"http://127.0.0.1:{port}"
-        boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id="AKIDEXAMPLE",
-            aws_secret_access_key="hush-hush",
-            region_name="us-east-1",
-        ).create_bucket(Bucket="existing")
-        imported = """mutation($input: ImportBucketInput!) {
-          importBucket(input: $input) { bucket { uri provider imported } } }"""
-        variables = {
-            "input": {
-                "name": "ext",
-                "remoteName": "existing",
-                "endpointUrl": endpoint,
-                "accessKeyId": "AKIDEXAMPLE",
-                "secretAccessKey": "hush-hush",
-            }
-        }
-        made = await api.gql(imported, variables, token=tokens["alice"])
-        assert made["importBucket"]["bucket"] == {
-            "uri": "blob://default/alice/alice/ext",
-            "provider": "S3",
-            "imported": True,
-        }
-        url = "/api/blob/default/alice/alice/ext/x.txt"
-        alice = bearer(tokens["alice"])
-        assert (await api.http.put(url, content=b"in s3", headers=alice)).status_code == 200
-        assert (await api.http.get(url, headers=alice)).content == b"in s3"
-        signed = await api.gql(
-            SIGN, {"input": {"uri": "blob://default/alice/alice/ext/x.txt"}}, token=tokens["alice"]
-        )
-        assert signed["signBlobUrl"]["signedUrl"]["url"].startswith(endpoint)
-        # The secret is stored encrypted: nowhere in the database as given.
-        db_file = tmp_path / "glia.db"
-        if db_file.exists():
-            assert b"hush-hush" not in db_file.read_bytes()
-        missing = {"input": {**variables["input"], "name": "nope", "remoteName": "absent"}}
-        assert await code_of(api, imported, missing, tokens["alice"]) == "NOT_FOUND"
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_imported_s3_bucket(
+    api: Api, tokens: dict[str, str], tmp_path: Path, moto_endpoint: str
+) -> None:
+    endpoint = moto_endpoint
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="hush-hush",
+        region_name="us-east-1",
+    ).create_bucket(Bucket="existing")
+    imported = """mutation($input: ImportBucketInput!) {
+      importBucket(input: $input) { bucket { uri provider imported } } }"""
+    variables = {
+        "input": {
+            "name": "ext",
+            "remoteName": "existing",
+            "endpointUrl": endpoint,
+            "accessKeyId": "AKIDEXAMPLE",
+            "secretAccessKey": "hush-hush",
+        }
+    }
+    made = await api.gql(imported, variables, token=tokens["alice"])
+    assert made["importBucket"]["bucket"] == {
+        "uri": "blob://default/alice/alice/ext",
+        "provider": "S3",
+        "imported": True,
+    }
+    url = "/api/blob/default/alice/alice/ext/x.txt"
+    alice = bearer(tokens["alice"])
+    assert (await api.http.put(url, content=b"in s3", headers=alice)).status_code == 200
+    assert (await api.http.get(url, headers=alice)).content == b"in s3"
+    signed = await api.gql(
+        SIGN, {"input": {"uri": "blob://default/alice/alice/ext/x.txt"}}, token=tokens["alice"]
+    )
+    assert signed["signBlobUrl"]["signedUrl"]["url"].startswith(endpoint)
+    # The secret is stored encrypted: nowhere in the database as given.
+    db_file = tmp_path / "glia.db"
+    if db_file.exists():
+        assert b"hush-hush" not in db_file.read_bytes()
+    missing = {"input": {**variables["input"], "name": "nope", "remoteName": "absent"}}
+    assert await code_of(api, imported, missing, tokens["alice"]) == "NOT_FOUND"
+    # Forgotten, not emptied: the objects stay at the provider.
+    await api.gql(
+        'mutation { deleteBucket(input: {uri: "blob://default/alice/alice/ext"}) '
+        "{ bucket { name } } }",
+        token=tokens["alice"],
+    )
+    await api.gql(imported, variables, token=tokens["alice"])
+    assert (await api.http.get(url, headers=alice)).content == b"in s3"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_cluster_whose_buckets_are_on_s3(
+    tmp_path: Path, database_url: str, moto_endpoint: str
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        blob_provider="s3",
+        blob_s3_endpoint_url=moto_endpoint,
+        blob_s3_access_key_id="cluster-key",
+        blob_s3_secret_access_key="cluster-secret",
+        blob_s3_bucket_prefix="glia-test-",
+    )
+    async with running_api(settings, FakeRuntime()) as api:
+        token = await api.user("carol")
+        made = await api.gql(CREATE, {"input": {"name": "data"}}, token=token)
+        assert made["createBucket"]["bucket"]["provider"] == "S3"
+        assert made["createBucket"]["bucket"]["imported"] is False
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=moto_endpoint,
+            aws_access_key_id="cluster-key",
+            aws_secret_access_key="cluster-secret",
+            region_name="us-east-1",
+        )
+        names = [
+            b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("glia-test-")
+        ]
+        assert len(names) == 1
+        url = "/api/blob/default/carol/carol/data/obj"
+        assert (await api.http.put(url, content=b"x", headers=bearer(token))).status_code == 200
+        assert s3.get_object(Bucket=names[0], Key="obj")["Body"].read() == b"x"
+        await api.gql(
+            'mutation { deleteBucket(input: {uri: "blob://default/carol/carol/data", force: true}) '
+            "{ bucket { name } } }",
+            token=token,
+        )
+        assert names[0] not in [b["Name"] for b in s3.list_buckets()["Buckets"]]

@@ -1,10 +1,13 @@
 """Buckets (`/buckets`): the buckets the user may read, a form to create one, and a bucket's
 objects, browsed by prefix ('/' groups them) a page at a time, each downloadable through a
-short-lived signed URL and deletable by those who may write the bucket.
+short-lived signed URL and deletable by those who may write the bucket; files chosen in the
+browser are uploaded where the page is (through Reflex's upload, then the SDK's streamed PUT).
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import reflex as rx
@@ -15,6 +18,8 @@ from web.pages.orgs import confirm_button, field_errors, narrow, table
 from web.session import SessionState
 
 PAGE_SIZE = 200
+UPLOAD_ID = "blob-upload"
+CHUNK_BYTES = 1024 * 1024
 # How long a download link the page hands out works.
 LINK_S = 300
 
@@ -26,6 +31,18 @@ def _size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} TiB"
+
+
+async def _chunks(file: Any) -> AsyncIterator[bytes]:
+    """An uploaded file's bytes, read in bounded slices off the event loop."""
+    while chunk := await asyncio.to_thread(file.read, CHUNK_BYTES):
+        yield chunk
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
 
 
 class BlobsState(SessionState):
@@ -142,6 +159,22 @@ class BlobsState(SessionState):
         return None
 
     @rx.event
+    async def upload(self, files: list[rx.UploadFile]) -> Any:
+        """Put the chosen files in the open bucket, where the page is (their names as keys)."""
+        try:
+            async with self.client() as client:
+                for upload in files:
+                    name = (upload.name or "").rsplit("/", 1)[-1]
+                    if not name:
+                        continue
+                    await client.blobs.upload(
+                        f"{self.bucket}/{self.prefix}{name}", _chunks(upload.file)
+                    )
+        except GliaError as error:
+            return self.handle(error)
+        return [rx.clear_selected_files(UPLOAD_ID), *_as_list(await self._load_objects(more=False))]
+
+    @rx.event
     async def download(self, key: str) -> Any:
         try:
             async with self.client() as client:
@@ -251,6 +284,23 @@ def _objects() -> rx.Component:
                 rx.cond(
                     BlobsState.prefix != "",
                     rx.button("Up", size="1", variant="soft", on_click=BlobsState.up),
+                ),
+                align="center",
+            ),
+            rx.hstack(
+                rx.upload(
+                    rx.button("Choose files", variant="soft", size="1"),
+                    rx.text(rx.selected_files(UPLOAD_ID).join(", "), size="1"),
+                    id=UPLOAD_ID,
+                    multiple=True,
+                    border="1px dashed var(--gray-7)",
+                    padding="0.5em",
+                ),
+                rx.button(
+                    "Upload here",
+                    size="1",
+                    on_click=BlobsState.upload(rx.upload_files(upload_id=UPLOAD_ID)),
+                    id="upload-button",
                 ),
                 align="center",
             ),
