@@ -364,3 +364,29 @@ def test_pass_config_gives_the_job_a_token_of_its_owner_revoked_when_it_ends(
 
     row = server.call(token_row())
     assert row is not None and row.revoked_at is not None
+
+
+def test_forward_auth_finds_the_job_by_its_forwarded_host(
+    server: ServedApi, tokens: dict[str, str], exposed: Job
+) -> None:
+    forwarded = {"X-Forwarded-Host": _host(exposed), "X-Forwarded-Uri": "/lab?x=1"}
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        owner = http.get(
+            "/auth/forward",
+            headers={**forwarded, "Authorization": f"Bearer {tokens['alice']}"},
+        )
+        assert owner.status_code == 200
+        assert (owner.headers["x-glia-user"], owner.headers["x-glia-job"]) == ("alice", exposed.id)
+        anonymous = http.get("/auth/forward", headers=forwarded)
+        assert anonymous.status_code == 401
+        assert anonymous.headers["x-glia-login"] == "/.glia/login?rd=%2Flab%3Fx%3D1"
+        # Traefik passes a redirect on to the browser; nginx takes 401 only.
+        browser = http.get("/auth/forward?redirect=1", headers={**forwarded, "Accept": "text/html"})
+        assert (browser.status_code, browser.headers["location"]) == (
+            302,
+            "/.glia/login?rd=%2Flab%3Fx%3D1",
+        )
+        stranger = http.get(
+            "/auth/forward", headers={**forwarded, "Authorization": f"Bearer {tokens['bob']}"}
+        )
+        assert stranger.status_code == 403
