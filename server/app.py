@@ -129,7 +129,12 @@ def create_app(
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
-            Middleware(BodyLimit, max_bytes=settings.max_request_bytes, paths=("/graphql",)),
+            Middleware(
+                BodyLimit,
+                max_bytes=settings.max_request_bytes,
+                paths=("/graphql",),
+                other_hosts=f".{settings.jobs_domain}",
+            ),
         ],
         lifespan=lifespan,
     )

@@ -390,3 +390,29 @@ def test_forward_auth_finds_the_job_by_its_forwarded_host(
             "/auth/forward", headers={**forwarded, "Authorization": f"Bearer {tokens['bob']}"}
         )
         assert stranger.status_code == 403
+
+
+def test_the_apis_body_limit_is_not_the_jobs(
+    server: ServedApi, tokens: dict[str, str], exposed: Job
+) -> None:
+    body = "x" * (2 * 1024 * 1024)  # over GLIA_MAX_REQUEST_BYTES, which is the API's own
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        answer = http.post(
+            "/graphql",
+            content=body,
+            headers={"Host": _host(exposed), "Authorization": f"Bearer {tokens['alice']}"},
+        )
+    assert answer.status_code == 200
+    assert len(answer.json()["body"]) == len(body)
+
+
+def test_no_host_takes_the_api_past_its_body_limit(server: ServedApi) -> None:
+    body = "x" * (2 * 1024 * 1024)
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        for host in ("WEB--ALICE.JOBS.LOCALHOST", "jobs.localhost", "127.0.0.1"):
+            answer = http.post("/graphql", content=body, headers={"Host": host})
+            assert answer.status_code in (401, 413), (host, answer.status_code)
+            if answer.status_code == 413:
+                continue
+            # The proxy's refusal, not the API: the API would have answered 413.
+            assert "text/html" in answer.headers["content-type"], host
