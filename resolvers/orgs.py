@@ -5,7 +5,6 @@ from typing import Annotated, cast
 import strawberry
 
 from glia import tenancy as kernel
-from glia.pages import PageRequest
 from graph.context import Info
 from graph.types.base import model_from_input
 from graph.types.orgs import (
@@ -31,19 +30,11 @@ from graph.types.orgs import (
     SetProjectMemberInput,
     UpdateProjectInput,
 )
-from graph.types.pages import AFTER, BEFORE, FIRST, LAST, Connection
+from graph.types.pages import AFTER, BEFORE, FIRST, LAST, Connection, page_request
 
 ORG = strawberry.argument(description="The org's name")
 PROJECT = strawberry.argument(description="The project's name")
 CLUSTER = strawberry.argument(description="The cluster's name")
-
-
-def _page(
-    first: int | None, after: str | None, last: int | None, before: str | None
-) -> PageRequest:
-    return model_from_input(
-        PageRequest, {"first": first, "after": after, "last": last, "before": before}
-    )
 
 
 @strawberry.type
@@ -61,7 +52,7 @@ class OrgsQuery:
     ) -> Connection[Org]:
         ctx = info.context
         found = await ctx.platform.orgs.list(
-            ctx.session, await ctx.user(), _page(first, after, last, before)
+            ctx.session, await ctx.user(), page_request(first, after, last, before)
         )
         return Connection[Org].of(found)
 
@@ -91,7 +82,7 @@ class OrgsQuery:
     ) -> Connection[Project]:
         ctx = info.context
         found = await ctx.platform.projects.list(
-            ctx.session, await ctx.user(), _page(first, after, last, before), org=org
+            ctx.session, await ctx.user(), page_request(first, after, last, before), org=org
         )
         return Connection[Project].of(found)
 

@@ -5,7 +5,6 @@ from typing import Annotated, cast
 import strawberry
 
 from glia.auth import UserUpdate
-from glia.pages import PageRequest
 from graph.context import Info
 from graph.types.auth import (
     DeleteUserInput,
@@ -17,7 +16,7 @@ from graph.types.auth import (
     User,
 )
 from graph.types.base import model_from_input
-from graph.types.pages import AFTER, BEFORE, FIRST, LAST, Connection
+from graph.types.pages import AFTER, BEFORE, FIRST, LAST, Connection, page_request
 
 
 @strawberry.type
@@ -32,9 +31,7 @@ class UsersQuery:
         before: Annotated[str | None, BEFORE] = None,
     ) -> Connection[User]:
         ctx = info.context
-        page = model_from_input(
-            PageRequest, {"first": first, "after": after, "last": last, "before": before}
-        )
+        page = page_request(first, after, last, before)
         found = await ctx.platform.users.list(ctx.session, await ctx.user(), page)
         return Connection[User].of(found)
 

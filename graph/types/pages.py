@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar, cast
 import strawberry
 
 from glia import pages as kernel
-from graph.types.base import expose_enum
+from graph.types.base import expose_enum, model_from_input
 
 OrderDirection = expose_enum(kernel.OrderDirection)
 
@@ -65,3 +65,12 @@ class Connection(Generic[T]):
             ),
             total_count=page.total_count,
         )
+
+
+def page_request(
+    first: int | None, after: str | None, last: int | None = None, before: str | None = None
+) -> kernel.PageRequest:
+    """A connection's paging arguments as the kernel's validated `PageRequest`."""
+    return model_from_input(
+        kernel.PageRequest, {"first": first, "after": after, "last": last, "before": before}
+    )
