@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr, field_validator
 
@@ -288,3 +289,21 @@ class ImportedBucket(NewBucket):
     """The provider's access key id (stored encrypted, never shown again)."""
     secret_access_key: SecretStr
     """The provider's secret access key (stored encrypted, never shown again)."""
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise ValueError("an S3 endpoint is an http:// or https:// URL with a host")
+        return url.rstrip("/")
+
+    @field_validator("remote_name")
+    @classmethod
+    def _remote_name(cls, name: str) -> str:
+        # S3's own rule (dots allowed): the provider's names are not Glia's.
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", name):
+            raise ValueError(f"invalid S3 bucket name {name!r}")
+        return name

@@ -94,3 +94,23 @@ def test_glob_patterns(pattern: str, matches: list[str], misses: list[str]) -> N
 def test_a_glob_lists_from_its_literal_prefix() -> None:
     assert _literal_prefix("data/2026-*/x.csv") == "data/2026-"
     assert _literal_prefix("plain") == "plain"
+
+
+def test_an_import_names_an_http_endpoint_and_an_s3_bucket() -> None:
+    from pydantic import SecretStr
+
+    from glia.blobs import ImportedBucket
+    from glia.model import parse_input
+
+    base = {
+        "name": "ext",
+        "remote_name": "my.bucket",
+        "access_key_id": "id",
+        "secret_access_key": SecretStr("hush-hush"),
+    }
+    made = parse_input(ImportedBucket, {**base, "endpoint_url": "https://s3.example.com/"})
+    assert made.endpoint_url == "https://s3.example.com"
+    assert "hush-hush" not in repr(made)
+    for bad in ({"endpoint_url": "file:///etc"}, {"endpoint_url": "http://"}, {"remote_name": "A"}):
+        with pytest.raises(BadInput):
+            parse_input(ImportedBucket, {**base, **bad})

@@ -6,7 +6,6 @@ browser are uploaded where the page is (through Reflex's upload, then the SDK's 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -33,9 +32,9 @@ def _size(size: int) -> str:
     return f"{value:.1f} TiB"
 
 
-async def _chunks(file: Any) -> AsyncIterator[bytes]:
-    """An uploaded file's bytes, read in bounded slices off the event loop."""
-    while chunk := await asyncio.to_thread(file.read, CHUNK_BYTES):
+async def _chunks(upload: rx.UploadFile) -> AsyncIterator[bytes]:
+    """An uploaded file's bytes, read in bounded slices (off the event loop)."""
+    while chunk := await upload.read(CHUNK_BYTES):
         yield chunk
 
 
@@ -164,12 +163,8 @@ class BlobsState(SessionState):
         try:
             async with self.client() as client:
                 for upload in files:
-                    name = (upload.name or "").rsplit("/", 1)[-1]
-                    if not name:
-                        continue
-                    await client.blobs.upload(
-                        f"{self.bucket}/{self.prefix}{name}", _chunks(upload.file)
-                    )
+                    name = (upload.name or upload.filename or "upload").rsplit("/", 1)[-1]
+                    await client.blobs.upload(f"{self.bucket}/{self.prefix}{name}", _chunks(upload))
         except GliaError as error:
             return self.handle(error)
         return [rx.clear_selected_files(UPLOAD_ID), *_as_list(await self._load_objects(more=False))]
@@ -225,7 +220,11 @@ def _create_form() -> rx.Component:
 
 def _bucket_row(bucket: Any) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.link(bucket["name"], on_click=BlobsState.browse(bucket["uri"]), href="#")),
+        rx.table.cell(
+            rx.button(
+                bucket["name"], variant="ghost", size="1", on_click=BlobsState.browse(bucket["uri"])
+            )
+        ),
         rx.table.cell(bucket["place"]),
         rx.table.cell(bucket["provider"]),
         rx.table.cell(bucket["public"]),
@@ -244,10 +243,15 @@ def _bucket_row(bucket: Any) -> rx.Component:
 
 def _prefix_row(entry: Any) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.link(entry["name"], on_click=BlobsState.enter(entry["prefix"]), href="#")),
+        rx.table.cell(
+            rx.button(
+                entry["name"], variant="ghost", size="1", on_click=BlobsState.enter(entry["prefix"])
+            )
+        ),
         rx.table.cell("—"),
         rx.table.cell(""),
         rx.table.cell(""),
+        custom_attrs={"data-name": entry["name"]},
     )
 
 
@@ -272,6 +276,7 @@ def _object_row(item: Any) -> rx.Component:
                 ),
             )
         ),
+        custom_attrs={"data-name": item["name"]},
     )
 
 
@@ -289,7 +294,7 @@ def _objects() -> rx.Component:
             ),
             rx.hstack(
                 rx.upload(
-                    rx.button("Choose files", variant="soft", size="1"),
+                    rx.button("Choose files", variant="soft", size="1", type="button"),
                     rx.text(rx.selected_files(UPLOAD_ID).join(", "), size="1"),
                     id=UPLOAD_ID,
                     multiple=True,
