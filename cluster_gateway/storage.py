@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import errno
 import hashlib
 import heapq
@@ -342,7 +343,9 @@ class LocalStorage:
         base = self._path(location)
         found: list[FileStatus] = []
         truncated = False
-        for match in sorted(Path(base).glob("/".join(parts))):
+        # Matches are taken as the walk finds them, up to the limit (sorting them all first
+        # would read a whole huge tree), then sorted.
+        for match in Path(base).glob("/".join(parts)):
             relative = match.relative_to(base).parts
             if any(is_partial_name(name) for name in relative):
                 continue
@@ -355,6 +358,7 @@ class LocalStorage:
                 found.append(_status(location.child(*relative), os.lstat(match)))
             except FileNotFoundError:
                 continue
+        found.sort(key=lambda entry: entry.path)
         return GlobResult(matches=tuple(found), truncated=truncated)
 
     async def usage(self, location: StorageLocation, *, time_limit_s: float) -> StorageUsage:
@@ -464,27 +468,104 @@ class LocalStorage:
     ) -> FileStatus:
         if not location.path:
             raise BadInput("an upload needs a file name", fields={"path": "no file name"})
+        # Up to WRITE_BUFFER_BYTES are gathered first: a small file is then written, checked
+        # and renamed in one worker-thread call (bench/storage.py: small files are most of
+        # what `cp -r` sends); a bigger one is streamed.
+        iterator = aiter(chunks)
+        gathered: builtins.list[bytes] = []
+        size = 0
+        ended = False
+        try:
+            while size < WRITE_BUFFER_BYTES:
+                try:
+                    chunk = await anext(iterator)
+                except StopAsyncIteration:
+                    ended = True
+                    break
+                gathered.append(chunk)
+                size += len(chunk)
+                if max_bytes is not None and offset + size > max_bytes:
+                    await asyncio.to_thread(self._drop_partial, location)
+                    raise PayloadTooLarge(f"a file may hold at most {max_bytes} bytes")
+        except PayloadTooLarge:
+            raise
+        except BaseException:
+            # The transfer broke: keep what came, for a resume (here, not in a thread, so
+            # that a cancellation cannot lose it).
+            fd, _, digest = self._open_partial(location, offset)
+            try:
+                _write_all(fd, digest, gathered)
+            finally:
+                os.close(fd)
+            raise
+        if ended:
+            return await asyncio.to_thread(self._write_whole, location, offset, gathered, sha256)
+        return await self._stream(location, iterator, gathered, offset, sha256, max_bytes)
+
+    def _write_whole(
+        self,
+        location: StorageLocation,
+        offset: int,
+        chunks: builtins.list[bytes],
+        sha256: str | None,
+    ) -> FileStatus:
+        fd, partial, digest = self._open_partial(location, offset)
+        try:
+            _write_all(fd, digest, chunks)
+        finally:
+            os.close(fd)
+        return self._finish(location, partial, digest, sha256)
+
+    def _drop_partial(self, location: StorageLocation) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._partial_path(location))
+
+    async def _stream(
+        self,
+        location: StorageLocation,
+        chunks: AsyncIterator[bytes],
+        first: builtins.list[bytes],
+        offset: int,
+        sha256: str | None,
+        max_bytes: int | None,
+    ) -> FileStatus:
         fd, partial, digest = await asyncio.to_thread(self._open_partial, location, offset)
-        written = offset
-        pending: list[bytes] = []
+        written = offset + sum(len(chunk) for chunk in first)
+        pending: builtins.list[bytes] = []
         pending_bytes = 0
+        # One batch is hashed and written in a thread while the next one arrives.
+        writing: asyncio.Task[None] | None = asyncio.create_task(
+            asyncio.to_thread(_write_all, fd, digest, first)
+        )
         try:
             async for chunk in chunks:
                 written += len(chunk)
                 if max_bytes is not None and written > max_bytes:
+                    if writing is not None:
+                        await writing
                     await asyncio.to_thread(os.unlink, partial)
                     raise PayloadTooLarge(f"a file may hold at most {max_bytes} bytes")
                 pending.append(chunk)
                 pending_bytes += len(chunk)
                 if pending_bytes >= WRITE_BUFFER_BYTES:
-                    await asyncio.to_thread(_write_all, fd, digest, pending)
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.create_task(
+                        asyncio.to_thread(_write_all, fd, digest, pending)
+                    )
                     pending, pending_bytes = [], 0
+            if writing is not None:
+                await writing
+                writing = None
             await asyncio.to_thread(_write_all, fd, digest, pending)
         except PayloadTooLarge:
             raise
         except BaseException:
-            # The transfer broke (or was cancelled): keep every byte that came, for a resume.
-            # Written here, not in a thread, so that a cancellation cannot lose them.
+            # The transfer broke (or was cancelled): keep every byte that came, for a resume,
+            # after the batch in flight. The rest is written here, not in a thread, so that a
+            # cancellation cannot lose it.
+            if writing is not None:
+                await asyncio.shield(writing)
             _write_all(fd, digest, pending)
             raise
         finally:
