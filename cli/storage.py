@@ -535,34 +535,55 @@ async def _plan_download(
 async def _skip_done(
     client: GliaClient, plan: list[_Transfer], *, upload: bool, resume: bool
 ) -> list[_Transfer]:
-    """Leave out the files the target has already as new (--update), or whole (--continue)."""
+    """Leave out the files the target has already as new (--update), or whole (--continue).
 
-    async def needed(item: _Transfer) -> bool:
-        local = item.source if upload else item.target
+    What storage holds is read a directory at a time (a download's plan has it already), not
+    a request per file."""
+    remote: dict[str, tuple[int, float]] = {}
+    if upload:
+        directories = sorted({item.target.rsplit("/", 1)[0] for item in plan})
+        semaphore = asyncio.Semaphore(DEFAULT_JOBS)
+
+        async def listing(uri: str) -> dict[str, tuple[int, float]]:
+            async with semaphore:
+                return await _listing(client, uri)
+
+        for listed in await asyncio.gather(*(listing(d) for d in directories)):
+            remote.update(listed)
+    else:
+        remote = {item.source: (item.size, item.mtime or 0.0) for item in plan}
+
+    def needed(item: _Transfer) -> bool:
         try:
-            info = await asyncio.to_thread(os.stat, local)
+            info = os.stat(item.source if upload else item.target)
         except FileNotFoundError:
             return True
-        remote = await client.storage.exists(item.target if upload else item.source)
-        if remote is None:
+        known = remote.get(item.target if upload else item.source)
+        if known is None:
             return True
-        remote_mtime = remote.modified_at.timestamp()
-        if upload:
-            newer = info.st_mtime > remote_mtime
-        else:
-            newer = remote_mtime > info.st_mtime + 1e-3
+        size, mtime = known
+        newer = info.st_mtime > mtime if upload else mtime > info.st_mtime + 1e-3
         if resume and not newer:
-            return remote.size != info.st_size
+            return size != info.st_size
         return newer
 
-    semaphore = asyncio.Semaphore(DEFAULT_JOBS)
-
-    async def check(item: _Transfer) -> bool:
-        async with semaphore:
-            return await needed(item)
-
-    keep = await asyncio.gather(*(check(item) for item in plan))
+    keep = await asyncio.to_thread(lambda: [needed(item) for item in plan])
     return [item for item, wanted in zip(plan, keep, strict=True) if wanted]
+
+
+async def _listing(client: GliaClient, uri: str) -> dict[str, tuple[int, float]]:
+    """The files of one storage directory (none when it does not exist): size, mtime."""
+    from sdk import NotFound
+
+    try:
+        entries = await client.storage.list(uri)
+    except NotFound:
+        return {}
+    return {
+        entry.uri: (entry.size, entry.modified_at.timestamp())
+        for entry in entries
+        if entry.type.value == "file"
+    }
 
 
 async def _run(
