@@ -103,7 +103,8 @@ class Storage(Protocol):
         """Write a file atomically: the bytes go to a partial file beside it, renamed over
         it once all arrived and ``sha256`` (hex, of the whole file) matches. ``offset`` > 0
         continues the kept partial of an interrupted upload at that byte (CONFLICT when it
-        holds fewer); a failed transfer keeps the partial, a wrong checksum removes it."""
+        holds fewer); a failed transfer keeps the partial, a wrong checksum removes it.
+        Missing parent directories are made."""
         ...
 
 
@@ -574,6 +575,9 @@ class LocalStorage:
 
     def _open_partial(self, location: StorageLocation, offset: int) -> tuple[int, str, _Hash]:
         self._ensure_tree(location)
+        if not os.path.isdir(self._path(location.parent)):
+            # An upload makes the directories it goes into, as mkdir -p (each level checked).
+            self._mkdir(location.parent, True)
         partial = self._partial_path(location)
         target = self._path(location, follow_last=False)
         if os.path.isdir(target) and not os.path.islink(target):

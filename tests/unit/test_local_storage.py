@@ -93,3 +93,12 @@ async def test_glob_is_bounded_and_sorted(storage: LocalStorage) -> None:
     some = await storage.glob(HOME, "dir/*.txt", limit=3)
     assert len(some.matches) == 3 and some.truncated
     assert [m.path for m in some.matches] == sorted(m.path for m in some.matches)
+
+
+async def test_a_write_makes_its_directories(storage: LocalStorage) -> None:
+    entry = await storage.write(HOME.child("a", "b", "c.txt"), chunks(b"abc"))
+    assert entry.path == "/a/b/c.txt"
+    assert (storage.root / "acme" / "vision" / "a" / "b").is_dir()
+    await storage.write(HOME.child("plain"), chunks(b"x"))
+    with pytest.raises(Conflict):
+        await storage.write(HOME.child("plain", "under"), chunks(b"x"))
