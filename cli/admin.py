@@ -25,7 +25,7 @@ from cli.options import (
 
 admin_app = typer.Typer(
     help="Administration: users (admins only); orgs, projects and cluster users (their "
-    "managers and admins).",
+    "managers and admins); cluster presets (the cluster's admins).",
     invoke_without_command=True,
 )
 

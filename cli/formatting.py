@@ -299,6 +299,9 @@ def print_job(job: Job) -> None:
         ("Reason", _text(job.reason)),
         ("Description", _text(job.status_description)),
         ("Exit code", _text(job.exit_code)),
+        ("Queue", _text(f"place {job.queue_position}" if job.queue_position else None)),
+        ("Priority", job.priority.value),
+        ("Restarts", f"{job.restart_count} ({job.restart_policy.value})"),
         ("Owner", _text(job.owner.name)),
         ("Cluster", _text(job.cluster_name)),
         ("Project", f"{job.org}/{job.project}"),
@@ -390,13 +393,30 @@ def write_bytes(data: bytes, *, raw: bool = False) -> None:
 
 
 def print_presets(presets: Iterable[Preset]) -> None:
+    """The presets, with how many more jobs of each fit now (AVAILABLE) where known."""
     table = Table(box=None, pad_edge=False)
-    for column in ("PRESET", "CPU", "MEMORY", "GPU"):
+    for column in ("PRESET", "CPU", "MEMORY", "GPU", "CREDITS/H", "AVAILABLE"):
         table.add_column(column)
     for preset in presets:
         resources = preset.resources
+        gpu = str(resources.gpu)
+        if resources.gpu and resources.gpu_model:
+            gpu += f" x {resources.gpu_model}"
+        flags = [
+            word
+            for word, on in (
+                ("preemptible", preset.preemptible),
+                ("no queue", not preset.scheduler_enabled),
+            )
+            if on
+        ]
         table.add_row(
-            preset.name, f"{resources.cpu:g}", memory(resources.memory_mb), str(resources.gpu)
+            preset.name + (f" ({', '.join(flags)})" if flags else ""),
+            f"{resources.cpu:g}",
+            memory(resources.memory_mb),
+            gpu,
+            f"{preset.credits_per_hour:g}",
+            "?" if preset.available is None else str(preset.available),
         )
     stdout_console().print(table)
 

@@ -99,6 +99,7 @@ def register(app: typer.Typer) -> None:
     app.command("logs", cls=GliaCommand)(logs)
     app.command("kill", cls=GliaCommand)(kill)
     app.add_typer(job_app, name="job")
+    job_app.command("bump-life-span", cls=GliaCommand)(bump_life_span)
     job_app.command("generate-run-command", cls=GliaCommand)(generate_run_command)
 
 
@@ -223,7 +224,26 @@ def run(
         "--life-span",
         metavar="DURATION",
         help="Stop the job after this long: 1h30m, 2d, 45s.",
-        show_default="no limit",
+        show_default="the cluster's default",
+    ),
+    priority: str = typer.Option(
+        "normal",
+        "--priority",
+        metavar="low|normal|high",
+        help="Which waiting jobs start first when room frees (then the earlier submitted).",
+    ),
+    schedule_timeout: str | None = typer.Option(
+        None,
+        "--schedule-timeout",
+        metavar="DURATION",
+        help="Fail the job (SchedulingTimeout) if it could not start within this: 10m, 1h.",
+        show_default="wait as long as it takes",
+    ),
+    restart: str = typer.Option(
+        "never",
+        "--restart",
+        metavar="never|on-failure|always",
+        help="Start the command again when it ends: on a failure, or always.",
     ),
     cluster: str | None = typer.Option(
         None,
@@ -281,6 +301,7 @@ def run(
     variables = parse_env(env, env_file)
     try:
         life_span_s = parse_duration(life_span).total_seconds() if life_span else None
+        timeout_s = parse_duration(schedule_timeout).total_seconds() if schedule_timeout else None
     except ValueError as exc:
         raise BadInput(str(exc)) from exc
     context = current_config()
@@ -304,6 +325,9 @@ def run(
                     tags=tags,
                     description=description,
                     life_span_s=life_span_s,
+                    priority=priority,
+                    schedule_timeout_s=timeout_s,
+                    restart_policy=restart,
                     http_port=http_port,
                     http_auth=not no_http_auth,
                     pass_config=pass_config,
@@ -784,3 +808,34 @@ def run_command(job: Job) -> tuple[str, list[str]]:
     # that starts with '-' from being read as an option of glia run.
     args += ["--", *job.command]
     return shlex.join(args), hidden
+
+
+@with_examples("glia job bump-life-span train 2h", "glia job bump-life-span job-3f2a 30m")
+def bump_life_span(
+    job: str = JOB,
+    duration: str = typer.Argument(..., metavar="DURATION", help="How much longer: 2h, 30m."),
+    output: OutputFormat = output_option(),
+) -> None:
+    """Let a job run longer: add DURATION to its life span (its cluster stops it that much
+    later)."""
+    from datetime import timedelta
+
+    from cli import formatting
+    from cli.session import current_config, open_client, run_async
+    from sdk import BadInput, format_duration, parse_duration
+
+    try:
+        seconds = parse_duration(duration).total_seconds()
+    except ValueError as exc:
+        raise BadInput(str(exc)) from exc
+
+    async def bump() -> Any:
+        async with open_client(current_config()) as client:
+            return await client.jobs.bump_life_span(job, seconds)
+
+    bumped = run_async(bump(), waiting="Extending the life span")
+    if output is not OutputFormat.TABLE:
+        formatting.print_data(bumped, output)
+        return
+    span = format_duration(timedelta(seconds=bumped.life_span_s or 0))
+    typer.echo(f"{bumped.id} life span {span}")

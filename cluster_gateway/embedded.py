@@ -42,6 +42,9 @@ class EmbeddedGateway:
     async def stop(self, job_id: str, *, grace_s: float = 10.0) -> None:
         await self.runtime.stop(job_id, grace_s=grace_s)
 
+    async def set_life_span(self, job_id: str, life_span_s: float | None) -> None:
+        await self.runtime.set_life_span(job_id, life_span_s)
+
     async def states(self, job_ids: Sequence[str]) -> list[WorkloadState]:
         return await self.runtime.states(job_ids)
 

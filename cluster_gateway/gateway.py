@@ -82,9 +82,14 @@ class WorkloadEvent(Model):
 
 
 class ClusterCapacity(Resources):
-    """What the cluster has in all (not what is free)."""
+    """What the cluster has in all, and what of it its workloads leave free.
 
-    gpu_model: str | None = None
+    ``free`` is the capacity less what the workloads that have not ended hold (it may go
+    below zero for cpu and memory, which the control plane's admission never asks for);
+    ``gpu_model`` (inherited) is the model of the cluster's GPUs.
+    """
+
+    free: Resources | None = None
 
 
 class JobIsolation(Model):
@@ -152,6 +157,13 @@ class Gateway(Protocol):
       counts it). A reader whose workload is forgotten (or whose log is truncated) while it
       reads gets a ``SYSTEM`` line saying so, and ends.
     - ``isolation`` says how the cluster keeps jobs apart (`JobIsolation`).
+    - ``capacity`` is what the cluster has, and (``free``) what the workloads that have not
+      ended leave of it. A workload's GPUs are its own from ``start`` until it ends: they are
+      named in its CUDA_VISIBLE_DEVICES and NVIDIA_VISIBLE_DEVICES (empty, and ``void``, for
+      a workload that asked for none, on a cluster with GPUs); a start that asks for more
+      GPUs than are free is Conflict. Cpu and memory are the control plane's to admit.
+    - ``set_life_span`` gives a workload that has not ended a new life span, in seconds from
+      its start (None: no limit); an ended one is left as it is, an unknown one is NotFound.
     - ``forget`` drops an ended workload, logs included; Conflict for one that has not ended,
       nothing for an unknown one. Ended workloads are also forgotten by the cluster itself
       after its retention period.
@@ -170,6 +182,8 @@ class Gateway(Protocol):
     async def start(self, spec: WorkloadSpec) -> WorkloadState: ...
 
     async def stop(self, job_id: str, *, grace_s: float = 10.0) -> None: ...
+
+    async def set_life_span(self, job_id: str, life_span_s: float | None) -> None: ...
 
     async def states(self, job_ids: Sequence[str]) -> list[WorkloadState]: ...
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cluster_gateway.embedded import EmbeddedGateway
 from cluster_gateway.runtimes.base import Runtime
+from cluster_gateway.runtimes.gpus import parse_inventory
 from cluster_gateway.runtimes.local import LocalRuntime
 from cluster_gateway.storage import LocalStorage
 from control_plane.events import EventBus, create_bus
@@ -21,6 +22,7 @@ from control_plane.services.clusters import (
     ClustersService,
     ClusterUsersService,
     GatewayRegistry,
+    PresetsService,
     presets_for_host,
 )
 from control_plane.services.ingress import IngressService
@@ -30,6 +32,8 @@ from control_plane.services.jobs import (
     JobStatusMachine,
     JobSubmitter,
 )
+from control_plane.services.jobs.life_span import LifeSpans
+from control_plane.services.jobs.scheduler import Scheduler
 from control_plane.services.monitoring import MonitoringService
 from control_plane.services.orgs import OrgsService
 from control_plane.services.projects import ProjectsService
@@ -71,6 +75,9 @@ class Platform:
     service_accounts: ServiceAccountsService
     job_status: JobStatusMachine
     reconciler: ClusterReconciler
+    scheduler: Scheduler
+    presets: PresetsService
+    life_spans: LifeSpans
     monitoring: MonitoringService
     ingress: IngressService
     storage: StorageService
@@ -101,6 +108,7 @@ class Platform:
                 default_grace_s=settings.kill_grace_s,
                 retention_s=settings.workload_retention_s,
                 log_limit_bytes=settings.job_log_limit_bytes,
+                gpu_inventory=parse_inventory(settings.local_gpus) if settings.local_gpus else None,
             )
         storages = StorageRegistry()
         local_storage = LocalStorage(settings.runtime_dir / "storage")
@@ -155,6 +163,15 @@ class Platform:
             job_url=settings.job_url,
             api_url=settings.effective_public_url,
         )
+        scheduler = Scheduler(
+            db=db,
+            bus=bus,
+            clusters=clusters,
+            gateways=gateways,
+            status=status,
+            submitter=submitter,
+        )
+        submitter.on_submitted = scheduler.request
         jobs = JobsService(
             db=db,
             acl=acl,
@@ -193,8 +210,12 @@ class Platform:
                 gateways=gateways,
                 status=status,
                 submitter=submitter,
+                scheduler=scheduler,
                 kill_grace_s=settings.kill_grace_s,
             ),
+            scheduler=scheduler,
+            presets=PresetsService(acl=acl, clusters=clusters, gateways=gateways),
+            life_spans=LifeSpans(acl=acl, gateways=gateways),
             monitoring=MonitoringService(db=db, jobs=jobs, gateways=gateways),
             ingress=IngressService(db=db, acl=acl, auth=auth, jobs_domain=settings.jobs_domain),
             storage=StorageService(

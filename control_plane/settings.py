@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # PATH of local jobs; defaults to the PATH of the process that loads the settings.
     job_path: str = "/usr/local/bin:/usr/bin:/bin"
 
+    # The local runtime's GPUs: unset to find the host's NVIDIA GPUs (NVML), else a count or
+    # COUNTxMODEL (`2xA100`) standing in for them (tests, hosts NVML does not see); "0": none.
+    local_gpus: str | None = None
+
     # Ended jobs' workloads (their output included) are removed by the local runtime after this.
     workload_retention_s: float = 7 * 24 * 3600
 

@@ -1,7 +1,8 @@
 """Background work of the control plane, in one place: started and drained by the lifespan.
 
 Each cluster has a controller: the process that holds the cluster's lease follows the
-cluster's state changes and reconciles it every interval; the others wait for the lease. Each
+cluster's state changes, reconciles it every interval and schedules its waiting jobs
+(`control_plane.services.jobs.scheduler`); the others wait for the lease. Each
 loop survives its own failures: an exception is logged and the loop goes on after a pause, so
 one bad job or a cluster that does not answer never stops the others.
 """
@@ -100,6 +101,7 @@ class BackgroundTasks:
                 continue
             logger.info("cluster %s: this process controls it", cluster)
             self._controlled.add(cluster)
+            self._platform.scheduler.control(cluster)
             try:
                 await self._control_cluster(cluster, settled)
             except* LeaseLost:
@@ -107,6 +109,7 @@ class BackgroundTasks:
             except* Exception:
                 logger.exception("cluster %s: its controller failed; it starts again", cluster)
             finally:
+                self._platform.scheduler.release(cluster)
                 self._controlled.discard(cluster)
                 settled.set()  # a cluster that fails to answer must not hold up serving
             await asyncio.sleep(_RESTART_DELAY_S)
@@ -123,6 +126,15 @@ class BackgroundTasks:
             tasks.create_task(follow())
             tasks.create_task(self._keep_lease(cluster))
             tasks.create_task(self._reconcile_periodically(cluster, followed, settled))
+            tasks.create_task(self._schedule(cluster, followed))
+
+    async def _schedule(self, cluster: str, followed: asyncio.Event) -> None:
+        """Schedule the cluster's waiting jobs, once the first reconcile has settled what
+        runs; a pass at once, then on every wake and at least every reconcile interval."""
+        await followed.wait()
+        scheduler = self._platform.scheduler
+        scheduler.wake(cluster)
+        await scheduler.run(cluster, interval_s=self._platform.settings.reconcile_interval_s)
 
     async def _keep_lease(self, cluster: str) -> None:
         """Renew the lease well before it expires; raise LeaseLost when another process has

@@ -90,6 +90,60 @@ class JobReason(DescribedEnum):
     LIFE_SPAN_ENDED = "LifeSpanEnded", "The job ran for its whole life span and was stopped"
     LOST = "Lost", "The cluster lost track of the job (its supervisor or node is gone)"
     START_FAILED = "StartFailed", "The job's command could not be started at all"
+    SCHEDULING_TIMEOUT = (
+        "SchedulingTimeout",
+        "The job could not start within its schedule timeout (or, for a preset without the "
+        "scheduler, at once)",
+    )
+    RESTARTED = "Restarted", "The job's command ended and was started again (its restart policy)"
+
+
+class JobPriority(DescribedEnum):
+    """Which waiting jobs start first when room frees: higher priority first, then the
+    earlier submitted."""
+
+    LOW = "low", "After every normal and high job waiting"
+    NORMAL = "normal", "The default"
+    HIGH = "high", "Before every normal and low job waiting"
+
+    @property
+    def rank(self) -> int:
+        """Stored and sorted by: low 0, normal 1, high 2."""
+        return _PRIORITY_RANKS[self]
+
+
+_PRIORITY_RANKS = {JobPriority.LOW: 0, JobPriority.NORMAL: 1, JobPriority.HIGH: 2}
+
+
+def priority_of_rank(rank: int) -> JobPriority:
+    return next(p for p, r in _PRIORITY_RANKS.items() if r == rank)
+
+
+class RestartPolicy(DescribedEnum):
+    """When a job's command is started again after it ended."""
+
+    NEVER = "never", "The job ends when its command does"
+    ON_FAILURE = "on-failure", "Started again when it exits with a non-zero code or is killed"
+    ALWAYS = "always", "Started again whenever it ends, until killed or its life span ends"
+
+    def restarts(self, reason: JobReason | None, exit_code: int | None) -> bool:
+        """Whether a command that ended so is started again. A kill by a user, the end of the
+        life span, a start that failed and a lost workload are never restarted."""
+        if self is RestartPolicy.NEVER or reason in _FINAL_REASONS:
+            return False
+        if self is RestartPolicy.ALWAYS:
+            return True
+        return not (reason is JobReason.COMPLETED or (reason is None and exit_code == 0))
+
+
+_FINAL_REASONS = frozenset(
+    {
+        JobReason.USER_REQUESTED,
+        JobReason.LIFE_SPAN_ENDED,
+        JobReason.START_FAILED,
+        JobReason.LOST,
+    }
+)
 
 
 def require_time_zone(moment: datetime | None) -> datetime | None:
@@ -294,6 +348,23 @@ class JobSubmission(Model):
             )
         return life_span_s
 
+    priority: JobPriority = JobPriority.NORMAL
+    """Which waiting jobs start first when room frees (then the earlier submitted)."""
+    schedule_timeout_s: float | None = Field(default=None, alias="scheduleTimeoutSeconds")
+    """Seconds the job may wait for room before it fails (SchedulingTimeout): 1 s to 30
+    days; null to wait as long as it takes."""
+    restart_policy: RestartPolicy = RestartPolicy.NEVER
+    """Whether its command is started again when it ends."""
+
+    @field_validator("schedule_timeout_s")
+    @classmethod
+    def _schedule_timeout(cls, timeout_s: float | None) -> float | None:
+        if timeout_s is not None and not MIN_LIFE_SPAN_S <= timeout_s <= MAX_LIFE_SPAN_S:
+            raise ValueError(
+                f"the schedule timeout must be between 1 second and {MAX_LIFE_SPAN_S // 86400} days"
+            )
+        return timeout_s
+
     @property
     def environment(self) -> dict[str, str]:
         return {var.name: var.value for var in self.env}
@@ -441,3 +512,14 @@ class Job(Model):
     # A job always has its first (pending) entry: an empty history means it was not loaded.
     history: tuple[JobStatusItem, ...] = ()
     """Every status it went through, oldest first."""
+    priority: JobPriority = JobPriority.NORMAL
+    """Its place among waiting jobs: higher priority starts first."""
+    schedule_timeout_s: float | None = Field(default=None, alias="scheduleTimeoutSeconds")
+    """Seconds it may wait for room before it fails; null for no limit."""
+    restart_policy: RestartPolicy = RestartPolicy.NEVER
+    """Whether its command is started again when it ends."""
+    restart_count: int = 0
+    """How many times its command was started again."""
+    queue_position: int | None = None
+    """While it waits for room: its place in its cluster's queue (1 starts next); null
+    otherwise."""

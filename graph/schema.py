@@ -29,8 +29,8 @@ from graph.types.jobs import Job
 from graph.types.scalars import SCALARS
 from resolvers.auth import AuthMutation, AuthQuery
 from resolvers.blobs import BlobsMutation, BlobsQuery
-from resolvers.clusters import ClustersQuery
-from resolvers.jobs import JobsMutation, JobsQuery, JobsSubscription
+from resolvers.clusters import ClustersMutation, ClustersQuery
+from resolvers.jobs import JobLifeSpanMutation, JobsMutation, JobsQuery, JobsSubscription
 from resolvers.monitoring import MonitoringSubscription
 from resolvers.node import NodeQuery
 from resolvers.orgs import OrgsMutation, OrgsQuery
@@ -62,7 +62,9 @@ class Mutation(
     UsersMutation,
     OrgsMutation,
     SharingMutation,
+    ClustersMutation,
     JobsMutation,
+    JobLifeSpanMutation,
     StorageMutation,
     BlobsMutation,
 ):

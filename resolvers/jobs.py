@@ -11,6 +11,8 @@ from glia.pages import PageRequest
 from graph.context import Info
 from graph.types.base import model_from_input
 from graph.types.jobs import (
+    BumpJobLifeSpanInput,
+    BumpJobLifeSpanPayload,
     Job,
     JobFilter,
     JobOrder,
@@ -122,6 +124,26 @@ class JobsMutation:
         user = await ctx.user()
         job, already_finished = await ctx.platform.jobs.kill(user, job_id(str(input.id)))
         return KillJobPayload(job=cast(Job, job), already_finished=already_finished)
+
+
+@strawberry.type
+class JobLifeSpanMutation:
+    @strawberry.mutation(
+        description="Extend an unfinished job's life span (the job's writers): its cluster "
+        "stops it that much later"
+    )
+    async def bump_job_life_span(
+        self,
+        info: Info,
+        input: Annotated[
+            BumpJobLifeSpanInput, strawberry.argument(description="Which, by how much")
+        ],
+    ) -> BumpJobLifeSpanPayload:
+        ctx = info.context
+        job = await ctx.platform.life_spans.bump(
+            ctx.session, await ctx.user(), job_id(str(input.id)), input.seconds
+        )
+        return BumpJobLifeSpanPayload(job=cast(Job, job))
 
 
 @strawberry.type

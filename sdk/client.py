@@ -26,15 +26,17 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from glia.auth import NewUser, PasswordChange, Token, User, UserRole, UserUpdate
-from glia.clusters import Cluster
+from glia.clusters import Cluster, ClusterSettingsInput, Preset, PresetInput
 from glia.jobs import (
     JOB_ID_PREFIX,
     EnvVar,
     Job,
     JobFilter,
     JobOrder,
+    JobPriority,
     JobStatus,
     JobSubmission,
+    RestartPolicy,
     is_job_id,
 )
 from glia.model import parse_input
@@ -343,6 +345,85 @@ class ClustersResource(Resource):
         data = await self._client.execute(documents.REMOVE_CLUSTER_USER, variables)
         return Member.model_validate(data["removeClusterUser"]["member"])
 
+    async def add_preset(
+        self,
+        cluster: str,
+        name: str,
+        *,
+        cpu: float,
+        memory_mb: int,
+        gpu: int = 0,
+        gpu_model: str | None = None,
+        shm_mb: int | None = None,
+        pids_limit: int = 1024,
+        credits_per_hour: float = 0.0,
+        preemptible: bool = False,
+        scheduler_enabled: bool = True,
+    ) -> Preset:
+        """Add a preset to a cluster (its admins may)."""
+        new = parse_input(
+            PresetInput,
+            {
+                "cluster": cluster,
+                "name": name,
+                "cpu": cpu,
+                "memory_mb": memory_mb,
+                "gpu": gpu,
+                "gpu_model": gpu_model,
+                "shm_mb": shm_mb,
+                "pids_limit": pids_limit,
+                "credits_per_hour": credits_per_hour,
+                "preemptible": preemptible,
+                "scheduler_enabled": scheduler_enabled,
+            },
+        )
+        data = await self._client.execute(documents.ADD_PRESET, {"input": new.to_wire()})
+        return Preset.model_validate(data["addPreset"]["preset"])
+
+    async def update_preset(self, cluster: str, name: str, **changes: Any) -> Preset:
+        """Change a cluster's preset (its admins may): the fields given (``add_preset``'s
+        keywords), the others as they are."""
+        current = (await self.get(cluster)).preset(name)
+        if current is None:
+            raise NotFound(f"cluster {cluster!r} has no preset {name!r}")
+        resources = current.resources
+        values: dict[str, Any] = {
+            "cluster": cluster,
+            "name": name,
+            "cpu": resources.cpu,
+            "memory_mb": resources.memory_mb,
+            "gpu": resources.gpu,
+            "gpu_model": resources.gpu_model,
+            "shm_mb": resources.shm_mb,
+            "pids_limit": resources.pids_limit,
+            "credits_per_hour": current.credits_per_hour,
+            "preemptible": current.preemptible,
+            "scheduler_enabled": current.scheduler_enabled,
+        }
+        unknown = changes.keys() - values.keys()
+        if unknown:
+            raise TypeError(f"update_preset: unknown fields {sorted(unknown)}")
+        new = parse_input(PresetInput, {**values, **changes})
+        data = await self._client.execute(documents.UPDATE_PRESET, {"input": new.to_wire()})
+        return Preset.model_validate(data["updatePreset"]["preset"])
+
+    async def remove_preset(self, cluster: str, name: str) -> Preset:
+        """Remove a preset from a cluster (its admins may)."""
+        variables = {"input": {"cluster": cluster, "name": name}}
+        data = await self._client.execute(documents.REMOVE_PRESET, variables)
+        return Preset.model_validate(data["removePreset"]["preset"])
+
+    async def update_settings(self, cluster: str, *, default_life_span_s: float | None) -> Cluster:
+        """Set a cluster's settings (its admins may): the life span of jobs that ask for none."""
+        settings = parse_input(
+            ClusterSettingsInput,
+            {"cluster": cluster, "default_life_span_s": default_life_span_s},
+        )
+        data = await self._client.execute(
+            documents.UPDATE_CLUSTER_SETTINGS, {"input": settings.to_wire()}
+        )
+        return Cluster.model_validate(data["updateClusterSettings"]["cluster"])
+
 
 def _job_filter(
     statuses: Iterable[JobStatus | str] | None,
@@ -390,6 +471,9 @@ class JobsResource(Resource):
         tags: Sequence[str] | None = None,
         description: str | None = None,
         life_span_s: float | None = None,
+        priority: JobPriority | str = JobPriority.NORMAL,
+        schedule_timeout_s: float | None = None,
+        restart_policy: RestartPolicy | str = RestartPolicy.NEVER,
         idempotency_key: str | None = None,
         http_port: int | None = None,
         http_auth: bool = True,
@@ -400,6 +484,10 @@ class JobsResource(Resource):
 
         It runs in ``project`` of ``org`` (None: the caller's personal org and project; a
         service account's own project), and the users in ``share`` may read it at once.
+
+        It waits for room on its cluster as long as it must (``schedule_timeout_s``: that
+        long at most) and starts by ``priority``, then submission order; ``restart_policy``
+        says whether its command is started again when it ends.
 
         It carries an idempotency key (a new one unless given), and is sent again with the
         same key when the server cannot be reached or is restarting (for up to about 15 s):
@@ -424,6 +512,9 @@ class JobsResource(Resource):
                 "tags": tuple(tags or ()),
                 "description": description,
                 "life_span_s": life_span_s,
+                "priority": JobPriority(priority),
+                "schedule_timeout_s": schedule_timeout_s,
+                "restart_policy": RestartPolicy(restart_policy),
                 "idempotency_key": idempotency_key or uuid.uuid4().hex,
                 "http_port": http_port,
                 "http_auth": http_auth,
@@ -568,6 +659,12 @@ class JobsResource(Resource):
     async def kill(self, ref: str) -> Job:
         """Kill a job; killing a finished job returns it unchanged (see `kill_job`)."""
         return (await self.kill_job(ref))[0]
+
+    async def bump_life_span(self, ref: str, seconds: float) -> Job:
+        """Extend a job's life span by ``seconds`` (its writers may)."""
+        variables = {"input": {"id": await self.resolve(ref), "seconds": seconds}}
+        data = await self._client.execute(documents.BUMP_JOB_LIFE_SPAN, variables)
+        return Job.model_validate(data["bumpJobLifeSpan"]["job"])
 
     async def kill_job(self, ref: str) -> tuple[Job, bool]:
         """Kill a job; returns it and whether it had already finished before."""

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from glia.acl import Action
 from glia.auth import Token, User, UserKind, UserRole
-from glia.clusters import Cluster, ClusterStatus, Preset, Resources
+from glia.clusters import (
+    Cluster,
+    ClusterSettingsInput,
+    ClusterStatus,
+    Preset,
+    PresetInput,
+    Resources,
+)
 from glia.jobs import (
     UNFINISHED_STATUSES,
     EnvVar,
@@ -12,10 +19,12 @@ from glia.jobs import (
     JobFilter,
     JobOrder,
     JobOrderField,
+    JobPriority,
     JobReason,
     JobStatus,
     JobStatusItem,
     JobSubmission,
+    RestartPolicy,
 )
 from glia.model import Model
 from glia.monitoring import LogLine, LogStream, LogText
@@ -39,6 +48,7 @@ __all__ = [
     "Action",
     "Cluster",
     "ClusterRole",
+    "ClusterSettingsInput",
     "ClusterStatus",
     "EnvVar",
     "GrantEntry",
@@ -46,6 +56,7 @@ __all__ = [
     "JobFilter",
     "JobOrder",
     "JobOrderField",
+    "JobPriority",
     "JobReason",
     "JobStatus",
     "JobStatusItem",
@@ -62,9 +73,11 @@ __all__ = [
     "OrgRole",
     "Page",
     "Preset",
+    "PresetInput",
     "Project",
     "ProjectRole",
     "Resources",
+    "RestartPolicy",
     "Role",
     "ServiceAccount",
     "Token",

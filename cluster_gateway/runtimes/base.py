@@ -54,6 +54,9 @@ class Runtime(abc.ABC):
     async def stop(self, job_id: str, *, grace_s: float = 10.0) -> None: ...
 
     @abc.abstractmethod
+    async def set_life_span(self, job_id: str, life_span_s: float | None) -> None: ...
+
+    @abc.abstractmethod
     async def states(self, job_ids: Sequence[str]) -> list[WorkloadState]: ...
 
     @abc.abstractmethod

@@ -34,7 +34,7 @@ from cluster_gateway.gateway import (
     WorkloadState,
     WorkloadWatch,
 )
-from cluster_gateway.runtimes import logfile
+from cluster_gateway.runtimes import gpus, logfile
 from cluster_gateway.runtimes.base import Runtime, check_job_id
 from cluster_gateway.watch import DEFAULT_HISTORY, WorkloadFeed
 from glia.clock import utcnow
@@ -74,6 +74,9 @@ class FakeRuntime(Runtime):
     ``run``). ``honour_stop``: ``stop`` ends the workload on the next loop turn with
     UserRequested (else the test calls ``finish``). ``stop_requests`` records every ``stop``.
     ``isolation``: what ``isolation()`` answers (by default, both kinds).
+    ``capacity``: the cluster's size; its ``gpu`` GPUs (indices 0…) are assigned to
+    workloads as the local runtime assigns them, and ``capacity()`` reports what the
+    workloads that have not ended leave free.
     """
 
     def __init__(
@@ -87,6 +90,10 @@ class FakeRuntime(Runtime):
         log_limit_bytes: int = DEFAULT_LOG_LIMIT,
     ) -> None:
         self._capacity = capacity or ClusterCapacity(cpu=8.0, memory_mb=16384)
+        self._gpus = tuple(
+            gpus.Gpu(str(i), self._capacity.gpu_model) for i in range(self._capacity.gpu)
+        )
+        self._holdings: dict[str, gpus.Holding] = {}
         self._isolation = isolation or JobIsolation(own_uid=True, sandbox=True)
         self._log_limit_bytes = log_limit_bytes
         self.auto_run = auto_run
@@ -112,7 +119,8 @@ class FakeRuntime(Runtime):
             job.wake()
 
     async def capacity(self) -> ClusterCapacity:
-        return self._capacity
+        free = gpus.free_resources(self._capacity, self._holdings.values())
+        return self._capacity.model_copy(update={"free": free})
 
     async def isolation(self) -> JobIsolation:
         return self._isolation
@@ -125,6 +133,10 @@ class FakeRuntime(Runtime):
             raise BadInput("empty command", fields={"command": "empty"})
         if spec.job_id in self._jobs:
             return self._jobs[spec.job_id].state
+        held = gpus.take(self._gpus, self._holdings, spec.job_id, spec.resources.gpu)
+        self._holdings[spec.job_id] = gpus.Holding(spec.resources, held)
+        env = {**spec.env, **gpus.visible_env(self._gpus, held)}
+        spec = spec.model_copy(update={"env": env})
         job = _Job(spec, WorkloadState(job_id=spec.job_id, phase=WorkloadPhase.PENDING))
         self._jobs[spec.job_id] = job
         self._feed.publish(job.state)
@@ -138,6 +150,20 @@ class FakeRuntime(Runtime):
         if job.state.phase == WorkloadPhase.EXITED or not self.honour_stop:
             return
         asyncio.get_running_loop().call_soon(self._stop_now, job_id, JobReason.USER_REQUESTED)
+
+    async def set_life_span(self, job_id: str, life_span_s: float | None) -> None:
+        job = self._job(job_id)
+        job.spec = job.spec.model_copy(update={"life_span_s": life_span_s})
+        if job.state.phase != WorkloadPhase.RUNNING:
+            return  # pending: the timer starts when it runs; ended: nothing to do
+        if job.life_span is not None:
+            job.life_span.cancel()
+            job.life_span = None
+        if life_span_s is not None and job.state.started_at is not None:
+            left = life_span_s - (utcnow() - job.state.started_at).total_seconds()
+            job.life_span = asyncio.get_running_loop().call_later(
+                max(0.0, left), self._stop_now, job_id, JobReason.LIFE_SPAN_ENDED
+            )
 
     async def states(self, job_ids: Sequence[str]) -> list[WorkloadState]:
         return [
@@ -226,6 +252,7 @@ class FakeRuntime(Runtime):
 
     @property
     def specs(self) -> dict[str, WorkloadSpec]:
+        """What each workload was started with, the GPU variables the runtime adds included."""
         return {job_id: job.spec for job_id, job in self._jobs.items()}
 
     def run(self, job_id: str) -> WorkloadState:
@@ -307,6 +334,7 @@ class FakeRuntime(Runtime):
     ) -> WorkloadState:
         if job.life_span is not None:
             job.life_span.cancel()
+        self._holdings.pop(job.spec.job_id, None)
         update: dict[str, Any] = {
             "phase": WorkloadPhase.EXITED,
             "exit_code": exit_code,

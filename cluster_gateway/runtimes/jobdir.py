@@ -36,6 +36,9 @@ import time
 SPEC = "spec.json"
 SUPERVISOR = "supervisor.json"
 STOP = "stop.json"
+# A life span given after the start ({"life_span_s": seconds from the start, or null}): the
+# supervisor reads it when woken (the runtime sends it SIGCHLD, harmless before its handler).
+LIFE_SPAN = "life_span.json"
 CHILD = "child.json"
 EXIT = "exit.json"
 SUPERVISOR_LOG = "supervisor.log"

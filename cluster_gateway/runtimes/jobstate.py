@@ -96,6 +96,21 @@ def signal_supervisor(job_dir: Path, grace_s: float) -> bool:
     return False
 
 
+def set_life_span(job_dir: Path, life_span_s: float | None) -> bool:
+    """Give the job a new life span (seconds from its start); False if its supervisor is
+    gone. SIGCHLD wakes the supervisor: its default action is to do nothing, so a supervisor
+    that has not set its handlers yet is not killed by it (it reads the file when it starts
+    its loop)."""
+    jobdir.write_json(str(job_dir / jobdir.LIFE_SPAN), {"life_span_s": life_span_s})
+    supervisor = load(job_dir / jobdir.SUPERVISOR) or {}
+    pid = supervisor.get("pid")
+    if isinstance(pid, int) and same_process(pid, supervisor.get("start_time")):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCHLD)
+            return True
+    return False
+
+
 def declare_lost_job(job_dir: Path, child: dict[str, Any] | None) -> dict[str, Any]:
     """The supervisor died without a word: kill what it left and record the loss."""
     pgid = child.get("pgid") if child else None

@@ -64,12 +64,13 @@ from cluster_gateway.gateway import (
     WorkloadState,
     WorkloadWatch,
 )
-from cluster_gateway.runtimes import cgroups, isolation, jobdir, jobstate, logfile, notify
+from cluster_gateway.runtimes import cgroups, gpus, isolation, jobdir, jobstate, logfile, notify
 from cluster_gateway.runtimes.base import Runtime, check_job_id
 from cluster_gateway.runtimes.sandbox import HOME as SANDBOX_HOME
 from cluster_gateway.runtimes.sandbox import Sandbox
 from cluster_gateway.runtimes.spawner_client import Spawners, SpawnFailed
 from cluster_gateway.watch import DEFAULT_HISTORY, WorkloadFeed
+from glia.clusters import Resources
 from glia.errors import BadInput, Conflict, NotFound
 from glia.monitoring import LogBatch, LogStream, time_us
 
@@ -215,6 +216,7 @@ class LocalRuntime(Runtime):
         extra_ro_binds: Sequence[str | Path] | None = None,
         own_uid: bool | None = None,
         log_limit_bytes: int = DEFAULT_LOG_LIMIT,
+        gpu_inventory: Sequence[gpus.Gpu] | None = None,
     ) -> None:
         """``retention_s``: how long an ended workload's directory is kept (checked every
         ``retention_check_s``). ``python``: the interpreter the spawner (and so every
@@ -227,7 +229,8 @@ class LocalRuntime(Runtime):
         jobs' commands need, shown read-only (default: the prefixes of this Python). ``own_uid``:
         run jobs under the uid/gid of their spec: None when the runtime is root, True (root
         only), False never. ``log_limit_bytes``: how much of a job's output is kept; the oldest
-        is dropped past it (``logfile.py``)."""
+        is dropped past it (``logfile.py``). ``gpu_inventory``: the GPUs workloads are given
+        (``gpus.parse_inventory``); None to find the host's NVIDIA GPUs at ``open``."""
         if log_limit_bytes < logfile.MAX_LINE:
             raise ValueError(f"log_limit_bytes must be at least {logfile.MAX_LINE}")
         root = os.geteuid() == 0
@@ -259,12 +262,19 @@ class LocalRuntime(Runtime):
         self._spawners: Spawners | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._jobs: dict[str, _Job] = {}
+        self._gpus: tuple[gpus.Gpu, ...] | None = (
+            tuple(gpu_inventory) if gpu_inventory is not None else None
+        )
+        # What each workload that has not ended holds (its resources, its GPUs): set when it
+        # is started, read back from its spec when the runtime finds it again at ``open``.
+        self._holdings: dict[str, gpus.Holding] = {}
         self._starting: dict[str, asyncio.Task[WorkloadState]] = {}
         self._dirty: set[str] = set()  # jobs to read again
         self._dirty_event = asyncio.Event()
         self._followers: dict[str, set[asyncio.Event]] = {}
         self._tails: dict[str, _Tail] = {}
         self._feed = WorkloadFeed(history=watch_history)
+        self._host: tuple[float, int] | None = None
         self._open = False
 
     # --- seams for operators and tests ----------------------------------------------------------
@@ -300,6 +310,8 @@ class LocalRuntime(Runtime):
         if not self._sandbox_known:
             self._sandbox = await asyncio.to_thread(self._find_sandbox)
             self._sandbox_known = True
+        if self._gpus is None:
+            self._gpus = await asyncio.to_thread(gpus.detect_nvidia)
         try:
             listener = await asyncio.to_thread(notify.Listener, str(self._state_dir))
         except OSError as exc:
@@ -317,8 +329,10 @@ class LocalRuntime(Runtime):
             raise
         # What was known before a close may have changed since: the scan has it now.
         self._jobs = {job_id: job for job_id, job in self._jobs.items() if job.starting}
-        for state, supervisor in active:
+        self._holdings = {i: h for i, h in self._holdings.items() if i in self._jobs}
+        for state, supervisor, holding in active:
             self._jobs[state.job_id] = _Job(state, starting=False, supervisor=supervisor)
+            self._holdings[state.job_id] = holding
         if self._feed.closed:
             self._feed = WorkloadFeed(history=self._watch_history)
         self._spawners = Spawners(
@@ -358,13 +372,21 @@ class LocalRuntime(Runtime):
         self._wake_followers(None)
 
     async def capacity(self) -> ClusterCapacity:
-        def measure() -> ClusterCapacity:
-            return ClusterCapacity(
-                cpu=float(psutil.cpu_count() or 1),
-                memory_mb=psutil.virtual_memory().total // (1024 * 1024),
-            )
+        def measure() -> tuple[float, int]:
+            return float(psutil.cpu_count() or 1), psutil.virtual_memory().total // (1024 * 1024)
 
-        return await asyncio.to_thread(measure)
+        if self._host is None:  # the host's size does not change while it runs
+            self._host = await asyncio.to_thread(measure)
+        inventory = self._gpus or ()
+        total = ClusterCapacity(
+            cpu=self._host[0],
+            memory_mb=self._host[1],
+            gpu=len(inventory),
+            gpu_model=gpus.model_of(inventory),
+        )
+        return total.model_copy(
+            update={"free": gpus.free_resources(total, self._holdings.values())}
+        )
 
     async def isolation(self) -> JobIsolation:
         if not self._sandbox_known:
@@ -385,6 +407,11 @@ class LocalRuntime(Runtime):
             return job.state
         task = self._starting.get(spec.job_id)
         if task is None:
+            # Its GPUs are taken before the first await: two starts never get the same one.
+            held = gpus.take(self._gpus or (), self._holdings, spec.job_id, spec.resources.gpu)
+            self._holdings[spec.job_id] = gpus.Holding(spec.resources, held)
+            env = {**spec.env, **gpus.visible_env(self._gpus or (), held)}
+            spec = spec.model_copy(update={"env": env})
             # A task of its own: a caller that is cancelled does not leave a half-started job.
             task = asyncio.create_task(self._start(spec, self._spawners))
             self._starting[spec.job_id] = task
@@ -393,11 +420,17 @@ class LocalRuntime(Runtime):
 
     async def _start(self, spec: WorkloadSpec, spawners: Spawners) -> WorkloadState:
         job_id = spec.job_id
-        known = await asyncio.to_thread(self._prepare, spec)
+        try:
+            known = await asyncio.to_thread(self._prepare, spec)
+        except BaseException:
+            self._holdings.pop(job_id, None)
+            raise
         if known is not None:
             state, supervisor = known
+            self._holdings.pop(job_id, None)
             if state.phase != WorkloadPhase.EXITED:
                 self._follow(state, supervisor)
+                self._holdings[job_id] = await asyncio.to_thread(self._read_holding, job_id)
             return state
         job = _Job(WorkloadState(job_id=job_id, phase=WorkloadPhase.PENDING))
         self._jobs[job_id] = job
@@ -449,6 +482,13 @@ class LocalRuntime(Runtime):
     async def _stop_supervisor(self, job_id: str, grace_s: float) -> None:
         if not await asyncio.to_thread(self._signal_supervisor, job_id, grace_s):
             await self._refresh([job_id])  # the supervisor is gone: Lost, its orphans killed
+
+    async def set_life_span(self, job_id: str, life_span_s: float | None) -> None:
+        await self._settle(job_id)
+        job_dir = await self._existing_dir(job_id)
+        if job_id not in self._jobs:
+            return  # ended
+        await asyncio.to_thread(jobstate.set_life_span, job_dir, life_span_s)
 
     async def states(self, job_ids: Sequence[str]) -> list[WorkloadState]:
         found: dict[str, WorkloadState] = {}
@@ -693,6 +733,7 @@ class LocalRuntime(Runtime):
         old = job.state
         if state.phase == WorkloadPhase.MISSING:  # its directory was removed under us
             del self._jobs[state.job_id]
+            self._holdings.pop(state.job_id, None)
             self._dirty.discard(state.job_id)
             self._feed.publish(state)
             self._wake_followers(state.job_id)
@@ -719,6 +760,7 @@ class LocalRuntime(Runtime):
         self._feed.publish(state)
         if state.phase == WorkloadPhase.EXITED:
             del self._jobs[state.job_id]
+            self._holdings.pop(state.job_id, None)
             self._dirty.discard(state.job_id)
             self._wake_followers(state.job_id)
         else:
@@ -836,10 +878,10 @@ class LocalRuntime(Runtime):
             if directory.stat().st_uid == self._euid:
                 directory.chmod(jobdir.DIR_MODE)
 
-    def _scan(self, expired_before: float) -> list[tuple[WorkloadState, int | None]]:
-        """The workloads that have not ended, with their supervisors' pids; removes those
-        ended before ``expired_before``."""
-        active: list[tuple[WorkloadState, int | None]] = []
+    def _scan(self, expired_before: float) -> list[tuple[WorkloadState, int | None, gpus.Holding]]:
+        """The workloads that have not ended, with their supervisors' pids and what they
+        hold; removes those ended before ``expired_before``."""
+        active: list[tuple[WorkloadState, int | None, gpus.Holding]] = []
         with os.scandir(self._jobs_dir) as entries:
             for entry in entries:
                 if not entry.is_dir():
@@ -858,7 +900,8 @@ class LocalRuntime(Runtime):
                     logger.exception("cannot read the state of %s", entry.name)
                     continue
                 if _active(state):
-                    active.append((state, self._supervisor_pid(entry.name)))
+                    holding = self._read_holding(entry.name)
+                    active.append((state, self._supervisor_pid(entry.name), holding))
         return active
 
     def _remove_expired(self, keep: set[str], expired_before: float) -> list[str]:
@@ -930,6 +973,9 @@ class LocalRuntime(Runtime):
                     "memory_mb": spec.resources.memory_mb,
                     "gpu": spec.resources.gpu,
                     "pids_limit": spec.resources.pids_limit,
+                    "gpu_ids": list(self._holdings[spec.job_id].gpus)
+                    if spec.job_id in self._holdings
+                    else [],
                 },
                 "life_span_s": spec.life_span_s,
                 "grace_s": self._default_grace_s,
@@ -942,6 +988,19 @@ class LocalRuntime(Runtime):
             },
         )
         return None
+
+    def _read_holding(self, job_id: str) -> gpus.Holding:
+        """What a workload found again holds, from its spec (nothing, if that is unreadable)."""
+        spec = jobstate.load(self._jobs_dir / job_id / jobdir.SPEC) or {}
+        found = spec.get("resources") or {}
+        try:
+            resources = Resources(
+                cpu=float(found.get("cpu", 0)), memory_mb=int(found.get("memory_mb", 0))
+            )
+            held = tuple(str(index) for index in found.get("gpu_ids") or ())
+        except (TypeError, ValueError):
+            return gpus.Holding(Resources(cpu=0, memory_mb=0))
+        return gpus.Holding(resources, held)
 
     def _supervisor_pid(self, job_id: str) -> int | None:
         return jobstate.supervisor_pid(self._jobs_dir / job_id)

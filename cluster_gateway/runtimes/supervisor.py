@@ -495,10 +495,24 @@ class Supervisor:
         why = said[-1].decode(errors="replace") if said else "no error given"
         return self.finish(127, None, START_FAILED, f"cannot set up the job's sandbox: {why}")
 
+    def life_span(self) -> float | None:
+        """The job's life span: the one given since its start (``jobdir.LIFE_SPAN``), else
+        its spec's."""
+        try:
+            given = jobdir.read_json(self.path(jobdir.LIFE_SPAN))
+        except (OSError, ValueError):
+            given = None
+        value = (
+            given.get("life_span_s") if isinstance(given, dict) else self.spec.get("life_span_s")
+        )
+        return (
+            float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        )
+
     def loop(self, log: logfile.LogWriter, streams: dict[int, int]) -> None:
         started = time.monotonic()
-        life_span = self.spec.get("life_span_s")
-        life_deadline = started + life_span if isinstance(life_span, int | float) else None
+        life_span = self.life_span()
+        life_deadline = started + life_span if life_span is not None else None
         drain_until: float | None = None
         partial = {fd: b"" for fd in streams}
         poller = select.epoll()
@@ -522,6 +536,8 @@ class Supervisor:
             for fd, _ in events:
                 if fd == self.wake_fd:
                     self.read_signals()
+                    life_span = self.life_span()  # a new one may have been given
+                    life_deadline = started + life_span if life_span is not None else None
                     continue
                 data = os.read(fd, READ_SIZE)
                 if data:
@@ -641,7 +657,7 @@ class Supervisor:
         if self.stop_reason == USER_REQUESTED:
             reason, description = USER_REQUESTED, "stopped on request"
         elif self.stop_reason == LIFE_SPAN_ENDED:
-            life_span = self.spec.get("life_span_s")
+            life_span = self.life_span()
             reason, description = LIFE_SPAN_ENDED, f"life span of {life_span} s ended"
         elif oom_kills and exit_code != 0:
             resources = self.spec.get("resources")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -16,9 +17,36 @@ from control_plane.services.acl import AclService
 from control_plane.store.models import ClusterRow, PresetRow
 from glia.acl import Action
 from glia.auth import User
-from glia.clusters import Cluster, ClusterStatus, Preset, Resources
-from glia.errors import Forbidden, NotFound, Unavailable
+from glia.clusters import (
+    Cluster,
+    ClusterSettingsInput,
+    ClusterStatus,
+    Preset,
+    PresetInput,
+    Resources,
+    fit_count,
+)
+from glia.errors import Conflict, Forbidden, NotFound, Unavailable
 from glia.tenancy import CLUSTER_ROLES, ClusterRole, Member, cluster_role, cluster_uri
+
+logger = logging.getLogger(__name__)
+
+
+def preset_from_row(row: PresetRow) -> Preset:
+    return Preset(
+        name=row.name,
+        resources=Resources(
+            cpu=row.cpu,
+            memory_mb=row.memory_mb,
+            gpu=row.gpu,
+            pids_limit=row.pids_limit,
+            gpu_model=row.gpu_model,
+            shm_mb=row.shm_mb,
+        ),
+        credits_per_hour=row.credits_per_hour,
+        preemptible=row.preemptible,
+        scheduler_enabled=row.scheduler_enabled,
+    )
 
 
 def cluster_from_row(row: ClusterRow) -> Cluster:
@@ -26,16 +54,22 @@ def cluster_from_row(row: ClusterRow) -> Cluster:
         id=row.id,
         name=row.name,
         status=ClusterStatus(row.status),
-        presets=tuple(
-            Preset(
-                name=p.name,
-                resources=Resources(
-                    cpu=p.cpu, memory_mb=p.memory_mb, gpu=p.gpu, pids_limit=p.pids_limit
-                ),
-            )
-            for p in row.presets
-        ),
+        presets=tuple(preset_from_row(p) for p in row.presets),
+        default_life_span_s=row.default_life_span_s,
     )
+
+
+def _set_preset(row: PresetRow, preset: Preset) -> None:
+    resources = preset.resources
+    row.cpu = resources.cpu
+    row.memory_mb = resources.memory_mb
+    row.gpu = resources.gpu
+    row.gpu_model = resources.gpu_model
+    row.shm_mb = resources.shm_mb
+    row.pids_limit = resources.pids_limit
+    row.credits_per_hour = preset.credits_per_hour
+    row.preemptible = preset.preemptible
+    row.scheduler_enabled = preset.scheduler_enabled
 
 
 def presets_for_host(capacity: ClusterCapacity) -> list[Preset]:
@@ -113,21 +147,19 @@ class ClustersService:
                 gateway="embedded",
                 status=ClusterStatus.READY.value,
             )
-            row.presets = [
-                PresetRow(
-                    name=p.name,
-                    cpu=p.resources.cpu,
-                    memory_mb=p.resources.memory_mb,
-                    gpu=p.resources.gpu,
-                    pids_limit=p.resources.pids_limit,
-                    position=i,
-                )
-                for i, p in enumerate(presets)
-            ]
+            row.presets = []
+            for i, preset in enumerate(presets):
+                preset_row = PresetRow(name=preset.name, position=i)
+                _set_preset(preset_row, preset)
+                row.presets.append(preset_row)
             session.add(row)
             await session.commit()
         self._snapshot = None
         return await self.get(session, name)
+
+    def changed(self) -> None:
+        """A cluster or its presets changed: the next read loads them again."""
+        self._snapshot = None
 
     async def list(self, session: AsyncSession) -> builtins.list[Cluster]:
         if self._snapshot is None or time.monotonic() - self._loaded_at > self._cache_ttl_s:
@@ -161,6 +193,105 @@ class ClustersService:
         if not clusters:
             raise NotFound("no cluster is registered")
         return clusters[0].name
+
+
+class PresetsService:
+    """A cluster's presets and settings: its managers and admins change them (``manage`` on
+    ``cluster://NAME``); its users see them, with how many more jobs of each fit now."""
+
+    def __init__(
+        self, *, acl: AclService, clusters: ClustersService, gateways: GatewayRegistry
+    ) -> None:
+        self._acl = acl
+        self._clusters = clusters
+        self._gateways = gateways
+
+    async def _managed(self, session: AsyncSession, caller: User, cluster: str) -> ClusterRow:
+        """The cluster's row, for a caller who manages it; NotFound for one who may not
+        see it, Forbidden for a user of it."""
+        row = await session.scalar(
+            select(ClusterRow)
+            .options(selectinload(ClusterRow.presets))
+            .where(ClusterRow.name == cluster)
+        )
+        if row is None or not await self._acl.check(
+            caller.subject, cluster_uri(cluster), Action.READ
+        ):
+            raise NotFound(f"cluster {cluster!r} not found", fields={"cluster": "not found"})
+        await self._acl.require(caller.subject, cluster_uri(cluster), Action.MANAGE)
+        return row
+
+    async def add(self, session: AsyncSession, caller: User, new: PresetInput) -> Preset:
+        row = await self._managed(session, caller, new.cluster)
+        if any(p.name == new.name for p in row.presets):
+            raise Conflict(
+                f"cluster {new.cluster!r} has a preset {new.name!r} already",
+                fields={"name": "taken"},
+            )
+        preset_row = PresetRow(
+            name=new.name, position=max((p.position for p in row.presets), default=-1) + 1
+        )
+        _set_preset(preset_row, new.preset)
+        row.presets.append(preset_row)
+        await session.commit()
+        self._clusters.changed()
+        return preset_from_row(preset_row)
+
+    async def update(self, session: AsyncSession, caller: User, new: PresetInput) -> Preset:
+        row = await self._managed(session, caller, new.cluster)
+        preset_row = self._preset(row, new.name)
+        _set_preset(preset_row, new.preset)
+        await session.commit()
+        self._clusters.changed()
+        return preset_from_row(preset_row)
+
+    async def remove(self, session: AsyncSession, caller: User, cluster: str, name: str) -> Preset:
+        """Remove a preset; jobs of it keep their resources, new ones cannot ask for it."""
+        row = await self._managed(session, caller, cluster)
+        preset_row = self._preset(row, name)
+        preset = preset_from_row(preset_row)
+        row.presets.remove(preset_row)
+        await session.commit()
+        self._clusters.changed()
+        return preset
+
+    async def update_settings(
+        self, session: AsyncSession, caller: User, new: ClusterSettingsInput
+    ) -> Cluster:
+        row = await self._managed(session, caller, new.cluster)
+        row.default_life_span_s = new.default_life_span_s
+        await session.commit()
+        self._clusters.changed()
+        return await self._clusters.get(session, new.cluster)
+
+    @staticmethod
+    def _preset(row: ClusterRow, name: str) -> PresetRow:
+        found = next((p for p in row.presets if p.name == name), None)
+        if found is None:
+            raise NotFound(
+                f"cluster {row.name!r} has no preset {name!r}", fields={"name": "not found"}
+            )
+        return found
+
+    async def with_availability(self, cluster: Cluster) -> Cluster:
+        """The cluster with how many more jobs of each preset fit in its free capacity now
+        (left unknown where its gateway does not answer)."""
+        try:
+            capacity = await self._gateways.get(cluster.name).capacity()
+        except Exception:
+            logger.warning("cluster %s: no capacity to report", cluster.name, exc_info=True)
+            return cluster
+        free = capacity.free or capacity
+        return cluster.model_copy(
+            update={
+                "presets": tuple(
+                    p.model_copy(
+                        update={"available": fit_count(p.resources, free, capacity.gpu_model)}
+                    )
+                    for p in cluster.presets
+                )
+            }
+        )
 
 
 class ClusterUsersService:

@@ -114,6 +114,8 @@ class ClusterRow(Base):
     gateway: Mapped[str] = mapped_column(String(16), default="embedded")
     status: Mapped[str] = mapped_column(String(16), default="ready")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The life span of its jobs that ask for none; null for no limit.
+    default_life_span_s: Mapped[float | None] = mapped_column(Float)
 
     presets: Mapped[list[PresetRow]] = relationship(
         back_populates="cluster", cascade="all, delete-orphan", order_by="PresetRow.position"
@@ -132,6 +134,11 @@ class PresetRow(Base):
     gpu: Mapped[int] = mapped_column(Integer, default=0)
     pids_limit: Mapped[int] = mapped_column(Integer, default=1024)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    gpu_model: Mapped[str | None] = mapped_column(String(64))
+    shm_mb: Mapped[int | None] = mapped_column(Integer)
+    credits_per_hour: Mapped[float] = mapped_column(Float, default=0.0)
+    preemptible: Mapped[bool] = mapped_column(Boolean, default=False)
+    scheduler_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
 
     cluster: Mapped[ClusterRow] = relationship(back_populates="presets")
 
@@ -200,6 +207,17 @@ class JobRow(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
+    # Scheduling (control_plane/services/jobs/scheduler.py): a pending job with no
+    # `scheduled_at` waits in its cluster's queue, by `priority` (JobPriority.rank), then
+    # `created_at`; `scheduled_at` is set when the scheduler hands it to the cluster.
+    gpu_model: Mapped[str | None] = mapped_column(String(64))
+    shm_mb: Mapped[int | None] = mapped_column(Integer)
+    priority: Mapped[int] = mapped_column(Integer, default=1)
+    schedule_timeout_s: Mapped[float | None] = mapped_column(Float)
+    scheduled_at: Mapped[datetime | None]
+    restart_policy: Mapped[str] = mapped_column(String(16), default="never")
+    restart_count: Mapped[int] = mapped_column(Integer, default=0)
+
     history: Mapped[list[JobStatusRow]] = relationship(
         back_populates="job", cascade="all, delete-orphan", order_by="JobStatusRow.id"
     )
@@ -213,6 +231,10 @@ class JobTagRow(Base):
 
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+# The queue's scan: a cluster's pending jobs not yet handed to it.
+Index("ix_jobs_queue", JobRow.cluster_id, JobRow.status, JobRow.scheduled_at)
 
 
 class JobStatusRow(Base):

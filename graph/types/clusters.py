@@ -3,7 +3,7 @@ from __future__ import annotations
 import strawberry
 
 from glia import clusters as kernel
-from graph.types.base import expose_enum, field_description, object_type
+from graph.types.base import expose_enum, field_description, input_type, object_type
 from graph.types.node import Node
 
 ClusterStatus = expose_enum(kernel.ClusterStatus)
@@ -22,3 +22,29 @@ class Preset:
 @object_type(kernel.Cluster)
 class Cluster(Node):
     id: strawberry.ID = strawberry.field(description=field_description(kernel.Cluster, "id"))
+
+
+@input_type(kernel.PresetInput, name="PresetInput")
+class PresetInput:
+    pass
+
+
+@input_type(kernel.ClusterSettingsInput, name="UpdateClusterSettingsInput")
+class UpdateClusterSettingsInput:
+    pass
+
+
+@strawberry.input(description="A preset to remove from a cluster")
+class RemovePresetInput:
+    cluster: str = strawberry.field(description="The cluster's name")
+    name: str = strawberry.field(description="The preset's name")
+
+
+@strawberry.type(description="The preset added, changed or removed")
+class PresetPayload:
+    preset: Preset = strawberry.field(description="The preset (as it was, when removed)")
+
+
+@strawberry.type(description="The cluster with its settings now")
+class ClusterPayload:
+    cluster: Cluster = strawberry.field(description="The cluster")

@@ -16,6 +16,8 @@ from graph.types.pages import OrderDirection  # noqa: F401  (JobOrder's enum, de
 
 JobStatus = expose_enum(kernel.JobStatus)
 JobReason = expose_enum(kernel.JobReason)
+JobPriority = expose_enum(kernel.JobPriority)
+RestartPolicy = expose_enum(kernel.RestartPolicy)
 
 
 @object_type(kernel.JobStatusItem)
@@ -89,6 +91,19 @@ class SubmitJobPayload:
 @strawberry.input(description="Which job to stop")
 class KillJobInput:
     id: strawberry.ID = strawberry.field(description="The job's id")
+
+
+@strawberry.input(description="A job whose life span to extend, and by how much")
+class BumpJobLifeSpanInput:
+    id: strawberry.ID = strawberry.field(description="The job's id")
+    seconds: float = strawberry.field(
+        description="Seconds to add to its life span (1 s to 30 days)"
+    )
+
+
+@strawberry.type(description="The job with its longer life span")
+class BumpJobLifeSpanPayload:
+    job: Job = strawberry.field(description="The job")
 
 
 @strawberry.type(description="The job after the kill")

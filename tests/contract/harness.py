@@ -18,9 +18,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cluster_gateway.gateway import JobIsolation, WorkloadPhase, WorkloadSpec, WorkloadState
+from cluster_gateway.gateway import (
+    ClusterCapacity,
+    JobIsolation,
+    WorkloadPhase,
+    WorkloadSpec,
+    WorkloadState,
+)
 from cluster_gateway.runtimes.base import Runtime
 from cluster_gateway.runtimes.fake import FakeRuntime
+from cluster_gateway.runtimes.gpus import parse_inventory
 from cluster_gateway.runtimes.local import LocalRuntime
 from cluster_gateway.watch import DEFAULT_HISTORY
 from glia.clusters import Resources
@@ -29,6 +36,9 @@ from glia.monitoring import LogStream
 from tests.polling import eventually
 
 PATH = os.environ.get("PATH", "/usr/bin:/bin")
+# Every runtime under contract has this inventory of GPUs (configured: no host GPU needed).
+GPUS = 2
+GPU_MODEL = "TestGPU"
 ROOT = os.geteuid() == 0
 # The unprivileged uid and gid the local harness's jobs run as when the tests run as root, as
 # the control plane gives them: no user of this host has them.
@@ -83,7 +93,7 @@ class Harness(abc.ABC):
 
     @abc.abstractmethod
     def spec(
-        self, job_id: str, program: Program, *, life_span_s: float | None = None
+        self, job_id: str, program: Program, *, life_span_s: float | None = None, gpu: int = 0
     ) -> WorkloadSpec: ...
 
     @abc.abstractmethod
@@ -132,16 +142,17 @@ class LocalHarness(Harness):
             default_grace_s=1.0,
             poll_interval_s=0.2,
             watch_history=watch_history,
+            gpu_inventory=parse_inventory(f"{GPUS}x{GPU_MODEL}"),
             **limit,
         )
 
     def spec(
-        self, job_id: str, program: Program, *, life_span_s: float | None = None
+        self, job_id: str, program: Program, *, life_span_s: float | None = None, gpu: int = 0
     ) -> WorkloadSpec:
         return WorkloadSpec(
             job_id=job_id,
             command=("sh", "-c", self.script(program)),
-            resources=Resources(cpu=1, memory_mb=256),
+            resources=Resources(cpu=1, memory_mb=256, gpu=gpu),
             env={"PATH": PATH},
             life_span_s=life_span_s,
             uid=JOB_UID if ROOT else None,
@@ -206,16 +217,17 @@ class FakeHarness(Harness):
         self, *, watch_history: int = DEFAULT_HISTORY, log_limit_bytes: int | None = None
     ) -> FakeRuntime:
         limit = {} if log_limit_bytes is None else {"log_limit_bytes": log_limit_bytes}
-        return FakeRuntime(watch_history=watch_history, **limit)
+        capacity = ClusterCapacity(cpu=8, memory_mb=16384, gpu=GPUS, gpu_model=GPU_MODEL)
+        return FakeRuntime(watch_history=watch_history, capacity=capacity, **limit)
 
     def spec(
-        self, job_id: str, program: Program, *, life_span_s: float | None = None
+        self, job_id: str, program: Program, *, life_span_s: float | None = None, gpu: int = 0
     ) -> WorkloadSpec:
         self._player.programs[job_id] = program
         return WorkloadSpec(
             job_id=job_id,
             command=("program", job_id),
-            resources=Resources(cpu=1, memory_mb=256),
+            resources=Resources(cpu=1, memory_mb=256, gpu=gpu),
             life_span_s=life_span_s,
         )
 

@@ -20,10 +20,20 @@ from cluster_gateway.gateway import (
 )
 from cluster_gateway.runtimes.base import Runtime
 from glia.clock import utcnow
+from glia.clusters import Resources
 from glia.errors import BadInput, Conflict, NotFound
 from glia.jobs import JobReason
 from glia.monitoring import LogLine, LogStream
-from tests.contract.harness import FOREVER, Harness, Out, Pause, Program, prints
+from tests.contract.harness import (
+    FOREVER,
+    GPU_MODEL,
+    GPUS,
+    Harness,
+    Out,
+    Pause,
+    Program,
+    prints,
+)
 from tests.polling import eventually
 
 PENDING, RUNNING, EXITED = WorkloadPhase.PENDING, WorkloadPhase.RUNNING, WorkloadPhase.EXITED
@@ -233,6 +243,42 @@ async def test_active_workloads_are_the_pending_and_running_ones(harness: Harnes
 async def test_capacity(harness: Harness) -> None:
     capacity = await harness.runtime.capacity()
     assert capacity.cpu > 0 and capacity.memory_mb > 0
+    assert (capacity.gpu, capacity.gpu_model) == (GPUS, GPU_MODEL)
+    assert capacity.free == Resources(cpu=capacity.cpu, memory_mb=capacity.memory_mb, gpu=GPUS)
+
+
+async def test_what_workloads_hold_is_not_free_until_they_end(harness: Harness) -> None:
+    runtime = harness.runtime
+    total = await runtime.capacity()
+    await running(harness, "job-1")
+    await runtime.start(harness.spec("job-2", FOREVER, gpu=2))
+    free = (await runtime.capacity()).free
+    assert free == Resources(cpu=total.cpu - 2, memory_mb=total.memory_mb - 512, gpu=0)
+    # GPUs are assigned exclusively: none is left for a third job.
+    with pytest.raises(Conflict, match="GPUs"):
+        await runtime.start(harness.spec("job-3", FOREVER, gpu=1))
+    assert await runtime.states(["job-3"]) == [
+        WorkloadState(job_id="job-3", phase=WorkloadPhase.MISSING)
+    ]
+    await runtime.stop("job-2", grace_s=1)
+    await ended(runtime, "job-2")
+    assert (await runtime.capacity()).free == Resources(
+        cpu=total.cpu - 1, memory_mb=total.memory_mb - 256, gpu=GPUS
+    )
+    await runtime.start(harness.spec("job-3", FOREVER, gpu=1))
+    assert (await runtime.capacity()).free.gpu == GPUS - 1  # type: ignore[union-attr]
+
+
+async def test_a_new_life_span_is_kept(harness: Harness) -> None:
+    runtime = harness.runtime
+    async with runtime.watch() as watch:
+        await runtime.start(harness.spec("job-1", FOREVER, life_span_s=600))
+        await runtime.set_life_span("job-1", 0.5)
+        end = of(await events_until(watch, "job-1", EXITED), "job-1")[-1]
+    assert end.reason == JobReason.LIFE_SPAN_ENDED
+    await runtime.set_life_span("job-1", 10)  # ended: nothing happens
+    with pytest.raises(NotFound):
+        await runtime.set_life_span("ghost", 10)
 
 
 async def test_isolation(harness: Harness) -> None:
@@ -471,6 +517,16 @@ async def test_close_ends_every_watch(harness: Harness) -> None:
             async with asyncio.timeout(WITHIN):
                 assert [e async for e in late] == []
     await harness.reopen()  # so that the harness can stop the job
+
+
+async def test_a_new_runtime_knows_what_its_workloads_hold(persistent_harness: Harness) -> None:
+    harness = persistent_harness
+    await harness.runtime.start(harness.spec("job-1", FOREVER, gpu=1))
+    await running(harness, "job-1")
+    runtime = await harness.reopen()
+    assert (await runtime.capacity()).free.gpu == GPUS - 1  # type: ignore[union-attr]
+    with pytest.raises(Conflict, match="GPUs"):
+        await runtime.start(harness.spec("job-2", FOREVER, gpu=2))
 
 
 async def test_a_new_runtime_finds_running_jobs(persistent_harness: Harness) -> None:

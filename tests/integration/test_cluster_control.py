@@ -151,6 +151,7 @@ async def test_an_expired_watch_is_replaced_and_nothing_is_missed(
         ready = asyncio.Event()
         follower = asyncio.create_task(platform.reconciler.follow("default", ready=ready))
         await ready.wait()
+        platform.scheduler.control("default")  # as the lease holder does (no workers here)
         async with platform.db.session() as session:
             user, _ = await platform.auth.create_user(session, NewUser(name="alice"))
             job = await platform.jobs.submit(session, user, JobSubmission(command=("true",)))

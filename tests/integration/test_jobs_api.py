@@ -352,7 +352,7 @@ async def test_racing_transitions_move_a_job_once_and_log_nothing(
     api: Api, runtime: FakeRuntime, caplog: pytest.LogCaptureFixture
 ) -> None:
     token = await api.user("alice")
-    jobs = [await api.submit_job(token) for _ in range(20)]
+    jobs = [await api.submit_job(token) for _ in range(12)]
     for job in jobs:
         await job_status(api, token, job["id"], "RUNNING")
     runtime.honour_stop = False

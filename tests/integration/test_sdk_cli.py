@@ -106,8 +106,20 @@ def test_login_stores_the_token_in_a_private_file(
     assert [p["name"] for p in shown["presets"]] == ["cpu-small", "cpu-medium", "cpu-large"]
     assert shown["presets"][0] == {
         "name": "cpu-small",
-        "resources": {"cpu": 0.5, "memoryMb": 1024, "gpu": 0, "pidsLimit": 1024},
+        "resources": {
+            "cpu": 0.5,
+            "memoryMb": 1024,
+            "gpu": 0,
+            "pidsLimit": 1024,
+            "gpuModel": None,
+            "shmMb": None,
+        },
+        "creditsPerHour": 0.0,
+        "preemptible": False,
+        "schedulerEnabled": True,
+        "available": shown["presets"][0]["available"],  # what fits on this host now
     }
+    assert shown["presets"][0]["available"] >= 1
 
     assert glia("logout").exit_code == 0
     assert load_config(config_file).current.token is None

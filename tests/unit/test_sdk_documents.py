@@ -34,4 +34,4 @@ def test_a_schema_change_that_breaks_the_sdk_is_caught() -> None:
 
 
 def test_selection_follows_the_model() -> None:
-    assert selection(Resources) == "cpu memoryMb gpu pidsLimit"
+    assert selection(Resources) == "cpu memoryMb gpu pidsLimit gpuModel shmMb"

@@ -20,6 +20,7 @@ class AdminState(SessionState):
     presets: list[dict[str, str]] = []
     cluster_users: list[dict[str, str]] = []
     cluster_user_errors: dict[str, str] = {}
+    preset_errors: dict[str, str] = {}
     new_password: str = ""
     new_password_for: str = ""
     errors: dict[str, str] = {}
@@ -59,8 +60,19 @@ class AdminState(SessionState):
                 "name": p.name,
                 "cpu": f"{p.resources.cpu:g}",
                 "memory": f"{p.resources.memory_mb} MiB",
-                "gpu": str(p.resources.gpu),
+                "gpu": str(p.resources.gpu)
+                + (f" × {p.resources.gpu_model}" if p.resources.gpu_model else ""),
                 "pids": str(p.resources.pids_limit),
+                "credits": f"{p.credits_per_hour:g}",
+                "flags": ", ".join(
+                    word
+                    for word, on in (
+                        ("preemptible", p.preemptible),
+                        ("no queue", not p.scheduler_enabled),
+                    )
+                    if on
+                ),
+                "available": "?" if p.available is None else str(p.available),
             }
             for p in cluster.presets
         ]
@@ -126,6 +138,46 @@ class AdminState(SessionState):
         except BadInput as error:
             self.cluster_user_errors = field_errors(error)
             return None if self.cluster_user_errors else self.handle(error)
+        except GliaError as error:
+            return self.handle(error)
+        return await self._load()
+
+    @rx.event
+    async def save_preset(self, form: dict[str, Any]) -> Any:
+        """Add the preset, or set every field of the one of that name."""
+        self.preset_errors = {}
+
+        def number(key: str, default: str = "0") -> str:
+            return str(form.get(key) or default).strip()
+
+        name = str(form.get("name") or "").strip()
+        values = {
+            "cpu": number("cpu"),
+            "memory_mb": number("memory_mb"),
+            "gpu": number("gpu"),
+            "gpu_model": str(form.get("gpu_model") or "").strip() or None,
+            "credits_per_hour": number("credits_per_hour"),
+            "preemptible": bool(form.get("preemptible")),
+            "scheduler_enabled": not form.get("no_queue"),
+        }
+        try:
+            async with self.client() as client:
+                if any(p["name"] == name for p in self.presets):
+                    await client.clusters.update_preset(self.cluster, name, **values)
+                else:
+                    await client.clusters.add_preset(self.cluster, name, **values)
+        except BadInput as error:
+            self.preset_errors = field_errors(error)
+            return None if self.preset_errors else self.handle(error)
+        except GliaError as error:
+            return self.handle(error)
+        return await self._load()
+
+    @rx.event
+    async def remove_preset(self, name: str) -> Any:
+        try:
+            async with self.client() as client:
+                await client.clusters.remove_preset(self.cluster, name)
         except GliaError as error:
             return self.handle(error)
         return await self._load()
@@ -207,9 +259,55 @@ def _user_row(user: dict[str, str]) -> rx.Component:
     )
 
 
+PRESET_COLUMNS = ("name", "cpu", "memory", "gpu", "pids", "credits", "flags", "available")
+
+
 def _preset_row(preset: dict[str, str]) -> rx.Component:
     return rx.table.row(
-        *[rx.table.cell(preset[key]) for key in ("name", "cpu", "memory", "gpu", "pids")]
+        *[rx.table.cell(preset[key]) for key in PRESET_COLUMNS],
+        rx.table.cell(
+            rx.button(
+                "Remove",
+                size="1",
+                variant="soft",
+                color_scheme="red",
+                on_click=AdminState.remove_preset(preset["name"]),
+                aria_label="Remove preset " + preset["name"],
+            )
+        ),
+    )
+
+
+def _preset_form() -> rx.Component:
+    def number(label: str, name: str, **props: Any) -> rx.Component:
+        return field(
+            label,
+            rx.input(name=name, id="preset-" + name, type="number", step="any", **props),
+            AdminState.preset_errors[name],
+        )
+
+    return rx.form(
+        rx.flex(
+            field(
+                "Preset",
+                rx.input(name="name", id="preset-name"),
+                AdminState.preset_errors["name"],
+            ),
+            number("CPU", "cpu", default_value="1"),
+            number("Memory (MiB)", "memory_mb", default_value="1024"),
+            number("GPUs", "gpu", default_value="0"),
+            field("GPU model", rx.input(name="gpu_model", id="preset-gpu_model")),
+            number("Credits / hour", "credits_per_hour", default_value="0"),
+            rx.checkbox("Preemptible", name="preemptible"),
+            rx.checkbox("No queue", name="no_queue"),
+            rx.button("Save preset", type="submit", align_self="end"),
+            spacing="3",
+            wrap="wrap",
+            align="end",
+        ),
+        on_submit=AdminState.save_preset,
+        reset_on_submit=False,
+        id="preset-form",
     )
 
 
@@ -277,18 +375,41 @@ def admin() -> rx.Component:
                     width="100%",
                 ),
                 rx.heading("Presets of " + AdminState.cluster, size="4", margin_top="16px"),
-                rx.table.root(
-                    rx.table.header(
-                        rx.table.row(
-                            *[
-                                rx.table.column_header_cell(h)
-                                for h in ("Preset", "CPU", "Memory", "GPU", "Processes")
-                            ]
-                        )
+                rx.text(
+                    "Available: how many more jobs of each fit in what the cluster has free now. "
+                    "Saving a preset of an existing name changes it; jobs submitted before keep "
+                    "their resources.",
+                    size="2",
+                    color_scheme="gray",
+                ),
+                _preset_form(),
+                rx.box(
+                    rx.table.root(
+                        rx.table.header(
+                            rx.table.row(
+                                *[
+                                    rx.table.column_header_cell(h)
+                                    for h in (
+                                        "Preset",
+                                        "CPU",
+                                        "Memory",
+                                        "GPU",
+                                        "Processes",
+                                        "Credits/h",
+                                        "",
+                                        "Available",
+                                        "",
+                                    )
+                                ]
+                            )
+                        ),
+                        rx.table.body(rx.foreach(AdminState.presets, _preset_row)),
+                        size="1",
+                        variant="surface",
+                        id="presets",
                     ),
-                    rx.table.body(rx.foreach(AdminState.presets, _preset_row)),
-                    size="1",
-                    variant="surface",
+                    overflow_x="auto",
+                    width="100%",
                 ),
                 rx.heading("Users of " + AdminState.cluster, size="4", margin_top="16px"),
                 rx.text(

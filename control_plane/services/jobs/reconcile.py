@@ -13,12 +13,16 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from cluster_gateway.gateway import WatchExpired, WorkloadPhase, WorkloadState
 from control_plane.services.clusters import GatewayRegistry
-from control_plane.services.jobs.records import job_uid, unfinished_jobs
+from control_plane.services.jobs.records import job_uid, unfinished_jobs, waiting
+from control_plane.services.jobs.scheduler import Scheduler
 from control_plane.services.jobs.status import JobStatusMachine
 from control_plane.services.jobs.submission import JobSubmitter
 from control_plane.store.database import Database
+from control_plane.store.models import ClusterRow, JobRow
 from glia.clock import utcnow
 from glia.jobs import JobReason, JobStatus
 
@@ -39,12 +43,14 @@ class ClusterReconciler:
         gateways: GatewayRegistry,
         status: JobStatusMachine,
         submitter: JobSubmitter,
+        scheduler: Scheduler,
         kill_grace_s: float,
     ) -> None:
         self._db = db
         self._gateways = gateways
         self._status = status
         self._submitter = submitter
+        self._scheduler = scheduler
         self._kill_grace_s = kill_grace_s
 
     async def follow(self, cluster_name: str, *, ready: asyncio.Event | None = None) -> None:
@@ -64,16 +70,17 @@ class ClusterReconciler:
                     if ready is not None:
                         ready.set()
                     async for event in watch:
-                        await self._apply(event.state)
+                        await self._apply(cluster_name, event.state)
                         cursor = event.cursor
                     return
             except WatchExpired as exc:
                 logger.warning("watch of cluster %s expired (%s); relisting", cluster_name, exc)
                 cursor = None
 
-    async def _apply(self, state: WorkloadState) -> None:
+    async def _apply(self, cluster_name: str, state: WorkloadState) -> None:
         try:
-            await self._status.apply(state)
+            if not await self._scheduler.restart_if_due(cluster_name, state):
+                await self._status.apply(state)
         except Exception:  # one bad job must not stop the others' updates
             logger.exception("applying the state of job %s", state.job_id)
 
@@ -83,7 +90,8 @@ class ClusterReconciler:
         - a workload's state the control plane missed (it was down, a message was lost) is
           applied;
         - a pending job its cluster does not know is started (the control plane stopped
-          between storing it and starting it);
+          between handing it to the cluster and starting it); one still waiting in the queue
+          is the scheduler's;
         - a running job its cluster lost is failed with reason Lost;
         - a workload with no unfinished job is stopped: nothing runs that nobody tracks.
         """
@@ -91,19 +99,28 @@ class ClusterReconciler:
         active = {w.job_id: w for w in await gateway.active_workloads()}
         async with self._db.session() as session:
             unfinished = {job.id: job for job in await unfinished_jobs(session, cluster_name)}
+            queued = set(
+                await session.scalars(
+                    select(JobRow.id)
+                    .join(ClusterRow, ClusterRow.id == JobRow.cluster_id)
+                    .where(ClusterRow.name == cluster_name, waiting())
+                )
+            )
         workloads = dict(active)
         workloads.update(
             (state.job_id, state)
             for state in await self._states(
-                cluster_name, [i for i in unfinished if i not in active]
+                cluster_name, [i for i in unfinished if i not in active and i not in queued]
             )
         )
         now = utcnow()
         for job_id, job in unfinished.items():
+            if job_id in queued:
+                continue
             workload = workloads.get(job_id)
             try:
                 if workload is not None and workload.phase is not WorkloadPhase.MISSING:
-                    await self._status.apply(workload)
+                    await self._apply(cluster_name, workload)
                 elif now - job.created_at < RECONCILE_GRACE:
                     continue
                 elif job.status is JobStatus.PENDING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -13,7 +13,16 @@ from control_plane.store.models import ClusterRow, JobRow, JobStatusRow, UserRow
 from glia.auth import User
 from glia.clusters import Resources
 from glia.errors import NotFound
-from glia.jobs import UNFINISHED_STATUSES, Job, JobReason, JobStatus, JobStatusItem, is_job_id
+from glia.jobs import (
+    UNFINISHED_STATUSES,
+    Job,
+    JobReason,
+    JobStatus,
+    JobStatusItem,
+    RestartPolicy,
+    is_job_id,
+    priority_of_rank,
+)
 
 
 def status_item_from_row(row: JobStatusRow) -> JobStatusItem:
@@ -37,7 +46,12 @@ def job_from_row(row: JobRow, owner: User, cluster_name: str, *, with_history: b
         project=row.project,
         preset=row.preset,
         resources=Resources(
-            cpu=row.cpu, memory_mb=row.memory_mb, gpu=row.gpu, pids_limit=row.pids_limit
+            cpu=row.cpu,
+            memory_mb=row.memory_mb,
+            gpu=row.gpu,
+            pids_limit=row.pids_limit,
+            gpu_model=row.gpu_model,
+            shm_mb=row.shm_mb,
         ),
         command=tuple(row.command),
         env=dict(row.env),
@@ -57,6 +71,10 @@ def job_from_row(row: JobRow, owner: User, cluster_name: str, *, with_history: b
         started_at=row.started_at,
         finished_at=row.finished_at,
         history=tuple(status_item_from_row(h) for h in row.history) if with_history else (),
+        priority=priority_of_rank(row.priority),
+        schedule_timeout_s=row.schedule_timeout_s,
+        restart_policy=RestartPolicy(row.restart_policy),
+        restart_count=row.restart_count,
     )
 
 
@@ -92,7 +110,39 @@ async def find_job(session: AsyncSession, user: User, id_or_name: str) -> Job:
     if found is None:
         raise NotFound(f"job {id_or_name!r} not found")
     row, owner, cluster_name = found
-    return job_from_row(row, user_from_row(owner), cluster_name, with_history=True)
+    job = job_from_row(row, user_from_row(owner), cluster_name, with_history=True)
+    if row.status == JobStatus.PENDING.value and row.scheduled_at is None:
+        job = job.model_copy(update={"queue_position": await queue_position(session, row)})
+    return job
+
+
+def waiting() -> ColumnElement[bool]:
+    """The condition of a job that waits in its cluster's queue."""
+    return and_(JobRow.status == JobStatus.PENDING.value, JobRow.scheduled_at.is_(None))
+
+
+async def queue_position(session: AsyncSession, row: JobRow) -> int:
+    """A waiting job's place in its cluster's queue: 1 + the waiting jobs before it (higher
+    priority, or the same and submitted earlier). The order is the scheduler's."""
+    ahead = await session.scalar(
+        select(func.count())
+        .select_from(JobRow)
+        .where(
+            JobRow.cluster_id == row.cluster_id,
+            waiting(),
+            or_(
+                JobRow.priority > row.priority,
+                and_(
+                    JobRow.priority == row.priority,
+                    or_(
+                        JobRow.created_at < row.created_at,
+                        and_(JobRow.created_at == row.created_at, JobRow.id < row.id),
+                    ),
+                ),
+            ),
+        )
+    )
+    return int(ahead or 0) + 1
 
 
 async def unfinished_jobs(session: AsyncSession, cluster_name: str) -> list[Job]:

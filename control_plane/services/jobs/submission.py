@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import NoReturn
 
@@ -66,6 +66,9 @@ class JobSubmitter:
         self._orgs = orgs
         self._projects = projects
         self._base_env = dict(base_env)
+        # Asks for a scheduling pass of the cluster named (`Scheduler.request`): a stored job
+        # waits in its cluster's queue until the scheduler starts it.
+        self.on_submitted: Callable[[str], Awaitable[None]] = _nothing
         # An exposed job's URL from its host label, and the API's URL (for --pass-config).
         self._job_url = job_url
         self._api_url = api_url
@@ -126,7 +129,15 @@ class JobSubmitter:
             working_dir=submission.working_dir,
             tags=list(submission.tags),
             description=submission.description,
-            life_span_s=submission.life_span_s,
+            life_span_s=submission.life_span_s
+            if submission.life_span_s is not None
+            else cluster.default_life_span_s,
+            gpu_model=preset.resources.gpu_model,
+            shm_mb=preset.resources.shm_mb,
+            priority=submission.priority.rank,
+            schedule_timeout_s=submission.schedule_timeout_s,
+            restart_policy=submission.restart_policy.value,
+            restart_count=0,
             http_port=submission.http_port,
             http_auth=submission.http_auth,
             pass_config=submission.pass_config,
@@ -163,7 +174,7 @@ class JobSubmitter:
             [],
         )
         await self._status.announce(job.id, job.status)
-        await self.start_workload(job, uid)
+        await self.on_submitted(cluster.name)
         return job
 
     async def _host_label(
@@ -321,3 +332,7 @@ class JobSubmitter:
             if stored is None:  # it ended meanwhile: nothing would revoke the token later
                 await self._auth.revoke_token(session, token_id)
         return token
+
+
+async def _nothing(cluster: str) -> None:
+    """No scheduler attached: jobs wait until one is (the platform attaches its own)."""

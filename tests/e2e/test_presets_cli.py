@@ -1,0 +1,35 @@
+"""`glia admin add-preset|update-preset|rm-preset` and `glia config show`'s availability,
+against a real `glia up`."""
+
+from __future__ import annotations
+
+from tests.e2e.conftest import Cli
+
+
+def test_an_admin_manages_presets_and_config_show_says_how_many_fit(cli: Cli) -> None:
+    added = cli.json(
+        "admin",
+        "add-preset",
+        "tiny",
+        "--cpu",
+        "0.25",
+        "--memory",
+        "256M",
+        "--credits-per-hour",
+        "0.5",
+    )
+    assert added["name"] == "tiny" and added["resources"]["memoryMb"] == 256
+    assert added["creditsPerHour"] == 0.5 and added["schedulerEnabled"] is True
+    shown = {p["name"]: p for p in cli.json("config", "show")["presets"]}
+    assert shown["tiny"]["available"] >= 1
+    assert shown["cpu-small"]["available"] >= 1
+    table = cli.ok("config", "show")
+    assert "AVAILABLE" in table and "tiny" in table
+
+    updated = cli.json("admin", "update-preset", "tiny", "--memory", "512M", "--no-scheduler")
+    assert updated["resources"] == {**added["resources"], "memoryMb": 512}
+    assert updated["schedulerEnabled"] is False
+    cli.ok("admin", "rm-preset", "tiny")
+    assert "tiny" not in {p["name"] for p in cli.json("config", "show")["presets"]}
+    assert cli("admin", "rm-preset", "tiny").returncode == 66  # not found
+    assert cli("admin", "add-preset", "bad_name", "--cpu", "1", "--memory", "1G").returncode == 65
