@@ -167,7 +167,7 @@ class StorageResource(Resource):
         self,
         url: str,
         *,
-        content: AsyncIterator[bytes],
+        content: bytes | AsyncIterator[bytes],
         headers: dict[str, str],
         params: dict[str, str] | None,
     ) -> Any:
@@ -193,7 +193,7 @@ class StorageResource(Resource):
             ) as response:
                 if response.status_code >= 400:
                     raise _byte_route_error(response.status_code, await response.aread())
-                async for chunk in response.aiter_raw(CHUNK_BYTES):
+                async for chunk in response.aiter_raw():
                     yield chunk
 
     async def upload_offset(self, uri: str) -> int:
@@ -212,16 +212,19 @@ class StorageResource(Resource):
         """Send a local file to ``uri``, checked by its SHA-256; ``resume`` continues the
         bytes the server kept of an earlier try."""
         path = Path(source)
-        size = (await asyncio.to_thread(path.stat)).st_size
-        checksum = await asyncio.to_thread(sha256_of, path)
+        # A small file is read and hashed in one go, and sent from memory.
+        size, data, checksum = await asyncio.to_thread(_read_small, path)
+        if checksum is None:
+            checksum = await asyncio.to_thread(sha256_of, path)
         offset = await self.upload_offset(uri) if resume else 0
         if offset > size:
             offset = 0
         if progress is not None:
             progress(offset)
+        content = data[offset:] if data is not None else _file_chunks(path, offset, progress)
         response = await self._send(
             self.url(uri),
-            content=_file_chunks(path, offset, progress),
+            content=content,
             headers={
                 "X-Glia-Sha256": checksum,
                 "Content-Length": str(size - offset),
@@ -229,6 +232,8 @@ class StorageResource(Resource):
             },
             params={"offset": str(offset)} if offset else None,
         )
+        if data is not None and progress is not None:
+            progress(size)
         return FileStatus.model_validate(response["entry"])
 
     async def download(
@@ -247,28 +252,64 @@ class StorageResource(Resource):
         done = offset
         if progress is not None:
             progress(done)
-        fd = await asyncio.to_thread(
-            os.open, partial, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644
-        )
+        partial_file = _PartialFile(partial, offset)
+        pending: builtins.list[bytes] = []
+        pending_bytes = 0
+        headers = {"Range": f"bytes={offset}-"} if offset else None
         try:
-            await asyncio.to_thread(os.ftruncate, fd, offset)
-            pending: builtins.list[bytes] = []
-            pending_bytes = 0
-            headers = {"Range": f"bytes={offset}-"} if offset else None
             async for chunk in self._receive(self.url(uri), headers=headers):
                 pending.append(chunk)
                 pending_bytes += len(chunk)
                 done += len(chunk)
                 if pending_bytes >= 4 * CHUNK_BYTES:
-                    await asyncio.to_thread(_write_at, fd, pending, done - pending_bytes)
+                    await asyncio.to_thread(partial_file.write, pending)
                     pending, pending_bytes = [], 0
                 if progress is not None:
                     progress(done)
-            await asyncio.to_thread(_write_at, fd, pending, done - pending_bytes)
+            # The rest, and the rename, in one go: a small file costs one thread hop.
+            await asyncio.to_thread(partial_file.finish, pending, path)
         finally:
-            await asyncio.to_thread(os.close, fd)
-        await asyncio.to_thread(os.replace, partial, path)
+            partial_file.close()
         return done
+
+
+SMALL_FILE_BYTES = 4 * CHUNK_BYTES
+
+
+def _read_small(path: Path) -> tuple[int, bytes | None, str | None]:
+    """The file's size, and for a small one its bytes and SHA-256 (hex)."""
+    with path.open("rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        if size > SMALL_FILE_BYTES:
+            return size, None, None
+        data = file.read()
+    return len(data), data, hashlib.sha256(data).hexdigest()
+
+
+class _PartialFile:
+    """A download's partial file, opened at its first write, continued from ``offset``."""
+
+    def __init__(self, path: Path, offset: int) -> None:
+        self.path = path
+        self.position = offset
+        self.fd: int | None = None
+
+    def write(self, chunks: builtins.list[bytes]) -> None:
+        if self.fd is None:
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            os.ftruncate(self.fd, self.position)
+        _write_at(self.fd, chunks, self.position)
+        self.position += sum(len(chunk) for chunk in chunks)
+
+    def finish(self, chunks: builtins.list[bytes], target: Path) -> None:
+        self.write(chunks)
+        self.close()
+        os.replace(self.path, target)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def _size_or_zero(path: Path) -> int:
