@@ -300,6 +300,27 @@ class ImportedBucket(NewBucket):
             raise ValueError("an S3 endpoint is an http:// or https:// URL with a host")
         return url.rstrip("/")
 
+    @field_validator("region")
+    @classmethod
+    def _region(cls, region: str | None) -> str | None:
+        if region is not None and not re.fullmatch(r"[a-z0-9-]{1,32}", region):
+            raise ValueError(f"invalid region {region!r}")
+        return region
+
+    @field_validator("access_key_id")
+    @classmethod
+    def _access_key_id(cls, key: str) -> str:
+        if not re.fullmatch(r"[\x21-\x7e]{1,128}", key):
+            raise ValueError("an access key id is 1-128 printable characters, no spaces")
+        return key
+
+    @field_validator("secret_access_key")
+    @classmethod
+    def _secret(cls, secret: SecretStr) -> SecretStr:
+        if not re.fullmatch(r"[\x21-\x7e]{1,256}", secret.get_secret_value()):
+            raise ValueError("a secret access key is 1-256 printable characters, no spaces")
+        return secret
+
     @field_validator("remote_name")
     @classmethod
     def _remote_name(cls, name: str) -> str:

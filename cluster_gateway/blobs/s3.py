@@ -78,17 +78,23 @@ class S3BlobStore(BlobStore):
 
     async def _s3(self) -> Any:
         if self._client is None:
-            config = Config(
-                signature_version="s3v4",
-                s3={"addressing_style": "path"},
-                retries={"max_attempts": 2, "mode": "standard"},
-                connect_timeout=10,
-                read_timeout=60,
-            )
-            self._client = await self._stack.enter_async_context(
-                self._session.client("s3", endpoint_url=self._endpoint_url, config=config)
-            )
+            try:
+                self._client = await self._open()
+            except (BotoCoreError, ValueError) as error:
+                raise Unavailable(f"the object store's client cannot be made: {error}") from None
         return self._client
+
+    async def _open(self) -> Any:
+        config = Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 2, "mode": "standard"},
+            connect_timeout=10,
+            read_timeout=60,
+        )
+        return await self._stack.enter_async_context(
+            self._session.client("s3", endpoint_url=self._endpoint_url, config=config)
+        )
 
     async def close(self) -> None:
         self._client = None

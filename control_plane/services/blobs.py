@@ -78,6 +78,9 @@ MAX_GLOB_SCAN = 100_000
 MAX_CREDENTIALS_PER_USER = 100
 ACCESS_KEY_PREFIX = "GLIA"
 _ACCESS_KEY_ALPHABET = string.ascii_uppercase + string.digits
+_ACCESS_KEY = re.compile(ACCESS_KEY_PREFIX + r"[A-Z0-9]{16}")
+# What a cluster, org or project name may be (a filter naming anything else matches nothing).
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -404,6 +407,9 @@ class BlobsService:
     ) -> builtins.list[Bucket]:
         """The buckets the caller may read, by place and name; narrowed to a cluster, an org
         or a project when given."""
+        for value, what in ((cluster, "cluster"), (org, "org"), (project, "project")):
+            if value is not None and not _NAME.fullmatch(value):
+                raise BadInput(f"invalid {what} {value!r}", fields={what: "invalid"})
         query = select(BucketRow).order_by(
             BucketRow.cluster, BucketRow.org, BucketRow.project, BucketRow.name
         )
@@ -707,6 +713,10 @@ class BlobsService:
         self, session: AsyncSession, caller: User, credential_id: str
     ) -> BlobCredential:
         """Delete one of the caller's access keys: it stops working at once."""
+        try:
+            uuid.UUID(credential_id)
+        except ValueError:
+            raise NotFound(f"access key {credential_id!r} not found") from None
         row = await session.get(BlobCredentialRow, credential_id)
         if row is None or row.owner_id != caller.id:
             raise NotFound(f"access key {credential_id!r} not found")
@@ -720,6 +730,8 @@ class BlobsService:
         a wrong or deleted key, or an owner who can no longer sign in)."""
         from control_plane.services.auth import user_from_row
 
+        if not _ACCESS_KEY.fullmatch(access_key_id):
+            raise Unauthenticated("unknown access key or wrong secret")
         async with self._db.session() as session:
             row = await session.scalar(
                 select(BlobCredentialRow).where(BlobCredentialRow.access_key_id == access_key_id)
@@ -784,7 +796,10 @@ def _glob_regex(pattern: str) -> Callable[[str], re.Match[str] | None]:
         else:
             parts.append(re.escape(pattern[index]))
             index += 1
-    return re.compile("".join(parts), re.DOTALL).fullmatch
+    try:
+        return re.compile("".join(parts), re.DOTALL).fullmatch
+    except re.error as error:
+        raise BadInput(f"invalid pattern: {error}", fields={"pattern": "invalid"}) from None
 
 
 _SIGNED = Accessor(user=None, signed=True)

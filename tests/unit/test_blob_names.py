@@ -114,3 +114,11 @@ def test_an_import_names_an_http_endpoint_and_an_s3_bucket() -> None:
     for bad in ({"endpoint_url": "file:///etc"}, {"endpoint_url": "http://"}, {"remote_name": "A"}):
         with pytest.raises(BadInput):
             parse_input(ImportedBucket, {**base, **bad})
+
+
+def test_a_pattern_no_regex_can_hold_is_bad_input() -> None:
+    for pattern in ("[", "a[b", "[z-a]", "[]]", "\\"):
+        try:
+            _glob_regex(pattern)
+        except BadInput:
+            pass  # refused as the caller's input, never a server error
