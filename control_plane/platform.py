@@ -80,8 +80,8 @@ class Platform:
     life_spans: LifeSpans
     monitoring: MonitoringService
     ingress: IngressService
-    storage: StorageService
     blobs: BlobsService
+    storage: StorageService
 
     @classmethod
     async def create(cls, settings: Settings, *, runtime: Runtime | None = None) -> Platform:
@@ -230,6 +230,7 @@ class Platform:
                 public_url=settings.effective_public_url,
                 default_cluster=settings.cluster_name,
                 cluster_s3=blob_s3_config(settings),
+                import_private_endpoints=settings.blob_import_private_endpoints,
             ),
         )
 

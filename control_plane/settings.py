@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     blob_s3_access_key_id: str | None = None
     blob_s3_secret_access_key: SecretStr | None = None
     blob_s3_bucket_prefix: str = "glia-"
+    # importBucket may name an endpoint on this host or a private network (off: public only).
+    blob_import_private_endpoints: bool = False
     # PATH of local jobs; defaults to the PATH of the process that loads the settings.
     job_path: str = "/usr/local/bin:/usr/bin:/bin"
 

@@ -18,11 +18,13 @@ from the server's secret, or S3's own presigning for S3 buckets.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import builtins
 import fnmatch
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
 import secrets
@@ -33,7 +35,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
@@ -140,6 +142,33 @@ class ObjectTarget:
     store: BlobStore
 
 
+async def refuse_private_endpoint(endpoint_url: str) -> None:
+    """BAD_USER_INPUT for an endpoint on this host or a private network: importing a bucket
+    makes the server connect where a project writer says, which must not reach what only the
+    server can (its metadata service, its database, other internal hosts). Admins allow it
+    with ``GLIA_BLOB_IMPORT_PRIVATE_ENDPOINTS``. The name is resolved here and again when
+    connecting, so a name that changes its answer in between is not caught (an egress
+    policy on the host is the complete answer)."""
+    host = urlsplit(endpoint_url).hostname
+    if not host:
+        raise BadInput("the endpoint has no host", fields={"endpointUrl": "no host"})
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except OSError:
+        raise BadInput(
+            f"the endpoint's host {host!r} does not resolve", fields={"endpointUrl": "unknown"}
+        ) from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise BadInput(
+                f"the endpoint {host!r} is on this host or a private network ({address}): "
+                "only public endpoints may be imported unless an admin allows private ones "
+                "(GLIA_BLOB_IMPORT_PRIVATE_ENDPOINTS)",
+                fields={"endpointUrl": "not a public address"},
+            )
+
+
 class BlobsService:
     def __init__(
         self,
@@ -152,7 +181,9 @@ class BlobsService:
         public_url: str,
         default_cluster: str,
         cluster_s3: S3Config | None = None,
+        import_private_endpoints: bool = False,
     ) -> None:
+        self._import_private_endpoints = import_private_endpoints
         self._db = db
         self._acl = acl
         self._projects = projects
@@ -359,6 +390,8 @@ class BlobsService:
         ref = BlobRef(cluster=cluster, org=org, project=project, bucket=new.name)
         if await self._row(session, ref) is not None:
             raise Conflict(f"bucket {ref.bucket_uri} exists already", fields={"name": "taken"})
+        if new.endpoint_url is not None and not self._import_private_endpoints:
+            await refuse_private_endpoint(new.endpoint_url)
         secret = new.secret_access_key.get_secret_value()
         probe = S3BlobStore(
             endpoint_url=new.endpoint_url,

@@ -644,7 +644,8 @@ BLOB_OPERATIONS: dict[str, tuple[Case, ...]] = {
             lambda world, _: {"org": ORG, "project": PROJECT, "name": world.name("new-")},
         ),
     ),
-    # Allowed callers reach the provider's check: nothing listens at the endpoint.
+    # Allowed callers reach the endpoint check: one on this host is refused (GLIA_BLOB_IMPORT_
+    # PRIVATE_ENDPOINTS is off), before the server connects anywhere.
     "importBucket": (
         Case(
             """mutation($org: String!, $project: String!, $name: String!) {
@@ -653,7 +654,9 @@ BLOB_OPERATIONS: dict[str, tuple[Case, ...]] = {
                 accessKeyId: "id", secretAccessKey: "secret"}) { bucket { uri } } }""",
             {
                 **BUCKET_WRITE,
-                **dict.fromkeys(set(BUCKET_READERS) - {"reader", "cluster_admin"}, "UNAVAILABLE"),
+                **dict.fromkeys(
+                    set(BUCKET_READERS) - {"reader", "cluster_admin"}, "BAD_USER_INPUT"
+                ),
                 "cluster_admin": NOT_FOUND,
             },
             lambda world, _: {"org": ORG, "project": PROJECT, "name": world.name("imp-")},

@@ -43,8 +43,28 @@ DELETE_BUCKET = f"""mutation($force: Boolean!) {{
 
 @pytest.fixture
 async def api(tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
-    async with running_api(make_settings(tmp_path, database_url), FakeRuntime()) as api:
+    # moto's S3 listens on 127.0.0.1: imports from it need private endpoints allowed.
+    settings = make_settings(tmp_path, database_url, blob_import_private_endpoints=True)
+    async with running_api(settings, FakeRuntime()) as api:
         yield api
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    "endpoint", ["http://127.0.0.1:9", "http://10.1.2.3", "http://169.254.169.254", "http://[::1]"]
+)
+async def test_importing_from_this_host_or_a_private_network_is_refused_by_default(
+    tmp_path: Path, database_url: str, endpoint: str
+) -> None:
+    async with running_api(make_settings(tmp_path, database_url), FakeRuntime()) as api:
+        token = await api.user("alice")
+        imported = """mutation($endpoint: String!) {
+          importBucket(input: {name: "ext", remoteName: "remote", endpointUrl: $endpoint,
+            accessKeyId: "id", secretAccessKey: "secret"}) { bucket { uri } } }"""
+        with pytest.raises(GraphQLErrors) as caught:
+            await api.gql(imported, {"endpoint": endpoint}, token=token)
+        assert caught.value.code == "BAD_USER_INPUT"
+        assert "private network" in str(caught.value)
 
 
 @pytest.fixture
