@@ -24,6 +24,7 @@ import shutil
 import stat
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -131,6 +132,13 @@ def _status(location: StorageLocation, info: os.stat_result) -> FileStatus:
         type=kind,
         size=info.st_size if kind is not FileType.DIRECTORY else 0,
         modified_at=_utc(info.st_mtime),
+    )
+
+
+def _changed() -> BadInput:
+    return BadInput(
+        "a directory on the path was replaced by a link while it was used",
+        fields={"path": "changed while in use"},
     )
 
 
@@ -432,13 +440,44 @@ class LocalStorage:
 
     def _open_for_reading(self, location: StorageLocation) -> int:
         path = self._path(location)
+        directory = self._walk(os.path.dirname(path), location)
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(
+                os.path.basename(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=directory
+            )
         except FileNotFoundError:
             raise _not_found(location) from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _changed() from None
+            raise
+        finally:
+            os.close(directory)
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise BadInput(f"{location.uri} is not a file")
+        return fd
+
+    def _walk(self, directory: str, location: StorageLocation) -> int:
+        """An fd of ``directory`` (a resolved path inside the storage root), reached a name at
+        a time with ``O_NOFOLLOW``: a symlink swapped in after the path was checked (by a job
+        writing in the tree, say) is refused instead of followed."""
+        relative = os.path.relpath(directory, self._root)
+        fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for name in relative.split(os.sep) if relative != "." else ():
+                inner = os.open(
+                    name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd
+                )
+                os.close(fd)
+                fd = inner
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise _changed() from None
+            if exc.errno == errno.ENOENT:
+                raise _not_found(location.parent) from None
+            raise
         return fd
 
     async def partial_size(self, location: StorageLocation) -> int:
@@ -493,11 +532,12 @@ class LocalStorage:
         except BaseException:
             # The transfer broke: keep what came, for a resume (here, not in a thread, so
             # that a cancellation cannot lose it).
-            fd, _, digest = self._open_partial(location, offset)
+            fd, upload, digest = self._open_partial(location, offset)
             try:
                 _write_all(fd, digest, gathered)
             finally:
                 os.close(fd)
+                upload.close()
             raise
         if ended:
             return await asyncio.to_thread(self._write_whole, location, offset, gathered, sha256)
@@ -510,12 +550,15 @@ class LocalStorage:
         chunks: builtins.list[bytes],
         sha256: str | None,
     ) -> FileStatus:
-        fd, partial, digest = self._open_partial(location, offset)
+        fd, upload, digest = self._open_partial(location, offset)
         try:
-            _write_all(fd, digest, chunks)
+            try:
+                _write_all(fd, digest, chunks)
+            finally:
+                os.close(fd)
+            return self._finish(location, upload, digest, sha256)
         finally:
-            os.close(fd)
-        return self._finish(location, partial, digest, sha256)
+            upload.close()
 
     def _drop_partial(self, location: StorageLocation) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -530,7 +573,26 @@ class LocalStorage:
         sha256: str | None,
         max_bytes: int | None,
     ) -> FileStatus:
-        fd, partial, digest = await asyncio.to_thread(self._open_partial, location, offset)
+        fd, upload, digest = await asyncio.to_thread(self._open_partial, location, offset)
+        try:
+            return await self._stream_into(
+                location, fd, upload, digest, chunks, first, offset, sha256, max_bytes
+            )
+        finally:
+            upload.close()
+
+    async def _stream_into(
+        self,
+        location: StorageLocation,
+        fd: int,
+        upload: _Upload,
+        digest: _Hash,
+        chunks: AsyncIterator[bytes],
+        first: builtins.list[bytes],
+        offset: int,
+        sha256: str | None,
+        max_bytes: int | None,
+    ) -> FileStatus:
         written = offset + sum(len(chunk) for chunk in first)
         pending: builtins.list[bytes] = []
         pending_bytes = 0
@@ -544,7 +606,7 @@ class LocalStorage:
                 if max_bytes is not None and written > max_bytes:
                     if writing is not None:
                         await writing
-                    await asyncio.to_thread(os.unlink, partial)
+                    await asyncio.to_thread(upload.discard)
                     raise PayloadTooLarge(f"a file may hold at most {max_bytes} bytes")
                 pending.append(chunk)
                 pending_bytes += len(chunk)
@@ -571,20 +633,31 @@ class LocalStorage:
             raise
         finally:
             os.close(fd)
-        return await asyncio.to_thread(self._finish, location, partial, digest, sha256)
+        return await asyncio.to_thread(self._finish, location, upload, digest, sha256)
 
-    def _open_partial(self, location: StorageLocation, offset: int) -> tuple[int, str, _Hash]:
+    def _open_partial(self, location: StorageLocation, offset: int) -> tuple[int, _Upload, _Hash]:
+        """The partial file of an upload, opened through its directory's fd (`_walk`), with
+        that directory, which the rename at the end goes through too."""
         self._ensure_tree(location)
         if not os.path.isdir(self._path(location.parent)):
             # An upload makes the directories it goes into, as mkdir -p (each level checked).
             self._mkdir(location.parent, True)
-        partial = self._partial_path(location)
-        target = self._path(location, follow_last=False)
-        if os.path.isdir(target) and not os.path.islink(target):
-            raise Conflict(f"{location.uri} is a directory")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(partial, flags, 0o600)
-        fd_read = os.open(partial, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        upload = _Upload(
+            self._walk(self._path(location.parent), location),
+            partial_name(location.path[-1]),
+            location.path[-1],
+        )
+        try:
+            if upload.target_is_directory():
+                raise Conflict(f"{location.uri} is a directory")
+            flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(upload.partial, flags, 0o600, dir_fd=upload.directory)
+        except BaseException:
+            upload.close()
+            raise
+        fd_read = os.open(
+            upload.partial, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=upload.directory
+        )
         try:
             kept = os.fstat(fd).st_size
             if offset > kept:
@@ -605,25 +678,53 @@ class LocalStorage:
             os.lseek(fd, offset, os.SEEK_SET)
         except BaseException:
             os.close(fd)
+            upload.close()
             raise
         finally:
             os.close(fd_read)
-        return fd, partial, digest
+        return fd, upload, digest
 
     def _finish(
-        self, location: StorageLocation, partial: str, digest: _Hash, sha256: str | None
+        self, location: StorageLocation, upload: _Upload, digest: _Hash, sha256: str | None
     ) -> FileStatus:
         if sha256 is not None and digest.hexdigest() != sha256.lower():
-            os.unlink(partial)
+            upload.discard()
             raise BadInput(
                 f"the upload of {location.uri} does not match its checksum: it was discarded",
                 fields={"sha256": "checksum mismatch"},
             )
-        target = self._path(location, follow_last=False)
-        if os.path.isdir(target) and not os.path.islink(target):
+        if upload.target_is_directory():
             raise Conflict(f"{location.uri} is a directory")
-        os.replace(partial, target)
+        upload.rename()
         return self._stat(location)
+
+
+@dataclass
+class _Upload:
+    """Where an upload goes: an fd of its directory, and names in it."""
+
+    directory: int
+    partial: str
+    name: str
+
+    def target_is_directory(self) -> bool:
+        try:
+            info = os.stat(self.name, dir_fd=self.directory, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return stat.S_ISDIR(info.st_mode)
+
+    def rename(self) -> None:
+        os.replace(self.partial, self.name, src_dir_fd=self.directory, dst_dir_fd=self.directory)
+
+    def discard(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.partial, dir_fd=self.directory)
+
+    def close(self) -> None:
+        if self.directory >= 0:
+            os.close(self.directory)
+            self.directory = -1
 
 
 class _Hash(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -102,3 +103,33 @@ async def test_a_write_makes_its_directories(storage: LocalStorage) -> None:
     await storage.write(HOME.child("plain"), chunks(b"x"))
     with pytest.raises(Conflict):
         await storage.write(HOME.child("plain", "under"), chunks(b"x"))
+
+
+async def test_a_directory_swapped_for_a_link_after_its_check_is_refused(
+    storage: LocalStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await storage.write(HOME.child("d", "f"), chunks(b"inside"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "f").write_text("secret")
+    swapped = storage.root / "acme" / "vision" / "d"
+    checked = storage._path
+
+    def check_then_swap(location: StorageLocation, *, follow_last: bool = True) -> str:
+        # The race: the path is checked, then a job replaces a directory with a link.
+        path = checked(location, follow_last=follow_last)
+        if swapped.is_dir() and not swapped.is_symlink():
+            shutil.rmtree(swapped)
+            os.symlink(outside, swapped)
+        return path
+
+    monkeypatch.setattr(storage, "_path", check_then_swap)
+    with pytest.raises(BadInput, match="replaced by a link"):
+        [chunk async for chunk in storage.read(HOME.child("d", "f"))]
+    monkeypatch.setattr(storage, "_path", checked)
+    os.unlink(swapped)
+    await storage.mkdir(HOME.child("d"))
+    monkeypatch.setattr(storage, "_path", check_then_swap)
+    with pytest.raises(BadInput):  # by the walk, or by a later check of the path
+        await storage.write(HOME.child("d", "planted"), chunks(b"x"))
+    assert sorted(p.name for p in outside.iterdir()) == ["f"]
