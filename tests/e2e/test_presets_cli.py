@@ -3,6 +3,8 @@ against a real `glia up`."""
 
 from __future__ import annotations
 
+import json
+
 from tests.e2e.conftest import Cli
 
 
@@ -33,3 +35,33 @@ def test_an_admin_manages_presets_and_config_show_says_how_many_fit(cli: Cli) ->
     assert "tiny" not in {p["name"] for p in cli.json("config", "show")["presets"]}
     assert cli("admin", "rm-preset", "tiny").returncode == 66  # not found
     assert cli("admin", "add-preset", "bad_name", "--cpu", "1", "--memory", "1G").returncode == 65
+
+
+def test_run_takes_priority_schedule_timeout_and_restart_and_a_life_span_bump(cli: Cli) -> None:
+    # Everything after the command belongs to the job: `-o json` goes before it.
+    job = json.loads(
+        cli.ok(
+            "run",
+            "--detach",
+            "-o",
+            "json",
+            "--priority",
+            "high",
+            "--schedule-timeout",
+            "1h",
+            "--restart",
+            "on-failure",
+            "--life-span",
+            "1h",
+            "--",
+            "sleep",
+            "600",
+        )
+    )
+    assert (job["priority"], job["restartPolicy"]) == ("HIGH", "ON_FAILURE")
+    assert (job["scheduleTimeoutSeconds"], job["lifeSpanSeconds"]) == (3600, 3600)
+    bumped = cli.json("job", "bump-life-span", job["id"], "30m")
+    assert bumped["lifeSpanSeconds"] == 5400
+    assert cli.ok("job", "bump-life-span", job["id"], "30m").strip() == f"{job['id']} life span 2h"
+    assert cli("run", "--detach", "--priority", "urgent", "--", "true").returncode == 65
+    cli.ok("kill", job["id"])
