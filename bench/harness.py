@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +42,10 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def glia_up(*, cgroups: bool = True, web: bool = False) -> Iterator[BenchServer]:
+def glia_up(
+    *, cgroups: bool = True, web: bool = False, settings: Mapping[str, str] | None = None
+) -> Iterator[BenchServer]:
+    """``settings``: the server's environment over the embedded default (GLIA_DATABASE_URL…)."""
     # Jobs outlive their server by design: the teardown kills what is left, and a supervisor
     # that writes its last file meanwhile must not fail the run.
     with tempfile.TemporaryDirectory(prefix="glia-bench-", ignore_cleanup_errors=True) as root:
@@ -58,6 +61,7 @@ def glia_up(*, cgroups: bool = True, web: bool = False) -> Iterator[BenchServer]
             # bun and GraphiQL's files from the npm registry: once per machine, not per run.
             XDG_CACHE_HOME=os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache"),
         )
+        env.update(settings or {})
         log = open(Path(root) / "server.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(
             [GLIA, "up", "--port", str(port)]

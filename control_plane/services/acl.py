@@ -22,10 +22,12 @@ from typing import Any
 
 import casbin
 from sqlalchemy import ColumnElement, false, or_, true
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from control_plane.events import EventBus, Message
 from control_plane.store.acl_adapter import AclAdapter
 from control_plane.store.database import Database
+from control_plane.store.models import AclRuleRow
 from glia.acl import (
     ALL_URIS,
     Action,
@@ -434,6 +436,30 @@ class AclService:
                 self._index = self._index.with_grants(new_grants)
         await self._notify(_Delta(grants=new_grants, links=new_links))
         return len(new_grants) + len(new_links)
+
+    def stage_grants(
+        self, session: AsyncSession, grants: Iterable[tuple[str, str, Action]]
+    ) -> list[list[str]]:
+        """Add grants on a URI made in ``session``'s transaction (a job's, at its submission)
+        to that transaction: they commit with what they are on, in one commit, and no lock
+        is held meanwhile. Once it is committed, pass the result to `grants_committed`."""
+        rules = sorted({(s, u, Action.parse(a).label) for s, u, a in grants})
+        for subject, uri, _ in rules:
+            validate_subject(subject)
+            parse_grant_uri(uri)
+        session.add_all(AclRuleRow(ptype="p", v0=s, v1=u, v2=a) for s, u, a in rules)
+        return [list(rule) for rule in rules]
+
+    async def grants_committed(self, grants: Sequence[Sequence[str]]) -> None:
+        """Apply grants `stage_grants` added, now committed: to casbin's model and the index
+        of this process (extended, not rebuilt), and to the others through the signal."""
+        async with self._lock:
+            model = self._enforcer.get_model()
+            new = [list(rule) for rule in grants if not model.has_policy("p", "p", list(rule))]
+            for rule in new:
+                model.add_policy("p", "p", rule)
+            self._index = self._index.with_grants(new)
+        await self._notify(_Delta(grants=[list(rule) for rule in grants]))
 
     async def _add_batch(self, grants: list[list[str]], links: list[list[str]]) -> None:
         if grants:

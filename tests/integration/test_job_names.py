@@ -105,8 +105,14 @@ async def test_twenty_racing_submissions_of_one_name_make_one_job(api: Api) -> N
     codes = [b["errors"][0]["extensions"]["code"] for b in bodies if b.get("errors")]
     assert len(made) == 1, bodies
     assert codes == ["CONFLICT"] * 19
-    assert isinstance(api.runtime, FakeRuntime)
-    assert list(api.runtime.specs) == made
+    runtime = api.runtime
+    assert isinstance(runtime, FakeRuntime)
+
+    async def started() -> bool:  # workloads start after the answer
+        return bool(runtime.specs)
+
+    await eventually(started)
+    assert list(runtime.specs) == made
     listed = (await api.gql(JOBS, {"filter": {"name": "race"}}, token=token))["jobs"]
     assert listed["totalCount"] == 1
 

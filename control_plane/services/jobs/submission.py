@@ -153,6 +153,13 @@ class JobSubmitter:
             row.http_url = self._job_url(row.http_host)
         session.add(row)
         session.add_all(JobTagRow(job_id=job_id, tag=tag) for tag in submission.tags)
+        # The owner manages their job (shares it, kills it) whatever their project role; the
+        # grants commit with the job.
+        grants = self._acl.stage_grants(
+            session,
+            [(user.subject, row.uri, Action.MANAGE)]
+            + [(subject, row.uri, Action.READ) for subject in shares if subject != user.subject],
+        )
         try:
             await session.commit()
         except IntegrityError:
@@ -167,12 +174,7 @@ class JobSubmitter:
                 await self._name_taken(session, user, submission.name)
             raise
         job = job_from_row(row, user, cluster.name, with_history=True)
-        # The owner manages their job (shares it, kills it) whatever their project role.
-        await self._acl.add_rules(
-            [(user.subject, job.uri, Action.MANAGE)]
-            + [(subject, job.uri, Action.READ) for subject in shares if subject != user.subject],
-            [],
-        )
+        await self._acl.grants_committed(grants)
         await self._status.announce(job.id, job.status)
         await self.on_submitted(cluster.name)
         return job
