@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, Route, sync_playwright
 
 from tests.e2e.conftest import Cli, Server, free_port
+from tests.factories import kill_leftover_jobs
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -63,6 +64,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         yield Platform(server, web_url, match.group(1), cli)
     finally:
         server.stop()
+        kill_leftover_jobs(server.root / "data")
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Route, sync_playwright
 
 from tests.e2e.conftest import Cli, Server, free_port
+from tests.factories import kill_leftover_jobs
 from tests.web.conftest import CHROMIUM
 
 pytestmark = pytest.mark.web
@@ -25,6 +26,7 @@ def job_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
+        kill_leftover_jobs(server.root / "data")
 
 
 @pytest.fixture(scope="module")
