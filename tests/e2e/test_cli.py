@@ -8,6 +8,7 @@ import os
 import pty
 import re
 import select
+import shlex
 import signal
 import socket
 import subprocess
@@ -264,8 +265,13 @@ def test_completion_offers_jobs_from_the_server(cli: Cli) -> None:
         text=True,
         timeout=30,
     )
+    # Typer detects the shell from the process tree (its --show-completion takes no value):
+    # run it from bash, as a user would, whatever started the tests.
     script = subprocess.run(
-        [GLIA, "--show-completion", "bash"], capture_output=True, text=True, timeout=30
+        ["bash", "-c", f"{shlex.quote(GLIA)} --show-completion"],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
     assert {job_id, "train"} <= set(offered.stdout.split())

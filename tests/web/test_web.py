@@ -99,7 +99,7 @@ def test_admin_pages_are_for_admins_only(page: Page, platform: Platform) -> None
     page.get_by_role("button", name="Create user").click()
     password = page.locator("#one-time-password").inner_text()
     assert len(password) >= 16
-    expect(page.get_by_role("cell", name="cpu-small")).to_be_visible()  # the presets
+    expect(page.get_by_role("cell", name="cpu-small", exact=True)).to_be_visible()  # presets
     screenshot(page, "admin")
     page.get_by_role("button", name="Sign out").click()
 
