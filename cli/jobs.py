@@ -35,6 +35,8 @@ TAIL_LINES = 10
 QUICK_FAILURE_S = 10.0
 # The job list that completion reads; it gives up quietly when the server is slower.
 COMPLETION_TIMEOUT_S = 2.0
+# How long Ctrl-C waits for `glia ps --watch`'s subscription to end.
+WATCH_STOP_S = 2.0
 # `glia ps --watch` reads the listing again at most this often when jobs change, and at
 # least this often when none seems to.
 WATCH_REFRESH_S = 0.5
@@ -602,9 +604,10 @@ async def _watch_jobs(
                         console.print(shown)
                     await asyncio.sleep(WATCH_REFRESH_S)
         finally:
+            # Ctrl-C may land while the subscription still connects: give it a moment to
+            # end, never a hang (the client's close is bounded too).
             follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
+            await asyncio.wait({follower}, timeout=WATCH_STOP_S)
 
 
 with_examples(

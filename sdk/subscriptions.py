@@ -57,6 +57,10 @@ class _Request(GraphQLRequest):
         return payload
 
 
+# How long closing the WebSocket may take before it is dropped (the server may be gone).
+CLOSE_TIMEOUT_S = 2.0
+
+
 @functools.lru_cache(maxsize=256)
 def _parsed(document: str) -> DocumentNode:
     return parse(document)
@@ -113,8 +117,10 @@ class Subscriptions:
     async def aclose(self) -> None:
         client, self._client, self._session = self._client, None, None
         if client is not None:
-            with contextlib.suppress(TransportError, OSError):
-                await client.close_async()
+            # A close handshake the server never answers must not hold the caller (Ctrl-C).
+            with contextlib.suppress(TransportError, OSError, TimeoutError):
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await client.close_async()
 
 
 @contextlib.contextmanager
