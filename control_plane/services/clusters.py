@@ -337,9 +337,8 @@ class ClusterUsersService:
         if current is not None:
             self._require_member_manager(caller, cluster, current)
         await self._acl.add_rules([], [(member, cluster_role(cluster, role))])
-        for other in CLUSTER_ROLES:
-            if other is not role:
-                await self._acl.remove_role(member, cluster_role(cluster, other))
+        others = [(member, cluster_role(cluster, r)) for r in CLUSTER_ROLES if r is not role]
+        await self._acl.remove_rules([], others)
         return Member(user=member.removeprefix("user:"), role=role.value)
 
     async def remove_member(
@@ -353,8 +352,9 @@ class ClusterUsersService:
         if current is None:
             raise NotFound(f"{member.removeprefix('user:')!r} has no role on cluster {cluster!r}")
         self._require_member_manager(caller, cluster, current)
-        for role in CLUSTER_ROLES:
-            await self._acl.remove_role(member, cluster_role(cluster, role))
+        await self._acl.remove_rules(
+            [], [(member, cluster_role(cluster, role)) for role in CLUSTER_ROLES]
+        )
         return Member(user=member.removeprefix("user:"), role=current.value)
 
     def _require_member_manager(self, caller: User, cluster: str, role: ClusterRole) -> None:

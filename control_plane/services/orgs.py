@@ -309,9 +309,8 @@ class OrgsService:
         if current is not None:
             await self._require_member_manager(caller, org, current)
         await self._acl.add_rules([], [(member, org_role(org, role))])
-        for other in ORG_ROLES:
-            if other is not role:
-                await self._acl.remove_role(member, org_role(org, other))
+        others = [(member, org_role(org, other)) for other in ORG_ROLES if other is not role]
+        await self._acl.remove_rules([], others)
         return Member(user=user, role=role.value)
 
     async def remove_member(
@@ -332,8 +331,7 @@ class OrgsService:
         roles = [org_role(org, r) for r in ORG_ROLES] + [
             project_role(org, p.name, r) for p in row.projects for r in PROJECT_ROLES
         ]
-        for role in roles:
-            await self._acl.remove_role(member, role)
+        await self._acl.remove_rules([], [(member, role) for role in roles])
         return Member(user=user, role=current.value)
 
     async def _require_member_manager(self, caller: User, org: str, role: OrgRole) -> None:

@@ -231,9 +231,8 @@ class ProjectsService:
         if self._orgs.role_in(member, org) is None:
             links.append((member, org_role(org, OrgRole.USER)))
         await self._acl.add_rules([], links)
-        for other in PROJECT_ROLES:
-            if other is not role:
-                await self._acl.remove_role(member, project_role(org, name, other))
+        others = [(member, project_role(org, name, r)) for r in PROJECT_ROLES if r is not role]
+        await self._acl.remove_rules([], others)
         return Member(user=user, role=role.value)
 
     async def remove_member(
@@ -246,8 +245,9 @@ class ProjectsService:
             raise NotFound(f"{user!r} is not a member of project {org}/{name}")
         if member != caller.subject:  # anyone may leave
             self._require_member_manager(caller, org, name, current)
-        for role in PROJECT_ROLES:
-            await self._acl.remove_role(member, project_role(org, name, role))
+        await self._acl.remove_rules(
+            [], [(member, project_role(org, name, role)) for role in PROJECT_ROLES]
+        )
         return Member(user=user, role=current.value)
 
     def _require_member_manager(self, caller: User, org: str, name: str, role: ProjectRole) -> None:
