@@ -14,7 +14,7 @@ import typer
 from cli.options import GliaCommand, OutputFormat, flag, output_option, with_examples
 
 if TYPE_CHECKING:
-    from sdk import CliConfig, Cluster
+    from sdk import CliConfig, Cluster, Quota
     from sdk.config import Context
 
 config_app = typer.Typer(
@@ -164,10 +164,14 @@ def show(output: OutputFormat = output_option()) -> None:
 
     name = current_name(load())
     context = current_config()
-    cluster = run_async(_cluster(context), waiting="Asking the server") if context.token else None
     personal = personal_name(context)
     org = context.org or personal
     project = context.project or (personal if org == personal else None)
+    cluster, quotas = (
+        run_async(_overview(context, org), waiting="Asking the server")
+        if context.token
+        else (None, [])
+    )
     if output is not OutputFormat.TABLE:
         formatting.print_data(
             {
@@ -178,6 +182,7 @@ def show(output: OutputFormat = output_option()) -> None:
                 "org": org,
                 "project": project,
                 "presets": list(cluster.presets) if cluster else [],
+                "quotas": quotas,
             },
             output,
         )
@@ -195,6 +200,9 @@ def show(output: OutputFormat = output_option()) -> None:
     if cluster:
         formatting.stdout_console().print()
         formatting.print_presets(cluster.presets)
+    if quotas:
+        formatting.stdout_console().print()
+        formatting.print_quotas(quotas)
 
 
 with_examples("glia config show", "glia --context alice@glia.example.com:8080 config show -o yaml")(
@@ -202,15 +210,31 @@ with_examples("glia config show", "glia --context alice@glia.example.com:8080 co
 )
 
 
-async def _cluster(context: Context) -> Cluster | None:
-    """The context's cluster, else the server's first one (its default for new jobs)."""
+async def _named_cluster(context: Context, name: str) -> Cluster:
     from cli.session import open_client
 
     async with open_client(context) as client:
+        return await client.clusters.get(name)
+
+
+async def _overview(context: Context, org: str | None) -> tuple[Cluster | None, list[Quota]]:
+    """The context's cluster, else the server's first one (its default for new jobs), and
+    the caller's quotas in ``org`` there."""
+    from cli.session import open_client
+    from sdk import NotFound
+
+    async with open_client(context) as client:
         if context.cluster:
-            return await client.clusters.get(context.cluster)
-        clusters = await client.clusters.list()
-        return clusters[0] if clusters else None
+            cluster: Cluster | None = await client.clusters.get(context.cluster)
+        else:
+            clusters = await client.clusters.list()
+            cluster = clusters[0] if clusters else None
+        if cluster is None:
+            return None, []
+        try:
+            return cluster, await client.quotas.mine(org=org, cluster=cluster.name)
+        except NotFound:  # an org the context names that the caller may no longer see
+            return cluster, []
 
 
 @config_app.command("set-cluster", cls=GliaCommand)
@@ -222,16 +246,13 @@ def set_cluster(
     from cli import formatting
     from cli.errors import ConfigError
     from cli.session import current_name, load, run_async
-    from sdk import NotFound
 
     config = load()
     context_key = current_name(config)
     if context_key is None or context_key not in config.contexts:
         raise ConfigError("no context in use (run glia login)")
     context = config.contexts[context_key]
-    cluster = run_async(_cluster(context.replace(cluster=name)), waiting="Asking the server")
-    if cluster is None:
-        raise NotFound(f"no cluster {name!r}")
+    cluster = run_async(_named_cluster(context, name), waiting="Asking the server")
     _save(config.with_context(context_key, context.replace(cluster=cluster.name), use=False))
     formatting.notice(f"Default cluster of context {context_key}: {cluster.name}")
 

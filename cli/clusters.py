@@ -28,13 +28,9 @@ def register(admin_app: typer.Typer) -> None:
 
 
 def _call(action: Callable[[GliaClient], Awaitable[T]], waiting: str) -> T:
-    from cli.session import current_config, open_client, run_async
+    from cli.session import call_client
 
-    async def call() -> T:
-        async with open_client(current_config()) as client:
-            return await action(client)
-
-    return run_async(call(), waiting=waiting)
+    return call_client(action, waiting=waiting)
 
 
 async def _cluster_name(client: GliaClient, cluster: str | None) -> str:

@@ -11,6 +11,7 @@ from sdk import (
     Forbidden,
     GliaError,
     NotFound,
+    QuotaExceeded,
     TooManyRequests,
     Unauthenticated,
     Unavailable,
@@ -37,6 +38,8 @@ EXIT_CODES: dict[type[GliaError], int] = {
     ConnectionFailed: EX_UNAVAILABLE,
     Unavailable: EX_UNAVAILABLE,
     TooManyRequests: EX_TEMPFAIL,
+    # Over a quota: a seat frees when a job ends (or --wait-for-seat waits for it).
+    QuotaExceeded: EX_TEMPFAIL,
 }
 
 HINTS: dict[type[GliaError], str] = {

@@ -30,6 +30,8 @@ from sdk import (
     Org,
     Preset,
     Project,
+    Quota,
+    QuotaLevel,
     Role,
     ServiceAccount,
     User,
@@ -302,6 +304,11 @@ def print_job(job: Job) -> None:
         ("Queue", _text(f"place {job.queue_position}" if job.queue_position else None)),
         ("Priority", job.priority.value),
         ("Restarts", f"{job.restart_count} ({job.restart_policy.value})"),
+        (
+            "Credits",
+            f"{job.credits_spent:.2f} spent at {job.credits_per_hour:g}/h"
+            + (", preemptible" if job.preemptible else ""),
+        ),
         ("Owner", _text(job.owner.name)),
         ("Cluster", _text(job.cluster_name)),
         ("Project", f"{job.org}/{job.project}"),
@@ -419,6 +426,32 @@ def print_presets(presets: Iterable[Preset]) -> None:
             "?" if preset.available is None else str(preset.available),
         )
     stdout_console().print(table)
+
+
+def _level(quota: Quota) -> str:
+    return {
+        QuotaLevel.ORG: f"org {quota.org}",
+        QuotaLevel.ORG_CLUSTER: f"org {quota.org} on {quota.cluster}",
+        QuotaLevel.ORG_USER: f"{quota.user} in org {quota.org}",
+        QuotaLevel.CLUSTER_USER: f"{quota.user} on {quota.cluster}",
+    }[quota.level]
+
+
+def print_quotas(quotas: Iterable[Quota]) -> None:
+    """Each level's running jobs against its maximum, and its credit balance."""
+    print_table(
+        ("QUOTA", "RUNNING JOBS", "CREDITS"),
+        (
+            (
+                _level(q),
+                f"{q.running_jobs} of {q.max_running_jobs}"
+                if q.max_running_jobs is not None
+                else f"{q.running_jobs} (no limit)",
+                "no limit" if q.credits is None else f"{q.credits:,.2f}",
+            )
+            for q in quotas
+        ),
+    )
 
 
 def memory(mib: int) -> str:

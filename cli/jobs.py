@@ -241,6 +241,10 @@ def run(
         help="Fail the job (SchedulingTimeout) if it could not start within this: 10m, 1h.",
         show_default="wait as long as it takes",
     ),
+    wait_for_seat: bool = flag(
+        "--wait-for-seat",
+        help="Over a running-jobs quota, wait pending for a seat instead of failing.",
+    ),
     restart: str = typer.Option(
         "never",
         "--restart",
@@ -333,6 +337,7 @@ def run(
                     http_port=http_port,
                     http_auth=not no_http_auth,
                     pass_config=pass_config,
+                    wait_for_seat=wait_for_seat,
                 )
             submitted.append(job.id)
             if detach:

@@ -21,7 +21,19 @@ import typer
 from typer._click import Context as ClickContext  # typer 0.29 vendors click: no public alias
 from typer.core import TyperGroup
 
-from cli import admin, auth, blobs, clusters, jobs, orgs, server, service_accounts, sharing, storage
+from cli import (
+    admin,
+    auth,
+    blobs,
+    clusters,
+    jobs,
+    orgs,
+    quotas,
+    server,
+    service_accounts,
+    sharing,
+    storage,
+)
 from cli.options import flag
 
 
@@ -129,6 +141,7 @@ blobs.register(app)
 admin.register(app)
 orgs.register(admin.admin_app)
 clusters.register(admin.admin_app)
+quotas.register(admin.admin_app)
 server.register(app)
 
 

@@ -45,14 +45,9 @@ def register(admin_app: typer.Typer) -> None:
 
 
 def _call(action: Callable[[GliaClient], Awaitable[T]], waiting: str) -> T:
-    """Run ``action`` with a client of the context in use."""
-    from cli.session import current_config, open_client, run_async
+    from cli.session import call_client
 
-    async def call() -> T:
-        async with open_client(current_config()) as client:
-            return await action(client)
-
-    return run_async(call(), waiting=waiting)
+    return call_client(action, waiting=waiting)
 
 
 def _show(value: Any, output: OutputFormat, table: Callable[[Any], None]) -> None:

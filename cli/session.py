@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from typer._click.globals import get_current_context  # typer 0.29 vendors click
@@ -89,6 +89,16 @@ def listed_project(
 def open_client(context: Context, *, token: str | None = None) -> GliaClient:
     """A client for the context's server, with its token unless one is given."""
     return GliaClient(context.server_url, token if token is not None else context.token)
+
+
+def call_client(action: Callable[[GliaClient], Awaitable[T]], *, waiting: str) -> T:
+    """Run ``action`` with a client of the context in use (a spinner after a second)."""
+
+    async def call() -> T:
+        async with open_client(current_config()) as client:
+            return await action(client)
+
+    return run_async(call(), waiting=waiting)
 
 
 def run_async(coro: Coroutine[Any, Any, T], *, waiting: str | None = None) -> T:

@@ -32,11 +32,13 @@ from control_plane.services.jobs import (
     JobStatusMachine,
     JobSubmitter,
 )
+from control_plane.services.jobs.billing import Billing
 from control_plane.services.jobs.life_span import LifeSpans
 from control_plane.services.jobs.scheduler import Scheduler
 from control_plane.services.monitoring import MonitoringService
 from control_plane.services.orgs import OrgsService
 from control_plane.services.projects import ProjectsService
+from control_plane.services.quotas import QuotasService
 from control_plane.services.service_accounts import ServiceAccountsService
 from control_plane.services.sharing import SharingService
 from control_plane.services.storage import StorageRegistry, StorageService
@@ -76,6 +78,8 @@ class Platform:
     job_status: JobStatusMachine
     reconciler: ClusterReconciler
     scheduler: Scheduler
+    quotas: QuotasService
+    billing: Billing
     presets: PresetsService
     life_spans: LifeSpans
     monitoring: MonitoringService
@@ -150,6 +154,7 @@ class Platform:
             # some unwritten.
             await orgs.sync(session)
         status = JobStatusMachine(db=db, bus=bus, metrics=metrics, auth=auth)
+        quotas = QuotasService(acl=acl, orgs=orgs, clusters=clusters)
         submitter = JobSubmitter(
             db=db,
             acl=acl,
@@ -159,6 +164,7 @@ class Platform:
             status=status,
             orgs=orgs,
             projects=projects,
+            quotas=quotas,
             base_env=settings.job_base_env,
             job_url=settings.job_url,
             api_url=settings.effective_public_url,
@@ -170,6 +176,7 @@ class Platform:
             gateways=gateways,
             status=status,
             submitter=submitter,
+            quotas=quotas,
         )
         submitter.on_submitted = scheduler.request
         jobs = JobsService(
@@ -214,6 +221,10 @@ class Platform:
                 kill_grace_s=settings.kill_grace_s,
             ),
             scheduler=scheduler,
+            quotas=quotas,
+            billing=Billing(
+                db=db, gateways=gateways, status=status, kill_grace_s=settings.kill_grace_s
+            ),
             presets=PresetsService(acl=acl, clusters=clusters, gateways=gateways),
             life_spans=LifeSpans(acl=acl, gateways=gateways),
             monitoring=MonitoringService(db=db, jobs=jobs, gateways=gateways),

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
 
     background_tasks: bool = True
     reconcile_interval_s: float = 5.0
+    # How often running jobs pay for their run time, and jobs of a spent balance are
+    # cancelled (control_plane/services/jobs/billing.py).
+    credits_interval_s: float = 30.0
     # One process at a time controls a cluster (follows it, reconciles it); it holds a lease
     # for this long, renews it every third of that, and another process takes over once it
     # expires.

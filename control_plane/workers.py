@@ -127,6 +127,7 @@ class BackgroundTasks:
             tasks.create_task(self._keep_lease(cluster))
             tasks.create_task(self._reconcile_periodically(cluster, followed, settled))
             tasks.create_task(self._schedule(cluster, followed))
+            tasks.create_task(self._bill_periodically(cluster, followed))
 
     async def _schedule(self, cluster: str, followed: asyncio.Event) -> None:
         """Schedule the cluster's waiting jobs, once the first reconcile has settled what
@@ -135,6 +136,20 @@ class BackgroundTasks:
         scheduler = self._platform.scheduler
         scheduler.wake(cluster)
         await scheduler.run(cluster, interval_s=self._platform.settings.reconcile_interval_s)
+
+    async def _bill_periodically(self, cluster: str, followed: asyncio.Event) -> None:
+        """Charge the cluster's running jobs for their run time, and cancel those of a spent
+        balance, every credits interval."""
+        await followed.wait()
+        billing = self._platform.billing
+
+        async def bill() -> None:
+            await billing.charge(cluster)
+            await billing.enforce(cluster)
+
+        while True:
+            await self._guarded(f"billing {cluster}", bill)
+            await asyncio.sleep(self._platform.settings.credits_interval_s)
 
     async def _keep_lease(self, cluster: str) -> None:
         """Renew the lease well before it expires; raise LeaseLost when another process has

@@ -96,6 +96,14 @@ class JobReason(DescribedEnum):
         "scheduler, at once)",
     )
     RESTARTED = "Restarted", "The job's command ended and was started again (its restart policy)"
+    QUOTA_EXHAUSTED = (
+        "QuotaExhausted",
+        "Waits for a seat under a running-jobs quota, or was cancelled when its credits ran out",
+    )
+    PREEMPTED = (
+        "Preempted",
+        "Stopped to make room for a job of higher priority; it starts again when room returns",
+    )
 
 
 class JobPriority(DescribedEnum):
@@ -256,6 +264,9 @@ class JobSubmission(Model):
     pass_config: bool = False
     """Give the job the API's URL and a token acting for its owner (GLIA_API_URL,
     GLIA_TOKEN), valid while it runs, so that code in the job can use the CLI and SDK."""
+    wait_for_seat: bool = False
+    """Over a running-jobs quota, keep the job pending (QuotaExhausted) until a seat frees,
+    instead of refusing it (QUOTA_EXCEEDED)."""
     idempotency_key: str | None = None
     """A key of the client's choosing (letters, digits, '_' and '-', at most 64): submitting
     again with the same key returns the job the first submission made instead of a second
@@ -523,3 +534,9 @@ class Job(Model):
     queue_position: int | None = None
     """While it waits for room: its place in its cluster's queue (1 starts next); null
     otherwise."""
+    preemptible: bool = False
+    """Whether a job of higher priority may suspend it for room (its preset's)."""
+    credits_per_hour: float = 0.0
+    """What it costs per hour of run time (its preset's price at submission)."""
+    credits_spent: float = 0.0
+    """The credits its run time has cost so far."""

@@ -34,6 +34,7 @@ from resolvers.jobs import JobLifeSpanMutation, JobsMutation, JobsQuery, JobsSub
 from resolvers.monitoring import MonitoringSubscription
 from resolvers.node import NodeQuery
 from resolvers.orgs import OrgsMutation, OrgsQuery
+from resolvers.quotas import QuotasMutation, QuotasQuery
 from resolvers.sharing import SharingMutation, SharingQuery
 from resolvers.storage import StorageMutation, StorageQuery
 from resolvers.users import UsersMutation, UsersQuery
@@ -47,6 +48,7 @@ class Query(
     OrgsQuery,
     SharingQuery,
     ClustersQuery,
+    QuotasQuery,
     JobsQuery,
     StorageQuery,
     BlobsQuery,
@@ -63,6 +65,7 @@ class Mutation(
     OrgsMutation,
     SharingMutation,
     ClustersMutation,
+    QuotasMutation,
     JobsMutation,
     JobLifeSpanMutation,
     StorageMutation,

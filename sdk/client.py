@@ -58,6 +58,7 @@ from sdk.errors import (
     error_from_graphql,
 )
 from sdk.orgs import OrgsResource, ProjectsResource, role_name
+from sdk.quotas import QuotasResource
 from sdk.resource import Resource
 from sdk.sharing import AclResource, ServiceAccountsResource
 from sdk.storage import StorageResource
@@ -148,6 +149,7 @@ class GliaClient:
         self.service_accounts = ServiceAccountsResource(self)
         self.blobs = BlobsResource(self)
         self.storage = StorageResource(self)
+        self.quotas = QuotasResource(self)
 
     @property
     def graphql_url(self) -> str:
@@ -478,6 +480,7 @@ class JobsResource(Resource):
         http_port: int | None = None,
         http_auth: bool = True,
         pass_config: bool = False,
+        wait_for_seat: bool = False,
     ) -> Job:
         """Submit a job. The submission is checked here first, with the server's own rules:
         bad input raises BadInput before anything is sent.
@@ -496,6 +499,9 @@ class JobsResource(Resource):
         ``http_port`` exposes the port the job serves HTTP on at ``job.http_url`` (to those
         who may read the job, or to anyone with ``http_auth=False``); ``pass_config`` gives
         the job GLIA_API_URL and a token of its owner (GLIA_TOKEN) while it runs.
+
+        Over a running-jobs quota the server refuses it (QuotaExceeded), unless
+        ``wait_for_seat``: it then waits, pending (QuotaExhausted), until a seat frees.
         """
         submission = parse_input(
             JobSubmission,
@@ -519,6 +525,7 @@ class JobsResource(Resource):
                 "http_port": http_port,
                 "http_auth": http_auth,
                 "pass_config": pass_config,
+                "wait_for_seat": wait_for_seat,
             },
         )
         variables = {"input": submission.to_wire()}

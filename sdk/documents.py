@@ -13,6 +13,7 @@ from glia.clusters import Cluster, Preset
 from glia.jobs import Job
 from glia.model import Model, model_in
 from glia.monitoring import LogLine, LogText
+from glia.quotas import Quota
 from glia.storage import DiskUsage, FileStatus, StorageUsage
 from glia.tenancy import GrantEntry, Member, Org, Project, Role, ServiceAccount
 
@@ -241,6 +242,18 @@ MOVE_STORAGE_ENTRY = f"""mutation MoveStorageEntry($input: StorageTransferInput!
 }}"""
 COPY_STORAGE_ENTRY = f"""mutation CopyStorageEntry($input: StorageTransferInput!) {{
     copyStorageEntry(input: $input) {{ entry {{ {_STORAGE_ENTRY} }} }}
+}}"""
+
+_QUOTA = selection(Quota)
+MY_QUOTAS = f"""query MyQuotas($org: String, $cluster: String) {{
+    myQuotas(org: $org, cluster: $cluster) {{ {_QUOTA} }}
+}}"""
+QUOTA = f"""query Quota($target: QuotaTargetInput!) {{ quota(target: $target) {{ {_QUOTA} }} }}"""
+SET_QUOTA = f"""mutation SetQuota($input: SetQuotaInput!) {{
+    setQuota(input: $input) {{ quota {{ {_QUOTA} }} }}
+}}"""
+ADD_CREDITS = f"""mutation AddCredits($input: AddCreditsInput!) {{
+    addCredits(input: $input) {{ quota {{ {_QUOTA} }} }}
 }}"""
 
 DOCUMENTS: dict[str, str] = {

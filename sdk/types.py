@@ -29,6 +29,7 @@ from glia.jobs import (
 from glia.model import Model
 from glia.monitoring import LogLine, LogStream, LogText
 from glia.pages import OrderDirection, Page
+from glia.quotas import Quota, QuotaLevel
 from glia.tenancy import (
     ClusterRole,
     GrantEntry,
@@ -73,6 +74,8 @@ __all__ = [
     "OrgRole",
     "Page",
     "Preset",
+    "Quota",
+    "QuotaLevel",
     "PresetInput",
     "Project",
     "ProjectRole",

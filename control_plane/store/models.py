@@ -148,6 +148,7 @@ class JobRow(Base):
     __table_args__ = (
         Index("ix_jobs_owner_created", "owner_id", "created_at"),
         Index("ix_jobs_status", "status"),
+        Index("ix_jobs_org_status", "org", "status"),
         Index("ix_jobs_uri", "uri"),
         UniqueConstraint("owner_id", "idempotency_key", name="uq_jobs_owner_idempotency_key"),
         # A name is unique among its owner's unfinished jobs: `active_name` holds it from the
@@ -217,6 +218,16 @@ class JobRow(Base):
     scheduled_at: Mapped[datetime | None]
     restart_policy: Mapped[str] = mapped_column(String(16), default="never")
     restart_count: Mapped[int] = mapped_column(Integer, default=0)
+    preemptible: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    # Quotas and credits (control_plane/services/quotas.py). ``seat_wait``: submitted with
+    # waitForSeat over a quota, the job holds no seat and is not in the queue yet. Its price
+    # is its preset's at submission; ``charged_until`` is how far its run time is paid for
+    # (null while it does not run).
+    seat_wait: Mapped[bool] = mapped_column(Boolean, default=False)
+    credits_per_hour: Mapped[float] = mapped_column(Float, default=0.0)
+    charged_until: Mapped[datetime | None]
+    credits_spent_micro: Mapped[int] = mapped_column(BigInteger, default=0)
 
     history: Mapped[list[JobStatusRow]] = relationship(
         back_populates="job", cascade="all, delete-orphan", order_by="JobStatusRow.id"
@@ -315,6 +326,23 @@ class OrgClusterRow(Base):
 
     org: Mapped[OrgRow] = relationship(back_populates="clusters")
     cluster: Mapped[ClusterRow] = relationship()
+
+
+class QuotaRow(Base):
+    """The limits of one level of the tenancy (`glia.quotas`): its row exists once an admin
+    set one. ``key`` is `glia.quotas.quota_key` of its org, cluster and user names."""
+
+    __tablename__ = "quotas"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    level: Mapped[str] = mapped_column(String(16))
+    org: Mapped[str | None] = mapped_column(String(64))
+    cluster: Mapped[str | None] = mapped_column(String(64))
+    user: Mapped[str | None] = mapped_column(String(64))
+    # Null: no limit.
+    max_running_jobs: Mapped[int | None] = mapped_column(Integer)
+    credits_micro: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class CustomRoleRow(Base):

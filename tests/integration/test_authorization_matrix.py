@@ -202,6 +202,9 @@ SET_PROJECT_MEMBER = """mutation($org: String!, $project: String!, $user: String
     member { user } } }"""
 SET_CLUSTER_USER = """mutation($cluster: String!, $user: String!, $role: ClusterRole!) {
   setClusterUser(input: {cluster: $cluster, user: $user, role: $role}) { member { user } } }"""
+SET_QUOTA = """mutation($org: String, $cluster: String, $user: String) {
+  setQuota(input: {org: $org, cluster: $cluster, user: $user, maxRunningJobs: 3}) {
+    quota { level maxRunningJobs } } }"""
 CREATE_ORG = "mutation($name: String!) { createOrg(input: {name: $name}) { org { name } } }"
 CREATE_SERVICE_ACCOUNT = """mutation($name: String!, $org: String, $project: String) {
   createServiceAccount(input: {name: $name, org: $org, project: $project}) {
@@ -1146,6 +1149,66 @@ OPERATIONS: dict[str, tuple[Case, ...]] = {
                 ok=set(JOB_READERS) - {"shared_read", "reader"},
             ),
             _fresh_job_with_life_span,
+        ),
+    ),
+    # Quotas: each caller sees their own where they may run; a level's limits are set by
+    # the platform's admins, an org's admins (its members' levels) and a cluster's admins
+    # (its orgs' and users' levels); the org's own budget by the platform's admins alone.
+    "myQuotas": (
+        Case(
+            "query($org: String) { myQuotas(org: $org) { level runningJobs } }",
+            expect(NOT_FOUND, ok=ACME_MEMBERS + ACME_MANAGERS),
+            _static(org=ORG),
+        ),
+        Case("{ myQuotas { level maxRunningJobs credits } }", expect(OK)),
+    ),
+    "quota": (
+        Case(
+            "query($org: String, $user: String) { quota(target: {org: $org, user: $user}) {"
+            " level runningJobs } }",
+            expect(NOT_FOUND, ok=ACME_MANAGERS, forbidden=ACME_MEMBERS),
+            _static(org=ORG, user="owner"),
+        ),
+        Case(
+            "query($cluster: String, $user: String) { quota(target: {cluster: $cluster, "
+            "user: $user}) { level } }",
+            expect(FORBIDDEN, ok=["cluster_admin", "platform_admin"]),
+            _static(cluster=CLUSTER, user="owner"),
+        ),
+        Case(
+            "query($cluster: String, $user: String) { quota(target: {cluster: $cluster, "
+            "user: $user}) { level } }",
+            expect(NOT_FOUND, ok=["platform_admin"]),
+            _static(cluster=GPU, user="owner"),
+        ),
+    ),
+    "setQuota": (
+        Case(
+            SET_QUOTA,
+            expect(NOT_FOUND, ok=ACME_MANAGERS, forbidden=ACME_MEMBERS),
+            _acme_user,
+        ),
+        Case(SET_QUOTA, expect(FORBIDDEN, ok=["cluster_admin", "platform_admin"]), _cluster_user),
+        Case(
+            """mutation($org: String) {
+              setQuota(input: {org: $org, unlimitedCredits: true}) { quota { level } } }""",
+            expect(NOT_FOUND, ok=["platform_admin"], forbidden=ACME_MEMBERS + ("org_admin",)),
+            _static(org=ORG),
+        ),
+    ),
+    "addCredits": (
+        Case(
+            """mutation($org: String, $user: String) {
+              addCredits(input: {org: $org, user: $user, amount: 5}) { quota { credits } } }""",
+            expect(NOT_FOUND, ok=ACME_MANAGERS, forbidden=ACME_MEMBERS),
+            _acme_user,
+        ),
+        Case(
+            """mutation($cluster: String, $user: String) {
+              addCredits(input: {cluster: $cluster, user: $user, amount: 5}) {
+                quota { credits } } }""",
+            expect(NOT_FOUND, ok=["platform_admin"]),
+            lambda _world, _subject: {"cluster": GPU, "user": "owner"},
         ),
     ),
     # A cluster's presets and settings are its admins' (manage on cluster://NAME); its users

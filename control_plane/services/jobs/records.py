@@ -23,6 +23,7 @@ from glia.jobs import (
     is_job_id,
     priority_of_rank,
 )
+from glia.quotas import from_micro
 
 
 def status_item_from_row(row: JobStatusRow) -> JobStatusItem:
@@ -75,6 +76,9 @@ def job_from_row(row: JobRow, owner: User, cluster_name: str, *, with_history: b
         schedule_timeout_s=row.schedule_timeout_s,
         restart_policy=RestartPolicy(row.restart_policy),
         restart_count=row.restart_count,
+        preemptible=row.preemptible,
+        credits_per_hour=row.credits_per_hour,
+        credits_spent=from_micro(row.credits_spent_micro),
     )
 
 
@@ -118,7 +122,11 @@ async def find_job(session: AsyncSession, user: User, id_or_name: str) -> Job:
 
 def waiting() -> ColumnElement[bool]:
     """The condition of a job that waits in its cluster's queue."""
-    return and_(JobRow.status == JobStatus.PENDING.value, JobRow.scheduled_at.is_(None))
+    return and_(
+        JobRow.status == JobStatus.PENDING.value,
+        JobRow.scheduled_at.is_(None),
+        JobRow.seat_wait.is_(False),
+    )
 
 
 async def queue_position(session: AsyncSession, row: JobRow) -> int:

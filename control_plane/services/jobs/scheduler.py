@@ -38,10 +38,12 @@ from control_plane.services.clusters import ClustersService, GatewayRegistry
 from control_plane.services.jobs.records import job_from_row, select_jobs, waiting
 from control_plane.services.jobs.status import CHANGES_CHANNEL, JobStatusMachine
 from control_plane.services.jobs.submission import JobSubmitter
+from control_plane.services.quotas import QuotasService, Scope
 from control_plane.store.database import Database
-from control_plane.store.models import JobRow, JobStatusRow
+from control_plane.store.models import JobRow, JobStatusRow, UserRow
 from glia.clock import utcnow
 from glia.clusters import Cluster, Resources, fit_count, shortfall
+from glia.errors import QuotaExceeded
 from glia.jobs import Job, JobReason, JobStatus, RestartPolicy
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ logger = logging.getLogger(__name__)
 DESCRIBED_AHEAD = 10
 # Waiting jobs read at a time.
 _SLICE = 25
+# Jobs waiting for a seat that one pass tries to seat.
+_SEATS_PER_PASS = 100
 # How often at least a pass looks beyond the front of a full queue (see `Scheduler._walk`).
 _LOOK_BEYOND_S = 30.0
 
@@ -212,8 +216,10 @@ class Scheduler:
         gateways: GatewayRegistry,
         status: JobStatusMachine,
         submitter: JobSubmitter,
+        quotas: QuotasService,
     ) -> None:
         self._db = db
+        self._quotas = quotas
         self._bus = bus
         self._clusters = clusters
         self._gateways = gateways
@@ -393,6 +399,60 @@ class Scheduler:
             state.served = state.requested
             return await self._pass(cluster)
 
+    async def _seat_waiting(self, cluster: Cluster) -> None:
+        """Give seats to the cluster's jobs that wait for one, in queue order, while their
+        quotas have room (`QuotasService.take_seat`, one transaction each). A scope found
+        full is not tried again in this pass; a job's seat puts it in the queue below."""
+        async with self._db.session() as session:
+            rows = (
+                await session.execute(
+                    select(JobRow.id, JobRow.org, JobRow.owner_id, UserRow.name)
+                    .join(UserRow, UserRow.id == JobRow.owner_id)
+                    .where(
+                        JobRow.cluster_id == cluster.id,
+                        JobRow.status == JobStatus.PENDING.value,
+                        JobRow.seat_wait.is_(True),
+                    )
+                    .order_by(JobRow.priority.desc(), JobRow.created_at, JobRow.id)
+                    .limit(_SEATS_PER_PASS)
+                )
+            ).all()
+        full: set[tuple[str, str]] = set()
+        for row in rows:
+            if (row.org, row.owner_id) in full:
+                continue
+            scope = Scope(
+                org=row.org,
+                cluster=cluster.name,
+                cluster_id=cluster.id,
+                user=row.name,
+                user_id=row.owner_id,
+            )
+            async with self._db.session() as session:
+                try:
+                    why = await self._quotas.take_seat(session, scope, wait=True)
+                except QuotaExceeded:  # out of credits: `Billing.enforce` cancels it
+                    why = "out of credits"
+                if why is not None:
+                    await session.rollback()
+                    full.add((row.org, row.owner_id))
+                    continue
+                await session.execute(
+                    update(JobRow)
+                    .where(
+                        JobRow.id == row.id,
+                        JobRow.status == JobStatus.PENDING.value,
+                        JobRow.seat_wait.is_(True),
+                    )
+                    .values(
+                        seat_wait=False,
+                        reason=JobReason.CREATING.value,
+                        status_description="got a seat",
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                await session.commit()
+
     async def _pass(self, cluster_name: str) -> Plan:
         gateway = self._gateways.get(cluster_name)
         capacity = await gateway.capacity()
@@ -402,6 +462,8 @@ class Scheduler:
         )
         async with self._db.session() as session:
             cluster = await self._clusters.get(session, cluster_name)
+        await self._seat_waiting(cluster)
+        async with self._db.session() as session:
             queue = await self._walk(session, cluster, planner, self._state(cluster_name))
             decided = planner.result
             if decided.next_deadline is None:

@@ -19,10 +19,12 @@ from cluster_gateway.gateway import WorkloadPhase, WorkloadState
 from control_plane.events import EventBus
 from control_plane.metrics import Metrics
 from control_plane.services.auth import AuthService
+from control_plane.services.quotas import QuotasService, scope_of_job
 from control_plane.store.database import Database
 from control_plane.store.models import JobRow, JobStatusRow, TokenRow
 from glia.clock import utcnow
 from glia.jobs import JobReason, JobStatus, can_transition
+from glia.quotas import cost_micro
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +91,7 @@ class JobStatusMachine:
         }
         if new is JobStatus.RUNNING:
             values["started_at"] = at
+            values["charged_until"] = at  # its run time costs from now (`_settle`)
         if new.is_finished:
             values["finished_at"] = at
             values["active_name"] = None  # the name is free for the owner's next job
@@ -97,14 +100,21 @@ class JobStatusMachine:
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.status.in_(predecessors))
                 .values(**values)
-                .returning(JobRow.created_at, JobRow.config_token_id)
+                .returning(
+                    JobRow.created_at,
+                    JobRow.config_token_id,
+                    JobRow.charged_until,
+                    JobRow.credits_per_hour,
+                )
                 .execution_options(synchronize_session=False)
             )
         ).first()
         if updated is None:
             await session.rollback()
             return False
-        created_at, config_token_id = updated
+        created_at, config_token_id, charged_until, credits_per_hour = updated
+        if new is not JobStatus.RUNNING and charged_until is not None:
+            await _settle(session, job_id, charged_until, at, credits_per_hour)
         if new.is_finished and config_token_id is not None:
             # --pass-config's token dies with the job, in the same transaction: no crash
             # between the two leaves a finished job's token alive.
@@ -168,3 +178,27 @@ class JobStatusMachine:
                     exit_code=state.exit_code,
                     at=state.finished_at,
                 )
+
+
+async def _settle(
+    session: AsyncSession,
+    job_id: str,
+    charged_until: datetime,
+    at: datetime,
+    credits_per_hour: float,
+) -> None:
+    """A job stops running (it ended, or was suspended) at ``at``: pay for its run time
+    since ``charged_until``, in the transaction of the transition, which holds the job's row
+    (so the periodic charge, `Billing.charge`, cannot pay the same time twice). A workload
+    that ended before the last periodic charge gets the difference back."""
+    micro = cost_micro(credits_per_hour, (at - charged_until).total_seconds())
+    await session.execute(
+        update(JobRow)
+        .where(JobRow.id == job_id)
+        .values(charged_until=None, credits_spent_micro=JobRow.credits_spent_micro + micro)
+        .execution_options(synchronize_session=False)
+    )
+    if micro:
+        scope = await scope_of_job(session, job_id)
+        if scope is not None:
+            await QuotasService.spend(session, scope, micro)

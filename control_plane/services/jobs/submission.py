@@ -20,12 +20,13 @@ from control_plane.services.jobs.records import find_job, job_from_row
 from control_plane.services.jobs.status import JobStatusMachine
 from control_plane.services.orgs import OrgsService
 from control_plane.services.projects import ProjectsService
+from control_plane.services.quotas import QuotasService, Scope
 from control_plane.store.database import Database
 from control_plane.store.models import JobRow, JobStatusRow, JobTagRow, UserRow
 from glia.acl import Action
 from glia.auth import User, UserKind
 from glia.clock import utcnow
-from glia.errors import BadInput, Conflict, Forbidden, GliaError, NotFound
+from glia.errors import BadInput, Conflict, Forbidden, GliaError, NotFound, QuotaExceeded
 from glia.jobs import (
     JOB_ID_PREFIX,
     UNFINISHED_STATUSES,
@@ -53,6 +54,7 @@ class JobSubmitter:
         status: JobStatusMachine,
         orgs: OrgsService,
         projects: ProjectsService,
+        quotas: QuotasService,
         base_env: Mapping[str, str],
         job_url: Callable[[str], str] = lambda label: f"http://{label}.jobs.localhost/",
         api_url: str = "http://127.0.0.1:8080",
@@ -65,6 +67,7 @@ class JobSubmitter:
         self._status = status
         self._orgs = orgs
         self._projects = projects
+        self._quotas = quotas
         self._base_env = dict(base_env)
         # Asks for a scheduling pass of the cluster named (`Scheduler.request`): a stored job
         # waits in its cluster's queue until the scheduler starts it.
@@ -107,6 +110,16 @@ class JobSubmitter:
         shares = [await self._orgs.member_subject(session, name) for name in submission.share]
         job_id = f"{JOB_ID_PREFIX}{uuid.uuid4()}"
         uid = (await self._auth.uids_by_ids(session, [user.id])).get(user.id)
+        # The seat is taken last before the job's row is written: what it locks is held to
+        # the commit, and on SQLite its lock must be the transaction's first write.
+        scope = Scope(
+            org=org, cluster=cluster.name, cluster_id=cluster.id, user=user.name, user_id=user.id
+        )
+        try:
+            seat_wait = await self._quotas.take_seat(session, scope, wait=submission.wait_for_seat)
+        except QuotaExceeded:
+            await session.rollback()
+            raise
         now = utcnow()
         row = JobRow(
             id=job_id,
@@ -141,12 +154,21 @@ class JobSubmitter:
             http_port=submission.http_port,
             http_auth=submission.http_auth,
             pass_config=submission.pass_config,
+            preemptible=preset.preemptible,
+            credits_per_hour=preset.credits_per_hour,
+            seat_wait=seat_wait is not None,
             status=JobStatus.PENDING.value,
-            reason=JobReason.CREATING.value,
+            reason=(JobReason.CREATING if seat_wait is None else JobReason.QUOTA_EXHAUSTED).value,
+            status_description=seat_wait,
             created_at=now,
         )
         row.history = [
-            JobStatusRow(status=JobStatus.PENDING.value, reason=JobReason.CREATING.value, at=now)
+            JobStatusRow(
+                status=JobStatus.PENDING.value,
+                reason=row.reason,
+                description=seat_wait,
+                at=now,
+            )
         ]
         if submission.http_port is not None:
             row.http_host = await self._host_label(session, job_id, submission.name, user)
