@@ -129,6 +129,10 @@ def header(on_switch: EventHandler | None = None) -> rx.Component:
                 SessionState.choose_project,
                 then,
             ),
+            rx.cond(
+                SessionState.quota_summary,
+                rx.badge(SessionState.quota_summary, id="quota-summary", variant="soft"),
+            ),
             rx.text(SessionState.user_name, size="2", id="current-user"),
             rx.button("Sign out", on_click=SessionState.logout, size="1", variant="soft"),
             rx.color_mode.button(size="1", variant="ghost"),

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import reflex as rx
 
-from sdk import GliaClient, GliaError, Unauthenticated
+from sdk import GliaClient, GliaError, Quota, Unauthenticated
 
 T = TypeVar("T")
 
@@ -49,6 +49,9 @@ class SessionState(rx.State):
     orgs: list[str] = []
     project: str = ""
     projects: list[str] = []
+    # The caller's tightest running-jobs quota and lowest credit balance where their jobs
+    # would run (the chosen org on the chosen cluster): "Jobs 2/10 · Credits 98.50".
+    quota_summary: str = ""
     error: str = ""
     busy: bool = False
 
@@ -112,6 +115,18 @@ class SessionState(rx.State):
         self.clusters = clusters
         if self.cluster not in clusters:
             self.cluster = clusters[0] if clusters else ""
+        return await self._load_quotas()
+
+    async def _load_quotas(self) -> Any:
+        if not (self.org and self.cluster):
+            self.quota_summary = ""
+            return None
+        try:
+            async with self.client() as client:
+                quotas = await client.quotas.mine(org=self.org, cluster=self.cluster)
+        except GliaError as error:
+            return self.handle(error)
+        self.quota_summary = quota_summary(quotas)
         return None
 
     async def _load_orgs(self, client: GliaClient) -> None:
@@ -129,9 +144,11 @@ class SessionState(rx.State):
             self.project = _default(self.projects, self.org)
 
     @rx.event
-    def choose_cluster(self, name: str) -> None:
+    async def choose_cluster(self, name: str) -> Any:
         if name in self.clusters:
             self.cluster = name
+            return await self._load_quotas()
+        return None
 
     @rx.event
     async def choose_org(self, name: str) -> Any:
@@ -144,7 +161,7 @@ class SessionState(rx.State):
                 await self._load_projects(client)
         except GliaError as error:
             return self.handle(error)
-        return None
+        return await self._load_quotas()
 
     @rx.event
     def choose_project(self, name: str) -> None:
@@ -166,6 +183,20 @@ class SessionState(rx.State):
     @rx.event
     def dismiss_error(self) -> None:
         self.error = ""
+
+
+def quota_summary(quotas: list[Quota]) -> str:
+    """The tightest running-jobs quota (fewest seats left) and the lowest balance;
+    empty where no level has a limit."""
+    parts = []
+    limited = [q for q in quotas if q.max_running_jobs is not None]
+    if limited:
+        tightest = min(limited, key=lambda q: (q.max_running_jobs or 0) - q.running_jobs)
+        parts.append(f"Jobs {tightest.running_jobs}/{tightest.max_running_jobs}")
+    balances = [q.credits for q in quotas if q.credits is not None]
+    if balances:
+        parts.append(f"Credits {min(balances):,.2f}")
+    return " · ".join(parts)
 
 
 def _default(names: list[str], preferred: str) -> str:

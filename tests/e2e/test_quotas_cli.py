@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+
 from tests.e2e.conftest import Cli
+
+README = Path(__file__).parents[2] / "README.md"
 
 
 def test_an_admin_sets_a_quota_that_run_is_held_to(cli: Cli) -> None:
@@ -60,3 +65,20 @@ def test_credits_are_added_spent_and_refuse_submissions_when_gone(cli: Cli) -> N
     assert cli("admin", "add-credits", "nan", "--org", "admin").returncode == 65
     assert cli("admin", "set-quota", "--org", "admin").returncode == 65  # nothing to set
     assert cli("admin", "set-quota", "--org", "nosuch", "--credits", "1").returncode == 66
+
+
+def test_readme_quotas_run_as_written(cli: Cli) -> None:
+    text = README.read_text().split("### Quotas and credits", 1)[1]
+    block = text.split("```sh\n", 1)[1].split("```", 1)[0]
+    outputs = []
+    for line in block.splitlines():
+        command = line.split("  #")[0].strip()
+        if not command:
+            continue
+        args = shlex.split(command)
+        assert args[0] == "glia"
+        outputs.append(cli.ok(*args[1:]))
+    assert "1" in outputs[-2]  # the job ran and printed
+    assert "lab" not in outputs[-1]  # config show: the caller's own levels
+    assert "admin on default" in outputs[-1] and "of 4" in outputs[-1]
+    assert cli.json("admin", "quota", "--org", "lab")["credits"] == 1500

@@ -181,3 +181,45 @@ def test_an_admin_gives_an_org_clusters_and_deletes_it_once_its_projects_are_gon
     row.get_by_role("button", name="Delete").click()
     page.get_by_role("alertdialog").get_by_role("button", name="Delete").click()
     expect(row).to_have_count(0)
+
+
+def test_an_admin_sets_quotas_and_the_header_shows_the_tightest_and_the_balance(
+    page: Page, platform: Platform
+) -> None:
+    sign_in(page, platform, "admin", platform.admin_password)
+    page.goto(f"{platform.web_url}/admin")
+    expect(page.get_by_role("cell", name="cpu-small", exact=True)).to_be_visible()
+    form = page.locator("#quota-form")
+    form.locator("#quota-org").fill("admin")
+    form.locator("#quota-running_jobs").fill("50")
+    form.locator("#quota-credits").fill("75")
+    form.get_by_role("button", name="Set quota").click()
+    expect(page.locator("#quota-result")).to_contain_text(
+        re.compile(r"org admin: Jobs \d+/50 · Credits 75\.00")
+    )
+    form.locator("#quota-running_jobs").fill("lots")
+    form.get_by_role("button", name="Set quota").click()
+    expect(form.get_by_role("alert")).to_have_text("not a whole number")
+    platform.cli.ok(
+        "admin", "set-quota", "--cluster", "default", "--user", "admin", "--running-jobs", "40"
+    )
+    try:
+        page.reload()
+        badge = page.locator("#quota-summary")
+        # The cluster-user level leaves fewer seats than the org's: it is the one shown.
+        expect(badge).to_contain_text(re.compile(r"Jobs \d+/40"))
+        expect(badge).to_contain_text("Credits 75.00")
+        screenshot(page, "quota-in-header")
+    finally:
+        for level in (["--org", "admin"], ["--cluster", "default", "--user", "admin"]):
+            platform.cli.ok(
+                "admin",
+                "set-quota",
+                *level,
+                "--running-jobs",
+                "unlimited",
+                "--credits",
+                "unlimited",
+            )
+    page.reload()
+    expect(page.locator("#quota-summary")).to_have_count(0)

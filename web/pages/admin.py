@@ -10,7 +10,7 @@ import reflex as rx
 from sdk import BadInput, ClusterRole, GliaClient, GliaError, UserRole
 from web.layout import field, page, relative_time
 from web.pages.orgs import field_errors, member_form, member_rows, members_table
-from web.session import SessionState
+from web.session import SessionState, quota_summary
 
 CLUSTER_ROLES = [role.value for role in ClusterRole]
 
@@ -25,6 +25,9 @@ class AdminState(SessionState):
     new_password_for: str = ""
     errors: dict[str, str] = {}
     refused: bool = False
+    quota_errors: dict[str, str] = {}
+    # The level last set or credited, as the server answered it.
+    quota_result: str = ""
 
     @rx.event
     async def open(self) -> Any:
@@ -205,6 +208,88 @@ class AdminState(SessionState):
             await client.clusters.remove_user(self.cluster, user)
 
         return await self._cluster_user_call(action)
+
+    @rx.event
+    async def set_quota(self, form: dict[str, Any]) -> Any:
+        """Set the level's running jobs and credits: a number, "unlimited", or empty to keep
+        what it has; with "Add credits", add the credits instead."""
+        self.quota_errors, self.quota_result = {}, ""
+
+        def text(key: str) -> str | None:
+            return str(form.get(key) or "").strip() or None
+
+        target = {"org": text("org"), "cluster": text("cluster"), "user": text("user")}
+        jobs, credits = text("running_jobs"), text("credits")
+        try:
+            async with self.client() as client:
+                if form.get("add"):
+                    quota = await client.quotas.add_credits(_number(credits or "0"), **target)
+                else:
+                    quota = await client.quotas.set(
+                        **target,
+                        max_running_jobs=None if _unlimited(jobs) else _whole(jobs),
+                        unlimited_running_jobs=_unlimited(jobs),
+                        credits=None if _unlimited(credits) else _number(credits),
+                        unlimited_credits=_unlimited(credits),
+                    )
+        except BadInput as error:
+            self.quota_errors = field_errors(error)
+            return None if self.quota_errors else self.handle(error)
+        except GliaError as error:
+            return self.handle(error)
+        named = (("org", quota.org), ("cluster", quota.cluster), ("user", quota.user))
+        where = " ".join(f"{name} {value}" for name, value in named if value)
+        self.quota_result = f"{where}: {quota_summary([quota]) or 'no limits'}"
+        return None
+
+
+def _unlimited(value: str | None) -> bool:
+    return value is not None and value.lower() == "unlimited"
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise BadInput(f"{value!r} is not a number", fields={"credits": "not a number"}) from None
+
+
+def _whole(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise BadInput(
+            f"{value!r} is not a whole number", fields={"maxRunningJobs": "not a whole number"}
+        ) from None
+
+
+def _quota_form() -> rx.Component:
+    def text(label: str, name: str, error: str, **props: Any) -> rx.Component:
+        return field(
+            label, rx.input(name=name, id="quota-" + name, **props), AdminState.quota_errors[error]
+        )
+
+    return rx.form(
+        rx.flex(
+            text("Org", "org", "org"),
+            text("Cluster", "cluster", "cluster"),
+            text("User", "user", "user"),
+            text("Running jobs", "running_jobs", "maxRunningJobs", placeholder="unchanged"),
+            text("Credits", "credits", "credits", placeholder="unchanged"),
+            rx.checkbox("Add credits", name="add"),
+            rx.button("Set quota", type="submit", align_self="end"),
+            spacing="3",
+            wrap="wrap",
+            align="end",
+        ),
+        on_submit=AdminState.set_quota,
+        reset_on_submit=False,
+        id="quota-form",
+    )
 
 
 def _user_row(user: dict[str, str]) -> rx.Component:
@@ -410,6 +495,19 @@ def admin() -> rx.Component:
                     ),
                     overflow_x="auto",
                     width="100%",
+                ),
+                rx.heading("Quotas and credits", size="4", margin_top="16px"),
+                rx.text(
+                    "A level is named by an org; an org and a cluster; an org and a user; or a "
+                    "cluster and a user. Running jobs and credits: a number, unlimited, or "
+                    "empty to keep what the level has. The tightest level applies to a job.",
+                    size="2",
+                    color_scheme="gray",
+                ),
+                _quota_form(),
+                rx.cond(
+                    AdminState.quota_result,
+                    rx.callout(AdminState.quota_result, id="quota-result", color_scheme="green"),
                 ),
                 rx.heading("Users of " + AdminState.cluster, size="4", margin_top="16px"),
                 rx.text(
