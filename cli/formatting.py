@@ -179,6 +179,7 @@ JOB_COLUMNS: dict[str, Column] = {
     "name": Column("NAME", lambda job, short, now: job.name or "-", min_width=8),
     "status": Column("STATUS", lambda job, short, now: job.status.value),
     "preset": Column("PRESET", lambda job, short, now: job.preset or "-"),
+    "queue": Column("QUEUE", lambda job, short, now: str(job.queue_position or "-")),
     "age": Column("AGE", lambda job, short, now: age(job.created_at, now)),
     "command": Column(
         "COMMAND", lambda job, short, now: one_line(" ".join(job.command)), min_width=12
@@ -199,8 +200,8 @@ JOB_COLUMNS: dict[str, Column] = {
 }
 DEFAULT_JOB_COLUMNS = ("id", "name", "status", "preset", "age", "command")
 WIDE_JOB_COLUMNS = (
-    "id", "name", "status", "reason", "exit", "preset", "owner", "cluster", "project", "created",
-    "tags", "workdir", "command",
+    "id", "name", "status", "reason", "queue", "exit", "preset", "owner", "cluster", "project",
+    "created", "tags", "workdir", "command",
 )  # fmt: skip
 
 

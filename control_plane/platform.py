@@ -177,6 +177,7 @@ class Platform:
             status=status,
             submitter=submitter,
             quotas=quotas,
+            kill_grace_s=settings.kill_grace_s,
         )
         submitter.on_submitted = scheduler.request
         jobs = JobsService(

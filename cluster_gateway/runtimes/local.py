@@ -973,6 +973,7 @@ class LocalRuntime(Runtime):
                     "memory_mb": spec.resources.memory_mb,
                     "gpu": spec.resources.gpu,
                     "pids_limit": spec.resources.pids_limit,
+                    "shm_mb": spec.resources.shm_mb,
                     "gpu_ids": list(self._holdings[spec.job_id].gpus)
                     if spec.job_id in self._holdings
                     else [],

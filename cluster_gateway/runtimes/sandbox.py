@@ -220,6 +220,7 @@ class Sandbox:
         gid: int | None,
         status_fd: int | None,
         tmpfs_bytes: int | None,
+        shm_bytes: int | None = None,
     ) -> list[str]:
         """bwrap's argv for ``command``; ``working_dir`` and ``home`` are host paths (see
         `job_binds`); ``uid``/``gid`` (only when run by root): switch to them; ``status_fd``:
@@ -238,8 +239,9 @@ class Sandbox:
         if status_fd is not None:
             args += ["--json-status-fd", str(status_fd)]
         size = ["--size", str(tmpfs_bytes)] if tmpfs_bytes else []
+        shm_size = ["--size", str(shm_bytes or tmpfs_bytes)] if shm_bytes or tmpfs_bytes else []
         args += ["--proc", "/proc", "--dev", "/dev"]
-        args += ["--perms", "1777", *size, "--tmpfs", "/dev/shm"]
+        args += ["--perms", "1777", *shm_size, "--tmpfs", "/dev/shm"]
         args += ["--perms", "1777", *size, "--tmpfs", "/tmp"]
         made = {"/", "/proc", "/dev", "/dev/shm", "/tmp"}
         for target, name in self.links:

@@ -88,6 +88,7 @@ class Launch:
         "home",
         "state_dir",
         "tmpfs_bytes",
+        "shm_bytes",
     )
 
     def __init__(
@@ -106,6 +107,7 @@ class Launch:
         home: str = "",
         state_dir: str = "",
         tmpfs_bytes: int | None = None,
+        shm_bytes: int | None = None,
     ) -> None:
         self.command = command
         self.env = env
@@ -120,6 +122,7 @@ class Launch:
         self.home = home
         self.state_dir = state_dir
         self.tmpfs_bytes = tmpfs_bytes
+        self.shm_bytes = shm_bytes
 
 
 def _contains(outer: str, inner: str) -> bool:
@@ -234,6 +237,7 @@ def start_command(launch: Launch, stdout: int, stderr: int, status_fd: int | Non
                     gid=launch.gid,
                     status_fd=status_fd,
                     tmpfs_bytes=launch.tmpfs_bytes,
+                    shm_bytes=launch.shm_bytes,
                 )
                 if status_fd is not None:
                     os.set_inheritable(status_fd, True)
@@ -343,6 +347,7 @@ class Supervisor:
         memory_mb = int(self._number(resources.get("memory_mb"), 0))
         cpu = self._number(resources.get("cpu"), 0)
         pids = int(self._number(resources.get("pids_limit"), 0))
+        shm_mb = int(self._number(resources.get("shm_mb"), 0))
         log_limit = int(self._number(spec.get("log_limit_bytes"), DEFAULT_LOG_LIMIT))
         self.log = logfile.LogWriter(self.job_dir, log_limit)
         self.read_signals()
@@ -387,6 +392,9 @@ class Supervisor:
             home=str(spec.get("home") or ""),
             state_dir=str(spec.get("state_dir") or ""),
             tmpfs_bytes=memory_mb * 1024 * 1024 if memory_mb > 0 else None,
+            # The preset's shared memory, else as much as the job's memory (its cgroup
+            # counts what /dev/shm holds either way).
+            shm_bytes=(shm_mb or memory_mb) * 1024 * 1024 if (shm_mb or memory_mb) > 0 else None,
         )
         self.sandboxed = sandbox is not None
         out_r, out_w = os.pipe()

@@ -24,6 +24,7 @@ query($id: ID!) {
   }
 }
 """
+LIST_QUEUE = """{ jobs(first: 50) { edges { node { id queuePosition } } } }"""
 ADD_PRESET = """
 mutation($input: PresetInput!) { addPreset(input: $input) { preset { name available } } }
 """
@@ -114,6 +115,12 @@ async def test_room_goes_by_priority_then_submission_order(api: Api, runtime: Fa
         3,
         4,
     ]
+    # A listing says the same, counted for the whole page at once.
+    listed = await api.gql(LIST_QUEUE, token=token)
+    places = {edge["node"]["id"]: edge["node"]["queuePosition"] for edge in listed["jobs"]["edges"]}
+    assert [places[j] for j in (high, normal_1, normal_2, low, *running)] == [
+        1, 2, 3, 4, None, None
+    ]  # fmt: skip
     order = []
     for ending in [*running, high, normal_1, normal_2]:
         runtime.finish(ending, 0)

@@ -435,3 +435,24 @@ async def test_a_sandbox_without_uids_shows_no_directory_of_the_host(host: Host)
         assert (await run_to_end(runtime, scratch)).reason is JobReason.COMPLETED
     finally:
         await runtime.close()
+
+
+async def test_shared_memory_is_the_size_of_the_presets(runtime: LocalRuntime, host: Host) -> None:
+    """/dev/shm is a tmpfs of the preset's size (its memory's when the preset names none):
+    a job cannot fill more of it than that, and /tmp keeps the memory's size."""
+    script = (
+        "df -k /dev/shm /tmp | tail -n 2 | awk '{print $2}'; "
+        "dd if=/dev/zero of=/dev/shm/fill bs=1M count=80 2>/dev/null && echo filled "
+        "|| echo refused"
+    )
+    small = host.spec(
+        "shm-small", script, ALICE, resources=Resources(cpu=1, memory_mb=256, shm_mb=64)
+    )
+    state = await run_to_end(runtime, small)
+    shm_kib, tmp_kib, verdict = await output(runtime, "shm-small")
+    assert (int(shm_kib), int(tmp_kib)) == (64 * 1024, 256 * 1024), state
+    assert verdict == "refused"
+    default = host.spec("shm-default", script, ALICE, resources=Resources(cpu=1, memory_mb=256))
+    await run_to_end(runtime, default)
+    shm_kib, _tmp, verdict = await output(runtime, "shm-default")
+    assert int(shm_kib) == 256 * 1024 and verdict == "filled"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from control_plane.services.jobs.scheduler import QueuedJob, plan
+from control_plane.services.jobs.scheduler import QueuedJob, RunningJob, plan
 from glia.clusters import Resources, fit_count, shortfall
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -127,3 +127,95 @@ def test_fit_count_and_shortfall() -> None:
         "1.5 CPUs (1 free)",
         "1 GPUs (0 free)",
     ]
+
+
+def running(
+    name: str, *, priority: int = 1, at: int = 0, cpu: float = 1, gpu: int = 0
+) -> RunningJob:
+    return RunningJob(
+        id=name,
+        priority=priority,
+        started_at=T0 + timedelta(seconds=at),
+        need=Resources(cpu=cpu, memory_mb=1024, gpu=gpu),
+    )
+
+
+FULL = Resources(cpu=0, memory_mb=4096, gpu=0)
+
+
+def test_a_high_job_preempts_the_fewest_cheapest_lower_priority_jobs() -> None:
+    spots = [
+        running("old-normal", at=0),
+        running("new-normal", at=5),
+        running("low", priority=0, at=1),
+        running("high", priority=2, at=9),
+    ]
+    decided = plan(
+        [job("urgent", priority=2, cpu=2)],
+        free=FULL,
+        total=TOTAL,
+        gpu_model=None,
+        now=T0,
+        preemptible=spots,
+    )
+    # Lowest priority first, then the latest started: two CPUs, two jobs.
+    assert list(decided.preempt) == ["low", "new-normal"]
+    assert decided.start == []
+    assert "waits for 2 preempted jobs to stop" in decided.wait["urgent"]
+
+
+def test_nothing_is_preempted_for_a_normal_job_or_when_it_would_not_make_room() -> None:
+    spots = [running("spot")]
+    normal = plan(
+        [job("normal", cpu=1)], free=FULL, total=TOTAL, gpu_model=None, now=T0, preemptible=spots
+    )
+    assert normal.preempt == {}
+    too_big = plan(
+        [job("big", priority=2, cpu=2)],
+        free=FULL,
+        total=TOTAL,
+        gpu_model=None,
+        now=T0,
+        preemptible=spots,
+    )
+    assert too_big.preempt == {}
+    same = plan(
+        [job("peer", priority=2)],
+        free=FULL,
+        total=TOTAL,
+        gpu_model=None,
+        now=T0,
+        preemptible=[running("peer-running", priority=2)],
+    )
+    assert same.preempt == {}
+
+
+def test_room_on_its_way_is_waited_for_not_taken_again() -> None:
+    """While suspended jobs stop, the head waits for their room: no second preemption, and
+    smaller jobs behind it do not take what it will need."""
+    decided = plan(
+        [job("urgent", priority=2), job("small", cpu=0.5, at=1)],
+        free=Resources(cpu=0.5, memory_mb=4096),
+        total=TOTAL,
+        gpu_model=None,
+        now=T0,
+        preemptible=[running("spot")],
+        stopping=Resources(cpu=1, memory_mb=1024),
+    )
+    assert decided.preempt == {}
+    assert "waits for preempted jobs to stop" in decided.wait["urgent"]
+    assert decided.start == []  # the half CPU free is kept for the head
+
+
+def test_a_suspended_job_never_times_out_while_it_waits_to_start_again() -> None:
+    suspended = QueuedJob(
+        id="back",
+        priority=1,
+        created_at=T0,
+        need=Resources(cpu=8, memory_mb=1024),
+        schedule_timeout_s=1,
+        suspended=True,
+    )
+    later = T0 + timedelta(hours=1)
+    decided = plan([suspended], free=TOTAL, total=TOTAL, gpu_model=None, now=later)
+    assert decided.timed_out == {}

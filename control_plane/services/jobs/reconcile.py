@@ -79,6 +79,8 @@ class ClusterReconciler:
 
     async def _apply(self, cluster_name: str, state: WorkloadState) -> None:
         try:
+            if await self._scheduler.requeue_if_preempted(cluster_name, state):
+                return
             if not await self._scheduler.restart_if_due(cluster_name, state):
                 await self._status.apply(state)
         except Exception:  # one bad job must not stop the others' updates
@@ -123,7 +125,9 @@ class ClusterReconciler:
                     await self._apply(cluster_name, workload)
                 elif now - job.created_at < RECONCILE_GRACE:
                     continue
-                elif job.status is JobStatus.PENDING:
+                elif job.status is JobStatus.SUSPENDED and job.reason is JobReason.PREEMPTED:
+                    await self._scheduler.requeue(cluster_name, job_id)  # stopped meanwhile
+                elif job.status is JobStatus.PENDING or job.status is JobStatus.SUSPENDED:
                     logger.info("reconcile: starting job %s its cluster does not know", job_id)
                     async with self._db.session() as session:
                         uid = await job_uid(session, job_id)

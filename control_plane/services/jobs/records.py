@@ -115,18 +115,54 @@ async def find_job(session: AsyncSession, user: User, id_or_name: str) -> Job:
         raise NotFound(f"job {id_or_name!r} not found")
     row, owner, cluster_name = found
     job = job_from_row(row, user_from_row(owner), cluster_name, with_history=True)
-    if row.status == JobStatus.PENDING.value and row.scheduled_at is None:
+    if (
+        row.status in (JobStatus.PENDING.value, JobStatus.SUSPENDED.value)
+        and row.scheduled_at is None
+        and not row.seat_wait
+    ):
         job = job.model_copy(update={"queue_position": await queue_position(session, row)})
     return job
 
 
 def waiting() -> ColumnElement[bool]:
-    """The condition of a job that waits in its cluster's queue."""
+    """The condition of a job that waits in its cluster's queue: pending, or suspended
+    (preempted) and stopped, not handed to the cluster, not waiting for a seat."""
     return and_(
-        JobRow.status == JobStatus.PENDING.value,
+        JobRow.status.in_([JobStatus.PENDING.value, JobStatus.SUSPENDED.value]),
         JobRow.scheduled_at.is_(None),
         JobRow.seat_wait.is_(False),
     )
+
+
+async def queue_positions(session: AsyncSession, jobs: Sequence[Job]) -> list[Job]:
+    """``jobs`` with the queue place of each that waits in its cluster's queue, counted in
+    one statement (a listing's page): each waiting job's rank among its cluster's waiting
+    jobs, in the scheduler's order."""
+    candidates = [job.id for job in jobs if job.status in (JobStatus.PENDING, JobStatus.SUSPENDED)]
+    if not candidates:
+        return list(jobs)
+    clusters = select(JobRow.cluster_id).where(JobRow.id.in_(candidates))
+    ranked = (
+        select(
+            JobRow.id.label("id"),
+            func.row_number()
+            .over(
+                partition_by=JobRow.cluster_id,
+                order_by=(JobRow.priority.desc(), JobRow.created_at, JobRow.id),
+            )
+            .label("place"),
+        )
+        .where(waiting(), JobRow.cluster_id.in_(clusters))
+        .subquery()
+    )
+    rows = await session.execute(
+        select(ranked.c.id, ranked.c.place).where(ranked.c.id.in_(candidates))
+    )
+    places = {job_id: int(place) for job_id, place in rows}
+    return [
+        job.model_copy(update={"queue_position": places[job.id]}) if job.id in places else job
+        for job in jobs
+    ]
 
 
 async def queue_position(session: AsyncSession, row: JobRow) -> int:

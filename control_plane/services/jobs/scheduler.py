@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cluster_gateway.gateway import WorkloadPhase, WorkloadState
@@ -44,7 +44,7 @@ from control_plane.store.models import JobRow, JobStatusRow, UserRow
 from glia.clock import utcnow
 from glia.clusters import Cluster, Resources, fit_count, shortfall
 from glia.errors import QuotaExceeded
-from glia.jobs import Job, JobReason, JobStatus, RestartPolicy
+from glia.jobs import Job, JobPriority, JobReason, JobStatus, RestartPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,16 @@ _SLICE = 25
 _SEATS_PER_PASS = 100
 # How often at least a pass looks beyond the front of a full queue (see `Scheduler._walk`).
 _LOOK_BEYOND_S = 30.0
+
+
+def preempted_stopping() -> ColumnElement[bool]:
+    """The condition of a job suspended for another whose workload may still be stopping:
+    preempted and still handed to the cluster (`Scheduler.requeue` takes it back)."""
+    return and_(
+        JobRow.status == JobStatus.SUSPENDED.value,
+        JobRow.reason == JobReason.PREEMPTED.value,
+        JobRow.scheduled_at.is_not(None),
+    )
 
 
 def request_channel(cluster: str) -> str:
@@ -78,6 +88,8 @@ class QueuedJob:
     # What its status says now, so a pass rewrites only what changed.
     reason: str | None = None
     description: str | None = None
+    # Preempted earlier: it waits to start again, suspended (its status says so already).
+    suspended: bool = False
 
     @property
     def order(self) -> tuple[int, datetime, str]:
@@ -94,7 +106,18 @@ def _queued(row: Any, waits: dict[str, bool]) -> QueuedJob:
         may_wait=waits.get(row.preset, True),
         reason=row.reason,
         description=row.status_description,
+        suspended=row.status == JobStatus.SUSPENDED.value,
     )
+
+
+@dataclass(frozen=True)
+class RunningJob:
+    """A running preemptible job, as the planner sees what it could suspend."""
+
+    id: str
+    priority: int
+    started_at: datetime
+    need: Resources
 
 
 @dataclass
@@ -107,6 +130,9 @@ class Plan:
     # read (`records.queue_position`), so a start does not rewrite every waiting job.
     wait: dict[str, str] = field(default_factory=dict)
     timed_out: dict[str, str] = field(default_factory=dict)
+    # Running jobs to suspend (each with why), so that the high-priority job at the head
+    # of the queue fits once they have stopped.
+    preempt: dict[str, str] = field(default_factory=dict)
     # The earliest schedule-timeout deadline among the jobs left waiting.
     next_deadline: datetime | None = None
 
@@ -117,17 +143,40 @@ def _minus(free: Resources, need: Resources) -> Resources:
     )
 
 
+def _plus(free: Resources, more: Resources) -> Resources:
+    return Resources(
+        cpu=free.cpu + more.cpu, memory_mb=free.memory_mb + more.memory_mb, gpu=free.gpu + more.gpu
+    )
+
+
+NOTHING = Resources(cpu=0, memory_mb=0)
+
+
 class Planner:
     """The decisions of one pass, fed the queue in order, one job at a time."""
 
     def __init__(
-        self, *, free: Resources, total: Resources, gpu_model: str | None, now: datetime
+        self,
+        *,
+        free: Resources,
+        total: Resources,
+        gpu_model: str | None,
+        now: datetime,
+        preemptible: Sequence[RunningJob] = (),
+        stopping: Resources = NOTHING,
     ) -> None:
         self.free = free
         self._total = total
         self._gpu_model = gpu_model
         self._now = now
         self._reserved = False
+        # Running jobs a high-priority head may suspend, the cheapest to stop first: the
+        # lowest priority, then the latest started (the least work to do again).
+        self._preemptible = sorted(
+            preemptible, key=lambda j: (j.priority, -j.started_at.timestamp(), j.id)
+        )
+        # What suspended jobs still hold while they stop: free once they have.
+        self._stopping = stopping
         self.result = Plan()
 
     def full(self, smallest: Resources) -> bool:
@@ -138,7 +187,7 @@ class Planner:
     def feed(self, job: QueuedJob) -> None:
         result, gpu_model = self.result, self._gpu_model
         deadline = None
-        if job.schedule_timeout_s is not None:
+        if job.schedule_timeout_s is not None and not job.suspended:
             deadline = job.created_at + timedelta(seconds=job.schedule_timeout_s)
             if self._now >= deadline:
                 result.timed_out[job.id] = (
@@ -159,6 +208,10 @@ class Planner:
         lacking = "; ".join(shortfall(job.need, self.free if ever else self._total, gpu_model))
         if not ever:
             result.wait[job.id] = f"needs more than the cluster has in all: {lacking}"
+        elif not self._reserved and (waits := self._make_room(job)) is not None:
+            self._reserved = True
+            result.wait[job.id] = waits
+            self.free = _minus(self.free, job.need)
         elif not self._reserved:
             # The head of the queue: what it needs is kept for it from now on.
             self._reserved = True
@@ -171,6 +224,37 @@ class Planner:
         ):
             result.next_deadline = deadline
 
+    def _make_room(self, job: QueuedJob) -> str | None:
+        """For the head of the queue: why it waits when room is on its way — jobs suspended
+        earlier are stopping, or (a high-priority job) running preemptible jobs of lower
+        priority are suspended for it now; None when neither makes it fit."""
+        coming = _plus(self.free, self._stopping)
+        if self._stopping != NOTHING and fit_count(job.need, coming, self._gpu_model) >= 1:
+            return "waits for preempted jobs to stop; first in line, room is kept for it"
+        if job.priority < JobPriority.HIGH.rank:
+            return None
+        chosen: list[RunningJob] = []
+        for victim in self._preemptible:
+            if victim.priority >= job.priority:
+                continue
+            chosen.append(victim)
+            coming = _plus(coming, victim.need)
+            if fit_count(job.need, coming, self._gpu_model) >= 1:
+                break
+        else:
+            return None  # even all of them would not make room
+        for victim in chosen:
+            self.result.preempt[victim.id] = (
+                f"preempted for {job.id} (high priority); it starts again when room returns"
+            )
+            self._stopping = _plus(self._stopping, victim.need)
+        taken = {victim.id for victim in chosen}
+        self._preemptible = [j for j in self._preemptible if j.id not in taken]
+        return (
+            f"waits for {len(chosen)} preempted job{'s' if len(chosen) > 1 else ''} to stop; "
+            "first in line, room is kept for it"
+        )
+
 
 def plan(
     queue: Sequence[QueuedJob],
@@ -179,9 +263,18 @@ def plan(
     total: Resources,
     gpu_model: str | None,
     now: datetime,
+    preemptible: Sequence[RunningJob] = (),
+    stopping: Resources = NOTHING,
 ) -> Plan:
     """Decide a pass over ``queue`` (in any order: it is sorted here). Pure, for tests."""
-    planner = Planner(free=free, total=total, gpu_model=gpu_model, now=now)
+    planner = Planner(
+        free=free,
+        total=total,
+        gpu_model=gpu_model,
+        now=now,
+        preemptible=preemptible,
+        stopping=stopping,
+    )
     for job in sorted(queue, key=lambda j: j.order):
         planner.feed(job)
     return planner.result
@@ -217,9 +310,11 @@ class Scheduler:
         status: JobStatusMachine,
         submitter: JobSubmitter,
         quotas: QuotasService,
+        kill_grace_s: float = 10.0,
     ) -> None:
         self._db = db
         self._quotas = quotas
+        self._kill_grace_s = kill_grace_s
         self._bus = bus
         self._clusters = clusters
         self._gateways = gateways
@@ -457,11 +552,17 @@ class Scheduler:
         gateway = self._gateways.get(cluster_name)
         capacity = await gateway.capacity()
         now = utcnow()
-        planner = Planner(
-            free=capacity.free or capacity, total=capacity, gpu_model=capacity.gpu_model, now=now
-        )
         async with self._db.session() as session:
             cluster = await self._clusters.get(session, cluster_name)
+            preemptible, stopping = await self._preemption(session, cluster)
+        planner = Planner(
+            free=capacity.free or capacity,
+            total=capacity,
+            gpu_model=capacity.gpu_model,
+            now=now,
+            preemptible=preemptible,
+            stopping=stopping,
+        )
         await self._seat_waiting(cluster)
         async with self._db.session() as session:
             queue = await self._walk(session, cluster, planner, self._state(cluster_name))
@@ -481,12 +582,90 @@ class Scheduler:
                     reason=JobReason.SCHEDULING_TIMEOUT,
                     description=description,
                 )
+            for job_id, description in decided.preempt.items():
+                if await self._status.transition(
+                    session,
+                    job_id,
+                    JobStatus.SUSPENDED,
+                    reason=JobReason.PREEMPTED,
+                    description=description,
+                ):
+                    # Its workload stops as a kill stops it; once it has, `requeue` puts the
+                    # job back in the queue to start again from the beginning.
+                    await gateway.stop(job_id, grace_s=self._kill_grace_s)
             jobs = await self._jobs(session, started)
         for job_id in described:
             await self._status.announce(job_id, JobStatus.PENDING)
+        resumed = [job.id for job, _ in jobs if job.status is JobStatus.SUSPENDED]
+        # A preempted job starts again under its id: the ended workload goes first.
+        await asyncio.gather(*(gateway.forget(job_id) for job_id in resumed))
         # Each start takes its resources on the cluster before it returns.
         await asyncio.gather(*(self._submitter.start_workload(job, uid) for job, uid in jobs))
         return decided
+
+    async def _preemption(
+        self, session: AsyncSession, cluster: Cluster
+    ) -> tuple[list[RunningJob], Resources]:
+        """The cluster's running preemptible jobs, and what the suspended jobs that are
+        still stopping hold (suspended and still handed to the cluster)."""
+        rows = await session.execute(
+            select(
+                JobRow.id,
+                JobRow.status,
+                JobRow.priority,
+                JobRow.started_at,
+                JobRow.cpu,
+                JobRow.memory_mb,
+                JobRow.gpu,
+            ).where(
+                JobRow.cluster_id == cluster.id,
+                or_(
+                    and_(
+                        JobRow.status == JobStatus.RUNNING.value,
+                        JobRow.preemptible.is_(True),
+                    ),
+                    preempted_stopping(),
+                ),
+            )
+        )
+        running: list[RunningJob] = []
+        stopping = NOTHING
+        for row in rows:
+            need = Resources(cpu=row.cpu, memory_mb=row.memory_mb, gpu=row.gpu)
+            if row.status == JobStatus.SUSPENDED.value:
+                stopping = _plus(stopping, need)
+            else:
+                started = row.started_at or utcnow()
+                running.append(RunningJob(row.id, row.priority, started, need))
+        return running, stopping
+
+    async def requeue_if_preempted(self, cluster: str, state: WorkloadState) -> bool:
+        """Handle a workload of a job suspended for another: while it stops, nothing is
+        applied (the job stays suspended); once it has, the job is queued again. True when
+        ``state`` was such a workload's."""
+        async with self._db.session() as session:
+            found = await session.scalar(
+                select(JobRow.id).where(JobRow.id == state.job_id, preempted_stopping())
+            )
+        if found is None:
+            return False
+        if state.phase in (WorkloadPhase.EXITED, WorkloadPhase.MISSING):
+            await self.requeue(cluster, state.job_id)
+        return True
+
+    async def requeue(self, cluster: str, job_id: str) -> None:
+        """A suspended job's workload has stopped: the job waits in the queue again (it
+        starts from the beginning when room returns), and the room it left is scheduled."""
+        async with self._db.session() as session:
+            await session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, preempted_stopping())
+                .values(scheduled_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            await session.commit()
+        self._state(cluster).joined = True
+        self.wake(cluster)
 
     async def _walk(
         self, session: AsyncSession, cluster: Cluster, planner: Planner, state: _ClusterState
@@ -515,6 +694,7 @@ class Scheduler:
             JobRow.preset,
             JobRow.reason,
             JobRow.status_description,
+            JobRow.status,
         ).where(JobRow.cluster_id == cluster.id, waiting())
         ordered = columns.order_by(JobRow.priority.desc(), JobRow.created_at, JobRow.id)
         after: ColumnElement[bool] | None = None
@@ -573,7 +753,18 @@ class Scheduler:
             found = await session.scalar(
                 update(JobRow)
                 .where(JobRow.id == job_id, waiting())
-                .values(scheduled_at=now, reason=JobReason.CREATING.value, status_description=None)
+                .values(
+                    scheduled_at=now,
+                    reason=JobReason.CREATING.value,
+                    # A preempted job stays suspended until its workload runs again.
+                    status_description=case(
+                        (
+                            JobRow.status == JobStatus.SUSPENDED.value,
+                            "starting again after its preemption",
+                        ),
+                        else_=None,
+                    ),
+                )
                 .returning(JobRow.id)
                 .execution_options(synchronize_session=False)
             )
@@ -597,6 +788,8 @@ class Scheduler:
         by_description: dict[str, list[str]] = {}  # one UPDATE for the jobs of each
         for place, (job_id, description) in enumerate(waits.items()):
             job = queue[job_id]
+            if job.suspended:
+                continue  # suspended, reason Preempted: its status says why already
             if job.reason == JobReason.SCHEDULING.value and (
                 job.description == description or place >= DESCRIBED_AHEAD
             ):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncGenerator, Sequence
 
@@ -26,6 +27,7 @@ from control_plane.services.jobs.records import (
     find_job,
     job_from_row,
     load_history,
+    queue_positions,
     select_jobs,
 )
 from control_plane.services.jobs.status import (
@@ -155,7 +157,7 @@ class JobsService:
         if job_filter.cluster is not None:
             counted = counted.join(ClusterRow, ClusterRow.id == JobRow.cluster_id)
         total = await session.scalar(counted) or 0
-        return await keyset_page(
+        found = await keyset_page(
             session,
             select_jobs(with_history=False).where(*conditions),
             order=_job_order(order),
@@ -165,6 +167,7 @@ class JobsService:
                 found[0], user_from_row(found[1]), found[2], with_history=False
             ),
         )
+        return dataclasses.replace(found, items=tuple(await queue_positions(session, found.items)))
 
     async def may_write(self, user: User, job: Job) -> bool:
         return await self._acl.check(user.subject, job.uri, Action.WRITE)
@@ -197,6 +200,21 @@ class JobsService:
         await self._require(user, job, Action.WRITE, id_or_name)
         if job.status.is_finished:
             return job, True
+        if job.status is JobStatus.SUSPENDED:
+            # Preempted: the kill is its end, whatever its workload still does (stopping,
+            # or starting again), which is stopped after.
+            async with self._db.session() as session:
+                await self._status.transition(
+                    session,
+                    job.id,
+                    JobStatus.CANCELLED,
+                    reason=JobReason.USER_REQUESTED,
+                    description=f"killed by {user.name} while suspended",
+                )
+            with contextlib.suppress(NotFound):
+                await self._gateways.get(job.cluster_name).stop(job.id, grace_s=self._kill_grace_s)
+            async with self._db.session() as session:
+                return await find_job(session, user, job.id), False
         async with self._bus.subscribe(status_channel(job.id)) as updates:
             gateway = self._gateways.get(job.cluster_name)
             [state] = await gateway.states([job.id])
