@@ -4,6 +4,7 @@ against a real `glia up`."""
 from __future__ import annotations
 
 import json
+import os
 
 from tests.e2e.conftest import Cli
 
@@ -65,3 +66,26 @@ def test_run_takes_priority_schedule_timeout_and_restart_and_a_life_span_bump(cl
     assert cli.ok("job", "bump-life-span", job["id"], "30m").strip() == f"{job['id']} life span 2h"
     assert cli("run", "--detach", "--priority", "urgent", "--", "true").returncode == 65
     cli.ok("kill", job["id"])
+
+
+def test_a_high_job_preempts_a_preemptible_one_which_runs_again_after(cli: Cli) -> None:
+    """On the local runtime: a preemptible job holding every CPU is stopped for a high job,
+    then started again from the beginning once the high job has ended."""
+    cpus = str(os.cpu_count() or 1)
+    cli.ok("admin", "add-preset", "spot", "--cpu", cpus, "--memory", "128M", "--preemptible")
+    cli.ok("admin", "add-preset", "whole", "--cpu", cpus, "--memory", "128M")
+    spot = cli.ok(
+        "run", "--detach", "--preset", "spot", "--", "sh", "-c", "echo started; sleep 600"
+    ).strip()
+    cli.wait_status(spot, "running")
+    urgent = cli.ok(
+        "run", "--detach", "--preset", "whole", "--priority", "high", "--", "sleep", "2"
+    ).strip()
+    suspended = cli.wait_status(spot, "suspended")
+    assert suspended["reason"] == "PREEMPTED"
+    assert urgent in suspended["statusDescription"]
+    cli.wait_status(urgent, "succeeded")
+    resumed = cli.wait_status(spot, "running")
+    statuses = [step["status"] for step in resumed["history"]]
+    assert statuses[-3:] == ["RUNNING", "SUSPENDED", "RUNNING"]
+    cli.ok("kill", spot)
