@@ -189,15 +189,9 @@ def set_cluster_life_span(
 
 def _mib(text: str, option: str) -> int:
     """``512M`` → 512, ``4G`` → 4096, ``1.5G`` → 1536, a bare number is MiB."""
-    from sdk import BadInput
+    from cli.options import parse_size
 
-    value = text.strip().upper().removesuffix("B").removesuffix("I")
-    scale = {"M": 1, "G": 1024, "T": 1024 * 1024}.get(value[-1:], None)
-    number = value[:-1] if scale else value
-    try:
-        return int(float(number) * (scale or 1))
-    except ValueError:
-        raise BadInput(f"{option}: {text!r} is not a size (512M, 4G)") from None
+    return parse_size(text, option, unit=1024**2) // 1024**2
 
 
 with_examples(

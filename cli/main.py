@@ -26,6 +26,7 @@ from cli import (
     auth,
     blobs,
     clusters,
+    disks,
     jobs,
     orgs,
     quotas,
@@ -138,6 +139,7 @@ sharing.register(app)
 service_accounts.register(app)
 storage.register(app)
 blobs.register(app)
+disks.register(app)
 admin.register(app)
 orgs.register(admin.admin_app)
 clusters.register(admin.admin_app)

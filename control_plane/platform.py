@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cluster_gateway.disks import LocalDisks
 from cluster_gateway.embedded import EmbeddedGateway
 from cluster_gateway.runtimes.base import Runtime
 from cluster_gateway.runtimes.gpus import parse_inventory
@@ -25,6 +26,7 @@ from control_plane.services.clusters import (
     PresetsService,
     presets_for_host,
 )
+from control_plane.services.disks import DiskRegistry, DisksService
 from control_plane.services.ingress import IngressService
 from control_plane.services.jobs import (
     ClusterReconciler,
@@ -86,6 +88,7 @@ class Platform:
     ingress: IngressService
     blobs: BlobsService
     storage: StorageService
+    disks: DisksService
 
     @classmethod
     async def create(cls, settings: Settings, *, runtime: Runtime | None = None) -> Platform:
@@ -118,6 +121,8 @@ class Platform:
         local_storage = LocalStorage(settings.runtime_dir / "storage")
         await local_storage.open()
         storages.add(settings.cluster_name, local_storage)
+        disk_stores = DiskRegistry()
+        disk_stores.add(settings.cluster_name, LocalDisks(settings.runtime_dir / "disks"))
         gateway = EmbeddedGateway(settings.cluster_name, runtime)
         await gateway.open()
         gateways.add(settings.cluster_name, gateway)
@@ -230,6 +235,13 @@ class Platform:
             life_spans=LifeSpans(acl=acl, gateways=gateways),
             monitoring=MonitoringService(db=db, jobs=jobs, gateways=gateways),
             ingress=IngressService(db=db, acl=acl, auth=auth, jobs_domain=settings.jobs_domain),
+            disks=DisksService(
+                db=db,
+                acl=acl,
+                projects=projects,
+                stores=disk_stores,
+                default_cluster=settings.cluster_name,
+            ),
             storage=StorageService(
                 acl=acl, storages=storages, max_upload_bytes=settings.storage_upload_limit_bytes
             ),

@@ -138,14 +138,15 @@ class BackgroundTasks:
         await scheduler.run(cluster, interval_s=self._platform.settings.reconcile_interval_s)
 
     async def _bill_periodically(self, cluster: str, followed: asyncio.Event) -> None:
-        """Charge the cluster's running jobs for their run time, and cancel those of a spent
-        balance, every credits interval."""
+        """Charge the cluster's running jobs for their run time, cancel those of a spent
+        balance, and delete the disks unused for their timeout, every credits interval."""
         await followed.wait()
         billing = self._platform.billing
 
         async def bill() -> None:
             await billing.charge(cluster)
             await billing.enforce(cluster)
+            await self._platform.disks.collect_unused(cluster)
 
         while True:
             await self._guarded(f"billing {cluster}", bill)

@@ -30,6 +30,7 @@ from graph.types.scalars import SCALARS
 from resolvers.auth import AuthMutation, AuthQuery
 from resolvers.blobs import BlobsMutation, BlobsQuery
 from resolvers.clusters import ClustersMutation, ClustersQuery
+from resolvers.disks import DisksMutation, DisksQuery
 from resolvers.jobs import JobLifeSpanMutation, JobsMutation, JobsQuery, JobsSubscription
 from resolvers.monitoring import MonitoringSubscription
 from resolvers.node import NodeQuery
@@ -52,6 +53,7 @@ class Query(
     JobsQuery,
     StorageQuery,
     BlobsQuery,
+    DisksQuery,
 ):
     pass
 
@@ -70,6 +72,7 @@ class Mutation(
     JobLifeSpanMutation,
     StorageMutation,
     BlobsMutation,
+    DisksMutation,
 ):
     pass
 

@@ -45,6 +45,7 @@ from glia.pages import MAX_PAGE_SIZE, Page, PageRequest
 from glia.tenancy import ClusterRole, Member
 from sdk import documents
 from sdk.blobs import BlobsResource
+from sdk.disks import DisksResource
 from sdk.errors import (
     Ambiguous,
     BadInput,
@@ -150,6 +151,7 @@ class GliaClient:
         self.blobs = BlobsResource(self)
         self.storage = StorageResource(self)
         self.quotas = QuotasResource(self)
+        self.disks = DisksResource(self)
 
     @property
     def graphql_url(self) -> str:

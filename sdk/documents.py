@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from glia.auth import Token, User
 from glia.clusters import Cluster, Preset
+from glia.disks import Disk
 from glia.jobs import Job
 from glia.model import Model, model_in
 from glia.monitoring import LogLine, LogText
@@ -242,6 +243,20 @@ MOVE_STORAGE_ENTRY = f"""mutation MoveStorageEntry($input: StorageTransferInput!
 }}"""
 COPY_STORAGE_ENTRY = f"""mutation CopyStorageEntry($input: StorageTransferInput!) {{
     copyStorageEntry(input: $input) {{ entry {{ {_STORAGE_ENTRY} }} }}
+}}"""
+
+_DISK = selection(Disk)
+DISKS = f"""query Disks($cluster: String, $org: String, $project: String) {{
+    disks(cluster: $cluster, org: $org, project: $project) {{ {_DISK} }}
+}}"""
+DISK = f"""query Disk($disk: String!, $cluster: String, $org: String, $project: String) {{
+    disk(disk: $disk, cluster: $cluster, org: $org, project: $project) {{ {_DISK} }}
+}}"""
+CREATE_DISK = f"""mutation CreateDisk($input: CreateDiskInput!) {{
+    createDisk(input: $input) {{ disk {{ {_DISK} }} }}
+}}"""
+DELETE_DISK = f"""mutation DeleteDisk($input: DeleteDiskInput!) {{
+    deleteDisk(input: $input) {{ disk {{ {_DISK} }} }}
 }}"""
 
 _QUOTA = selection(Quota)

@@ -12,6 +12,7 @@ from glia.clusters import (
     PresetInput,
     Resources,
 )
+from glia.disks import Disk, DiskStatus
 from glia.jobs import (
     UNFINISHED_STATUSES,
     EnvVar,
@@ -51,6 +52,8 @@ __all__ = [
     "ClusterRole",
     "ClusterSettingsInput",
     "ClusterStatus",
+    "Disk",
+    "DiskStatus",
     "EnvVar",
     "GrantEntry",
     "Job",

@@ -6,6 +6,7 @@ import reflex as rx
 
 from web.pages.admin import AdminState, admin
 from web.pages.blobs import BlobsState, blobs
+from web.pages.disks import DisksState, disks
 from web.pages.explorer import explorer
 from web.pages.job import JobState, job
 from web.pages.jobs import JobsState, jobs
@@ -46,6 +47,7 @@ app.add_page(
 )
 app.add_page(storage, route="/storage", on_load=StorageState.open, title="Storage · Glia")
 app.add_page(blobs, route="/buckets", on_load=BlobsState.open, title="Buckets · Glia")
+app.add_page(disks, route="/disks", on_load=DisksState.open, title="Disks · Glia")
 app.add_page(admin, route="/admin", on_load=AdminState.open, title="Admin · Glia")
 app.add_page(
     explorer, route="/explorer", on_load=SessionState.require_login, title="API explorer · Glia"

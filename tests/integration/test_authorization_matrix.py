@@ -540,6 +540,18 @@ def _storage_file(world: World) -> str:
     return f"/api/storage/{CLUSTER}/{ORG}/{PROJECT}/matrix.txt"
 
 
+async def _fresh_disk(world: World, _subject: str) -> dict[str, Any]:
+    """A disk of acme/vision made for the call."""
+    made = await world.gql(
+        "platform_admin",
+        """mutation($org: String!, $project: String!) {
+          createDisk(input: {org: $org, project: $project, sizeBytes: 16777216}) {
+            disk { id } } }""",
+        {"org": ORG, "project": PROJECT},
+    )
+    return {"id": made["createDisk"]["disk"]["id"], "org": ORG, "project": PROJECT}
+
+
 # -- buckets ---------------------------------------------------------------------------------
 
 # Who may read acme/vision's buckets: its members, the admins of its org and of its cluster,
@@ -638,6 +650,39 @@ BLOB_OPERATIONS: dict[str, tuple[Case, ...]] = {
     ),
     # Each caller's own access keys.
     "blobCredentials": (Case("{ blobCredentials { id } }", expect(OK)),),
+    # Disks follow the project as buckets do.
+    "disks": (
+        Case(
+            """query($org: String!, $project: String!) {
+              disks(org: $org, project: $project) { id } }""",
+            expect(HIDDEN, ok=BUCKET_READERS),
+            _fresh_disk,
+            found=lambda answer, _: bool(answer["disks"]),
+        ),
+    ),
+    "disk": (
+        Case(
+            "query($id: String!) { disk(disk: $id) { id } }",
+            BUCKET_READ,
+            _fresh_disk,
+        ),
+    ),
+    "createDisk": (
+        Case(
+            """mutation($org: String!, $project: String!) {
+              createDisk(input: {org: $org, project: $project, sizeBytes: 16777216}) {
+                disk { id } } }""",
+            {**BUCKET_WRITE, "cluster_admin": NOT_FOUND},
+            _vision,
+        ),
+    ),
+    "deleteDisk": (
+        Case(
+            "mutation($id: String!) { deleteDisk(input: {disk: $id}) { disk { id } } }",
+            BUCKET_WRITE,
+            _fresh_disk,
+        ),
+    ),
     "createBucket": (
         Case(
             """mutation($org: String!, $project: String!, $name: String!) {
