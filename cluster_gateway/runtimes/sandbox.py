@@ -56,6 +56,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Sequence
 
 # What programs need of /etc (see the module docstring); missing ones are skipped.
 ETC = (
@@ -201,12 +202,17 @@ class Sandbox:
         """Where a job's working dir is in its sandbox (``scratch``: the runtime made it)."""
         return WORK if scratch else working_dir
 
-    def job_binds(self, working_dir: str, home: str, *, scratch: bool) -> list[Bind]:
-        """Every bind of a job's sandbox; ``working_dir`` and ``home`` are host paths."""
+    def job_binds(
+        self, working_dir: str, home: str, *, scratch: bool, volumes: Sequence[Bind] = ()
+    ) -> list[Bind]:
+        """Every bind of a job's sandbox; ``working_dir`` and ``home`` are host paths.
+        ``volumes`` (the job's own: storage, disks, secret files) come last, so that one
+        inside the working directory shows over it."""
         return [
             *self.binds,
             Bind(working_dir, self.working_dir(working_dir, scratch=scratch), writable=True),
             Bind(home, HOME, writable=True),
+            *volumes,
         ]
 
     def command_line(
@@ -221,6 +227,7 @@ class Sandbox:
         status_fd: int | None,
         tmpfs_bytes: int | None,
         shm_bytes: int | None = None,
+        volumes: Sequence[Bind] = (),
     ) -> list[str]:
         """bwrap's argv for ``command``; ``working_dir`` and ``home`` are host paths (see
         `job_binds`); ``uid``/``gid`` (only when run by root): switch to them; ``status_fd``:
@@ -247,7 +254,7 @@ class Sandbox:
         for target, name in self.links:
             args += ["--symlink", target, name]
             made.add(name)
-        for bind in self.job_binds(working_dir, home, scratch=scratch):
+        for bind in self.job_binds(working_dir, home, scratch=scratch, volumes=volumes):
             # The directories above a bind are made here, world-readable: bwrap 0.8 makes them
             # 0700, which only root could enter.
             for parent in _parents(bind.dest):
@@ -288,10 +295,11 @@ class Sandbox:
         home: str,
         uid: int | None,
         gid: int | None,
+        volumes: Sequence[Bind] = (),
     ) -> None:
         """Look ``name`` up as the sandbox will (see the module docstring); raises OSError
         ENOENT (not found, or not in what the sandbox shows) or EACCES (not executable)."""
-        binds = self.job_binds(working_dir, home, scratch=scratch)
+        binds = self.job_binds(working_dir, home, scratch=scratch, volumes=volumes)
         # Longest destination first: a bind inside another one shows what is there.
         binds.sort(key=lambda bind: len(bind.dest), reverse=True)
         real_sources = [os.path.realpath(bind.source) for bind in binds]

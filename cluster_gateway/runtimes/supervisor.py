@@ -39,10 +39,11 @@ import stat
 import sys
 import time
 import warnings  # noqa: F401  (os.execvpe imports it: loaded once here, not in every job's fork)
+from collections.abc import Sequence
 
 from cluster_gateway.runtimes import cgroups, jobdir, logfile
 from cluster_gateway.runtimes.notify import Notifier
-from cluster_gateway.runtimes.sandbox import Sandbox
+from cluster_gateway.runtimes.sandbox import Bind, Sandbox
 
 READ_SIZE = 64 * 1024
 # After the main process exits, its process group is killed; wait this long for the pipes.
@@ -89,6 +90,7 @@ class Launch:
         "state_dir",
         "tmpfs_bytes",
         "shm_bytes",
+        "volumes",
     )
 
     def __init__(
@@ -108,6 +110,7 @@ class Launch:
         state_dir: str = "",
         tmpfs_bytes: int | None = None,
         shm_bytes: int | None = None,
+        volumes: Sequence[Bind] = (),
     ) -> None:
         self.command = command
         self.env = env
@@ -123,6 +126,7 @@ class Launch:
         self.state_dir = state_dir
         self.tmpfs_bytes = tmpfs_bytes
         self.shm_bytes = shm_bytes
+        self.volumes = list(volumes)  # the job's own binds (sandbox only)
 
 
 def _contains(outer: str, inner: str) -> bool:
@@ -227,6 +231,7 @@ def start_command(launch: Launch, stdout: int, stderr: int, status_fd: int | Non
                     home=launch.home,
                     uid=launch.uid,
                     gid=launch.gid,
+                    volumes=launch.volumes,
                 )
                 argv = sandbox.command_line(
                     command,
@@ -238,6 +243,7 @@ def start_command(launch: Launch, stdout: int, stderr: int, status_fd: int | Non
                     status_fd=status_fd,
                     tmpfs_bytes=launch.tmpfs_bytes,
                     shm_bytes=launch.shm_bytes,
+                    volumes=launch.volumes,
                 )
                 if status_fd is not None:
                     os.set_inheritable(status_fd, True)
@@ -376,8 +382,15 @@ class Supervisor:
         no_pids_controller = self.cgroup is None or not self.cgroup.pids_dir
         try:
             sandbox = Sandbox.from_json(spec["sandbox"]) if spec.get("sandbox") else None
+            listed = spec.get("volumes") or []
+            if not isinstance(listed, list):
+                raise ValueError(f"bad volumes: {listed!r}")
+            volumes = [Bind.from_json(v) for v in listed]
         except ValueError as exc:
             return self.finish(127, None, START_FAILED, f"bad spec.json: {exc}")
+        if volumes and sandbox is None:
+            # Mounts need the sandbox: never run the job without what it asked for.
+            return self.finish(127, None, START_FAILED, "volumes need the sandbox, off here")
         launch = Launch(
             [str(c) for c in command],
             {str(k): str(v) for k, v in env.items()},
@@ -395,6 +408,7 @@ class Supervisor:
             # The preset's shared memory, else as much as the job's memory (its cgroup
             # counts what /dev/shm holds either way).
             shm_bytes=(shm_mb or memory_mb) * 1024 * 1024 if (shm_mb or memory_mb) > 0 else None,
+            volumes=volumes,
         )
         self.sandboxed = sandbox is not None
         out_r, out_w = os.pipe()
