@@ -18,13 +18,13 @@ from sqlalchemy import select
 from cluster_gateway.gateway import WatchExpired, WorkloadPhase, WorkloadState
 from control_plane.services.clusters import GatewayRegistry
 from control_plane.services.jobs.records import job_uid, unfinished_jobs, waiting
-from control_plane.services.jobs.scheduler import Scheduler
+from control_plane.services.jobs.scheduler import Scheduler, is_preempted_stopping
 from control_plane.services.jobs.status import JobStatusMachine
 from control_plane.services.jobs.submission import JobSubmitter
 from control_plane.store.database import Database
 from control_plane.store.models import ClusterRow, JobRow
 from glia.clock import utcnow
-from glia.jobs import JobReason, JobStatus
+from glia.jobs import JobReason, JobStatus, RestartPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -78,11 +78,34 @@ class ClusterReconciler:
                 cursor = None
 
     async def _apply(self, cluster_name: str, state: WorkloadState) -> None:
+        """One read of the job decides who handles its workload's state: the scheduler for
+        a job suspended for another (its stopped workload puts it back in the queue) or one
+        whose restart policy may start it again, else the status machine."""
         try:
-            if await self._scheduler.requeue_if_preempted(cluster_name, state):
+            async with self._db.session() as session:
+                row = (
+                    await session.execute(
+                        select(
+                            JobRow.status,
+                            JobRow.reason,
+                            JobRow.scheduled_at,
+                            JobRow.restart_policy,
+                        ).where(JobRow.id == state.job_id)
+                    )
+                ).first()
+            if row is None or JobStatus(row.status).is_finished:
                 return
-            if not await self._scheduler.restart_if_due(cluster_name, state):
-                await self._status.apply(state)
+            if is_preempted_stopping(row.status, row.reason, row.scheduled_at):
+                if state.phase in (WorkloadPhase.EXITED, WorkloadPhase.MISSING):
+                    await self._scheduler.requeue(cluster_name, state.job_id)
+                return
+            if (
+                state.phase is WorkloadPhase.EXITED
+                and RestartPolicy(row.restart_policy) is not RestartPolicy.NEVER
+                and await self._scheduler.restart_if_due(cluster_name, state)
+            ):
+                return
+            await self._status.apply(state, current=JobStatus(row.status))
         except Exception:  # one bad job must not stop the others' updates
             logger.exception("applying the state of job %s", state.job_id)
 

@@ -59,6 +59,15 @@ _SEATS_PER_PASS = 100
 _LOOK_BEYOND_S = 30.0
 
 
+def is_preempted_stopping(status: str, reason: str | None, scheduled_at: object) -> bool:
+    """`preempted_stopping` of a row already read."""
+    return (
+        status == JobStatus.SUSPENDED.value
+        and reason == JobReason.PREEMPTED.value
+        and scheduled_at is not None
+    )
+
+
 def preempted_stopping() -> ColumnElement[bool]:
     """The condition of a job suspended for another whose workload may still be stopping:
     preempted and still handed to the cluster (`Scheduler.requeue` takes it back)."""
@@ -297,6 +306,9 @@ class _ClusterState:
     # When a pass must look beyond the front again (a schedule timeout there, or the
     # periodic look).
     look_beyond_at: datetime | None = None
+    # Jobs may wait for a seat: a pass looks for them while it finds some, after a
+    # submission that waits for one, and on every periodic pass.
+    seat_waiters: bool = True
 
 
 class Scheduler:
@@ -339,14 +351,18 @@ class Scheduler:
     def release(self, cluster: str) -> None:
         self._controlled.discard(cluster)
 
-    async def request(self, cluster: str) -> None:
+    async def request(self, cluster: str, *, seat_wait: bool = False) -> None:
         """Ask for a pass: run it here (and wait for it) where this process controls the
-        cluster, else ask the controller over the bus."""
-        self._state(cluster).joined = True
+        cluster, else ask the controller over the bus. ``seat_wait``: a job waiting for a
+        seat joined (a pass then looks for such jobs again)."""
+        state = self._state(cluster)
+        state.joined = True
+        state.seat_waiters = state.seat_waiters or seat_wait
         if cluster in self._controlled:
             await self.schedule(cluster)
         else:
-            await self._bus.publish(request_channel(cluster), {"cluster": cluster})
+            message = {"cluster": cluster, "seat_wait": seat_wait}
+            await self._bus.publish(request_channel(cluster), message)
 
     def wake(self, cluster: str) -> None:
         """Ask for a pass soon, without waiting for it (a job ended)."""
@@ -359,8 +375,9 @@ class Scheduler:
 
         async def listen() -> None:
             async with self._bus.subscribe(request_channel(cluster)) as requests:
-                async for _ in requests:
+                async for message in requests:
                     state.joined = True
+                    state.seat_waiters = state.seat_waiters or bool(message.get("seat_wait"))
                     state.wake.set()
 
         async def ends() -> None:
@@ -384,7 +401,7 @@ class Scheduler:
                     async with asyncio.timeout(timeout + 0.01):
                         await state.wake.wait()
                 except TimeoutError:
-                    pass
+                    state.seat_waiters = True  # the periodic pass: a seat may have freed
                 state.wake.clear()
                 try:
                     await self.schedule(cluster)
@@ -498,6 +515,9 @@ class Scheduler:
         """Give seats to the cluster's jobs that wait for one, in queue order, while their
         quotas have room (`QuotasService.take_seat`, one transaction each). A scope found
         full is not tried again in this pass; a job's seat puts it in the queue below."""
+        state = self._state(cluster.name)
+        if not state.seat_waiters:
+            return
         async with self._db.session() as session:
             rows = (
                 await session.execute(
@@ -512,6 +532,7 @@ class Scheduler:
                     .limit(_SEATS_PER_PASS)
                 )
             ).all()
+        state.seat_waiters = bool(rows)
         full: set[tuple[str, str]] = set()
         for row in rows:
             if (row.org, row.owner_id) in full:
@@ -607,7 +628,21 @@ class Scheduler:
         self, session: AsyncSession, cluster: Cluster
     ) -> tuple[list[RunningJob], Resources]:
         """The cluster's running preemptible jobs, and what the suspended jobs that are
-        still stopping hold (suspended and still handed to the cluster)."""
+        still stopping hold (suspended and still handed to the cluster); nothing to read
+        unless a high-priority job waits or a suspended one stops (one indexed probe)."""
+        needed = await session.scalar(
+            select(JobRow.id)
+            .where(
+                JobRow.cluster_id == cluster.id,
+                or_(
+                    and_(waiting(), JobRow.priority >= JobPriority.HIGH.rank),
+                    preempted_stopping(),
+                ),
+            )
+            .limit(1)
+        )
+        if needed is None:
+            return [], NOTHING
         rows = await session.execute(
             select(
                 JobRow.id,
@@ -638,20 +673,6 @@ class Scheduler:
                 started = row.started_at or utcnow()
                 running.append(RunningJob(row.id, row.priority, started, need))
         return running, stopping
-
-    async def requeue_if_preempted(self, cluster: str, state: WorkloadState) -> bool:
-        """Handle a workload of a job suspended for another: while it stops, nothing is
-        applied (the job stays suspended); once it has, the job is queued again. True when
-        ``state`` was such a workload's."""
-        async with self._db.session() as session:
-            found = await session.scalar(
-                select(JobRow.id).where(JobRow.id == state.job_id, preempted_stopping())
-            )
-        if found is None:
-            return False
-        if state.phase in (WorkloadPhase.EXITED, WorkloadPhase.MISSING):
-            await self.requeue(cluster, state.job_id)
-        return True
 
     async def requeue(self, cluster: str, job_id: str) -> None:
         """A suspended job's workload has stopped: the job waits in the queue again (it

@@ -148,15 +148,19 @@ class JobStatusMachine:
         await self._bus.publish(status_channel(job_id), message)
         await self._bus.publish(CHANGES_CHANNEL, message)
 
-    async def apply(self, state: WorkloadState) -> None:
-        """Bring a job's status in line with what its cluster reports."""
+    async def apply(self, state: WorkloadState, *, current: JobStatus | None = None) -> None:
+        """Bring a job's status in line with what its cluster reports (``current``: its
+        status, when the caller has just read it)."""
         if state.phase not in (WorkloadPhase.RUNNING, WorkloadPhase.EXITED):
             return  # pending is where every job starts; missing is reconcile's call
         async with self._db.session() as session:
-            status = await session.scalar(select(JobRow.status).where(JobRow.id == state.job_id))
-            if status is None:
-                return
-            current = JobStatus(status)
+            if current is None:
+                status = await session.scalar(
+                    select(JobRow.status).where(JobRow.id == state.job_id)
+                )
+                if status is None:
+                    return
+                current = JobStatus(status)
             if current.is_finished:
                 return
             if state.phase is WorkloadPhase.RUNNING and current is not JobStatus.RUNNING:

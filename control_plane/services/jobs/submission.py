@@ -71,7 +71,7 @@ class JobSubmitter:
         self._base_env = dict(base_env)
         # Asks for a scheduling pass of the cluster named (`Scheduler.request`): a stored job
         # waits in its cluster's queue until the scheduler starts it.
-        self.on_submitted: Callable[[str], Awaitable[None]] = _nothing
+        self.on_submitted: Callable[..., Awaitable[None]] = _nothing
         # An exposed job's URL from its host label, and the API's URL (for --pass-config).
         self._job_url = job_url
         self._api_url = api_url
@@ -198,7 +198,7 @@ class JobSubmitter:
         job = job_from_row(row, user, cluster.name, with_history=True)
         await self._acl.grants_committed(grants)
         await self._status.announce(job.id, job.status)
-        await self.on_submitted(cluster.name)
+        await self.on_submitted(cluster.name, seat_wait=seat_wait is not None)
         return job
 
     async def _host_label(
@@ -358,5 +358,5 @@ class JobSubmitter:
         return token
 
 
-async def _nothing(cluster: str) -> None:
+async def _nothing(cluster: str, *, seat_wait: bool = False) -> None:
     """No scheduler attached: jobs wait until one is (the platform attaches its own)."""
