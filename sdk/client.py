@@ -467,6 +467,7 @@ class JobsResource(Resource):
         preset: str | None = None,
         env: Mapping[str, str] | None = None,
         working_dir: str | None = None,
+        storage_workdir: str | None = None,
         name: str | None = None,
         tags: Sequence[str] | None = None,
         description: str | None = None,
@@ -496,6 +497,10 @@ class JobsResource(Resource):
         ``http_port`` exposes the port the job serves HTTP on at ``job.http_url`` (to those
         who may read the job, or to anyone with ``http_auth=False``); ``pass_config`` gives
         the job GLIA_API_URL and a token of its owner (GLIA_TOKEN) while it runs.
+
+        ``working_dir`` is a directory of the cluster's machine to start in;
+        ``storage_workdir`` a directory of the cluster's storage (``storage://…``, see
+        ``client.storage.sync``); neither: a scratch directory of the job's own.
         """
         submission = parse_input(
             JobSubmission,
@@ -508,6 +513,7 @@ class JobsResource(Resource):
                 "preset": preset,
                 "env": tuple(EnvVar(name=k, value=v) for k, v in (env or {}).items()),
                 "working_dir": working_dir,
+                "storage_workdir": storage_workdir,
                 "name": name,
                 "tags": tuple(tags or ()),
                 "description": description,
