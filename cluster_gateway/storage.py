@@ -440,7 +440,12 @@ class LocalStorage:
         directories: set[str] = set()
         for file in files:
             parts = split_path(file.path, "files")
-            wanted["/".join(parts)] = file
+            if "/".join(parts) != file.path:
+                raise BadInput(
+                    f"{file.path[:200]!r}: a sync names files by relative paths (`src/a.py`)",
+                    fields={"files": "not a relative path"},
+                )
+            wanted[file.path] = file
             directories.update("/".join(parts[:depth]) for depth in range(1, len(parts)))
         clash = directories.intersection(wanted)
         if clash:
