@@ -314,7 +314,14 @@ def run(
     """
     from cli import formatting
     from cli.errors import EX_INTERRUPTED
-    from cli.session import current_config, open_client, run_async, spinner, working_project
+    from cli.session import (
+        current_config,
+        open_client,
+        personal_name,
+        run_async,
+        spinner,
+        working_project,
+    )
     from sdk import BadInput, JobStatus, parse_duration
 
     variables = parse_env(env, env_file)
@@ -338,18 +345,28 @@ def run(
 
     async def submit_and_follow() -> int:
         nonlocal run_cluster
+        # Where the workdir's storage is: the job's project (the server places a job whose
+        # project is not named in the caller's personal one, a service account's own).
+        store_org, store_project = run_org, run_project
         async with open_client(context) as client:
             storage_dir = None
             if (in_storage or syncing) and run_cluster is None:
                 # The cluster the server would choose: its first (the storage is there).
                 clusters = await client.clusters.list()
                 run_cluster = clusters[0].name if clusters else None
+            if (in_storage or syncing) and run_project is None and not personal_name(context):
+                # A service account runs in the project it was made for: its only one.
+                projects = await client.projects.list()
+                if len(projects) == 1:
+                    store_org, store_project = projects[0].org, projects[0].name
             if in_storage and working_dir is not None:
-                storage_dir = _storage_uri(context, working_dir, run_cluster, run_org, run_project)
+                storage_dir = _storage_uri(
+                    context, working_dir, run_cluster, store_org, store_project
+                )
             if syncing:
                 here = Path.cwd()
                 storage_dir = _storage_uri(
-                    context, workdir_path(here), run_cluster, run_org, run_project, syncing=True
+                    context, workdir_path(here), run_cluster, store_org, store_project, syncing=True
                 )
                 await sync_workdir(client, here, storage_dir, sync_limit)
             async with spinner("Submitting the job"):
