@@ -10,7 +10,9 @@ executable bit) as `SyncFile`s, leaving out what its ignore files exclude:
 - links to directories (not followed: they may lead anywhere); links to files are sent as
   the files they point to.
 
-Over ``max_bytes`` in all, `WorkdirTooLarge` names the biggest files. The sync itself is
+Over ``max_bytes`` in all, `WorkdirTooLarge` names the biggest files; past `MAX_FILES` files
+it is BAD_USER_INPUT too. The walk stops early (after a directory) once it holds more than
+`MAX_FILES` files or ten times ``max_bytes``: then the figures are a lower bound. The sync itself is
 ``client.storage.sync``.
 """
 
@@ -28,6 +30,8 @@ from glia.storage import SyncFile, check_name
 IGNORE_FILES = (".gitignore", ".gliaignore")
 ALWAYS_LEFT_OUT = frozenset({".git"})
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+# The most files one sync may send (the server's limit too).
+MAX_FILES = 20_000
 # How many of the biggest files an over-the-cap error names.
 BIGGEST_NAMED = 5
 
@@ -44,7 +48,7 @@ class WorkdirTooLarge(BadInput):
         self.biggest = tuple(biggest)
         named = ", ".join(f"{path} ({format_size(size)})" for path, size in self.biggest)
         super().__init__(
-            f"{root} holds {format_size(total)} to sync, over the limit of "
+            f"{root} holds at least {format_size(total)} to sync, over the limit of "
             f"{format_size(max_bytes)}; the biggest files: {named}. Leave them out with "
             f"lines in {root / '.gliaignore'} (gitignore patterns, e.g. '{_pattern(biggest)}')",
             fields={"workdir": "too large"},
@@ -145,9 +149,18 @@ def scan(
                 )
             )
             total += info.st_size
+        # Bounded: `glia run` typed in a home directory must not walk all of it.
+        if len(found) > MAX_FILES or (max_bytes is not None and total > 10 * max_bytes):
+            break
     if max_bytes is not None and total > max_bytes:
         biggest = sorted(found, key=lambda file: file.size, reverse=True)[:BIGGEST_NAMED]
         raise WorkdirTooLarge(base, total, max_bytes, [(f.path, f.size) for f in biggest])
+    if len(found) > MAX_FILES:
+        raise BadInput(
+            f"{base} holds more than {MAX_FILES} files to sync: leave some out in "
+            f"{base / '.gliaignore'}, or run from the directory that holds the code",
+            fields={"workdir": "too many files"},
+        )
     found.sort(key=lambda file: file.path)
     return found
 

@@ -71,6 +71,14 @@ def test_scan_over_the_cap_names_the_biggest(tmp_path: Path) -> None:
         scan(tmp_path / "small.py")
 
 
+def test_scan_stops_past_the_file_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sdk.workdir.MAX_FILES", 5)
+    for index in range(10):
+        _write(tmp_path, {f"d{index}/f.py": "x"})
+    with pytest.raises(BadInput, match="more than 5 files"):
+        scan(tmp_path)
+
+
 @pytest.fixture
 async def storage(tmp_path: Path) -> LocalStorage:
     storage = LocalStorage(tmp_path / "storage")
