@@ -12,8 +12,8 @@ executable bit) as `SyncFile`s, leaving out what its ignore files exclude:
 
 Over ``max_bytes`` in all, `WorkdirTooLarge` names the biggest files; past `MAX_FILES` files
 it is BAD_USER_INPUT too. The walk stops early (after a directory) once it holds more than
-`MAX_FILES` files or ten times ``max_bytes``: then the figures are a lower bound. The sync itself is
-``client.storage.sync``.
+`MAX_FILES` files or ten times ``max_bytes``: then the figures are a lower bound. The sync
+itself is ``client.storage.sync``.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from glia.storage import SyncFile, check_name
 IGNORE_FILES = (".gitignore", ".gliaignore")
 ALWAYS_LEFT_OUT = frozenset({".git"})
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
-# The most files one sync may send (the server's limit too).
-MAX_FILES = 20_000
+# The most files one sync may send (the server's limit too: its list must fit the API's
+# 1 MiB request body).
+MAX_FILES = 5_000
 # How many of the biggest files an over-the-cap error names.
 BIGGEST_NAMED = 5
 

@@ -35,7 +35,7 @@ from glia.storage import (
 )
 
 GLOB_LIMIT = 1000
-MAX_SYNC_FILES = 20_000
+MAX_SYNC_FILES = 5_000
 USAGE_TIME_LIMIT_S = 10.0
 
 

@@ -79,7 +79,7 @@ class StorageSyncFile:
 class SyncStorageDirectoryInput:
     uri: str = strawberry.field(description=f"The directory that mirrors them: {URI}")
     files: list[StorageSyncFile] = strawberry.field(
-        description="Every file the local directory holds (at most 20,000)"
+        description="Every file the local directory holds (at most 5,000)"
     )
 
 
