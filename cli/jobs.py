@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from sdk import GliaClient, Job
+    from sdk.config import Context
 
 # How many of a job's last output lines `glia status` shows when it failed at once, and how
 # soon after its start a failure counts as "at once".
@@ -468,7 +469,7 @@ def workdir_path(directory: Path) -> str:
 
 
 def _storage_uri(
-    context: Any,
+    context: Context,
     text: str,
     cluster: str | None,
     org: str | None,
