@@ -34,7 +34,7 @@ def test_help_version_and_no_arguments(tmp_path: Path) -> None:
 
     assert bare.returncode == 0 and "Commands:" in bare.stdout and "ps" in bare.stdout
     assert short.returncode == 0 and "Examples:" in short.stdout
-    assert "[default: (a scratch directory of the job)]" in " ".join(short.stdout.split())
+    assert "[default: (this directory, synced to storage)]" in " ".join(short.stdout.split())
     assert "<list[str]>" not in short.stdout and "<bool>" not in short.stdout
     assert re.fullmatch(r"glia \d+\.\d+\.\d+\S*\n", version.stdout)
     assert group.returncode == 0 and "ls-users" in group.stdout
