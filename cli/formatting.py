@@ -193,7 +193,11 @@ JOB_COLUMNS: dict[str, Column] = {
     ),
     "tags": Column("TAGS", lambda job, short, now: ",".join(job.tags) or "-", min_width=8),
     "created": Column("CREATED", lambda job, short, now: _time(job.created_at)),
-    "workdir": Column("WORKDIR", lambda job, short, now: job.working_dir or "-", min_width=8),
+    "workdir": Column(
+        "WORKDIR",
+        lambda job, short, now: job.working_dir or job.storage_workdir or "-",
+        min_width=8,
+    ),
     "description": Column(
         "DESCRIPTION", lambda job, short, now: one_line(job.description or "") or "-", min_width=8
     ),
@@ -319,7 +323,10 @@ def print_job(job: Job) -> None:
             f"cpu {resources.cpu:g}, memory {resources.memory_mb} MiB, gpu {resources.gpu}",
         ),
         ("Command", _text(" ".join(job.command))),
-        ("Working dir", _text(job.working_dir or "(a scratch directory)")),
+        (
+            "Working dir",
+            _text(job.working_dir or job.storage_workdir or "(a scratch directory)"),
+        ),
         ("Tags", _text(", ".join(job.tags))),
         ("URI", _text(job.uri)),
         ("URL", _text(_url(job))),

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from sdk import GliaClient, Job
+    from sdk.config import Context
 
 # How many of a job's last output lines `glia status` shows when it failed at once, and how
 # soon after its start a failure counts as "at once".
@@ -41,6 +42,11 @@ WATCH_STOP_S = 2.0
 # least this often when none seems to.
 WATCH_REFRESH_S = 0.5
 WATCH_RELIST_S = 30.0
+# What `glia run` syncs at most of the directory it is typed in (--max-sync-size), and
+# where it keeps such directories in the project's storage.
+DEFAULT_SYNC_LIMIT = "100M"
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+WORKDIRS = ".glia/workdirs"
 
 
 def complete_job(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
@@ -211,8 +217,20 @@ def run(
         "-w",
         "--workdir",
         metavar="DIR",
-        help="Directory the job starts in, on the cluster's machine.",
-        show_default="a scratch directory of the job",
+        help="Directory the job starts in instead, no sync: a path on the cluster's machine, "
+        "or a storage:path the job may write.",
+        show_default="this directory, synced to storage",
+    ),
+    no_sync: bool = flag(
+        "--no-sync",
+        help="Do not ship this directory: the job starts in a scratch directory of its own.",
+    ),
+    max_sync_size: str = typer.Option(
+        DEFAULT_SYNC_LIMIT,
+        "--max-sync-size",
+        metavar="SIZE",
+        help="The most this directory may hold to be synced (after .gitignore and "
+        ".gliaignore): 500M, 2G.",
     ),
     name: str | None = typer.Option(
         None, "--name", metavar="NAME", help="Job name (lowercase letters, digits, '-')."
@@ -301,10 +319,20 @@ def run(
     """
     from cli import formatting
     from cli.errors import EX_INTERRUPTED
-    from cli.session import current_config, open_client, run_async, spinner, working_project
+    from cli.session import (
+        current_config,
+        open_client,
+        personal_name,
+        run_async,
+        spinner,
+        working_project,
+    )
     from sdk import BadInput, JobStatus, parse_duration
 
     variables = parse_env(env, env_file)
+    sync_limit = parse_size(max_sync_size)
+    if no_sync and working_dir is not None:
+        raise BadInput("--no-sync and --workdir: give one (--workdir never syncs)")
     try:
         life_span_s = parse_duration(life_span).total_seconds() if life_span else None
         timeout_s = parse_duration(schedule_timeout).total_seconds() if schedule_timeout else None
@@ -315,18 +343,48 @@ def run(
     submitted: list[str] = []  # the job id, known to the Ctrl-C handler once submitted
     structured = output is not OutputFormat.TABLE
 
+    run_cluster = cluster or context.cluster
+    in_storage = working_dir is not None and working_dir.startswith("storage:")
+    syncing = working_dir is None and not no_sync
+    host_dir = None if in_storage else working_dir
+
     async def submit_and_follow() -> int:
+        nonlocal run_cluster
+        # Where the workdir's storage is: the job's project (the server places a job whose
+        # project is not named in the caller's personal one, a service account's own).
+        store_org, store_project = run_org, run_project
         async with open_client(context) as client:
+            storage_dir = None
+            if (in_storage or syncing) and run_cluster is None:
+                # The cluster the server would choose: its first (the storage is there).
+                clusters = await client.clusters.list()
+                run_cluster = clusters[0].name if clusters else None
+            if (in_storage or syncing) and run_project is None and not personal_name(context):
+                # A service account runs in the project it was made for: its only one.
+                projects = await client.projects.list()
+                if len(projects) == 1:
+                    store_org, store_project = projects[0].org, projects[0].name
+            if in_storage and working_dir is not None:
+                storage_dir = _storage_uri(
+                    context, working_dir, run_cluster, store_org, store_project
+                )
+            if syncing:
+                here = Path.cwd()
+                storage_dir = _storage_uri(
+                    context, workdir_path(here), run_cluster, store_org, store_project, syncing=True
+                )
+                await sync_workdir(client, here, storage_dir, sync_limit)
             async with spinner("Submitting the job"):
                 job = await client.jobs.submit(
                     command,
-                    cluster=cluster or context.cluster,
+                    cluster=run_cluster,
                     org=run_org,
                     project=run_project,
                     share=share,
                     preset=preset,
                     env=variables,
-                    working_dir=working_dir,
+                    working_dir=host_dir,
+                    storage_workdir=storage_dir,
                     name=name,
                     tags=tags,
                     description=description,
@@ -379,11 +437,82 @@ def run(
 
 with_examples(
     "glia run -- python -c 'print(1)'",
-    'glia run -w "$PWD" --name train -e EPOCHS=3 -- python train.py',
+    "glia run --name train -e EPOCHS=3 -- python train.py",
+    "glia run --no-sync -- nvidia-smi",
+    "glia run -w storage:datasets/v1 -- ls",
     "glia run --detach --preset cpu-large --life-span 2h -- ./train.sh",
     "glia run --project vision --share bob -- python eval.py",
     "glia run -o json -- true | jq .status",
 )(run)
+
+
+def parse_size(text: str) -> int:
+    """``500M`` -> 524288000: a whole number of bytes, or of K, M, G or T (powers of 1024;
+    ``MB``, ``MiB`` and lowercase read the same)."""
+    from sdk import BadInput
+
+    cleaned = text.strip().upper().removesuffix("B").removesuffix("I")
+    number, unit = cleaned.rstrip("KMGT"), cleaned[len(cleaned.rstrip("KMGT")) :]
+    if not number.isdigit() or unit not in _SIZE_UNITS:
+        raise BadInput(f"invalid size {text!r}: expected a number of bytes, or 500M, 2G")
+    return int(number) * _SIZE_UNITS[unit]
+
+
+def workdir_path(directory: Path) -> str:
+    """Where in a project's storage ``glia run`` syncs ``directory`` of this machine:
+    ``.glia/workdirs/NAME-HASH``, NAME its own name (cleaned), HASH of the host's name and the
+    directory's absolute path, so that two directories of one name stay apart and a
+    directory always syncs into the same place."""
+    import hashlib
+    import re
+    import socket
+
+    absolute = directory.resolve()
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", absolute.name).strip("-.")[:40] or "root"
+    digest = hashlib.sha256(f"{socket.gethostname()}:{absolute}".encode()).hexdigest()[:8]
+    return f"{WORKDIRS}/{name}-{digest}"
+
+
+def _storage_uri(
+    context: Context,
+    text: str,
+    cluster: str | None,
+    org: str | None,
+    project: str | None,
+    *,
+    syncing: bool = False,
+) -> str:
+    """``storage:…`` (or a path in the project's storage, ``syncing``) as a storage URI on
+    the job's cluster, in the job's project unless it names another."""
+    from cli.session import personal_name
+    from sdk import BadInput
+    from sdk.storage import resolve_uri
+
+    if org is None and project is None:
+        org = project = personal_name(context)
+    if syncing and project is None:
+        raise BadInput(
+            "cannot tell which project's storage to sync this directory into: give --project, "
+            "or --no-sync"
+        )
+    return resolve_uri(
+        f"storage:{text}" if syncing else text, cluster=cluster, org=org, project=project
+    )
+
+
+async def sync_workdir(client: GliaClient, directory: Path, uri: str, limit: int) -> None:
+    """Mirror ``directory`` into ``uri`` before the job is submitted; says what it sent."""
+    from cli import formatting
+    from cli.session import spinner
+    from sdk.workdir import format_size
+
+    async with spinner(f"Syncing {directory}"):
+        result = await client.storage.sync(directory, uri, max_bytes=limit)
+    if result.uploaded or result.removed:
+        formatting.notice(
+            f"synced {directory}: {result.uploaded} of {result.files} files sent "
+            f"({format_size(result.uploaded_bytes)}), {result.removed} removed"
+        )
 
 
 def failed_at_once(job: Job) -> bool:
@@ -798,8 +927,14 @@ def run_command(job: Job) -> tuple[str, list[str]]:
             hidden.append(key)
         else:
             args += ["-e", f"{key}={value}"]
+    # A plain `glia run` syncs the directory it is typed in: the job's own workdir is named
+    # instead (its synced copy, as the job had it), or --no-sync for a scratch directory.
     if job.working_dir:
         args += ["--workdir", job.working_dir]
+    elif job.storage_workdir:
+        args += ["--workdir", job.storage_workdir]
+    else:
+        args.append("--no-sync")
     for tag in job.tags:
         args += ["--tag", tag]
     if job.description:

@@ -47,6 +47,10 @@ class WorkloadSpec(Model):
     # Out of the repr: it may hold a token acting for the job's owner (--pass-config).
     env: Mapping[str, str] = Field(default_factory=dict, repr=False)
     working_dir: str | None = None
+    # A directory of the cluster's storage (`storage://…`) the job starts in, writable,
+    # instead; the control plane checked that the job's owner may write it. A runtime binds
+    # it only from inside its storage's tree.
+    storage_workdir: str | None = None
     # Seconds from start after which the runtime stops the workload itself (LifeSpanEnded);
     # enforced cluster-side so it holds while the control plane is down.
     life_span_s: float | None = None

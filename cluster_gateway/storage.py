@@ -23,7 +23,7 @@ import os
 import shutil
 import stat
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,9 +37,12 @@ from glia.storage import (
     GlobResult,
     StorageLocation,
     StorageUsage,
+    SyncFile,
+    SyncPlan,
     check_name,
     is_partial_name,
     partial_name,
+    same_mtime,
     split_path,
 )
 
@@ -100,12 +103,22 @@ class Storage(Protocol):
         offset: int = 0,
         sha256: str | None = None,
         max_bytes: int | None = None,
+        mtime: float | None = None,
+        executable: bool = False,
     ) -> FileStatus:
         """Write a file atomically: the bytes go to a partial file beside it, renamed over
         it once all arrived and ``sha256`` (hex, of the whole file) matches. ``offset`` > 0
         continues the kept partial of an interrupted upload at that byte (CONFLICT when it
         holds fewer); a failed transfer keeps the partial, a wrong checksum removes it.
-        Missing parent directories are made."""
+        Missing parent directories are made. ``mtime`` (seconds since the epoch): the file's
+        modification time instead of now; ``executable``: its owner may execute it."""
+        ...
+
+    async def sync_plan(self, location: StorageLocation, files: Sequence[SyncFile]) -> SyncPlan:
+        """Make the directory at ``location`` ready to mirror ``files`` (paths relative to
+        it): make it, remove every entry under it that ``files`` does not name (directories
+        that only held such entries too), and say which of ``files`` it lacks or holds with
+        another size, modification time or executable bit."""
         ...
 
 
@@ -417,6 +430,78 @@ class LocalStorage:
             cluster=cluster, total=total, used=total - info.f_bfree * info.f_frsize, free=free
         )
 
+    # -- workdirs --
+
+    async def sync_plan(self, location: StorageLocation, files: Sequence[SyncFile]) -> SyncPlan:
+        return await asyncio.to_thread(self._sync_plan, location, files)
+
+    def _sync_plan(self, location: StorageLocation, files: Sequence[SyncFile]) -> SyncPlan:
+        wanted: dict[str, SyncFile] = {}
+        directories: set[str] = set()
+        for file in files:
+            parts = split_path(file.path, "files")
+            if "/".join(parts) != file.path:
+                raise BadInput(
+                    f"{file.path[:200]!r}: a sync names files by relative paths (`src/a.py`)",
+                    fields={"files": "not a relative path"},
+                )
+            wanted[file.path] = file
+            directories.update("/".join(parts[:depth]) for depth in range(1, len(parts)))
+        clash = directories.intersection(wanted)
+        if clash:
+            raise BadInput(
+                f"{sorted(clash)[0]!r} is named both as a file and as a directory",
+                fields={"files": "a path is a file and a directory"},
+            )
+        if not location.path:
+            raise BadInput("a sync needs a directory of its own", fields={"uri": "root"})
+        self._mkdir(location, True)
+        root = self._path(location)
+        removed = 0
+        upload: set[str] = set(wanted)
+        # Not following links: a link is an entry like a file (removed, or replaced by one).
+        for directory, dirs, names in os.walk(root):
+            prefix = os.path.relpath(directory, root)
+            prefix = "" if prefix == "." else prefix + "/"
+            for name in list(dirs):
+                relative = prefix + name
+                path = os.path.join(directory, name)
+                if relative in directories and not os.path.islink(path):
+                    continue
+                dirs.remove(name)
+                removed += _remove_entry(path)
+            for name in names:
+                relative = prefix + name
+                path = os.path.join(directory, name)
+                local = wanted.get(relative)
+                if local is None:
+                    if not is_partial_name(name):
+                        removed += _remove_entry(path)
+                    continue
+                info = os.lstat(path)
+                if not stat.S_ISREG(info.st_mode):
+                    removed += _remove_entry(path)
+                elif (
+                    info.st_size == local.size
+                    and same_mtime(info.st_mtime, local.mtime)
+                    and bool(info.st_mode & stat.S_IXUSR) == local.executable
+                ):
+                    upload.discard(relative)
+        return SyncPlan(upload=tuple(path for path in wanted if path in upload), removed=removed)
+
+    def host_directory(self, location: StorageLocation) -> str:
+        """The host path of the directory at ``location`` (links resolved, inside the
+        project's tree): what a local runtime binds as a job's working directory.
+        NOT_FOUND when it is missing, BAD_USER_INPUT when it is not a directory."""
+        path = self._path(location)
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            raise _not_found(location) from None
+        if not stat.S_ISDIR(info.st_mode):
+            raise BadInput(f"{location.uri} is not a directory", fields={"workdir": "a file"})
+        return path
+
     # -- bytes --
 
     async def read(
@@ -505,7 +590,10 @@ class LocalStorage:
         offset: int = 0,
         sha256: str | None = None,
         max_bytes: int | None = None,
+        mtime: float | None = None,
+        executable: bool = False,
     ) -> FileStatus:
+        meta = _Meta(mtime, executable)
         if not location.path:
             raise BadInput("an upload needs a file name", fields={"path": "no file name"})
         # Up to WRITE_BUFFER_BYTES are gathered first: a small file is then written, checked
@@ -540,8 +628,10 @@ class LocalStorage:
                 upload.close()
             raise
         if ended:
-            return await asyncio.to_thread(self._write_whole, location, offset, gathered, sha256)
-        return await self._stream(location, iterator, gathered, offset, sha256, max_bytes)
+            return await asyncio.to_thread(
+                self._write_whole, location, offset, gathered, sha256, meta
+            )
+        return await self._stream(location, iterator, gathered, offset, sha256, max_bytes, meta)
 
     def _write_whole(
         self,
@@ -549,6 +639,7 @@ class LocalStorage:
         offset: int,
         chunks: builtins.list[bytes],
         sha256: str | None,
+        meta: _Meta,
     ) -> FileStatus:
         fd, upload, digest = self._open_partial(location, offset)
         try:
@@ -556,7 +647,7 @@ class LocalStorage:
                 _write_all(fd, digest, chunks)
             finally:
                 os.close(fd)
-            return self._finish(location, upload, digest, sha256)
+            return self._finish(location, upload, digest, sha256, meta)
         finally:
             upload.close()
 
@@ -572,11 +663,12 @@ class LocalStorage:
         offset: int,
         sha256: str | None,
         max_bytes: int | None,
+        meta: _Meta,
     ) -> FileStatus:
         fd, upload, digest = await asyncio.to_thread(self._open_partial, location, offset)
         try:
             return await self._stream_into(
-                location, fd, upload, digest, chunks, first, offset, sha256, max_bytes
+                location, fd, upload, digest, chunks, first, offset, sha256, max_bytes, meta
             )
         finally:
             upload.close()
@@ -592,6 +684,7 @@ class LocalStorage:
         offset: int,
         sha256: str | None,
         max_bytes: int | None,
+        meta: _Meta,
     ) -> FileStatus:
         written = offset + sum(len(chunk) for chunk in first)
         pending: builtins.list[bytes] = []
@@ -633,7 +726,7 @@ class LocalStorage:
             raise
         finally:
             os.close(fd)
-        return await asyncio.to_thread(self._finish, location, upload, digest, sha256)
+        return await asyncio.to_thread(self._finish, location, upload, digest, sha256, meta)
 
     def _open_partial(self, location: StorageLocation, offset: int) -> tuple[int, _Upload, _Hash]:
         """The partial file of an upload, opened through its directory's fd (`_walk`), with
@@ -685,7 +778,12 @@ class LocalStorage:
         return fd, upload, digest
 
     def _finish(
-        self, location: StorageLocation, upload: _Upload, digest: _Hash, sha256: str | None
+        self,
+        location: StorageLocation,
+        upload: _Upload,
+        digest: _Hash,
+        sha256: str | None,
+        meta: _Meta,
     ) -> FileStatus:
         if sha256 is not None and digest.hexdigest() != sha256.lower():
             upload.discard()
@@ -695,8 +793,17 @@ class LocalStorage:
             )
         if upload.target_is_directory():
             raise Conflict(f"{location.uri} is a directory")
+        upload.apply(meta)
         upload.rename()
         return self._stat(location)
+
+
+@dataclass(frozen=True)
+class _Meta:
+    """What an upload gives its file beside its bytes (a workdir sync keeps them)."""
+
+    mtime: float | None = None
+    executable: bool = False
 
 
 @dataclass
@@ -713,6 +820,14 @@ class _Upload:
         except FileNotFoundError:
             return False
         return stat.S_ISDIR(info.st_mode)
+
+    def apply(self, meta: _Meta) -> None:
+        """Give the partial its mode and time before it becomes the file."""
+        if meta.executable:
+            os.chmod(self.partial, 0o700, dir_fd=self.directory, follow_symlinks=False)
+        if meta.mtime is not None:
+            ns = int(meta.mtime * 1_000_000_000)
+            os.utime(self.partial, ns=(ns, ns), dir_fd=self.directory, follow_symlinks=False)
 
     def rename(self) -> None:
         os.replace(self.partial, self.name, src_dir_fd=self.directory, dst_dir_fd=self.directory)
@@ -731,6 +846,17 @@ class _Hash(Protocol):
     def update(self, data: bytes, /) -> None: ...
 
     def hexdigest(self) -> str: ...
+
+
+def _remove_entry(path: str) -> int:
+    """Remove a file, link or tree (links not followed); how many entries went."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        count = 1 + sum(len(dirs) + len(files) for _, dirs, files in os.walk(path))
+        shutil.rmtree(path)
+        return count
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    return 1
 
 
 def _write_all(fd: int, digest: _Hash, chunks: list[bytes]) -> None:

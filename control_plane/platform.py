@@ -108,6 +108,13 @@ class Platform:
         orgs = OrgsService(acl=acl, clusters=clusters)
         projects = ProjectsService(acl=acl, orgs=orgs)
         gateways = GatewayRegistry()
+        storages = StorageRegistry()
+        local_storage = LocalStorage(settings.runtime_dir / "storage")
+        await local_storage.open()
+        storages.add(settings.cluster_name, local_storage)
+        local_disks = LocalDisks(settings.runtime_dir / "disks")
+        disk_stores = DiskRegistry()
+        disk_stores.add(settings.cluster_name, local_disks)
         if runtime is None:
             runtime = LocalRuntime(
                 settings.runtime_dir,
@@ -116,13 +123,8 @@ class Platform:
                 retention_s=settings.workload_retention_s,
                 log_limit_bytes=settings.job_log_limit_bytes,
                 gpu_inventory=parse_inventory(settings.local_gpus) if settings.local_gpus else None,
+                storage=local_storage,
             )
-        storages = StorageRegistry()
-        local_storage = LocalStorage(settings.runtime_dir / "storage")
-        await local_storage.open()
-        storages.add(settings.cluster_name, local_storage)
-        disk_stores = DiskRegistry()
-        disk_stores.add(settings.cluster_name, LocalDisks(settings.runtime_dir / "disks"))
         gateway = EmbeddedGateway(settings.cluster_name, runtime)
         await gateway.open()
         gateways.add(settings.cluster_name, gateway)

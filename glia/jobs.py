@@ -10,12 +10,14 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from glia.auth import User
 from glia.clusters import Resources
+from glia.errors import BadInput
 from glia.model import DescribedEnum, Model
 from glia.pages import OrderDirection
+from glia.storage import parse_storage_uri
 
 JOB_ID_PREFIX = "job-"
 # Patterns are matched whole (`fullmatch`): `$` would let a trailing newline through.
@@ -244,7 +246,13 @@ class JobSubmission(Model):
     env: tuple[EnvVar, ...] = ()
     """Environment variables, each name once; at most 256 KiB in all."""
     working_dir: str | None = None
-    """An absolute path to start in; null for a scratch directory of the job's own."""
+    """An absolute path on the cluster's machine to start in; null for a scratch directory
+    of the job's own (or `storageWorkdir`)."""
+    storage_workdir: str | None = None
+    """A directory of the cluster's storage to start in (`storage://CLUSTER/ORG/PROJECT/path`,
+    on the job's cluster), which the submitter may write: the job gets it as its working
+    directory, writable. `glia run` syncs the local directory there first. Not with
+    `workingDir`."""
     name: str | None = None
     """3 to 40 lowercase letters, digits and single '-' between them, starting with a letter
     (`train-2`); unique among the owner's unfinished jobs."""
@@ -315,6 +323,22 @@ class JobSubmission(Model):
         if "\0" in working_dir or len(working_dir) > 4096:
             raise ValueError("the working directory has a NUL byte or is over 4096 characters")
         return working_dir
+
+    @field_validator("storage_workdir")
+    @classmethod
+    def _storage_workdir(cls, uri: str | None) -> str | None:
+        if uri is None:
+            return None
+        try:
+            return parse_storage_uri(uri, "storageWorkdir").uri
+        except BadInput as exc:
+            raise ValueError(exc.message) from None
+
+    @model_validator(mode="after")
+    def _one_workdir(self) -> JobSubmission:
+        if self.working_dir is not None and self.storage_workdir is not None:
+            raise ValueError("give a working directory or a storage workdir, not both")
+        return self
 
     @field_validator("name")
     @classmethod
@@ -492,6 +516,8 @@ class Job(Model):
     values are null for a caller who may read the job but not write it."""
     working_dir: str | None = None
     """The directory it starts in; null for a scratch directory of its own."""
+    storage_workdir: str | None = None
+    """The directory of its project's storage it starts in, if it was given one."""
     tags: tuple[str, ...] = ()
     """Its tags."""
     description: str | None = None

@@ -94,6 +94,35 @@ class GlobResult(Model):
     """True when more entries matched than were returned."""
 
 
+class SyncFile(Model):
+    """A file of a local directory that a sync mirrors into storage (``glia run``'s workdir)."""
+
+    path: str
+    """Its path relative to the directory, `/`-separated: `src/train.py`."""
+    size: int
+    """Its size in bytes."""
+    mtime: float
+    """When its content last changed, in seconds since the epoch."""
+    executable: bool = False
+    """Whether its owner may execute it."""
+
+
+class SyncPlan(Model):
+    """What a sync must still send, once the server removed what the directory no longer has."""
+
+    upload: tuple[str, ...]
+    """The paths (relative, as given) whose size, time or mode differ from the server's, or
+    that it lacks."""
+    removed: int
+    """How many files and directories the server removed: those the directory no longer has."""
+
+
+def same_mtime(a: float, b: float) -> bool:
+    """Whether two modification times are the same as a sync compares them (to the
+    millisecond: a JSON float holds a time of today to about a microsecond)."""
+    return abs(a - b) < 0.001
+
+
 def check_name(name: str, field: str = "path") -> str:
     """``name`` if it can be a file's name in storage; `BadInput` otherwise."""
     if name in ("", ".", ".."):

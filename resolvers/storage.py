@@ -5,6 +5,7 @@ from typing import Annotated, cast
 import strawberry
 
 from glia.pages import PageRequest
+from glia.storage import SyncFile
 from graph.context import Info
 from graph.types.base import model_from_input
 from graph.types.pages import AFTER, FIRST, Connection
@@ -19,6 +20,8 @@ from graph.types.storage import (
     StorageGlobResult,
     StorageTransferInput,
     StorageUsage,
+    SyncStorageDirectoryInput,
+    SyncStorageDirectoryPayload,
 )
 
 URI = strawberry.argument(description="`storage://CLUSTER/ORG/PROJECT/path`")
@@ -129,3 +132,22 @@ class StorageMutation:
         ctx = info.context
         copied = await ctx.platform.storage.copy(await ctx.user(), input.source, input.target)
         return StorageEntryPayload(entry=cast(StorageEntry, copied))
+
+    @strawberry.mutation(
+        description="Ready a directory to mirror a local one, in one round trip: remove what "
+        "the local one no longer holds, and list the files to upload (`PUT /api/storage/…` "
+        "with `X-Glia-Mtime`) because the server lacks them or holds them with another size, "
+        "time or executable bit. `glia run` syncs its working directory this way"
+    )
+    async def sync_storage_directory(
+        self,
+        info: Info,
+        input: Annotated[
+            SyncStorageDirectoryInput,
+            strawberry.argument(description="The directory and the local files"),
+        ],
+    ) -> SyncStorageDirectoryPayload:
+        ctx = info.context
+        files = [model_from_input(SyncFile, file) for file in input.files]
+        plan = await ctx.platform.storage.sync_plan(await ctx.user(), input.uri, files)
+        return cast(SyncStorageDirectoryPayload, plan)

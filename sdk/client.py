@@ -471,6 +471,7 @@ class JobsResource(Resource):
         preset: str | None = None,
         env: Mapping[str, str] | None = None,
         working_dir: str | None = None,
+        storage_workdir: str | None = None,
         name: str | None = None,
         tags: Sequence[str] | None = None,
         description: str | None = None,
@@ -502,6 +503,10 @@ class JobsResource(Resource):
         who may read the job, or to anyone with ``http_auth=False``); ``pass_config`` gives
         the job GLIA_API_URL and a token of its owner (GLIA_TOKEN) while it runs.
 
+        ``working_dir`` is a directory of the cluster's machine to start in;
+        ``storage_workdir`` a directory of the cluster's storage (``storage://…``, see
+        ``client.storage.sync``); neither: a scratch directory of the job's own.
+
         Over a running-jobs quota the server refuses it (QuotaExceeded), unless
         ``wait_for_seat``: it then waits, pending (QuotaExhausted), until a seat frees.
         """
@@ -516,6 +521,7 @@ class JobsResource(Resource):
                 "preset": preset,
                 "env": tuple(EnvVar(name=k, value=v) for k, v in (env or {}).items()),
                 "working_dir": working_dir,
+                "storage_workdir": storage_workdir,
                 "name": name,
                 "tags": tuple(tags or ()),
                 "description": description,

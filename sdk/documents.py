@@ -232,6 +232,9 @@ STORAGE_DISK = f"""query StorageDisk($uri: String!) {{
 STORAGE_UPLOAD_OFFSET = (
     "query StorageUploadOffset($uri: String!) { storageUploadOffset(uri: $uri) }"
 )
+SYNC_STORAGE_DIRECTORY = """mutation SyncStorageDirectory($input: SyncStorageDirectoryInput!) {
+    syncStorageDirectory(input: $input) { upload removed }
+}"""
 MAKE_STORAGE_DIRECTORY = f"""mutation MakeStorageDirectory($input: MakeStorageDirectoryInput!) {{
     makeStorageDirectory(input: $input) {{ entry {{ {_STORAGE_ENTRY} }} }}
 }}"""

@@ -20,6 +20,7 @@ import builtins
 import hashlib
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -35,16 +36,31 @@ from glia.storage import (
     GlobResult,
     StorageLocation,
     StorageUsage,
+    SyncPlan,
     parse_storage_uri,
     partial_name,
     split_path,
 )
 from sdk import documents
 from sdk.resource import Resource
+from sdk.workdir import DEFAULT_MAX_BYTES, scan
 
 CHUNK_BYTES = 1024 * 1024
+# Files a sync uploads at a time.
+SYNC_CONCURRENCY = 8
 # A progress callback gets the bytes done so far on the file at hand.
 Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What ``client.storage.sync`` did."""
+
+    files: int  # the files the local directory holds (those not ignored)
+    total_bytes: int  # their bytes
+    uploaded: int  # the files sent (new or changed)
+    uploaded_bytes: int
+    removed: int  # files and directories removed on the server (gone locally)
 
 
 def resolve_uri(text: str, *, cluster: str | None, org: str | None, project: str | None) -> str:
@@ -208,9 +224,12 @@ class StorageResource(Resource):
         *,
         progress: Progress | None = None,
         resume: bool = False,
+        mtime: float | None = None,
+        executable: bool = False,
     ) -> FileStatus:
         """Send a local file to ``uri``, checked by its SHA-256; ``resume`` continues the
-        bytes the server kept of an earlier try."""
+        bytes the server kept of an earlier try. ``mtime`` (seconds since the epoch) and
+        ``executable`` are given to the stored file (a sync compares them next time)."""
         path = Path(source)
         # A small file is read and hashed in one go, and sent from memory.
         size, data, checksum = await asyncio.to_thread(_read_small, path)
@@ -229,12 +248,83 @@ class StorageResource(Resource):
                 "X-Glia-Sha256": checksum,
                 "Content-Length": str(size - offset),
                 "Content-Type": "application/octet-stream",
+                **({"X-Glia-Mtime": repr(mtime)} if mtime is not None else {}),
+                **({"X-Glia-Executable": "1"} if executable else {}),
             },
             params={"offset": str(offset)} if offset else None,
         )
         if data is not None and progress is not None:
             progress(size)
         return FileStatus.model_validate(response["entry"])
+
+    async def sync(
+        self,
+        source: str | os.PathLike[str],
+        uri: str,
+        *,
+        max_bytes: int | None = DEFAULT_MAX_BYTES,
+        concurrency: int = SYNC_CONCURRENCY,
+        progress: Progress | None = None,
+    ) -> SyncResult:
+        """Mirror the local directory ``source`` into the storage directory ``uri``: what
+        ``workdir.scan`` keeps of it (its .gitignore and .gliaignore honoured), at most
+        ``max_bytes`` in all (else `WorkdirTooLarge`).
+
+        One round trip (``syncStorageDirectory``) sends the list of files (path, size,
+        modification time, executable bit); the server removes what ``source`` no longer
+        holds and names the files it lacks or holds otherwise, which are then uploaded,
+        ``concurrency`` at a time, with their times. A directory that did not change costs
+        that one request. ``progress`` gets the bytes uploaded so far."""
+        files = await asyncio.to_thread(scan, source, max_bytes=max_bytes)
+        wire = [
+            {"path": f.path, "size": f.size, "mtime": f.mtime, "executable": f.executable}
+            for f in files
+        ]
+        data = await self._client.execute(
+            documents.SYNC_STORAGE_DIRECTORY, {"input": {"uri": uri, "files": wire}}
+        )
+        plan = SyncPlan.model_validate(data["syncStorageDirectory"])
+        by_path = {f.path: f for f in files}
+        root = Path(source)
+        base = parse_storage_uri(uri)
+        sent = 0
+        done: dict[str, int] = {}
+        gate = asyncio.Semaphore(max(1, concurrency))
+
+        async def send(path: str) -> None:
+            nonlocal sent
+            local = by_path[path]
+
+            def advance(count: int) -> None:
+                done[path] = count
+                if progress is not None:
+                    progress(sum(done.values()))
+
+            async with gate:
+                entry = await self.upload(
+                    root / path,
+                    base.child(*path.split("/")).uri,
+                    progress=advance,
+                    mtime=local.mtime,
+                    executable=local.executable,
+                )
+            sent += entry.size
+
+        # The first failure is raised as it is (not in an ExceptionGroup); the rest stop.
+        tasks = [asyncio.create_task(send(path)) for path in plan.upload]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return SyncResult(
+            files=len(files),
+            uploaded=len(plan.upload),
+            uploaded_bytes=sent,
+            removed=plan.removed,
+            total_bytes=sum(f.size for f in files),
+        )
 
     async def download(
         self,

@@ -46,6 +46,7 @@ import itertools
 import logging
 import os
 import shutil
+import stat
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -69,10 +70,12 @@ from cluster_gateway.runtimes.base import Runtime, check_job_id
 from cluster_gateway.runtimes.sandbox import HOME as SANDBOX_HOME
 from cluster_gateway.runtimes.sandbox import Sandbox
 from cluster_gateway.runtimes.spawner_client import Spawners, SpawnFailed
+from cluster_gateway.storage import LocalStorage
 from cluster_gateway.watch import DEFAULT_HISTORY, WorkloadFeed
 from glia.clusters import Resources
 from glia.errors import BadInput, Conflict, NotFound
 from glia.monitoring import LogBatch, LogStream, time_us
+from glia.storage import parse_storage_uri
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +220,7 @@ class LocalRuntime(Runtime):
         own_uid: bool | None = None,
         log_limit_bytes: int = DEFAULT_LOG_LIMIT,
         gpu_inventory: Sequence[gpus.Gpu] | None = None,
+        storage: LocalStorage | None = None,
     ) -> None:
         """``retention_s``: how long an ended workload's directory is kept (checked every
         ``retention_check_s``). ``python``: the interpreter the spawner (and so every
@@ -230,7 +234,9 @@ class LocalRuntime(Runtime):
         run jobs under the uid/gid of their spec: None when the runtime is root, True (root
         only), False never. ``log_limit_bytes``: how much of a job's output is kept; the oldest
         is dropped past it (``logfile.py``). ``gpu_inventory``: the GPUs workloads are given
-        (``gpus.parse_inventory``); None to find the host's NVIDIA GPUs at ``open``."""
+        (``gpus.parse_inventory``); None to find the host's NVIDIA GPUs at ``open``.
+        ``storage``: the cluster's storage, whose directories jobs may be given as working
+        directories (``WorkloadSpec.storage_workdir``); None: such a job fails to start."""
         if log_limit_bytes < logfile.MAX_LINE:
             raise ValueError(f"log_limit_bytes must be at least {logfile.MAX_LINE}")
         root = os.geteuid() == 0
@@ -247,6 +253,7 @@ class LocalRuntime(Runtime):
         self._job_network = job_network
         self._extra_ro_binds = extra_ro_binds
         self._log_limit_bytes = log_limit_bytes
+        self._storage = storage
         self._sandbox: Sandbox | None = None
         self._sandbox_known = False
         self._cgroup_root = cgroup_root if use_cgroups else None
@@ -938,6 +945,13 @@ class LocalRuntime(Runtime):
         except FileExistsError:
             state = self._read_state(spec.job_id, declare_lost=True)
             return state, self._supervisor_pid(spec.job_id) if _active(state) else None
+        stored = None
+        if spec.storage_workdir is not None:
+            try:
+                stored = self._storage_dir(spec.storage_workdir)
+            except (BadInput, NotFound) as exc:
+                failed = f"cannot use working directory {spec.storage_workdir}: {exc.message}"
+                return self._record_start_failure(spec.job_id, failed), None
         switch = self._switch_uid and spec.uid is not None
         uid, gid = (spec.uid, spec.gid) if switch else (None, None)
         own: list[Path] = []  # the job's own directories: its uid's, 0700
@@ -947,7 +961,13 @@ class LocalRuntime(Runtime):
             own.append(home)
             env["HOME"] = SANDBOX_HOME
         working_dir = spec.working_dir
-        if working_dir is None:
+        if stored is not None:
+            # Shown to the job where a scratch dir would be, and run as one (the runtime
+            # checked it): its files become the job's own.
+            if uid is not None and gid is not None:
+                _own_tree(stored, uid, gid)
+            working_dir = stored
+        elif working_dir is None:
             # A job that names no directory gets a scratch one of its own, not whatever
             # directory the control plane was started from; forget() removes it.
             scratch = job_dir / jobdir.SCRATCH
@@ -965,7 +985,7 @@ class LocalRuntime(Runtime):
                 "command": list(spec.command),
                 "env": env,
                 "working_dir": working_dir,
-                "scratch": spec.working_dir is None,
+                "scratch": spec.working_dir is None,  # a scratch or a storage dir
                 "uid": uid,
                 "gid": gid,
                 "resources": {
@@ -989,6 +1009,16 @@ class LocalRuntime(Runtime):
             },
         )
         return None
+
+    def _storage_dir(self, uri: str) -> str:
+        """The host path of a job's working directory in storage: inside the storage's tree
+        (links resolved), or BAD_USER_INPUT / NOT_FOUND."""
+        if self._storage is None:
+            raise BadInput(
+                "this cluster cannot give a job a working directory in its storage",
+                fields={"storageWorkdir": "not supported here"},
+            )
+        return self._storage.host_directory(parse_storage_uri(uri, "storageWorkdir"))
 
     def _read_holding(self, job_id: str) -> gpus.Holding:
         """What a workload found again holds, from its spec (nothing, if that is unreadable)."""
@@ -1069,3 +1099,17 @@ def _is_job_id(job_id: str) -> bool:
     except BadInput:
         return False
     return True
+
+
+def _own_tree(path: str, uid: int, gid: int) -> None:
+    """Give ``path`` and what is under it to ``uid``/``gid``, so that a job under its own uid
+    may change what it works in: links themselves, not what they point to, and not files
+    with other hard links (nothing outside the tree changes hands)."""
+    os.chown(path, uid, gid, follow_symlinks=False)
+    for directory, dirs, files in os.walk(path):
+        for name in [*dirs, *files]:
+            entry = os.path.join(directory, name)
+            info = os.lstat(entry)
+            if stat.S_ISDIR(info.st_mode) or info.st_nlink == 1:
+                if info.st_uid != uid or info.st_gid != gid:
+                    os.chown(entry, uid, gid, follow_symlinks=False)

@@ -115,7 +115,7 @@ class Launch:
         self.command = command
         self.env = env
         self.cwd = cwd
-        self.scratch = scratch  # the runtime made cwd for the job (in its job dir)
+        self.scratch = scratch  # the runtime chose cwd: its scratch dir, or a storage dir
         self.uid = uid  # switch to uid/gid (the supervisor runs as root); None: stay
         self.gid = gid
         self.cgroup = cgroup

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from cluster_gateway.storage import Storage
@@ -29,10 +29,13 @@ from glia.storage import (
     GlobResult,
     StorageLocation,
     StorageUsage,
+    SyncFile,
+    SyncPlan,
     parse_storage_uri,
 )
 
 GLOB_LIMIT = 1000
+MAX_SYNC_FILES = 5_000
 USAGE_TIME_LIMIT_S = 10.0
 
 
@@ -78,6 +81,36 @@ def _name_of(cursor: str) -> str:
     return text.removeprefix("name:")
 
 
+async def check_access(
+    acl: AclService, user: User, uri: str | StorageLocation, action: Action, field: str = "uri"
+) -> StorageLocation:
+    """The location of ``uri`` if ``user`` may do ``action`` there: NOT_FOUND for whoever
+    may not even list it, FORBIDDEN for whoever may list it only (the module docstring).
+    Job submission checks a job's storage workdir with it too (``write``)."""
+    location = uri if isinstance(uri, StorageLocation) else parse_storage_uri(uri, field)
+    target = location.acl_uri
+    if not await acl.check(user.subject, target, Action.LIST):
+        raise NotFound(f"{location.uri} not found")
+    if action > Action.LIST and not await acl.check(user.subject, target, action):
+        raise Forbidden(
+            f"{user.name} may not {action.label} {location.uri}",
+            details={"uri": location.uri, "action": action.label},
+        )
+    return location
+
+
+async def check_storage_workdir(acl: AclService, user: User, cluster: str, uri: str) -> None:
+    """A job's working directory in storage: on the job's cluster, and one its submitter may
+    write (a job may change what it works in)."""
+    location = await check_access(acl, user, uri, Action.WRITE, "storageWorkdir")
+    if location.cluster != cluster:
+        raise BadInput(
+            f"the job runs on cluster {cluster!r}: its storage workdir must be there too, "
+            f"not on {location.cluster!r}",
+            fields={"storageWorkdir": "another cluster"},
+        )
+
+
 class StorageService:
     def __init__(
         self,
@@ -97,15 +130,7 @@ class StorageService:
     async def _allowed(
         self, user: User, uri: str | StorageLocation, action: Action, field: str = "uri"
     ) -> tuple[Storage, StorageLocation]:
-        location = uri if isinstance(uri, StorageLocation) else parse_storage_uri(uri, field)
-        target = location.acl_uri
-        if not await self._acl.check(user.subject, target, Action.LIST):
-            raise NotFound(f"{location.uri} not found")
-        if action > Action.LIST and not await self._acl.check(user.subject, target, action):
-            raise Forbidden(
-                f"{user.name} may not {action.label} {location.uri}",
-                details={"uri": location.uri, "action": action.label},
-            )
+        location = await check_access(self._acl, user, uri, action, field)
         return self._storages.get(location.cluster), location
 
     # -- metadata --
@@ -176,6 +201,18 @@ class StorageService:
                 fields={"target": "another cluster"},
             )
 
+    async def sync_plan(self, user: User, uri: str, files: Sequence[SyncFile]) -> SyncPlan:
+        """Ready a directory to mirror a local one (`Storage.sync_plan`): one round trip
+        that removes what went and says what to upload. Needs ``write`` on the directory."""
+        if len(files) > MAX_SYNC_FILES:
+            raise BadInput(
+                f"a sync names at most {MAX_SYNC_FILES} files, not {len(files)}: "
+                "exclude some in .gliaignore",
+                fields={"files": "too many"},
+            )
+        storage, location = await self._allowed(user, uri, Action.WRITE)
+        return await storage.sync_plan(location, files)
+
     # -- bytes --
 
     async def download(self, user: User, location: StorageLocation) -> Download:
@@ -191,8 +228,16 @@ class StorageService:
         *,
         offset: int = 0,
         sha256: str | None = None,
+        mtime: float | None = None,
+        executable: bool = False,
     ) -> FileStatus:
         storage, location = await self._allowed(user, location, Action.WRITE)
         return await storage.write(
-            location, chunks, offset=offset, sha256=sha256, max_bytes=self.max_upload_bytes
+            location,
+            chunks,
+            offset=offset,
+            sha256=sha256,
+            max_bytes=self.max_upload_bytes,
+            mtime=mtime,
+            executable=executable,
         )

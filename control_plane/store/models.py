@@ -184,6 +184,8 @@ class JobRow(Base):
     command: Mapped[list[Any]] = mapped_column(JSON)
     env: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     working_dir: Mapped[str | None] = mapped_column(Text)
+    # A storage URI: the job starts in that directory of its project's storage instead.
+    storage_workdir: Mapped[str | None] = mapped_column(Text)
     # What a job is read with; `job_tags` holds the same tags, one row each, to filter on.
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     description: Mapped[str | None] = mapped_column(Text)

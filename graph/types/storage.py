@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from glia import storage as kernel
-from graph.types.base import expose_enum, field_description, object_type
+from graph.types.base import expose_enum, field_description, input_type, object_type
 from graph.types.scalars import BigInt
 
 FileType = expose_enum(kernel.FileType)
@@ -68,3 +68,21 @@ class StorageEntryPayload:
 @strawberry.type(description="What went")
 class RemoveStorageEntryPayload:
     removed: int = strawberry.field(description="How many files and directories were removed")
+
+
+@input_type(kernel.SyncFile, name="StorageSyncFile")
+class StorageSyncFile:
+    size: BigInt = strawberry.field(description=field_description(kernel.SyncFile, "size"))
+
+
+@strawberry.input(description="A local directory's files, for a directory of storage to mirror")
+class SyncStorageDirectoryInput:
+    uri: str = strawberry.field(description=f"The directory that mirrors them: {URI}")
+    files: list[StorageSyncFile] = strawberry.field(
+        description="Every file the local directory holds (at most 5,000)"
+    )
+
+
+@object_type(kernel.SyncPlan, name="SyncStorageDirectoryPayload")
+class SyncStorageDirectoryPayload:
+    pass

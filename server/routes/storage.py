@@ -7,7 +7,9 @@
   the rename: a mismatch is BAD_USER_INPUT and the partial is dropped. A transfer cut short
   keeps its partial: ``?offset=N`` sends the rest, from byte N (``storageUploadOffset`` says
   how many bytes were kept). A body over ``GLIA_STORAGE_UPLOAD_LIMIT_BYTES`` is 413.
-  Answers 201 with ``{"entry": StorageEntry}``.
+  Answers 201 with ``{"entry": StorageEntry}``. ``X-Glia-Mtime`` (seconds since the epoch)
+  gives the file that modification time, ``X-Glia-Executable: 1`` makes it executable by
+  its owner: a workdir sync (``syncStorageDirectory``) compares both next time.
 
 Both authenticate and answer errors as every byte route does (`server.routes.base`); the
 path is checked as GraphQL checks a storage URI (`glia.storage`).
@@ -53,6 +55,21 @@ def _offset(request: Request) -> int:
     if offset < 0:
         raise BadInput("offset must not be negative", fields={"offset": "negative"})
     return offset
+
+
+def _mtime(request: Request) -> float | None:
+    text = request.headers.get("x-glia-mtime")
+    if text is None:
+        return None
+    try:
+        mtime = float(text)
+    except ValueError:
+        mtime = -1.0
+    if not 0 <= mtime < 1e11:
+        raise BadInput(
+            "X-Glia-Mtime must be seconds since the epoch", fields={"mtime": "not a time"}
+        )
+    return mtime
 
 
 def routes(platform: Callable[[], Platform]) -> list[Route]:
@@ -115,6 +132,8 @@ def routes(platform: Callable[[], Platform]) -> list[Route]:
                 request.stream(),
                 offset=offset,
                 sha256=checksum.strip() if checksum else None,
+                mtime=_mtime(request),
+                executable=request.headers.get("x-glia-executable") == "1",
             )
         except ClientDisconnect:
             # Nobody is left to answer; the bytes that came are kept for `?offset=`.

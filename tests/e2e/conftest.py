@@ -117,6 +117,9 @@ class Server:
 class Cli:
     server: Server
     config: Path
+    # Where the CLI runs: `glia run` ships this directory (an empty one of the test's own,
+    # not the repository the tests happen to run from).
+    cwd: Path | None = None
 
     def __call__(
         self,
@@ -124,9 +127,12 @@ class Cli:
         input: str | None = None,
         timeout: float = 60,
         env: dict[str, str] | None = None,
+        cwd: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
         env = {**self.server.env, **(env or {})}
         env["GLIA_CONFIG"] = str(self.config)
+        directory = cwd or self.cwd or self.server.root / "cwd"
+        directory.mkdir(parents=True, exist_ok=True)
         return subprocess.run(
             [GLIA, *args],
             env=env,
@@ -134,6 +140,7 @@ class Cli:
             capture_output=True,
             text=True,
             timeout=timeout,
+            cwd=directory,
         )
 
     def ok(self, *args: str, input: str | None = None) -> str:

@@ -34,7 +34,7 @@ def test_help_version_and_no_arguments(tmp_path: Path) -> None:
 
     assert bare.returncode == 0 and "Commands:" in bare.stdout and "ps" in bare.stdout
     assert short.returncode == 0 and "Examples:" in short.stdout
-    assert "[default: (a scratch directory of the job)]" in " ".join(short.stdout.split())
+    assert "[default: (this directory, synced to storage)]" in " ".join(short.stdout.split())
     assert "<list[str]>" not in short.stdout and "<bool>" not in short.stdout
     assert re.fullmatch(r"glia \d+\.\d+\.\d+\S*\n", version.stdout)
     assert group.returncode == 0 and "ls-users" in group.stdout
@@ -339,8 +339,8 @@ def test_readme_using_it_runs_as_written(server: Server, cli: Cli) -> None:
     text = README.read_text().split("## Using it", 1)[1]
     block = text.split("```sh\n", 1)[1].split("```", 1)[0]
     commands = [line for line in block.splitlines() if line and not line.startswith("#")]
+    # 0700: a job under its user's uid could not read it here; it gets the synced copy.
     workdir = Path(tempfile.mkdtemp(prefix="glia-readme-"))
-    workdir.chmod(0o755)  # jobs may run under their user's uid
     env = {**server.env, "GLIA_CONFIG": str(cli.config)}
     password = ""
     outputs = []
@@ -367,6 +367,7 @@ def test_readme_using_it_runs_as_written(server: Server, cli: Cli) -> None:
 
     joined = "\n".join(outputs)
     assert "hello" in outputs[1]
-    assert "epochs: 3" in joined  # train.py ran in the directory it was written to
+    assert "epochs: 3" in joined  # train.py travelled with the job
+    assert "synced" in joined and "1 of 1 files sent" in joined, joined
     assert "alice@127.0.0.1" in outputs[-1] and "admin@127.0.0.1" in outputs[-1]
     subprocess.run(["rm", "-rf", str(workdir)], check=False)

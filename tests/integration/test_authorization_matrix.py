@@ -1172,6 +1172,14 @@ OPERATIONS: dict[str, tuple[Case, ...]] = {
             ),
             _vision,
         ),
+        # A job in the caller's own project that would work in vision's storage: only those
+        # who may write there (a reader may see it: FORBIDDEN; the rest learn nothing).
+        Case(
+            """mutation($uri: String!) {
+              submitJob(input: {command: ["true"], storageWorkdir: $uri}) { job { id } } }""",
+            STORAGE_WRITE,
+            _static(uri=f"{STORAGE}/workdir"),
+        ),
     ),
     "killJob": (
         Case(
@@ -1376,6 +1384,15 @@ OPERATIONS: dict[str, tuple[Case, ...]] = {
               copyStorageEntry(input: {source: $source, target: $target}) { entry { path } } }""",
             STORAGE_WRITE,
             _storage_pair,
+        ),
+    ),
+    "syncStorageDirectory": (
+        Case(
+            """mutation($uri: String!) {
+              syncStorageDirectory(input: {uri: $uri, files: [
+                {path: "train.py", size: 5, mtime: 1700000000.5}]}) { upload removed } }""",
+            STORAGE_WRITE,
+            lambda world, _: {"uri": f"{STORAGE}/{world.name('synced')}"},
         ),
     ),
     # -- Subscription (over the WebSocket: test_subscriptions) --

@@ -61,8 +61,16 @@ def _runner(config_file: Path) -> Glia:
 
 
 @pytest.fixture
-def glia(server: ServedApi, alice: str, config_file: Path) -> Glia:
-    """The CLI, logged in as alice."""
+def glia(
+    server: ServedApi,
+    alice: str,
+    config_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Glia:
+    """The CLI, logged in as alice, run from an empty directory (which `glia run` ships)."""
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
     save_config(CliConfig.single(server=server.url, token=alice, username="alice"), config_file)
     return _runner(config_file)
 

@@ -24,4 +24,4 @@ def test_every_command_has_examples_and_no_raw_types() -> None:
         assert "Examples:" in section, name
     for raw in ("<list[str]>", "<int range>", "x>=1", "<bool>", "<str>"):
         assert raw not in text
-    assert "[default: (a scratch directory of the job)]" in " ".join(text.split())
+    assert "[default: (this directory, synced to storage)]" in " ".join(text.split())

@@ -98,10 +98,21 @@ def test_generate_run_command_quotes_for_the_shell() -> None:
     assert shlex.split(command) == [
         "glia", "run", "--name", "web", "--cluster", "default", "--org", "alice",
         "--project", "alice", "--preset", "cpu-small", "-e", "GREETING=hello world; rm -rf /",
-        "--tag", "a", "--tag", "b=c", "--description", "it's", "--life-span", "1h30m",
+        "--no-sync", "--tag", "a", "--tag", "b=c", "--description", "it's", "--life-span", "1h30m",
         "--http-port", "8888", "--no-http-auth", "--pass-config",
         "--", "python", "-c", "print('hello world')",
     ]  # fmt: skip
+
+
+def test_generate_run_command_names_the_working_directory_the_job_had() -> None:
+    """A plain `glia run` syncs where it is typed: the command names the job's own
+    directory instead (its synced copy, or a host path), or --no-sync for a scratch one."""
+    synced = "storage://default/alice/alice/.glia/workdirs/src-0a1b2c3d"
+    args = shlex.split(run_command(_job(storage_workdir=synced))[0])
+    assert args[args.index("--workdir") + 1] == synced and "--no-sync" not in args
+    args = shlex.split(run_command(_job(working_dir="/srv/code"))[0])
+    assert args[args.index("--workdir") + 1] == "/srv/code" and "--no-sync" not in args
+    assert "--workdir" not in shlex.split(run_command(_job())[0])
 
 
 def test_a_job_with_pass_config_uses_its_token_whatever_the_file_says(tmp_path: Path) -> None:

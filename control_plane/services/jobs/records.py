@@ -57,6 +57,7 @@ def job_from_row(row: JobRow, owner: User, cluster_name: str, *, with_history: b
         command=tuple(row.command),
         env=dict(row.env),
         working_dir=row.working_dir,
+        storage_workdir=row.storage_workdir,
         tags=tuple(row.tags),
         description=row.description,
         life_span_s=row.life_span_s,

@@ -21,6 +21,7 @@ from control_plane.services.jobs.status import JobStatusMachine
 from control_plane.services.orgs import OrgsService
 from control_plane.services.projects import ProjectsService
 from control_plane.services.quotas import QuotasService, Scope
+from control_plane.services.storage import check_storage_workdir
 from control_plane.store.database import Database
 from control_plane.store.models import JobRow, JobStatusRow, JobTagRow, UserRow
 from glia.acl import Action
@@ -107,6 +108,8 @@ class JobSubmitter:
                 f"you may read project {org}/{project} but not run jobs in it: its writers may",
                 fields={"project": "not a writer"},
             )
+        if submission.storage_workdir is not None:
+            await check_storage_workdir(self._acl, user, cluster.name, submission.storage_workdir)
         shares = [await self._orgs.member_subject(session, name) for name in submission.share]
         job_id = f"{JOB_ID_PREFIX}{uuid.uuid4()}"
         uid = (await self._auth.uids_by_ids(session, [user.id])).get(user.id)
@@ -140,6 +143,7 @@ class JobSubmitter:
             command=list(submission.command),
             env=submission.environment,
             working_dir=submission.working_dir,
+            storage_workdir=submission.storage_workdir,
             tags=list(submission.tags),
             description=submission.description,
             life_span_s=submission.life_span_s
@@ -296,6 +300,7 @@ class JobSubmitter:
             resources=job.resources,
             env=env,
             working_dir=job.working_dir,
+            storage_workdir=job.storage_workdir,
             life_span_s=job.life_span_s,
             uid=uid,
             gid=uid,
