@@ -212,6 +212,15 @@ def run(
     env_file: Path | None = typer.Option(
         None, "--env-file", metavar="FILE", help="A file of KEY=VALUE lines."
     ),
+    volume: list[str] = typer.Option(
+        [],
+        "-v",
+        "--volume",
+        metavar="KIND:REF:PATH[:ro]",
+        help="Mount storage, a disk or a secret at PATH (repeatable): storage:data:/var/data:ro, "
+        "disk:NAME:/mnt/d, secret:KEY:/etc/key. -e NAME=secret:KEY sets a variable from a "
+        "secret.",
+    ),
     working_dir: str | None = typer.Option(
         None,
         "-w",
@@ -327,9 +336,17 @@ def run(
         spinner,
         working_project,
     )
+    from glia.volumes import SECRET_PREFIX, parse_volume
     from sdk import BadInput, JobStatus, parse_duration
 
     variables = parse_env(env, env_file)
+    secret_env = {
+        key: value.removeprefix(SECRET_PREFIX)
+        for key, value in variables.items()
+        if value.startswith(SECRET_PREFIX)
+    }
+    variables = {key: value for key, value in variables.items() if key not in secret_env}
+    volumes = [parse_volume(text) for text in volume]
     sync_limit = parse_size(max_sync_size)
     if no_sync and working_dir is not None:
         raise BadInput("--no-sync and --workdir: give one (--workdir never syncs)")
@@ -396,6 +413,8 @@ def run(
                     http_auth=not no_http_auth,
                     pass_config=pass_config,
                     wait_for_seat=wait_for_seat,
+                    volumes=volumes,
+                    secret_env=secret_env,
                 )
             submitted.append(job.id)
             if detach:
@@ -935,6 +954,12 @@ def run_command(job: Job) -> tuple[str, list[str]]:
         args += ["--workdir", job.storage_workdir]
     else:
         args.append("--no-sync")
+    from glia.volumes import SECRET_PREFIX, format_volume
+
+    for mounted in job.volumes:
+        args += ["-v", format_volume(mounted)]
+    for var in job.secret_env:
+        args += ["-e", f"{var.name}={SECRET_PREFIX}{var.key}"]
     for tag in job.tags:
         args += ["--tag", tag]
     if job.description:

@@ -22,6 +22,7 @@ from glia.errors import GliaError
 from glia.jobs import JobReason
 from glia.model import Model
 from glia.monitoring import LogBatch
+from glia.volumes import Volume
 
 # Exit reasons a gateway reports; the rest of JobReason is the control plane's to give.
 EXIT_REASONS = frozenset(
@@ -51,6 +52,10 @@ class WorkloadSpec(Model):
     # instead; the control plane checked that the job's owner may write it. A runtime binds
     # it only from inside its storage's tree.
     storage_workdir: str | None = None
+    # What the job mounts (`glia.volumes.Volume`, resolved: storage URIs, disk ids): the
+    # control plane checked the job's owner may use each; a runtime binds storage only from
+    # inside its storage's tree, and refuses volumes where it has no sandbox.
+    volumes: tuple[Volume, ...] = ()
     # Seconds from start after which the runtime stops the workload itself (LifeSpanEnded);
     # enforced cluster-side so it holds while the control plane is down.
     life_span_s: float | None = None

@@ -45,6 +45,7 @@ from control_plane.services.service_accounts import ServiceAccountsService
 from control_plane.services.sharing import SharingService
 from control_plane.services.storage import StorageRegistry, StorageService
 from control_plane.services.users import UsersService
+from control_plane.services.volumes import VolumesService
 from control_plane.settings import Settings
 from control_plane.store.database import Database
 from glia.acl import ALL_URIS, Action, role_subject
@@ -124,6 +125,7 @@ class Platform:
                 log_limit_bytes=settings.job_log_limit_bytes,
                 gpu_inventory=parse_inventory(settings.local_gpus) if settings.local_gpus else None,
                 storage=local_storage,
+                disks=local_disks,
             )
         gateway = EmbeddedGateway(settings.cluster_name, runtime)
         await gateway.open()
@@ -162,6 +164,13 @@ class Platform:
             await orgs.sync(session)
         status = JobStatusMachine(db=db, bus=bus, metrics=metrics, auth=auth)
         quotas = QuotasService(acl=acl, orgs=orgs, clusters=clusters)
+        disks = DisksService(
+            db=db,
+            acl=acl,
+            projects=projects,
+            stores=disk_stores,
+            default_cluster=settings.cluster_name,
+        )
         submitter = JobSubmitter(
             db=db,
             acl=acl,
@@ -172,6 +181,7 @@ class Platform:
             orgs=orgs,
             projects=projects,
             quotas=quotas,
+            volumes=VolumesService(acl=acl, disks=disks),
             base_env=settings.job_base_env,
             job_url=settings.job_url,
             api_url=settings.effective_public_url,
@@ -184,6 +194,7 @@ class Platform:
             status=status,
             submitter=submitter,
             quotas=quotas,
+            disks=disks,
             kill_grace_s=settings.kill_grace_s,
         )
         submitter.on_submitted = scheduler.request
@@ -237,13 +248,7 @@ class Platform:
             life_spans=LifeSpans(acl=acl, gateways=gateways),
             monitoring=MonitoringService(db=db, jobs=jobs, gateways=gateways),
             ingress=IngressService(db=db, acl=acl, auth=auth, jobs_domain=settings.jobs_domain),
-            disks=DisksService(
-                db=db,
-                acl=acl,
-                projects=projects,
-                stores=disk_stores,
-                default_cluster=settings.cluster_name,
-            ),
+            disks=disks,
             storage=StorageService(
                 acl=acl, storages=storages, max_upload_bytes=settings.storage_upload_limit_bytes
             ),

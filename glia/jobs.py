@@ -18,6 +18,7 @@ from glia.errors import BadInput
 from glia.model import DescribedEnum, Model
 from glia.pages import OrderDirection
 from glia.storage import parse_storage_uri
+from glia.volumes import MAX_SECRET_ENV, SecretEnv, Volume, check_volumes
 
 JOB_ID_PREFIX = "job-"
 # Patterns are matched whole (`fullmatch`): `$` would let a trailing newline through.
@@ -101,6 +102,10 @@ class JobReason(DescribedEnum):
     QUOTA_EXHAUSTED = (
         "QuotaExhausted",
         "Waits for a seat under a running-jobs quota, or was cancelled when its credits ran out",
+    )
+    DISK_UNAVAILABLE = (
+        "DiskUnavailable",
+        "Waits for a disk another job holds; it starts when that job ends",
     )
     PREEMPTED = (
         "Preempted",
@@ -334,10 +339,34 @@ class JobSubmission(Model):
         except BadInput as exc:
             raise ValueError(exc.message) from None
 
+    volumes: tuple[Volume, ...] = ()
+    """Storage, disks and secrets to mount (at most 32, one per path); the caller must be
+    able to read each (write, unless it is read-only)."""
+    secret_env: tuple[SecretEnv, ...] = ()
+    """Environment variables whose values are secrets of the job's project (at most 64)."""
+
+    @field_validator("volumes")
+    @classmethod
+    def _volumes(cls, volumes: tuple[Volume, ...]) -> tuple[Volume, ...]:
+        return check_volumes(volumes)
+
+    @field_validator("secret_env")
+    @classmethod
+    def _secret_env(cls, secret_env: tuple[SecretEnv, ...]) -> tuple[SecretEnv, ...]:
+        if len(secret_env) > MAX_SECRET_ENV:
+            raise ValueError(f"at most {MAX_SECRET_ENV} secret environment variables")
+        for var in secret_env:
+            EnvVar(name=var.name, value="")  # the same rules as any variable's name
+        return secret_env
+
     @model_validator(mode="after")
     def _one_workdir(self) -> JobSubmission:
         if self.working_dir is not None and self.storage_workdir is not None:
             raise ValueError("give a working directory or a storage workdir, not both")
+        names = {var.name for var in self.env}
+        twice = next((var.name for var in self.secret_env if var.name in names), None)
+        if twice is not None:
+            raise ValueError(f"the environment variable {twice} is given twice")
         return self
 
     @field_validator("name")
@@ -518,6 +547,10 @@ class Job(Model):
     """The directory it starts in; null for a scratch directory of its own."""
     storage_workdir: str | None = None
     """The directory of its project's storage it starts in, if it was given one."""
+    volumes: tuple[Volume, ...] = ()
+    """What it mounts: storage as `storage://…`, disks by id, secrets by key."""
+    secret_env: tuple[SecretEnv, ...] = ()
+    """Its environment variables set from secrets (names and keys; never the values)."""
     tags: tuple[str, ...] = ()
     """Its tags."""
     description: str | None = None

@@ -21,6 +21,8 @@ from glia.errors import BadInput
 from glia.model import DescribedEnum, Model
 
 MAX_VOLUMES = 32
+# `-e NAME=secret:KEY`: the CLI's notation for a variable set from a secret.
+SECRET_PREFIX = "secret:"
 MAX_SECRET_ENV = 64
 # Where a volume may not go: what the sandbox itself shows (the system, the job's working
 # directory and HOME, /proc, /dev, /tmp) would be hidden or replaced.
@@ -163,5 +165,7 @@ def parse_volume(text: str) -> Volume:
 
 
 def format_volume(volume: Volume) -> str:
+    """The notation `parse_volume` reads (a resolved storage URI as ``storage://…``)."""
     mode = ":ro" if volume.read_only and volume.kind is not VolumeKind.SECRET else ""
-    return f"{volume.kind.value}:{volume.ref}:{volume.mount_path}{mode}"
+    ref = volume.ref.removeprefix("storage:") if volume.ref.startswith("storage://") else volume.ref
+    return f"{volume.kind.value}:{ref}:{volume.mount_path}{mode}"

@@ -43,6 +43,7 @@ from glia.model import parse_input
 from glia.monitoring import LogLine, LogText
 from glia.pages import MAX_PAGE_SIZE, Page, PageRequest
 from glia.tenancy import ClusterRole, Member
+from glia.volumes import SecretEnv, Volume
 from sdk import documents
 from sdk.blobs import BlobsResource
 from sdk.disks import DisksResource
@@ -484,6 +485,8 @@ class JobsResource(Resource):
         http_auth: bool = True,
         pass_config: bool = False,
         wait_for_seat: bool = False,
+        volumes: Sequence[Volume] = (),
+        secret_env: Mapping[str, str] | None = None,
     ) -> Job:
         """Submit a job. The submission is checked here first, with the server's own rules:
         bad input raises BadInput before anything is sent.
@@ -509,6 +512,9 @@ class JobsResource(Resource):
 
         Over a running-jobs quota the server refuses it (QuotaExceeded), unless
         ``wait_for_seat``: it then waits, pending (QuotaExhausted), until a seat frees.
+
+        ``volumes`` mounts storage, disks and secrets (`glia.volumes.parse_volume` reads
+        the CLI's notation); ``secret_env`` sets variables from secrets (name → key).
         """
         submission = parse_input(
             JobSubmission,
@@ -534,6 +540,10 @@ class JobsResource(Resource):
                 "http_auth": http_auth,
                 "pass_config": pass_config,
                 "wait_for_seat": wait_for_seat,
+                "volumes": tuple(volumes),
+                "secret_env": tuple(
+                    SecretEnv(name=name, key=key) for name, key in (secret_env or {}).items()
+                ),
             },
         )
         variables = {"input": submission.to_wire()}

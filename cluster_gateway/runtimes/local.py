@@ -57,6 +57,7 @@ from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
 
+from cluster_gateway.disks import LocalDisks
 from cluster_gateway.gateway import (
     ClusterCapacity,
     JobIsolation,
@@ -68,14 +69,15 @@ from cluster_gateway.gateway import (
 from cluster_gateway.runtimes import cgroups, gpus, isolation, jobdir, jobstate, logfile, notify
 from cluster_gateway.runtimes.base import Runtime, check_job_id
 from cluster_gateway.runtimes.sandbox import HOME as SANDBOX_HOME
-from cluster_gateway.runtimes.sandbox import Sandbox
+from cluster_gateway.runtimes.sandbox import Bind, Sandbox
 from cluster_gateway.runtimes.spawner_client import Spawners, SpawnFailed
 from cluster_gateway.storage import LocalStorage
 from cluster_gateway.watch import DEFAULT_HISTORY, WorkloadFeed
 from glia.clusters import Resources
-from glia.errors import BadInput, Conflict, NotFound
+from glia.errors import BadInput, Conflict, GliaError, NotFound
 from glia.monitoring import LogBatch, LogStream, time_us
 from glia.storage import parse_storage_uri
+from glia.volumes import VolumeKind
 
 logger = logging.getLogger(__name__)
 
@@ -221,6 +223,7 @@ class LocalRuntime(Runtime):
         log_limit_bytes: int = DEFAULT_LOG_LIMIT,
         gpu_inventory: Sequence[gpus.Gpu] | None = None,
         storage: LocalStorage | None = None,
+        disks: LocalDisks | None = None,
     ) -> None:
         """``retention_s``: how long an ended workload's directory is kept (checked every
         ``retention_check_s``). ``python``: the interpreter the spawner (and so every
@@ -236,7 +239,8 @@ class LocalRuntime(Runtime):
         is dropped past it (``logfile.py``). ``gpu_inventory``: the GPUs workloads are given
         (``gpus.parse_inventory``); None to find the host's NVIDIA GPUs at ``open``.
         ``storage``: the cluster's storage, whose directories jobs may be given as working
-        directories (``WorkloadSpec.storage_workdir``); None: such a job fails to start."""
+        directories (``WorkloadSpec.storage_workdir``) or mount; ``disks``: the cluster's
+        disks, which jobs mount; None: such a job fails to start."""
         if log_limit_bytes < logfile.MAX_LINE:
             raise ValueError(f"log_limit_bytes must be at least {logfile.MAX_LINE}")
         root = os.geteuid() == 0
@@ -254,6 +258,10 @@ class LocalRuntime(Runtime):
         self._extra_ro_binds = extra_ro_binds
         self._log_limit_bytes = log_limit_bytes
         self._storage = storage
+        self._disks = disks
+        # The disks each job has mounted, unmounted when it ends.
+        self._job_disks: dict[str, list[str]] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._sandbox: Sandbox | None = None
         self._sandbox_known = False
         self._cgroup_root = cgroup_root if use_cgroups else None
@@ -428,7 +436,8 @@ class LocalRuntime(Runtime):
     async def _start(self, spec: WorkloadSpec, spawners: Spawners) -> WorkloadState:
         job_id = spec.job_id
         try:
-            known = await asyncio.to_thread(self._prepare, spec)
+            volumes = await self._mount_volumes(spec)
+            known = await asyncio.to_thread(self._prepare, spec, volumes)
         except BaseException:
             self._holdings.pop(job_id, None)
             raise
@@ -766,6 +775,10 @@ class LocalRuntime(Runtime):
             )
         self._feed.publish(state)
         if state.phase == WorkloadPhase.EXITED:
+            if state.job_id in self._job_disks:
+                task = asyncio.get_running_loop().create_task(self._unmount_disks(state.job_id))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
             del self._jobs[state.job_id]
             self._holdings.pop(state.job_id, None)
             self._dirty.discard(state.job_id)
@@ -936,15 +949,68 @@ class LocalRuntime(Runtime):
         shutil.rmtree(job_dir, ignore_errors=True)
         return True
 
-    def _prepare(self, spec: WorkloadSpec) -> tuple[WorkloadState, int | None] | None:
+    async def _mount_volumes(self, spec: WorkloadSpec) -> list[Bind] | str:
+        """The binds of the job's volumes (its disks mounted on the host for it, its storage
+        directories made its uid's), or why it cannot have them."""
+        if not spec.volumes:
+            return []
+        if self._sandbox is None:
+            return "volumes need the job sandbox (bubblewrap), which this host does not have"
+        switch = self._switch_uid and spec.uid is not None
+        uid, gid = (spec.uid, spec.gid) if switch else (None, None)
+        binds: list[Bind] = []
+        for volume in spec.volumes:
+            try:
+                if volume.kind is VolumeKind.STORAGE:
+                    source = await self._storage_volume(volume.ref, create=not volume.read_only)
+                    if uid is not None and gid is not None:
+                        await asyncio.to_thread(_own_tree, source, uid, gid)
+                elif volume.kind is VolumeKind.DISK:
+                    if self._disks is None:
+                        return "this cluster has no disks"
+                    source = str(await self._disks.mount(volume.ref, uid, gid))
+                    self._job_disks.setdefault(spec.job_id, []).append(volume.ref)
+                else:
+                    return f"volume {volume.ref}: secrets are not mounted by this runtime yet"
+            except GliaError as exc:
+                await self._unmount_disks(spec.job_id)
+                return f"cannot mount {volume.kind.value} {volume.ref}: {exc.message}"
+            binds.append(Bind(source, volume.mount_path, writable=not volume.read_only))
+        return binds
+
+    async def _storage_volume(self, uri: str, *, create: bool) -> str:
+        if self._storage is None:
+            raise BadInput("this cluster cannot mount its storage into jobs")
+        location = parse_storage_uri(uri, "volumes")
+        try:
+            return self._storage.host_directory(location)
+        except NotFound:
+            if not create:
+                raise
+        await self._storage.mkdir(location, parents=True)
+        return self._storage.host_directory(location)
+
+    async def _unmount_disks(self, job_id: str) -> None:
+        for disk_id in self._job_disks.pop(job_id, []):
+            if self._disks is not None:
+                try:
+                    await self._disks.unmount(disk_id)
+                except Exception as exc:  # it stays mounted: the next mount reuses it
+                    logger.warning("unmounting disk %s of %s failed: %s", disk_id, job_id, exc)
+
+    def _prepare(
+        self, spec: WorkloadSpec, volumes: list[Bind] | str
+    ) -> tuple[WorkloadState, int | None] | None:
         """Create the job's directory and spec; the state of the job (and its supervisor's
-        pid) if it exists already."""
+        pid) if it exists already. ``volumes``: their binds, or why it cannot have them."""
         job_dir = self._jobs_dir / spec.job_id
         try:
             job_dir.mkdir(mode=jobdir.DIR_MODE)
         except FileExistsError:
             state = self._read_state(spec.job_id, declare_lost=True)
             return state, self._supervisor_pid(spec.job_id) if _active(state) else None
+        if isinstance(volumes, str):
+            return self._record_start_failure(spec.job_id, volumes), None
         stored = None
         if spec.storage_workdir is not None:
             try:
@@ -1006,6 +1072,7 @@ class LocalRuntime(Runtime):
                 "cgroup": cgroup.to_json() if cgroup else None,
                 "sandbox": self._sandbox.to_json() if self._sandbox else None,
                 "home": str(home),
+                "volumes": [bind.to_json() for bind in volumes],
             },
         )
         return None

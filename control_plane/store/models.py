@@ -186,6 +186,10 @@ class JobRow(Base):
     working_dir: Mapped[str | None] = mapped_column(Text)
     # A storage URI: the job starts in that directory of its project's storage instead.
     storage_workdir: Mapped[str | None] = mapped_column(Text)
+    # What it mounts, resolved at submission (`glia.volumes.Volume`: storage URIs, disk ids,
+    # secret keys), and its variables set from secrets (names and keys, never values).
+    volumes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    secret_env: Mapped[list[Any]] = mapped_column(JSON, default=list)
     # What a job is read with; `job_tags` holds the same tags, one row each, to filter on.
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     description: Mapped[str | None] = mapped_column(Text)

@@ -6,6 +6,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from glia import jobs as kernel
+from glia import volumes
 from glia.errors import NotFound
 from graph.context import Info
 from graph.types.auth import User  # noqa: F401  (Job.owner's type must be registered first)
@@ -18,6 +19,27 @@ JobStatus = expose_enum(kernel.JobStatus)
 JobReason = expose_enum(kernel.JobReason)
 JobPriority = expose_enum(kernel.JobPriority)
 RestartPolicy = expose_enum(kernel.RestartPolicy)
+VolumeKind = expose_enum(volumes.VolumeKind)
+
+
+@object_type(volumes.Volume)
+class Volume:
+    pass
+
+
+@input_type(volumes.Volume, name="VolumeInput")
+class VolumeInput:
+    pass
+
+
+@object_type(volumes.SecretEnv)
+class SecretEnv:
+    pass
+
+
+@input_type(volumes.SecretEnv, name="SecretEnvInput")
+class SecretEnvInput:
+    pass
 
 
 @object_type(kernel.JobStatusItem)

@@ -24,6 +24,7 @@ from glia.jobs import (
     priority_of_rank,
 )
 from glia.quotas import from_micro
+from glia.volumes import SecretEnv, Volume
 
 
 def status_item_from_row(row: JobStatusRow) -> JobStatusItem:
@@ -58,6 +59,8 @@ def job_from_row(row: JobRow, owner: User, cluster_name: str, *, with_history: b
         env=dict(row.env),
         working_dir=row.working_dir,
         storage_workdir=row.storage_workdir,
+        volumes=tuple(Volume.model_validate(v) for v in row.volumes or ()),
+        secret_env=tuple(SecretEnv.model_validate(v) for v in row.secret_env or ()),
         tags=tuple(row.tags),
         description=row.description,
         life_span_s=row.life_span_s,

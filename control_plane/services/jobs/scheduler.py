@@ -35,6 +35,7 @@ from cluster_gateway.gateway import WorkloadPhase, WorkloadState
 from control_plane.events import EventBus
 from control_plane.services.auth import user_from_row
 from control_plane.services.clusters import ClustersService, GatewayRegistry
+from control_plane.services.disks import DisksService
 from control_plane.services.jobs.records import job_from_row, select_jobs, waiting
 from control_plane.services.jobs.status import CHANGES_CHANNEL, JobStatusMachine
 from control_plane.services.jobs.submission import JobSubmitter
@@ -99,6 +100,8 @@ class QueuedJob:
     description: str | None = None
     # Preempted earlier: it waits to start again, suspended (its status says so already).
     suspended: bool = False
+    # The disks it mounts: it starts only when it can hold them all.
+    disks: tuple[str, ...] = ()
 
     @property
     def order(self) -> tuple[int, datetime, str]:
@@ -116,6 +119,7 @@ def _queued(row: Any, waits: dict[str, bool]) -> QueuedJob:
         reason=row.reason,
         description=row.status_description,
         suspended=row.status == JobStatus.SUSPENDED.value,
+        disks=tuple(volume["ref"] for volume in row.volumes or () if volume.get("kind") == "disk"),
     )
 
 
@@ -322,11 +326,13 @@ class Scheduler:
         status: JobStatusMachine,
         submitter: JobSubmitter,
         quotas: QuotasService,
+        disks: DisksService,
         kill_grace_s: float = 10.0,
     ) -> None:
         self._db = db
         self._quotas = quotas
         self._kill_grace_s = kill_grace_s
+        self._disks = disks
         self._bus = bus
         self._clusters = clusters
         self._gateways = gateways
@@ -592,8 +598,9 @@ class Scheduler:
                 self._deadlines.pop(cluster_name, None)
             else:
                 self._deadlines[cluster_name] = decided.next_deadline
-            started = await self._claim(session, [job.id for job in decided.start], now)
+            started, disk_waits = await self._claim(session, decided.start, now)
             described = await self._describe(session, decided.wait, queue, now)
+            described += await self._wait_for_disks(session, disk_waits, queue, now)
             await session.commit()
             for job_id, description in decided.timed_out.items():
                 await self._status.transition(
@@ -716,6 +723,7 @@ class Scheduler:
             JobRow.reason,
             JobRow.status_description,
             JobRow.status,
+            JobRow.volumes,
         ).where(JobRow.cluster_id == cluster.id, waiting())
         ordered = columns.order_by(JobRow.priority.desc(), JobRow.created_at, JobRow.id)
         after: ColumnElement[bool] | None = None
@@ -766,14 +774,24 @@ class Scheduler:
         state.joined, state.look_beyond_at = False, look_again
         return queue
 
-    async def _claim(self, session: AsyncSession, job_ids: list[str], now: datetime) -> list[str]:
-        """Mark jobs handed to the cluster, each unless it stopped waiting meanwhile (killed);
-        the ones claimed."""
+    async def _claim(
+        self, session: AsyncSession, jobs: list[QueuedJob], now: datetime
+    ) -> tuple[list[str], dict[str, str]]:
+        """Mark jobs handed to the cluster, each unless it stopped waiting meanwhile (killed)
+        or one of its disks is held by another job: the ones claimed, and for each job left
+        waiting for a disk, the disk."""
         claimed: list[str] = []
-        for job_id in job_ids:
+        disk_waits: dict[str, str] = {}
+        for job in jobs:
+            if job.disks:
+                busy = await self._disks.hold(session, job.id, job.disks)
+                if busy is not None:
+                    await self._disks.release(session, job.id)
+                    disk_waits[job.id] = busy
+                    continue
             found = await session.scalar(
                 update(JobRow)
-                .where(JobRow.id == job_id, waiting())
+                .where(JobRow.id == job.id, waiting())
                 .values(
                     scheduled_at=now,
                     reason=JobReason.CREATING.value,
@@ -790,8 +808,45 @@ class Scheduler:
                 .execution_options(synchronize_session=False)
             )
             if found is not None:
-                claimed.append(job_id)
-        return claimed
+                claimed.append(job.id)
+            elif job.disks:
+                await self._disks.release(session, job.id)
+        return claimed, disk_waits
+
+    async def _wait_for_disks(
+        self,
+        session: AsyncSession,
+        disk_waits: dict[str, str],
+        queue: dict[str, QueuedJob],
+        now: datetime,
+    ) -> list[str]:
+        """Say which disk each job waits for (reason DiskUnavailable), in the caller's
+        transaction; the jobs whose status changed, to announce once committed."""
+        changed: list[str] = []
+        for job_id, disk_id in disk_waits.items():
+            job = queue[job_id]
+            description = f"waits for disk {disk_id}, which another job holds"
+            if job.reason == JobReason.DISK_UNAVAILABLE.value and job.description == description:
+                continue
+            await session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, waiting())
+                .values(reason=JobReason.DISK_UNAVAILABLE.value, status_description=description)
+                .execution_options(synchronize_session=False)
+            )
+            if job.suspended:
+                continue  # it says Preempted in its history already
+            await session.execute(
+                insert(JobStatusRow).values(
+                    job_id=job_id,
+                    status=JobStatus.PENDING.value,
+                    reason=JobReason.DISK_UNAVAILABLE.value,
+                    description=description,
+                    at=now,
+                )
+            )
+            changed.append(job_id)
+        return changed
 
     async def _describe(
         self,

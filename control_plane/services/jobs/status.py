@@ -21,6 +21,7 @@ from control_plane.metrics import Metrics
 from control_plane.services.auth import AuthService
 from control_plane.services.quotas import QuotasService, scope_of_job
 from control_plane.store.database import Database
+from control_plane.store.disks import DiskRow
 from control_plane.store.models import JobRow, JobStatusRow, TokenRow
 from glia.clock import utcnow
 from glia.jobs import JobReason, JobStatus, can_transition
@@ -115,6 +116,15 @@ class JobStatusMachine:
         created_at, config_token_id, charged_until, credits_per_hour = updated
         if new is not JobStatus.RUNNING and charged_until is not None:
             await _settle(session, job_id, charged_until, at, credits_per_hour)
+        if new.is_finished or new is JobStatus.SUSPENDED:
+            # Its disks are free for the next job (a suspended one holds them again when it
+            # starts again).
+            await session.execute(
+                update(DiskRow)
+                .where(DiskRow.used_by == job_id)
+                .values(used_by=None, last_used_at=at)
+                .execution_options(synchronize_session=False)
+            )
         if new.is_finished and config_token_id is not None:
             # --pass-config's token dies with the job, in the same transaction: no crash
             # between the two leaves a finished job's token alive.

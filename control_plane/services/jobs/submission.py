@@ -22,6 +22,7 @@ from control_plane.services.orgs import OrgsService
 from control_plane.services.projects import ProjectsService
 from control_plane.services.quotas import QuotasService, Scope
 from control_plane.services.storage import check_storage_workdir
+from control_plane.services.volumes import JobPlace, VolumesService
 from control_plane.store.database import Database
 from control_plane.store.models import JobRow, JobStatusRow, JobTagRow, UserRow
 from glia.acl import Action
@@ -56,6 +57,7 @@ class JobSubmitter:
         orgs: OrgsService,
         projects: ProjectsService,
         quotas: QuotasService,
+        volumes: VolumesService,
         base_env: Mapping[str, str],
         job_url: Callable[[str], str] = lambda label: f"http://{label}.jobs.localhost/",
         api_url: str = "http://127.0.0.1:8080",
@@ -69,6 +71,7 @@ class JobSubmitter:
         self._orgs = orgs
         self._projects = projects
         self._quotas = quotas
+        self._volumes = volumes
         self._base_env = dict(base_env)
         # Asks for a scheduling pass of the cluster named (`Scheduler.request`): a stored job
         # waits in its cluster's queue until the scheduler starts it.
@@ -110,6 +113,13 @@ class JobSubmitter:
             )
         if submission.storage_workdir is not None:
             await check_storage_workdir(self._acl, user, cluster.name, submission.storage_workdir)
+        volumes, secret_env = await self._volumes.resolve(
+            session,
+            user,
+            JobPlace(cluster=cluster.name, org=org, project=project),
+            submission.volumes,
+            submission.secret_env,
+        )
         shares = [await self._orgs.member_subject(session, name) for name in submission.share]
         job_id = f"{JOB_ID_PREFIX}{uuid.uuid4()}"
         uid = (await self._auth.uids_by_ids(session, [user.id])).get(user.id)
@@ -144,6 +154,8 @@ class JobSubmitter:
             env=submission.environment,
             working_dir=submission.working_dir,
             storage_workdir=submission.storage_workdir,
+            volumes=[volume.model_dump(mode="json") for volume in volumes],
+            secret_env=[var.model_dump(mode="json") for var in secret_env],
             tags=list(submission.tags),
             description=submission.description,
             life_span_s=submission.life_span_s
@@ -301,6 +313,7 @@ class JobSubmitter:
             env=env,
             working_dir=job.working_dir,
             storage_workdir=job.storage_workdir,
+            volumes=job.volumes,
             life_span_s=job.life_span_s,
             uid=uid,
             gid=uid,
