@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 from urllib.parse import quote
+
+import xxhash
 
 from glia.acl import MAX_URI_LENGTH
 from glia.errors import BadInput
@@ -211,3 +215,57 @@ def partial_name(name: str) -> str:
         return partial
     digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
     return f"{PARTIAL_PREFIX}{digest}{PARTIAL_SUFFIX}"
+
+
+class Hash(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+
+# What a transfer's checksum may be: SHA-256 (what ``sha256sum`` prints, for curl) or
+# xxh3-128, which the SDK sends (a checksum against damage, not an attacker: the sender
+# is the one who could forge it anyway; ~30 GB/s where SHA-256 is ~2).
+CHECKSUMS: dict[str, tuple[Callable[[], Hash], int]] = {
+    "sha256": (hashlib.sha256, 64),
+    "xxh3-128": (xxhash.xxh3_128, 32),
+}
+FAST_CHECKSUM = "xxh3-128"
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """A whole file's checksum: an algorithm of `CHECKSUMS` and its hex digest."""
+
+    algorithm: str
+    hex: str
+
+    @classmethod
+    def parse(cls, text: str, field: str = "checksum") -> Checksum:
+        """``Checksum.parse("xxh3-128=0123…") == Checksum("xxh3-128", "0123…")``."""
+        algorithm, sep, digest = text.strip().partition("=")
+        algorithm, digest = algorithm.strip().lower(), digest.strip().lower()
+        known = CHECKSUMS.get(algorithm)
+        if not sep or known is None:
+            raise BadInput(
+                f"a checksum is ALGORITHM=HEX with ALGORITHM one of {', '.join(CHECKSUMS)}",
+                fields={field: "unknown algorithm"},
+            )
+        if len(digest) != known[1] or not _HEX.fullmatch(digest):
+            raise BadInput(
+                f"a {algorithm} checksum is {known[1]} hexadecimal digits",
+                fields={field: "malformed digest"},
+            )
+        return cls(algorithm, digest)
+
+    @property
+    def header(self) -> str:
+        return f"{self.algorithm}={self.hex}"
+
+    def new(self) -> Hash:
+        return CHECKSUMS[self.algorithm][0]()
+
+
+def new_hash(algorithm: str = FAST_CHECKSUM) -> Hash:
+    return CHECKSUMS[algorithm][0]()

@@ -24,6 +24,7 @@ from glia.auth import User
 from glia.errors import BadInput, Forbidden, NotFound
 from glia.pages import Page, PageRequest
 from glia.storage import (
+    Checksum,
     DiskUsage,
     FileStatus,
     GlobResult,
@@ -190,9 +191,9 @@ class StorageService:
         chunks: AsyncIterator[bytes],
         *,
         offset: int = 0,
-        sha256: str | None = None,
+        checksum: Checksum | None = None,
     ) -> FileStatus:
         storage, location = await self._allowed(user, location, Action.WRITE)
         return await storage.write(
-            location, chunks, offset=offset, sha256=sha256, max_bytes=self.max_upload_bytes
+            location, chunks, offset=offset, checksum=checksum, max_bytes=self.max_upload_bytes
         )

@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from control_plane.platform import Platform
 from glia.errors import BadInput, PayloadTooLarge
-from glia.storage import FileType, StorageLocation, check_name, split_path
+from glia.storage import Checksum, FileType, StorageLocation, check_name, split_path
 from server.routes.base import authenticated_user, error_response, expected_errors
 from server.routes.monitoring import parse_range
 
@@ -53,6 +53,21 @@ def _offset(request: Request) -> int:
     if offset < 0:
         raise BadInput("offset must not be negative", fields={"offset": "negative"})
     return offset
+
+
+def _checksum(request: Request) -> Checksum | None:
+    """``X-Glia-Checksum: xxh3-128=HEX`` (or ``sha256=HEX``), or ``X-Glia-Sha256: HEX``."""
+    declared = request.headers.get("x-glia-checksum")
+    if declared is not None:
+        return Checksum.parse(declared)
+    sha256 = request.headers.get("x-glia-sha256")
+    if sha256 is None:
+        return None
+    if not _SHA256.fullmatch(sha256.strip()):
+        raise BadInput(
+            "X-Glia-Sha256 must be 64 hexadecimal digits", fields={"checksum": "not SHA-256"}
+        )
+    return Checksum("sha256", sha256.strip().lower())
 
 
 def routes(platform: Callable[[], Platform]) -> list[Route]:
@@ -103,18 +118,9 @@ def routes(platform: Callable[[], Platform]) -> list[Route]:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and offset + int(declared) > limit:
             raise PayloadTooLarge(f"a file may hold at most {limit} bytes")
-        checksum = request.headers.get("x-glia-sha256")
-        if checksum is not None and not _SHA256.fullmatch(checksum.strip()):
-            raise BadInput(
-                "X-Glia-Sha256 must be 64 hexadecimal digits", fields={"sha256": "not SHA-256"}
-            )
         try:
             entry = await current.storage.upload(
-                user,
-                location,
-                request.stream(),
-                offset=offset,
-                sha256=checksum.strip() if checksum else None,
+                user, location, request.stream(), offset=offset, checksum=_checksum(request)
             )
         except ClientDisconnect:
             # Nobody is left to answer; the bytes that came are kept for `?offset=`.
