@@ -22,15 +22,17 @@ import heapq
 import os
 import stat
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from cluster_gateway import tree_fd
+from cluster_gateway import storage_archive, tree_fd
 from glia.errors import BadInput, Conflict, NotFound, PayloadTooLarge
 from glia.storage import (
+    ArchiveResult,
     Checksum,
     DiskUsage,
     FileStatus,
@@ -46,6 +48,7 @@ from glia.storage import (
 )
 
 CHUNK_BYTES = 1024 * 1024
+ARCHIVE_THREADS = 8
 # Writes are gathered to this size before a worker thread writes them.
 WRITE_BUFFER_BYTES = 4 * 1024 * 1024
 
@@ -110,6 +113,21 @@ class Storage(Protocol):
         Missing parent directories are made."""
         ...
 
+    async def write_archive(
+        self, location: StorageLocation, chunks: AsyncIterator[bytes], *, max_bytes: int | None
+    ) -> ArchiveResult:
+        """Write each member of a tar stream below the directory ``location`` (made when
+        missing), each file as `write` would (checked, atomic); links and special files are
+        BAD_USER_INPUT. Files written before a failure stay."""
+        ...
+
+    async def read_archive(
+        self, location: StorageLocation, paths: Sequence[tuple[str, ...]]
+    ) -> AsyncIterator[bytes]:
+        """Once the directory ``location`` is found: a tar stream of the files at ``paths``
+        below it, each with its checksum; a path that is not a file is left out."""
+        ...
+
 
 def _utc(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
@@ -150,6 +168,9 @@ class LocalStorage:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        # Archive uploads read their tar stream here, not in the default pool (see
+        # `cluster_gateway.storage_archive`): at most this many at once, the others wait.
+        self._archives = ThreadPoolExecutor(ARCHIVE_THREADS, thread_name_prefix="storage-archive")
 
     async def open(self) -> None:
         await asyncio.to_thread(self._make_root)
@@ -246,9 +267,7 @@ class LocalStorage:
         directory = self._directory(location)
         try:
             every = [
-                entry.name
-                for entry in tree_fd.scan(directory)
-                if not is_partial_name(entry.name)
+                entry.name for entry in tree_fd.scan(directory) if not is_partial_name(entry.name)
             ]
             names = every if after is None else [name for name in every if name > after]
             first = heapq.nsmallest(limit + 1, names)
@@ -531,19 +550,60 @@ class LocalStorage:
             os.close(directory)
         return info.st_size if stat.S_ISREG(info.st_mode) else 0
 
+    async def write_archive(
+        self, location: StorageLocation, chunks: AsyncIterator[bytes], *, max_bytes: int | None
+    ) -> ArchiveResult:
+        loop = asyncio.get_running_loop()
+        directories = storage_archive.Directories(
+            lambda path, make: self._archive_directory(location, path, make)
+        )
+        feed = storage_archive.Feed(chunks, loop)
+        # The thread owns the directory fds and closes them; a cancelled request stops its
+        # feed, and so the thread, at its next read.
+        try:
+            return await loop.run_in_executor(
+                self._archives, storage_archive.unpack, feed, directories, location, max_bytes
+            )
+        finally:
+            feed.stop()
+
+    def _archive_directory(
+        self, location: StorageLocation, path: tuple[str, ...], make: bool
+    ) -> int:
+        inner = location.child(*path)
+        return self._made_directory(inner) if make else self._directory(inner)
+
+    async def read_archive(
+        self, location: StorageLocation, paths: Sequence[tuple[str, ...]]
+    ) -> AsyncIterator[bytes]:
+        directories = storage_archive.Directories(
+            lambda path, make: self._archive_directory(location, path, make)
+        )
+        # The directory itself must be there, and be one (NOT_FOUND, BAD_USER_INPUT), before
+        # an answer starts.
+        try:
+            await asyncio.to_thread(directories.get, (), False)
+        except BaseException:
+            await asyncio.to_thread(directories.close)
+            raise
+        return storage_archive.packed(storage_archive.Packer(directories, paths), directories)
+
     def upload_directory(self, location: StorageLocation) -> int:
         """An fd of the directory an upload to ``location`` goes into, made as ``mkdir -p``
         when missing (blocking)."""
         if not location.path:
             raise BadInput("an upload needs a file name", fields={"path": "no file name"})
-        with self._resolve(location.parent, make_parents=True) as found:
+        return self._made_directory(location.parent)
+
+    def _made_directory(self, location: StorageLocation) -> int:
+        with self._resolve(location, make_parents=True) as found:
             if found.name is not None:
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(found.name, 0o700, dir_fd=found.directory)
             try:
                 return found.open_directory()
             except NotADirectoryError:
-                raise Conflict(f"{location.parent.uri} is not a directory") from None
+                raise Conflict(f"{location.uri} is not a directory") from None
 
     async def write(
         self,

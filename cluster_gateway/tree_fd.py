@@ -207,9 +207,7 @@ def walk(directory: int) -> Iterator[tuple[int, os.DirEntry[str]]]:
             os.close(fd)
 
 
-def glob(
-    directory: int, parts: Sequence[str]
-) -> Iterator[tuple[tuple[str, ...], os.stat_result]]:
+def glob(directory: int, parts: Sequence[str]) -> Iterator[tuple[tuple[str, ...], os.stat_result]]:
     """The entries under a directory fd whose path relative to it matches ``parts`` (each an
     `fnmatch` pattern of one name, ``**`` any number of directories), as the walk finds
     them; links are matched, never entered. The same entry may come more than once."""

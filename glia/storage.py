@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -269,3 +270,47 @@ class Checksum:
 
 def new_hash(algorithm: str = FAST_CHECKSUM) -> Hash:
     return CHECKSUMS[algorithm][0]()
+
+
+# Many files travel as one tar stream (``/api/storage-archive``): each member a regular file
+# (or a directory), its checksum in this pax header.
+ARCHIVE_CHECKSUM = "GLIA.checksum"
+ARCHIVE_MAX_PATHS = 10_000
+ARCHIVE_END = b"\0" * (2 * tarfile.BLOCKSIZE)
+
+
+class ArchiveResult(Model):
+    """What an archive upload wrote."""
+
+    files: int
+    """Files written."""
+    size: int
+    """Bytes in them."""
+
+
+def archive_header(
+    name: str, size: int, mtime: float, checksum: Checksum | None = None, *, directory: bool = False
+) -> bytes:
+    """A tar member's header (pax, UTF-8 names of any length), its data to follow padded to
+    `archive_padding`."""
+    info = tarfile.TarInfo(name)
+    info.size = 0 if directory else size
+    info.mtime = mtime
+    info.mode = 0o700 if directory else 0o600
+    info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
+    if checksum is not None:
+        info.pax_headers = {ARCHIVE_CHECKSUM: checksum.header}
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+def archive_padding(size: int) -> bytes:
+    """The NULs after a member's ``size`` bytes of data, to the next tar block."""
+    return b"\0" * (-size % tarfile.BLOCKSIZE)
+
+
+def archive_member_path(name: str, field: str = "archive") -> tuple[str, ...]:
+    """A member's name as a path below the archive's directory; `BadInput` for an absolute
+    name and every name `split_path` refuses."""
+    if name.startswith("/"):
+        raise BadInput(f"{name!r}: an archive member's name is relative", fields={field: name})
+    return split_path(name, field)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from cluster_gateway.storage import Storage
@@ -24,6 +24,8 @@ from glia.auth import User
 from glia.errors import BadInput, Forbidden, NotFound
 from glia.pages import Page, PageRequest
 from glia.storage import (
+    ARCHIVE_MAX_PATHS,
+    ArchiveResult,
     Checksum,
     DiskUsage,
     FileStatus,
@@ -197,3 +199,24 @@ class StorageService:
         return await storage.write(
             location, chunks, offset=offset, checksum=checksum, max_bytes=self.max_upload_bytes
         )
+
+    async def upload_archive(
+        self, user: User, location: StorageLocation, chunks: AsyncIterator[bytes]
+    ) -> ArchiveResult:
+        """The files of a tar stream, written below the directory ``location``: ``write`` on
+        it covers every path beneath."""
+        storage, location = await self._allowed(user, location, Action.WRITE)
+        return await storage.write_archive(location, chunks, max_bytes=self.max_upload_bytes)
+
+    async def download_archive(
+        self, user: User, location: StorageLocation, paths: Sequence[tuple[str, ...]]
+    ) -> AsyncIterator[bytes]:
+        """A tar stream of the files at ``paths`` below the directory ``location`` (at most
+        `ARCHIVE_MAX_PATHS`): ``read`` on it covers every path beneath."""
+        if len(paths) > ARCHIVE_MAX_PATHS:
+            raise BadInput(
+                f"an archive holds at most {ARCHIVE_MAX_PATHS} files",
+                fields={"paths": "too many"},
+            )
+        storage, location = await self._allowed(user, location, Action.READ)
+        return await storage.read_archive(location, paths)

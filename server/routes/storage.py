@@ -9,12 +9,25 @@
   how many bytes were kept). A body over ``GLIA_STORAGE_UPLOAD_LIMIT_BYTES`` is 413.
   Answers 201 with ``{"entry": StorageEntry}``.
 
-Both authenticate and answer errors as every byte route does (`server.routes.base`); the
+``/api/storage-archive/CLUSTER/ORG/PROJECT/path`` carries many files of the directory ``path``
+as one tar stream (`cluster_gateway.storage_archive`):
+
+- ``PUT``: the body is a tar archive; each member (a file, or a directory) is written below
+  ``path`` as a ``PUT`` of it would be: its name checked, at most the upload limit, its
+  ``GLIA.checksum`` pax header (``xxh3-128=HEX``) verified, written atomically; a link or
+  special file is BAD_USER_INPUT. Files before a failure stay. Answers 201 with
+  ``{"files", "size"}``.
+- ``POST`` with ``{"paths": ["a/b.csv", …]}`` (at most 10,000): a tar archive of those files
+  (paths below ``path``), each with its ``GLIA.checksum``; a path that is not a file is left
+  out.
+
+All authenticate and answer errors as every byte route does (`server.routes.base`); the
 path is checked as GraphQL checks a storage URI (`glia.storage`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from urllib.parse import quote
@@ -25,11 +38,22 @@ from starlette.routing import Route
 
 from control_plane.platform import Platform
 from glia.errors import BadInput, PayloadTooLarge
-from glia.storage import Checksum, FileType, StorageLocation, check_name, split_path
+from glia.storage import (
+    ARCHIVE_MAX_PATHS,
+    Checksum,
+    FileType,
+    StorageLocation,
+    archive_member_path,
+    check_name,
+    split_path,
+)
 from server.routes.base import authenticated_user, error_response, expected_errors
 from server.routes.monitoring import parse_range
 
 PREFIX = "/api/storage"
+ARCHIVE_PREFIX = "/api/storage-archive"
+# What a request for an archive may list: 10,000 paths of a few hundred bytes.
+ARCHIVE_REQUEST_BYTES = 8 * 1024 * 1024
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
@@ -127,9 +151,73 @@ def routes(platform: Callable[[], Platform]) -> list[Route]:
             return Response(status_code=400)
         return JSONResponse({"entry": entry.to_wire()}, status_code=201)
 
+    @expected_errors
+    async def upload_archive(request: Request) -> Response:
+        current = platform()
+        user = await authenticated_user(request, current)
+        location = _location(request)
+        try:
+            result = await current.storage.upload_archive(user, location, request.stream())
+        except ClientDisconnect:
+            return Response(status_code=400)
+        return JSONResponse(result.to_wire(), status_code=201)
+
+    @expected_errors
+    async def download_archive(request: Request) -> Response:
+        current = platform()
+        user = await authenticated_user(request, current)
+        location = _location(request)
+        paths = _archive_paths(await _bounded_body(request, ARCHIVE_REQUEST_BYTES))
+        pieces = await current.storage.download_archive(user, location, paths)
+        return StreamingResponse(
+            pieces,
+            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"},
+            media_type="application/x-tar",
+        )
+
     path = PREFIX + "/{cluster}/{org}/{project}"
+    archive = ARCHIVE_PREFIX + "/{cluster}/{org}/{project}"
     return [
         Route(path + "/{path:path}", download, methods=["GET"]),
         Route(path + "/{path:path}", upload, methods=["PUT"]),
         Route(path, download, methods=["GET"]),
+        Route(archive + "/{path:path}", upload_archive, methods=["PUT"]),
+        Route(archive, upload_archive, methods=["PUT"]),
+        Route(archive + "/{path:path}", download_archive, methods=["POST"]),
+        Route(archive, download_archive, methods=["POST"]),
     ]
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the request may hold at most {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"the request may hold at most {limit} bytes")
+    return bytes(body)
+
+
+def _archive_paths(body: bytes) -> list[tuple[str, ...]]:
+    """``{"paths": ["a/b.csv", …]}``: each checked as a storage path, none empty; an empty
+    body asks for none."""
+    if not body.strip():
+        return []
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise BadInput(
+            'the body must be JSON: {"paths": [...]}', fields={"paths": "not JSON"}
+        ) from None
+    paths = data.get("paths") if isinstance(data, dict) else None
+    if not isinstance(paths, list) or len(paths) > ARCHIVE_MAX_PATHS:
+        raise BadInput(
+            f'the body must be {{"paths": [...]}} with at most {ARCHIVE_MAX_PATHS} paths',
+            fields={"paths": "a list of paths"},
+        )
+    found = [archive_member_path(path, "paths") if isinstance(path, str) else () for path in paths]
+    if not all(found):
+        raise BadInput("every path names a file below the directory", fields={"paths": "empty"})
+    return found
