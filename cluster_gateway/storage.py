@@ -48,6 +48,8 @@ from glia.storage import (
 )
 
 CHUNK_BYTES = 1024 * 1024
+# A download reads and sends blocks of this size (fewer thread hops and sends per byte).
+READ_BYTES = 4 * CHUNK_BYTES
 ARCHIVE_THREADS = 8
 # Writes are gathered to this size before a worker thread writes them.
 WRITE_BUFFER_BYTES = 4 * 1024 * 1024
@@ -90,7 +92,7 @@ class Storage(Protocol):
     def read(
         self, location: StorageLocation, *, offset: int = 0, length: int | None = None
     ) -> AsyncIterator[bytes]:
-        """The file's bytes from ``offset``, in chunks of at most `CHUNK_BYTES`."""
+        """The file's bytes from ``offset``, in chunks of at most `READ_BYTES`."""
         ...
 
     async def partial_size(self, location: StorageLocation) -> int:
@@ -499,7 +501,7 @@ class LocalStorage:
             remaining = length
             position = offset
             while remaining is None or remaining > 0:
-                size = CHUNK_BYTES if remaining is None else min(CHUNK_BYTES, remaining)
+                size = READ_BYTES if remaining is None else min(READ_BYTES, remaining)
                 chunk = await asyncio.to_thread(os.pread, fd, size, position)
                 if not chunk:
                     return

@@ -216,7 +216,7 @@ class Packer:
 
     `pack` gathers small files (read whole, their checksum in the header) into one piece;
     it stops at a big one and hands its fd over to be sent in blocks. A path that is not a
-    file there (anymore) is left out: the receiver sees what it did not get."""
+    file there (anymore), or is a link, is left out: the receiver sees what it did not get."""
 
     def __init__(self, directories: Directories, paths: Sequence[tuple[str, ...]]) -> None:
         self._directories = directories
@@ -230,8 +230,8 @@ class Packer:
             self.index += 1
             try:
                 fd = self._open(path)
-            except (FileNotFoundError, NotADirectoryError, NotFound, BadInput):
-                continue
+            except (OSError, NotFound, BadInput):
+                continue  # not there, through a link out of the tree, or a link itself
             keep = False
             try:
                 info = os.fstat(fd)
