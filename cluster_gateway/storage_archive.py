@@ -201,10 +201,10 @@ def _write_member(
                 f"{name!r} in the archive does not match its checksum: it was discarded",
                 fields={"checksum": "checksum mismatch"},
             )
-        with contextlib.suppress(FileNotFoundError):
-            if stat.S_ISDIR(os.stat(name, dir_fd=directory, follow_symlinks=False).st_mode):
-                raise Conflict(f"{location.uri}: {name!r} is a directory")
-        os.replace(temporary, name, src_dir_fd=directory, dst_dir_fd=directory)
+        try:
+            os.replace(temporary, name, src_dir_fd=directory, dst_dir_fd=directory)
+        except IsADirectoryError:
+            raise Conflict(f"{location.uri}: {name!r} is a directory") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary, dir_fd=directory)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fnmatch
+import itertools
 import os
 import secrets
 import stat
@@ -279,9 +280,15 @@ def copy_file(source_dir: int, name: str, target_dir: int, target: str) -> None:
         os.close(source)
 
 
+_TOKEN = secrets.token_hex(8)
+_COUNTER = itertools.count()
+
+
 def temporary_name() -> str:
-    """A hidden name to write a file under before its rename (left out of listings)."""
-    return f"{PARTIAL_PREFIX}{secrets.token_hex(12)}{PARTIAL_SUFFIX}"
+    """A hidden name to write a file under before its rename (left out of listings), unique
+    in this process and, by its random part, among processes (one urandom per process, not
+    per file: an archive writes thousands)."""
+    return f"{PARTIAL_PREFIX}{_TOKEN}-{os.getpid()}-{next(_COUNTER)}{PARTIAL_SUFFIX}"
 
 
 def copy_bytes(source: int, target: int, size: int) -> None:

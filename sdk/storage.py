@@ -376,9 +376,13 @@ def _pack(files: builtins.list[tuple[Path, str]], index: int) -> tuple[bytes, in
     while index < len(files) and len(piece) < PIECE_BYTES:
         path, name = files[index]
         index += 1
-        with path.open("rb") as file:
-            mtime = os.fstat(file.fileno()).st_mtime
-            data = file.read()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            info = os.fstat(fd)
+            data = _read_all(fd, info.st_size)
+        finally:
+            os.close(fd)
+        mtime = info.st_mtime
         digest = new_hash()
         digest.update(data)
         checksum = Checksum(FAST_CHECKSUM, digest.hexdigest())
@@ -387,6 +391,14 @@ def _pack(files: builtins.list[tuple[Path, str]], index: int) -> tuple[bytes, in
         piece += archive_padding(len(data))
         size += len(data)
     return bytes(piece), index, size
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """A file's bytes, in one read when it holds ``size`` (more reads if it grew meanwhile)."""
+    parts = [os.read(fd, max(size, 1))]
+    while parts[-1]:
+        parts.append(os.read(fd, BLOCK_BYTES))
+    return b"".join(parts)
 
 
 class _Received:
@@ -452,15 +464,21 @@ def _unpack(received: _Received, wanted: dict[str, Path], progress: Progress | N
                 made.add(target.parent)
             partial = local_partial(target)
             digest = checksum.new() if checksum is not None else None
-            with partial.open("wb") as file:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+            fd = os.open(partial, flags, 0o644)
+            try:
                 while data is not None and (block := data.read(PIECE_BYTES)):
                     if digest is not None:
                         digest.update(block)
-                    file.write(block)
+                    view = memoryview(block)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                os.utime(fd, (member.mtime, member.mtime))
+            finally:
+                os.close(fd)
             if checksum is not None and digest is not None and digest.hexdigest() != checksum.hex:
                 partial.unlink()
                 raise BadInput(f"{name!r} arrived damaged (checksum mismatch)")
-            os.utime(partial, (member.mtime, member.mtime))
             os.replace(partial, target)
             size += member.size
             if progress is not None:
