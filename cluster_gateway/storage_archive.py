@@ -160,7 +160,7 @@ def _unpack(
             if member.isdir():
                 directories.get(path, True)
                 continue
-            if not member.isreg():
+            if not member.isreg() or not path:
                 raise BadInput(
                     f"{member.name!r}: only files and directories can be uploaded, not links "
                     "or special files",

@@ -309,8 +309,11 @@ def archive_padding(size: int) -> bytes:
 
 
 def archive_member_path(name: str, field: str = "archive") -> tuple[str, ...]:
-    """A member's name as a path below the archive's directory; `BadInput` for an absolute
+    """A member's name as a path below the archive's directory (``()``: the directory
+    itself); a leading ``./`` (``tar c -C dir .``) is dropped. `BadInput` for an absolute
     name and every name `split_path` refuses."""
     if name.startswith("/"):
         raise BadInput(f"{name!r}: an archive member's name is relative", fields={field: name})
-    return split_path(name, field)
+    while name.startswith("./"):
+        name = name[2:]
+    return () if name == "." else split_path(name, field)

@@ -320,6 +320,18 @@ async def test_archives_carry_many_files_and_refuse_hostile_members(
             url, content=_tar((_member("huge"), b"\0" * (5 * 1024 * 1024))), headers=headers
         )
         assert response.status_code == 413
+        # What `tar c -C DIR .` makes: members named ./…, the directory itself ./
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            archive.add(local, arcname=".")
+        response = await http.put(
+            url.replace("/hostile", "/from-tar"), content=buffer.getvalue(), headers=headers
+        )
+        assert response.status_code == 201, response.text
+        assert response.json() == {"files": 3, "size": 3000}
+        assert (tree / "from-tar" / "sub" / "b c.bin").read_bytes() == (
+            local / "sub" / "b c.bin"
+        ).read_bytes()
     # What came before a refused member was written whole; nothing else, nothing half.
     assert sorted(p.name for p in (tree / "hostile").iterdir()) == ["first.txt"]
     assert (tree / "hostile" / "first.txt").read_bytes() == b"kept"
