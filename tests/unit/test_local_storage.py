@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
+import tarfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from cluster_gateway import tree_fd
+from cluster_gateway import storage_archive, tree_fd
 from cluster_gateway.storage import WRITE_BUFFER_BYTES, LocalStorage
 from glia.errors import BadInput, Conflict
-from glia.storage import Checksum, StorageLocation, partial_name
+from glia.storage import ARCHIVE_CHECKSUM, Checksum, StorageLocation, new_hash, partial_name
 
 HOME = StorageLocation("default", "acme", "vision")
 
@@ -210,3 +212,19 @@ async def test_links_inside_the_tree_are_followed(storage: LocalStorage) -> None
     os.symlink("loop", tree / "loop")
     with pytest.raises(BadInput):
         await storage.stat(HOME.child("loop"), follow=True)
+
+
+async def test_an_archive_download_streams_big_files_in_blocks(storage: LocalStorage) -> None:
+    big = os.urandom(storage_archive.PIECE_BYTES + 12345)
+    await storage.write(HOME.child("d", "big"), chunks(big))
+    await storage.write(HOME.child("d", "e", "small"), chunks(b"small"))
+    pieces = await storage.read_archive(HOME.child("d"), [("e", "small"), ("big",), ("gone",)])
+    body = b"".join([piece async for piece in pieces])
+    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+        assert archive.getnames() == ["e/small", "big"]
+        small = archive.getmember("e/small")
+        digest = new_hash()
+        digest.update(b"small")
+        assert small.pax_headers[ARCHIVE_CHECKSUM] == f"xxh3-128={digest.hexdigest()}"
+        member = archive.extractfile("big")
+        assert member is not None and member.read() == big
