@@ -493,10 +493,10 @@ async def _plan_upload(
 
     plan, directories = await asyncio.to_thread(walk)
     # A file's upload makes its directories; only those that will hold no file are made here.
-    filled = {base}
+    filled: set[str] = set()
     for item in plan:
         parent = item.target.rsplit("/", 1)[0]
-        while parent not in filled and parent.startswith(base):
+        while parent not in filled and (parent == base or parent.startswith(base + "/")):
             filled.add(parent)
             parent = parent.rsplit("/", 1)[0]
     for directory in directories:

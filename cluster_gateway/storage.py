@@ -157,6 +157,12 @@ def _status(location: StorageLocation, info: os.stat_result) -> FileStatus:
     )
 
 
+def _close_after(read: asyncio.Future[bytes], fd: int) -> None:
+    if not read.cancelled():
+        read.exception()  # retrieved: the stream that wanted it is gone
+    os.close(fd)
+
+
 def _not_found(location: StorageLocation) -> NotFound:
     return NotFound(f"{location.uri} does not exist")
 
@@ -391,6 +397,8 @@ class LocalStorage:
                 )
             except FileNotFoundError:
                 raise _not_found(source) from None
+            except (NotADirectoryError, IsADirectoryError):
+                raise Conflict(f"{final.uri} exists and is not a directory") from None
             except OSError as exc:
                 if exc.errno == errno.EINVAL:
                     raise BadInput(f"{final.uri} is inside {source.uri}") from None
@@ -497,20 +505,32 @@ class LocalStorage:
         self, location: StorageLocation, *, offset: int = 0, length: int | None = None
     ) -> AsyncIterator[bytes]:
         fd = await asyncio.to_thread(self._open_for_reading, location)
+        end = None if length is None else offset + length
+        position = offset
+
+        def block_at(start: int) -> asyncio.Future[bytes] | None:
+            size = READ_BYTES if end is None else min(READ_BYTES, end - start)
+            if size <= 0:
+                return None
+            return asyncio.ensure_future(asyncio.to_thread(os.pread, fd, size, start))
+
+        # The next block is read while this one is sent. A read in flight when the
+        # stream ends (or is cancelled: shield keeps it from being cancelled under its
+        # thread) closes the fd when it is done, not before.
+        reading = block_at(position)
         try:
-            remaining = length
-            position = offset
-            while remaining is None or remaining > 0:
-                size = READ_BYTES if remaining is None else min(READ_BYTES, remaining)
-                chunk = await asyncio.to_thread(os.pread, fd, size, position)
+            while reading is not None:
+                chunk = await asyncio.shield(reading)
                 if not chunk:
                     return
                 position += len(chunk)
-                if remaining is not None:
-                    remaining -= len(chunk)
+                reading = block_at(position)
                 yield chunk
         finally:
-            os.close(fd)
+            if reading is not None and not reading.done():
+                reading.add_done_callback(lambda done: _close_after(done, fd))
+            else:
+                os.close(fd)
 
     def _open_for_reading(self, location: StorageLocation) -> int:
         with self._resolve(location) as found:
