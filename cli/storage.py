@@ -688,8 +688,7 @@ async def _run_batch(
         bar.advance(total - done)
         done = total
 
-    root = items[0].root
-    assert root is not None  # noqa: S101 - _batches groups files of a tree only
+    root = items[0].root or ""  # _batches groups files of a tree only: each has its root
     if upload:
         files = [(item.source, item.relative or "") for item in items]
         await client.storage.upload_files(files, root, progress=progress)

@@ -157,6 +157,15 @@ def _status(location: StorageLocation, info: os.stat_result) -> FileStatus:
     )
 
 
+def _named(found: tree_fd.Resolved, location: StorageLocation) -> str:
+    """The name of the entry ``found`` (a link that leads to the tree itself has none)."""
+    if found.name is None:
+        raise BadInput(
+            f"{location.uri} is the project's tree itself", fields={"path": "the tree itself"}
+        )
+    return found.name
+
+
 def _close_after(read: asyncio.Future[bytes], fd: int) -> None:
     if not read.cancelled():
         read.exception()  # retrieved: the stream that wanted it is gone
@@ -297,9 +306,8 @@ class LocalStorage:
         if not location.path:
             return self._stat(location)
         with self._resolve(location, make_parents=parents) as found:
-            assert found.name is not None  # noqa: S101 - a path with names ends in one
             try:
-                os.mkdir(found.name, 0o700, dir_fd=found.directory)
+                os.mkdir(_named(found, location), 0o700, dir_fd=found.directory)
             except FileExistsError:
                 info = found.lstat()
                 if info is None or not stat.S_ISDIR(info.st_mode):
@@ -318,16 +326,16 @@ class LocalStorage:
         if not location.path:
             raise BadInput("the project's tree itself cannot be removed", fields={"path": "root"})
         with self._resolve(location, follow_last=False) as found:
-            assert found.name is not None  # noqa: S101
+            name = _named(found, location)
             info = found.lstat()
             if info is None:
                 raise _not_found(location)
             if not stat.S_ISDIR(info.st_mode):
-                os.unlink(found.name, dir_fd=found.directory)
+                os.unlink(name, dir_fd=found.directory)
                 return 1
             if not recursive:
                 try:
-                    os.rmdir(found.name, dir_fd=found.directory)
+                    os.rmdir(name, dir_fd=found.directory)
                 except OSError as exc:
                     if exc.errno == errno.ENOTEMPTY:
                         raise Conflict(
@@ -341,7 +349,7 @@ class LocalStorage:
                 count = 1 + tree_fd.count_entries(inner)
             finally:
                 os.close(inner)
-            tree_fd.remove_tree(found.directory, found.name)
+            tree_fd.remove_tree(found.directory, name)
             return count
 
     def _ends(
@@ -390,8 +398,8 @@ class LocalStorage:
                 raise Conflict(f"{final.uri} is a directory already")
             try:
                 os.replace(
-                    src.name,  # type: ignore[arg-type]
-                    dst.name,  # type: ignore[arg-type]
+                    _named(src, source),
+                    _named(dst, final),
                     src_dir_fd=src.directory,
                     dst_dir_fd=dst.directory,
                 )
@@ -411,15 +419,15 @@ class LocalStorage:
     def _copy(self, source: StorageLocation, target: StorageLocation) -> FileStatus:
         src, dst, final, info = self._ends(source, target)
         with src, dst:
-            assert src.name is not None and dst.name is not None  # noqa: S101
+            source_name, target_name = _named(src, source), _named(dst, final)
             existing = dst.lstat()
             if existing is not None and stat.S_ISDIR(existing.st_mode):
                 raise Conflict(f"{final.uri} exists already")
             if stat.S_ISDIR(info.st_mode):
                 inner = src.open_directory()
                 try:
-                    os.mkdir(dst.name, 0o700, dir_fd=dst.directory)
-                    made = tree_fd.open_directory(dst.name, dst.directory)
+                    os.mkdir(target_name, 0o700, dir_fd=dst.directory)
+                    made = tree_fd.open_directory(target_name, dst.directory)
                     try:
                         tree_fd.copy_tree(inner, made, refuse=(info.st_dev, info.st_ino))
                     finally:
@@ -427,7 +435,7 @@ class LocalStorage:
                 finally:
                     os.close(inner)
             else:
-                tree_fd.copy_file(src.directory, src.name, dst.directory, dst.name)
+                tree_fd.copy_file(src.directory, source_name, dst.directory, target_name)
         return self._stat(final)
 
     async def glob(self, location: StorageLocation, pattern: str, *, limit: int) -> GlobResult:
