@@ -24,12 +24,12 @@ import stat
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from cluster_gateway import storage_archive, tree_fd
+from cluster_gateway.storage_upload import Upload
 from glia.errors import BadInput, Conflict, NotFound, PayloadTooLarge
 from glia.storage import (
     ArchiveResult,
@@ -38,7 +38,6 @@ from glia.storage import (
     FileStatus,
     FileType,
     GlobResult,
-    Hash,
     StorageLocation,
     StorageUsage,
     check_name,
@@ -722,7 +721,7 @@ class LocalStorage:
 
     async def _stream_into(
         self,
-        upload: _Upload,
+        upload: Upload,
         chunks: AsyncIterator[bytes],
         first: builtins.list[bytes],
         offset: int,
@@ -767,11 +766,11 @@ class LocalStorage:
 
     def _open_partial(
         self, location: StorageLocation, offset: int, checksum: Checksum | None
-    ) -> _Upload:
+    ) -> Upload:
         """The partial file of an upload, opened under its directory's fd, which the rename
         at the end goes through too."""
         directory = self.upload_directory(location)
-        upload = _Upload(directory, partial_name(location.path[-1]), location.path[-1])
+        upload = Upload(directory, partial_name(location.path[-1]), location.path[-1])
         try:
             if upload.target_is_directory():
                 raise Conflict(f"{location.uri} is a directory")
@@ -782,7 +781,7 @@ class LocalStorage:
         return upload
 
     def _finish(
-        self, location: StorageLocation, upload: _Upload, checksum: Checksum | None
+        self, location: StorageLocation, upload: Upload, checksum: Checksum | None
     ) -> FileStatus:
         upload.close_file()
         if checksum is not None and upload.digest.hexdigest() != checksum.hex:
@@ -802,79 +801,3 @@ class _Tree:
     def __init__(self, fd: int, path: str) -> None:
         self.fd = fd
         self.path = path
-
-
-class _Nothing:
-    """The hash of an upload that declared no checksum: nothing to compute."""
-
-    def update(self, data: bytes, /) -> None:
-        pass
-
-    def hexdigest(self) -> str:
-        return ""
-
-
-@dataclass
-class _Upload:
-    """Where an upload goes: an fd of its directory, names in it, and (once open) the
-    partial file's fd and the running hash of the whole file."""
-
-    directory: int
-    partial: str
-    name: str
-    fd: int = -1
-    digest: Hash = field(default_factory=_Nothing)
-
-    def open(self, offset: int, checksum: Checksum | None) -> None:
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        self.fd = os.open(self.partial, flags, 0o600, dir_fd=self.directory)
-        kept = os.fstat(self.fd).st_size
-        if offset > kept:
-            raise Conflict(
-                f"the upload can continue at byte {kept} at most, not {offset}",
-                details={"partialSize": kept},
-            )
-        os.ftruncate(self.fd, offset)
-        self.digest = checksum.new() if checksum is not None else _Nothing()
-        if checksum is not None:
-            # The checksum covers the whole file: the kept bytes are read again.
-            position = 0
-            while position < offset:
-                block = os.pread(self.fd, min(8 * CHUNK_BYTES, offset - position), position)
-                if not block:
-                    break
-                self.digest.update(block)
-                position += len(block)
-        os.lseek(self.fd, offset, os.SEEK_SET)
-
-    def write(self, chunks: builtins.list[bytes]) -> None:
-        for chunk in chunks:
-            self.digest.update(chunk)
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(self.fd, view) :]
-
-    def target_is_directory(self) -> bool:
-        try:
-            info = os.stat(self.name, dir_fd=self.directory, follow_symlinks=False)
-        except FileNotFoundError:
-            return False
-        return stat.S_ISDIR(info.st_mode)
-
-    def rename(self) -> None:
-        os.replace(self.partial, self.name, src_dir_fd=self.directory, dst_dir_fd=self.directory)
-
-    def discard(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.partial, dir_fd=self.directory)
-
-    def close_file(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    def close(self) -> None:
-        self.close_file()
-        if self.directory >= 0:
-            os.close(self.directory)
-            self.directory = -1
