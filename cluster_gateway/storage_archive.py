@@ -49,6 +49,9 @@ BLOCK_BYTES = 4 * 1024 * 1024
 PIECE_BYTES = 4 * 1024 * 1024
 # What tarfile asks of the request at a time.
 READ_BYTES = 256 * 1024
+# What tarfile may read for one member's headers (pax records, a long name), its read-ahead
+# included: it holds them in memory whole.
+HEADER_BYTES = 1024 * 1024 + 2 * READ_BYTES
 # Directory fds kept open while an archive is read or written.
 MAX_OPEN_DIRECTORIES = 64
 
@@ -65,6 +68,7 @@ class Feed:
         self._offset = 0
         self._ended = False
         self._stopped = False
+        self._budget: int | None = None
         self.received = 0
 
     async def _next(self) -> bytes:
@@ -75,6 +79,12 @@ class Feed:
 
     def stop(self) -> None:
         self._stopped = True
+
+    def limit(self, budget: int | None) -> None:
+        """Refuse to give more than ``budget`` bytes until the next call (None: no limit).
+        `tarfile` reads a member's pax or GNU long-name header whole into memory: a header
+        is held to this budget, a member's data (read a block at a time) is not."""
+        self._budget = budget
 
     def read(self, size: int = -1) -> bytes:
         if self._stopped:
@@ -95,6 +105,13 @@ class Feed:
         end = len(self._buffer) if size < 0 else min(len(self._buffer), self._offset + size)
         data = self._buffer[self._offset : end]
         self._offset = end
+        if self._budget is not None:
+            self._budget -= len(data)
+            if self._budget < 0:
+                raise BadInput(
+                    f"an archive member's headers may hold at most {HEADER_BYTES} bytes",
+                    fields={"archive": "header too large"},
+                )
         return data
 
 
@@ -140,6 +157,7 @@ def _unpack(
     feed: Feed, directories: Directories, location: StorageLocation, max_bytes: int | None
 ) -> ArchiveResult:
     files = size = 0
+    feed.limit(HEADER_BYTES)
     try:
         archive = tarfile.open(fileobj=feed, mode="r|", bufsize=READ_BYTES)  # type: ignore[call-overload]
     except tarfile.TarError:
@@ -148,6 +166,7 @@ def _unpack(
         raise BadInput("the body is not a tar archive", fields={"archive": "not tar"}) from None
     with archive:
         while True:
+            feed.limit(HEADER_BYTES)
             try:
                 member = archive.next()
             except tarfile.TarError as exc:
@@ -170,6 +189,7 @@ def _unpack(
                 raise PayloadTooLarge(f"a file may hold at most {max_bytes} bytes")
             declared = member.pax_headers.get(ARCHIVE_CHECKSUM)
             checksum = Checksum.parse(declared, "archive") if declared is not None else None
+            feed.limit(None)
             data = archive.extractfile(member)
             if data is None:  # pragma: no cover - a regular member always has a file
                 continue

@@ -308,6 +308,8 @@ async def test_archives_carry_many_files_and_refuse_hostile_members(
         "checksum": _tar(good, (_member("bad", **{"GLIA.checksum": "xxh3-128=" + "0" * 32}), b"x")),
         "malformed checksum": _tar(good, (_member("bad", **{"GLIA.checksum": "md5=00"}), b"x")),
         "not tar": b"this is no archive" * 100,
+        # tarfile holds a member's pax records in memory whole: they are bounded.
+        "huge header": _tar(good, (_member("big", comment="x" * (3 * 1024 * 1024)), b"x")),
     }
     async with httpx.AsyncClient() as http:
         headers = {"Authorization": f"Bearer {alice}"}
