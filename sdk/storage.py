@@ -410,6 +410,7 @@ class _Received:
         self._offset = 0
         self._ended = False
         self._failed = False
+        self.blank = True
 
     async def put(self, chunk: bytes | None, reader: asyncio.Future[Any]) -> bool:
         """Hand a chunk (None: the end) to the reading thread; False when it stopped."""
@@ -440,6 +441,7 @@ class _Received:
                 raise OSError("the transfer broke")
             self._ended = chunk is None
             self._buffer, self._offset = chunk or b"", 0
+            self.blank = self.blank and not self._buffer.strip(b"\0")
         end = len(self._buffer) if size < 0 else min(len(self._buffer), self._offset + size)
         data = self._buffer[self._offset : end]
         self._offset = end
@@ -450,7 +452,13 @@ def _unpack(received: _Received, wanted: dict[str, Path], progress: Progress | N
     """Write each member of the archive to its target from ``wanted`` (and take it out)."""
     size = 0
     made: set[Path] = set()
-    with tarfile.open(fileobj=received, mode="r|", bufsize=256 * 1024) as archive:  # type: ignore[call-overload]
+    try:
+        archive = tarfile.open(fileobj=received, mode="r|", bufsize=256 * 1024)  # type: ignore[call-overload]
+    except tarfile.ReadError:
+        if received.blank:
+            return 0  # none of the files asked for was there: tar's end alone
+        raise BadInput("the server's answer is not a tar archive") from None
+    with archive:
         for member in archive:
             name = "/".join(archive_member_path(member.name))
             target = wanted.pop(name, None)

@@ -359,6 +359,11 @@ async def test_archive_downloads_send_only_files_inside_the_tree(
                 f"{ROOT}/d",
                 [("f", tmp_path / "f"), ("escape/secret", tmp_path / "s1")],
             )
+        # None of them there: an empty archive, and NOT_FOUND all the same.
+        with pytest.raises(NotFound):
+            await client.storage.download_files(f"{ROOT}/d", [("gone", tmp_path / "gone")])
+        # And none sent: nothing written.
+        assert (await client.storage.upload_files([], f"{ROOT}/d")).files == 0
         url = client.storage.archive_url(f"{ROOT}/d")
     async with httpx.AsyncClient() as http:
         headers = {"Authorization": f"Bearer {alice}"}
