@@ -3,10 +3,12 @@
     python -m bench.storage [--size-mb 1024] [--files 10000] [--rounds 3]
 
 - a big file (``--size-mb``, 1 GiB by default) uploaded with the SDK (``PUT
-  /api/storage/…``, SHA-256 checked) and downloaded again (``GET``), each against ``cp`` of
+  /api/storage/…``, xxh3-128 checked) and downloaded again (``GET``), each against ``cp`` of
   the file;
 - ``glia storage cp -r`` of a tree of small files (``--files``, 10,000 of 1 KiB in 100
-  directories) up and down, through the real CLI, against ``cp -r`` of the tree.
+  directories) up and down, through the real CLI (tar streams over
+  ``/api/storage-archive``, each file checked and renamed on its own), against ``cp -r`` of
+  the tree.
 
 Each figure is the best of ``--rounds``; the ratio is cp's time over the API's (1.0: as fast
 as cp). Targets (issue 11): >= 0.5 for the big file, >= 0.2 for the small files. The server,

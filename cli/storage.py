@@ -315,6 +315,10 @@ class _Transfer:
     size: int
     # A download's modification time on the cluster, given to the local copy (for --update).
     mtime: float | None = None
+    # In a tree copy: the storage directory copied to or from, and the file's path below it
+    # (small files of a tree travel many to a request, as a tar stream).
+    root: str | None = None
+    relative: str | None = None
 
 
 class _Filter:
@@ -482,12 +486,22 @@ async def _plan_upload(
                 path = os.path.join(root, name)
                 if os.path.islink(path) or not os.path.isfile(path):
                     continue
-                found.append(_Transfer(path, f"{base}/{prefix}{name}", os.path.getsize(path)))
+                relative = prefix + name
+                size = os.path.getsize(path)
+                found.append(_Transfer(path, f"{base}/{relative}", size, None, base, relative))
         return found, directories
 
     plan, directories = await asyncio.to_thread(walk)
+    # A file's upload makes its directories; only those that will hold no file are made here.
+    filled: set[str] = set()
+    for item in plan:
+        parent = item.target.rsplit("/", 1)[0]
+        while parent not in filled and (parent == base or parent.startswith(base + "/")):
+            filled.add(parent)
+            parent = parent.rsplit("/", 1)[0]
     for directory in directories:
-        await client.storage.mkdir(directory)
+        if directory not in filled:
+            await client.storage.mkdir(directory)
     return plan
 
 
@@ -527,7 +541,9 @@ async def _plan_download(
         relative = file.uri.removeprefix(entry.uri.rstrip("/") + "/")
         if chosen.wanted(relative):
             mtime = file.modified_at.timestamp()
-            plan.append(_Transfer(file.uri, str(base / relative), file.size, mtime))
+            plan.append(
+                _Transfer(file.uri, str(base / relative), file.size, mtime, entry.uri, relative)
+            )
     await asyncio.to_thread(base.mkdir, parents=True, exist_ok=True)
     return plan
 
@@ -595,9 +611,9 @@ async def _run(
     jobs: int,
     bar: _Bar,
 ) -> None:
-    queue: asyncio.Queue[_Transfer] = asyncio.Queue()
-    for item in plan:
-        queue.put_nowait(item)
+    queue: asyncio.Queue[_Transfer | list[_Transfer]] = asyncio.Queue()
+    for work in _batches(plan):
+        queue.put_nowait(work)
 
     async def worker() -> None:
         while True:
@@ -606,6 +622,9 @@ async def _run(
             except asyncio.QueueEmpty:
                 return
             done = 0
+            if isinstance(item, list):
+                await _run_batch(client, item, upload=upload, bar=bar)
+                continue
 
             def progress(total: int) -> None:
                 nonlocal done
@@ -625,3 +644,54 @@ async def _run(
                     await asyncio.to_thread(os.utime, item.target, (item.mtime, item.mtime))
 
     await asyncio.gather(*(worker() for _ in range(min(jobs, max(1, len(plan))))))
+
+
+# A tree's files up to this size travel in tar streams of up to BATCH_FILES files (or
+# BATCH_BYTES); bigger ones one to a request, resumable (--continue).
+ARCHIVE_FILE_BYTES = 1024 * 1024
+BATCH_FILES = 1000
+BATCH_BYTES = 64 * 1024 * 1024
+
+
+def _batches(plan: list[_Transfer]) -> list[_Transfer | list[_Transfer]]:
+    """The plan as work for the workers: batches of small files of one tree first (in
+    order, several batches so that workers share them), then the big files one by one."""
+    small: dict[str, list[_Transfer]] = {}
+    work: list[_Transfer | list[_Transfer]] = []
+    for item in plan:
+        if item.root is not None and item.size <= ARCHIVE_FILE_BYTES:
+            small.setdefault(item.root, []).append(item)
+        else:
+            work.append(item)
+    batches: list[_Transfer | list[_Transfer]] = []
+    for items in small.values():
+        batch: list[_Transfer] = []
+        size = 0
+        for item in items:
+            if batch and (len(batch) >= BATCH_FILES or size + item.size > BATCH_BYTES):
+                batches.append(batch)
+                batch, size = [], 0
+            batch.append(item)
+            size += item.size
+        if batch:
+            batches.append(batch)
+    return batches + work
+
+
+async def _run_batch(
+    client: GliaClient, items: list[_Transfer], *, upload: bool, bar: _Bar
+) -> None:
+    done = 0
+
+    def progress(total: int) -> None:
+        nonlocal done
+        bar.advance(total - done)
+        done = total
+
+    root = items[0].root or ""  # _batches groups files of a tree only: each has its root
+    if upload:
+        files = [(item.source, item.relative or "") for item in items]
+        await client.storage.upload_files(files, root, progress=progress)
+    else:
+        targets = [(item.relative or "", item.target) for item in items]
+        await client.storage.download_files(root, targets, progress=progress)

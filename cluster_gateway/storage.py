@@ -6,9 +6,10 @@ implementation (``glia gateway serve``) fits unchanged. `LocalStorage` keeps eac
 tree in a directory, ``<root>/ORG/PROJECT/…``: the embedded default.
 
 Every path is checked before use: `glia.storage` refused hostile names already; here each
-path is resolved (symlinks followed) and must stay inside the project's tree, the last name
-of a file opened for writing is opened with ``O_NOFOLLOW``, and what is created is private
-to the server's user (directories 0700, files 0600). All disk work runs in worker threads.
+path is walked a name at a time under directory fds (`cluster_gateway.tree_fd`), symlinks
+resolved by hand and kept inside the project's tree, so a directory swapped for a link
+between a check and a use is refused, never followed. What is created is private to the
+server's user (directories 0700, files 0600). All disk work runs in worker threads.
 """
 
 from __future__ import annotations
@@ -17,20 +18,23 @@ import asyncio
 import builtins
 import contextlib
 import errno
-import hashlib
 import heapq
 import os
 import shutil
 import stat
 import time
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from cluster_gateway import storage_archive, tree_fd
+from cluster_gateway.storage_upload import FileMeta, Upload
 from glia.errors import BadInput, Conflict, NotFound, PayloadTooLarge
 from glia.storage import (
+    ArchiveResult,
+    Checksum,
     DiskUsage,
     FileStatus,
     FileType,
@@ -47,6 +51,9 @@ from glia.storage import (
 )
 
 CHUNK_BYTES = 1024 * 1024
+# A download reads and sends blocks of this size (fewer thread hops and sends per byte).
+READ_BYTES = 4 * CHUNK_BYTES
+ARCHIVE_THREADS = 8
 # Writes are gathered to this size before a worker thread writes them.
 WRITE_BUFFER_BYTES = 4 * 1024 * 1024
 
@@ -88,7 +95,7 @@ class Storage(Protocol):
     def read(
         self, location: StorageLocation, *, offset: int = 0, length: int | None = None
     ) -> AsyncIterator[bytes]:
-        """The file's bytes from ``offset``, in chunks of at most `CHUNK_BYTES`."""
+        """The file's bytes from ``offset``, in chunks of at most `READ_BYTES`."""
         ...
 
     async def partial_size(self, location: StorageLocation) -> int:
@@ -101,13 +108,13 @@ class Storage(Protocol):
         chunks: AsyncIterator[bytes],
         *,
         offset: int = 0,
-        sha256: str | None = None,
+        checksum: Checksum | None = None,
         max_bytes: int | None = None,
         mtime: float | None = None,
         executable: bool = False,
     ) -> FileStatus:
         """Write a file atomically: the bytes go to a partial file beside it, renamed over
-        it once all arrived and ``sha256`` (hex, of the whole file) matches. ``offset`` > 0
+        it once all arrived and ``checksum`` (of the whole file) matches. ``offset`` > 0
         continues the kept partial of an interrupted upload at that byte (CONFLICT when it
         holds fewer); a failed transfer keeps the partial, a wrong checksum removes it.
         Missing parent directories are made. ``mtime`` (seconds since the epoch): the file's
@@ -119,6 +126,21 @@ class Storage(Protocol):
         it): make it, remove every entry under it that ``files`` does not name (directories
         that only held such entries too), and say which of ``files`` it lacks or holds with
         another size, modification time or executable bit."""
+        ...
+
+    async def write_archive(
+        self, location: StorageLocation, chunks: AsyncIterator[bytes], *, max_bytes: int | None
+    ) -> ArchiveResult:
+        """Write each member of a tar stream below the directory ``location`` (made when
+        missing), each file as `write` would (checked, atomic); links and special files are
+        BAD_USER_INPUT. Files written before a failure stay."""
+        ...
+
+    async def read_archive(
+        self, location: StorageLocation, paths: Sequence[tuple[str, ...]]
+    ) -> AsyncIterator[bytes]:
+        """Once the directory ``location`` is found: a tar stream of the files at ``paths``
+        below it, each with its checksum; a path that is not a file is left out."""
         ...
 
 
@@ -148,11 +170,19 @@ def _status(location: StorageLocation, info: os.stat_result) -> FileStatus:
     )
 
 
-def _changed() -> BadInput:
-    return BadInput(
-        "a directory on the path was replaced by a link while it was used",
-        fields={"path": "changed while in use"},
-    )
+def _named(found: tree_fd.Resolved, location: StorageLocation) -> str:
+    """The name of the entry ``found`` (a link that leads to the tree itself has none)."""
+    if found.name is None:
+        raise BadInput(
+            f"{location.uri} is the project's tree itself", fields={"path": "the tree itself"}
+        )
+    return found.name
+
+
+def _close_after(read: asyncio.Future[bytes], fd: int) -> None:
+    if not read.cancelled():
+        read.exception()  # retrieved: the stream that wanted it is gone
+    os.close(fd)
 
 
 def _not_found(location: StorageLocation) -> NotFound:
@@ -160,10 +190,17 @@ def _not_found(location: StorageLocation) -> NotFound:
 
 
 class LocalStorage:
-    """`Storage` in a local directory: ``<root>/ORG/PROJECT/…``."""
+    """`Storage` in a local directory: ``<root>/ORG/PROJECT/…``.
+
+    Every operation reaches its path through directory fds (`cluster_gateway.tree_fd`):
+    a symlink inside the tree is followed, one that leads out of it is refused, and a
+    directory swapped for a link while an operation runs makes it fail, never follow."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        # Archive uploads read their tar stream here, not in the default pool (see
+        # `cluster_gateway.storage_archive`): at most this many at once, the others wait.
+        self._archives = ThreadPoolExecutor(ARCHIVE_THREADS, thread_name_prefix="storage-archive")
 
     async def open(self) -> None:
         await asyncio.to_thread(self._make_root)
@@ -177,36 +214,65 @@ class LocalStorage:
 
     # -- paths --
 
-    def _tree(self, location: StorageLocation) -> str:
+    @contextlib.contextmanager
+    def _tree(self, location: StorageLocation, *, create: bool = True) -> Iterator[_Tree]:
+        """The fd of the project's tree (made when missing, with ``create``)."""
         check_name(location.org)
         check_name(location.project)
-        return os.path.join(self._root, location.org, location.project)
+        root = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = os.dup(root)
+            try:
+                for name in (location.org, location.project):
+                    if create:
+                        with contextlib.suppress(FileExistsError):
+                            os.mkdir(name, 0o700, dir_fd=fd)
+                    try:
+                        inner = tree_fd.open_directory(name, fd)
+                    except FileNotFoundError:
+                        raise _not_found(location) from None
+                    os.close(fd)
+                    fd = inner
+            except BaseException:
+                os.close(fd)
+                raise
+        finally:
+            os.close(root)
+        try:
+            yield _Tree(fd, os.path.join(self._root, location.org, location.project))
+        finally:
+            os.close(fd)
 
-    def _inside(self, path: str, tree: str) -> bool:
-        return path == tree or path.startswith(tree + os.sep)
+    def _resolve(
+        self,
+        location: StorageLocation,
+        *,
+        follow_last: bool = True,
+        make_parents: bool = False,
+    ) -> tree_fd.Resolved:
+        with self._tree(location) as tree:
+            try:
+                return tree_fd.resolve(
+                    tree.fd,
+                    tree.path,
+                    location.path,
+                    follow_last=follow_last,
+                    make_parents=make_parents,
+                )
+            except NotFound:
+                raise _not_found(location) from None
 
-    def _path(self, location: StorageLocation, *, follow_last: bool = True) -> str:
-        """The host path of ``location``, its symlinks resolved (the last one too, with
-        ``follow_last``): BAD_USER_INPUT when that leaves the project's tree."""
-        tree = self._tree(location)
-        for name in location.path:
-            check_name(name)
-        joined = os.path.join(tree, *location.path)
-        if follow_last or not location.path:
-            resolved = os.path.realpath(joined)
-        else:
-            resolved = os.path.join(os.path.realpath(os.path.dirname(joined)), location.path[-1])
-        if not self._inside(resolved, tree):
-            raise BadInput(
-                f"{location.uri} leads outside the project's storage (a symlink?)",
-                fields={"path": "outside the project's tree"},
-            )
-        return resolved
-
-    def _ensure_tree(self, location: StorageLocation) -> str:
-        tree = self._tree(location)
-        os.makedirs(tree, mode=0o700, exist_ok=True)
-        return tree
+    def _directory(self, location: StorageLocation) -> int:
+        """An fd of the directory at ``location`` (links in the tree followed)."""
+        with self._resolve(location) as found:
+            try:
+                return found.open_directory()
+            except FileNotFoundError:
+                raise _not_found(location) from None
+            except NotADirectoryError:
+                raise BadInput(
+                    f"{location.uri} is not a directory", fields={"path": "not a directory"}
+                ) from None
 
     # -- metadata --
 
@@ -214,12 +280,11 @@ class LocalStorage:
         return await asyncio.to_thread(self._stat, location, follow)
 
     def _stat(self, location: StorageLocation, follow: bool = False) -> FileStatus:
-        if not location.path:
-            self._ensure_tree(location)
-        try:
-            return _status(location, os.lstat(self._path(location, follow_last=follow)))
-        except FileNotFoundError:
-            raise _not_found(location) from None
+        with self._resolve(location, follow_last=follow) as found:
+            info = found.lstat()
+        if info is None:
+            raise _not_found(location)
+        return _status(location, info)
 
     async def list(
         self, location: StorageLocation, *, after: str | None, limit: int
@@ -229,50 +294,43 @@ class LocalStorage:
     def _list(
         self, location: StorageLocation, after: str | None, limit: int
     ) -> tuple[builtins.list[FileStatus], bool, int]:
-        if not location.path:
-            self._ensure_tree(location)
-        path = self._path(location)
+        directory = self._directory(location)
         try:
-            with os.scandir(path) as entries:
-                every = [entry.name for entry in entries if not is_partial_name(entry.name)]
-        except FileNotFoundError:
-            raise _not_found(location) from None
-        except NotADirectoryError:
-            raise BadInput(f"{location.uri} is not a directory") from None
-        names = every if after is None else [name for name in every if name > after]
-        first = heapq.nsmallest(limit + 1, names)
-        found: builtins.list[FileStatus] = []
-        for name in first[:limit]:
-            try:
-                found.append(_status(location.child(name), os.lstat(os.path.join(path, name))))
-            except FileNotFoundError:
-                continue  # removed meanwhile
+            every = [
+                entry.name for entry in tree_fd.scan(directory) if not is_partial_name(entry.name)
+            ]
+            names = every if after is None else [name for name in every if name > after]
+            first = heapq.nsmallest(limit + 1, names)
+            found: builtins.list[FileStatus] = []
+            for name in first[:limit]:
+                try:
+                    info = os.stat(name, dir_fd=directory, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # removed meanwhile
+                found.append(_status(location.child(name), info))
+        finally:
+            os.close(directory)
         return found, len(first) > limit, len(every)
 
     async def mkdir(self, location: StorageLocation, *, parents: bool = True) -> FileStatus:
         return await asyncio.to_thread(self._mkdir, location, parents)
 
     def _mkdir(self, location: StorageLocation, parents: bool) -> FileStatus:
-        self._ensure_tree(location)
-        current = location.parent if location.path else location
-        # Each level is checked (resolved inside the tree) before the next is made under it.
-        for depth in range(1, len(location.path) + 1):
-            current = StorageLocation(
-                location.cluster, location.org, location.project, location.path[:depth]
-            )
-            path = self._path(current)
+        if not location.path:
+            return self._stat(location)
+        with self._resolve(location, make_parents=parents) as found:
             try:
-                os.mkdir(path, 0o700)
+                os.mkdir(_named(found, location), 0o700, dir_fd=found.directory)
             except FileExistsError:
-                if not os.path.isdir(path):
-                    raise Conflict(f"{current.uri} exists and is not a directory") from None
-                if depth == len(location.path) and not parents:
-                    raise Conflict(f"{current.uri} exists already") from None
-            except FileNotFoundError:
-                raise _not_found(current.parent) from None
-            if not parents and depth < len(location.path) and not os.path.isdir(path):
-                raise _not_found(current)
-        return self._stat(location)
+                info = found.lstat()
+                if info is None or not stat.S_ISDIR(info.st_mode):
+                    raise Conflict(f"{location.uri} exists and is not a directory") from None
+                if not parents:
+                    raise Conflict(f"{location.uri} exists already") from None
+            info = found.lstat()
+        if info is None:
+            raise _not_found(location)
+        return _status(location, info)
 
     async def remove(self, location: StorageLocation, *, recursive: bool = False) -> int:
         return await asyncio.to_thread(self._remove, location, recursive)
@@ -280,76 +338,117 @@ class LocalStorage:
     def _remove(self, location: StorageLocation, recursive: bool) -> int:
         if not location.path:
             raise BadInput("the project's tree itself cannot be removed", fields={"path": "root"})
-        path = self._path(location, follow_last=False)
-        try:
-            info = os.lstat(path)
-        except FileNotFoundError:
-            raise _not_found(location) from None
-        if not stat.S_ISDIR(info.st_mode):
-            os.unlink(path)
-            return 1
-        if not recursive:
+        with self._resolve(location, follow_last=False) as found:
+            name = _named(found, location)
+            info = found.lstat()
+            if info is None:
+                raise _not_found(location)
+            if not stat.S_ISDIR(info.st_mode):
+                os.unlink(name, dir_fd=found.directory)
+                return 1
+            if not recursive:
+                try:
+                    os.rmdir(name, dir_fd=found.directory)
+                except OSError as exc:
+                    if exc.errno == errno.ENOTEMPTY:
+                        raise Conflict(
+                            f"{location.uri} is a directory that is not empty: "
+                            "remove it recursively"
+                        ) from None
+                    raise
+                return 1
+            inner = found.open_directory()
             try:
-                os.rmdir(path)
-            except OSError as exc:
-                if exc.errno == errno.ENOTEMPTY:
-                    raise Conflict(
-                        f"{location.uri} is a directory that is not empty: remove it recursively"
-                    ) from None
-                raise
-            return 1
-        count = 1 + sum(len(dirs) + len(files) for _, dirs, files in os.walk(path))
-        shutil.rmtree(path)
-        return count
+                count = 1 + tree_fd.count_entries(inner)
+            finally:
+                os.close(inner)
+            tree_fd.remove_tree(found.directory, name)
+            return count
 
-    def _pair(self, source: StorageLocation, target: StorageLocation) -> tuple[str, str]:
+    def _ends(
+        self, source: StorageLocation, target: StorageLocation
+    ) -> tuple[tree_fd.Resolved, tree_fd.Resolved, StorageLocation, os.stat_result]:
+        """Where a move or copy goes from and to: the target's directory receives the source
+        under its own name when the target is a directory."""
         if not source.path or not target.path:
             raise BadInput("the project's tree itself cannot be moved or copied onto")
-        src = self._path(source, follow_last=False)
-        dst = self._path(target, follow_last=False)
-        if not os.path.lexists(src):
-            raise _not_found(source)
-        if os.path.isdir(dst) and not os.path.islink(dst):
-            dst = os.path.join(self._path(target), source.path[-1])
-            target = target.child(source.path[-1])
-        if dst == src or dst.startswith(src + os.sep):
-            raise BadInput(f"{target.uri} is {source.uri} or inside it")
-        if not os.path.isdir(os.path.dirname(dst)):
-            raise _not_found(target.parent)
-        return src, dst
-
-    def _target_of(self, target: StorageLocation, source: StorageLocation) -> StorageLocation:
-        dst = self._path(target, follow_last=False)
-        if os.path.isdir(dst) and not os.path.islink(dst):
-            return target.child(source.path[-1])
-        return target
+        src = self._resolve(source, follow_last=False)
+        try:
+            info = src.lstat()
+            if info is None:
+                raise _not_found(source)
+            dst = self._resolve(target, follow_last=False)
+            try:
+                existing = dst.lstat()
+                if existing is not None and stat.S_ISDIR(existing.st_mode):
+                    inner = dst.open_directory()
+                    dst.close()
+                    dst = tree_fd.Resolved(
+                        inner, source.path[-1], (*dst.chain, (existing.st_dev, existing.st_ino))
+                    )
+                    target = target.child(source.path[-1])
+                same = dst.lstat()
+                if (info.st_dev, info.st_ino) in dst.chain or (
+                    same is not None and (same.st_dev, same.st_ino) == (info.st_dev, info.st_ino)
+                ):
+                    raise BadInput(f"{target.uri} is {source.uri} or inside it")
+            except BaseException:
+                dst.close()
+                raise
+        except BaseException:
+            src.close()
+            raise
+        return src, dst, target, info
 
     async def move(self, source: StorageLocation, target: StorageLocation) -> FileStatus:
         return await asyncio.to_thread(self._move, source, target)
 
     def _move(self, source: StorageLocation, target: StorageLocation) -> FileStatus:
-        self._ensure_tree(target)
-        final = self._target_of(target, source)
-        src, dst = self._pair(source, target)
-        if os.path.isdir(dst) and not os.path.islink(dst):
-            raise Conflict(f"{final.uri} is a directory already")
-        os.replace(src, dst)
+        src, dst, final, _ = self._ends(source, target)
+        with src, dst:
+            existing = dst.lstat()
+            if existing is not None and stat.S_ISDIR(existing.st_mode):
+                raise Conflict(f"{final.uri} is a directory already")
+            try:
+                os.replace(
+                    _named(src, source),
+                    _named(dst, final),
+                    src_dir_fd=src.directory,
+                    dst_dir_fd=dst.directory,
+                )
+            except FileNotFoundError:
+                raise _not_found(source) from None
+            except (NotADirectoryError, IsADirectoryError):
+                raise Conflict(f"{final.uri} exists and is not a directory") from None
+            except OSError as exc:
+                if exc.errno == errno.EINVAL:
+                    raise BadInput(f"{final.uri} is inside {source.uri}") from None
+                raise
         return self._stat(final)
 
     async def copy(self, source: StorageLocation, target: StorageLocation) -> FileStatus:
         return await asyncio.to_thread(self._copy, source, target)
 
     def _copy(self, source: StorageLocation, target: StorageLocation) -> FileStatus:
-        self._ensure_tree(target)
-        final = self._target_of(target, source)
-        src, dst = self._pair(source, target)
-        if os.path.lexists(dst) and os.path.isdir(dst):
-            raise Conflict(f"{final.uri} exists already")
-        if os.path.isdir(src) and not os.path.islink(src):
-            # Links are copied as links: one that points outside stays unreadable here.
-            shutil.copytree(src, dst, symlinks=True)
-        else:
-            shutil.copy2(src, dst, follow_symlinks=False)
+        src, dst, final, info = self._ends(source, target)
+        with src, dst:
+            source_name, target_name = _named(src, source), _named(dst, final)
+            existing = dst.lstat()
+            if existing is not None and stat.S_ISDIR(existing.st_mode):
+                raise Conflict(f"{final.uri} exists already")
+            if stat.S_ISDIR(info.st_mode):
+                inner = src.open_directory()
+                try:
+                    os.mkdir(target_name, 0o700, dir_fd=dst.directory)
+                    made = tree_fd.open_directory(target_name, dst.directory)
+                    try:
+                        tree_fd.copy_tree(inner, made, refuse=(info.st_dev, info.st_ino))
+                    finally:
+                        os.close(made)
+                finally:
+                    os.close(inner)
+            else:
+                tree_fd.copy_file(src.directory, source_name, dst.directory, target_name)
         return self._stat(final)
 
     async def glob(self, location: StorageLocation, pattern: str, *, limit: int) -> GlobResult:
@@ -359,62 +458,53 @@ class LocalStorage:
         parts = split_path(pattern, "pattern")
         if not parts:
             raise BadInput("the pattern is empty", fields={"pattern": "empty"})
-        if not location.path:
-            self._ensure_tree(location)
-        tree = self._tree(location)
-        base = self._path(location)
-        found: list[FileStatus] = []
+        directory = self._directory(location)
+        found: dict[tuple[str, ...], FileStatus] = {}
         truncated = False
         # Matches are taken as the walk finds them, up to the limit (sorting them all first
-        # would read a whole huge tree), then sorted.
-        for match in Path(base).glob("/".join(parts)):
-            relative = match.relative_to(base).parts
-            if any(is_partial_name(name) for name in relative):
-                continue
-            if not self._inside(os.path.realpath(match.parent), tree):
-                continue
-            if len(found) == limit:
-                truncated = True
-                break
-            try:
-                found.append(_status(location.child(*relative), os.lstat(match)))
-            except FileNotFoundError:
-                continue
-        found.sort(key=lambda entry: entry.path)
-        return GlobResult(matches=tuple(found), truncated=truncated)
+        # would read a whole huge tree), then sorted. Links are matched, never entered.
+        try:
+            for relative, info in tree_fd.glob(directory, parts):
+                if any(is_partial_name(name) for name in relative) or relative in found:
+                    continue
+                if len(found) == limit:
+                    truncated = True
+                    break
+                found[relative] = _status(location.child(*relative), info)
+        finally:
+            os.close(directory)
+        matches = sorted(found.values(), key=lambda entry: entry.path)
+        return GlobResult(matches=tuple(matches), truncated=truncated)
 
     async def usage(self, location: StorageLocation, *, time_limit_s: float) -> StorageUsage:
         return await asyncio.to_thread(self._usage, location, time_limit_s)
 
     def _usage(self, location: StorageLocation, time_limit_s: float) -> StorageUsage:
-        if not location.path:
-            self._ensure_tree(location)
-        path = self._path(location)
-        if not os.path.exists(path):
-            raise _not_found(location)
+        with self._resolve(location) as found:
+            info = found.lstat()
+            if info is None:
+                raise _not_found(location)
+            if not stat.S_ISDIR(info.st_mode):
+                return StorageUsage(
+                    uri=location.uri, size=info.st_size, files=1, directories=0, complete=True
+                )
+            directory = found.open_directory()
         deadline = time.monotonic() + time_limit_s
         size = files = directories = 0
         complete = True
-        if not os.path.isdir(path):
-            return StorageUsage(
-                uri=location.uri, size=os.stat(path).st_size, files=1, directories=0, complete=True
-            )
-        pending = [path]
-        while pending:
-            if time.monotonic() > deadline:
-                complete = False
-                break
-            try:
-                with os.scandir(pending.pop()) as entries:
-                    for entry in entries:
-                        if entry.is_dir(follow_symlinks=False):
-                            directories += 1
-                            pending.append(entry.path)
-                        elif entry.is_file(follow_symlinks=False):
-                            files += 1
-                            size += entry.stat(follow_symlinks=False).st_size
-            except (FileNotFoundError, NotADirectoryError):
-                continue
+        try:
+            for count, (parent, entry) in enumerate(tree_fd.walk(directory)):
+                if count % 1000 == 0 and time.monotonic() > deadline:
+                    complete = False
+                    break
+                if entry.is_dir(follow_symlinks=False):
+                    directories += 1
+                elif entry.is_file(follow_symlinks=False):
+                    files += 1
+                    with contextlib.suppress(FileNotFoundError):
+                        size += os.stat(entry.name, dir_fd=parent, follow_symlinks=False).st_size
+        finally:
+            os.close(directory)
         return StorageUsage(
             uri=location.uri, size=size, files=files, directories=directories, complete=complete
         )
@@ -429,6 +519,134 @@ class LocalStorage:
         return DiskUsage(
             cluster=cluster, total=total, used=total - info.f_bfree * info.f_frsize, free=free
         )
+
+    # -- bytes --
+
+    async def read(
+        self, location: StorageLocation, *, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        fd = await asyncio.to_thread(self._open_for_reading, location)
+        end = None if length is None else offset + length
+        position = offset
+
+        def block_at(start: int) -> asyncio.Future[bytes] | None:
+            size = READ_BYTES if end is None else min(READ_BYTES, end - start)
+            if size <= 0:
+                return None
+            return asyncio.ensure_future(asyncio.to_thread(os.pread, fd, size, start))
+
+        # The next block is read while this one is sent. A read in flight when the
+        # stream ends (or is cancelled: shield keeps it from being cancelled under its
+        # thread) closes the fd when it is done, not before.
+        reading = block_at(position)
+        try:
+            while reading is not None:
+                chunk = await asyncio.shield(reading)
+                if not chunk:
+                    return
+                position += len(chunk)
+                reading = block_at(position)
+                yield chunk
+        finally:
+            if reading is not None and not reading.done():
+                reading.add_done_callback(lambda done: _close_after(done, fd))
+            else:
+                os.close(fd)
+
+    def _open_for_reading(self, location: StorageLocation) -> int:
+        with self._resolve(location) as found:
+            if found.name is None:
+                raise BadInput(f"{location.uri} is not a file")
+            try:
+                fd = os.open(
+                    found.name,
+                    os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    dir_fd=found.directory,
+                )
+            except FileNotFoundError:
+                raise _not_found(location) from None
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise tree_fd.changed() from None
+                raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise BadInput(f"{location.uri} is not a file")
+        return fd
+
+    async def partial_size(self, location: StorageLocation) -> int:
+        return await asyncio.to_thread(self._partial_size, location)
+
+    def _partial_size(self, location: StorageLocation) -> int:
+        if not location.path:
+            return 0
+        try:
+            with self._resolve(location.parent) as found:
+                directory = found.open_directory()
+        except (NotFound, FileNotFoundError, NotADirectoryError):
+            return 0
+        try:
+            info = os.stat(partial_name(location.path[-1]), dir_fd=directory, follow_symlinks=False)
+        except FileNotFoundError:
+            return 0
+        finally:
+            os.close(directory)
+        return info.st_size if stat.S_ISREG(info.st_mode) else 0
+
+    async def write_archive(
+        self, location: StorageLocation, chunks: AsyncIterator[bytes], *, max_bytes: int | None
+    ) -> ArchiveResult:
+        loop = asyncio.get_running_loop()
+        directories = storage_archive.Directories(
+            lambda path, make: self._archive_directory(location, path, make)
+        )
+        feed = storage_archive.Feed(chunks, loop)
+        # The thread owns the directory fds and closes them; a cancelled request stops its
+        # feed, and so the thread, at its next read.
+        try:
+            return await loop.run_in_executor(
+                self._archives, storage_archive.unpack, feed, directories, location, max_bytes
+            )
+        finally:
+            feed.stop()
+
+    def _archive_directory(
+        self, location: StorageLocation, path: tuple[str, ...], make: bool
+    ) -> int:
+        inner = location.child(*path)
+        return self._made_directory(inner) if make else self._directory(inner)
+
+    async def read_archive(
+        self, location: StorageLocation, paths: Sequence[tuple[str, ...]]
+    ) -> AsyncIterator[bytes]:
+        directories = storage_archive.Directories(
+            lambda path, make: self._archive_directory(location, path, make)
+        )
+        # The directory itself must be there, and be one (NOT_FOUND, BAD_USER_INPUT), before
+        # an answer starts.
+        try:
+            await asyncio.to_thread(directories.get, (), False)
+        except BaseException:
+            await asyncio.to_thread(directories.close)
+            raise
+        return storage_archive.packed(storage_archive.Packer(directories, paths), directories)
+
+    def upload_directory(self, location: StorageLocation) -> int:
+        """An fd of the directory an upload to ``location`` goes into, made as ``mkdir -p``
+        when missing (blocking)."""
+        if not location.path:
+            raise BadInput("an upload needs a file name", fields={"path": "no file name"})
+        return self._made_directory(location.parent)
+
+    def _made_directory(self, location: StorageLocation) -> int:
+        with self._resolve(location, make_parents=True) as found:
+            if found.name is not None:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(found.name, 0o700, dir_fd=found.directory)
+            try:
+                return found.open_directory()
+            except NotADirectoryError:
+                raise Conflict(f"{location.uri} is not a directory") from None
 
     # -- workdirs --
 
@@ -456,7 +674,7 @@ class LocalStorage:
         if not location.path:
             raise BadInput("a sync needs a directory of its own", fields={"uri": "root"})
         self._mkdir(location, True)
-        root = self._path(location)
+        root = self.host_directory(location)
         removed = 0
         upload: set[str] = set(wanted)
         # Not following links: a link is an entry like a file (removed, or replaced by one).
@@ -490,97 +708,19 @@ class LocalStorage:
         return SyncPlan(upload=tuple(path for path in wanted if path in upload), removed=removed)
 
     def host_directory(self, location: StorageLocation) -> str:
-        """The host path of the directory at ``location`` (links resolved, inside the
-        project's tree): what a local runtime binds as a job's working directory.
-        NOT_FOUND when it is missing, BAD_USER_INPUT when it is not a directory."""
-        path = self._path(location)
+        """The host path of the directory at ``location``, found as every path is (under
+        directory fds, links inside the tree followed) and checked to be inside the
+        project's tree: what a local runtime binds into a job. NOT_FOUND when it is
+        missing, BAD_USER_INPUT when it is not a directory."""
+        fd = self._directory(location)
         try:
-            info = os.stat(path)
-        except FileNotFoundError:
-            raise _not_found(location) from None
-        if not stat.S_ISDIR(info.st_mode):
-            raise BadInput(f"{location.uri} is not a directory", fields={"workdir": "a file"})
+            path = os.readlink(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+        tree = os.path.join(self._root, location.org, location.project)
+        if path != tree and not path.startswith(tree + "/"):
+            raise tree_fd.outside()
         return path
-
-    # -- bytes --
-
-    async def read(
-        self, location: StorageLocation, *, offset: int = 0, length: int | None = None
-    ) -> AsyncIterator[bytes]:
-        fd = await asyncio.to_thread(self._open_for_reading, location)
-        try:
-            remaining = length
-            position = offset
-            while remaining is None or remaining > 0:
-                size = CHUNK_BYTES if remaining is None else min(CHUNK_BYTES, remaining)
-                chunk = await asyncio.to_thread(os.pread, fd, size, position)
-                if not chunk:
-                    return
-                position += len(chunk)
-                if remaining is not None:
-                    remaining -= len(chunk)
-                yield chunk
-        finally:
-            os.close(fd)
-
-    def _open_for_reading(self, location: StorageLocation) -> int:
-        path = self._path(location)
-        directory = self._walk(os.path.dirname(path), location)
-        try:
-            fd = os.open(
-                os.path.basename(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=directory
-            )
-        except FileNotFoundError:
-            raise _not_found(location) from None
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise _changed() from None
-            raise
-        finally:
-            os.close(directory)
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise BadInput(f"{location.uri} is not a file")
-        return fd
-
-    def _walk(self, directory: str, location: StorageLocation) -> int:
-        """An fd of ``directory`` (a resolved path inside the storage root), reached a name at
-        a time with ``O_NOFOLLOW``: a symlink swapped in after the path was checked (by a job
-        writing in the tree, say) is refused instead of followed."""
-        relative = os.path.relpath(directory, self._root)
-        fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            for name in relative.split(os.sep) if relative != "." else ():
-                inner = os.open(
-                    name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd
-                )
-                os.close(fd)
-                fd = inner
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise _changed() from None
-            if exc.errno == errno.ENOENT:
-                raise _not_found(location.parent) from None
-            raise
-        return fd
-
-    async def partial_size(self, location: StorageLocation) -> int:
-        return await asyncio.to_thread(self._partial_size, location)
-
-    def _partial_size(self, location: StorageLocation) -> int:
-        if not location.path:
-            return 0
-        try:
-            return os.lstat(self._partial_path(location)).st_size
-        except (FileNotFoundError, NotFound):
-            return 0
-
-    def _partial_path(self, location: StorageLocation) -> str:
-        directory = self._path(location.parent)
-        if not os.path.isdir(directory):
-            raise _not_found(location.parent)
-        return os.path.join(directory, partial_name(location.path[-1]))
 
     async def write(
         self,
@@ -588,17 +728,16 @@ class LocalStorage:
         chunks: AsyncIterator[bytes],
         *,
         offset: int = 0,
-        sha256: str | None = None,
+        checksum: Checksum | None = None,
         max_bytes: int | None = None,
         mtime: float | None = None,
         executable: bool = False,
     ) -> FileStatus:
-        meta = _Meta(mtime, executable)
+        meta = FileMeta(mtime, executable)
         if not location.path:
             raise BadInput("an upload needs a file name", fields={"path": "no file name"})
         # Up to WRITE_BUFFER_BYTES are gathered first: a small file is then written, checked
-        # and renamed in one worker-thread call (bench/storage.py: small files are most of
-        # what `cp -r` sends); a bigger one is streamed.
+        # and renamed in one worker-thread call; a bigger one is streamed.
         iterator = aiter(chunks)
         gathered: builtins.list[bytes] = []
         size = 0
@@ -620,40 +759,43 @@ class LocalStorage:
         except BaseException:
             # The transfer broke: keep what came, for a resume (here, not in a thread, so
             # that a cancellation cannot lose it).
-            fd, upload, digest = self._open_partial(location, offset)
+            upload = self._open_partial(location, offset, checksum)
             try:
-                _write_all(fd, digest, gathered)
+                upload.write(gathered)
             finally:
-                os.close(fd)
                 upload.close()
             raise
         if ended:
             return await asyncio.to_thread(
-                self._write_whole, location, offset, gathered, sha256, meta
+                self._write_whole, location, offset, gathered, checksum, meta
             )
-        return await self._stream(location, iterator, gathered, offset, sha256, max_bytes, meta)
+        return await self._stream(location, iterator, gathered, offset, checksum, max_bytes, meta)
 
     def _write_whole(
         self,
         location: StorageLocation,
         offset: int,
         chunks: builtins.list[bytes],
-        sha256: str | None,
-        meta: _Meta,
+        checksum: Checksum | None,
+        meta: FileMeta,
     ) -> FileStatus:
-        fd, upload, digest = self._open_partial(location, offset)
+        upload = self._open_partial(location, offset, checksum)
         try:
-            try:
-                _write_all(fd, digest, chunks)
-            finally:
-                os.close(fd)
-            return self._finish(location, upload, digest, sha256, meta)
+            upload.write(chunks)
+            return self._finish(location, upload, checksum, meta)
         finally:
             upload.close()
 
     def _drop_partial(self, location: StorageLocation) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._partial_path(location))
+        try:
+            directory = self.upload_directory(location)
+        except (NotFound, Conflict):
+            return
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial_name(location.path[-1]), dir_fd=directory)
+        finally:
+            os.close(directory)
 
     async def _stream(
         self,
@@ -661,37 +803,31 @@ class LocalStorage:
         chunks: AsyncIterator[bytes],
         first: builtins.list[bytes],
         offset: int,
-        sha256: str | None,
+        checksum: Checksum | None,
         max_bytes: int | None,
-        meta: _Meta,
+        meta: FileMeta,
     ) -> FileStatus:
-        fd, upload, digest = await asyncio.to_thread(self._open_partial, location, offset)
+        upload = await asyncio.to_thread(self._open_partial, location, offset, checksum)
         try:
-            return await self._stream_into(
-                location, fd, upload, digest, chunks, first, offset, sha256, max_bytes, meta
-            )
+            await self._stream_into(upload, chunks, first, offset, max_bytes)
+            return await asyncio.to_thread(self._finish, location, upload, checksum, meta)
         finally:
             upload.close()
 
     async def _stream_into(
         self,
-        location: StorageLocation,
-        fd: int,
-        upload: _Upload,
-        digest: _Hash,
+        upload: Upload,
         chunks: AsyncIterator[bytes],
         first: builtins.list[bytes],
         offset: int,
-        sha256: str | None,
         max_bytes: int | None,
-        meta: _Meta,
-    ) -> FileStatus:
+    ) -> None:
         written = offset + sum(len(chunk) for chunk in first)
         pending: builtins.list[bytes] = []
         pending_bytes = 0
         # One batch is hashed and written in a thread while the next one arrives.
         writing: asyncio.Task[None] | None = asyncio.create_task(
-            asyncio.to_thread(_write_all, fd, digest, first)
+            asyncio.to_thread(upload.write, first)
         )
         try:
             async for chunk in chunks:
@@ -706,14 +842,12 @@ class LocalStorage:
                 if pending_bytes >= WRITE_BUFFER_BYTES:
                     if writing is not None:
                         await writing
-                    writing = asyncio.create_task(
-                        asyncio.to_thread(_write_all, fd, digest, pending)
-                    )
+                    writing = asyncio.create_task(asyncio.to_thread(upload.write, pending))
                     pending, pending_bytes = [], 0
             if writing is not None:
                 await writing
                 writing = None
-            await asyncio.to_thread(_write_all, fd, digest, pending)
+            await asyncio.to_thread(upload.write, pending)
         except PayloadTooLarge:
             raise
         except BaseException:
@@ -722,130 +856,52 @@ class LocalStorage:
             # cancellation cannot lose it.
             if writing is not None:
                 await asyncio.shield(writing)
-            _write_all(fd, digest, pending)
+            upload.write(pending)
             raise
-        finally:
-            os.close(fd)
-        return await asyncio.to_thread(self._finish, location, upload, digest, sha256, meta)
 
-    def _open_partial(self, location: StorageLocation, offset: int) -> tuple[int, _Upload, _Hash]:
-        """The partial file of an upload, opened through its directory's fd (`_walk`), with
-        that directory, which the rename at the end goes through too."""
-        self._ensure_tree(location)
-        if not os.path.isdir(self._path(location.parent)):
-            # An upload makes the directories it goes into, as mkdir -p (each level checked).
-            self._mkdir(location.parent, True)
-        upload = _Upload(
-            self._walk(self._path(location.parent), location),
-            partial_name(location.path[-1]),
-            location.path[-1],
-        )
+    def _open_partial(
+        self, location: StorageLocation, offset: int, checksum: Checksum | None
+    ) -> Upload:
+        """The partial file of an upload, opened under its directory's fd, which the rename
+        at the end goes through too."""
+        directory = self.upload_directory(location)
+        upload = Upload(directory, partial_name(location.path[-1]), location.path[-1])
         try:
             if upload.target_is_directory():
                 raise Conflict(f"{location.uri} is a directory")
-            flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-            fd = os.open(upload.partial, flags, 0o600, dir_fd=upload.directory)
+            upload.open(offset, checksum)
         except BaseException:
             upload.close()
             raise
-        fd_read = os.open(
-            upload.partial, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=upload.directory
-        )
-        try:
-            kept = os.fstat(fd).st_size
-            if offset > kept:
-                raise Conflict(
-                    f"the upload can continue at byte {kept} at most, not {offset}",
-                    details={"partialSize": kept},
-                )
-            os.ftruncate(fd, offset)
-            digest = hashlib.sha256()
-            # The checksum covers the whole file: the kept bytes are read again.
-            position = 0
-            while position < offset:
-                block = os.pread(fd_read, min(CHUNK_BYTES, offset - position), position)
-                if not block:
-                    break
-                digest.update(block)
-                position += len(block)
-            os.lseek(fd, offset, os.SEEK_SET)
-        except BaseException:
-            os.close(fd)
-            upload.close()
-            raise
-        finally:
-            os.close(fd_read)
-        return fd, upload, digest
+        return upload
 
     def _finish(
         self,
         location: StorageLocation,
-        upload: _Upload,
-        digest: _Hash,
-        sha256: str | None,
-        meta: _Meta,
+        upload: Upload,
+        checksum: Checksum | None,
+        meta: FileMeta | None = None,
     ) -> FileStatus:
-        if sha256 is not None and digest.hexdigest() != sha256.lower():
+        upload.close_file()
+        if checksum is not None and upload.digest.hexdigest() != checksum.hex:
             upload.discard()
             raise BadInput(
                 f"the upload of {location.uri} does not match its checksum: it was discarded",
-                fields={"sha256": "checksum mismatch"},
+                fields={"checksum": "checksum mismatch"},
             )
         if upload.target_is_directory():
             raise Conflict(f"{location.uri} is a directory")
-        upload.apply(meta)
+        if meta is not None:
+            upload.apply(meta)
         upload.rename()
-        return self._stat(location)
+        info = os.stat(upload.name, dir_fd=upload.directory, follow_symlinks=False)
+        return _status(location, info)
 
 
-@dataclass(frozen=True)
-class _Meta:
-    """What an upload gives its file beside its bytes (a workdir sync keeps them)."""
-
-    mtime: float | None = None
-    executable: bool = False
-
-
-@dataclass
-class _Upload:
-    """Where an upload goes: an fd of its directory, and names in it."""
-
-    directory: int
-    partial: str
-    name: str
-
-    def target_is_directory(self) -> bool:
-        try:
-            info = os.stat(self.name, dir_fd=self.directory, follow_symlinks=False)
-        except FileNotFoundError:
-            return False
-        return stat.S_ISDIR(info.st_mode)
-
-    def apply(self, meta: _Meta) -> None:
-        """Give the partial its mode and time before it becomes the file."""
-        if meta.executable:
-            os.chmod(self.partial, 0o700, dir_fd=self.directory, follow_symlinks=False)
-        if meta.mtime is not None:
-            ns = int(meta.mtime * 1_000_000_000)
-            os.utime(self.partial, ns=(ns, ns), dir_fd=self.directory, follow_symlinks=False)
-
-    def rename(self) -> None:
-        os.replace(self.partial, self.name, src_dir_fd=self.directory, dst_dir_fd=self.directory)
-
-    def discard(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.partial, dir_fd=self.directory)
-
-    def close(self) -> None:
-        if self.directory >= 0:
-            os.close(self.directory)
-            self.directory = -1
-
-
-class _Hash(Protocol):
-    def update(self, data: bytes, /) -> None: ...
-
-    def hexdigest(self) -> str: ...
+class _Tree:
+    def __init__(self, fd: int, path: str) -> None:
+        self.fd = fd
+        self.path = path
 
 
 def _remove_entry(path: str) -> int:
@@ -857,11 +913,3 @@ def _remove_entry(path: str) -> int:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
     return 1
-
-
-def _write_all(fd: int, digest: _Hash, chunks: list[bytes]) -> None:
-    for chunk in chunks:
-        digest.update(chunk)
-        view = memoryview(chunk)
-        while view:
-            view = view[os.write(fd, view) :]

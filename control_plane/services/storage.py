@@ -24,6 +24,9 @@ from glia.auth import User
 from glia.errors import BadInput, Forbidden, NotFound
 from glia.pages import Page, PageRequest
 from glia.storage import (
+    ARCHIVE_MAX_PATHS,
+    ArchiveResult,
+    Checksum,
     DiskUsage,
     FileStatus,
     GlobResult,
@@ -227,7 +230,7 @@ class StorageService:
         chunks: AsyncIterator[bytes],
         *,
         offset: int = 0,
-        sha256: str | None = None,
+        checksum: Checksum | None = None,
         mtime: float | None = None,
         executable: bool = False,
     ) -> FileStatus:
@@ -236,8 +239,29 @@ class StorageService:
             location,
             chunks,
             offset=offset,
-            sha256=sha256,
+            checksum=checksum,
             max_bytes=self.max_upload_bytes,
             mtime=mtime,
             executable=executable,
         )
+
+    async def upload_archive(
+        self, user: User, location: StorageLocation, chunks: AsyncIterator[bytes]
+    ) -> ArchiveResult:
+        """The files of a tar stream, written below the directory ``location``: ``write`` on
+        it covers every path beneath."""
+        storage, location = await self._allowed(user, location, Action.WRITE)
+        return await storage.write_archive(location, chunks, max_bytes=self.max_upload_bytes)
+
+    async def download_archive(
+        self, user: User, location: StorageLocation, paths: Sequence[tuple[str, ...]]
+    ) -> AsyncIterator[bytes]:
+        """A tar stream of the files at ``paths`` below the directory ``location`` (at most
+        `ARCHIVE_MAX_PATHS`): ``read`` on it covers every path beneath."""
+        if len(paths) > ARCHIVE_MAX_PATHS:
+            raise BadInput(
+                f"an archive holds at most {ARCHIVE_MAX_PATHS} files",
+                fields={"paths": "too many"},
+            )
+        storage, location = await self._allowed(user, location, Action.READ)
+        return await storage.read_archive(location, paths)

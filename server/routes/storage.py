@@ -11,12 +11,25 @@
   gives the file that modification time, ``X-Glia-Executable: 1`` makes it executable by
   its owner: a workdir sync (``syncStorageDirectory``) compares both next time.
 
-Both authenticate and answer errors as every byte route does (`server.routes.base`); the
+``/api/storage-archive/CLUSTER/ORG/PROJECT/path`` carries many files of the directory ``path``
+as one tar stream (`cluster_gateway.storage_archive`):
+
+- ``PUT``: the body is a tar archive; each member (a file, or a directory) is written below
+  ``path`` as a ``PUT`` of it would be: its name checked, at most the upload limit, its
+  ``GLIA.checksum`` pax header (``xxh3-128=HEX``) verified, written atomically; a link or
+  special file is BAD_USER_INPUT. Files before a failure stay. Answers 201 with
+  ``{"files", "size"}``.
+- ``POST`` with ``{"paths": ["a/b.csv", …]}`` (at most 10,000): a tar archive of those files
+  (paths below ``path``), each with its ``GLIA.checksum``; a path that is not a file is left
+  out.
+
+All authenticate and answer errors as every byte route does (`server.routes.base`); the
 path is checked as GraphQL checks a storage URI (`glia.storage`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from urllib.parse import quote
@@ -27,11 +40,22 @@ from starlette.routing import Route
 
 from control_plane.platform import Platform
 from glia.errors import BadInput, PayloadTooLarge
-from glia.storage import FileType, StorageLocation, check_name, split_path
+from glia.storage import (
+    ARCHIVE_MAX_PATHS,
+    Checksum,
+    FileType,
+    StorageLocation,
+    archive_member_path,
+    check_name,
+    split_path,
+)
 from server.routes.base import authenticated_user, error_response, expected_errors
 from server.routes.monitoring import parse_range
 
 PREFIX = "/api/storage"
+ARCHIVE_PREFIX = "/api/storage-archive"
+# What a request for an archive may list: 10,000 paths of a few hundred bytes.
+ARCHIVE_REQUEST_BYTES = 8 * 1024 * 1024
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
@@ -70,6 +94,21 @@ def _mtime(request: Request) -> float | None:
             "X-Glia-Mtime must be seconds since the epoch", fields={"mtime": "not a time"}
         )
     return mtime
+
+
+def _checksum(request: Request) -> Checksum | None:
+    """``X-Glia-Checksum: xxh3-128=HEX`` (or ``sha256=HEX``), or ``X-Glia-Sha256: HEX``."""
+    declared = request.headers.get("x-glia-checksum")
+    if declared is not None:
+        return Checksum.parse(declared)
+    sha256 = request.headers.get("x-glia-sha256")
+    if sha256 is None:
+        return None
+    if not _SHA256.fullmatch(sha256.strip()):
+        raise BadInput(
+            "X-Glia-Sha256 must be 64 hexadecimal digits", fields={"checksum": "not SHA-256"}
+        )
+    return Checksum("sha256", sha256.strip().lower())
 
 
 def routes(platform: Callable[[], Platform]) -> list[Route]:
@@ -120,18 +159,13 @@ def routes(platform: Callable[[], Platform]) -> list[Route]:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and offset + int(declared) > limit:
             raise PayloadTooLarge(f"a file may hold at most {limit} bytes")
-        checksum = request.headers.get("x-glia-sha256")
-        if checksum is not None and not _SHA256.fullmatch(checksum.strip()):
-            raise BadInput(
-                "X-Glia-Sha256 must be 64 hexadecimal digits", fields={"sha256": "not SHA-256"}
-            )
         try:
             entry = await current.storage.upload(
                 user,
                 location,
                 request.stream(),
                 offset=offset,
-                sha256=checksum.strip() if checksum else None,
+                checksum=_checksum(request),
                 mtime=_mtime(request),
                 executable=request.headers.get("x-glia-executable") == "1",
             )
@@ -140,9 +174,73 @@ def routes(platform: Callable[[], Platform]) -> list[Route]:
             return Response(status_code=400)
         return JSONResponse({"entry": entry.to_wire()}, status_code=201)
 
+    @expected_errors
+    async def upload_archive(request: Request) -> Response:
+        current = platform()
+        user = await authenticated_user(request, current)
+        location = _location(request)
+        try:
+            result = await current.storage.upload_archive(user, location, request.stream())
+        except ClientDisconnect:
+            return Response(status_code=400)
+        return JSONResponse(result.to_wire(), status_code=201)
+
+    @expected_errors
+    async def download_archive(request: Request) -> Response:
+        current = platform()
+        user = await authenticated_user(request, current)
+        location = _location(request)
+        paths = _archive_paths(await _bounded_body(request, ARCHIVE_REQUEST_BYTES))
+        pieces = await current.storage.download_archive(user, location, paths)
+        return StreamingResponse(
+            pieces,
+            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"},
+            media_type="application/x-tar",
+        )
+
     path = PREFIX + "/{cluster}/{org}/{project}"
+    archive = ARCHIVE_PREFIX + "/{cluster}/{org}/{project}"
     return [
         Route(path + "/{path:path}", download, methods=["GET"]),
         Route(path + "/{path:path}", upload, methods=["PUT"]),
         Route(path, download, methods=["GET"]),
+        Route(archive + "/{path:path}", upload_archive, methods=["PUT"]),
+        Route(archive, upload_archive, methods=["PUT"]),
+        Route(archive + "/{path:path}", download_archive, methods=["POST"]),
+        Route(archive, download_archive, methods=["POST"]),
     ]
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the request may hold at most {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"the request may hold at most {limit} bytes")
+    return bytes(body)
+
+
+def _archive_paths(body: bytes) -> list[tuple[str, ...]]:
+    """``{"paths": ["a/b.csv", …]}``: each checked as a storage path, none empty; an empty
+    body asks for none."""
+    if not body.strip():
+        return []
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise BadInput(
+            'the body must be JSON: {"paths": [...]}', fields={"paths": "not JSON"}
+        ) from None
+    paths = data.get("paths") if isinstance(data, dict) else None
+    if not isinstance(paths, list) or len(paths) > ARCHIVE_MAX_PATHS:
+        raise BadInput(
+            f'the body must be {{"paths": [...]}} with at most {ARCHIVE_MAX_PATHS} paths',
+            fields={"paths": "a list of paths"},
+        )
+    found = [archive_member_path(path, "paths") if isinstance(path, str) else () for path in paths]
+    if not all(found):
+        raise BadInput("every path names a file below the directory", fields={"paths": "empty"})
+    return found

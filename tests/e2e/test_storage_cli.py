@@ -34,6 +34,7 @@ def test_cp_r_both_ways_with_update_filters_and_listings(
 ) -> None:
     source = tmp_path / "dataset"
     (source / "train" / "deep").mkdir(parents=True)
+    (source / "train" / "empty").mkdir()
     for index in range(30):
         (source / "train" / f"{index:02}.txt").write_text(f"sample {index}\n")
     (source / "train" / "deep" / "weights.bin").write_bytes(os.urandom(300_000))
@@ -51,6 +52,8 @@ def test_cp_r_both_ways_with_update_filters_and_listings(
         if not name.endswith(".tmp") and not name.startswith("cache") and name != ".gliaignore"
     }
     assert _tree(remote) == expected
+    # Files travel in archives, which make their directories; an empty one is made too.
+    assert (remote / "train" / "empty").is_dir()
 
     listed = cli.json("storage", "ls", "storage:datasets/v1")
     assert [(e["name"], e["type"]) for e in listed] == [

@@ -537,6 +537,7 @@ def _storage_file(world: World) -> str:
     tree = world.platform.settings.runtime_dir / "storage" / ORG / PROJECT
     tree.mkdir(parents=True, exist_ok=True)
     (tree / "matrix.txt").write_text("bytes")
+    (tree / "archive-source").mkdir(exist_ok=True)
     return f"/api/storage/{CLUSTER}/{ORG}/{PROJECT}/matrix.txt"
 
 
@@ -1462,6 +1463,31 @@ ROUTES: dict[tuple[str, str], RouteCase] = {
         lambda _: f"/api/storage/{CLUSTER}/{ORG}/{PROJECT}/uploaded",
         STORAGE_WRITE,
         ok_status=201,
+    ),
+    # Many files as a tar stream: an upload into a directory (an empty body is an empty
+    # archive), a download of the files listed in the body (none: an empty archive).
+    ("PUT", "/api/storage-archive/{cluster}/{org}/{project}/{path:path}"): RouteCase(
+        lambda _: f"/api/storage-archive/{CLUSTER}/{ORG}/{PROJECT}/archived",
+        STORAGE_WRITE,
+        ok_status=201,
+    ),
+    ("PUT", "/api/storage-archive/{cluster}/{org}/{project}"): RouteCase(
+        lambda _: f"/api/storage-archive/{CLUSTER}/{ORG}/{PROJECT}", STORAGE_WRITE, ok_status=201
+    ),
+    ("POST", "/api/storage-archive/{cluster}/{org}/{project}/{path:path}"): RouteCase(
+        lambda world: (
+            _storage_file(world).replace("/api/storage/", "/api/storage-archive/")[
+                : -len("/matrix.txt")
+            ]
+            + "/archive-source"
+        ),
+        expect(NOT_FOUND, ok=STORAGE_READERS),
+    ),
+    ("POST", "/api/storage-archive/{cluster}/{org}/{project}"): RouteCase(
+        lambda world: _storage_file(world).replace("/api/storage/", "/api/storage-archive/")[
+            : -len("/matrix.txt")
+        ],
+        expect(NOT_FOUND, ok=STORAGE_READERS),
     ),
     # Object bytes: a read, a write, an upload started, a delete (204, as S3, even of none).
     ("GET", BLOB_ROUTE): RouteCase(lambda _: f"{BLOB_URL}/k", BUCKET_READ),

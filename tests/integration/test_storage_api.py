@@ -5,8 +5,10 @@ operation checked (a stranger learns nothing, a reader cannot write)."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import stat
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -226,6 +228,8 @@ async def test_strangers_and_readers(server: ServedApi, tmp_path: Path) -> None:
             lambda s: s.cp(f"{project}/f", f"{project}/g"),
             lambda s: s.upload(source, f"{project}/g"),
             lambda s: s.download(f"{project}/f", tmp_path / "stolen"),
+            lambda s: s.upload_files([(source, "g")], project),
+            lambda s: s.download_files(project, [("f", tmp_path / "stolen")]),
         ):
             with pytest.raises(NotFound):
                 await operation(stranger.storage)
@@ -236,6 +240,194 @@ async def test_strangers_and_readers(server: ServedApi, tmp_path: Path) -> None:
             lambda s: s.cp(f"{project}/f", f"{project}/g"),
             lambda s: s.upload(source, f"{project}/g"),
             lambda s: s.upload_offset(f"{project}/g"),
+            lambda s: s.upload_files([(source, "g")], project),
         ):
             with pytest.raises(Forbidden):
                 await operation(reader.storage)
+
+
+def _tar(*members: tuple[tarfile.TarInfo, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for info, data in members:
+            info.size = len(data) if info.isreg() else 0
+            archive.addfile(info, io.BytesIO(data) if info.isreg() else None)
+    return buffer.getvalue()
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE, **pax: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE):
+        info.linkname = "/etc/passwd"
+    info.pax_headers = dict(pax)
+    return info
+
+
+def _partials(tree: Path) -> list[Path]:
+    return [p for p in tree.rglob("*") if p.name.endswith(".glia-partial")]
+
+
+async def test_archives_carry_many_files_and_refuse_hostile_members(
+    server: ServedApi, tmp_path: Path
+) -> None:
+    alice = server.user("alice")
+    local = tmp_path / "local"
+    (local / "sub").mkdir(parents=True)
+    names = ["a.txt", "sub/b c.bin", "sub/ünï.txt"]
+    for index, name in enumerate(names):
+        (local / name).write_bytes(os.urandom(1000 * index))
+        os.utime(local / name, (1_700_000_000 + index, 1_700_000_000 + index))
+    tree = storage_dir(server) / "alice" / "alice"
+    async with GliaClient(server.url, alice) as client:
+        sent = await client.storage.upload_files(
+            [(local / name, name) for name in names], f"{ROOT}/up"
+        )
+        assert (sent.files, sent.size) == (3, 3000)
+        for name in names:
+            assert (tree / "up" / name).read_bytes() == (local / name).read_bytes()
+        back = tmp_path / "back"
+        got = await client.storage.download_files(
+            f"{ROOT}/up", [(name, back / name) for name in names]
+        )
+        assert got == 3000
+        for name in names:
+            assert (back / name).read_bytes() == (local / name).read_bytes()
+            # The cluster's modification time comes along (glia storage cp --update).
+            assert (back / name).stat().st_mtime == (tree / "up" / name).stat().st_mtime
+        url = client.storage.archive_url(f"{ROOT}/hostile")
+
+    good = (_member("first.txt"), b"kept")
+    hostile = {
+        "traversal": _tar(good, (_member("../evil"), b"x")),
+        "absolute": _tar(good, (_member("/tmp/evil"), b"x")),
+        "control": _tar(good, (_member("bell\x07"), b"x")),
+        "symlink": _tar(good, (_member("link", tarfile.SYMTYPE), b"")),
+        "hard link": _tar(good, (_member("hard", tarfile.LNKTYPE), b"")),
+        "device": _tar(good, (_member("dev", tarfile.CHRTYPE), b"")),
+        "checksum": _tar(good, (_member("bad", **{"GLIA.checksum": "xxh3-128=" + "0" * 32}), b"x")),
+        "malformed checksum": _tar(good, (_member("bad", **{"GLIA.checksum": "md5=00"}), b"x")),
+        "not tar": b"this is no archive" * 100,
+        # tarfile holds a member's pax records in memory whole: they are bounded.
+        "huge header": _tar(good, (_member("big", comment="x" * (3 * 1024 * 1024)), b"x")),
+    }
+    async with httpx.AsyncClient() as http:
+        headers = {"Authorization": f"Bearer {alice}"}
+        for case, body in hostile.items():
+            response = await http.put(url, content=body, headers=headers)
+            assert response.status_code == 400, case
+            assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", case
+        # The limit (4 MiB here) holds for each member.
+        response = await http.put(
+            url, content=_tar((_member("huge"), b"\0" * (5 * 1024 * 1024))), headers=headers
+        )
+        assert response.status_code == 413
+        # What `tar c -C DIR .` makes: members named ./…, the directory itself ./
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            archive.add(local, arcname=".")
+        response = await http.put(
+            url.replace("/hostile", "/from-tar"), content=buffer.getvalue(), headers=headers
+        )
+        assert response.status_code == 201, response.text
+        assert response.json() == {"files": 3, "size": 3000}
+        assert (tree / "from-tar" / "sub" / "b c.bin").read_bytes() == (
+            local / "sub" / "b c.bin"
+        ).read_bytes()
+    # What came before a refused member was written whole; nothing else, nothing half.
+    assert sorted(p.name for p in (tree / "hostile").iterdir()) == ["first.txt"]
+    assert (tree / "hostile" / "first.txt").read_bytes() == b"kept"
+    assert _partials(tree) == []
+    assert not (tree.parent / "evil").exists()
+
+
+async def test_archive_downloads_send_only_files_inside_the_tree(
+    server: ServedApi, tmp_path: Path
+) -> None:
+    alice = server.user("alice")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("secret")
+    tree = storage_dir(server) / "alice" / "alice"
+    async with GliaClient(server.url, alice) as client:
+        await client.storage.mkdir(f"{ROOT}/d")
+        (tree / "d" / "f").write_text("inside")
+        os.symlink(outside, tree / "d" / "escape")
+        os.symlink(outside / "secret", tree / "d" / "secret-link")
+        with pytest.raises(NotFound):
+            await client.storage.download_files(
+                f"{ROOT}/d",
+                [("f", tmp_path / "f"), ("escape/secret", tmp_path / "s1")],
+            )
+        # None of them there: an empty archive, and NOT_FOUND all the same.
+        with pytest.raises(NotFound):
+            await client.storage.download_files(f"{ROOT}/d", [("gone", tmp_path / "gone")])
+        # And none sent: nothing written.
+        assert (await client.storage.upload_files([], f"{ROOT}/d")).files == 0
+        url = client.storage.archive_url(f"{ROOT}/d")
+    async with httpx.AsyncClient() as http:
+        headers = {"Authorization": f"Bearer {alice}"}
+        asked = {"paths": ["f", "escape/secret", "secret-link"]}
+        response = await http.post(url, json=asked, headers=headers)
+        assert response.status_code == 200
+        with tarfile.open(fileobj=io.BytesIO(response.content)) as archive:
+            assert archive.getnames() == ["f"]
+            member = archive.extractfile("f")
+            assert member is not None and member.read() == b"inside"
+        for paths in (["../x"], ["/etc/passwd"], "f", ["a\x00b"]):
+            response = await http.post(url, json={"paths": paths}, headers=headers)
+            assert response.status_code == 400, paths
+    assert (tmp_path / "f").read_text() == "inside"
+    assert not (tmp_path / "s1").exists()
+
+
+async def test_a_directory_swapped_for_a_link_refuses_every_operation(
+    server: ServedApi, tmp_path: Path
+) -> None:
+    """A job swaps a directory of its tree for a link to outside it; then every operation
+    that goes through that directory is refused, and nothing outside is read or written."""
+    alice = server.user("alice")
+    outside = tmp_path / "outside"
+    (outside / "sub").mkdir(parents=True)
+    (outside / "f").write_text("secret")
+    (outside / "sub" / "x").write_text("secret")
+    source = tmp_path / "planted"
+    source.write_text("planted")
+    tree = storage_dir(server) / "alice" / "alice"
+    async with GliaClient(server.url, alice) as client:
+        storage = client.storage
+        await storage.upload(source, f"{ROOT}/d/f")
+        await storage.upload(source, f"{ROOT}/d/sub/x")
+        await storage.upload(source, f"{ROOT}/g")
+        os.rename(tree / "d", tree / "d.old")
+        os.symlink(outside, tree / "d")
+        operations = {
+            "stat": lambda: storage.stat(f"{ROOT}/d/f"),
+            "ls": lambda: storage.list(f"{ROOT}/d"),
+            "mkdir": lambda: storage.mkdir(f"{ROOT}/d/new"),
+            "mv from": lambda: storage.mv(f"{ROOT}/d/f", f"{ROOT}/moved"),
+            "mv into": lambda: storage.mv(f"{ROOT}/g", f"{ROOT}/d/g"),
+            "cp from": lambda: storage.cp(f"{ROOT}/d/f", f"{ROOT}/copied"),
+            "cp into": lambda: storage.cp(f"{ROOT}/g", f"{ROOT}/d/g"),
+            "rm": lambda: storage.rm(f"{ROOT}/d/f"),
+            "rm -r": lambda: storage.rm(f"{ROOT}/d/sub", recursive=True),
+            "glob": lambda: storage.glob(f"{ROOT}/d", "*"),
+            "du": lambda: storage.du(f"{ROOT}/d"),
+            "upload": lambda: storage.upload(source, f"{ROOT}/d/planted"),
+            "download": lambda: storage.download(f"{ROOT}/d/f", tmp_path / "stolen"),
+            "upload many": lambda: storage.upload_files([(source, "planted")], f"{ROOT}/d"),
+            "download many": lambda: storage.download_files(
+                f"{ROOT}/d", [("f", tmp_path / "stolen")]
+            ),
+            "upload offset": lambda: storage.upload_offset(f"{ROOT}/d/f"),
+        }
+        for name, operation in operations.items():
+            with pytest.raises(BadInput):
+                await operation()
+                pytest.fail(name)
+        # The link itself is the tree's: it can be removed, and what it pointed to stays.
+        assert await storage.rm(f"{ROOT}/d") == 1
+    assert sorted(str(p.relative_to(outside)) for p in outside.rglob("*")) == ["f", "sub", "sub/x"]
+    assert (outside / "f").read_text() == "secret"
+    assert (outside / "sub" / "x").read_text() == "secret"
+    assert not (tmp_path / "stolen").exists()

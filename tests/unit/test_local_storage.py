@@ -3,17 +3,20 @@ paths it refuses, beneath the API's checks."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
-import shutil
-from collections.abc import AsyncIterator
+import tarfile
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
+from cluster_gateway import storage_archive, tree_fd
 from cluster_gateway.storage import WRITE_BUFFER_BYTES, LocalStorage
 from glia.errors import BadInput, Conflict
-from glia.storage import StorageLocation, partial_name
+from glia.storage import ARCHIVE_CHECKSUM, Checksum, StorageLocation, new_hash, partial_name
 
 HOME = StorageLocation("default", "acme", "vision")
 
@@ -38,11 +41,11 @@ async def storage(tmp_path: Path) -> LocalStorage:
 async def test_a_write_lands_whole_and_checked(storage: LocalStorage, size: int) -> None:
     data = os.urandom(size)
     digest = hashlib.sha256(data).hexdigest()
-    entry = await storage.write(HOME.child("f"), chunks(data), sha256=digest)
+    entry = await storage.write(HOME.child("f"), chunks(data), checksum=Checksum("sha256", digest))
     assert entry.size == size
     assert (storage.root / "acme" / "vision" / "f").read_bytes() == data
     with pytest.raises(BadInput):
-        await storage.write(HOME.child("g"), chunks(data), sha256="0" * 64)
+        await storage.write(HOME.child("g"), chunks(data), checksum=Checksum("sha256", "0" * 64))
     assert not (storage.root / "acme" / "vision" / "g").exists()
     assert await storage.partial_size(HOME.child("g")) == 0
 
@@ -58,7 +61,10 @@ async def test_a_cut_write_keeps_what_came_and_resumes(storage: LocalStorage, cu
     with pytest.raises(Conflict):
         await storage.write(target, chunks(b"x"), offset=kept + 1)
     entry = await storage.write(
-        target, chunks(data[kept:]), offset=kept, sha256=hashlib.sha256(data).hexdigest()
+        target,
+        chunks(data[kept:]),
+        offset=kept,
+        checksum=Checksum("sha256", hashlib.sha256(data).hexdigest()),
     )
     assert entry.size == len(data)
     assert (storage.root / "acme" / "vision" / "big").read_bytes() == data
@@ -105,31 +111,120 @@ async def test_a_write_makes_its_directories(storage: LocalStorage) -> None:
         await storage.write(HOME.child("plain", "under"), chunks(b"x"))
 
 
-async def test_a_directory_swapped_for_a_link_after_its_check_is_refused(
-    storage: LocalStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    await storage.write(HOME.child("d", "f"), chunks(b"inside"))
+def _operations(storage: LocalStorage) -> dict[str, Callable[[], Awaitable[object]]]:
+    """Every operation, each on a path through the directory ``d``."""
+
+    async def read() -> list[bytes]:
+        return [chunk async for chunk in storage.read(HOME.child("d", "f"))]
+
+    return {
+        "stat": lambda: storage.stat(HOME.child("d", "f")),
+        "list": lambda: storage.list(HOME.child("d"), after=None, limit=10),
+        "mkdir": lambda: storage.mkdir(HOME.child("d", "new")),
+        "mv from": lambda: storage.move(HOME.child("d", "f"), HOME.child("moved")),
+        "mv into": lambda: storage.move(HOME.child("g"), HOME.child("d", "g")),
+        "cp from": lambda: storage.copy(HOME.child("d", "f"), HOME.child("copied")),
+        "cp into": lambda: storage.copy(HOME.child("g"), HOME.child("d", "g")),
+        "rm": lambda: storage.remove(HOME.child("d", "f")),
+        "rm -r": lambda: storage.remove(HOME.child("d", "sub"), recursive=True),
+        "glob": lambda: storage.glob(HOME.child("d"), "*", limit=10),
+        "du": lambda: storage.usage(HOME.child("d"), time_limit_s=5),
+        "upload": lambda: storage.write(HOME.child("d", "planted"), chunks(b"x")),
+        "download": read,
+        "partial": lambda: storage.partial_size(HOME.child("d", "f")),
+    }
+
+
+def _outside(tmp_path: Path) -> Path:
     outside = tmp_path / "outside"
-    outside.mkdir()
+    (outside / "sub").mkdir(parents=True)
     (outside / "f").write_text("secret")
+    (outside / "sub" / "x").write_text("secret")
+    return outside
+
+
+def _untouched(outside: Path) -> None:
+    assert sorted(str(p.relative_to(outside)) for p in outside.rglob("*")) == [
+        "f",
+        "sub",
+        "sub/x",
+    ]
+    assert (outside / "f").read_text() == "secret"
+    assert (outside / "sub" / "x").read_text() == "secret"
+
+
+@pytest.mark.parametrize("operation", list(_operations(LocalStorage(Path("/")))))
+async def test_a_directory_swapped_for_a_link_after_its_check_is_refused(
+    storage: LocalStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, operation: str
+) -> None:
+    """The race: each name on a path is checked (a directory), and a job swaps it for a
+    link to outside the tree before the server opens it. The open refuses the link."""
+    await storage.write(HOME.child("d", "f"), chunks(b"inside"))
+    await storage.write(HOME.child("d", "sub", "x"), chunks(b"inside"))
+    await storage.write(HOME.child("g"), chunks(b"g"))
+    outside = _outside(tmp_path)
     swapped = storage.root / "acme" / "vision" / "d"
-    checked = storage._path
+    opened = tree_fd.open_directory
 
-    def check_then_swap(location: StorageLocation, *, follow_last: bool = True) -> str:
-        # The race: the path is checked, then a job replaces a directory with a link.
-        path = checked(location, follow_last=follow_last)
-        if swapped.is_dir() and not swapped.is_symlink():
-            shutil.rmtree(swapped)
+    def swap_then_open(name: str, dir_fd: int) -> int:
+        if name == "d" and not swapped.is_symlink():
+            os.rename(swapped, swapped.with_name("d.old"))
             os.symlink(outside, swapped)
-        return path
+        return opened(name, dir_fd)
 
-    monkeypatch.setattr(storage, "_path", check_then_swap)
-    with pytest.raises(BadInput, match="replaced by a link"):
-        [chunk async for chunk in storage.read(HOME.child("d", "f"))]
-    monkeypatch.setattr(storage, "_path", checked)
-    os.unlink(swapped)
-    await storage.mkdir(HOME.child("d"))
-    monkeypatch.setattr(storage, "_path", check_then_swap)
-    with pytest.raises(BadInput):  # by the walk, or by a later check of the path
-        await storage.write(HOME.child("d", "planted"), chunks(b"x"))
-    assert sorted(p.name for p in outside.iterdir()) == ["f"]
+    monkeypatch.setattr(tree_fd, "open_directory", swap_then_open)
+    with pytest.raises(BadInput):
+        await _operations(storage)[operation]()
+    _untouched(outside)
+
+
+@pytest.mark.parametrize("operation", list(_operations(LocalStorage(Path("/")))))
+async def test_a_link_out_of_the_tree_is_never_followed(
+    storage: LocalStorage, tmp_path: Path, operation: str
+) -> None:
+    """A directory replaced by a link to outside (absolute, or relative with '..') before
+    the call: refused, and nothing outside read or written."""
+    await storage.write(HOME.child("g"), chunks(b"g"))
+    outside = _outside(tmp_path)
+    tree = storage.root / "acme" / "vision"
+    # The relative link climbs out with '..': tmp_path/storage/acme/vision -> tmp_path.
+    for target in (str(outside), "../../../outside"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tree / "d")
+        os.symlink(target, tree / "d")
+        with pytest.raises(BadInput):
+            await _operations(storage)[operation]()
+        _untouched(outside)
+
+
+async def test_links_inside_the_tree_are_followed(storage: LocalStorage) -> None:
+    await storage.write(HOME.child("real", "f"), chunks(b"inside"))
+    tree = storage.root / "acme" / "vision"
+    os.symlink("real", tree / "rel")
+    os.symlink(tree / "real", tree / "abs")
+    os.symlink("../real/f", tree / "real" / "up")
+    for path in (("rel", "f"), ("abs", "f"), ("real", "up")):
+        assert b"".join([c async for c in storage.read(HOME.child(*path))]) == b"inside"
+    assert [e.name for e in (await storage.list(HOME.child("rel"), after=None, limit=9))[0]] == [
+        "f",
+        "up",
+    ]
+    os.symlink("loop", tree / "loop")
+    with pytest.raises(BadInput):
+        await storage.stat(HOME.child("loop"), follow=True)
+
+
+async def test_an_archive_download_streams_big_files_in_blocks(storage: LocalStorage) -> None:
+    big = os.urandom(storage_archive.PIECE_BYTES + 12345)
+    await storage.write(HOME.child("d", "big"), chunks(big))
+    await storage.write(HOME.child("d", "e", "small"), chunks(b"small"))
+    pieces = await storage.read_archive(HOME.child("d"), [("e", "small"), ("big",), ("gone",)])
+    body = b"".join([piece async for piece in pieces])
+    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+        assert archive.getnames() == ["e/small", "big"]
+        small = archive.getmember("e/small")
+        digest = new_hash()
+        digest.update(b"small")
+        assert small.pax_headers[ARCHIVE_CHECKSUM] == f"xxh3-128={digest.hexdigest()}"
+        member = archive.extractfile("big")
+        assert member is not None and member.read() == big

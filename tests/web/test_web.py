@@ -4,6 +4,7 @@ read its logs, kill one, admin pages for admins only, the API explorer."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -132,3 +133,22 @@ def test_a_narrow_window_keeps_the_page_usable(page: Page, platform: Platform) -
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 400, f"the page is {width}px wide on a 390px window"
     screenshot(page, "jobs-narrow")
+
+
+def test_the_run_form_takes_volumes(page: Page, platform: Platform, tmp_path: Path) -> None:
+    source = tmp_path / "in.txt"
+    source.write_text("mounted from storage\n")
+    platform.cli.ok("storage", "cp", str(source), "storage:web-data/in.txt")
+    sign_in(page, platform, "admin", platform.admin_password)
+    nav(page, "Run a job").click()
+    page.wait_for_url(re.compile(r".*/run/?$"))
+    page.get_by_label("Command").fill("cat /var/data/in.txt")
+    page.get_by_label("Volumes").fill("storage:web-data:/usr/data")
+    page.get_by_role("button", name="Run").click()
+    expect(page.locator("#volumes").locator("xpath=..")).to_be_visible()
+    expect(page.get_by_role("alert").first).to_contain_text("inside /usr")
+    page.get_by_label("Volumes").fill("storage:web-data:/var/data:ro")
+    page.get_by_role("button", name="Run").click()
+    page.wait_for_url(re.compile(r".*/jobs/job-[0-9a-f-]+/?$"))
+    expect(page.locator("#job-status")).to_contain_text("succeeded", timeout=20_000)
+    expect(page.locator("#log")).to_contain_text("mounted from storage")
