@@ -8,6 +8,7 @@ from typing import Any
 
 import reflex as rx
 
+from glia.volumes import SECRET_PREFIX, parse_volume
 from sdk import BadInput, GliaError, parse_duration
 from web.layout import field, page
 from web.session import SessionState
@@ -18,6 +19,8 @@ _FORM_FIELDS = {
     "preset": "preset",
     "env": "env",
     "workingDir": "working_dir",
+    "volumes": "volumes",
+    "secretEnv": "env",
     "name": "name",
     "tags": "tags",
     "lifeSpanSeconds": "life_span",
@@ -93,13 +96,24 @@ def _submission(form: dict[str, Any]) -> dict[str, Any]:
     except ValueError as error:
         raise ValueError(f"command: {error}") from None
     env: dict[str, str] = {}
+    secret_env: dict[str, str] = {}
     for number, line in enumerate(str(form.get("env") or "").splitlines(), start=1):
         if not line.strip():
             continue
         name, sep, value = line.partition("=")
         if not sep:
             raise ValueError(f"env: line {number} is not NAME=value")
-        env[name.strip()] = value
+        if value.startswith(SECRET_PREFIX):
+            secret_env[name.strip()] = value.removeprefix(SECRET_PREFIX)
+        else:
+            env[name.strip()] = value
+    volumes = []
+    for line in str(form.get("volumes") or "").splitlines():
+        if line.strip():
+            try:
+                volumes.append(parse_volume(line.strip()))
+            except BadInput as error:
+                raise ValueError(f"volumes: {error.message}") from None
     life_span = str(form.get("life_span") or "").strip()
     try:
         life_span_s = parse_duration(life_span).total_seconds() if life_span else None
@@ -110,6 +124,8 @@ def _submission(form: dict[str, Any]) -> dict[str, Any]:
         "command": command,
         "preset": str(form.get("preset") or "") or None,
         "env": env,
+        "secret_env": secret_env,
+        "volumes": volumes,
         "working_dir": str(form.get("working_dir") or "").strip() or None,
         "name": str(form.get("name") or "").strip() or None,
         "tags": tags,
@@ -170,7 +186,18 @@ def run() -> rx.Component:
                     "Environment",
                     rx.text_area(name="env", placeholder="EPOCHS=3", rows="3", id="env"),
                     RunState.errors["env"],
-                    "One NAME=value a line.",
+                    "One NAME=value a line; NAME=secret:KEY takes the value of a secret.",
+                ),
+                field(
+                    "Volumes",
+                    rx.text_area(
+                        name="volumes",
+                        placeholder="storage:data:/var/data:ro\ndisk:scratch:/mnt/scratch",
+                        rows="2",
+                        id="volumes",
+                    ),
+                    RunState.errors["volumes"],
+                    "One KIND:REF:PATH[:ro] a line: storage, disk or secret.",
                 ),
                 field(
                     "Working directory",
