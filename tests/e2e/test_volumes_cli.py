@@ -3,6 +3,7 @@ read-write, a disk mounted by one job at a time, and what a user may not mount."
 
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
 
@@ -105,3 +106,19 @@ def test_a_disk_keeps_its_files_and_is_mounted_by_one_job_at_a_time(cli: Cli) ->
     cli.ok("kill", holder)
     cli.wait_status(waiter, "succeeded")
     assert "f" in cli.ok("logs", waiter).split()
+
+
+@needs_disks
+def test_readme_data_in_jobs_runs_as_written(cli: Cli) -> None:
+    readme = Path(__file__).parents[2] / "README.md"
+    text = readme.read_text().split("### Data in jobs", 1)[1]
+    block = text.split("```sh\n", 1)[1].split("```", 1)[0]
+    outputs = []
+    for line in block.splitlines():
+        command = line.split("  #")[0].strip()
+        if command:
+            args = shlex.split(command)
+            assert args[0] == "glia"
+            outputs.append(cli.ok(*args[1:]))
+    assert "/scratch" in outputs[2]  # df of the mounted disk
+    assert "scratch" in outputs[3] and "1.0 GiB" in outputs[3]
