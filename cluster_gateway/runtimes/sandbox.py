@@ -56,7 +56,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 # What programs need of /etc (see the module docstring); missing ones are skipped.
 ETC = (
@@ -88,6 +88,8 @@ ETC = (
 SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # What setpriv needs to switch to the job's uid; all of it is gone once it has.
 SWITCH_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_DAC_OVERRIDE")
+# Sets variables for the command, run after the switch to the job's uid (`held_env`).
+ENV = "/usr/bin/env"
 # Where a job's scratch dir and HOME are in its sandbox.
 WORK = "/job/work"
 HOME = "/job/home"
@@ -228,6 +230,7 @@ class Sandbox:
         tmpfs_bytes: int | None,
         shm_bytes: int | None = None,
         volumes: Sequence[Bind] = (),
+        held_env: Mapping[str, str] | None = None,
     ) -> list[str]:
         """bwrap's argv for ``command``; ``working_dir`` and ``home`` are host paths (see
         `job_binds`); ``uid``/``gid`` (only when run by root): switch to them; ``status_fd``:
@@ -283,6 +286,10 @@ class Sandbox:
                 "--no-new-privs",
                 "--",
             ]
+        if held_env:
+            # Variables kept from bwrap and setpriv (they run as root): set for the command
+            # by env, which runs as the job's uid already.
+            args += [ENV, *(f"{name}={value}" for name, value in held_env.items())]
         return args + command
 
     def find_command(

@@ -182,6 +182,44 @@ def _drop_privileges(uid: int, gid: int) -> None:
         raise OSError(number, f"prctl(PR_SET_NO_NEW_PRIVS): {os.strerror(number)}")
 
 
+# What glibc drops from the environment of a privileged program (its `unsecvars`): the
+# loader's and libc's variables that load code or files of the caller's choosing.
+UNSAFE_ENV = frozenset(
+    {
+        "GCONV_PATH",
+        "GETCONF_DIR",
+        "GLIBC_TUNABLES",
+        "HOSTALIASES",
+        "LD_AUDIT",
+        "LD_DEBUG",
+        "LD_DEBUG_OUTPUT",
+        "LD_DYNAMIC_WEAK",
+        "LD_HWCAP_MASK",
+        "LD_LIBRARY_PATH",
+        "LD_ORIGIN_PATH",
+        "LD_PRELOAD",
+        "LD_PROFILE",
+        "LD_SHOW_AUXV",
+        "LD_USE_LOAD_BIAS",
+        "LOCALDOMAIN",
+        "LOCPATH",
+        "MALLOC_TRACE",
+        "NIS_PATH",
+        "NLSPATH",
+        "RESOLV_HOST_CONF",
+        "RES_OPTIONS",
+        "TMPDIR",
+        "TZDIR",
+    }
+)
+
+
+def split_unsafe_env(env: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """``env`` without `UNSAFE_ENV` (and any other LD_ variable), and what was taken out."""
+    held = {k: v for k, v in env.items() if k in UNSAFE_ENV or k.startswith("LD_")}
+    return {k: v for k, v in env.items() if k not in held}, held
+
+
 def start_command(launch: Launch, stdout: int, stderr: int, status_fd: int | None) -> int:
     """Fork and exec the job in a new session; the child joins the cgroup (or gets the
     rlimits) before exec, so nothing of the job runs unconfined. In a sandbox it executes bwrap
@@ -233,6 +271,12 @@ def start_command(launch: Launch, stdout: int, stderr: int, status_fd: int | Non
                     gid=launch.gid,
                     volumes=launch.volumes,
                 )
+                env, held = launch.env, dict[str, str]()
+                if launch.uid is not None:
+                    # bwrap and setpriv run as root: what the loader reads from the
+                    # environment (LD_PRELOAD…) must not reach them; the job's command gets
+                    # those variables from /usr/bin/env, after the switch to its uid.
+                    env, held = split_unsafe_env(launch.env)
                 argv = sandbox.command_line(
                     command,
                     working_dir=launch.cwd,
@@ -244,11 +288,12 @@ def start_command(launch: Launch, stdout: int, stderr: int, status_fd: int | Non
                     tmpfs_bytes=launch.tmpfs_bytes,
                     shm_bytes=launch.shm_bytes,
                     volumes=launch.volumes,
+                    held_env=held,
                 )
                 if status_fd is not None:
                     os.set_inheritable(status_fd, True)
                 step = "sandbox"
-                os.execve(argv[0], argv, launch.env)
+                os.execve(argv[0], argv, env)
             # No sandbox: the scratch dir is entered through a descriptor opened before the
             # switch (its parents are the runtime's, 0700); a dir the job asked for, after.
             directory = None

@@ -456,3 +456,27 @@ async def test_shared_memory_is_the_size_of_the_presets(runtime: LocalRuntime, h
     await run_to_end(runtime, default)
     shm_kib, _tmp, verdict = await output(runtime, "shm-default")
     assert int(shm_kib) == 256 * 1024 and verdict == "filled"
+
+
+async def test_the_loaders_variables_reach_the_job_and_nothing_run_as_root(
+    runtime: LocalRuntime, host: Host
+) -> None:
+    """bwrap and setpriv run as root: LD_PRELOAD and its kind must not reach them (a library
+    the job can write would run as root), yet the job's command gets them all."""
+    spec = host.spec(
+        "loader-env",
+        'echo "preload=$LD_PRELOAD path=$LD_LIBRARY_PATH tz=$TZDIR"',
+        ALICE,
+        env={
+            "LD_PRELOAD": "/nonexistent/evil.so",
+            "LD_LIBRARY_PATH": "/opt/cuda/lib",
+            "TZDIR": "/opt/tz",
+        },
+    )
+    state = await run_to_end(runtime, spec)
+    assert state.exit_code == 0, state
+    lines = await output(runtime, "loader-env")
+    assert "preload=/nonexistent/evil.so path=/opt/cuda/lib tz=/opt/tz" in lines
+    # The loader complains once per program that got LD_PRELOAD: the job's shell, only.
+    complaints = [line for line in lines if "evil.so" in line and "ld.so" in line]
+    assert len(complaints) == 1, lines
