@@ -9,6 +9,7 @@ decides what should run, the gateway reports what does.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -17,6 +18,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import Field
 
+from cluster_gateway.exec import ExecSession
 from glia.clusters import Resources
 from glia.errors import GliaError
 from glia.jobs import JobReason
@@ -202,3 +204,21 @@ class Gateway(Protocol):
     ) -> AsyncIterator[bytes]: ...
 
     async def forget(self, job_id: str) -> None: ...
+
+    # Exec and port-forward (cluster_gateway/exec.py): NotFound for an unknown workload,
+    # Conflict for one that is not running; ``exec`` runs ``command`` inside the workload (its
+    # sandbox, mounts, env, working dir, uid and cgroup), with a PTY of ``rows`` x ``cols``
+    # for ``tty``; ``connect`` opens a TCP connection to its ``port`` (in its network).
+    async def exec(
+        self,
+        job_id: str,
+        command: Sequence[str],
+        *,
+        tty: bool = False,
+        rows: int | None = None,
+        cols: int | None = None,
+    ) -> ExecSession: ...
+
+    async def connect(
+        self, job_id: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...

@@ -65,6 +65,7 @@ from sdk.sharing import AclResource, ServiceAccountsResource
 from sdk.storage import StorageResource
 
 if TYPE_CHECKING:
+    from sdk.exec import ExecResource
     from sdk.subscriptions import Subscriptions
 
 # `job-` and a UUID.
@@ -152,6 +153,13 @@ class GliaClient:
         self.storage = StorageResource(self)
         self.quotas = QuotasResource(self)
         self.disks = DisksResource(self)
+
+    @property
+    def exec(self) -> ExecResource:
+        """Exec, attach and port-forward (`sdk.exec`, imported on first use)."""
+        from sdk.exec import ExecResource
+
+        return ExecResource(self)
 
     @property
     def graphql_url(self) -> str:

@@ -56,6 +56,7 @@ from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
 
+from cluster_gateway.exec import ExecSession
 from cluster_gateway.gateway import (
     ClusterCapacity,
     JobIsolation,
@@ -65,6 +66,7 @@ from cluster_gateway.gateway import (
     WorkloadWatch,
 )
 from cluster_gateway.runtimes import cgroups, gpus, isolation, jobdir, jobstate, logfile, notify
+from cluster_gateway.runtimes import exec as job_exec
 from cluster_gateway.runtimes.base import Runtime, check_job_id
 from cluster_gateway.runtimes.sandbox import HOME as SANDBOX_HOME
 from cluster_gateway.runtimes.sandbox import Sandbox
@@ -1023,6 +1025,30 @@ class LocalRuntime(Runtime):
 
     def _read_state(self, job_id: str, *, declare_lost: bool) -> WorkloadState:
         return jobstate.read_state(self._jobs_dir / job_id, declare_lost=declare_lost)
+
+    # --- exec and port-forward (runtimes/exec.py) ------------------------------------------------
+
+    async def exec(
+        self,
+        job_id: str,
+        command: Sequence[str],
+        *,
+        tty: bool = False,
+        rows: int | None = None,
+        cols: int | None = None,
+    ) -> ExecSession:
+        job_dir = await self._existing_dir(job_id)
+        job = await asyncio.to_thread(job_exec.read_job_process, job_dir)
+        await job_exec.ready(job)
+        return await job_exec.LocalExec.start(job, command, tty=tty, rows=rows, cols=cols)
+
+    async def connect(
+        self, job_id: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        job_dir = await self._existing_dir(job_id)
+        job = await asyncio.to_thread(job_exec.read_job_process, job_dir)
+        await job_exec.ready(job)
+        return await job_exec.connect(job, port)
 
 
 def _read_log_batch(reader: logfile.LogReader) -> LogBatch | None:
