@@ -63,6 +63,9 @@ def exec_command(
     it is not a terminal; stdout and stderr stay apart."""
     from cli.session import current_config, open_client, run_async
 
+    if command and command[0] == "--":  # `glia exec JOB -- CMD`: the -- is not the command's
+        command = command[1:]
+
     async def go() -> int:
         async with open_client(current_config()) as client:
             rows, cols = _terminal_size() if tty else (None, None)
