@@ -75,6 +75,9 @@ DRAIN_S = 1.0
 MAX_ARGS = 1024
 MAX_TERMINAL = 10_000
 CLONE_NEWNET = 0x40000000
+# What a tunnelled connection may hold unread from the job (reads pause past twice this):
+# large, so that a fast stream crosses in few frames.
+TUNNEL_BUFFER_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -443,7 +446,7 @@ async def connect(job: JobProcess, port: int) -> tuple[asyncio.StreamReader, asy
             f"nothing answers on port {port} of job {job.job_id}: {exc.strerror or exc}"
         ) from None
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return await asyncio.open_connection(sock=sock, limit=CHUNK_BYTES)
+    return await asyncio.open_connection(sock=sock, limit=TUNNEL_BUFFER_BYTES)
 
 
 def _socket_in_namespace(pid: int) -> socket.socket:
