@@ -21,7 +21,8 @@ pytestmark = pytest.mark.e2e
 def test_exec_exit_codes_streams_and_the_jobs_view(server: Server, cli: Cli) -> None:
     cli.ok("run", "--detach", "--name", "box", "-e", "GREETING=hi", "--", "sleep", "120")
     cli.wait_status("box", "running")
-    result = cli("exec", "box", "--", "sh", "-c", 'echo "$GREETING"; pwd; id -u; echo e >&2; exit 3')
+    script = 'echo "$GREETING"; pwd; id -u; echo e >&2; exit 3'
+    result = cli("exec", "box", "--", "sh", "-c", script)
     assert result.returncode == 3, result.stderr
     out = result.stdout.splitlines()
     assert out[0] == "hi" and out[1] == "/job/work"
