@@ -204,3 +204,20 @@ async def forward(
         for (local, remote), port in zip(ports.items(), tunnel.ports, strict=True):
             say(f"Forwarding 127.0.0.1:{port or local} -> {ref}:{remote}")
         await tunnel.serve_forever()
+
+
+async def forward_when_running(client: GliaClient, job_id: str, ports: dict[int, int]) -> None:
+    """``glia run --port-forward``: the tunnel once the job runs, until cancelled; a failure
+    is said on stderr and leaves the run going."""
+    from cli import formatting
+    from sdk import GliaError, JobStatus
+
+    try:
+        async for job in client.jobs.watch_status(job_id):
+            if job.status is JobStatus.RUNNING:
+                break
+            if job.status.is_finished:
+                return
+        await forward(client, job_id, ports, formatting.notice)
+    except GliaError as exc:
+        formatting.notice(f"port-forward: {exc.message}")

@@ -290,6 +290,13 @@ def run(
         help="Give the job the API's URL and a token of yours while it runs (GLIA_API_URL, "
         "GLIA_TOKEN), so it can use glia and the SDK.",
     ),
+    port_forward: list[str] = typer.Option(
+        [],
+        "--port-forward",
+        metavar="LOCAL:REMOTE",
+        help="While the output is followed, carry local port LOCAL to the job's port REMOTE "
+        "once it runs (repeatable; see glia port-forward).",
+    ),
     detach: bool = flag("--detach", help="Print the job id and return once it is submitted."),
     output: OutputFormat = output_option(),
     raw: bool = RAW,
@@ -299,12 +306,18 @@ def run(
     Ctrl-C detaches: the job keeps running. With -o json or yaml, the job's output goes to
     stderr and the finished job is printed on stdout.
     """
+    import asyncio
+
     from cli import formatting
     from cli.errors import EX_INTERRUPTED
+    from cli.exec import forward_when_running, parse_ports
     from cli.session import current_config, open_client, run_async, spinner, working_project
     from sdk import BadInput, JobStatus, parse_duration
 
     variables = parse_env(env, env_file)
+    forwards = parse_ports(port_forward)
+    if forwards and detach:
+        raise BadInput("--port-forward needs the job followed: leave out --detach")
     try:
         life_span_s = parse_duration(life_span).total_seconds() if life_span else None
         timeout_s = parse_duration(schedule_timeout).total_seconds() if schedule_timeout else None
@@ -347,26 +360,39 @@ def run(
                     typer.echo(job.id)
                 return 0
             formatting.notice(job.id)
-            async with spinner(f"Waiting for {job.id} to start") as waiting:
-                chunks = client.jobs.log_text(job.id, follow=True)
-                async with contextlib.aclosing(chunks):
-                    async for chunk in chunks:
-                        waiting.stop()
-                        if structured:
-                            formatting.notice(chunk.text.rstrip("\n"))
-                        else:
-                            formatting.print_log_text(chunk, raw=raw)
-                job = await client.jobs.get(job.id)
-                if not job.status.is_finished:  # the log stream ended first: wait for the end
-                    updates = client.jobs.watch_status(job.id)
-                    async with contextlib.aclosing(updates):
-                        async for update in updates:
-                            job = update
-            if structured:
-                formatting.print_data(job, output)
-            if job.status is not JobStatus.SUCCEEDED:
-                formatting.notice(ending(job))
-            return job_exit_code(job)
+            tunnel = (
+                asyncio.ensure_future(forward_when_running(client, job.id, forwards))
+                if forwards
+                else None
+            )
+            try:
+                return await follow(client, job)
+            finally:
+                if tunnel is not None:
+                    tunnel.cancel()
+                    await asyncio.gather(tunnel, return_exceptions=True)
+
+    async def follow(client: GliaClient, job: Job) -> int:
+        async with spinner(f"Waiting for {job.id} to start") as waiting:
+            chunks = client.jobs.log_text(job.id, follow=True)
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    waiting.stop()
+                    if structured:
+                        formatting.notice(chunk.text.rstrip("\n"))
+                    else:
+                        formatting.print_log_text(chunk, raw=raw)
+            job = await client.jobs.get(job.id)
+            if not job.status.is_finished:  # the log stream ended first: wait for the end
+                updates = client.jobs.watch_status(job.id)
+                async with contextlib.aclosing(updates):
+                    async for update in updates:
+                        job = update
+        if structured:
+            formatting.print_data(job, output)
+        if job.status is not JobStatus.SUCCEEDED:
+            formatting.notice(ending(job))
+        return job_exit_code(job)
 
     try:
         code = run_async(submit_and_follow())

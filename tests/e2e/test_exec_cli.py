@@ -146,3 +146,27 @@ def test_a_stranger_cannot_exec_attach_or_forward(server: Server, cli: Cli) -> N
         assert result.returncode == 66, (args, result.stderr)  # not found
         assert "not found" in result.stderr
     cli.ok("kill", "mine")
+
+
+def test_run_with_port_forward(server: Server, cli: Cli) -> None:
+    port, local = free_port(), free_port()
+    env = {**server.env, "GLIA_CONFIG": str(cli.config)}
+    run = subprocess.Popen(
+        [GLIA, "run", "--name", "served", "--port-forward", f"{local}:{port}", "--",
+         "python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+
+        async def listing() -> bool:
+            try:
+                async with httpx.AsyncClient() as http:
+                    return (await http.get(f"http://127.0.0.1:{local}/", timeout=5)).is_success
+            except httpx.HTTPError:
+                return False
+
+        asyncio.run(eventually(listing, within=30))
+    finally:
+        cli.ok("kill", "served")
+        run.wait(30)
+    assert run.stderr is not None and f"127.0.0.1:{local} -> " in run.stderr.read()
