@@ -127,6 +127,26 @@ async def _feed_stdin(session: ExecSession, tty: bool) -> None:
         await session.write(data)
 
 
+async def _feed_terminal(session: ExecSession) -> None:
+    """stdin to an attached job's terminal; its end as Ctrl-D, the terminal's end of file."""
+    fd = sys.stdin.fileno()
+    loop = asyncio.get_running_loop()
+    regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    while True:
+        if not regular:
+            ready = loop.create_future()
+            loop.add_reader(fd, ready.set_result, None)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(fd)
+        data = os.read(fd, READ_BYTES)
+        if not data:
+            await session.write(b"\x04")
+            return
+        await session.write(data)
+
+
 def _terminal_size() -> tuple[int, int]:
     size = os.get_terminal_size(sys.stdout.fileno()) if sys.stdout.isatty() else None
     return (size.lines, size.columns) if size else (24, 80)
@@ -153,15 +173,24 @@ def _raw_terminal(tty: bool) -> Iterator[None]:
 def attach(
     job: str = typer.Argument(..., metavar="JOB", help="Job id, unique id prefix or name."),
 ) -> None:
-    """Follow a running job's output from now on, until it ends or Ctrl-C (stderr apart)."""
+    """Follow a running job's output from now on, until it ends or Ctrl-C (stderr apart).
+    A job run with -t also gets what is typed (or piped) here, a line at a time; the end of
+    the input is sent as Ctrl-D."""
     from cli.session import current_config, open_client, run_async
 
     async def go() -> None:
         async with open_client(current_config()) as client:
-            async for stream, chunk in client.exec.attach(job):
-                out = sys.stderr.buffer if stream == 2 else sys.stdout.buffer
-                out.write(chunk)
-                out.flush()
+            found = await client.jobs.get(job)
+            async with client.exec.attach(found.id) as session:
+                feeding = asyncio.ensure_future(_feed_terminal(session)) if found.tty else None
+                try:
+                    async for stream, chunk in session.output():
+                        out = sys.stderr.buffer if stream == 2 else sys.stdout.buffer
+                        out.write(chunk)
+                        out.flush()
+                finally:
+                    if feeding is not None:
+                        feeding.cancel()
 
     with contextlib.suppress(KeyboardInterrupt):
         run_async(go())

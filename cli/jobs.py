@@ -285,6 +285,11 @@ def run(
     no_http_auth: bool = flag(
         "--no-http-auth", help="Let anyone reach the job's URL, not only who may read the job."
     ),
+    tty: bool = flag(
+        "-t",
+        "--tty",
+        help="Run the job under a terminal the cluster holds; glia attach feeds its input.",
+    ),
     pass_config: bool = flag(
         "--pass-config",
         help="Give the job the API's URL and a token of yours while it runs (GLIA_API_URL, "
@@ -350,6 +355,7 @@ def run(
                     http_port=http_port,
                     http_auth=not no_http_auth,
                     pass_config=pass_config,
+                    tty=tty,
                     wait_for_seat=wait_for_seat,
                 )
             submitted.append(job.id)
@@ -838,6 +844,8 @@ def run_command(job: Job) -> tuple[str, list[str]]:
             args.append("--no-http-auth")
     if job.pass_config:
         args.append("--pass-config")
+    if job.tty:
+        args.append("--tty")
     # The first argument that is no option starts the job's command; `--` keeps a command
     # that starts with '-' from being read as an option of glia run.
     args += ["--", *job.command]

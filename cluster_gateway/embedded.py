@@ -87,3 +87,6 @@ class EmbeddedGateway:
         self, job_id: str, port: int
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         return await self.runtime.connect(job_id, port)
+
+    async def write_stdin(self, job_id: str, data: bytes) -> None:
+        await self.runtime.write_stdin(job_id, data)

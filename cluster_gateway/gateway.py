@@ -57,6 +57,8 @@ class WorkloadSpec(Model):
     # it as its own user, inside its sandbox (see `JobIsolation`).
     uid: int | None = None
     gid: int | None = None
+    # Under a terminal the runtime holds, its input fed through `Gateway.write_stdin`.
+    tty: bool = False
 
 
 class WorkloadPhase(enum.StrEnum):
@@ -208,7 +210,8 @@ class Gateway(Protocol):
     # Exec and port-forward (cluster_gateway/exec.py): NotFound for an unknown workload,
     # Conflict for one that is not running; ``exec`` runs ``command`` inside the workload (its
     # sandbox, mounts, env, working dir, uid and cgroup), with a PTY of ``rows`` x ``cols``
-    # for ``tty``; ``connect`` opens a TCP connection to its ``port`` (in its network).
+    # for ``tty``; ``connect`` opens a TCP connection to its ``port`` (in its network);
+    # ``write_stdin`` feeds the terminal of a workload started with ``tty`` (Conflict else).
     async def exec(
         self,
         job_id: str,
@@ -222,3 +225,5 @@ class Gateway(Protocol):
     async def connect(
         self, job_id: str, port: int
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
+
+    async def write_stdin(self, job_id: str, data: bytes) -> None: ...

@@ -490,6 +490,7 @@ class JobsResource(Resource):
         http_port: int | None = None,
         http_auth: bool = True,
         pass_config: bool = False,
+        tty: bool = False,
         wait_for_seat: bool = False,
     ) -> Job:
         """Submit a job. The submission is checked here first, with the server's own rules:
@@ -507,7 +508,8 @@ class JobsResource(Resource):
         a submission whose answer was lost is not run twice.
 
         ``http_port`` exposes the port the job serves HTTP on at ``job.http_url`` (to those
-        who may read the job, or to anyone with ``http_auth=False``); ``pass_config`` gives
+        who may read the job, or to anyone with ``http_auth=False``); ``tty`` runs it under a
+        terminal whose input ``exec.attach_input`` feeds; ``pass_config`` gives
         the job GLIA_API_URL and a token of its owner (GLIA_TOKEN) while it runs.
 
         Over a running-jobs quota the server refuses it (QuotaExceeded), unless
@@ -535,6 +537,7 @@ class JobsResource(Resource):
                 "http_port": http_port,
                 "http_auth": http_auth,
                 "pass_config": pass_config,
+                "tty": tty,
                 "wait_for_seat": wait_for_seat,
             },
         )

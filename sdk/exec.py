@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence  # noqa: F401
 from typing import Any
 from urllib.parse import urlencode
 
@@ -137,11 +137,13 @@ class ExecResource(Resource):
         async with self._connect(url) as websocket:
             yield ExecSession(websocket)
 
-    async def attach(self, ref: str) -> AsyncGenerator[tuple[int, bytes], None]:
-        """The running job's output from now on, ``(stream, bytes)``, until it ends."""
+    @contextlib.asynccontextmanager
+    async def attach(self, ref: str) -> AsyncIterator[ExecSession]:
+        """The running job's output from now on (``session.output()``: ``(stream, bytes)``
+        a line at a time, until it ends); ``session.write`` feeds the terminal of a job run
+        with ``tty`` (Conflict for another)."""
         async with self._connect(await self._url(ref, "attachUrl")) as websocket:
-            async for chunk in ExecSession(websocket).output():
-                yield chunk
+            yield ExecSession(websocket)
 
     @contextlib.asynccontextmanager
     async def forward(

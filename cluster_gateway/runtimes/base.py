@@ -99,6 +99,9 @@ class Runtime(abc.ABC):
         self, job_id: str, port: int
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
 
+    @abc.abstractmethod
+    async def write_stdin(self, job_id: str, data: bytes) -> None: ...
+
 
 def check_job_id(job_id: str) -> None:
     """Job ids name directories and cgroups, so they are kept to a safe alphabet."""

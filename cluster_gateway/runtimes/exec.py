@@ -425,6 +425,31 @@ async def _write_all(fd: int, data: bytes) -> None:
         os.close(fd)
 
 
+# --- a terminal job's input (terminal.py) ----------------------------------------------------
+
+
+async def write_stdin(job_dir: Path, data: bytes) -> None:
+    """Hand ``data`` to the terminal of the ``glia run -t`` job of ``job_dir``: Conflict for
+    a job without one, or not running. Waits while the job has not read what came before."""
+    from cluster_gateway.runtimes.terminal import STDIN_FIFO
+
+    path = job_dir / STDIN_FIFO
+    try:
+        fd = await asyncio.to_thread(os.open, path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise Conflict(
+            f"job {job_dir.name} has no terminal: run it with glia run -t to give it input"
+        ) from None
+    except OSError as exc:  # ENXIO: nobody reads it, the job has ended
+        if exc.errno != errno.ENXIO:
+            raise
+        raise Conflict(f"job {job_dir.name} is not running") from None
+    try:
+        await _write_fd(fd, data)
+    finally:
+        os.close(fd)
+
+
 # --- port-forward ----------------------------------------------------------------------------
 
 

@@ -96,6 +96,7 @@ class FakeRuntime(Runtime):
         )
         self._holdings: dict[str, gpus.Holding] = {}
         self.ports: dict[tuple[str, int], tuple[str, int]] = {}  # see connect
+        self.stdin: dict[str, bytes] = {}  # see write_stdin
         self._isolation = isolation or JobIsolation(own_uid=True, sandbox=True)
         self._log_limit_bytes = log_limit_bytes
         self.auto_run = auto_run
@@ -392,6 +393,13 @@ class FakeRuntime(Runtime):
         if address is None:
             raise Unavailable(f"nothing answers on port {port} of job {job_id}")
         return await asyncio.open_connection(*address)
+
+    async def write_stdin(self, job_id: str, data: bytes) -> None:
+        """What a ``tty`` workload was given lands in ``stdin[job_id]``."""
+        self._running(job_id)
+        if not self._job(job_id).spec.tty:
+            raise Conflict(f"job {job_id} has no terminal")
+        self.stdin[job_id] = self.stdin.get(job_id, b"") + data
 
     def _running(self, job_id: str) -> None:
         if self._job(job_id).state.phase != WorkloadPhase.RUNNING:

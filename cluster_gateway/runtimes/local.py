@@ -988,6 +988,7 @@ class LocalRuntime(Runtime):
                 "cgroup": cgroup.to_json() if cgroup else None,
                 "sandbox": self._sandbox.to_json() if self._sandbox else None,
                 "home": str(home),
+                "tty": spec.tty,
             },
         )
         return None
@@ -1049,6 +1050,9 @@ class LocalRuntime(Runtime):
         job = await asyncio.to_thread(job_exec.read_job_process, job_dir)
         await job_exec.ready(job)
         return await job_exec.connect(job, port)
+
+    async def write_stdin(self, job_id: str, data: bytes) -> None:
+        await job_exec.write_stdin(await self._existing_dir(job_id), data)
 
 
 def _read_log_batch(reader: logfile.LogReader) -> LogBatch | None:

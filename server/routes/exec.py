@@ -6,7 +6,8 @@
   stream (1 stdout, 2 stderr; a PTY's output is all 1), the rest its bytes; then a text
   frame ``{"type": "exit", "code": N}`` and a close.
 - ``/api/jobs/{id}/attach``: the job's output from now on, as exec's binary frames (a line
-  at a time), then ``{"type": "exit"}`` when the job ends.
+  at a time), then ``{"type": "exit"}`` when the job ends; binary frames from the client go
+  to the job's terminal (a ``glia run -t`` job; CONFLICT for another).
 - ``/api/jobs/{id}/port-forward?port=N``: one TCP connection to the job's port N per
   WebSocket. Binary frames are the connection's bytes each way; ``{"type": "eof"}`` says one
   side has no more to send (a half-close); a close ends the connection.
@@ -121,7 +122,9 @@ def routes(platform: Callable[[], Platform]) -> list[WebSocketRoute]:
         job, gateway = opened
         await websocket.accept()
         try:
-            await _until_first(_send_output(websocket, gateway, job), _refuse_input(websocket))
+            await _until_first(
+                _send_output(websocket, gateway, job), _feed_input(websocket, gateway, job)
+            )
         except GliaError as error:
             await _fail(websocket, error)
         except WebSocketDisconnect:
@@ -210,13 +213,16 @@ async def _send_output(websocket: WebSocket, gateway: Gateway, job: Job) -> None
     await websocket.close()
 
 
-async def _refuse_input(websocket: WebSocket) -> None:
+async def _feed_input(websocket: WebSocket, gateway: Gateway, job: Job) -> None:
+    """Binary frames to the job's terminal (``glia run -t``; CONFLICT for a job without)."""
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(message.get("code", 1000))
-        if message.get("bytes"):
-            raise BadInput("this job takes no input: jobs run with their stdin closed")
+        if data := message.get("bytes"):
+            if len(data) > MAX_FRAME_BYTES:
+                raise BadInput(f"a frame is at most {MAX_FRAME_BYTES} bytes")
+            await gateway.write_stdin(job.id, data)
 
 
 async def _relay(

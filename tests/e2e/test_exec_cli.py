@@ -132,6 +132,24 @@ def test_attach_follows_the_output(server: Server, cli: Cli) -> None:
     cli.ok("kill", "ticker")
 
 
+def test_attach_feeds_a_terminal_job(server: Server, cli: Cli) -> None:
+    code = (
+        "import sys\n"
+        "print('ready', sys.stdin.isatty(), flush=True)\n"
+        "for line in sys.stdin:\n"
+        "    print('echo:', line.strip().upper(), flush=True)\n"
+        "print('bye', flush=True)\n"
+    )
+    cli.ok("run", "--detach", "-t", "--name", "repl", "--", "python3", "-c", code)
+    assert cli.json("status", "repl")["tty"] is True
+    cli.wait_status("repl", "running")
+    result = cli("attach", "repl", input="hello\nworld\n", timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = [line.rstrip("\r") for line in result.stdout.splitlines()]
+    assert lines[-3:] == ["echo: HELLO", "echo: WORLD", "bye"]
+    cli.wait_status("repl", "succeeded")
+
+
 def test_a_stranger_cannot_exec_attach_or_forward(server: Server, cli: Cli) -> None:
     cli.ok("run", "--detach", "--name", "mine", "--", "sleep", "120")
     cli.wait_status("mine", "running")

@@ -177,3 +177,39 @@ def _processes() -> list[tuple[int, bytes]]:
             except OSError:
                 pass
     return found
+
+
+async def test_a_terminal_job_takes_input(runtime: LocalRuntime) -> None:
+    code = (
+        "import sys\n"
+        "print('tty', sys.stdin.isatty(), sys.stdout.isatty(), flush=True)\n"
+        "for line in sys.stdin:\n"
+        "    print('got', line.strip(), flush=True)\n"
+        "print('end of input', flush=True)\n"
+    )
+    job = spec("job-tty", python(code), uid=JOB_UID, gid=JOB_UID, tty=True)
+    await start_running(runtime, job)
+    await runtime.write_stdin("job-tty", b"hello\n")
+    await runtime.write_stdin("job-tty", b"x" * 100_000 + b"\n")  # more than a pipe holds
+    await runtime.write_stdin("job-tty", b"\x04")
+
+    async def lines() -> list[str]:
+        async with asyncio.timeout(10):
+            return [
+                line.text.rstrip("\r")
+                async for batch in runtime.logs("job-tty", follow=True)
+                for line in batch.lines()
+            ]
+
+    seen = await lines()
+    assert seen[0] == "tty True True"
+    assert seen[1] == "got hello"  # no echo of what was typed
+    # A terminal's line holds at most 4,095 bytes (canonical mode): the rest is dropped, and
+    # the supervisor, which never blocks on the job, went on.
+    assert seen[2].startswith("got " + "x" * 4000), seen[2][:20]
+    assert seen[-1] == "end of input"
+    with pytest.raises(Conflict):
+        await runtime.write_stdin("job-tty", b"late\n")
+    await start_running(runtime, spec("job-plain", ["sleep", "60"], uid=JOB_UID, gid=JOB_UID))
+    with pytest.raises(Conflict):
+        await runtime.write_stdin("job-plain", b"no terminal\n")
