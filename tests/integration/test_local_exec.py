@@ -213,3 +213,22 @@ async def test_a_terminal_job_takes_input(runtime: LocalRuntime) -> None:
     await start_running(runtime, spec("job-plain", ["sleep", "60"], uid=JOB_UID, gid=JOB_UID))
     with pytest.raises(Conflict):
         await runtime.write_stdin("job-plain", b"no terminal\n")
+
+
+async def test_exec_has_no_privileges_and_the_jobs_env_reaches_only_the_command(
+    runtime: LocalRuntime,
+) -> None:
+    # Were the job's LD_PRELOAD given to the steps run as root (sh, setsid, nsenter,
+    # setpriv), the loader would complain once for each of them.
+    env = {"PATH": "/usr/bin:/bin", "LD_PRELOAD": "/nonexistent/preload.so"}
+    await start_running(
+        runtime, spec("job-priv", ["sleep", "60"], env=env, uid=JOB_UID, gid=JOB_UID)
+    )
+    code, out, err = await run(
+        runtime, "job-priv", ["sh", "-c", "grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status"]
+    )
+    assert code == 0, err
+    status = dict(line.split(":\t") for line in out.decode().splitlines())
+    assert status == {"CapEff": "0000000000000000", "CapBnd": "0000000000000000", "NoNewPrivs": "1"}
+    # The command's own shell and its grep, run with the job's env, each complain; nothing else.
+    assert err.count(b"preload.so") == 2, err
