@@ -191,6 +191,10 @@ async def relay(
     """Carry bytes between a local TCP connection and a port-forward WebSocket until both
     sides have ended (a half-close travels as ``{"type": "eof"}``)."""
 
+    # Room for a few frames in the local socket's buffer: the next frame is read while this
+    # one is being sent, rather than after (asyncio's default pauses at 64 KiB).
+    writer.transport.set_write_buffer_limits(high=4 * MAX_FRAME_BYTES)
+
     async def up() -> None:
         while chunk := await reader.read(READ_BYTES):
             await websocket.send(chunk)

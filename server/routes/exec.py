@@ -228,6 +228,10 @@ async def _feed_input(websocket: WebSocket, gateway: Gateway, job: Job) -> None:
 async def _relay(
     websocket: WebSocket, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
+    # A few frames may wait for the job to read them (bounded), so the next frame is taken
+    # while one is written (asyncio's default pauses at 64 KiB).
+    writer.transport.set_write_buffer_limits(high=4 * MAX_FRAME_BYTES)
+
     async def upstream() -> None:  # the job's side to the client
         while chunk := await reader.read(TUNNEL_READ_BYTES):
             await websocket.send_bytes(chunk)
