@@ -312,10 +312,22 @@ def run(
     no_http_auth: bool = flag(
         "--no-http-auth", help="Let anyone reach the job's URL, not only who may read the job."
     ),
+    tty: bool = flag(
+        "-t",
+        "--tty",
+        help="Run the job under a terminal the cluster holds; glia attach feeds its input.",
+    ),
     pass_config: bool = flag(
         "--pass-config",
         help="Give the job the API's URL and a token of yours while it runs (GLIA_API_URL, "
         "GLIA_TOKEN), so it can use glia and the SDK.",
+    ),
+    port_forward: list[str] = typer.Option(
+        [],
+        "--port-forward",
+        metavar="LOCAL:REMOTE",
+        help="While the output is followed, carry local port LOCAL to the job's port REMOTE "
+        "once it runs (repeatable; see glia port-forward).",
     ),
     detach: bool = flag("--detach", help="Print the job id and return once it is submitted."),
     output: OutputFormat = output_option(),
@@ -326,8 +338,11 @@ def run(
     Ctrl-C detaches: the job keeps running. With -o json or yaml, the job's output goes to
     stderr and the finished job is printed on stdout.
     """
+    import asyncio
+
     from cli import formatting
     from cli.errors import EX_INTERRUPTED
+    from cli.exec import forward_when_running, parse_ports
     from cli.session import (
         current_config,
         open_client,
@@ -340,6 +355,9 @@ def run(
     from sdk import BadInput, JobStatus, parse_duration
 
     variables = parse_env(env, env_file)
+    forwards = parse_ports(port_forward)
+    if forwards and detach:
+        raise BadInput("--port-forward needs the job followed: leave out --detach")
     secret_env = {
         key: value.removeprefix(SECRET_PREFIX)
         for key, value in variables.items()
@@ -412,6 +430,7 @@ def run(
                     http_port=http_port,
                     http_auth=not no_http_auth,
                     pass_config=pass_config,
+                    tty=tty,
                     wait_for_seat=wait_for_seat,
                     volumes=volumes,
                     secret_env=secret_env,
@@ -424,26 +443,39 @@ def run(
                     typer.echo(job.id)
                 return 0
             formatting.notice(job.id)
-            async with spinner(f"Waiting for {job.id} to start") as waiting:
-                chunks = client.jobs.log_text(job.id, follow=True)
-                async with contextlib.aclosing(chunks):
-                    async for chunk in chunks:
-                        waiting.stop()
-                        if structured:
-                            formatting.notice(chunk.text.rstrip("\n"))
-                        else:
-                            formatting.print_log_text(chunk, raw=raw)
-                job = await client.jobs.get(job.id)
-                if not job.status.is_finished:  # the log stream ended first: wait for the end
-                    updates = client.jobs.watch_status(job.id)
-                    async with contextlib.aclosing(updates):
-                        async for update in updates:
-                            job = update
-            if structured:
-                formatting.print_data(job, output)
-            if job.status is not JobStatus.SUCCEEDED:
-                formatting.notice(ending(job))
-            return job_exit_code(job)
+            tunnel = (
+                asyncio.ensure_future(forward_when_running(client, job.id, forwards))
+                if forwards
+                else None
+            )
+            try:
+                return await follow(client, job)
+            finally:
+                if tunnel is not None:
+                    tunnel.cancel()
+                    await asyncio.gather(tunnel, return_exceptions=True)
+
+    async def follow(client: GliaClient, job: Job) -> int:
+        async with spinner(f"Waiting for {job.id} to start") as waiting:
+            chunks = client.jobs.log_text(job.id, follow=True)
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    waiting.stop()
+                    if structured:
+                        formatting.notice(chunk.text.rstrip("\n"))
+                    else:
+                        formatting.print_log_text(chunk, raw=raw)
+            job = await client.jobs.get(job.id)
+            if not job.status.is_finished:  # the log stream ended first: wait for the end
+                updates = client.jobs.watch_status(job.id)
+                async with contextlib.aclosing(updates):
+                    async for update in updates:
+                        job = update
+        if structured:
+            formatting.print_data(job, output)
+        if job.status is not JobStatus.SUCCEEDED:
+            formatting.notice(ending(job))
+        return job_exit_code(job)
 
     try:
         code = run_async(submit_and_follow())
@@ -972,6 +1004,8 @@ def run_command(job: Job) -> tuple[str, list[str]]:
             args.append("--no-http-auth")
     if job.pass_config:
         args.append("--pass-config")
+    if job.tty:
+        args.append("--tty")
     # The first argument that is no option starts the job's command; `--` keeps a command
     # that starts with '-' from being read as an option of glia run.
     args += ["--", *job.command]

@@ -35,6 +35,7 @@ from cli import (
     sharing,
     storage,
 )
+from cli import exec as exec_commands
 from cli.options import flag
 
 
@@ -135,6 +136,7 @@ def _root(
 
 auth.register(app)
 jobs.register(app)
+exec_commands.register(app)
 sharing.register(app)
 service_accounts.register(app)
 storage.register(app)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
+from cluster_gateway.exec import ExecSession
 from cluster_gateway.gateway import (
     ClusterCapacity,
     JobIsolation,
@@ -69,3 +71,22 @@ class EmbeddedGateway:
 
     async def forget(self, job_id: str) -> None:
         await self.runtime.forget(job_id)
+
+    async def exec(
+        self,
+        job_id: str,
+        command: Sequence[str],
+        *,
+        tty: bool = False,
+        rows: int | None = None,
+        cols: int | None = None,
+    ) -> ExecSession:
+        return await self.runtime.exec(job_id, command, tty=tty, rows=rows, cols=cols)
+
+    async def connect(
+        self, job_id: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await self.runtime.connect(job_id, port)
+
+    async def write_stdin(self, job_id: str, data: bytes) -> None:
+        await self.runtime.write_stdin(job_id, data)

@@ -9,6 +9,7 @@ decides what should run, the gateway reports what does.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -17,6 +18,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import Field
 
+from cluster_gateway.exec import ExecSession
 from glia.clusters import Resources
 from glia.errors import GliaError
 from glia.jobs import JobReason
@@ -64,6 +66,8 @@ class WorkloadSpec(Model):
     # it as its own user, inside its sandbox (see `JobIsolation`).
     uid: int | None = None
     gid: int | None = None
+    # Under a terminal the runtime holds, its input fed through `Gateway.write_stdin`.
+    tty: bool = False
 
 
 class WorkloadPhase(enum.StrEnum):
@@ -211,3 +215,24 @@ class Gateway(Protocol):
     ) -> AsyncIterator[bytes]: ...
 
     async def forget(self, job_id: str) -> None: ...
+
+    # Exec and port-forward (cluster_gateway/exec.py): NotFound for an unknown workload,
+    # Conflict for one that is not running; ``exec`` runs ``command`` inside the workload (its
+    # sandbox, mounts, env, working dir, uid and cgroup), with a PTY of ``rows`` x ``cols``
+    # for ``tty``; ``connect`` opens a TCP connection to its ``port`` (in its network);
+    # ``write_stdin`` feeds the terminal of a workload started with ``tty`` (Conflict else).
+    async def exec(
+        self,
+        job_id: str,
+        command: Sequence[str],
+        *,
+        tty: bool = False,
+        rows: int | None = None,
+        cols: int | None = None,
+    ) -> ExecSession: ...
+
+    async def connect(
+        self, job_id: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
+
+    async def write_stdin(self, job_id: str, data: bytes) -> None: ...

@@ -277,6 +277,9 @@ class JobSubmission(Model):
     pass_config: bool = False
     """Give the job the API's URL and a token acting for its owner (GLIA_API_URL,
     GLIA_TOKEN), valid while it runs, so that code in the job can use the CLI and SDK."""
+    tty: bool = False
+    """Run the job under a terminal the cluster holds (its stdin, stdout and stderr; no
+    echo), whose input the attach route (`glia attach`) feeds."""
     wait_for_seat: bool = False
     """Over a running-jobs quota, keep the job pending (QuotaExhausted) until a seat frees,
     instead of refusing it (QUOTA_EXCEEDED)."""
@@ -565,6 +568,8 @@ class Job(Model):
     """Where it is exposed (`http://NAME--OWNER.jobs.localhost:8080/`); null if it is not."""
     pass_config: bool = False
     """Whether it was given the API's URL and a token acting for its owner while it runs."""
+    tty: bool = False
+    """Whether it runs under a terminal the cluster holds, whose input `glia attach` feeds."""
     status: JobStatus
     """Where it is in its life cycle."""
     reason: JobReason | None = None

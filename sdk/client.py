@@ -66,6 +66,7 @@ from sdk.sharing import AclResource, ServiceAccountsResource
 from sdk.storage import StorageResource
 
 if TYPE_CHECKING:
+    from sdk.exec import ExecResource
     from sdk.subscriptions import Subscriptions
 
 # `job-` and a UUID.
@@ -153,6 +154,13 @@ class GliaClient:
         self.storage = StorageResource(self)
         self.quotas = QuotasResource(self)
         self.disks = DisksResource(self)
+
+    @property
+    def exec(self) -> ExecResource:
+        """Exec, attach and port-forward (`sdk.exec`, imported on first use)."""
+        from sdk.exec import ExecResource
+
+        return ExecResource(self)
 
     @property
     def graphql_url(self) -> str:
@@ -484,6 +492,7 @@ class JobsResource(Resource):
         http_port: int | None = None,
         http_auth: bool = True,
         pass_config: bool = False,
+        tty: bool = False,
         wait_for_seat: bool = False,
         volumes: Sequence[Volume] = (),
         secret_env: Mapping[str, str] | None = None,
@@ -503,7 +512,8 @@ class JobsResource(Resource):
         a submission whose answer was lost is not run twice.
 
         ``http_port`` exposes the port the job serves HTTP on at ``job.http_url`` (to those
-        who may read the job, or to anyone with ``http_auth=False``); ``pass_config`` gives
+        who may read the job, or to anyone with ``http_auth=False``); ``tty`` runs it under a
+        terminal whose input ``exec.attach_input`` feeds; ``pass_config`` gives
         the job GLIA_API_URL and a token of its owner (GLIA_TOKEN) while it runs.
 
         ``working_dir`` is a directory of the cluster's machine to start in;
@@ -539,6 +549,7 @@ class JobsResource(Resource):
                 "http_port": http_port,
                 "http_auth": http_auth,
                 "pass_config": pass_config,
+                "tty": tty,
                 "wait_for_seat": wait_for_seat,
                 "volumes": tuple(volumes),
                 "secret_env": tuple(

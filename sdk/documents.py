@@ -107,6 +107,9 @@ JOBS = f"""query Jobs($filter: JobFilter, $orderBy: JobOrder, {_PAGE_ARGUMENTS})
 JOB = f"query Job($id: ID) {{ job(id: $id) {{ {_JOB} }} }}"
 JOB_BY_NAME = f"query JobByName($name: String) {{ job(name: $name) {{ {_JOB} }} }}"
 JOB_LOG_URL = "query JobLogUrl($id: ID) { job(id: $id) { id logUrl } }"
+JOB_STREAM_URLS = (
+    "query JobStreamUrls($id: ID) { job(id: $id) { id execUrl attachUrl portForwardUrl } }"
+)
 KILL_JOB = f"""mutation KillJob($input: KillJobInput!) {{
     killJob(input: $input) {{ alreadyFinished job {{ {_JOB} }} }}
 }}"""

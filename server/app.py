@@ -26,6 +26,7 @@ from server.limits import BodyLimit
 from server.proxy import JobProxy
 from server.requests import Running, request_id
 from server.routes import blobs, ingress, monitoring, storage
+from server.routes import exec as exec_routes
 
 logger = structlog.get_logger("server.app")
 
@@ -120,6 +121,7 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *monitoring.routes(running.get),
+            *exec_routes.routes(running.get),
             *ingress.routes(running.get),
             *storage.routes(running.get),
             *blobs.routes(running.get),

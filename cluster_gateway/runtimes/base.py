@@ -9,11 +9,13 @@ suite (tests/contract/test_runtime_contract.py).
 from __future__ import annotations
 
 import abc
+import asyncio
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
+from cluster_gateway.exec import ExecSession
 from cluster_gateway.gateway import (
     ClusterCapacity,
     JobIsolation,
@@ -80,6 +82,25 @@ class Runtime(abc.ABC):
 
     @abc.abstractmethod
     async def forget(self, job_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def exec(
+        self,
+        job_id: str,
+        command: Sequence[str],
+        *,
+        tty: bool = False,
+        rows: int | None = None,
+        cols: int | None = None,
+    ) -> ExecSession: ...
+
+    @abc.abstractmethod
+    async def connect(
+        self, job_id: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
+
+    @abc.abstractmethod
+    async def write_stdin(self, job_id: str, data: bytes) -> None: ...
 
 
 def check_job_id(job_id: str) -> None:

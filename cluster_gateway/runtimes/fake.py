@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cluster_gateway.exec import ExecSession, ExecStream
 from cluster_gateway.gateway import (
     ClusterCapacity,
     JobIsolation,
@@ -38,7 +39,7 @@ from cluster_gateway.runtimes import gpus, logfile
 from cluster_gateway.runtimes.base import Runtime, check_job_id
 from cluster_gateway.watch import DEFAULT_HISTORY, WorkloadFeed
 from glia.clock import utcnow
-from glia.errors import BadInput, Conflict, NotFound
+from glia.errors import BadInput, Conflict, NotFound, Unavailable
 from glia.jobs import JobReason
 from glia.monitoring import LogBatch, LogLine, LogStream
 
@@ -94,6 +95,8 @@ class FakeRuntime(Runtime):
             gpus.Gpu(str(i), self._capacity.gpu_model) for i in range(self._capacity.gpu)
         )
         self._holdings: dict[str, gpus.Holding] = {}
+        self.ports: dict[tuple[str, int], tuple[str, int]] = {}  # see connect
+        self.stdin: dict[str, bytes] = {}  # see write_stdin
         self._isolation = isolation or JobIsolation(own_uid=True, sandbox=True)
         self._log_limit_bytes = log_limit_bytes
         self.auto_run = auto_run
@@ -366,6 +369,73 @@ class FakeRuntime(Runtime):
             self.finish(job_id, SIGTERM_EXIT_CODE, reason=reason, description=description)
         else:
             self.finish(job_id, SIGTERM_EXIT_CODE, reason=reason, description="stopped on request")
+
+    # --- exec and port-forward: an echo for exec; ports are real addresses a test sets ------------
+
+    async def exec(
+        self,
+        job_id: str,
+        command: Sequence[str],
+        *,
+        tty: bool = False,
+        rows: int | None = None,
+        cols: int | None = None,
+    ) -> ExecSession:
+        self._running(job_id)
+        return FakeExec(tty=tty, rows=rows, cols=cols)
+
+    async def connect(
+        self, job_id: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """``ports[(job_id, port)]``: the (host, port) a test serves the job's port on."""
+        self._running(job_id)
+        address = self.ports.get((job_id, port))
+        if address is None:
+            raise Unavailable(f"nothing answers on port {port} of job {job_id}")
+        return await asyncio.open_connection(*address)
+
+    async def write_stdin(self, job_id: str, data: bytes) -> None:
+        """What a ``tty`` workload was given lands in ``stdin[job_id]``."""
+        self._running(job_id)
+        if not self._job(job_id).spec.tty:
+            raise Conflict(f"job {job_id} has no terminal")
+        self.stdin[job_id] = self.stdin.get(job_id, b"") + data
+
+    def _running(self, job_id: str) -> None:
+        if self._job(job_id).state.phase != WorkloadPhase.RUNNING:
+            raise Conflict(f"job {job_id} is not running")
+
+
+class FakeExec:
+    """An `ExecSession` whose command echoes its stdin to stdout (and, with a terminal, says
+    its size on each resize) and exits 0 when its stdin ends."""
+
+    def __init__(self, *, tty: bool, rows: int | None, cols: int | None) -> None:
+        self.tty = tty
+        self.size = (rows, cols)
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(16)
+        self.closed = False
+
+    async def output(self) -> AsyncIterator[tuple[ExecStream, bytes]]:
+        while (chunk := await self._queue.get()) is not None:
+            yield ExecStream.STDOUT, chunk
+
+    async def write(self, data: bytes) -> None:
+        await self._queue.put(data)
+
+    async def close_stdin(self) -> None:
+        await self._queue.put(None)
+
+    async def resize(self, rows: int, cols: int) -> None:
+        self.size = (rows, cols)
+        if self.tty:
+            await self._queue.put(f"{rows} {cols}\r\n".encode())
+
+    async def wait(self) -> int:
+        return 0
+
+    async def close(self) -> None:
+        self.closed = True
 
 
 def _system(at: datetime, text: bytes) -> LogLine:

@@ -58,6 +58,7 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]
 
 from cluster_gateway.disks import LocalDisks
+from cluster_gateway.exec import ExecSession
 from cluster_gateway.gateway import (
     ClusterCapacity,
     JobIsolation,
@@ -67,6 +68,7 @@ from cluster_gateway.gateway import (
     WorkloadWatch,
 )
 from cluster_gateway.runtimes import cgroups, gpus, isolation, jobdir, jobstate, logfile, notify
+from cluster_gateway.runtimes import exec as job_exec
 from cluster_gateway.runtimes.base import Runtime, check_job_id
 from cluster_gateway.runtimes.sandbox import HOME as SANDBOX_HOME
 from cluster_gateway.runtimes.sandbox import Bind, Sandbox
@@ -1073,6 +1075,7 @@ class LocalRuntime(Runtime):
                 "sandbox": self._sandbox.to_json() if self._sandbox else None,
                 "home": str(home),
                 "volumes": [bind.to_json() for bind in volumes],
+                "tty": spec.tty,
             },
         )
         return None
@@ -1120,6 +1123,33 @@ class LocalRuntime(Runtime):
 
     def _read_state(self, job_id: str, *, declare_lost: bool) -> WorkloadState:
         return jobstate.read_state(self._jobs_dir / job_id, declare_lost=declare_lost)
+
+    # --- exec and port-forward (runtimes/exec.py) ------------------------------------------------
+
+    async def exec(
+        self,
+        job_id: str,
+        command: Sequence[str],
+        *,
+        tty: bool = False,
+        rows: int | None = None,
+        cols: int | None = None,
+    ) -> ExecSession:
+        job_dir = await self._existing_dir(job_id)
+        job = await asyncio.to_thread(job_exec.read_job_process, job_dir)
+        await job_exec.ready(job)
+        return await job_exec.LocalExec.start(job, command, tty=tty, rows=rows, cols=cols)
+
+    async def connect(
+        self, job_id: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        job_dir = await self._existing_dir(job_id)
+        job = await asyncio.to_thread(job_exec.read_job_process, job_dir)
+        await job_exec.ready(job)
+        return await job_exec.connect(job, port)
+
+    async def write_stdin(self, job_id: str, data: bytes) -> None:
+        await job_exec.write_stdin(await self._existing_dir(job_id), data)
 
 
 def _read_log_batch(reader: logfile.LogReader) -> LogBatch | None:

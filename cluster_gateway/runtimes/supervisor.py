@@ -44,6 +44,7 @@ from collections.abc import Sequence
 from cluster_gateway.runtimes import cgroups, jobdir, logfile
 from cluster_gateway.runtimes.notify import Notifier
 from cluster_gateway.runtimes.sandbox import Bind, Sandbox
+from cluster_gateway.runtimes.terminal import Terminal
 
 READ_SIZE = 64 * 1024
 # After the main process exits, its process group is killed; wait this long for the pipes.
@@ -91,6 +92,7 @@ class Launch:
         "tmpfs_bytes",
         "shm_bytes",
         "volumes",
+        "stdin",
     )
 
     def __init__(
@@ -127,6 +129,7 @@ class Launch:
         self.tmpfs_bytes = tmpfs_bytes
         self.shm_bytes = shm_bytes
         self.volumes = list(volumes)  # the job's own binds (sandbox only)
+        self.stdin: int | None = None  # the job's stdin (a terminal's slave); /dev/null else
 
 
 def _contains(outer: str, inner: str) -> bool:
@@ -249,8 +252,8 @@ def start_command(launch: Launch, stdout: int, stderr: int, status_fd: int | Non
                 limit = launch.nproc_rlimit
                 resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
             os.umask(0o022)
-            devnull = os.open("/dev/null", os.O_RDONLY)
-            os.dup2(devnull, 0)
+            stdin = launch.stdin
+            os.dup2(os.open("/dev/null", os.O_RDONLY) if stdin is None else stdin, 0)
             os.dup2(stdout, 1)
             os.dup2(stderr, 2)
             # Python ignores SIGPIPE and SIGXFSZ; ignored signals survive exec, handlers do not.
@@ -367,6 +370,7 @@ class Supervisor:
         self.stop_reason: str | None = None
         self.kill_at: float | None = None
         self.stop_requested = False
+        self.terminal: Terminal | None = None  # glia run -t (terminal.py)
 
     def path(self, name: str) -> str:
         return os.path.join(self.job_dir, name)
@@ -456,13 +460,21 @@ class Supervisor:
             volumes=volumes,
         )
         self.sandboxed = sandbox is not None
-        out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        if spec.get("tty") is True:
+            # The job's three streams are the terminal: its output is all stdout, and the
+            # stderr pipe, which nobody writes, ends at once.
+            self.terminal = terminal = Terminal(self.job_dir)
+            out_r, out_w = terminal.master, terminal.slave
+            launch.stdin = job_err = terminal.slave
+        else:
+            out_r, out_w = os.pipe()
+            job_err = err_w
         status_w = -1
         if sandbox is not None:
             self.status_fd, status_w = os.pipe()
         try:
-            self.pid = start_command(launch, out_w, err_w, status_w if status_w >= 0 else None)
+            self.pid = start_command(launch, out_w, job_err, status_w if status_w >= 0 else None)
         except StartError as exc:
             for fd in (out_r, err_r, self.status_fd):
                 if fd >= 0:
@@ -474,6 +486,8 @@ class Supervisor:
             os.close(err_w)
             if status_w >= 0:
                 os.close(status_w)
+            if self.terminal is not None:
+                self.terminal.slave = -1  # closed as out_w: the job holds its end
         pid = self.pid
         if sandbox is not None:
             self.sandbox_pid = self.read_sandbox_pid()
@@ -550,7 +564,10 @@ class Supervisor:
         for fd, stream in ((out_r, logfile.STDOUT), (err_r, logfile.STDERR)):
             data = b""
             while select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
-                chunk = os.read(fd, READ_SIZE)
+                try:
+                    chunk = os.read(fd, READ_SIZE)
+                except OSError:  # EIO, EAGAIN: a terminal's master
+                    break
                 if not chunk:
                     break
                 data += chunk
@@ -586,6 +603,9 @@ class Supervisor:
         for fd in streams:
             poller.register(fd, select.EPOLLIN)
         poller.register(self.wake_fd, select.EPOLLIN)
+        terminal = self.terminal
+        if terminal is not None:
+            terminal.register(poller)
         while True:
             if self.status is None:
                 candidates = [self.kill_at]
@@ -600,13 +620,30 @@ class Supervisor:
             events = poller.poll(timeout)
             now_wall = time.time()
             wrote = False
-            for fd, _ in events:
+            for fd, mask in events:
                 if fd == self.wake_fd:
                     self.read_signals()
                     life_span = self.life_span()  # a new one may have been given
                     life_deadline = started + life_span if life_span is not None else None
                     continue
-                data = os.read(fd, READ_SIZE)
+                if terminal is not None:
+                    if fd == terminal.fifo:
+                        terminal.on_input(poller)
+                        continue
+                    if fd == terminal.master and mask & select.EPOLLOUT:
+                        terminal.flush(poller)
+                        if not mask & (select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR):
+                            continue
+                    if fd not in streams:
+                        continue
+                try:
+                    data = os.read(fd, READ_SIZE)
+                except BlockingIOError:  # a terminal's master (non-blocking) with nothing yet
+                    continue
+                except OSError as exc:  # EIO: a terminal's master once the job's end closed
+                    if exc.errno != errno.EIO:
+                        raise
+                    data = b""
                 if data:
                     lines, partial[fd] = logfile.split_lines(partial[fd] + data, final=False)
                 else:
@@ -744,6 +781,8 @@ class Supervisor:
         # Release the cgroup before reporting the end, so EXITED means the resources are free.
         if self.cgroup is not None:
             self.cgroup.remove()
+        if self.terminal is not None:
+            self.terminal.close()
         if self.log is not None:
             self.log.close()
         record: dict[str, object] = {

@@ -1,4 +1,4 @@
-"""Observing jobs: their output, line by line or as bytes; telemetry, exec and port-forward later.
+"""Observing jobs: their output, line by line or as bytes; exec, attach and port-forward.
 
 Both forms are streams: they check access first, then hold no database connection while they
 read or wait.
@@ -15,8 +15,8 @@ from control_plane.services.clusters import GatewayRegistry
 from control_plane.services.jobs import JobsService
 from control_plane.store.database import Database
 from glia.auth import User
-from glia.errors import BadInput, NotFound
-from glia.jobs import Job
+from glia.errors import BadInput, Conflict, Forbidden, NotFound
+from glia.jobs import Job, JobStatus
 from glia.monitoring import LogBatch
 
 
@@ -69,6 +69,16 @@ class MonitoringService:
         except NotFound:
             raise self._gone(job) from None
         return LogBytes(job=job, size=size, _gateway=gateway)
+
+    async def running_job(self, user: User, id_or_name: str) -> tuple[Job, Gateway]:
+        """A running job ``user`` may write, and its cluster's gateway: for exec, attach and
+        port-forward (NotFound for a caller who may not read it, Forbidden for a reader)."""
+        job = await self._readable_job(user, id_or_name)
+        if not await self._jobs.may_write(user, job):
+            raise Forbidden(f"you may read job {job.id} but not write it (exec, attach, ports)")
+        if job.status is not JobStatus.RUNNING:
+            raise Conflict(f"job {job.id} is not running ({job.status.value})")
+        return job, self._gateways.get(job.cluster_name)
 
     async def _readable_job(self, user: User, id_or_name: str) -> Job:
         async with self._db.session() as session:

@@ -203,6 +203,7 @@ class JobRow(Base):
     # --pass-config: the job gets a token of its owner; this is its id (never the token),
     # revoked when the job ends.
     pass_config: Mapped[bool] = mapped_column(Boolean, default=False)
+    tty: Mapped[bool] = mapped_column(Boolean, default=False)  # glia run -t
     config_token_id: Mapped[str | None] = mapped_column(String(36))
 
     status: Mapped[str] = mapped_column(String(16))

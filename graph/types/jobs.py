@@ -79,6 +79,27 @@ class Job(Node):
     def log_url(self, root: strawberry.Parent[kernel.Job], info: Info) -> str:
         return f"{info.context.platform.settings.effective_public_url}/api/jobs/{root.id}/log"
 
+    @strawberry.field(
+        description="WebSocket to run a command inside the running job (write on the job; "
+        "`?command=ARG&command=ARG`, `&tty=1&rows=R&cols=C`; frames: docs/api.md)"
+    )
+    def exec_url(self, root: strawberry.Parent[kernel.Job], info: Info) -> str:
+        return _websocket_url(info, f"/api/jobs/{root.id}/exec")
+
+    @strawberry.field(
+        description="WebSocket following the running job's output from now on (write on the "
+        "job; frames: docs/api.md)"
+    )
+    def attach_url(self, root: strawberry.Parent[kernel.Job], info: Info) -> str:
+        return _websocket_url(info, f"/api/jobs/{root.id}/attach")
+
+    @strawberry.field(
+        description="WebSocket carrying one TCP connection to a port of the running job "
+        "(write on the job; `?port=N`; frames: docs/api.md)"
+    )
+    def port_forward_url(self, root: strawberry.Parent[kernel.Job], info: Info) -> str:
+        return _websocket_url(info, f"/api/jobs/{root.id}/port-forward")
+
 
 @input_type(kernel.JobFilter)
 class JobFilter:
@@ -137,3 +158,10 @@ class KillJobPayload:
     already_finished: bool = strawberry.field(
         description="Whether the job had finished before the kill"
     )
+
+
+def _websocket_url(info: Info, path: str) -> str:
+    base = info.context.platform.settings.effective_public_url
+    if base.startswith("https://"):
+        return "wss://" + base.removeprefix("https://") + path
+    return "ws://" + base.removeprefix("http://") + path

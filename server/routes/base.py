@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
 from control_plane.platform import Platform
@@ -20,7 +20,7 @@ from glia.errors import GliaError, Unauthenticated
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-async def authenticated_user(request: Request, platform: Platform) -> User:
+async def authenticated_user(request: HTTPConnection, platform: Platform) -> User:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("log in first: send Authorization: Bearer <token>")

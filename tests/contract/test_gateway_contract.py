@@ -124,3 +124,31 @@ async def test_close_ends_the_watches(harness: Harness, gateway: EmbeddedGateway
         async with asyncio.timeout(WITHIN):
             assert [e async for e in watch] == []
     await harness.reopen()  # so that the harness can stop the job
+
+
+async def test_exec_and_connect(harness: Harness, gateway: EmbeddedGateway) -> None:
+    """``cat`` inside a running workload echoes its stdin (the fake's exec is such an echo);
+    an unknown workload is NotFound, an ended one Conflict, for exec and connect alike."""
+    with pytest.raises(NotFound):
+        await gateway.exec("ghost", ["cat"])
+    with pytest.raises(NotFound):
+        await gateway.connect("ghost", 80)
+    async with gateway.watch() as watch:
+        await gateway.start(harness.spec("job-x", Program((Out("up"),), exit_code=None)))
+        await until(watch, "job-x", WorkloadPhase.RUNNING)
+        session = await gateway.exec("job-x", ["cat"])
+        try:
+            await session.write(b"ping\n")
+            await session.close_stdin()
+            async with asyncio.timeout(WITHIN):
+                echoed = b"".join([chunk async for _, chunk in session.output()])
+            assert echoed == b"ping\n"
+            assert await session.wait() == 0
+        finally:
+            await session.close()
+        await gateway.stop("job-x", grace_s=0)
+        await until(watch, "job-x", WorkloadPhase.EXITED)
+    with pytest.raises(Conflict):
+        await gateway.exec("job-x", ["cat"])
+    with pytest.raises(Conflict):
+        await gateway.connect("job-x", 80)

@@ -1,8 +1,9 @@
 """Who may do what: every GraphQL operation and every HTTP route, for every kind of caller.
 
 `OPERATIONS` has an entry for each field of Query, Mutation and Subscription, `ROUTES` one
-for each HTTP route of the app beside ``/graphql``; `test_every_operation_and_route_has_an_entry`
-fails for one added without an entry. An entry says what each subject gets:
+for each HTTP route of the app beside ``/graphql``, `WEBSOCKET_ROUTES` one for each WebSocket
+route beside it; `test_every_operation_and_route_has_an_entry` fails for one added without an
+entry. An entry says what each subject gets:
 
 - ``OK``: allowed (for a listing or a nullable answer: allowed, and the resource is in it);
 - ``HIDDEN``: allowed, and the resource is absent (from the list and its ``totalCount``, or
@@ -52,7 +53,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from starlette.applications import Starlette
-from starlette.routing import Host, Route
+from starlette.routing import Host, Route, WebSocketRoute
 
 from cluster_gateway.gateway import ClusterCapacity
 from cluster_gateway.runtimes.fake import FakeRuntime
@@ -1501,6 +1502,25 @@ ROUTES: dict[tuple[str, str], RouteCase] = {
 }
 
 
+# WebSocket routes into a running job: write on it. OK is the WebSocket accepted; a failure
+# is the HTTP denial response's status. The fake runtime serves no port: past the permission
+# check, port-forward answers 503 (UNAVAILABLE, nothing listens).
+JOB_WRITE = expect(
+    NOT_FOUND, forbidden=["shared_read", "reader"], ok=set(JOB_READERS) - {"shared_read", "reader"}
+)
+WEBSOCKET_ROUTES: dict[str, RouteCase] = {
+    "/api/jobs/{job_id}/exec": RouteCase(
+        lambda world: f"/api/jobs/{world.job['id']}/exec?command=true", JOB_WRITE
+    ),
+    "/api/jobs/{job_id}/attach": RouteCase(
+        lambda world: f"/api/jobs/{world.job['id']}/attach", JOB_WRITE
+    ),
+    "/api/jobs/{job_id}/port-forward": RouteCase(
+        lambda world: f"/api/jobs/{world.job['id']}/port-forward?port=80", JOB_WRITE, ok_status=503
+    ),
+}
+
+
 # -- running a case --------------------------------------------------------------------------
 
 
@@ -1572,6 +1592,12 @@ def test_every_operation_and_route_has_an_entry(tmp_path: Path) -> None:
     }
     routes |= {("ANY", route.host) for route in app.routes if isinstance(route, Host)}
     assert set(ROUTES) == routes
+    sockets = {
+        route.path
+        for route in app.routes
+        if isinstance(route, WebSocketRoute) and route.path != "/graphql"
+    }
+    assert set(WEBSOCKET_ROUTES) == sockets
 
 
 @MODULE_LOOP
@@ -1609,6 +1635,56 @@ async def test_routes(world: World, route: tuple[str, str]) -> None:
         assert statuses == {
             subject: status_of[outcome] for subject, outcome in case.expected.items()
         }
+
+
+async def _websocket_status(world: World, path: str, token: str | None) -> int:
+    """101 when the app accepts the WebSocket, else the status of its denial response."""
+    route, _, query = path.partition("?")
+    headers = [(b"host", b"glia.test")]
+    if token:
+        headers.append((b"authorization", f"Bearer {token}".encode()))
+    scope = {
+        "type": "websocket", "asgi": {"version": "3.0"}, "scheme": "ws", "http_version": "1.1",
+        "path": route, "raw_path": route.encode(), "root_path": "",
+        "query_string": query.encode(), "headers": headers,
+        "client": ("127.0.0.1", 50000), "server": ("glia.test", 80), "subprotocols": [],
+        "extensions": {"websocket.http.response": {}},
+    }  # fmt: skip
+    incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def send(event: MutableMapping[str, Any]) -> None:
+        await outgoing.put(dict(event))
+
+    await incoming.put({"type": "websocket.connect"})
+    task = asyncio.create_task(world.app(scope, incoming.get, send))
+    try:
+        async with asyncio.timeout(5):
+            first = await outgoing.get()
+        if first["type"] == "websocket.accept":
+            return 101
+        assert first["type"] == "websocket.http.response.start", first
+        return int(first["status"])
+    finally:
+        await incoming.put({"type": "websocket.disconnect", "code": 1000})
+        try:
+            async with asyncio.timeout(5):
+                await task
+        except TimeoutError:
+            task.cancel()
+
+
+@MODULE_LOOP
+@pytest.mark.parametrize("route", sorted(WEBSOCKET_ROUTES))
+async def test_websocket_routes(world: World, route: str) -> None:
+    case = WEBSOCKET_ROUTES[route]
+    assert case.expected is not None
+    got = {
+        subject: await _websocket_status(world, case.path(world), world.tokens[subject])
+        for subject in SUBJECTS
+    }
+    status_of = {**HTTP_STATUS, OK: 101 if case.ok_status == 200 else case.ok_status}
+    assert got == {subject: status_of[outcome] for subject, outcome in case.expected.items()}
 
 
 # -- subscriptions, over a WebSocket -----------------------------------------------------------

@@ -68,6 +68,7 @@ def job_from_row(row: JobRow, owner: User, cluster_name: str, *, with_history: b
         http_auth=row.http_auth,
         http_url=row.http_url,
         pass_config=row.pass_config,
+        tty=row.tty,
         status=JobStatus(row.status),
         reason=JobReason(row.reason) if row.reason else None,
         status_description=row.status_description,

@@ -170,6 +170,7 @@ class JobSubmitter:
             http_port=submission.http_port,
             http_auth=submission.http_auth,
             pass_config=submission.pass_config,
+            tty=submission.tty,
             preemptible=preset.preemptible,
             credits_per_hour=preset.credits_per_hour,
             seat_wait=seat_wait is not None,
@@ -317,6 +318,7 @@ class JobSubmitter:
             life_span_s=job.life_span_s,
             uid=uid,
             gid=uid,
+            tty=job.tty,
         )
 
     async def start_workload(self, job: Job, uid: int | None) -> None:

@@ -1,7 +1,7 @@
 """volumes: what a job mounts, and its variables set from secrets
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-11-27 21:45:00
 
 A job's volumes (storage URIs, disk ids, secret keys, with where they are mounted) and its
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = '0015'
-down_revision = '0013'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 

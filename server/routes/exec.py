@@ -1,0 +1,253 @@
+"""WebSocket routes into a running job: exec, attach and port-forward (docs/api.md, frames).
+
+- ``/api/jobs/{id}/exec?command=A&command=B[&tty=1&rows=R&cols=C]``: a command inside the
+  job. Client to server: binary frames are stdin; text frames ``{"type": "resize", "rows",
+  "cols"}`` and ``{"type": "eof"}``. Server to client: binary frames, the first byte the
+  stream (1 stdout, 2 stderr; a PTY's output is all 1), the rest its bytes; then a text
+  frame ``{"type": "exit", "code": N}`` and a close.
+- ``/api/jobs/{id}/attach``: the job's output from now on, as exec's binary frames (a line
+  at a time), then ``{"type": "exit"}`` when the job ends; binary frames from the client go
+  to the job's terminal (a ``glia run -t`` job; CONFLICT for another).
+- ``/api/jobs/{id}/port-forward?port=N``: one TCP connection to the job's port N per
+  WebSocket. Binary frames are the connection's bytes each way; ``{"type": "eof"}`` says one
+  side has no more to send (a half-close); a close ends the connection.
+
+Every route needs a bearer token and write on the job (the stranger's answer is NOT_FOUND,
+as for a job that does not exist) and a running job; a failure before the WebSocket is
+accepted is answered as HTTP in the API's error shape with its status (the denial response
+of the ASGI WebSocket spec), one after it as a text frame ``{"type": "error", "errors":
+[...]}`` and close code 4000 + that status. Nothing is buffered beyond one frame per
+direction and the gateway's bounded queues: a slow client slows its own command or
+connection, never another. Closing the WebSocket kills what the exec started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from cluster_gateway.exec import ExecSession
+from cluster_gateway.gateway import Gateway
+from control_plane.platform import Platform
+from glia.errors import BadInput, GliaError
+from glia.jobs import Job
+from glia.monitoring import LogStream
+from server.routes.base import authenticated_user, error_response
+
+logger = logging.getLogger(__name__)
+
+# One read of a tunnelled connection: big reads keep the per-frame cost of a fast stream low.
+TUNNEL_READ_BYTES = 1024 * 1024
+# The largest frame a client may send (a stdin chunk, a tunnel's write).
+MAX_FRAME_BYTES = 1024 * 1024
+
+
+async def _open(websocket: WebSocket, platform: Platform) -> tuple[Job, Gateway] | None:
+    """Authenticate and authorize, or answer the error; None when answered."""
+    try:
+        user = await authenticated_user(websocket, platform)
+        return await platform.monitoring.running_job(user, websocket.path_params["job_id"])
+    except GliaError as error:
+        await websocket.send_denial_response(error_response(error))
+        return None
+
+
+async def _fail(websocket: WebSocket, error: GliaError) -> None:
+    body = {"message": error.message, "extensions": error.extensions}
+    with contextlib.suppress(Exception):
+        await websocket.send_text(json.dumps({"type": "error", "errors": [body]}))
+        await websocket.close(4000 + error.http_status, error.code[:100])
+
+
+def _int(websocket: WebSocket, name: str) -> int | None:
+    value = websocket.query_params.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise BadInput(f"{name} must be a whole number", fields={name: "not a number"}) from None
+
+
+async def _until_first(*tasks: Awaitable[None]) -> None:
+    """Run the tasks until one ends (or fails), then cancel the others."""
+    running = [asyncio.ensure_future(task) for task in tasks]
+    try:
+        done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
+
+def routes(platform: Callable[[], Platform]) -> list[WebSocketRoute]:
+    async def job_exec(websocket: WebSocket) -> None:
+        current = platform()
+        opened = await _open(websocket, current)
+        if opened is None:
+            return
+        job, gateway = opened
+        try:
+            command = websocket.query_params.getlist("command")
+            tty = websocket.query_params.get("tty") in ("1", "true")
+            rows, cols = _int(websocket, "rows"), _int(websocket, "cols")
+            session = await gateway.exec(job.id, command, tty=tty, rows=rows, cols=cols)
+        except GliaError as error:
+            await websocket.send_denial_response(error_response(error))
+            return
+        await websocket.accept()
+        try:
+            await _run_exec(websocket, session)
+        except GliaError as error:
+            await _fail(websocket, error)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            await session.close()
+
+    async def job_attach(websocket: WebSocket) -> None:
+        current = platform()
+        opened = await _open(websocket, current)
+        if opened is None:
+            return
+        job, gateway = opened
+        await websocket.accept()
+        try:
+            await _until_first(
+                _send_output(websocket, gateway, job), _feed_input(websocket, gateway, job)
+            )
+        except GliaError as error:
+            await _fail(websocket, error)
+        except WebSocketDisconnect:
+            pass
+
+    async def job_port_forward(websocket: WebSocket) -> None:
+        current = platform()
+        opened = await _open(websocket, current)
+        if opened is None:
+            return
+        job, gateway = opened
+        try:
+            port = _int(websocket, "port")
+            if port is None:
+                raise BadInput("give the job's port: ?port=N", fields={"port": "missing"})
+            reader, writer = await gateway.connect(job.id, port)
+        except GliaError as error:
+            await websocket.send_denial_response(error_response(error))
+            return
+        await websocket.accept()
+        try:
+            await _relay(websocket, reader, writer)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await websocket.close()
+
+    return [
+        WebSocketRoute("/api/jobs/{job_id}/exec", job_exec),
+        WebSocketRoute("/api/jobs/{job_id}/attach", job_attach),
+        WebSocketRoute("/api/jobs/{job_id}/port-forward", job_port_forward),
+    ]
+
+
+async def _run_exec(websocket: WebSocket, session: ExecSession) -> None:
+    async def send_output() -> None:
+        async for stream, chunk in session.output():
+            await websocket.send_bytes(bytes([stream]) + chunk)
+        code = await session.wait()
+        await websocket.send_text(json.dumps({"type": "exit", "code": code}))
+        await websocket.close()
+
+    async def take_input() -> None:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            if (data := message.get("bytes")) is not None:
+                if len(data) > MAX_FRAME_BYTES:
+                    raise BadInput(f"a frame is at most {MAX_FRAME_BYTES} bytes")
+                await session.write(data)
+            elif (text := message.get("text")) is not None:
+                control = _control(text)
+                if control.get("type") == "eof":
+                    await session.close_stdin()
+                elif control.get("type") == "resize":
+                    rows, cols = control.get("rows"), control.get("cols")
+                    if not isinstance(rows, int) or not isinstance(cols, int):
+                        raise BadInput("resize needs whole rows and cols")
+                    await session.resize(rows, cols)
+                else:
+                    raise BadInput(f"unknown message type {control.get('type')!r}")
+
+    await _until_first(send_output(), take_input())
+
+
+def _control(text: str) -> dict[str, object]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise BadInput("a text frame is a JSON object with a type")
+    return value
+
+
+async def _send_output(websocket: WebSocket, gateway: Gateway, job: Job) -> None:
+    since = datetime.now(UTC)
+    async for batch in gateway.logs(job.id, since=since, follow=True):
+        for line in batch.lines():
+            stream = 2 if line.stream is LogStream.STDERR else 1
+            await websocket.send_bytes(bytes([stream]) + line.text.encode() + b"\n")
+    await websocket.send_text(json.dumps({"type": "exit"}))
+    await websocket.close()
+
+
+async def _feed_input(websocket: WebSocket, gateway: Gateway, job: Job) -> None:
+    """Binary frames to the job's terminal (``glia run -t``; CONFLICT for a job without)."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        if data := message.get("bytes"):
+            if len(data) > MAX_FRAME_BYTES:
+                raise BadInput(f"a frame is at most {MAX_FRAME_BYTES} bytes")
+            await gateway.write_stdin(job.id, data)
+
+
+async def _relay(
+    websocket: WebSocket, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    # A few frames may wait for the job to read them (bounded), so the next frame is taken
+    # while one is written (asyncio's default pauses at 64 KiB).
+    writer.transport.set_write_buffer_limits(high=4 * MAX_FRAME_BYTES)
+
+    async def upstream() -> None:  # the job's side to the client
+        while chunk := await reader.read(TUNNEL_READ_BYTES):
+            await websocket.send_bytes(chunk)
+        await websocket.send_text('{"type": "eof"}')
+        await asyncio.Future()  # the client may still send: wait for its close
+
+    async def downstream() -> None:  # the client's side to the job
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if (data := message.get("bytes")) is not None:
+                writer.write(data)
+                await writer.drain()
+            elif message.get("text") is not None:
+                if _control(message["text"]).get("type") == "eof" and writer.can_write_eof():
+                    writer.write_eof()
+
+    await _until_first(upstream(), downstream())
