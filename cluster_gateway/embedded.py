@@ -15,6 +15,7 @@ from cluster_gateway.gateway import (
 )
 from cluster_gateway.runtimes.base import Runtime
 from glia.monitoring import LogBatch
+from glia.telemetry import TelemetryTick
 
 
 class EmbeddedGateway:
@@ -69,3 +70,6 @@ class EmbeddedGateway:
 
     async def forget(self, job_id: str) -> None:
         await self.runtime.forget(job_id)
+
+    def telemetry(self, job_id: str | None = None) -> AsyncIterator[TelemetryTick]:
+        return self.runtime.telemetry(job_id)

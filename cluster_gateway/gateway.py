@@ -22,6 +22,7 @@ from glia.errors import GliaError
 from glia.jobs import JobReason
 from glia.model import Model
 from glia.monitoring import LogBatch
+from glia.telemetry import TelemetryTick
 
 # Exit reasons a gateway reports; the rest of JobReason is the control plane's to give.
 EXIT_REASONS = frozenset(
@@ -167,6 +168,11 @@ class Gateway(Protocol):
     - ``forget`` drops an ended workload, logs included; Conflict for one that has not ended,
       nothing for an unknown one. Ended workloads are also forgotten by the cluster itself
       after its retention period.
+    - ``telemetry`` yields ticks of samples (`TelemetrySample`, one per running workload and
+      tick, ticks at least a second apart): with ``job_id`` that workload's only, ending once
+      it has ended (at once for an ended one; NotFound for an unknown one); without, every
+      running workload's until the gateway closes. A reader that falls behind loses its oldest
+      ticks (a few wait for it at most), and nobody waits for it.
     """
 
     name: str
@@ -202,3 +208,5 @@ class Gateway(Protocol):
     ) -> AsyncIterator[bytes]: ...
 
     async def forget(self, job_id: str) -> None: ...
+
+    def telemetry(self, job_id: str | None = None) -> AsyncIterator[TelemetryTick]: ...

@@ -23,6 +23,7 @@ from cluster_gateway.gateway import (
 )
 from glia.errors import BadInput
 from glia.monitoring import LogBatch
+from glia.telemetry import TelemetryTick
 
 _JOB_ID = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -80,6 +81,9 @@ class Runtime(abc.ABC):
 
     @abc.abstractmethod
     async def forget(self, job_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def telemetry(self, job_id: str | None = None) -> AsyncIterator[TelemetryTick]: ...
 
 
 def check_job_id(job_id: str) -> None:

@@ -20,6 +20,7 @@ is forgotten while it reads gets a SYSTEM line saying so, then ends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -36,11 +37,13 @@ from cluster_gateway.gateway import (
 )
 from cluster_gateway.runtimes import gpus, logfile
 from cluster_gateway.runtimes.base import Runtime, check_job_id
+from cluster_gateway.runtimes.telemetry import TelemetryHub
 from cluster_gateway.watch import DEFAULT_HISTORY, WorkloadFeed
 from glia.clock import utcnow
 from glia.errors import BadInput, Conflict, NotFound
 from glia.jobs import JobReason
 from glia.monitoring import LogBatch, LogLine, LogStream
+from glia.telemetry import GpuSample, TelemetrySample, TelemetryTick
 
 SIGTERM_EXIT_CODE = 143  # 128 + SIGTERM: what a process that honours SIGTERM exits with
 READ_CHUNK = 64 * 1024
@@ -103,6 +106,7 @@ class FakeRuntime(Runtime):
         self._watch_history = watch_history
         self._feed = WorkloadFeed(history=watch_history)
         self._open = False
+        self._telemetry = TelemetryHub()
 
     # --- Runtime --------------------------------------------------------------------------------
 
@@ -115,6 +119,7 @@ class FakeRuntime(Runtime):
         """End every watch and log follower; the workloads stay as they are."""
         self._open = False
         self._feed.close()
+        self._telemetry.close()
         for job in self._jobs.values():
             job.wake()
 
@@ -335,6 +340,7 @@ class FakeRuntime(Runtime):
         if job.life_span is not None:
             job.life_span.cancel()
         self._holdings.pop(job.spec.job_id, None)
+        self._telemetry.end(job.spec.job_id)
         update: dict[str, Any] = {
             "phase": WorkloadPhase.EXITED,
             "exit_code": exit_code,
@@ -366,6 +372,41 @@ class FakeRuntime(Runtime):
             self.finish(job_id, SIGTERM_EXIT_CODE, reason=reason, description=description)
         else:
             self.finish(job_id, SIGTERM_EXIT_CODE, reason=reason, description="stopped on request")
+
+    # --- telemetry ------------------------------------------------------------------------------
+
+    async def telemetry(self, job_id: str | None = None) -> AsyncIterator[TelemetryTick]:
+        running = job_id is None or self._job(job_id).state.phase != WorkloadPhase.EXITED
+        subscription = self._telemetry.subscribe(job_id)
+        if not self._open or not running:
+            subscription.end()
+        async with contextlib.aclosing(subscription.ticks()) as ticks:
+            async for tick in ticks:
+                yield tick
+
+    def emit_telemetry(
+        self,
+        job_id: str,
+        cpu_percent: float,
+        memory_bytes: int,
+        *,
+        gpus: tuple[GpuSample, ...] = (),
+        time: datetime | None = None,
+    ) -> TelemetrySample:
+        """A sample of a running workload, handed to its telemetry's subscribers (a test
+        hook: the local runtime samples by itself)."""
+        job = self._job(job_id)
+        if job.state.phase != WorkloadPhase.RUNNING:
+            raise RuntimeError(f"{job_id} is {job.state.phase}, not running")
+        sample = TelemetrySample(
+            job_id=job_id,
+            time=time or utcnow(),
+            cpu_percent=cpu_percent,
+            memory_bytes=memory_bytes,
+            gpus=gpus,
+        )
+        self._telemetry.publish((sample,))
+        return sample
 
 
 def _system(at: datetime, text: bytes) -> LogLine:
