@@ -66,7 +66,7 @@ class TelemetryPoint(Model):
 
 
 class TelemetryHistory(Model):
-    """A job's telemetry between two times, in points of ``step_seconds`` each, oldest first;
+    """A job's telemetry between two times, in points of one step each, oldest first;
     steps without samples have no point."""
 
     step_seconds: int
