@@ -34,6 +34,7 @@ from cli import (
     service_accounts,
     sharing,
     storage,
+    telemetry,
 )
 from cli.options import flag
 
@@ -140,6 +141,7 @@ service_accounts.register(app)
 storage.register(app)
 blobs.register(app)
 disks.register(app)
+telemetry.register(app)
 admin.register(app)
 orgs.register(admin.admin_app)
 clusters.register(admin.admin_app)

@@ -63,6 +63,7 @@ from sdk.quotas import QuotasResource
 from sdk.resource import Resource
 from sdk.sharing import AclResource, ServiceAccountsResource
 from sdk.storage import StorageResource
+from sdk.telemetry import TelemetryResource
 
 if TYPE_CHECKING:
     from sdk.subscriptions import Subscriptions
@@ -152,6 +153,7 @@ class GliaClient:
         self.storage = StorageResource(self)
         self.quotas = QuotasResource(self)
         self.disks = DisksResource(self)
+        self.telemetry = TelemetryResource(self)
 
     @property
     def graphql_url(self) -> str:
