@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
@@ -71,5 +71,5 @@ class EmbeddedGateway:
     async def forget(self, job_id: str) -> None:
         await self.runtime.forget(job_id)
 
-    def telemetry(self, job_id: str | None = None) -> AsyncIterator[TelemetryTick]:
+    def telemetry(self, job_id: str | None = None) -> AsyncGenerator[TelemetryTick, None]:
         return self.runtime.telemetry(job_id)

@@ -10,7 +10,7 @@ decides what should run, the gateway reports what does.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -209,4 +209,4 @@ class Gateway(Protocol):
 
     async def forget(self, job_id: str) -> None: ...
 
-    def telemetry(self, job_id: str | None = None) -> AsyncIterator[TelemetryTick]: ...
+    def telemetry(self, job_id: str | None = None) -> AsyncGenerator[TelemetryTick, None]: ...

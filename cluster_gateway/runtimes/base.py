@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
@@ -83,7 +83,7 @@ class Runtime(abc.ABC):
     async def forget(self, job_id: str) -> None: ...
 
     @abc.abstractmethod
-    def telemetry(self, job_id: str | None = None) -> AsyncIterator[TelemetryTick]: ...
+    def telemetry(self, job_id: str | None = None) -> AsyncGenerator[TelemetryTick, None]: ...
 
 
 def check_job_id(job_id: str) -> None:

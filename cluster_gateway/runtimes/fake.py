@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -375,7 +375,7 @@ class FakeRuntime(Runtime):
 
     # --- telemetry ------------------------------------------------------------------------------
 
-    async def telemetry(self, job_id: str | None = None) -> AsyncIterator[TelemetryTick]:
+    async def telemetry(self, job_id: str | None = None) -> AsyncGenerator[TelemetryTick, None]:
         running = job_id is None or self._job(job_id).state.phase != WorkloadPhase.EXITED
         subscription = self._telemetry.subscribe(job_id)
         if not self._open or not running:

@@ -48,7 +48,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -1044,7 +1044,7 @@ class LocalRuntime(Runtime):
 
     # --- telemetry (telemetry.py) ---------------------------------------------------------------
 
-    async def telemetry(self, job_id: str | None = None) -> AsyncIterator[TelemetryTick]:
+    async def telemetry(self, job_id: str | None = None) -> AsyncGenerator[TelemetryTick, None]:
         if job_id is not None:
             await self._existing_dir(job_id)
         subscription = self._telemetry.subscribe(job_id)  # no await until the check below
