@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from sdk import GliaClient
 
 # Without JOB: the caller's running jobs are listed again this often, and at most this many
-# are followed (one subscription each).
+# (the newest) are followed, one subscription each: within the server's 50 a connection.
 RELIST_S = 5.0
-MAX_JOBS = 50
+MAX_JOBS = 40
 # Samples waiting to be shown; past it the newest are dropped (the next ones come in a second).
 MAX_WAITING = 1000
 # The table is redrawn at most this often.
@@ -37,7 +37,7 @@ def top(
     job: str | None = typer.Argument(
         None,
         metavar="[JOB]",
-        help="Job id, unique id prefix or name; without it, all of your running jobs.",
+        help="Job id, unique id prefix or name; without it, your running jobs (the newest 40).",
         autocompletion=complete_job,
     ),
     output: str | None = typer.Option(

@@ -88,6 +88,7 @@ class JobSampler:
 
     def __init__(self, root_pid: int | None, cgroup: JobCgroup | None) -> None:
         self._cgroup = cgroup
+        self._root_pid = root_pid
         self._root: psutil.Process | None = None
         if root_pid is not None:
             with contextlib.suppress(psutil.Error):
@@ -102,6 +103,8 @@ class JobSampler:
         memory bytes; None when the job has no process left to measure."""
         now = time.monotonic()
         procs = self._processes()
+        if self._root_pid is not None and not procs:
+            return None  # its first process ended: the job did (or started again, anew)
         cgroup_usec = cgroup_cpu_usec(self._cgroup) if self._cgroup else None
         cgroup_memory = cgroup_memory_bytes(self._cgroup) if self._cgroup else None
         if not procs and cgroup_memory is None:

@@ -70,10 +70,16 @@ async def samples_of(runtime: LocalRuntime, job_id: str, count: int) -> list[Tel
 
 async def test_a_busy_job_shows_over_half_a_core(runtime: LocalRuntime) -> None:
     await runtime.start(spec("busy", [sys.executable, "-c", BUSY]))
-    samples = await samples_of(runtime, "busy", 4)
+    samples: list[TelemetrySample] = []
+    async with asyncio.timeout(30):
+        async for tick in runtime.telemetry("busy"):
+            samples.extend(tick)
+            # The first covers the start-up too; a host busy with other work gets a few more.
+            if len(samples) >= 10 or max(s.cpu_percent for s in samples[1:] or samples) > 50:
+                break
+    settled = samples[1:]
     assert {s.job_id for s in samples} == {"busy"}
-    settled = samples[1:]  # the first covers the start-up too
-    assert max(s.cpu_percent for s in settled) > 50, samples
+    assert settled and max(s.cpu_percent for s in settled) > 50, samples
     assert max(s.memory_bytes for s in settled) >= 60 * MIB, samples
     assert all(s.gpus == () for s in samples)  # no GPUs here
     times = [s.time for s in samples]

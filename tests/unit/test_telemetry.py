@@ -76,3 +76,18 @@ async def test_the_end_of_a_job_ends_its_subscribers_only() -> None:
     await asyncio.sleep(0.01)
     assert not waiting.done()
     waiting.cancel()
+
+
+def test_a_sampler_whose_first_process_ended_says_nothing(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "memory.current").write_text("4096\n")
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    gone = int(done.stdout)
+    sampler = telemetry.JobSampler(gone, JobCgroup(2, str(tmp_path), str(tmp_path)))
+    assert sampler.sample() is None  # a cgroup left behind is no job's: it is looked up anew
+    cgroup_only = telemetry.JobSampler(None, JobCgroup(2, str(tmp_path), str(tmp_path)))
+    assert cgroup_only.sample() == (0.0, 4096)
