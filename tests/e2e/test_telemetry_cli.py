@@ -4,8 +4,13 @@ runtime, the controller and the jobTelemetry subscription; and the job's history
 from __future__ import annotations
 
 import json
+import os
+import pty
+import re
+import select
 import subprocess
 import threading
+import time
 
 from tests.e2e.conftest import GLIA, Cli
 
@@ -64,3 +69,36 @@ def test_top_without_a_job_follows_every_running_job_of_mine(cli: Cli) -> None:
             top.terminate()
     assert seen >= {first, second}
     cli.ok("kill", first, second)
+
+
+def test_top_on_a_terminal_draws_a_table_until_the_job_ends(cli: Cli) -> None:
+    job_id = cli.ok("run", "--detach", "--", "python3", "-c", BUSY).strip()
+    cli.wait_status(job_id, "running")
+    env = {**cli.server.env, "GLIA_CONFIG": str(cli.config), "COLUMNS": "160", "TERM": "xterm"}
+    leader, follower = pty.openpty()
+    with subprocess.Popen(
+        [GLIA, "top", job_id], env=env, stdin=follower, stdout=follower, stderr=follower
+    ) as top:
+        os.close(follower)
+        shown = b""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 1.0)
+            if ready:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # the terminal closed: top ended
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            elif top.poll() is not None:
+                break
+        top.wait(timeout=30)
+    os.close(leader)
+    text = shown.decode(errors="replace")
+    assert top.returncode == 0, text
+    for column in ("JOB", "CPU", "MEMORY", "GPU"):
+        assert column in text
+    assert job_id in text
+    assert re.search(r"\d+\.\d%", text), text
