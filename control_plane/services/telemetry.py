@@ -33,7 +33,7 @@ from control_plane.store.telemetry import MINUTE, RAW, TelemetryRow
 from glia.auth import User
 from glia.clock import utcnow
 from glia.errors import BadInput, NotFound
-from glia.jobs import Job
+from glia.jobs import Job, JobStatus
 from glia.telemetry import (
     MAX_HISTORY_POINTS,
     MINUTE_S,
@@ -51,6 +51,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIN_GAP = timedelta(seconds=0.9)
 # Samples waiting to be written, and rows folded per transaction when compacting.
 MAX_PENDING = 50_000
+# A follower of a job its cluster reports no workload for, though it runs, looks again after.
+RECHECK_S = 1.0
 COMPACT_BATCH = 10_000
 
 
@@ -148,19 +150,39 @@ class TelemetryService:
     # --- for callers --------------------------------------------------------------------------
 
     async def live(self, user: User, id_or_name: str) -> AsyncGenerator[TelemetrySample, None]:
-        """The job's samples as its cluster takes them, until it ends (at once for a job that
-        has ended or never ran)."""
+        """The job's samples as its cluster takes them: while it waits (pending, suspended)
+        nothing, then its samples while it runs, across restarts; ends when it has ended (at
+        once for a job that has)."""
         job = await self._readable_job(user, id_or_name)
         gateway = self._gateways.get(job.cluster_name)
         gaps = _Gaps()
-        try:
-            async with contextlib.aclosing(gateway.telemetry(job.id)) as ticks:
-                async for tick in ticks:
-                    for sample in tick:
-                        if sample.job_id == job.id and gaps.keep(sample):
-                            yield sample
-        except NotFound:
-            return  # the cluster has forgotten its workload, or never had it: nothing live
+        while True:
+            if job.status is not JobStatus.RUNNING:
+                job = await self._until_running(user, job)
+            if job.status.is_finished:
+                return
+            sampled = False
+            try:
+                async with contextlib.aclosing(gateway.telemetry(job.id)) as ticks:
+                    async for tick in ticks:
+                        for sample in tick:
+                            if sample.job_id == job.id and gaps.keep(sample):
+                                sampled = True
+                                yield sample
+            except NotFound:
+                pass  # not handed to the cluster yet, or forgotten there: the job says which
+            # Its workload ended: the job did too, or it starts again (a restart).
+            job = await self._readable_job(user, job.id)
+            if not sampled and job.status is JobStatus.RUNNING:
+                await asyncio.sleep(RECHECK_S)  # the job and its cluster disagree for a moment
+
+    async def _until_running(self, user: User, job: Job) -> Job:
+        """The job once it runs or has ended."""
+        async with contextlib.aclosing(self._jobs.status_changes(user, job.id)) as changes:
+            async for job in changes:
+                if job.status is JobStatus.RUNNING or job.status.is_finished:
+                    break
+        return job
 
     async def history(
         self,

@@ -4,8 +4,9 @@ those who may read the job, within its bound on points."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,10 @@ from cluster_gateway.gateway import ClusterCapacity
 from cluster_gateway.runtimes.fake import FakeRuntime
 from control_plane.store.telemetry import MINUTE, RAW, TelemetryRow
 from glia.clock import utcnow
+from glia.jobs import JobStatus
 from glia.telemetry import GpuSample, TelemetrySample
 from tests.conftest import REDIS_URL
-from tests.factories import Api, GraphQLErrors, make_settings, running_api
+from tests.factories import Api, GraphQLErrors, make_settings, running_api, serving_api
 from tests.polling import eventually
 
 HISTORY = """query($id: ID!, $since: DateTime, $until: DateTime, $step: Int) {
@@ -202,3 +204,42 @@ async def test_strangers_and_bad_arguments(api: Api) -> None:
     with pytest.raises(GraphQLErrors) as naive:
         await api.gql(HISTORY, {"id": job_id, "since": "2026-01-01T00:00:00"}, token=alice)
     assert naive.value.code == "BAD_USER_INPUT"
+
+
+def test_a_follower_waits_while_the_job_is_pending_and_ends_with_it(tmp_path: Path) -> None:
+    from sdk import GliaClient
+
+    runtime = FakeRuntime(auto_run=False)
+    with serving_api(make_settings(tmp_path), runtime) as server:
+        alice = server.user("alice")
+
+        def on_server(call: Callable[[], object]) -> None:
+            server.loop.call_soon_threadsafe(call)
+
+        async def follow() -> list[float]:
+            async with GliaClient(server.url, alice) as client:
+                job = await client.jobs.submit(["sleep", "1000"])
+
+                async def collect() -> list[float]:
+                    return [s.cpu_percent async for s in client.telemetry.follow(job.id)]
+
+                follower = asyncio.create_task(collect())
+                await asyncio.sleep(1.0)
+                assert not follower.done()  # pending: it waits
+                on_server(lambda: runtime.run(job.id))
+
+                async def running() -> bool:
+                    return (await client.jobs.get(job.id)).status is JobStatus.RUNNING
+
+                await eventually(running)
+                start = utcnow()
+                for n in range(20):  # until the follower has subscribed at the cluster
+                    at = start + timedelta(seconds=n)
+                    on_server(lambda n=n, at=at: runtime.emit_telemetry(job.id, n, GIB, time=at))
+                    await asyncio.sleep(0.2)
+                on_server(lambda: runtime.finish(job.id, 0))
+                async with asyncio.timeout(10):
+                    return await follower  # ends with the job
+
+        samples = asyncio.run(follow())
+        assert samples and samples == sorted(samples)  # each once, in order
