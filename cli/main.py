@@ -34,6 +34,7 @@ from cli import (
     service_accounts,
     sharing,
     storage,
+    telemetry,
 )
 from cli import exec as exec_commands
 from cli.options import flag
@@ -142,6 +143,7 @@ service_accounts.register(app)
 storage.register(app)
 blobs.register(app)
 disks.register(app)
+telemetry.register(app)
 admin.register(app)
 orgs.register(admin.admin_app)
 clusters.register(admin.admin_app)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
@@ -17,6 +17,7 @@ from cluster_gateway.gateway import (
 )
 from cluster_gateway.runtimes.base import Runtime
 from glia.monitoring import LogBatch
+from glia.telemetry import TelemetryTick
 
 
 class EmbeddedGateway:
@@ -90,3 +91,6 @@ class EmbeddedGateway:
 
     async def write_stdin(self, job_id: str, data: bytes) -> None:
         await self.runtime.write_stdin(job_id, data)
+
+    def telemetry(self, job_id: str | None = None) -> AsyncGenerator[TelemetryTick, None]:
+        return self.runtime.telemetry(job_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -24,6 +24,7 @@ from glia.errors import GliaError
 from glia.jobs import JobReason
 from glia.model import Model
 from glia.monitoring import LogBatch
+from glia.telemetry import TelemetryTick
 from glia.volumes import Volume
 
 # Exit reasons a gateway reports; the rest of JobReason is the control plane's to give.
@@ -180,6 +181,11 @@ class Gateway(Protocol):
     - ``forget`` drops an ended workload, logs included; Conflict for one that has not ended,
       nothing for an unknown one. Ended workloads are also forgotten by the cluster itself
       after its retention period.
+    - ``telemetry`` yields ticks of samples (`TelemetrySample`, one per running workload and
+      tick, ticks at least a second apart): with ``job_id`` that workload's only, ending once
+      it has ended (at once for an ended one; NotFound for an unknown one); without, every
+      running workload's until the gateway closes. A reader that falls behind loses its oldest
+      ticks (a few wait for it at most), and nobody waits for it.
     """
 
     name: str
@@ -236,3 +242,5 @@ class Gateway(Protocol):
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
 
     async def write_stdin(self, job_id: str, data: bytes) -> None: ...
+
+    def telemetry(self, job_id: str | None = None) -> AsyncGenerator[TelemetryTick, None]: ...

@@ -44,6 +44,7 @@ from control_plane.services.quotas import QuotasService
 from control_plane.services.service_accounts import ServiceAccountsService
 from control_plane.services.sharing import SharingService
 from control_plane.services.storage import StorageRegistry, StorageService
+from control_plane.services.telemetry import TelemetryService
 from control_plane.services.users import UsersService
 from control_plane.services.volumes import VolumesService
 from control_plane.settings import Settings
@@ -90,6 +91,7 @@ class Platform:
     blobs: BlobsService
     storage: StorageService
     disks: DisksService
+    telemetry: TelemetryService
 
     @classmethod
     async def create(cls, settings: Settings, *, runtime: Runtime | None = None) -> Platform:
@@ -126,6 +128,7 @@ class Platform:
                 gpu_inventory=parse_inventory(settings.local_gpus) if settings.local_gpus else None,
                 storage=local_storage,
                 disks=local_disks,
+                telemetry_interval_s=settings.telemetry_interval_s,
             )
         gateway = EmbeddedGateway(settings.cluster_name, runtime)
         await gateway.open()
@@ -262,6 +265,13 @@ class Platform:
                 default_cluster=settings.cluster_name,
                 cluster_s3=blob_s3_config(settings),
                 import_private_endpoints=settings.blob_import_private_endpoints,
+            ),
+            telemetry=TelemetryService(
+                db=db,
+                jobs=jobs,
+                gateways=gateways,
+                retention_s=settings.telemetry_retention_s,
+                flush_interval_s=settings.telemetry_flush_interval_s,
             ),
         )
 

@@ -84,6 +84,14 @@ class Settings(BaseSettings):
     # for this long, renews it every third of that, and another process takes over once it
     # expires.
     cluster_lease_ttl_s: float = 20.0
+    # Jobs' telemetry (control_plane/services/telemetry.py): how often the local runtime samples
+    # each running job (at least 1 s), how often the controller writes what it got, how often
+    # it turns samples older than an hour into one-minute points and removes points past the
+    # retention.
+    telemetry_interval_s: float = 1.0
+    telemetry_flush_interval_s: float = 5.0
+    telemetry_compact_interval_s: float = 60.0
+    telemetry_retention_s: float = 30 * 24 * 3600
 
     max_query_depth: int = 10
     max_query_tokens: int = 2000

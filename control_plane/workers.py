@@ -128,6 +128,7 @@ class BackgroundTasks:
             tasks.create_task(self._reconcile_periodically(cluster, followed, settled))
             tasks.create_task(self._schedule(cluster, followed))
             tasks.create_task(self._bill_periodically(cluster, followed))
+            tasks.create_task(self._keep_telemetry(cluster))
 
     async def _schedule(self, cluster: str, followed: asyncio.Event) -> None:
         """Schedule the cluster's waiting jobs, once the first reconcile has settled what
@@ -171,6 +172,29 @@ class BackgroundTasks:
             await self._guarded(
                 f"reconcile {cluster}", lambda: self._platform.reconciler.reconcile(cluster)
             )
+
+    async def _keep_telemetry(self, cluster: str) -> None:
+        """Record the cluster's telemetry samples, and every compact interval fold those older
+        than an hour into one-minute points and remove those past the retention."""
+        telemetry, settings = self._platform.telemetry, self._platform.settings
+
+        async def compact() -> None:
+            await telemetry.compact(cluster)
+
+        async def record() -> None:
+            while True:
+                await self._guarded(f"telemetry of {cluster}", lambda: telemetry.record(cluster))
+                await asyncio.sleep(_RESTART_DELAY_S)
+
+        recording = asyncio.create_task(record())
+        try:
+            while True:
+                await self._guarded(f"telemetry compaction {cluster}", compact)
+                await asyncio.sleep(settings.telemetry_compact_interval_s)
+        finally:
+            recording.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recording
 
     @staticmethod
     async def _guarded(name: str, run: Callable[[], Awaitable[None]]) -> None:

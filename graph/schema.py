@@ -38,6 +38,7 @@ from resolvers.orgs import OrgsMutation, OrgsQuery
 from resolvers.quotas import QuotasMutation, QuotasQuery
 from resolvers.sharing import SharingMutation, SharingQuery
 from resolvers.storage import StorageMutation, StorageQuery
+from resolvers.telemetry import TelemetryQuery, TelemetrySubscription
 from resolvers.users import UsersMutation, UsersQuery
 
 
@@ -54,6 +55,7 @@ class Query(
     StorageQuery,
     BlobsQuery,
     DisksQuery,
+    TelemetryQuery,
 ):
     pass
 
@@ -80,7 +82,7 @@ class Mutation(
 @strawberry.type(
     description="What can be followed live, over a WebSocket (graphql-transport-ws) at /graphql"
 )
-class Subscription(JobsSubscription, MonitoringSubscription):
+class Subscription(JobsSubscription, MonitoringSubscription, TelemetrySubscription):
     pass
 
 

@@ -64,6 +64,7 @@ from sdk.quotas import QuotasResource
 from sdk.resource import Resource
 from sdk.sharing import AclResource, ServiceAccountsResource
 from sdk.storage import StorageResource
+from sdk.telemetry import TelemetryResource
 
 if TYPE_CHECKING:
     from sdk.exec import ExecResource
@@ -154,6 +155,7 @@ class GliaClient:
         self.storage = StorageResource(self)
         self.quotas = QuotasResource(self)
         self.disks = DisksResource(self)
+        self.telemetry = TelemetryResource(self)
 
     @property
     def exec(self) -> ExecResource:

@@ -16,6 +16,7 @@ from glia.model import Model, model_in
 from glia.monitoring import LogLine, LogText
 from glia.quotas import Quota
 from glia.storage import DiskUsage, FileStatus, StorageUsage
+from glia.telemetry import TelemetryHistory, TelemetrySample
 from glia.tenancy import GrantEntry, Member, Org, Project, Role, ServiceAccount
 
 
@@ -275,6 +276,17 @@ SET_QUOTA = f"""mutation SetQuota($input: SetQuotaInput!) {{
 }}"""
 ADD_CREDITS = f"""mutation AddCredits($input: AddCreditsInput!) {{
     addCredits(input: $input) {{ quota {{ {_QUOTA} }} }}
+}}"""
+
+JOB_TELEMETRY = f"""subscription JobTelemetry($id: ID!) {{
+    jobTelemetry(id: $id) {{ {selection(TelemetrySample)} }}
+}}"""
+JOB_TELEMETRY_HISTORY = f"""query JobTelemetryHistory(
+    $id: ID!, $since: DateTime, $until: DateTime, $step: Int
+) {{
+    jobTelemetryHistory(id: $id, since: $since, until: $until, step: $step) {{
+        {selection(TelemetryHistory)}
+    }}
 }}"""
 
 DOCUMENTS: dict[str, str] = {

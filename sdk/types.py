@@ -31,6 +31,7 @@ from glia.model import Model
 from glia.monitoring import LogLine, LogStream, LogText
 from glia.pages import OrderDirection, Page
 from glia.quotas import Quota, QuotaLevel
+from glia.telemetry import GpuSample, TelemetryHistory, TelemetryPoint, TelemetrySample
 from glia.tenancy import (
     ClusterRole,
     GrantEntry,
@@ -55,6 +56,7 @@ __all__ = [
     "Disk",
     "DiskStatus",
     "EnvVar",
+    "GpuSample",
     "GrantEntry",
     "Job",
     "JobFilter",
@@ -86,6 +88,9 @@ __all__ = [
     "RestartPolicy",
     "Role",
     "ServiceAccount",
+    "TelemetryHistory",
+    "TelemetryPoint",
+    "TelemetrySample",
     "Token",
     "User",
     "UserKind",

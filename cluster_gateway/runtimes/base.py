@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
@@ -25,6 +25,7 @@ from cluster_gateway.gateway import (
 )
 from glia.errors import BadInput
 from glia.monitoring import LogBatch
+from glia.telemetry import TelemetryTick
 
 _JOB_ID = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -101,6 +102,9 @@ class Runtime(abc.ABC):
 
     @abc.abstractmethod
     async def write_stdin(self, job_id: str, data: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def telemetry(self, job_id: str | None = None) -> AsyncGenerator[TelemetryTick, None]: ...
 
 
 def check_job_id(job_id: str) -> None:

@@ -20,7 +20,8 @@ is forgotten while it reads gets a SYSTEM line saying so, then ends.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,11 +38,13 @@ from cluster_gateway.gateway import (
 )
 from cluster_gateway.runtimes import gpus, logfile
 from cluster_gateway.runtimes.base import Runtime, check_job_id
+from cluster_gateway.runtimes.telemetry import TelemetryHub
 from cluster_gateway.watch import DEFAULT_HISTORY, WorkloadFeed
 from glia.clock import utcnow
 from glia.errors import BadInput, Conflict, NotFound, Unavailable
 from glia.jobs import JobReason
 from glia.monitoring import LogBatch, LogLine, LogStream
+from glia.telemetry import GpuSample, TelemetrySample, TelemetryTick
 
 SIGTERM_EXIT_CODE = 143  # 128 + SIGTERM: what a process that honours SIGTERM exits with
 READ_CHUNK = 64 * 1024
@@ -106,6 +109,7 @@ class FakeRuntime(Runtime):
         self._watch_history = watch_history
         self._feed = WorkloadFeed(history=watch_history)
         self._open = False
+        self._telemetry = TelemetryHub()
 
     # --- Runtime --------------------------------------------------------------------------------
 
@@ -118,6 +122,7 @@ class FakeRuntime(Runtime):
         """End every watch and log follower; the workloads stay as they are."""
         self._open = False
         self._feed.close()
+        self._telemetry.close()
         for job in self._jobs.values():
             job.wake()
 
@@ -338,6 +343,7 @@ class FakeRuntime(Runtime):
         if job.life_span is not None:
             job.life_span.cancel()
         self._holdings.pop(job.spec.job_id, None)
+        self._telemetry.end(job.spec.job_id)
         update: dict[str, Any] = {
             "phase": WorkloadPhase.EXITED,
             "exit_code": exit_code,
@@ -404,6 +410,41 @@ class FakeRuntime(Runtime):
     def _running(self, job_id: str) -> None:
         if self._job(job_id).state.phase != WorkloadPhase.RUNNING:
             raise Conflict(f"job {job_id} is not running")
+
+    # --- telemetry ------------------------------------------------------------------------------
+
+    async def telemetry(self, job_id: str | None = None) -> AsyncGenerator[TelemetryTick, None]:
+        running = job_id is None or self._job(job_id).state.phase != WorkloadPhase.EXITED
+        subscription = self._telemetry.subscribe(job_id)
+        if not self._open or not running:
+            subscription.end()
+        async with contextlib.aclosing(subscription.ticks()) as ticks:
+            async for tick in ticks:
+                yield tick
+
+    def emit_telemetry(
+        self,
+        job_id: str,
+        cpu_percent: float,
+        memory_bytes: int,
+        *,
+        gpus: tuple[GpuSample, ...] = (),
+        time: datetime | None = None,
+    ) -> TelemetrySample:
+        """A sample of a running workload, handed to its telemetry's subscribers (a test
+        hook: the local runtime samples by itself)."""
+        job = self._job(job_id)
+        if job.state.phase != WorkloadPhase.RUNNING:
+            raise RuntimeError(f"{job_id} is {job.state.phase}, not running")
+        sample = TelemetrySample(
+            job_id=job_id,
+            time=time or utcnow(),
+            cpu_percent=cpu_percent,
+            memory_bytes=memory_bytes,
+            gpus=gpus,
+        )
+        self._telemetry.publish((sample,))
+        return sample
 
 
 class FakeExec:

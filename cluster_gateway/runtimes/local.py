@@ -49,7 +49,7 @@ import shutil
 import stat
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -69,16 +69,19 @@ from cluster_gateway.gateway import (
 )
 from cluster_gateway.runtimes import cgroups, gpus, isolation, jobdir, jobstate, logfile, notify
 from cluster_gateway.runtimes import exec as job_exec
+from cluster_gateway.runtimes import telemetry as telemetry_
 from cluster_gateway.runtimes.base import Runtime, check_job_id
 from cluster_gateway.runtimes.sandbox import HOME as SANDBOX_HOME
 from cluster_gateway.runtimes.sandbox import Bind, Sandbox
 from cluster_gateway.runtimes.spawner_client import Spawners, SpawnFailed
 from cluster_gateway.storage import LocalStorage
 from cluster_gateway.watch import DEFAULT_HISTORY, WorkloadFeed
+from glia.clock import utcnow
 from glia.clusters import Resources
 from glia.errors import BadInput, Conflict, GliaError, NotFound
 from glia.monitoring import LogBatch, LogStream, time_us
 from glia.storage import parse_storage_uri
+from glia.telemetry import TelemetryTick
 from glia.volumes import VolumeKind
 
 logger = logging.getLogger(__name__)
@@ -226,6 +229,8 @@ class LocalRuntime(Runtime):
         gpu_inventory: Sequence[gpus.Gpu] | None = None,
         storage: LocalStorage | None = None,
         disks: LocalDisks | None = None,
+        telemetry_interval_s: float = 1.0,
+        gpu_telemetry: telemetry_.GpuSource | None = None,
     ) -> None:
         """``retention_s``: how long an ended workload's directory is kept (checked every
         ``retention_check_s``). ``python``: the interpreter the spawner (and so every
@@ -242,7 +247,12 @@ class LocalRuntime(Runtime):
         (``gpus.parse_inventory``); None to find the host's NVIDIA GPUs at ``open``.
         ``storage``: the cluster's storage, whose directories jobs may be given as working
         directories (``WorkloadSpec.storage_workdir``) or mount; ``disks``: the cluster's
-        disks, which jobs mount; None: such a job fails to start."""
+        disks, which jobs mount; None: such a job fails to start.
+        ``telemetry_interval_s``: how often running jobs are sampled while someone follows
+        their telemetry (at least ``telemetry.MIN_INTERVAL_S``); ``gpu_telemetry``: where GPU
+        samples come from (NVML by default, nothing where it is absent)."""
+        if telemetry_interval_s < telemetry_.MIN_INTERVAL_S:
+            raise ValueError(f"telemetry_interval_s must be at least {telemetry_.MIN_INTERVAL_S}")
         if log_limit_bytes < logfile.MAX_LINE:
             raise ValueError(f"log_limit_bytes must be at least {logfile.MAX_LINE}")
         root = os.geteuid() == 0
@@ -293,6 +303,10 @@ class LocalRuntime(Runtime):
         self._feed = WorkloadFeed(history=watch_history)
         self._host: tuple[float, int] | None = None
         self._open = False
+        self._telemetry_interval_s = telemetry_interval_s
+        self._telemetry = telemetry_.TelemetryHub()
+        self._sampler = telemetry_.Sampler(gpu_telemetry or telemetry_.NvmlGpus())
+        self._watched: dict[str, telemetry_.Watched] = {}  # the sampler thread's
 
     # --- seams for operators and tests ----------------------------------------------------------
 
@@ -363,6 +377,7 @@ class LocalRuntime(Runtime):
             asyncio.create_task(self._refresher(), name=f"glia-rt-refresh-{self._key}"),
             asyncio.create_task(self._poll(), name=f"glia-rt-poll-{self._key}"),
             asyncio.create_task(self._retain(), name=f"glia-rt-retain-{self._key}"),
+            asyncio.create_task(self._sample_telemetry(), name=f"glia-rt-sample-{self._key}"),
         ]
 
     async def close(self) -> None:
@@ -383,6 +398,7 @@ class LocalRuntime(Runtime):
         if self._spawners is not None:
             await self._spawners.close()
         self._feed.close()
+        self._telemetry.close()
         for tail in list(self._tails.values()):
             if tail.task is not None:
                 tail.task.cancel()
@@ -749,6 +765,8 @@ class LocalRuntime(Runtime):
         if job is None or job.starting:
             return
         old = job.state
+        if state.phase in (WorkloadPhase.MISSING, WorkloadPhase.EXITED):
+            self._telemetry.end(state.job_id)
         if state.phase == WorkloadPhase.MISSING:  # its directory was removed under us
             del self._jobs[state.job_id]
             self._holdings.pop(state.job_id, None)
@@ -1150,6 +1168,67 @@ class LocalRuntime(Runtime):
 
     async def write_stdin(self, job_id: str, data: bytes) -> None:
         await job_exec.write_stdin(await self._existing_dir(job_id), data)
+
+    # --- telemetry (telemetry.py) ---------------------------------------------------------------
+
+    async def telemetry(self, job_id: str | None = None) -> AsyncGenerator[TelemetryTick, None]:
+        if job_id is not None:
+            await self._existing_dir(job_id)
+        subscription = self._telemetry.subscribe(job_id)  # no await until the check below
+        if not self._open or (job_id is not None and job_id not in self._jobs):
+            subscription.end()  # ended (or closed): nothing more will be sampled
+        async with contextlib.aclosing(subscription.ticks()) as ticks:
+            async for tick in ticks:
+                yield tick
+
+    async def _sample_telemetry(self) -> None:
+        """Sample the running jobs somebody follows, every ``telemetry_interval_s``."""
+        while True:
+            await asyncio.sleep(self._telemetry_interval_s)
+            wanted = self._telemetry.wanted_jobs() if self._telemetry.wanted else set()
+            ids = [
+                job_id
+                for job_id, job in self._jobs.items()
+                if not job.starting
+                and job.state.phase == WorkloadPhase.RUNNING
+                and (wanted is None or job_id in wanted)
+            ]
+            if not ids:
+                continue
+            try:
+                tick = await asyncio.to_thread(self._sample_jobs, ids, utcnow())
+            except Exception:
+                logger.exception("cannot sample the running jobs")
+                continue
+            self._telemetry.publish(tick)
+
+    def _sample_jobs(self, job_ids: list[str], at: datetime) -> TelemetryTick:
+        watched = {}
+        for job_id in job_ids:
+            job = self._watched.get(job_id)
+            if job is None:
+                job = self._watch_job(job_id)
+            if job is not None:
+                watched[job_id] = job
+        tick = self._sampler.sample(list(watched.values()), at)
+        # One with nothing left to measure is looked up again (a restart has a new process).
+        sampled = {sample.job_id for sample in tick}
+        self._watched = {job_id: job for job_id, job in watched.items() if job_id in sampled}
+        return tick
+
+    def _watch_job(self, job_id: str) -> telemetry_.Watched | None:
+        """What the sampler needs of a job, once its first process runs."""
+        job_dir = self._jobs_dir / job_id
+        child = jobstate.load(job_dir / jobdir.CHILD) if (job_dir / jobdir.CHILD).exists() else None
+        if not child or not isinstance(child.get("pid"), int):
+            return None
+        spec = jobstate.load(job_dir / jobdir.SPEC) or {}
+        cgroup = None
+        if isinstance(spec.get("cgroup"), dict):
+            with contextlib.suppress(ValueError, KeyError):
+                cgroup = cgroups.JobCgroup.from_json(spec["cgroup"])
+        holding = self._holdings.get(job_id)
+        return telemetry_.Watched(job_id, child["pid"], cgroup, holding.gpus if holding else ())
 
 
 def _read_log_batch(reader: logfile.LogReader) -> LogBatch | None:

@@ -546,3 +546,30 @@ async def test_a_new_runtime_finds_running_jobs(persistent_harness: Harness) -> 
     with pytest.raises(WatchExpired):  # a cursor from before the restart
         async with runtime.watch(after=old_cursor):
             pass
+
+
+# --- telemetry ------------------------------------------------------------------------------------
+
+
+async def _ticks(runtime: Runtime, job_id: str | None) -> list[tuple[object, ...]]:
+    async with asyncio.timeout(WITHIN):
+        return [tick async for tick in runtime.telemetry(job_id)]
+
+
+async def test_telemetry_of_unknown_and_ended_workloads(harness: Harness) -> None:
+    runtime = harness.runtime
+    with pytest.raises(NotFound):
+        await _ticks(runtime, "ghost")
+    await runtime.start(harness.spec("done", prints("bye")))
+    await ended(runtime, "done")
+    assert await _ticks(runtime, "done") == []  # ended: nothing more, at once
+
+
+async def test_telemetry_of_a_workload_ends_when_it_ends(harness: Harness) -> None:
+    runtime = harness.runtime
+    await running(harness, "job-1")
+    followed = asyncio.create_task(_ticks(runtime, "job-1"))
+    await asyncio.sleep(0.1)
+    await runtime.stop("job-1", grace_s=1)
+    ticks = await followed  # ends with the workload, whatever it got before
+    assert all(sample.job_id == "job-1" for tick in ticks for sample in tick)  # type: ignore[attr-defined]

@@ -951,6 +951,13 @@ OPERATIONS: dict[str, tuple[Case, ...]] = {
     "job": (
         Case("query($id: ID!) { job(id: $id) { id } }", expect(NOT_FOUND, ok=JOB_READERS), _job_id),
     ),
+    "jobTelemetryHistory": (
+        Case(
+            "query($id: ID!) { jobTelemetryHistory(id: $id) { stepSeconds } }",
+            expect(NOT_FOUND, ok=JOB_READERS),
+            _job_id,
+        ),
+    ),
     # -- Mutation --
     "login": (
         Case(
@@ -1413,6 +1420,14 @@ OPERATIONS: dict[str, tuple[Case, ...]] = {
             _job_id,
         ),
     ),
+    # The job runs and gives samples while the case runs (test_job_telemetry).
+    "jobTelemetry": (
+        Case(
+            "subscription($id: ID!) { jobTelemetry(id: $id) { cpuPercent } }",
+            expect(NOT_FOUND, ok=JOB_READERS),
+            _job_id,
+        ),
+    ),
 }
 
 
@@ -1796,6 +1811,23 @@ async def _first_answer(world: World, subject: str, case: Case) -> str:
 async def test_subscriptions_to_one_job(world: World, operation: str) -> None:
     [case] = OPERATIONS[operation]
     got = {subject: await _first_answer(world, subject, case) for subject in SUBJECTS}
+    assert got == dict(case.expected)
+
+
+@MODULE_LOOP
+async def test_job_telemetry(world: World) -> None:
+    [case] = OPERATIONS["jobTelemetry"]
+
+    async def sample() -> None:
+        while True:  # a reader's subscription gets the next one; a stranger's none
+            world.runtime.emit_telemetry(world.job["id"], 12.5, 1024)
+            await asyncio.sleep(0.1)
+
+    sampling = asyncio.create_task(sample())
+    try:
+        got = {subject: await _first_answer(world, subject, case) for subject in SUBJECTS}
+    finally:
+        sampling.cancel()
     assert got == dict(case.expected)
 
 

@@ -12,6 +12,7 @@ from ansi2html import Ansi2HTMLConverter
 
 from sdk import GliaError, Job, LogStream, LogText
 from web.layout import field, page, relative_time, status_badge
+from web.pages.job_telemetry import JobTelemetryState, telemetry_section
 from web.pages.orgs import narrow
 from web.pages.sharing import action_select, grant, notice_text, warnings_callout
 from web.session import SessionState, follow_while_open
@@ -95,7 +96,7 @@ class JobState(SessionState):
                 self._show(await client.jobs.get(self.job_ref))
         except GliaError as error:
             return self.handle(error)
-        return [JobState.watch_status, JobState.follow_logs]
+        return [JobState.watch_status, JobState.follow_logs, JobTelemetryState.start]
 
     @rx.event
     async def share(self, form: dict[str, Any]) -> Any:
@@ -302,6 +303,7 @@ def job() -> rx.Component:
             gap="4",
         ),
         _share_form(),
+        telemetry_section(),
         rx.heading("Status history", size="4", margin_top="20px", margin_bottom="8px"),
         rx.table.root(
             rx.table.header(
