@@ -35,6 +35,7 @@ from resolvers.monitoring import MonitoringSubscription
 from resolvers.node import NodeQuery
 from resolvers.orgs import OrgsMutation, OrgsQuery
 from resolvers.quotas import QuotasMutation, QuotasQuery
+from resolvers.secrets import SecretsMutation, SecretsQuery
 from resolvers.sharing import SharingMutation, SharingQuery
 from resolvers.storage import StorageMutation, StorageQuery
 from resolvers.users import UsersMutation, UsersQuery
@@ -52,6 +53,7 @@ class Query(
     JobsQuery,
     StorageQuery,
     BlobsQuery,
+    SecretsQuery,
 ):
     pass
 
@@ -70,6 +72,7 @@ class Mutation(
     JobLifeSpanMutation,
     StorageMutation,
     BlobsMutation,
+    SecretsMutation,
 ):
     pass
 

@@ -60,6 +60,7 @@ from sdk.errors import (
 from sdk.orgs import OrgsResource, ProjectsResource, role_name
 from sdk.quotas import QuotasResource
 from sdk.resource import Resource
+from sdk.secrets import SecretsResource
 from sdk.sharing import AclResource, ServiceAccountsResource
 from sdk.storage import StorageResource
 
@@ -148,6 +149,7 @@ class GliaClient:
         self.acl = AclResource(self)
         self.service_accounts = ServiceAccountsResource(self)
         self.blobs = BlobsResource(self)
+        self.secrets = SecretsResource(self)
         self.storage = StorageResource(self)
         self.quotas = QuotasResource(self)
 

@@ -14,6 +14,7 @@ from glia.jobs import Job
 from glia.model import Model, model_in
 from glia.monitoring import LogLine, LogText
 from glia.quotas import Quota
+from glia.secrets import Secret, SecretsRotation
 from glia.storage import DiskUsage, FileStatus, StorageUsage
 from glia.tenancy import GrantEntry, Member, Org, Project, Role, ServiceAccount
 
@@ -254,6 +255,19 @@ SET_QUOTA = f"""mutation SetQuota($input: SetQuotaInput!) {{
 }}"""
 ADD_CREDITS = f"""mutation AddCredits($input: AddCreditsInput!) {{
     addCredits(input: $input) {{ quota {{ {_QUOTA} }} }}
+}}"""
+
+_SECRET = selection(Secret)
+SECRETS = f"""query Secrets($cluster: String, $org: String, $project: String, {_PAGE_ARGUMENTS}) {{
+    secrets(cluster: $cluster, org: $org, project: $project, {_PAGE}) {{
+        edges {{ cursor node {{ {_SECRET} }} }} {_PAGE_INFO}
+    }}
+}}"""
+DELETE_SECRET = f"""mutation DeleteSecret($input: DeleteSecretInput!) {{
+    deleteSecret(input: $input) {{ secret {{ {_SECRET} }} }}
+}}"""
+ROTATE_SECRETS_KEY = f"""mutation RotateSecretsKey {{
+    rotateSecretsKey {{ rotation {{ {selection(SecretsRotation)} }} }}
 }}"""
 
 DOCUMENTS: dict[str, str] = {

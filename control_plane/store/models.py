@@ -367,3 +367,4 @@ class LeaseRow(Base):
 
 # Tables declared beside their domain, on this Base: imported here so the metadata holds them.
 from control_plane.store import blobs as _blob_rows  # noqa: E402,F401
+from control_plane.store import secrets as _secret_rows  # noqa: E402,F401
