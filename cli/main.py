@@ -29,6 +29,7 @@ from cli import (
     jobs,
     orgs,
     quotas,
+    secrets,
     server,
     service_accounts,
     sharing,
@@ -138,6 +139,7 @@ sharing.register(app)
 service_accounts.register(app)
 storage.register(app)
 blobs.register(app)
+secrets.register(app)
 admin.register(app)
 orgs.register(admin.admin_app)
 clusters.register(admin.admin_app)
