@@ -26,6 +26,7 @@ NAVIGATION: list[tuple[str, str, bool]] = [
     ("Storage", "/storage", False),
     ("Orgs", "/orgs", False),
     ("Buckets", "/buckets", False),
+    ("Secrets", "/secrets", False),
     ("Sharing", "/sharing", False),
     ("Service accounts", "/service-accounts", False),
     ("API explorer", "/explorer", False),
