@@ -354,4 +354,3 @@ async def test_rotation_moves_every_value_to_the_current_key(
         with pytest.raises(Conflict) as caught:
             await reveal(api, "alice", f"{URI}/NEW")
         assert "lost" not in str(caught.value)
-
