@@ -252,3 +252,35 @@ def reset_password(name: str = USER, output: OutputFormat = output_option()) -> 
 
 
 with_examples("glia admin reset-password bob")(reset_password)
+
+
+@admin_app.command("rotate-secrets-key", cls=GliaCommand)
+def rotate_secrets_key(output: OutputFormat = output_option()) -> None:
+    """Re-encrypt every stored secret and imported bucket credential under the server's
+    current key, the first of GLIA_SECRETS_KEYS (platform admins). Run it after putting a new
+    key in front of the list and restarting every server; then the old key may go."""
+    from cli import formatting
+    from cli.session import call_client
+
+    rotation = call_client(lambda client: client.secrets.rotate_key(), waiting="Rotating")
+    if output is not OutputFormat.TABLE:
+        formatting.print_data(rotation, output)
+    else:
+        formatting.print_fields(
+            [
+                ("Secrets re-encrypted", rotation.secrets),
+                ("Bucket credentials re-encrypted", rotation.bucket_credentials),
+                ("Unreadable", ", ".join(rotation.unreadable) or "none"),
+            ]
+        )
+    if rotation.unreadable:
+        from cli.errors import EX_DATAERR
+
+        formatting.notice(
+            "No configured key opens the values above: add the key they were sealed with "
+            "to GLIA_SECRETS_KEYS and rotate again, or set them again."
+        )
+        raise typer.Exit(EX_DATAERR)
+
+
+with_examples("glia admin rotate-secrets-key")(rotate_secrets_key)

@@ -30,6 +30,7 @@ from cli import (
     jobs,
     orgs,
     quotas,
+    secrets,
     server,
     service_accounts,
     sharing,
@@ -144,6 +145,7 @@ storage.register(app)
 blobs.register(app)
 disks.register(app)
 telemetry.register(app)
+secrets.register(app)
 admin.register(app)
 orgs.register(admin.admin_app)
 clusters.register(admin.admin_app)

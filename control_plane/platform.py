@@ -14,6 +14,7 @@ from cluster_gateway.runtimes.gpus import parse_inventory
 from cluster_gateway.runtimes.local import LocalRuntime
 from cluster_gateway.storage import LocalStorage
 from control_plane.events import EventBus, create_bus
+from control_plane.keyring import Keyring
 from control_plane.metrics import Metrics
 from control_plane.rate_limits import RateLimits
 from control_plane.services.acl import AclService
@@ -41,6 +42,7 @@ from control_plane.services.monitoring import MonitoringService
 from control_plane.services.orgs import OrgsService
 from control_plane.services.projects import ProjectsService
 from control_plane.services.quotas import QuotasService
+from control_plane.services.secrets import SecretsService
 from control_plane.services.service_accounts import ServiceAccountsService
 from control_plane.services.sharing import SharingService
 from control_plane.services.storage import StorageRegistry, StorageService
@@ -89,6 +91,7 @@ class Platform:
     monitoring: MonitoringService
     ingress: IngressService
     blobs: BlobsService
+    secrets: SecretsService
     storage: StorageService
     disks: DisksService
     telemetry: TelemetryService
@@ -211,6 +214,25 @@ class Platform:
             kill_grace_s=settings.kill_grace_s,
         )
         users = UsersService(acl=acl, auth=auth, jobs=jobs, orgs=orgs)
+        # One keyring seals secrets and imported buckets' credentials (docs/security.md).
+        keyring = Keyring.from_config(
+            secret_key=settings.secret_key.get_secret_value(),
+            secrets_keys=(
+                settings.secrets_keys.get_secret_value() if settings.secrets_keys else None
+            ),
+        )
+        blobs = BlobsService(
+            db=db,
+            acl=acl,
+            projects=projects,
+            data_dir=settings.data_dir,
+            secret_key=settings.secret_key.get_secret_value(),
+            public_url=settings.effective_public_url,
+            default_cluster=settings.cluster_name,
+            cluster_s3=blob_s3_config(settings),
+            import_private_endpoints=settings.blob_import_private_endpoints,
+            keyring=keyring,
+        )
         return cls(
             settings=settings,
             db=db,
@@ -255,16 +277,14 @@ class Platform:
             storage=StorageService(
                 acl=acl, storages=storages, max_upload_bytes=settings.storage_upload_limit_bytes
             ),
-            blobs=BlobsService(
-                db=db,
+            blobs=blobs,
+            secrets=SecretsService(
                 acl=acl,
                 projects=projects,
-                data_dir=settings.data_dir,
-                secret_key=settings.secret_key.get_secret_value(),
+                blobs=blobs,
+                keyring=keyring,
                 public_url=settings.effective_public_url,
                 default_cluster=settings.cluster_name,
-                cluster_s3=blob_s3_config(settings),
-                import_private_endpoints=settings.blob_import_private_endpoints,
             ),
             telemetry=TelemetryService(
                 db=db,

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     # Channels of this installation on a Redis shared with others.
     redis_prefix: str = "glia:"
     secret_key: SecretStr | None = None
+    # The keys that seal secrets and imported buckets' credentials at rest: comma-separated
+    # Fernet keys, the first sealing, every one opening (control_plane/keyring.py); unset,
+    # one derived from secret_key seals. Rotate with `glia admin rotate-secrets-key`.
+    secrets_keys: SecretStr | None = None
     # `glia serve` creates the user "admin" with this password when no such user exists.
     admin_password: SecretStr | None = None
 

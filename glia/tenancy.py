@@ -33,7 +33,7 @@ NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 ROLE_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,62}(/[a-z][a-z0-9_-]{0,62}){0,3}")
 
 # The resource kinds that live in a project, on each cluster of its org.
-PROJECT_SCHEMES = ("job", "storage", "blob", "disk")
+PROJECT_SCHEMES = ("job", "storage", "blob", "disk", "secret")
 
 
 def check_name(name: str, what: str = "name") -> str:

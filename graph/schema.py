@@ -36,6 +36,7 @@ from resolvers.monitoring import MonitoringSubscription
 from resolvers.node import NodeQuery
 from resolvers.orgs import OrgsMutation, OrgsQuery
 from resolvers.quotas import QuotasMutation, QuotasQuery
+from resolvers.secrets import SecretsMutation, SecretsQuery
 from resolvers.sharing import SharingMutation, SharingQuery
 from resolvers.storage import StorageMutation, StorageQuery
 from resolvers.telemetry import TelemetryQuery, TelemetrySubscription
@@ -56,6 +57,7 @@ class Query(
     BlobsQuery,
     DisksQuery,
     TelemetryQuery,
+    SecretsQuery,
 ):
     pass
 
@@ -75,6 +77,7 @@ class Mutation(
     StorageMutation,
     BlobsMutation,
     DisksMutation,
+    SecretsMutation,
 ):
     pass
 

@@ -62,6 +62,7 @@ from sdk.errors import (
 from sdk.orgs import OrgsResource, ProjectsResource, role_name
 from sdk.quotas import QuotasResource
 from sdk.resource import Resource
+from sdk.secrets import SecretsResource
 from sdk.sharing import AclResource, ServiceAccountsResource
 from sdk.storage import StorageResource
 from sdk.telemetry import TelemetryResource
@@ -152,6 +153,7 @@ class GliaClient:
         self.acl = AclResource(self)
         self.service_accounts = ServiceAccountsResource(self)
         self.blobs = BlobsResource(self)
+        self.secrets = SecretsResource(self)
         self.storage = StorageResource(self)
         self.quotas = QuotasResource(self)
         self.disks = DisksResource(self)

@@ -15,6 +15,7 @@ from glia.jobs import Job
 from glia.model import Model, model_in
 from glia.monitoring import LogLine, LogText
 from glia.quotas import Quota
+from glia.secrets import Secret, SecretsRotation
 from glia.storage import DiskUsage, FileStatus, StorageUsage
 from glia.telemetry import TelemetryHistory, TelemetrySample
 from glia.tenancy import GrantEntry, Member, Org, Project, Role, ServiceAccount
@@ -287,6 +288,18 @@ JOB_TELEMETRY_HISTORY = f"""query JobTelemetryHistory(
     jobTelemetryHistory(id: $id, since: $since, until: $until, step: $step) {{
         {selection(TelemetryHistory)}
     }}
+}}"""
+_SECRET = selection(Secret)
+SECRETS = f"""query Secrets($cluster: String, $org: String, $project: String, {_PAGE_ARGUMENTS}) {{
+    secrets(cluster: $cluster, org: $org, project: $project, {_PAGE}) {{
+        edges {{ cursor node {{ {_SECRET} }} }} {_PAGE_INFO}
+    }}
+}}"""
+DELETE_SECRET = f"""mutation DeleteSecret($input: DeleteSecretInput!) {{
+    deleteSecret(input: $input) {{ secret {{ {_SECRET} }} }}
+}}"""
+ROTATE_SECRETS_KEY = f"""mutation RotateSecretsKey {{
+    rotateSecretsKey {{ rotation {{ {selection(SecretsRotation)} }} }}
 }}"""
 
 DOCUMENTS: dict[str, str] = {

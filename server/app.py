@@ -25,7 +25,7 @@ from server.graphql_http import GliaGraphQL
 from server.limits import BodyLimit
 from server.proxy import JobProxy
 from server.requests import Running, request_id
-from server.routes import blobs, ingress, monitoring, storage
+from server.routes import blobs, ingress, monitoring, secrets, storage
 from server.routes import exec as exec_routes
 
 logger = structlog.get_logger("server.app")
@@ -125,6 +125,7 @@ def create_app(
             *ingress.routes(running.get),
             *storage.routes(running.get),
             *blobs.routes(running.get),
+            *secrets.routes(running.get),
             *graphiql.routes(),
             Route("/healthz", healthz),
             Route("/metrics", metrics),

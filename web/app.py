@@ -14,6 +14,7 @@ from web.pages.login import login
 from web.pages.orgs import OrgsState, OrgState, org, orgs
 from web.pages.projects import ProjectState, project
 from web.pages.run import RunState, run
+from web.pages.secrets import SecretsState, secrets
 from web.pages.service_accounts import ServiceAccountsState, service_accounts
 from web.pages.sharing import SharingState, sharing
 from web.pages.storage import StorageState, storage
@@ -48,6 +49,7 @@ app.add_page(
 app.add_page(storage, route="/storage", on_load=StorageState.open, title="Storage · Glia")
 app.add_page(blobs, route="/buckets", on_load=BlobsState.open, title="Buckets · Glia")
 app.add_page(disks, route="/disks", on_load=DisksState.open, title="Disks · Glia")
+app.add_page(secrets, route="/secrets", on_load=SecretsState.open, title="Secrets · Glia")
 app.add_page(admin, route="/admin", on_load=AdminState.open, title="Admin · Glia")
 app.add_page(
     explorer, route="/explorer", on_load=SessionState.require_login, title="API explorer · Glia"

@@ -27,6 +27,7 @@ NAVIGATION: list[tuple[str, str, bool]] = [
     ("Orgs", "/orgs", False),
     ("Buckets", "/buckets", False),
     ("Disks", "/disks", False),
+    ("Secrets", "/secrets", False),
     ("Sharing", "/sharing", False),
     ("Service accounts", "/service-accounts", False),
     ("API explorer", "/explorer", False),

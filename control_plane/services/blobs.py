@@ -8,7 +8,8 @@ anyone, without a token; making a bucket public is for those who manage it.
 
 The objects are a provider's (`cluster_gateway.blobs`): the filesystem one under the
 cluster's data dir by default, or the S3 bucket an import named, with its credentials kept
-encrypted with the server's secret key (`blob_secrets`), never returned or logged.
+sealed by the secrets keyring (`control_plane.keyring`, `blob_secrets`), never returned or
+logged; `rotate_credentials` re-seals them under the keyring's current key.
 
 Who calls is an `Accessor`: a signed-in user, a user acting through one of their access keys
 (limited to its buckets, read-only if it says so), or nobody (public buckets only). Signed
@@ -19,7 +20,6 @@ from the server's secret, or S3's own presigning for S3 buckets.
 from __future__ import annotations
 
 import asyncio
-import base64
 import builtins
 import fnmatch
 import hashlib
@@ -37,13 +37,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
 
-from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cluster_gateway.blobs.base import BlobStore
 from cluster_gateway.blobs.fs import FilesystemBlobStore
+from control_plane.keyring import Keyring, Unreadable
 from control_plane.services.acl import AclService
 from control_plane.services.projects import ProjectsService
 from control_plane.settings import Settings
@@ -182,6 +182,7 @@ class BlobsService:
         default_cluster: str,
         cluster_s3: S3Config | None = None,
         import_private_endpoints: bool = False,
+        keyring: Keyring | None = None,
     ) -> None:
         self._import_private_endpoints = import_private_endpoints
         self._db = db
@@ -190,8 +191,7 @@ class BlobsService:
         self._data_dir = data_dir
         self._public_url = public_url.rstrip("/")
         self._default_cluster = default_cluster
-        digest = hashlib.sha256(b"glia-blob-secrets\x00" + secret_key.encode()).digest()
-        self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+        self._keyring = keyring or Keyring.from_config(secret_key=secret_key, secrets_keys=None)
         self._url_key = hashlib.sha256(b"glia-blob-urls\x00" + secret_key.encode()).digest()
         self._stores: dict[str, BlobStore] = {}
         # The default cluster's own buckets on S3, when configured so.
@@ -231,11 +231,11 @@ class BlobsService:
             if row.secret is None:
                 raise NotFound(f"bucket {row.name!r} lost its provider credentials")
             try:
-                keys = json.loads(self._fernet.decrypt(row.secret.ciphertext.encode()))
-            except (InvalidToken, ValueError):
+                keys = json.loads(self._keyring.open(row.secret.ciphertext))
+            except (Unreadable, ValueError):
                 raise Conflict(
                     f"the credentials of bucket {row.name!r} cannot be read with this "
-                    "server's secret key: import it again"
+                    "server's keys (GLIA_SECRETS_KEYS, GLIA_SECRET_KEY): import it again"
                 ) from None
             self._stores[key] = S3BlobStore(
                 endpoint_url=row.endpoint_url,
@@ -407,9 +407,9 @@ class BlobsService:
                 )
         finally:
             await probe.close()
-        sealed = self._fernet.encrypt(
+        sealed = self._keyring.seal(
             json.dumps({"access_key_id": new.access_key_id, "secret_access_key": secret}).encode()
-        ).decode()
+        )
         secret_row = BlobSecretRow(id=str(uuid.uuid4()), ciphertext=sealed)
         session.add(secret_row)
         row = BucketRow(
@@ -495,6 +495,30 @@ class BlobsService:
             await session.delete(secret)
         await session.commit()
         return bucket
+
+    async def rotate_credentials(self, session: AsyncSession) -> tuple[int, list[str]]:
+        """Re-seal every imported bucket's credentials not under the keyring's current key
+        (the caller checked who may): how many, and the ids of those no key opens (left as
+        they are). A row is rewritten only if it still holds what was read."""
+        rotated = 0
+        unreadable: list[str] = []
+        rows = (await session.execute(select(BlobSecretRow.id, BlobSecretRow.ciphertext))).all()
+        for secret_id, ciphertext in rows:
+            if self._keyring.is_current(ciphertext):
+                continue
+            try:
+                sealed = self._keyring.rotate(ciphertext)
+            except Unreadable:
+                unreadable.append(secret_id)
+                continue
+            done = await session.execute(
+                update(BlobSecretRow)
+                .where(BlobSecretRow.id == secret_id, BlobSecretRow.ciphertext == ciphertext)
+                .values(ciphertext=sealed)
+            )
+            rotated += getattr(done, "rowcount", 0) or 0
+        await session.commit()
+        return rotated, unreadable
 
     # -- objects ----------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import builtins
 import uuid
 
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import and_, delete, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +17,7 @@ from control_plane.services.acl import AclService
 from control_plane.services.orgs import OrgsService
 from control_plane.services.pages import Order, SortKey, keyset_page
 from control_plane.store.models import JobRow, OrgRow, ProjectRow
+from control_plane.store.secrets import SecretRow
 from glia.acl import Action
 from glia.auth import User
 from glia.clock import utcnow
@@ -172,7 +173,7 @@ class ProjectsService:
 
     async def delete(self, session: AsyncSession, caller: User, org: str, name: str) -> Project:
         """Delete a project with no unfinished job (its admins); its name stays taken, and its
-        finished jobs readable to org and platform admins."""
+        finished jobs readable to org and platform admins; its secrets are deleted."""
         row = await self.row(session, caller, org, name)
         await self._acl.require(caller.subject, project_uri(org, name), Action.MANAGE)
         unfinished = await session.scalar(
@@ -191,6 +192,10 @@ class ProjectsService:
             )
         project = project_from_row(row, org, None)
         row.deleted_at = utcnow()
+        # Its secrets go with it: nobody could reach them again (its name is never reused).
+        await session.execute(
+            delete(SecretRow).where(SecretRow.org == org, SecretRow.project == name)
+        )
         await session.commit()
         await self._acl.remove_subjects([project_role(org, name, role) for role in PROJECT_ROLES])
         return project

@@ -375,4 +375,5 @@ class LeaseRow(Base):
 # Tables declared beside their domain, on this Base: imported here so the metadata holds them.
 from control_plane.store import blobs as _blob_rows  # noqa: E402,F401
 from control_plane.store import disks as _disk_rows  # noqa: E402,F401
+from control_plane.store import secrets as _secret_rows  # noqa: E402,F401
 from control_plane.store import telemetry as _telemetry_rows  # noqa: E402,F401

@@ -763,8 +763,63 @@ BLOB_OPERATIONS: dict[str, tuple[Case, ...]] = {
     ),
 }
 
+# -- secrets ---------------------------------------------------------------------------------
+
+# acme/vision's secrets: its members list the keys, all but readers set and delete them; the
+# project's invisible to the others (cluster admins included, as for creating a bucket).
+SECRETS = f"secret://{CLUSTER}/{ORG}/{PROJECT}"
+SECRET_READERS = ("owner", "reader", "writer", "org_admin", "service_account", "platform_admin")
+SECRET_WRITE = expect(NOT_FOUND, ok=set(SECRET_READERS) - {"reader"}, forbidden=["reader"])
+SECRET_ROUTE = "/api/secrets/{cluster}/{org}/{project}/{key}"
+
+
+async def _make_secret(world: World, key: str) -> str:
+    admin = await _user_of(world.platform, "org_admin")
+    async with world.platform.db.session() as session:
+        made, _ = await world.platform.secrets.put(session, admin, f"{SECRETS}/{key}", b"m")
+    return made.uri
+
+
+async def _vision_secrets(world: World, _subject: str) -> dict[str, Any]:
+    await _make_secret(world, "listed")
+    return {"org": ORG, "project": PROJECT}
+
+
+async def _fresh_secret(world: World, _subject: str) -> dict[str, Any]:
+    return {"uri": await _make_secret(world, world.name("s"))}
+
+
+SECRET_OPERATIONS: dict[str, tuple[Case, ...]] = {
+    "secrets": (
+        Case(
+            """query($org: String!, $project: String!) {
+              secrets(org: $org, project: $project) { totalCount edges { node { uri } } } }""",
+            expect(NOT_FOUND, ok=SECRET_READERS),
+            _vision_secrets,
+            found=lambda answer, _: any(
+                edge["node"]["uri"] == f"{SECRETS}/listed" for edge in answer["secrets"]["edges"]
+            ),
+        ),
+    ),
+    "deleteSecret": (
+        Case(
+            "mutation($uri: String!) { deleteSecret(input: {uri: $uri}) { secret { uri } } }",
+            SECRET_WRITE,
+            _fresh_secret,
+        ),
+    ),
+    # Every secret of every project: platform admins only.
+    "rotateSecretsKey": (
+        Case(
+            "mutation { rotateSecretsKey { rotation { secrets } } }",
+            expect(FORBIDDEN, ok=["platform_admin"]),
+        ),
+    ),
+}
+
 OPERATIONS: dict[str, tuple[Case, ...]] = {
     **BLOB_OPERATIONS,
+    **SECRET_OPERATIONS,
     # -- Query --
     "node": (
         Case(
@@ -1510,6 +1565,12 @@ ROUTES: dict[tuple[str, str], RouteCase] = {
     ("PUT", BLOB_ROUTE): RouteCase(lambda _: f"{BLOB_URL}/written", BUCKET_WRITE),
     ("POST", BLOB_ROUTE): RouteCase(lambda _: f"{BLOB_URL}/big?uploads", BUCKET_WRITE),
     ("DELETE", BLOB_ROUTE): RouteCase(lambda _: f"{BLOB_URL}/scratch", BUCKET_WRITE, ok_status=204),
+    # A secret's value, set (a new key each time: 201); no route reads one back.
+    ("PUT", SECRET_ROUTE): RouteCase(
+        lambda world: f"/api/secrets/{CLUSTER}/{ORG}/{PROJECT}/{world.name('r')}",
+        SECRET_WRITE,
+        ok_status=201,
+    ),
     # The job proxy: every path of an exposed job's host.
     ("ANY", "{label}.jobs.localhost"): RouteCase(
         lambda _: "/", INGRESS, headers=_job_host, ok_status=502

@@ -1,7 +1,7 @@
 """disks
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-11-27 21:30:00
 
 A disk's record (glia/disks.py): its place, size, status, unused timeout and the job that
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 
 revision = '0013'
-down_revision = '0011'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
