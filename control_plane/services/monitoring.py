@@ -53,6 +53,15 @@ class MonitoringService:
                 fields={"since": "no time zone"},
             )
         job = await self._readable_job(user, id_or_name)
+        if follow and job.status is not JobStatus.RUNNING and not job.status.is_finished:
+            # Not started yet (waiting for room, a seat, a disk, or still starting): its
+            # cluster has no output for it until it runs.
+            async for current in self._jobs.status_changes(user, job.id):
+                job = current
+                if job.status is JobStatus.RUNNING or job.status.is_finished:
+                    break
+        if job.status.is_finished and job.started_at is None:
+            return  # it never ran: there is no output, and none is lost
         gateway = self._gateways.get(job.cluster_name)
         try:
             async for batch in gateway.logs(job.id, since=since, follow=follow):

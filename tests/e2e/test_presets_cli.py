@@ -89,3 +89,13 @@ def test_a_high_job_preempts_a_preemptible_one_which_runs_again_after(cli: Cli) 
     statuses = [step["status"] for step in resumed["history"]]
     assert statuses[-3:] == ["RUNNING", "SUSPENDED", "RUNNING"]
     cli.ok("kill", spot)
+
+
+def test_run_follows_a_job_that_waits_for_room_and_prints_its_output(cli: Cli) -> None:
+    cpus = str(os.cpu_count() or 1)
+    cli.ok("admin", "add-preset", "all", "--cpu", cpus, "--memory", "128M")
+    first = cli.ok("run", "--detach", "--preset", "all", "--", "sleep", "3").strip()
+    cli.wait_status(first, "running")
+    # This one waits for the first to end before it runs: glia run follows it all the way.
+    said = cli.ok("run", "--preset", "all", "--", "echo", "ran after waiting")
+    assert "ran after waiting" in said
