@@ -16,7 +16,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from cluster_gateway.exec import ExecSession
 from glia.clusters import Resources
@@ -25,7 +25,7 @@ from glia.jobs import JobReason
 from glia.model import Model
 from glia.monitoring import LogBatch
 from glia.telemetry import TelemetryTick
-from glia.volumes import Volume
+from glia.volumes import SecretFile, Volume
 
 # Exit reasons a gateway reports; the rest of JobReason is the control plane's to give.
 EXIT_REASONS = frozenset(
@@ -59,6 +59,10 @@ class WorkloadSpec(Model):
     # control plane checked the job's owner may use each; a runtime binds storage only from
     # inside its storage's tree, and refuses volumes where it has no sandbox.
     volumes: tuple[Volume, ...] = ()
+    # The contents of its secret volumes, and its variables set from secrets: out of the
+    # repr, and never written where anything shows them (the runtime's spec.json included).
+    secret_files: tuple[SecretFile, ...] = Field(default=(), repr=False)
+    secret_env: Mapping[str, SecretStr] = Field(default_factory=dict, repr=False)
     # Seconds from start after which the runtime stops the workload itself (LifeSpanEnded);
     # enforced cluster-side so it holds while the control plane is down.
     life_span_s: float | None = None

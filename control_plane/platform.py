@@ -168,6 +168,33 @@ class Platform:
             # The rules orgs, projects and clusters mean, where a migration or a crash left
             # some unwritten.
             await orgs.sync(session)
+        # One keyring seals secrets and imported buckets' credentials (docs/security.md).
+        keyring = Keyring.from_config(
+            secret_key=settings.secret_key.get_secret_value(),
+            secrets_keys=(
+                settings.secrets_keys.get_secret_value() if settings.secrets_keys else None
+            ),
+        )
+        blobs = BlobsService(
+            db=db,
+            acl=acl,
+            projects=projects,
+            data_dir=settings.data_dir,
+            secret_key=settings.secret_key.get_secret_value(),
+            public_url=settings.effective_public_url,
+            default_cluster=settings.cluster_name,
+            cluster_s3=blob_s3_config(settings),
+            import_private_endpoints=settings.blob_import_private_endpoints,
+            keyring=keyring,
+        )
+        secrets = SecretsService(
+            acl=acl,
+            projects=projects,
+            blobs=blobs,
+            keyring=keyring,
+            public_url=settings.effective_public_url,
+            default_cluster=settings.cluster_name,
+        )
         status = JobStatusMachine(db=db, bus=bus, metrics=metrics, auth=auth)
         quotas = QuotasService(acl=acl, orgs=orgs, clusters=clusters)
         disks = DisksService(
@@ -187,7 +214,7 @@ class Platform:
             orgs=orgs,
             projects=projects,
             quotas=quotas,
-            volumes=VolumesService(acl=acl, disks=disks),
+            volumes=VolumesService(acl=acl, disks=disks, secrets=secrets),
             base_env=settings.job_base_env,
             job_url=settings.job_url,
             api_url=settings.effective_public_url,
@@ -214,25 +241,6 @@ class Platform:
             kill_grace_s=settings.kill_grace_s,
         )
         users = UsersService(acl=acl, auth=auth, jobs=jobs, orgs=orgs)
-        # One keyring seals secrets and imported buckets' credentials (docs/security.md).
-        keyring = Keyring.from_config(
-            secret_key=settings.secret_key.get_secret_value(),
-            secrets_keys=(
-                settings.secrets_keys.get_secret_value() if settings.secrets_keys else None
-            ),
-        )
-        blobs = BlobsService(
-            db=db,
-            acl=acl,
-            projects=projects,
-            data_dir=settings.data_dir,
-            secret_key=settings.secret_key.get_secret_value(),
-            public_url=settings.effective_public_url,
-            default_cluster=settings.cluster_name,
-            cluster_s3=blob_s3_config(settings),
-            import_private_endpoints=settings.blob_import_private_endpoints,
-            keyring=keyring,
-        )
         return cls(
             settings=settings,
             db=db,
@@ -278,14 +286,7 @@ class Platform:
                 acl=acl, storages=storages, max_upload_bytes=settings.storage_upload_limit_bytes
             ),
             blobs=blobs,
-            secrets=SecretsService(
-                acl=acl,
-                projects=projects,
-                blobs=blobs,
-                keyring=keyring,
-                public_url=settings.effective_public_url,
-                default_cluster=settings.cluster_name,
-            ),
+            secrets=secrets,
             telemetry=TelemetryService(
                 db=db,
                 jobs=jobs,

@@ -15,7 +15,7 @@ import posixpath
 import re
 from typing import Self
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import SecretBytes, ValidationError, field_validator, model_validator
 
 from glia.errors import BadInput
 from glia.model import DescribedEnum, Model
@@ -110,6 +110,13 @@ class SecretEnv(Model):
     """The variable's name."""
     key: str
     """The secret's key."""
+
+
+class SecretFile(Model):
+    """A secret volume's content for the runtime (never part of anything shown)."""
+
+    mount_path: str
+    content: SecretBytes
 
 
 def check_mount_path(path: str) -> str:

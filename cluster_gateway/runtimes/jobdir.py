@@ -42,6 +42,10 @@ LIFE_SPAN = "life_span.json"
 CHILD = "child.json"
 EXIT = "exit.json"
 SUPERVISOR_LOG = "supervisor.log"
+# A job's secret files (bound into its sandbox), and its secret variables until its
+# supervisor has read them.
+SECRETS = "secrets"
+SECRET_ENV = "secret_env.json"
 SCRATCH = "work"
 HOME = "home"
 # Files and directories of the runtime and its supervisors.

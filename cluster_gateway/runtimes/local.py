@@ -795,6 +795,8 @@ class LocalRuntime(Runtime):
             )
         self._feed.publish(state)
         if state.phase == WorkloadPhase.EXITED:
+            # Its secret files go with its end, not with its directory days later.
+            shutil.rmtree(self._jobs_dir / state.job_id / jobdir.SECRETS, ignore_errors=True)
             if state.job_id in self._job_disks:
                 task = asyncio.get_running_loop().create_task(self._unmount_disks(state.job_id))
                 self._background.add(task)
@@ -991,12 +993,43 @@ class LocalRuntime(Runtime):
                     source = str(await self._disks.mount(volume.ref, uid, gid))
                     self._job_disks.setdefault(spec.job_id, []).append(volume.ref)
                 else:
-                    return f"volume {volume.ref}: secrets are not mounted by this runtime yet"
+                    # Written (0400, the job's uid's) with the job's directory, in `_prepare`.
+                    index = next(
+                        i
+                        for i, secret in enumerate(spec.secret_files)
+                        if secret.mount_path == volume.mount_path
+                    )
+                    source = str(self._jobs_dir / spec.job_id / jobdir.SECRETS / str(index))
+                    binds.append(Bind(source, volume.mount_path, writable=False))
+                    continue
             except GliaError as exc:
                 await self._unmount_disks(spec.job_id)
                 return f"cannot mount {volume.kind.value} {volume.ref}: {exc.message}"
             binds.append(Bind(source, volume.mount_path, writable=not volume.read_only))
         return binds
+
+    def _write_secrets(self, job_dir: Path, spec: WorkloadSpec) -> None:
+        """The job's secret files (0400, its uid's, bound read-only) and its secret
+        variables (0600, the runtime's; the supervisor reads them, then removes them), in
+        files of their own: spec.json never holds a secret."""
+        switch = self._switch_uid and spec.uid is not None
+        if spec.secret_files:
+            directory = job_dir / jobdir.SECRETS
+            directory.mkdir(mode=0o700)
+            for index, secret in enumerate(spec.secret_files):
+                path = directory / str(index)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+                try:
+                    os.write(fd, secret.content.get_secret_value())
+                    if switch:
+                        os.fchown(fd, spec.uid or 0, spec.gid if spec.gid is not None else -1)
+                finally:
+                    os.close(fd)
+        if spec.secret_env:
+            values: dict[str, object] = {
+                name: value.get_secret_value() for name, value in spec.secret_env.items()
+            }
+            jobdir.write_json(str(job_dir / jobdir.SECRET_ENV), values)
 
     async def _storage_volume(self, uri: str, *, create: bool) -> str:
         if self._storage is None:
@@ -1031,6 +1064,7 @@ class LocalRuntime(Runtime):
             return state, self._supervisor_pid(spec.job_id) if _active(state) else None
         if isinstance(volumes, str):
             return self._record_start_failure(spec.job_id, volumes), None
+        self._write_secrets(job_dir, spec)
         stored = None
         if spec.storage_workdir is not None:
             try:

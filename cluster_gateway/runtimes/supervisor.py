@@ -425,6 +425,15 @@ class Supervisor:
         cwd = spec.get("working_dir")
         if not isinstance(command, list) or not command or not isinstance(env, dict):
             return self.finish(127, None, START_FAILED, "bad spec.json: command or env")
+        # Secret variables are in a file of their own, gone once read (never in spec.json).
+        secret_env_path = os.path.join(self.job_dir, jobdir.SECRET_ENV)
+        try:
+            secret_env = jobdir.read_json(secret_env_path)
+        except ValueError:
+            return self.finish(127, None, START_FAILED, "bad secret variables")
+        if secret_env is not None:
+            os.unlink(secret_env_path)
+            env = {**env, **secret_env}
         if not isinstance(cwd, str) or not cwd:
             return self.finish(127, None, START_FAILED, "bad spec.json: working_dir")
         uid, gid = self._id(spec.get("uid")), self._id(spec.get("gid"))

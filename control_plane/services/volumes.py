@@ -9,17 +9,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from control_plane.services.acl import AclService
 from control_plane.services.disks import DisksService
+from control_plane.services.secrets import SecretsService
 from control_plane.services.storage import check_access
 from glia.acl import Action
 from glia.auth import User
 from glia.disks import DiskStatus
 from glia.errors import BadInput
 from glia.storage import parse_storage_uri
-from glia.volumes import SecretEnv, Volume, VolumeKind
+from glia.volumes import SecretEnv, SecretFile, Volume, VolumeKind
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,10 @@ class JobPlace:
 
 
 class VolumesService:
-    def __init__(self, *, acl: AclService, disks: DisksService) -> None:
+    def __init__(self, *, acl: AclService, disks: DisksService, secrets: SecretsService) -> None:
         self._acl = acl
         self._disks = disks
+        self._secrets = secrets
 
     async def resolve(
         self,
@@ -47,12 +50,47 @@ class VolumesService:
         """The volumes with their references made absolute (storage URIs, disk ids), once
         ``user`` may use each."""
         resolved = [await self._resolve(session, user, place, volume) for volume in volumes]
-        if secret_env or any(v.kind is VolumeKind.SECRET for v in volumes):
-            raise BadInput(
-                "secrets are not yet available to jobs on this server",
-                fields={"volumes": "secrets unsupported"},
+        env = [
+            var.model_copy(update={"key": await self._secret(session, user, place, var.key)})
+            for var in secret_env
+        ]
+        return resolved, env
+
+    async def _secret(self, session: AsyncSession, user: User, place: JobPlace, ref: str) -> str:
+        """A secret's URI, once ``user`` may give it to a job (its project's writers)."""
+        uri = ref if ref.startswith("secret://") else secret_uri(place, ref)
+        # The value is opened to be sure the job will get it, and dropped.
+        await self._secrets.reveal_for_job(session, owner=user, uri=uri)
+        return uri
+
+    async def reveal(
+        self,
+        session: AsyncSession,
+        owner: User,
+        volumes: Sequence[Volume],
+        env: Sequence[SecretEnv],
+    ) -> tuple[list[SecretFile], dict[str, SecretStr]]:
+        """What a starting job gets of its secrets: its secret volumes' contents and its
+        secret variables' values, opened for its owner (who must still be allowed)."""
+        files = [
+            SecretFile(
+                mount_path=volume.mount_path,
+                content=await self._secrets.reveal_for_job(session, owner=owner, uri=volume.ref),
             )
-        return resolved, list(secret_env)
+            for volume in volumes
+            if volume.kind is VolumeKind.SECRET
+        ]
+        values: dict[str, SecretStr] = {}
+        for var in env:
+            value = await self._secrets.reveal_for_job(session, owner=owner, uri=var.key)
+            try:
+                values[var.name] = SecretStr(value.get_secret_value().decode())
+            except UnicodeDecodeError:
+                raise BadInput(
+                    f"secret {var.key} is not text: mount it as a file instead",
+                    fields={"secretEnv": "not text"},
+                ) from None
+        return files, values
 
     async def _resolve(
         self, session: AsyncSession, user: User, place: JobPlace, volume: Volume
@@ -91,7 +129,9 @@ class VolumesService:
                     fields={"volumes": f"disk {row.status}"},
                 )
             return volume.model_copy(update={"ref": row.id})
-        return volume
+        return volume.model_copy(
+            update={"ref": await self._secret(session, user, place, volume.ref)}
+        )
 
 
 def storage_uri(place: JobPlace, ref: str) -> str:
@@ -104,3 +144,7 @@ def storage_uri(place: JobPlace, ref: str) -> str:
     if ref.startswith("/"):
         return f"storage://{place.cluster}{ref}"
     return f"storage://{place.cluster}/{place.org}/{place.project}/{ref}"
+
+
+def secret_uri(place: JobPlace, key: str) -> str:
+    return f"secret://{place.cluster}/{place.org}/{place.project}/{key}"

@@ -7,6 +7,7 @@ import shlex
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from cluster_gateway.disks import LocalDisks
@@ -122,3 +123,59 @@ def test_readme_data_in_jobs_runs_as_written(cli: Cli) -> None:
             outputs.append(cli.ok(*args[1:]))
     assert "/scratch" in outputs[2]  # df of the mounted disk
     assert "scratch" in outputs[3] and "1.0 GiB" in outputs[3]
+
+
+SECRET = "s3cr3t-VALUE-4f1c9e"
+
+
+def test_a_secret_reaches_the_job_as_a_file_and_a_variable_and_nowhere_else(
+    server: Server, cli: Cli, tmp_path: Path
+) -> None:
+    cli.ok("secret", "add", "api-token", SECRET)
+    job = cli.ok(
+        "run", "--no-sync", "--detach",
+        "-v", "secret:api-token:/etc/api-token",
+        "-e", "TOKEN=secret:api-token",
+        "--", "sh", "-c",
+        'echo "file=$(cat /etc/api-token)"; echo "env=$TOKEN"; '
+        "stat -c 'mode=%a' /etc/api-token; echo more > /etc/api-token || echo read-only",
+    ).strip()  # fmt: skip
+    cli.wait_status(job, "succeeded")
+    said = cli.ok("logs", job)
+    assert f"file={SECRET}" in said and f"env={SECRET}" in said
+    assert "mode=400" in said and "read-only" in said
+
+    # Nowhere else: what the API says of the job, the command that would make it again, the
+    # server's log, its metrics, and every file of the platform but the job's own output.
+    shown = cli.ok("status", job, "-o", "json") + cli.ok("job", "generate-run-command", job)
+    assert SECRET not in shown and "api-token" in shown
+    assert SECRET not in server.log_path.read_text()
+    assert SECRET not in httpx.get(f"{server.url}/metrics").text
+    for path in (server.root / "data").rglob("*"):
+        if path.is_file() and not path.name.startswith("output."):
+            assert SECRET.encode() not in path.read_bytes(), path
+
+    # A user who may not use the secret is refused, naming it.
+    bob = _user(server, cli, tmp_path, "bob")
+    refused = bob(
+        "run", "--no-sync", "-e", "T=secret:secret://default/admin/admin/api-token", "--", "true"
+    )
+    _refused(refused, 66, "admin/admin")
+
+
+def test_a_job_reads_its_secret_after_the_key_is_rotated(server: Server, cli: Cli) -> None:
+    from cryptography.fernet import Fernet
+
+    cli.ok("secret", "add", "db-password", SECRET)
+    server.stop()
+    server.extra_env["GLIA_SECRETS_KEYS"] = Fernet.generate_key().decode()
+    server.start()
+    rotated = cli.json("admin", "rotate-secrets-key")
+    assert rotated["secrets"] >= 1 and rotated["unreadable"] == []
+    # Followed from its submission: its output comes once it runs (the secret is opened
+    # first, so the job starts a little later).
+    said = cli.ok(
+        "run", "--no-sync", "-e", "PASSWORD=secret:db-password",
+        "--", "sh", "-c", 'echo "got=$PASSWORD"',
+    )  # fmt: skip
+    assert f"got={SECRET}" in said

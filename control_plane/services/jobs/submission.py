@@ -40,6 +40,7 @@ from glia.jobs import (
     job_uri,
 )
 from glia.tenancy import cluster_uri, project_resources_uri
+from glia.volumes import VolumeKind
 
 logger = logging.getLogger(__name__)
 
@@ -327,7 +328,15 @@ class JobSubmitter:
         try:
             gateway = self._gateways.get(job.cluster_name)
             config_token = await self._config_token(job) if job.pass_config else None
-            state = await gateway.start(self.workload_spec(job, uid, config_token=config_token))
+            spec = self.workload_spec(job, uid, config_token=config_token)
+            if job.secret_env or any(v.kind is VolumeKind.SECRET for v in job.volumes):
+                # Opened now, for the owner as they are allowed now: never stored opened.
+                async with self._db.session() as session:
+                    files, values = await self._volumes.reveal(
+                        session, job.owner, job.volumes, job.secret_env
+                    )
+                spec = spec.model_copy(update={"secret_files": tuple(files), "secret_env": values})
+            state = await gateway.start(spec)
         except Exception as exc:
             # The spec holds the job's token (--pass-config): its message and traceback, not
             # the spec, go to the log and the job's status.
