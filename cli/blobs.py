@@ -106,15 +106,6 @@ def _bucket_and_key(uri: str) -> tuple[str, str]:
     return bucket, parts[4] if len(parts) == 5 else ""
 
 
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return str(size)
-
-
 @contextmanager
 def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int], None] | None]:
     """A progress bar with rate and ETA on stderr when it is a terminal; none when piped."""
@@ -296,6 +287,7 @@ def ls(
 ) -> None:
     """List objects (and, without -r, the prefixes that group them)."""
     from cli import formatting
+    from glia.sizes import format_size
 
     async def listing(client: GliaClient, context: Context) -> tuple[list[Any], list[str]]:
         uri = await absolute(client, context, where if _is_blob(where) else BLOB_PREFIX + where)
@@ -318,7 +310,7 @@ def ls(
     for item in objects:
         key = formatting.terminal_safe(item.key)
         if long:
-            typer.echo(f"{_size(item.size):>10}  {item.modified_at:%Y-%m-%d %H:%M:%S}  {key}")
+            typer.echo(f"{format_size(item.size):>10}  {item.modified_at:%Y-%m-%d %H:%M:%S}  {key}")
         else:
             typer.echo(key)
 

@@ -7,6 +7,7 @@ Only typer is imported here; the SDK inside the commands.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
@@ -67,29 +68,19 @@ def _call(
     return call_client(lambda client: action(client, place), waiting=waiting)
 
 
-def _size(size: int | None) -> str:
-    if size is None:
-        return "-"
-    for unit, scale in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{size / 1024:.0f} KiB"
-
-
 def _show(disks: list[Disk], output: OutputFormat, *, one: bool = False) -> None:
     from cli import formatting
+    from glia.sizes import format_size
     from sdk import format_duration
 
     if output is not OutputFormat.TABLE:
         formatting.print_data(disks[0] if one else disks, output)
         return
 
-    def timeout(disk: Disk) -> str:
-        from datetime import timedelta
-
+    def deleted_after(disk: Disk) -> str:
         if disk.timeout_unused_s is None:
             return "never"
-        return format_duration(timedelta(seconds=disk.timeout_unused_s))
+        return "after " + format_duration(timedelta(seconds=disk.timeout_unused_s))
 
     formatting.print_table(
         ("ID", "NAME", "STATUS", "SIZE", "USED", "PROJECT", "IN USE BY", "DELETED UNUSED"),
@@ -98,11 +89,11 @@ def _show(disks: list[Disk], output: OutputFormat, *, one: bool = False) -> None
                 d.id,
                 d.name or "-",
                 d.status.value + (f" ({d.status_description})" if d.status_description else ""),
-                _size(d.size_bytes),
-                _size(d.used_bytes),
+                format_size(d.size_bytes),
+                "-" if d.used_bytes is None else format_size(d.used_bytes),
                 f"{d.org}/{d.project}",
                 d.used_by or "-",
-                f"after {timeout(d)}" if d.timeout_unused_s else "never",
+                deleted_after(d),
             )
             for d in disks
         ),

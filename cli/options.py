@@ -83,21 +83,12 @@ class GliaCommand(TyperCommand):
                 param.__class__ = _Argument
 
 
-_SIZE_SCALES = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-
-
 def parse_size(text: str, option: str, *, unit: int = 1) -> int:
-    """A size in bytes: ``512M``, ``4G``, ``1.5T`` (powers of 1024; ``MiB``, ``GB`` too); a
-    bare number counts ``unit`` bytes."""
+    """A size in bytes (`glia.sizes.parse_size`); BadInput naming ``option``."""
+    from glia.sizes import parse_size as parse
     from sdk import BadInput
 
-    value = text.strip().upper().removesuffix("B").removesuffix("I")
-    scale = _SIZE_SCALES.get(value[-1:])
-    number = value[:-1] if scale else value
     try:
-        size = int(float(number) * (scale or unit))
+        return parse(text, unit=unit)
     except ValueError:
         raise BadInput(f"{option}: {text!r} is not a size (512M, 4G)") from None
-    if size < 0:
-        raise BadInput(f"{option}: {text!r} is negative")
-    return size

@@ -82,17 +82,9 @@ def _notice(message: str) -> None:
     formatting.notice(message)
 
 
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{count} B"
-
-
 def _entries_table(entries: list[FileStatus], long: bool) -> None:
     from cli import formatting
+    from glia.sizes import format_size
 
     if not long:
         for entry in entries:
@@ -104,7 +96,7 @@ def _entries_table(entries: list[FileStatus], long: bool) -> None:
         [
             (
                 entry.type.value,
-                _size(entry.size),
+                format_size(entry.size),
                 entry.modified_at.strftime("%Y-%m-%d %H:%M"),
                 formatting.terminal_safe(entry.name),
             )
@@ -215,6 +207,7 @@ def du(
     output: OutputFormat = output_option(),
 ) -> None:
     """How much a file or tree of storage holds."""
+    from glia.sizes import format_size
 
     async def action(client: GliaClient, context: Context) -> Any:
         return await client.storage.du(_resolve(context, path))
@@ -225,7 +218,7 @@ def du(
         return
     note = "" if usage.complete else " (at least: the walk stopped at its time limit)"
     typer.echo(
-        f"{_size(usage.size)}\t{usage.files} files, {usage.directories} directories"
+        f"{format_size(usage.size)}\t{usage.files} files, {usage.directories} directories"
         f"\t{usage.uri}{note}"
     )
 
@@ -237,6 +230,7 @@ def df(
     output: OutputFormat = output_option(),
 ) -> None:
     """The space of the disk a project's storage is on."""
+    from glia.sizes import format_size
 
     async def action(client: GliaClient, context: Context) -> Any:
         return await client.storage.df(_resolve(context, path))
@@ -249,7 +243,7 @@ def df(
 
     formatting.print_table(
         ["CLUSTER", "SIZE", "USED", "FREE"],
-        [(disk.cluster, _size(disk.total), _size(disk.used), _size(disk.free))],
+        [(disk.cluster, format_size(disk.total), format_size(disk.used), format_size(disk.free))],
     )
 
 
@@ -421,6 +415,8 @@ def cp(
     A TARGET that is an existing directory receives SOURCE inside it (as cp does); a TARGET
     that ends with '/' is such a directory.
     """
+    from glia.sizes import format_size
+
     if not 1 <= jobs <= 64:
         raise typer.BadParameter("from 1 to 64 files at a time", param_hint="--jobs")
     bar = _Bar(progress)
@@ -450,7 +446,7 @@ def cp(
 
     files, size = _call(action, None)
     if sys.stderr.isatty():
-        _notice(f"copied {files} file(s), {_size(size)}")
+        _notice(f"copied {files} file(s), {format_size(size)}")
 
 
 async def _plan_upload(

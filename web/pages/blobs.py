@@ -11,6 +11,7 @@ from typing import Any
 
 import reflex as rx
 
+from glia.sizes import format_size
 from sdk import BadInput, GliaError
 from web.layout import field, page, relative_time
 from web.pages.orgs import confirm_button, field_errors, narrow, table
@@ -21,15 +22,6 @@ UPLOAD_ID = "blob-upload"
 CHUNK_BYTES = 1024 * 1024
 # How long a download link the page hands out works.
 LINK_S = 300
-
-
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
 
 
 async def _chunks(upload: rx.UploadFile) -> AsyncIterator[bytes]:
@@ -143,7 +135,7 @@ class BlobsState(SessionState):
             {
                 "key": item.key,
                 "name": item.key.removeprefix(self.prefix),
-                "size": _size(item.size),
+                "size": format_size(item.size),
                 "modified": item.modified_at.isoformat(),
             }
             for item in listed.objects

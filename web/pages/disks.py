@@ -7,21 +7,15 @@ from typing import Any
 
 import reflex as rx
 
+from glia.sizes import format_size
 from sdk import BadInput, Disk, GliaError, parse_duration
 from web.layout import field, page, relative_time
 from web.pages.orgs import confirm_button, field_errors, narrow, table
 from web.session import SessionState
 
-_UNITS = (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2))
-
 
 def size_text(size: int | None) -> str:
-    if size is None:
-        return "—"
-    for unit, scale in _UNITS:
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{size // 1024} KiB"
+    return "—" if size is None else format_size(size)
 
 
 def parse_gib(text: str) -> int:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import reflex as rx
 
+from glia.sizes import format_size
 from sdk import GliaClient, GliaError
 from web.layout import page
 from web.session import SessionState
@@ -28,15 +29,6 @@ if TYPE_CHECKING:
 UPLOAD_ID = "storage-upload"
 DOWNLOAD_LIMIT = 64 * 1024 * 1024
 PAGE_LIMIT = 1000
-
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{count} B"
 
 
 class StorageState(SessionState):
@@ -99,7 +91,7 @@ class StorageState(SessionState):
             {
                 "name": entry.name,
                 "type": entry.type.value,
-                "size": "" if entry.type.value == "directory" else _size(entry.size),
+                "size": "" if entry.type.value == "directory" else format_size(entry.size),
                 "modified": entry.modified_at.strftime("%Y-%m-%d %H:%M"),
             }
             for entry in entries
@@ -169,7 +161,7 @@ class StorageState(SessionState):
                 entry = await client.storage.stat(self._uri(name))
                 if entry.size > DOWNLOAD_LIMIT:
                     self.notice = (
-                        f"{name} is {_size(entry.size)}: download it with "
+                        f"{name} is {format_size(entry.size)}: download it with "
                         f"glia storage cp {entry.uri} ."
                     )
                     return None
