@@ -1036,12 +1036,12 @@ class LocalRuntime(Runtime):
             raise BadInput("this cluster cannot mount its storage into jobs")
         location = parse_storage_uri(uri, "volumes")
         try:
-            return self._storage.host_directory(location)
+            return await asyncio.to_thread(self._storage.host_directory, location)
         except NotFound:
             if not create:
                 raise
         await self._storage.mkdir(location, parents=True)
-        return self._storage.host_directory(location)
+        return await asyncio.to_thread(self._storage.host_directory, location)
 
     async def _unmount_disks(self, job_id: str) -> None:
         for disk_id in self._job_disks.pop(job_id, []):

@@ -106,6 +106,7 @@ class JobStatusMachine:
                     JobRow.config_token_id,
                     JobRow.charged_until,
                     JobRow.credits_per_hour,
+                    JobRow.volumes,
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -113,10 +114,11 @@ class JobStatusMachine:
         if updated is None:
             await session.rollback()
             return False
-        created_at, config_token_id, charged_until, credits_per_hour = updated
+        created_at, config_token_id, charged_until, credits_per_hour, volumes = updated
         if new is not JobStatus.RUNNING and charged_until is not None:
             await _settle(session, job_id, charged_until, at, credits_per_hour)
-        if new.is_finished or new is JobStatus.SUSPENDED:
+        holds_disks = any(volume.get("kind") == "disk" for volume in volumes or ())
+        if holds_disks and (new.is_finished or new is JobStatus.SUSPENDED):
             # Its disks are free for the next job (a suspended one holds them again when it
             # starts again).
             await session.execute(
