@@ -20,7 +20,7 @@ from pydantic import Field, SecretStr
 
 from cluster_gateway.exec import ExecSession
 from glia.clusters import Resources
-from glia.errors import GliaError
+from glia.errors import GliaError, Unavailable
 from glia.jobs import JobReason
 from glia.model import Model
 from glia.monitoring import LogBatch
@@ -133,6 +133,13 @@ class WatchExpired(GliaError):
     ``states``), as a Kubernetes client does on 410 Gone."""
 
     code = "WATCH_EXPIRED"
+
+
+class GatewayUnreachable(Unavailable):
+    """A remote gateway did not answer in time, or the connection to it failed: the cluster
+    may be down, stopped, or cut off. Nothing is known of the operation's outcome (a start or
+    stop may have happened); the control plane keeps the cluster's jobs at their last known
+    status and asks again later. Never raised by an embedded gateway."""
 
 
 class WorkloadWatch(Protocol):

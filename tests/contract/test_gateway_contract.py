@@ -1,8 +1,9 @@
-"""The Gateway protocol, held against `EmbeddedGateway` over each runtime.
+"""The Gateway protocol, held against `EmbeddedGateway` over each runtime, and against
+`RemoteGateway` reaching that embedded gateway through a `glia gateway serve` app.
 
 The embedded gateway delegates to its runtime, which test_runtime_contract.py holds to the
 contract point by point; this suite proves the protocol's shape and that every operation
-reaches the runtime and comes back unchanged."""
+reaches the runtime and comes back unchanged, in process and across the network."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from cluster_gateway.embedded import EmbeddedGateway
+from cluster_gateway.remote import RemoteGateway
 from cluster_gateway.gateway import (
     Gateway,
     WatchExpired,
@@ -23,16 +25,26 @@ from cluster_gateway.gateway import (
 from glia.errors import BadInput, Conflict, NotFound
 from glia.jobs import JobReason
 from tests.contract.harness import FOREVER, Harness, Out, Pause, Program, prints
+from tests.contract.remote_server import SECRET, serving
 from tests.polling import eventually
 
 WITHIN = 10.0
 
 
-@pytest.fixture
-async def gateway(harness: Harness) -> AsyncIterator[EmbeddedGateway]:
-    gateway = EmbeddedGateway("test-cluster", harness.runtime)
-    await gateway.open()  # the harness opened the runtime already: opening again is harmless
-    yield gateway
+@pytest.fixture(params=["embedded", "remote"])
+async def gateway(request: pytest.FixtureRequest, harness: Harness) -> AsyncIterator[Gateway]:
+    embedded = EmbeddedGateway("test-cluster", harness.runtime)
+    await embedded.open()  # the harness opened the runtime already: opening again is harmless
+    if request.param == "embedded":
+        yield embedded
+        return
+    async with serving(embedded) as url:
+        remote = RemoteGateway("test-cluster", url, secret=SECRET)
+        await remote.open()
+        try:
+            yield remote
+        finally:
+            await remote.close()
 
 
 async def until(watch: WorkloadWatch, job_id: str, phase: WorkloadPhase) -> list[WorkloadEvent]:
@@ -45,7 +57,7 @@ async def until(watch: WorkloadWatch, job_id: str, phase: WorkloadPhase) -> list
     raise AssertionError(f"the watch ended before {job_id} was {phase}")
 
 
-async def test_the_protocol_shape(harness: Harness, gateway: EmbeddedGateway) -> None:
+async def test_the_protocol_shape(harness: Harness, gateway: Gateway) -> None:
     assert isinstance(gateway, Gateway)
     assert gateway.name == "test-cluster"
     capacity = await gateway.capacity()
@@ -53,7 +65,7 @@ async def test_the_protocol_shape(harness: Harness, gateway: EmbeddedGateway) ->
     assert await gateway.isolation() == harness.isolation
 
 
-async def test_a_workload_through_the_gateway(harness: Harness, gateway: EmbeddedGateway) -> None:
+async def test_a_workload_through_the_gateway(harness: Harness, gateway: Gateway) -> None:
     program = Program((Out("hello"), Pause(0.3), Out("world")), exit_code=None)
     with pytest.raises(BadInput):
         await gateway.start(harness.spec("bad id", program))
@@ -89,7 +101,7 @@ async def test_a_workload_through_the_gateway(harness: Harness, gateway: Embedde
     assert await gateway.active_workloads() == []
 
 
-async def test_unknown_workloads_through_the_gateway(gateway: EmbeddedGateway) -> None:
+async def test_unknown_workloads_through_the_gateway(gateway: Gateway) -> None:
     with pytest.raises(NotFound):
         await gateway.stop("ghost")
     with pytest.raises(NotFound):
@@ -104,7 +116,7 @@ async def test_unknown_workloads_through_the_gateway(gateway: EmbeddedGateway) -
 
 
 async def test_watch_resume_and_expiry_through_the_gateway(
-    harness: Harness, gateway: EmbeddedGateway
+    harness: Harness, gateway: Gateway
 ) -> None:
     async with gateway.watch() as watch:
         await gateway.start(harness.spec("job-1", prints("x")))
@@ -116,7 +128,7 @@ async def test_watch_resume_and_expiry_through_the_gateway(
             pass
 
 
-async def test_close_ends_the_watches(harness: Harness, gateway: EmbeddedGateway) -> None:
+async def test_close_ends_the_watches(harness: Harness, gateway: Gateway) -> None:
     async with gateway.watch() as watch:
         await gateway.start(harness.spec("job-1", FOREVER))
         await until(watch, "job-1", WorkloadPhase.RUNNING)
@@ -126,7 +138,7 @@ async def test_close_ends_the_watches(harness: Harness, gateway: EmbeddedGateway
     await harness.reopen()  # so that the harness can stop the job
 
 
-async def test_exec_and_connect(harness: Harness, gateway: EmbeddedGateway) -> None:
+async def test_exec_and_connect(harness: Harness, gateway: Gateway) -> None:
     """``cat`` inside a running workload echoes its stdin (the fake's exec is such an echo);
     an unknown workload is NotFound, an ended one Conflict, for exec and connect alike."""
     with pytest.raises(NotFound):

@@ -1,0 +1,682 @@
+"""The control plane's client for a cluster gateway in its own process (``glia gateway serve``).
+
+`RemoteGateway` is a `Gateway` like the embedded one, and passes the same contract suite. It
+speaks the gateway's subgraph with gql: queries and mutations over HTTP, every watch, log
+reader and telemetry reader as a subscription on ONE shared WebSocket (graphql-transport-ws),
+made again when it drops; bytes (``read_log``, exec, port-forward, a terminal's input) go to
+the gateway's byte routes. Every call carries a claim signed with the cluster's secret
+(``trust.py``), and the user the control plane acts for (`trust.acting_as`) as its subject.
+
+Failure: a call that cannot reach the gateway, or gets no answer within ``timeout_s``, raises
+`GatewayUnreachable` (an `Unavailable`). A watch outlives the connection: it subscribes again
+from the cursor of the last event it received (with backoff, until the gateway answers or the
+watch is closed), and the watcher sees nothing of it, unless the gateway restarted in
+between, when the resumed watch raises `WatchExpired` and the watcher relists as the protocol
+says. Log and telemetry readers end with `GatewayUnreachable` when the connection drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx
+import websockets
+from gql import Client, GraphQLRequest, gql
+from gql.client import AsyncClientSession
+from gql.transport.exceptions import (
+    TransportError,
+    TransportQueryError,
+    TransportServerError,
+)
+from gql.transport.httpx import HTTPXAsyncTransport
+from gql.transport.websockets import WebsocketsTransport
+from websockets.asyncio.client import ClientConnection
+
+from cluster_gateway.exec import CHUNK_BYTES, ExecSession, ExecStream
+from cluster_gateway.gateway import (
+    ClusterCapacity,
+    GatewayUnreachable,
+    JobIsolation,
+    WatchExpired,
+    WorkloadEvent,
+    WorkloadSpec,
+    WorkloadState,
+    WorkloadWatch,
+)
+from cluster_gateway.trust import sign_claim
+from cluster_gateway.wire import (
+    batch_from_wire,
+    error_from_wire,
+    spec_to_wire,
+    state_from_wire,
+    tick_from_wire,
+)
+from glia.errors import GliaError, Unauthenticated
+from glia.monitoring import LogBatch
+from glia.telemetry import TelemetryTick
+
+logger = logging.getLogger(__name__)
+
+# A call gets no answer within this: the gateway is taken to be unreachable.
+DEFAULT_TIMEOUT_S = 5.0
+# Opening a connection (TCP, and the WebSocket's handshakes) takes at most this.
+CONNECT_TIMEOUT_S = 3.0
+# The shared WebSocket is pinged this often; one pong missing this long drops it (a stopped
+# or cut-off gateway is noticed within their sum, and its watches start resuming).
+PING_INTERVAL_S = 2.0
+PING_TIMEOUT_S = 3.0
+# A dropped watch subscribes again after these pauses (doubling up to the last).
+RESUME_FIRST_S = 0.1
+RESUME_MAX_S = 2.0
+# Events a watcher may leave unread before its watch raises WatchExpired (as the feed's).
+WATCH_QUEUE_LIMIT = 10_000
+# Frames each WebSocket holds for a slow reader before the gateway waits on it; a frame is
+# at most a log batch (64 KiB of text) or an exec chunk.
+WS_QUEUE_FRAMES = 16
+WS_MAX_FRAME_BYTES = 4 * 1024 * 1024
+
+_CAPACITY = gql("query Capacity { capacity }")
+_ISOLATION = gql("query Isolation { isolation }")
+_STATES = gql("query States($jobIds: [String!]!) { states(jobIds: $jobIds) }")
+_ACTIVE = gql("query Active { activeWorkloads }")
+_LOG_SIZE = gql("query LogSize($jobId: String!) { logSize(jobId: $jobId) }")
+_START = gql("mutation Start($spec: JSON!) { start(spec: $spec) }")
+_STOP = gql(
+    "mutation Stop($jobId: String!, $grace: Float!) { stop(jobId: $jobId, graceSeconds: $grace) }"
+)
+_LIFE_SPAN = gql(
+    "mutation LifeSpan($jobId: String!, $s: Float) "
+    "{ setLifeSpan(jobId: $jobId, lifeSpanSeconds: $s) }"
+)
+_FORGET = gql("mutation Forget($jobId: String!) { forget(jobId: $jobId) }")
+_WATCH = gql("subscription Watch($after: String) { watch(after: $after) }")
+_LOGS = gql(
+    "subscription Logs($jobId: String!, $since: DateTime, $follow: Boolean!) "
+    "{ logs(jobId: $jobId, since: $since, follow: $follow) }"
+)
+_TELEMETRY = gql("subscription Telemetry($jobId: String) { telemetry(jobId: $jobId) }")
+
+# What a lost connection looks like, from gql, httpx, websockets and the sockets below them.
+_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    TransportError,
+    httpx.TransportError,
+    websockets.exceptions.WebSocketException,
+    OSError,
+    TimeoutError,
+)
+
+
+class _ClaimAuth(httpx.Auth):
+    """A fresh claim on every request (a claim lives for seconds, a client for days)."""
+
+    def __init__(self, secret: str, cluster: str) -> None:
+        self._secret = secret
+        self._cluster = cluster
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {sign_claim(self._secret, self._cluster)}"
+        yield request
+
+
+class RemoteGateway:
+    """``Gateway`` of cluster ``name`` whose ``glia gateway serve`` is at ``url``
+    (``http://host:port``), trusted with the ``secret`` the two share."""
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        *,
+        secret: str,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    ) -> None:
+        if not secret:
+            raise ValueError(f"cluster {name}: a remote gateway needs its shared secret")
+        self.name = name
+        self.url = url.rstrip("/")
+        self._secret = secret
+        self._timeout_s = timeout_s
+        self._connect_timeout_s = connect_timeout_s
+        self._ws_url = "ws" + self.url.removeprefix("http")
+        self._http: httpx.AsyncClient | None = None
+        self._gql_client: Client | None = None
+        self._gql: AsyncClientSession | None = None
+        self._channel = _Channel(self)
+        self._watches: set[_RemoteWatch] = set()
+        self._tunnels: set[asyncio.Task[None]] = set()
+        self._opening = asyncio.Lock()
+
+    def __repr__(self) -> str:  # the secret stays out of every repr and log
+        return f"RemoteGateway({self.name!r}, {self.url!r})"
+
+    # -- life cycle
+
+    async def open(self) -> None:
+        async with self._opening:
+            if self._gql is not None:
+                return
+            timeout = httpx.Timeout(self._timeout_s, connect=self._connect_timeout_s)
+            auth = _ClaimAuth(self._secret, self.name)
+            self._http = httpx.AsyncClient(base_url=self.url, auth=auth, timeout=timeout)
+            transport = HTTPXAsyncTransport(url=f"{self.url}/graphql", auth=auth, timeout=timeout)
+            client = Client(
+                transport=transport,
+                fetch_schema_from_transport=False,
+                execute_timeout=self._timeout_s,
+            )
+            self._gql = await client.connect_async()
+            self._gql_client = client
+
+    async def close(self) -> None:
+        """End every watch (after the events already received), tunnel and connection."""
+        for watch in list(self._watches):
+            await watch.close()
+        for task in list(self._tunnels):
+            task.cancel()
+        await asyncio.gather(*self._tunnels, return_exceptions=True)
+        await self._channel.close()
+        if self._gql_client is not None:
+            with contextlib.suppress(Exception):
+                await self._gql_client.close_async()
+        if self._http is not None:
+            await self._http.aclose()
+        self._gql = self._gql_client = self._http = None
+
+    # -- queries and mutations
+
+    async def capacity(self) -> ClusterCapacity:
+        return ClusterCapacity.model_validate((await self._call(_CAPACITY))["capacity"])
+
+    async def isolation(self) -> JobIsolation:
+        return JobIsolation.model_validate((await self._call(_ISOLATION))["isolation"])
+
+    async def start(self, spec: WorkloadSpec) -> WorkloadState:
+        return state_from_wire((await self._call(_START, spec=spec_to_wire(spec)))["start"])
+
+    async def stop(self, job_id: str, *, grace_s: float = 10.0) -> None:
+        await self._call(_STOP, jobId=job_id, grace=grace_s)
+
+    async def set_life_span(self, job_id: str, life_span_s: float | None) -> None:
+        await self._call(_LIFE_SPAN, jobId=job_id, s=life_span_s)
+
+    async def states(self, job_ids: Sequence[str]) -> list[WorkloadState]:
+        data = await self._call(_STATES, jobIds=list(job_ids))
+        return [state_from_wire(item) for item in data["states"]]
+
+    async def active_workloads(self) -> list[WorkloadState]:
+        return [state_from_wire(item) for item in (await self._call(_ACTIVE))["activeWorkloads"]]
+
+    async def log_size(self, job_id: str) -> int:
+        return int((await self._call(_LOG_SIZE, jobId=job_id))["logSize"])
+
+    async def forget(self, job_id: str) -> None:
+        await self._call(_FORGET, jobId=job_id)
+
+    # -- subscriptions
+
+    def watch(self, *, after: str | None = None) -> AbstractAsyncContextManager[WorkloadWatch]:
+        return self._watch(after)
+
+    @contextlib.asynccontextmanager
+    async def _watch(self, after: str | None) -> AsyncIterator[WorkloadWatch]:
+        watch = _RemoteWatch(self, after)
+        await watch.open()
+        self._watches.add(watch)
+        try:
+            yield watch
+        finally:
+            self._watches.discard(watch)
+            await watch.close()
+
+    async def logs(
+        self, job_id: str, *, since: datetime | None = None, follow: bool = False
+    ) -> AsyncIterator[LogBatch]:
+        variables = {
+            "jobId": job_id,
+            "since": since.isoformat() if since is not None else None,
+            "follow": follow,
+        }
+        async for data in self._subscribe(_LOGS, variables):
+            yield batch_from_wire(data["logs"])
+
+    async def telemetry(self, job_id: str | None = None) -> AsyncGenerator[TelemetryTick, None]:
+        async for data in self._subscribe(_TELEMETRY, {"jobId": job_id}):
+            yield tick_from_wire(data["telemetry"])
+
+    # -- byte routes
+
+    async def read_log(
+        self, job_id: str, *, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        params: dict[str, int] = {"offset": offset}
+        if length is not None:
+            params["length"] = length
+        http = await self._client()
+        try:
+            async with http.stream("GET", f"/jobs/{_segment(job_id)}/log", params=params) as got:
+                if got.status_code != 200:
+                    raise self._refused(got.status_code, await got.aread())
+                async for chunk in got.aiter_bytes():
+                    yield chunk
+        except _CONNECTION_ERRORS as error:
+            raise self._unreachable(error) from None
+
+    async def write_stdin(self, job_id: str, data: bytes) -> None:
+        http = await self._client()
+        try:
+            got = await http.post(f"/jobs/{_segment(job_id)}/stdin", content=data)
+        except _CONNECTION_ERRORS as error:
+            raise self._unreachable(error) from None
+        if got.status_code != 204:
+            raise self._refused(got.status_code, got.content)
+
+    async def exec(
+        self,
+        job_id: str,
+        command: Sequence[str],
+        *,
+        tty: bool = False,
+        rows: int | None = None,
+        cols: int | None = None,
+    ) -> ExecSession:
+        query: list[tuple[str, str]] = [("command", part) for part in command]
+        if tty:
+            query.append(("tty", "1"))
+        query += [(k, str(v)) for k, v in (("rows", rows), ("cols", cols)) if v is not None]
+        websocket = await self._open_ws(f"/jobs/{_segment(job_id)}/exec", query)
+        return _RemoteExecSession(self, websocket)
+
+    async def connect(
+        self, job_id: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        websocket = await self._open_ws(f"/jobs/{_segment(job_id)}/connect", [("port", str(port))])
+        # The caller gets a real stream pair (a socket pair), one end of which this gateway
+        # relays to the WebSocket: the same shape as a local connection, flow control included.
+        ours, theirs = socket.socketpair()
+        reader, writer = await asyncio.open_connection(sock=theirs)
+        local_reader, local_writer = await asyncio.open_connection(sock=ours)
+        task = asyncio.create_task(_tunnel(websocket, local_reader, local_writer))
+        self._tunnels.add(task)
+        task.add_done_callback(self._tunnels.discard)
+        return reader, writer
+
+    # -- the wire
+
+    async def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            await self.open()
+        if self._http is None:
+            raise GatewayUnreachable(f"cluster {self.name}'s gateway client is closed")
+        return self._http
+
+    async def _call(self, document: Any, **variables: Any) -> dict[str, Any]:
+        if self._gql is None:
+            await self.open()
+        session = self._gql
+        if session is None:
+            raise GatewayUnreachable(f"cluster {self.name}'s gateway client is closed")
+        try:
+            result: dict[str, Any] = await session.execute(
+                GraphQLRequest(document, variable_values=variables)
+            )
+        except TransportQueryError as error:
+            raise _graphql_error(error) from None
+        except TransportServerError as error:
+            if error.code == 401:
+                raise self._refused(401, b"") from None
+            raise self._unreachable(error) from None
+        except _CONNECTION_ERRORS as error:
+            raise self._unreachable(error) from None
+        return result
+
+    async def _subscribe(
+        self, document: Any, variables: Mapping[str, Any]
+    ) -> AsyncIterator[dict[str, Any]]:
+        session = await self._channel.session()
+        request = GraphQLRequest(document, variable_values=dict(variables))
+        try:
+            async for data in session.subscribe(request):
+                yield data
+        except TransportQueryError as error:
+            raise _graphql_error(error) from None
+        except _CONNECTION_ERRORS as error:
+            await self._channel.dropped(session)
+            raise self._unreachable(error) from None
+
+    async def _open_ws(self, path: str, query: list[tuple[str, str]]) -> ClientConnection:
+        url = f"{self._ws_url}{path}?{urlencode(query)}"
+        claim = sign_claim(self._secret, self.name)
+        try:
+            return await websockets.connect(
+                url,
+                additional_headers={"Authorization": f"Bearer {claim}"},
+                open_timeout=self._connect_timeout_s,
+                ping_interval=PING_INTERVAL_S,
+                ping_timeout=PING_TIMEOUT_S,
+                max_queue=WS_QUEUE_FRAMES,
+                max_size=WS_MAX_FRAME_BYTES,
+            )
+        except websockets.exceptions.InvalidStatus as refused:
+            raise self._refused(refused.response.status_code, refused.response.body) from None
+        except _CONNECTION_ERRORS as error:
+            raise self._unreachable(error) from None
+
+    def _unreachable(self, error: BaseException) -> GatewayUnreachable:
+        reason = type(error).__name__ if not str(error) else f"{type(error).__name__}: {error}"
+        return GatewayUnreachable(
+            f"cluster {self.name}'s gateway at {self.url} did not answer ({reason[:200]})"
+        )
+
+    def _refused(self, status: int, body: bytes | None) -> GliaError:
+        if status == 401:
+            # The gateway does not take this control plane's claims: a wrong or rotated
+            # secret, or another cluster behind that address.
+            return Unauthenticated(
+                f"cluster {self.name}'s gateway at {self.url} refused the control plane's "
+                "claim: check the secret it was registered with"
+            )
+        try:
+            wire = json.loads(body or b"")
+        except ValueError:
+            wire = None
+        if not isinstance(wire, dict):
+            return self._unreachable(RuntimeError(f"HTTP {status}"))
+        return error_from_wire(wire)
+
+
+def _segment(job_id: str) -> str:
+    return quote(job_id, safe="")
+
+
+def _graphql_error(error: TransportQueryError) -> GliaError:
+    errors = error.errors or []
+    return error_from_wire(errors[0] if errors else {"message": str(error)})
+
+
+class _Channel:
+    """The one WebSocket that carries every subscription to a gateway, made on first use and
+    again after it dropped; a dropped one ends the subscriptions it carried."""
+
+    def __init__(self, gateway: RemoteGateway) -> None:
+        self._gateway = gateway
+        self._client: Client | None = None
+        self._session: AsyncClientSession | None = None
+        self._lock = asyncio.Lock()
+
+    async def session(self) -> AsyncClientSession:
+        async with self._lock:
+            if self._session is not None:
+                return self._session
+            gateway = self._gateway
+            claim = sign_claim(gateway._secret, gateway.name)
+            transport = WebsocketsTransport(
+                url=f"{gateway._ws_url}/graphql",
+                headers={"Authorization": f"Bearer {claim}"},
+                init_payload={"claim": claim},
+                subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+                connect_timeout=gateway._connect_timeout_s,
+                ack_timeout=gateway._connect_timeout_s,
+                close_timeout=1,
+                connect_args={
+                    "ping_interval": PING_INTERVAL_S,
+                    "ping_timeout": PING_TIMEOUT_S,
+                    "max_queue": WS_QUEUE_FRAMES,
+                    "max_size": WS_MAX_FRAME_BYTES,
+                },
+            )
+            client = Client(transport=transport, fetch_schema_from_transport=False)
+            try:
+                async with asyncio.timeout(2 * gateway._connect_timeout_s):
+                    session = await client.connect_async()
+            except TransportServerError as error:
+                if error.code == 401:
+                    raise gateway._refused(401, b"") from None
+                raise gateway._unreachable(error) from None
+            except websockets.exceptions.InvalidStatus as refused:
+                status = refused.response.status_code
+                raise gateway._refused(status, refused.response.body) from None
+            except _CONNECTION_ERRORS as error:
+                with contextlib.suppress(Exception):
+                    await client.close_async()
+                raise gateway._unreachable(error) from None
+            self._client, self._session = client, session
+            return session
+
+    async def dropped(self, session: AsyncClientSession) -> None:
+        """``session`` failed: the next subscription opens a new connection."""
+        async with self._lock:
+            if session is self._session:
+                await self._close_locked()
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._close_locked()
+
+    async def _close_locked(self) -> None:
+        client, self._client, self._session = self._client, None, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.close_async()
+
+
+class _RemoteWatch:
+    """A watch over the shared WebSocket that resumes from its last cursor when it drops."""
+
+    def __init__(self, gateway: RemoteGateway, after: str | None) -> None:
+        self._gateway = gateway
+        self._cursor = after or ""
+        self._resume = after  # where a new subscription starts: the last event's cursor
+        self._events: deque[WorkloadEvent] = deque()
+        self._wakeup = asyncio.Event()
+        self._failure: GliaError | None = None
+        self._ended = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def cursor(self) -> str:
+        return self._cursor
+
+    async def open(self) -> None:
+        """Subscribe, and return once the gateway has entered its watch (the handshake)."""
+        opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._task = asyncio.create_task(self._pump(opened))
+        try:
+            async with asyncio.timeout(self._gateway._timeout_s):
+                await asyncio.shield(opened)
+        except TimeoutError:
+            await self.close()
+            raise GatewayUnreachable(
+                f"cluster {self._gateway.name}'s gateway at {self._gateway.url} did not open "
+                "a watch in time"
+            ) from None
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        self._ended = True
+        self._wakeup.set()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def __aiter__(self) -> AsyncIterator[WorkloadEvent]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[WorkloadEvent]:
+        while True:
+            if self._events:
+                yield self._events.popleft()
+                continue
+            if self._failure is not None:
+                raise self._failure
+            if self._ended:
+                return
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    async def _pump(self, opened: asyncio.Future[None]) -> None:
+        pause = RESUME_FIRST_S
+        while not self._ended:
+            try:
+                async for data in self._gateway._subscribe(_WATCH, {"after": self._resume}):
+                    message = data["watch"]
+                    if "state" not in message:  # the gateway's watch is open
+                        if not opened.done():
+                            self._cursor = str(message["cursor"])
+                            opened.set_result(None)
+                        if self._resume is None:
+                            self._resume = str(message["cursor"])
+                        pause = RESUME_FIRST_S
+                        continue
+                    event = WorkloadEvent(
+                        cursor=str(message["cursor"]), state=state_from_wire(message["state"])
+                    )
+                    self._resume = event.cursor
+                    if not self._push(event):
+                        return
+                # The subscription completed: the gateway is shutting down. Resume.
+            except GatewayUnreachable as error:
+                if not opened.done():
+                    opened.set_exception(error)
+                    return
+                logger.info("watch of cluster %s dropped; resuming", self._gateway.name)
+            except GliaError as error:  # WatchExpired on resuming after a restart, or worse
+                if not opened.done():
+                    opened.set_exception(error)
+                else:
+                    self._fail(error)
+                return
+            except Exception as error:  # a malformed answer: the watcher relists
+                logger.exception("watch of cluster %s failed", self._gateway.name)
+                if not opened.done():
+                    opened.set_exception(self._gateway._unreachable(error))
+                else:
+                    self._fail(WatchExpired("the gateway's watch failed: watch again"))
+                return
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, RESUME_MAX_S)
+
+    def _push(self, event: WorkloadEvent) -> bool:
+        if len(self._events) >= WATCH_QUEUE_LIMIT:
+            self._events.clear()
+            self._fail(
+                WatchExpired(
+                    f"the watcher fell more than {WATCH_QUEUE_LIMIT} changes behind: watch again"
+                )
+            )
+            return False
+        self._events.append(event)
+        self._wakeup.set()
+        return True
+
+    def _fail(self, error: GliaError) -> None:
+        self._failure = error
+        self._wakeup.set()
+
+
+class _RemoteExecSession:
+    """An `ExecSession` over the gateway's exec WebSocket (the frames of routes.py)."""
+
+    def __init__(self, gateway: RemoteGateway, websocket: ClientConnection) -> None:
+        self._gateway = gateway
+        self._ws = websocket
+        self._code: int | None = None
+
+    async def output(self) -> AsyncIterator[tuple[ExecStream, bytes]]:
+        while self._code is None:
+            try:
+                message = await self._ws.recv()
+            except websockets.exceptions.ConnectionClosed as closed:
+                raise self._closed(closed) from None
+            if isinstance(message, bytes):
+                if message:
+                    yield ExecStream(message[0]), message[1:]
+                continue
+            control = json.loads(message)
+            if isinstance(control, dict) and control.get("type") == "exit":
+                self._code = int(control.get("code", 1))
+
+    async def write(self, data: bytes) -> None:
+        for start in range(0, max(len(data), 1), CHUNK_BYTES):
+            await self._send(data[start : start + CHUNK_BYTES])
+
+    async def close_stdin(self) -> None:
+        await self._send(json.dumps({"type": "eof"}))
+
+    async def resize(self, rows: int, cols: int) -> None:
+        await self._send(json.dumps({"type": "resize", "rows": rows, "cols": cols}))
+
+    async def wait(self) -> int:
+        async for _ in self.output():
+            pass
+        if self._code is None:  # output() returns only with the exit frame
+            raise GatewayUnreachable("the exec ended without its exit code")
+        return self._code
+
+    async def close(self) -> None:
+        await self._ws.close()
+
+    async def _send(self, message: bytes | str) -> None:
+        try:
+            await self._ws.send(message)
+        except websockets.exceptions.ConnectionClosed as closed:
+            raise self._closed(closed) from None
+
+    def _closed(self, closed: websockets.exceptions.ConnectionClosed) -> GliaError:
+        if closed.rcvd is not None and closed.rcvd.code >= 4000:
+            return error_from_wire(
+                {"message": closed.rcvd.reason or "the exec failed", "extensions": {
+                    "code": closed.rcvd.reason}}
+            )
+        return self._gateway._unreachable(closed)
+
+
+async def _tunnel(
+    websocket: ClientConnection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Relay the caller's end of a socket pair to the gateway's connect WebSocket."""
+    ended = {"job": False, "caller": False}
+
+    async def from_job() -> None:
+        async for message in websocket:
+            if isinstance(message, bytes):
+                writer.write(message)
+                await writer.drain()
+            elif json.loads(message).get("type") == "eof":
+                ended["job"] = True
+                if writer.can_write_eof():
+                    writer.write_eof()
+                if ended["caller"]:
+                    return
+
+    async def from_caller() -> None:
+        while chunk := await reader.read(CHUNK_BYTES):
+            await websocket.send(chunk)
+        ended["caller"] = True
+        await websocket.send(json.dumps({"type": "eof"}))
+        await asyncio.Future()  # from_job ends it
+
+    try:
+        tasks = [asyncio.ensure_future(from_job()), asyncio.ensure_future(from_caller())]
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    except (*_CONNECTION_ERRORS, ValueError):
+        pass
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await websocket.close()

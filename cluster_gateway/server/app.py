@@ -1,0 +1,154 @@
+"""`glia gateway serve`'s application: the subgraph at ``/graphql`` and the byte routes,
+every one behind the control plane's signed claim (``cluster_gateway/trust.py``)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UnsetType
+
+from cluster_gateway.gateway import Gateway
+from cluster_gateway.server.routes import routes
+from cluster_gateway.server.schema import GatewayContext, create_schema
+from cluster_gateway.trust import bearer, verify_claim
+from cluster_gateway.wire import error_to_wire
+from glia.errors import Unauthenticated
+
+logger = logging.getLogger(__name__)
+
+# Subscriptions one connection (the control plane's one WebSocket) may hold at once: every
+# watch, log follower and telemetry reader of this cluster's jobs shares it.
+MAX_SUBSCRIPTIONS = 10_000
+# HS256 wants a key at least as long as its hash (RFC 7518, 3.2).
+MIN_SECRET_BYTES = 32
+
+
+class ClaimCheck:
+    """Refuses every HTTP request and WebSocket without a valid claim in ``Authorization``
+    (401, the same answer whatever is wrong with it), before any route runs."""
+
+    def __init__(self, app: ASGIApp, *, secret: str, cluster: str) -> None:
+        self.app = app
+        self._secret = secret
+        self._cluster = cluster
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        header = dict(scope.get("headers") or ()).get(b"authorization", b"").decode("latin-1")
+        token = bearer(header)
+        try:
+            if token is None:
+                raise Unauthenticated("no valid claim of this cluster's control plane")
+            verify_claim(token, self._secret, self._cluster)
+        except Unauthenticated as error:
+            refusal = JSONResponse(error_to_wire(error), status_code=401)
+            if scope["type"] == "http":
+                await refusal(scope, receive, send)
+            else:
+                await WebSocket(scope, receive, send).send_denial_response(refusal)
+            return
+        await self.app(scope, receive, send)
+
+
+class GatewayGraphQL(GraphQL[GatewayContext, None]):
+    def __init__(self, gateway: Gateway, *, secret: str) -> None:
+        super().__init__(
+            create_schema(),
+            graphql_ide=None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            max_subscriptions_per_connection=MAX_SUBSCRIPTIONS,
+        )
+        self._gateway = gateway
+        self._secret = secret
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket | None = None
+    ) -> GatewayContext:
+        return GatewayContext(gateway=self._gateway, request=request, response=response)
+
+    async def on_ws_connect(self, context: GatewayContext) -> UnsetType | None | dict[str, Any]:
+        # The upgrade carried a valid claim (ClaimCheck); the graphql-transport-ws handshake
+        # must carry one too, so that a connection is never opened on a header alone.
+        params = context.connection_params or {}
+        token = params.get("claim") if isinstance(params, dict) else None
+        try:
+            if not isinstance(token, str):
+                raise Unauthenticated("no valid claim of this cluster's control plane")
+            verify_claim(token, self._secret, self._gateway.name)
+        except Unauthenticated as error:
+            raise ConnectionRejectionError(error_to_wire(error)) from None
+        return None
+
+
+def create_app(gateway: Gateway, *, secret: str, own_gateway: bool = False) -> Starlette:
+    """The gateway's app over ``gateway``; with ``own_gateway`` its lifespan opens and closes
+    it (``glia gateway serve``), else its caller does (tests serving a harness's runtime)."""
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ValueError(f"a gateway's shared secret is at least {MIN_SECRET_BYTES} bytes")
+    graphql = GatewayGraphQL(gateway, secret=secret)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if own_gateway:
+            await gateway.open()
+        try:
+            yield
+        finally:
+            if own_gateway:
+                await gateway.close()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["POST"]),
+            WebSocketRoute("/graphql", graphql),
+            *routes(gateway),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(ClaimCheck, secret=secret, cluster=gateway.name)
+    return app
+
+
+def serve(*, name: str, data_dir: Path, host: str, port: int, secret: str) -> None:
+    """Run a gateway for cluster ``name`` over a local runtime on ``data_dir`` until stopped
+    (SIGTERM or Ctrl-C); its jobs outlive it, and a gateway started again on the same
+    ``data_dir`` finds them."""
+    import uvicorn
+
+    from cluster_gateway.disks import LocalDisks
+    from cluster_gateway.embedded import EmbeddedGateway
+    from cluster_gateway.runtimes.local import LocalRuntime
+    from cluster_gateway.storage import LocalStorage
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    storage = LocalStorage(data_dir / "storage")
+    runtime = LocalRuntime(
+        data_dir / "runtime", storage=storage, disks=LocalDisks(data_dir / "disks")
+    )
+
+    class _Opening(EmbeddedGateway):
+        async def open(self) -> None:
+            await storage.open()
+            await super().open()
+
+    app = create_app(_Opening(name, runtime), secret=secret, own_gateway=True)
+    logger.info("cluster gateway %s on http://%s:%d (data in %s)", name, host, port, data_dir)
+    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")
+
+

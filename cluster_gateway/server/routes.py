@@ -1,0 +1,218 @@
+"""The gateway's byte routes: what is bytes, never GraphQL JSON (docs/federation.md).
+
+- ``GET /jobs/{id}/log?offset=N[&length=N]``: ``read_log``'s bytes, streamed.
+- ``POST /jobs/{id}/stdin``: the body to the terminal of a job started with ``tty``.
+- ``WS /jobs/{id}/exec?command=A&command=B[&tty=1&rows=R&cols=C]``: a command inside the job,
+  in the control plane's own exec frames (server/routes/exec.py): client to gateway, binary
+  frames are stdin, text frames ``{"type": "resize", "rows", "cols"}`` and ``{"type":
+  "eof"}``; gateway to client, binary frames whose first byte is the stream (1 stdout, 2
+  stderr), then a text frame ``{"type": "exit", "code": N}`` and a close.
+- ``WS /jobs/{id}/connect?port=N``: one TCP connection to the job's port: binary frames are
+  its bytes each way, ``{"type": "eof"}`` a half-close, a close its end.
+
+A failure before a WebSocket is accepted is answered as HTTP with the error's status and
+``{"message", "extensions": {"code"}}`` (the ASGI denial response), so the caller raises the
+same error the gateway did. The claim check is the app's middleware (``app.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from cluster_gateway.exec import CHUNK_BYTES, ExecSession
+from cluster_gateway.gateway import Gateway
+from cluster_gateway.wire import error_to_wire
+from glia.errors import BadInput, GliaError
+
+logger = logging.getLogger(__name__)
+
+# The largest stdin write, exec input frame or tunnel write a caller may send.
+MAX_FRAME_BYTES = 1024 * 1024
+
+
+def error_response(error: GliaError) -> JSONResponse:
+    return JSONResponse(error_to_wire(error), status_code=error.http_status)
+
+
+def _int(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise BadInput(f"{name} must be a whole number", fields={name: "not a number"}) from None
+
+
+def _control(text: str) -> dict[str, object]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise BadInput("a text frame is a JSON object with a type")
+    return value
+
+
+async def _until_first(*tasks: Awaitable[None]) -> None:
+    """Run the tasks until one ends (or fails), then cancel the others."""
+    running = [asyncio.ensure_future(task) for task in tasks]
+    try:
+        done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
+
+def routes(gateway: Gateway) -> list[BaseRoute]:
+    async def read_log(request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        try:
+            offset = _int(request.query_params.get("offset"), "offset") or 0
+            length = _int(request.query_params.get("length"), "length")
+            chunks = aiter(gateway.read_log(job_id, offset=offset, length=length))
+            # The first chunk before the answer's status: an unknown job is a 404, not a
+            # 200 that breaks off.
+            first = await anext(chunks, b"")
+        except GliaError as error:
+            return error_response(error)
+
+        async def body() -> AsyncIterator[bytes]:
+            if first:
+                yield first
+            async for chunk in chunks:
+                yield chunk
+
+        return StreamingResponse(body(), media_type="application/octet-stream")
+
+    async def write_stdin(request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        data = bytearray()
+        async for chunk in request.stream():
+            data += chunk
+            if len(data) > MAX_FRAME_BYTES:
+                return error_response(BadInput(f"a write is at most {MAX_FRAME_BYTES} bytes"))
+        try:
+            await gateway.write_stdin(job_id, bytes(data))
+        except GliaError as error:
+            return error_response(error)
+        return Response(status_code=204)
+
+    async def job_exec(websocket: WebSocket) -> None:
+        job_id = websocket.path_params["job_id"]
+        params = websocket.query_params
+        try:
+            session = await gateway.exec(
+                job_id,
+                params.getlist("command"),
+                tty=params.get("tty") in ("1", "true"),
+                rows=_int(params.get("rows"), "rows"),
+                cols=_int(params.get("cols"), "cols"),
+            )
+        except GliaError as error:
+            await websocket.send_denial_response(error_response(error))
+            return
+        await websocket.accept()
+        try:
+            await _run_exec(websocket, session)
+        except WebSocketDisconnect:
+            pass
+        except GliaError as error:
+            with contextlib.suppress(Exception):
+                await websocket.close(4000 + error.http_status, error.code[:100])
+        finally:
+            await session.close()
+
+    async def job_connect(websocket: WebSocket) -> None:
+        job_id = websocket.path_params["job_id"]
+        try:
+            port = _int(websocket.query_params.get("port"), "port")
+            if port is None:
+                raise BadInput("give the job's port: ?port=N", fields={"port": "missing"})
+            reader, writer = await gateway.connect(job_id, port)
+        except GliaError as error:
+            await websocket.send_denial_response(error_response(error))
+            return
+        await websocket.accept()
+        try:
+            await _relay(websocket, reader, writer)
+        except (WebSocketDisconnect, GliaError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await websocket.close()
+
+    return [
+        Route("/jobs/{job_id}/log", read_log, methods=["GET"]),
+        Route("/jobs/{job_id}/stdin", write_stdin, methods=["POST"]),
+        WebSocketRoute("/jobs/{job_id}/exec", job_exec),
+        WebSocketRoute("/jobs/{job_id}/connect", job_connect),
+    ]
+
+
+async def _run_exec(websocket: WebSocket, session: ExecSession) -> None:
+    async def send_output() -> None:
+        async for stream, chunk in session.output():
+            await websocket.send_bytes(bytes([stream]) + chunk)
+        code = await session.wait()
+        await websocket.send_text(json.dumps({"type": "exit", "code": code}))
+        await websocket.close()
+
+    async def take_input() -> None:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            if (data := message.get("bytes")) is not None:
+                if len(data) > MAX_FRAME_BYTES:
+                    raise BadInput(f"a frame is at most {MAX_FRAME_BYTES} bytes")
+                await session.write(data)
+            elif (text := message.get("text")) is not None:
+                control = _control(text)
+                if control.get("type") == "eof":
+                    await session.close_stdin()
+                elif control.get("type") == "resize":
+                    rows, cols = control.get("rows"), control.get("cols")
+                    if not isinstance(rows, int) or not isinstance(cols, int):
+                        raise BadInput("resize needs whole rows and cols")
+                    await session.resize(rows, cols)
+                else:
+                    raise BadInput(f"unknown message type {control.get('type')!r}")
+
+    await _until_first(send_output(), take_input())
+
+
+async def _relay(
+    websocket: WebSocket, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    async def upstream() -> None:  # the job's side to the caller
+        while chunk := await reader.read(CHUNK_BYTES):
+            await websocket.send_bytes(chunk)
+        await websocket.send_text('{"type": "eof"}')
+        await asyncio.Future()  # the caller may still send: wait for its close
+
+    async def downstream() -> None:  # the caller's side to the job
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if (data := message.get("bytes")) is not None:
+                writer.write(data)
+                await writer.drain()
+            elif message.get("text") is not None:
+                if _control(message["text"]).get("type") == "eof" and writer.can_write_eof():
+                    writer.write_eof()
+
+    await _until_first(upstream(), downstream())
