@@ -27,6 +27,7 @@ from cli import (
     blobs,
     clusters,
     disks,
+    gateway,
     jobs,
     orgs,
     quotas,
@@ -151,6 +152,7 @@ orgs.register(admin.admin_app)
 clusters.register(admin.admin_app)
 quotas.register(admin.admin_app)
 server.register(app)
+gateway.register(app)
 
 
 def main() -> None:

@@ -443,12 +443,13 @@ class _Channel:
                 if error.code == 401:
                     raise gateway._refused(401, b"") from None
                 raise gateway._unreachable(error) from None
-            except websockets.exceptions.InvalidStatus as refused:
-                status = refused.response.status_code
-                raise gateway._refused(status, refused.response.body) from None
             except _CONNECTION_ERRORS as error:
                 with contextlib.suppress(Exception):
                     await client.close_async()
+                refused = error.__cause__  # gql wraps the handshake's answer
+                if isinstance(refused, websockets.exceptions.InvalidStatus):
+                    status = refused.response.status_code
+                    raise gateway._refused(status, refused.response.body) from None
                 raise gateway._unreachable(error) from None
             self._client, self._session = client, session
             return session

@@ -1,0 +1,87 @@
+"""`glia gateway serve`: run a cluster gateway as its own process, next to its cluster.
+
+The one command that reaches into ``cluster_gateway.server``, and only when it runs (the
+import is inside the command): ``glia --help`` stays light.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from cli.options import GliaCommand
+
+gateway_app = typer.Typer(
+    help="A cluster gateway: the process that runs a cluster's jobs for a control plane.",
+    invoke_without_command=True,
+)
+
+# The shared secret's variable: an environment variable or a file, never an argument (those
+# show in shell histories and in `ps`).
+SECRET_ENV = "GLIA_GATEWAY_SECRET"
+
+
+@gateway_app.callback()
+def _gateway(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit()
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(gateway_app, name="gateway")
+    gateway_app.command("serve", cls=GliaCommand)(serve)
+
+
+def serve(
+    name: str = typer.Option(
+        ..., "--name", metavar="CLUSTER", help="The cluster's name, as the control plane has it."
+    ),
+    data_dir: Path = typer.Option(
+        Path("~/.local/share/glia-gateway"),
+        "--data-dir",
+        metavar="DIR",
+        help="Where the gateway keeps its jobs, their logs and files.",
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", metavar="ADDRESS", help="Address to listen on."),
+    port: int = typer.Option(8090, "--port", metavar="PORT", help="Port to listen on."),
+    secret_file: Path | None = typer.Option(
+        None,
+        "--secret-file",
+        metavar="FILE",
+        help=f"A file holding the secret shared with the control plane (else env {SECRET_ENV}).",
+    ),
+) -> None:
+    """Serve a cluster's gateway (its jobs on this machine) to its control plane, which
+    calls it with claims signed with the secret given when the cluster was registered.
+
+    Its jobs outlive it: a gateway started again on the same --data-dir finds them.
+
+    \b
+    Examples:
+      GLIA_GATEWAY_SECRET=... glia gateway serve --name gpu-box --host 0.0.0.0 --port 8090
+      glia gateway serve --name gpu-box --secret-file /etc/glia/gateway-secret
+    """
+    if secret_file is not None:
+        try:
+            secret = secret_file.read_text().strip()
+        except OSError as error:
+            typer.echo(f"error: cannot read the secret file: {error.strerror}", err=True)
+            raise typer.Exit(66) from None
+    else:
+        secret = os.environ.get(SECRET_ENV, "").strip()
+    if not secret:
+        typer.echo(f"error: give the shared secret in {SECRET_ENV} or --secret-file", err=True)
+        raise typer.Exit(65)
+    import logging
+
+    from cluster_gateway.server.app import serve as run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        run(name=name, data_dir=data_dir.expanduser(), host=host, port=port, secret=secret)
+    except ValueError as error:  # a secret too short: said without the secret itself
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(65) from None
