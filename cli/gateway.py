@@ -45,7 +45,9 @@ def serve(
         metavar="DIR",
         help="Where the gateway keeps its jobs, their logs and files.",
     ),
-    host: str = typer.Option("127.0.0.1", "--host", metavar="ADDRESS", help="Address to listen on."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", metavar="ADDRESS", help="Address to listen on."
+    ),
     port: int = typer.Option(8090, "--port", metavar="PORT", help="Port to listen on."),
     secret_file: Path | None = typer.Option(
         None,
@@ -79,9 +81,11 @@ def serve(
 
     from cluster_gateway.server.app import serve as run
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         run(name=name, data_dir=data_dir.expanduser(), host=host, port=port, secret=secret)
-    except ValueError as error:  # a secret too short: said without the secret itself
+    except ValueError as error:  # a secret too short, a data dir in use: never the secret
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(65) from None

@@ -116,6 +116,10 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# What ends a tunnel without anyone to tell: the connection's loss, or a malformed frame.
+_TUNNEL_ENDS: tuple[type[BaseException], ...] = (*_CONNECTION_ERRORS, ValueError)
+
+
 class _ClaimAuth(httpx.Auth):
     """A fresh claim on every request (a claim lives for seconds, a client for days)."""
 
@@ -378,7 +382,7 @@ class RemoteGateway:
             f"cluster {self.name}'s gateway at {self.url} did not answer ({reason[:200]})"
         )
 
-    def _refused(self, status: int, body: bytes | None) -> GliaError:
+    def _refused(self, status: int, body: bytes | bytearray | None) -> GliaError:
         if status == 401:
             # The gateway does not take this control plane's claims: a wrong or rotated
             # secret, or another cluster behind that address.
@@ -637,9 +641,9 @@ class _RemoteExecSession:
 
     def _closed(self, closed: websockets.exceptions.ConnectionClosed) -> GliaError:
         if closed.rcvd is not None and closed.rcvd.code >= 4000:
+            code = closed.rcvd.reason or "INTERNAL_SERVER_ERROR"
             return error_from_wire(
-                {"message": closed.rcvd.reason or "the exec failed", "extensions": {
-                    "code": closed.rcvd.reason}}
+                {"message": f"the exec failed ({code})", "extensions": {"code": code}}
             )
         return self._gateway._unreachable(closed)
 
@@ -675,7 +679,7 @@ async def _tunnel(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    except (*_CONNECTION_ERRORS, ValueError):
+    except _TUNNEL_ENDS:
         pass
     finally:
         writer.close()

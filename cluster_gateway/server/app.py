@@ -127,7 +127,10 @@ def create_app(gateway: Gateway, *, secret: str, own_gateway: bool = False) -> S
 def serve(*, name: str, data_dir: Path, host: str, port: int, secret: str) -> None:
     """Run a gateway for cluster ``name`` over a local runtime on ``data_dir`` until stopped
     (SIGTERM or Ctrl-C); its jobs outlive it, and a gateway started again on the same
-    ``data_dir`` finds them."""
+    ``data_dir`` finds them. Two gateways never share a ``data_dir`` (a lock says so)."""
+    import fcntl
+    import gc
+
     import uvicorn
 
     from cluster_gateway.disks import LocalDisks
@@ -135,20 +138,37 @@ def serve(*, name: str, data_dir: Path, host: str, port: int, secret: str) -> No
     from cluster_gateway.runtimes.local import LocalRuntime
     from cluster_gateway.storage import LocalStorage
 
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ValueError(f"a gateway's shared secret is at least {MIN_SECRET_BYTES} bytes")
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir.chmod(0o700)
-    storage = LocalStorage(data_dir / "storage")
-    runtime = LocalRuntime(
-        data_dir / "runtime", storage=storage, disks=LocalDisks(data_dir / "disks")
-    )
+    with (data_dir / "gateway.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"another gateway is serving {data_dir}") from None
+        storage = LocalStorage(data_dir / "storage")
+        runtime = LocalRuntime(
+            data_dir / "runtime", storage=storage, disks=LocalDisks(data_dir / "disks")
+        )
 
-    class _Opening(EmbeddedGateway):
-        async def open(self) -> None:
-            await storage.open()
-            await super().open()
+        class _Opening(EmbeddedGateway):
+            async def open(self) -> None:
+                await storage.open()
+                await super().open()
+                # What start-up made lives as long as the process: keep the collector off
+                # it, so that a full collection never lands in a live log's path.
+                gc.collect()
+                gc.freeze()
 
-    app = create_app(_Opening(name, runtime), secret=secret, own_gateway=True)
-    logger.info("cluster gateway %s on http://%s:%d (data in %s)", name, host, port, data_dir)
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")
-
-
+        app = create_app(_Opening(name, runtime), secret=secret, own_gateway=True)
+        logger.info("cluster gateway %s on http://%s:%d (data in %s)", name, host, port, data_dir)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            ws="websockets-sansio",
+            timeout_graceful_shutdown=5,
+        )

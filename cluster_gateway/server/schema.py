@@ -54,19 +54,19 @@ def _gateway(info: Info[GatewayContext, None]) -> Gateway:
 class Query:
     @strawberry.field(description="What the cluster has, and what its workloads leave free.")
     async def capacity(self, info: Info[GatewayContext, None]) -> JSON:
-        return (await _gateway(info).capacity()).model_dump(mode="json", by_alias=True)
+        return JSON((await _gateway(info).capacity()).model_dump(mode="json", by_alias=True))
 
     @strawberry.field(description="How the cluster keeps jobs apart.")
     async def isolation(self, info: Info[GatewayContext, None]) -> JSON:
-        return (await _gateway(info).isolation()).model_dump(mode="json", by_alias=True)
+        return JSON((await _gateway(info).isolation()).model_dump(mode="json", by_alias=True))
 
     @strawberry.field(description="Each job's state, MISSING for one the cluster does not know.")
     async def states(self, info: Info[GatewayContext, None], job_ids: list[str]) -> list[JSON]:
-        return [state_to_wire(s) for s in await _gateway(info).states(job_ids)]
+        return [JSON(state_to_wire(s)) for s in await _gateway(info).states(job_ids)]
 
     @strawberry.field(description="The workloads that are pending or running.")
     async def active_workloads(self, info: Info[GatewayContext, None]) -> list[JSON]:
-        return [state_to_wire(s) for s in await _gateway(info).active_workloads()]
+        return [JSON(state_to_wire(s)) for s in await _gateway(info).active_workloads()]
 
     @strawberry.field(
         description="The size of a job's output so far, in bytes (a Float: Int is 32 bits)."
@@ -79,7 +79,7 @@ class Query:
 class Mutation:
     @strawberry.mutation(description="Start a workload (idempotent per job id): its state.")
     async def start(self, info: Info[GatewayContext, None], spec: JSON) -> JSON:
-        return state_to_wire(await _gateway(info).start(spec_from_wire(spec)))
+        return JSON(state_to_wire(await _gateway(info).start(spec_from_wire(spec))))
 
     @strawberry.mutation(description="Ask a workload to end, forcing it after graceSeconds.")
     async def stop(
@@ -111,9 +111,9 @@ class Subscription:
         self, info: Info[GatewayContext, None], after: str | None = None
     ) -> AsyncGenerator[JSON, None]:
         async with _gateway(info).watch(after=after) as watch:
-            yield {"cursor": watch.cursor}
+            yield JSON({"cursor": watch.cursor})
             async for event in watch:
-                yield {"cursor": event.cursor, "state": state_to_wire(event.state)}
+                yield JSON({"cursor": event.cursor, "state": state_to_wire(event.state)})
 
     @strawberry.subscription(description="A job's output as LogBatch objects.")
     async def logs(
@@ -124,7 +124,7 @@ class Subscription:
         follow: bool = False,
     ) -> AsyncGenerator[JSON, None]:
         async for batch in _gateway(info).logs(job_id, since=since, follow=follow):
-            yield batch_to_wire(batch)
+            yield JSON(batch_to_wire(batch))
 
     @strawberry.subscription(description="Ticks of TelemetrySample objects.")
     async def telemetry(
@@ -133,7 +133,7 @@ class Subscription:
         ticks = _gateway(info).telemetry(job_id)
         try:
             async for tick in ticks:
-                yield tick_to_wire(tick)
+                yield JSON(tick_to_wire(tick))
         finally:
             await ticks.aclose()
 

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 import pytest
 
 from cluster_gateway.embedded import EmbeddedGateway
-from cluster_gateway.remote import RemoteGateway
 from cluster_gateway.gateway import (
     Gateway,
     WatchExpired,
@@ -22,6 +21,7 @@ from cluster_gateway.gateway import (
     WorkloadState,
     WorkloadWatch,
 )
+from cluster_gateway.remote import RemoteGateway
 from glia.errors import BadInput, Conflict, NotFound
 from glia.jobs import JobReason
 from tests.contract.harness import FOREVER, Harness, Out, Pause, Program, prints

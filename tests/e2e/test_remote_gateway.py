@@ -213,3 +213,14 @@ def test_the_gateway_wants_its_secret(tmp_path: Path) -> None:
     assert "at least 32 bytes" in result.stderr and "short" not in result.stderr.split(":", 1)[1]
 
 
+async def test_two_gateways_never_share_a_data_dir(
+    gateway_process: GatewayProcess, remote: RemoteGateway
+) -> None:
+    command = [GLIA, "gateway", "serve", "--name", CLUSTER, "--port", str(free_port())]
+    command += ["--data-dir", str(gateway_process.data_dir)]
+    env = {**os.environ, "GLIA_GATEWAY_SECRET": SECRET}
+    result = await asyncio.to_thread(
+        subprocess.run, command, env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 65
+    assert "another gateway is serving" in result.stderr
