@@ -22,10 +22,11 @@ import contextlib
 import json
 import logging
 import socket
+import time
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -67,6 +68,8 @@ from glia.telemetry import TelemetryTick
 
 logger = logging.getLogger(__name__)
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 # A call gets no answer within this: the gateway is taken to be unreachable.
 DEFAULT_TIMEOUT_S = 5.0
 # Opening a connection (TCP, and the WebSocket's handshakes) takes at most this.
@@ -80,6 +83,11 @@ RESUME_FIRST_S = 0.1
 RESUME_MAX_S = 2.0
 # Events a watcher may leave unread before its watch raises WatchExpired (as the feed's).
 WATCH_QUEUE_LIMIT = 10_000
+# Log batches (each at most 64 KiB of text) a log reader may leave unread: past these its
+# subscription pauses, and resumes from where it was once the reader has caught up.
+LOG_BATCHES = 16
+# A log reader whose connection dropped gives up when the gateway is back within none of this.
+LOG_RESUME_WITHIN_S = 30.0
 # Frames each WebSocket holds for a slow reader before the gateway waits on it; a frame is
 # at most a log batch (64 KiB of text) or an exec chunk.
 WS_QUEUE_FRAMES = 16
@@ -101,8 +109,8 @@ _LIFE_SPAN = gql(
 _FORGET = gql("mutation Forget($jobId: String!) { forget(jobId: $jobId) }")
 _WATCH = gql("subscription Watch($after: String) { watch(after: $after) }")
 _LOGS = gql(
-    "subscription Logs($jobId: String!, $since: DateTime, $follow: Boolean!) "
-    "{ logs(jobId: $jobId, since: $since, follow: $follow) }"
+    "subscription Logs($jobId: String!, $since: DateTime, $follow: Boolean!, $skip: Int!) "
+    "{ logs(jobId: $jobId, since: $since, follow: $follow, skipLines: $skip) }"
 )
 _TELEMETRY = gql("subscription Telemetry($jobId: String) { telemetry(jobId: $jobId) }")
 
@@ -160,6 +168,7 @@ class RemoteGateway:
         self._watches: set[_RemoteWatch] = set()
         self._tunnels: set[asyncio.Task[None]] = set()
         self._opening = asyncio.Lock()
+        self._closed = False
 
     def __repr__(self) -> str:  # the secret stays out of every repr and log
         return f"RemoteGateway({self.name!r}, {self.url!r})"
@@ -168,6 +177,7 @@ class RemoteGateway:
 
     async def open(self) -> None:
         async with self._opening:
+            self._closed = False
             if self._gql is not None:
                 return
             timeout = httpx.Timeout(self._timeout_s, connect=self._connect_timeout_s)
@@ -184,6 +194,7 @@ class RemoteGateway:
 
     async def close(self) -> None:
         """End every watch (after the events already received), tunnel and connection."""
+        self._closed = True
         for watch in list(self._watches):
             await watch.close()
         for task in list(self._tunnels):
@@ -246,17 +257,32 @@ class RemoteGateway:
     async def logs(
         self, job_id: str, *, since: datetime | None = None, follow: bool = False
     ) -> AsyncIterator[LogBatch]:
-        variables = {
-            "jobId": job_id,
-            "since": since.isoformat() if since is not None else None,
-            "follow": follow,
-        }
-        async for data in self._subscribe(_LOGS, variables):
-            yield batch_from_wire(data["logs"])
+        reader = _LogReader(self, job_id, since=since, follow=follow)
+        try:
+            while (batch := await reader.next()) is not None:
+                yield batch
+        finally:
+            await reader.close()
 
     async def telemetry(self, job_id: str | None = None) -> AsyncGenerator[TelemetryTick, None]:
-        async for data in self._subscribe(_TELEMETRY, {"jobId": job_id}):
-            yield tick_from_wire(data["telemetry"])
+        """One job's ticks end with `GatewayUnreachable` when the connection drops; the
+        cluster's feed (no ``job_id``) subscribes again until this gateway is closed (the
+        ticks of the cut are lost, as for any reader that falls behind)."""
+        pause = RESUME_FIRST_S
+        while True:
+            try:
+                async for data in self._subscribe(_TELEMETRY, {"jobId": job_id}):
+                    pause = RESUME_FIRST_S
+                    yield tick_from_wire(data["telemetry"])
+                if job_id is not None:
+                    return
+            except GatewayUnreachable:
+                if job_id is not None or self._closed:
+                    raise
+            if self._closed:
+                return
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, RESUME_MAX_S)
 
     # -- byte routes
 
@@ -346,12 +372,15 @@ class RemoteGateway:
 
     async def _subscribe(
         self, document: Any, variables: Mapping[str, Any]
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         session = await self._channel.session()
         request = GraphQLRequest(document, variable_values=dict(variables))
         try:
-            async for data in session.subscribe(request):
-                yield data
+            # Closed explicitly, so that a reader that stops early ends the subscription on
+            # the gateway at once (gql sends `complete`), not whenever it is collected.
+            async with contextlib.aclosing(session.subscribe(request)) as results:
+                async for data in results:
+                    yield data
         except TransportQueryError as error:
             raise _graphql_error(error) from None
         except _CONNECTION_ERRORS as error:
@@ -589,6 +618,99 @@ class _RemoteWatch:
     def _fail(self, error: GliaError) -> None:
         self._failure = error
         self._wakeup.set()
+
+
+class _LogReader:
+    """A `logs` subscription that resumes from the last line it received: after the
+    connection dropped (for up to `LOG_RESUME_WITHIN_S`), and after a pause for a slow
+    reader, so that the control plane holds at most `LOG_BATCHES` batches for it. The
+    position is the time of the last line received and how many lines at that time there
+    were (the gateway skips those), so each line arrives once and in order."""
+
+    def __init__(
+        self, gateway: RemoteGateway, job_id: str, *, since: datetime | None, follow: bool
+    ) -> None:
+        self._gateway = gateway
+        self._job_id = job_id
+        self._since = since
+        self._follow = follow
+        self._at_us: int | None = None  # the time of the last line received
+        self._seen_at = 0  # lines received at that time
+        self._batches: asyncio.Queue[LogBatch | GliaError | None] = asyncio.Queue(LOG_BATCHES)
+        self._room = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def next(self) -> LogBatch | None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._pump())
+        item = await self._batches.get()
+        if self._batches.qsize() <= LOG_BATCHES // 2:
+            self._room.set()
+        if isinstance(item, GliaError):
+            raise item
+        return item
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def _variables(self) -> dict[str, Any]:
+        since = self._since
+        if self._at_us is not None:
+            since = _EPOCH + timedelta(microseconds=self._at_us)
+        return {
+            "jobId": self._job_id,
+            "since": since.isoformat() if since is not None else None,
+            "follow": self._follow,
+            "skip": self._seen_at if self._at_us is not None else 0,
+        }
+
+    def _advance(self, batch: LogBatch) -> None:
+        for at_us, text in zip(batch.times, batch.texts, strict=True):
+            lines = text.count("\n")
+            if at_us == self._at_us:
+                self._seen_at += lines
+            else:
+                self._at_us, self._seen_at = at_us, lines
+
+    async def _pump(self) -> None:
+        pause = RESUME_FIRST_S
+        cut_at: float | None = None  # when the connection dropped, while it is down
+        while True:
+            paused = False
+            try:
+                subscription = self._gateway._subscribe(_LOGS, self._variables())
+                async with contextlib.aclosing(subscription) as results:
+                    async for data in results:
+                        cut_at, pause = None, RESUME_FIRST_S
+                        wire = data["logs"]
+                        if isinstance(wire, dict) and wire.get("end"):
+                            await self._batches.put(None)
+                            return
+                        batch = batch_from_wire(wire)
+                        self._advance(batch)
+                        self._batches.put_nowait(batch)  # there is room: it pauses when full
+                        if self._batches.full():
+                            paused = True
+                            break
+            except GatewayUnreachable as error:
+                now = time.monotonic()
+                cut_at = cut_at if cut_at is not None else now
+                if self._gateway._closed or now - cut_at > LOG_RESUME_WITHIN_S:
+                    await self._batches.put(error)
+                    return
+            except GliaError as error:
+                await self._batches.put(error)
+                return
+            if paused:  # the reader is behind: resume once it has caught up
+                self._room.clear()
+                if self._batches.full():
+                    await self._room.wait()
+                continue
+            # Cut (or completed without its end: the gateway went away mid-stream): resume.
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, RESUME_MAX_S)
 
 
 class _RemoteExecSession:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import strawberry
@@ -33,6 +33,7 @@ from cluster_gateway.wire import (
     tick_to_wire,
 )
 from glia.errors import GliaError
+from glia.monitoring import LogBatch, LogStream, time_us
 
 logger = logging.getLogger(__name__)
 
@@ -115,16 +116,29 @@ class Subscription:
             async for event in watch:
                 yield JSON({"cursor": event.cursor, "state": state_to_wire(event.state)})
 
-    @strawberry.subscription(description="A job's output as LogBatch objects.")
+    @strawberry.subscription(
+        description="A job's output as LogBatch objects, then {end: true} once it has all "
+        "been sent (a stream cut before that was cut, not ended). skipLines: the first lines "
+        "at exactly since that the reader already has (it resumes where it was)."
+    )
     async def logs(
         self,
         info: Info[GatewayContext, None],
         job_id: str,
         since: datetime | None = None,
         follow: bool = False,
+        skip_lines: int = 0,
     ) -> AsyncGenerator[JSON, None]:
+        skip = max(0, skip_lines) if since is not None else 0
+        since_us = time_us(since.replace(tzinfo=since.tzinfo or UTC)) if since else 0
         async for batch in _gateway(info).logs(job_id, since=since, follow=follow):
+            if skip:
+                skipped, skip = _skip_lines(batch, skip, since_us)
+                if skipped is None:
+                    continue
+                batch = skipped
             yield JSON(batch_to_wire(batch))
+        yield JSON({"end": True})
 
     @strawberry.subscription(description="Ticks of TelemetrySample objects.")
     async def telemetry(
@@ -136,6 +150,28 @@ class Subscription:
                 yield JSON(tick_to_wire(tick))
         finally:
             await ticks.aclose()
+
+
+def _skip_lines(batch: LogBatch, lines: int, at_us: int) -> tuple[LogBatch | None, int]:
+    """``batch`` without its first ``lines`` lines read at ``at_us``, and how many of those
+    are still to skip after it (none once a later line came)."""
+    times: list[int] = []
+    streams: list[LogStream] = []
+    texts: list[str] = []
+    for time, stream, text in zip(batch.times, batch.streams, batch.texts, strict=True):
+        if lines and time == at_us:
+            parts = text.split("\n")[:-1]
+            if len(parts) <= lines:
+                lines -= len(parts)
+                continue
+            text = "\n".join(parts[lines:]) + "\n"
+        lines = 0
+        times.append(time)
+        streams.append(stream)
+        texts.append(text)
+    if not texts:
+        return None, lines
+    return LogBatch(times=tuple(times), streams=tuple(streams), texts=tuple(texts)), lines
 
 
 def _unexpected(error: GraphQLError) -> bool:

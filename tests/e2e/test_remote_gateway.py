@@ -176,9 +176,22 @@ async def test_a_stopped_gateway_is_unreachable_then_recovers(
     gateway_process: GatewayProcess, remote: RemoteGateway, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="cluster_gateway.remote")
+    ticker = "i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.1; done"
     async with remote.watch() as watch:
-        await remote.start(spec("job-s", "exec sleep 600"))
+        await remote.start(spec("job-s", ticker))
         await until(watch, "job-s", WorkloadPhase.RUNNING)
+
+        async def follow() -> list[str]:
+            return [
+                line.text async for b in remote.logs("job-s", follow=True) for line in b.lines()
+            ]
+
+        follower = asyncio.create_task(follow())
+
+        async def ticking() -> bool:
+            return await remote.log_size("job-s") > 0
+
+        await eventually(ticking, within=10)
         gateway_process.signal(signal.SIGSTOP)
         stopped_at = time.monotonic()
         try:
@@ -199,6 +212,13 @@ async def test_a_stopped_gateway_is_unreachable_then_recovers(
         await until(watch, "job-s", WorkloadPhase.EXITED)
     assert "dropped; resuming" in caplog.text  # it did lose its connection meanwhile
     assert [s.phase for s in await remote.states(["job-s"])] == [WorkloadPhase.EXITED]
+    # The live log reader resumed from its last line: every tick, once, in order, as the
+    # whole log has them.
+    async with asyncio.timeout(15):
+        ticks = await follower
+    whole = b"".join([chunk async for chunk in remote.read_log("job-s")]).decode()
+    assert ticks == whole.splitlines()
+    assert ticks == [f"tick-{i}" for i in range(len(ticks))] and len(ticks) > 50
 
 
 def test_the_gateway_wants_its_secret(tmp_path: Path) -> None:
