@@ -21,7 +21,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
 from cluster_gateway.gateway import Gateway
-from cluster_gateway.server.routes import routes
+from cluster_gateway.server.routes import CLAIM_SCOPE_KEY, routes
 from cluster_gateway.server.schema import GatewayContext, create_schema
 from cluster_gateway.trust import bearer, verify_claim
 from cluster_gateway.wire import error_to_wire
@@ -54,7 +54,7 @@ class ClaimCheck:
         try:
             if token is None:
                 raise Unauthenticated("no valid claim of this cluster's control plane")
-            verify_claim(token, self._secret, self._cluster)
+            claim = verify_claim(token, self._secret, self._cluster)
         except Unauthenticated as error:
             refusal = JSONResponse(error_to_wire(error), status_code=401)
             if scope["type"] == "http":
@@ -62,7 +62,7 @@ class ClaimCheck:
             else:
                 await WebSocket(scope, receive, send).send_denial_response(refusal)
             return
-        await self.app(scope, receive, send)
+        await self.app({**scope, CLAIM_SCOPE_KEY: claim}, receive, send)
 
 
 class GatewayGraphQL(GraphQL[GatewayContext, None]):

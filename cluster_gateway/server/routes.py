@@ -26,17 +26,28 @@ from collections.abc import AsyncIterator, Awaitable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import Scope
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from cluster_gateway.exec import CHUNK_BYTES, ExecSession
 from cluster_gateway.gateway import Gateway
+from cluster_gateway.trust import Claim
 from cluster_gateway.wire import error_to_wire
 from glia.errors import BadInput, GliaError
 
 logger = logging.getLogger(__name__)
 
+# Where the claim checked for a request (`trust.Claim`) is in its ASGI scope.
+CLAIM_SCOPE_KEY = "glia.claim"
 # The largest stdin write, exec input frame or tunnel write a caller may send.
 MAX_FRAME_BYTES = 1024 * 1024
+
+
+def _acting_for(scope: Scope) -> str:
+    """Who the control plane says it acts for (the claim's subject), for the audit log."""
+    claim = scope.get(CLAIM_SCOPE_KEY)
+    subject = claim.subject if isinstance(claim, Claim) else None
+    return subject or "the control plane"
 
 
 def error_response(error: GliaError) -> JSONResponse:
@@ -123,6 +134,7 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
         except GliaError as error:
             await websocket.send_denial_response(error_response(error))
             return
+        logger.info("exec in job %s for %s", job_id, _acting_for(websocket.scope))
         await websocket.accept()
         try:
             await _run_exec(websocket, session)
@@ -144,6 +156,7 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
         except GliaError as error:
             await websocket.send_denial_response(error_response(error))
             return
+        logger.info("port %d of job %s for %s", port, job_id, _acting_for(websocket.scope))
         await websocket.accept()
         try:
             await _relay(websocket, reader, writer)

@@ -7,6 +7,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 
+import pytest
+
 from cluster_gateway.embedded import EmbeddedGateway
 from cluster_gateway.gateway import WorkloadSpec
 from cluster_gateway.remote import LOG_BATCHES, RemoteGateway
@@ -14,6 +16,7 @@ from cluster_gateway.runtimes.fake import FakeRuntime
 from cluster_gateway.server.schema import _skip_lines
 from glia.clock import utcnow
 from glia.clusters import Resources
+from glia.errors import Conflict, NotFound, Unavailable
 from glia.monitoring import LogBatch, LogStream
 from tests.contract.remote_server import SECRET, serving
 
@@ -81,3 +84,64 @@ def test_skip_lines_skips_only_lines_at_the_resume_time() -> None:
     assert _skip_lines(batch, 2, 4) == (batch, 0)
     head = LogBatch(times=(5,), streams=(LogStream.STDOUT,), texts=("a\nb\n",))
     assert _skip_lines(head, 3, 5) == (None, 1)
+
+
+async def test_port_forward_stdin_and_telemetry_through_a_remote_gateway() -> None:
+    runtime = FakeRuntime()
+    gateway = EmbeddedGateway("streams", runtime)
+    await gateway.open()
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.read())  # all it gets, once the caller half-closes
+        await writer.drain()
+        writer.close()
+
+    echo_server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    runtime.ports[("job-1", 80)] = echo_server.sockets[0].getsockname()[:2]
+    resources = Resources(cpu=1, memory_mb=1)
+    await gateway.start(WorkloadSpec(job_id="job-1", command=("x",), resources=resources))
+    await gateway.start(WorkloadSpec(job_id="job-t", command=("x",), resources=resources, tty=True))
+    runtime.run("job-1")
+    runtime.run("job-t")
+    try:
+        async with serving(gateway) as url:
+            remote = RemoteGateway("streams", url, secret=SECRET)
+            try:
+                reader, writer = await remote.connect("job-1", 80)
+                writer.write(b"ping " * 100_000)
+                writer.write_eof()
+                async with asyncio.timeout(10):
+                    assert await reader.read() == b"ping " * 100_000
+                writer.close()
+                with pytest.raises(Unavailable, match="nothing answers on port 81"):
+                    await remote.connect("job-1", 81)
+
+                await remote.write_stdin("job-t", b"ls\n")
+                assert runtime.stdin["job-t"] == b"ls\n"
+                with pytest.raises(Conflict):
+                    await remote.write_stdin("job-1", b"ls\n")
+
+                with pytest.raises(NotFound):
+                    async for _ in remote.telemetry("ghost"):
+                        pass
+                ticks = aiter(remote.telemetry("job-1"))
+                first = asyncio.ensure_future(anext(ticks))
+                async with asyncio.timeout(10):
+                    while not first.done():  # until the subscription is there to see it
+                        runtime.emit_telemetry("job-1", 50.0, 1024)
+                        await asyncio.sleep(0.05)
+                (sample, *_) = first.result()
+                assert (sample.job_id, sample.cpu_percent, sample.memory_bytes) == (
+                    "job-1",
+                    50.0,
+                    1024,
+                )
+                runtime.finish("job-1")
+                async with asyncio.timeout(10):
+                    async for _ in ticks:  # ends with the job
+                        pass
+            finally:
+                await remote.close()
+    finally:
+        echo_server.close()
+        await gateway.close()

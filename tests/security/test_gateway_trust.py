@@ -6,6 +6,7 @@ are refused with 401 and nothing else, on every route: GraphQL over HTTP and Web
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -15,9 +16,11 @@ import pytest
 import websockets
 
 from cluster_gateway.embedded import EmbeddedGateway
+from cluster_gateway.gateway import WorkloadSpec
 from cluster_gateway.remote import RemoteGateway
 from cluster_gateway.runtimes.fake import FakeRuntime
 from cluster_gateway.trust import acting_as, sign_claim, verify_claim
+from glia.clusters import Resources
 from glia.errors import Unauthenticated
 from tests.contract.remote_server import SECRET, serving
 
@@ -153,3 +156,25 @@ async def test_a_remote_gateway_with_the_wrong_secret_is_refused(url: str) -> No
             await misdirected.capacity()
     finally:
         await misdirected.close()
+
+
+async def test_the_gateway_sees_whom_an_exec_is_for(caplog: pytest.LogCaptureFixture) -> None:
+    runtime = FakeRuntime()
+    gateway = EmbeddedGateway(CLUSTER, runtime)
+    await gateway.open()
+    resources = Resources(cpu=1, memory_mb=1)
+    await gateway.start(WorkloadSpec(job_id="job-1", command=("x",), resources=resources))
+    runtime.run("job-1")
+    caplog.set_level(logging.INFO, logger="cluster_gateway.server.routes")
+    try:
+        async with serving(gateway) as url:
+            remote = RemoteGateway(CLUSTER, url, secret=SECRET)
+            try:
+                with acting_as("alice"):
+                    session = await remote.exec("job-1", ["cat"])
+                await session.close()
+            finally:
+                await remote.close()
+    finally:
+        await gateway.close()
+    assert "exec in job job-1 for alice" in caplog.text
