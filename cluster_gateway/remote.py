@@ -445,12 +445,17 @@ class _Channel:
         self._gateway = gateway
         self._client: Client | None = None
         self._session: AsyncClientSession | None = None
+        self._transport: WebsocketsTransport | None = None
         self._lock = asyncio.Lock()
 
     async def session(self) -> AsyncClientSession:
         async with self._lock:
             if self._session is not None:
-                return self._session
+                # A connection that failed while nothing listened on it (gql records why it
+                # closed) is made again here rather than failing the next subscriber.
+                if self._transport is not None and self._transport.close_exception is None:
+                    return self._session
+                await self._close_locked()
             gateway = self._gateway
             claim = sign_claim(gateway._secret, gateway.name)
             transport = WebsocketsTransport(
@@ -484,7 +489,7 @@ class _Channel:
                     status = refused.response.status_code
                     raise gateway._refused(status, refused.response.body) from None
                 raise gateway._unreachable(error) from None
-            self._client, self._session = client, session
+            self._client, self._session, self._transport = client, session, transport
             return session
 
     async def dropped(self, session: AsyncClientSession) -> None:
@@ -498,7 +503,7 @@ class _Channel:
             await self._close_locked()
 
     async def _close_locked(self) -> None:
-        client, self._client, self._session = self._client, None, None
+        client, self._client, self._session, self._transport = self._client, None, None, None
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.close_async()

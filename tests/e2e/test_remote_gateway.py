@@ -170,6 +170,14 @@ async def test_a_job_outlives_a_killed_gateway_with_its_whole_log(
     assert b"".join([chunk async for chunk in remote.read_log("job-k")]) == expected
     lines = [line.text async for b in remote.logs("job-k", follow=True) for line in b.lines()]
     assert lines == [f"line-{i}" for i in range(1, LINES + 1)]
+    # Killed again while no subscription is open: the next one opens a new connection
+    # rather than failing on the dead one.
+    gateway_process.signal(signal.SIGKILL)
+    gateway_process.process.wait(5)
+    gateway_process.start()
+    await up(remote)
+    async with asyncio.timeout(10):
+        assert [tick async for tick in remote.telemetry("job-k")] == []  # it has ended
 
 
 async def test_a_stopped_gateway_is_unreachable_then_recovers(
