@@ -567,6 +567,7 @@ class _RemoteWatch:
 
     async def _pump(self, opened: asyncio.Future[None]) -> None:
         pause = RESUME_FIRST_S
+        cut = False  # said once per cut, not once per try
         while not self._ended:
             try:
                 async for data in self._gateway._subscribe(_WATCH, {"after": self._resume}):
@@ -577,7 +578,9 @@ class _RemoteWatch:
                             opened.set_result(None)
                         if self._resume is None:
                             self._resume = str(message["cursor"])
-                        pause = RESUME_FIRST_S
+                        if cut:
+                            logger.info("watch of cluster %s resumed", self._gateway.name)
+                        pause, cut = RESUME_FIRST_S, False
                         continue
                     event = WorkloadEvent(
                         cursor=str(message["cursor"]), state=state_from_wire(message["state"])
@@ -590,7 +593,9 @@ class _RemoteWatch:
                 if not opened.done():
                     opened.set_exception(error)
                     return
-                logger.info("watch of cluster %s dropped; resuming", self._gateway.name)
+                if not cut:
+                    logger.info("watch of cluster %s dropped; resuming", self._gateway.name)
+                cut = True
             except GliaError as error:  # WatchExpired on resuming after a restart, or worse
                 if not opened.done():
                     opened.set_exception(error)

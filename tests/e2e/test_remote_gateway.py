@@ -219,6 +219,7 @@ async def test_a_stopped_gateway_is_unreachable_then_recovers(
         await remote.stop("job-s", grace_s=0)
         await until(watch, "job-s", WorkloadPhase.EXITED)
     assert "dropped; resuming" in caplog.text  # it did lose its connection meanwhile
+    assert "resumed" in caplog.text
     assert [s.phase for s in await remote.states(["job-s"])] == [WorkloadPhase.EXITED]
     # The live log reader resumed from its last line: every tick, once, in order, as the
     # whole log has them.
