@@ -65,6 +65,19 @@ class ClaimCheck:
         await self.app({**scope, CLAIM_SCOPE_KEY: claim}, receive, send)
 
 
+class _DenialIsAnAnswer(logging.Filter):
+    """uvicorn's WebSocket protocol logs an ERROR for every WebSocket the app answers with a
+    denial response (its handshake is not "complete"), although the caller got its 401 or
+    404: every refused or misdirected call would log an error (a port scan, a flood of them).
+    Every WebSocket route of this app accepts or denies, so that line says nothing here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing handshake."
+
+
+_DENIALS = _DenialIsAnAnswer()
+
+
 class GatewayGraphQL(GraphQL[GatewayContext, None]):
     def __init__(self, gateway: Gateway, *, secret: str) -> None:
         super().__init__(
@@ -104,6 +117,7 @@ def create_app(gateway: Gateway, *, secret: str, own_gateway: bool = False) -> S
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        logging.getLogger("uvicorn.error").addFilter(_DENIALS)  # after uvicorn's log config
         if own_gateway:
             await gateway.open()
         try:
