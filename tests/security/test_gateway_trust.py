@@ -14,6 +14,7 @@ import httpx
 import jwt
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from cluster_gateway.embedded import EmbeddedGateway
 from cluster_gateway.gateway import WorkloadSpec
@@ -25,6 +26,7 @@ from glia.errors import Unauthenticated
 from tests.contract.remote_server import SECRET, serving
 
 CLUSTER = "trusted-cluster"
+GRAPHQL_WS = Subprotocol("graphql-transport-ws")
 OTHER_SECRET = "another-secret-that-is-long-enough-32b"
 
 
@@ -45,7 +47,11 @@ BAD_CLAIMS = {
     "no expiry": forged(exp=None),
     "too long a life": forged(exp=int(time.time()) + 3600),
     "not a JWT": "not-a-jwt",
-    "unsigned": jwt.encode({"aud": CLUSTER, "exp": int(time.time()) + 30}, None, algorithm="none"),
+    "unsigned": jwt.encode(
+        {"aud": CLUSTER, "exp": int(time.time()) + 30},
+        None,  # type: ignore[arg-type]  # an unsigned token, as a forger would send it
+        algorithm="none",
+    ),
 }
 
 
@@ -108,7 +114,7 @@ async def test_websockets_refuse_without_a_valid_claim(
     for path in ("/graphql", "/jobs/job-1/exec?command=sh", "/jobs/job-1/connect?port=22"):
         with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
             async with websockets.connect(
-                ws + path, additional_headers=_headers(claim), subprotocols=["graphql-transport-ws"]
+                ws + path, additional_headers=_headers(claim), subprotocols=[GRAPHQL_WS]
             ):
                 pass
         assert refused.value.response.status_code == 401
@@ -122,7 +128,7 @@ async def test_graphql_websocket_wants_a_claim_in_connection_init_too(url: str) 
     headers = _headers(sign_claim(SECRET, CLUSTER))
     for payload in ({}, {"claim": BAD_CLAIMS["wrong secret"]}, {"claim": BAD_CLAIMS["expired"]}):
         async with websockets.connect(
-            ws, additional_headers=headers, subprotocols=["graphql-transport-ws"]
+            ws, additional_headers=headers, subprotocols=[GRAPHQL_WS]
         ) as connection:
             await connection.send(json.dumps({"type": "connection_init", "payload": payload}))
             with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
@@ -131,7 +137,7 @@ async def test_graphql_websocket_wants_a_claim_in_connection_init_too(url: str) 
                     assert message["type"] != "connection_ack"
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
     async with websockets.connect(
-        ws, additional_headers=headers, subprotocols=["graphql-transport-ws"]
+        ws, additional_headers=headers, subprotocols=[GRAPHQL_WS]
     ) as connection:
         init = {"type": "connection_init", "payload": {"claim": sign_claim(SECRET, CLUSTER)}}
         await connection.send(json.dumps(init))
