@@ -70,7 +70,13 @@ class Runtime(abc.ABC):
 
     @abc.abstractmethod
     def logs(
-        self, job_id: str, *, since: datetime | None = None, follow: bool = False
+        self,
+        job_id: str,
+        *,
+        since: datetime | None = None,
+        offset: int | None = None,
+        tail: int | None = None,
+        follow: bool = False,
     ) -> AsyncIterator[LogBatch]: ...
 
     @abc.abstractmethod
