@@ -38,6 +38,7 @@ from __future__ import annotations
 import os
 import struct
 import time
+from collections.abc import Iterator
 
 MAX_LINE = 64 * 1024
 STDOUT = 0
@@ -301,6 +302,23 @@ class LogReader:
         self._pending = (time_us, SYSTEM, line)
         self._ending = ending
 
+    def _indexes(
+        self, segments: list[int]
+    ) -> Iterator[tuple[int, int, int, tuple[int, int, int, int]]]:
+        """Each of ``segments`` that has records: its number, its open index (closed when
+        the loop moves on or stops), its record count and its last record."""
+        for segment in segments:
+            try:
+                index = os.open(self._path(index_name(segment)), os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue  # dropped meanwhile
+            try:
+                count = os.fstat(index).st_size // RECORD.size
+                if count:
+                    yield segment, index, count, _records(index, count - 1, 1)[0]
+            finally:
+                os.close(index)
+
     def _position_since(self) -> bool:
         """Find the first record at or after ``since``; False when there is no output yet."""
         segments = self._segments()
@@ -309,23 +327,12 @@ class LogReader:
         since = self._since_us or 0
         chosen: tuple[int, int, int] | None = None  # segment, record, offset
         last_end = 0
-        for segment in segments:
-            try:
-                index = os.open(self._path(index_name(segment)), os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                continue  # dropped meanwhile
-            try:
-                count = os.fstat(index).st_size // RECORD.size
-                if not count:
-                    continue
-                offset, time_us, length, _ = _records(index, count - 1, 1)[0]
-                last_end = offset + length
-                if time_us >= since:
-                    record = _bisect(index, count, since)
-                    chosen = (segment, record, _records(index, record, 1)[0][0])
-                    break
-            finally:
-                os.close(index)
+        for segment, index, count, (offset, time_us, length, _) in self._indexes(segments):
+            last_end = offset + length
+            if time_us >= since:
+                record = _bisect(index, count, since)
+                chosen = (segment, record, _records(index, record, 1)[0][0])
+                break
         if chosen is None:  # all of it is older: wait at the end for what comes
             chosen = (segments[-1], _count(self._path(index_name(segments[-1]))), last_end)
         first = self._first_record(segments[0])
@@ -344,23 +351,12 @@ class LogReader:
         if not segments:
             return False
         last: tuple[int, int, int] | None = None  # segment, records, end of the output
-        for segment in segments:
-            try:
-                index = os.open(self._path(index_name(segment)), os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                continue  # dropped meanwhile
-            try:
-                count = os.fstat(index).st_size // RECORD.size
-                if not count:
-                    continue
-                end_offset, _, end_length, _ = _records(index, count - 1, 1)[0]
-                last = (segment, count, end_offset + end_length)
-                if offset >= end_offset + end_length:
-                    continue
-                record = _bisect_offset(index, count, offset)
-                start, time_us, _, _ = _records(index, record, 1)[0]
-            finally:
-                os.close(index)
+        for segment, index, count, (end_offset, _, end_length, _) in self._indexes(segments):
+            last = (segment, count, end_offset + end_length)
+            if offset >= end_offset + end_length:
+                continue
+            record = _bisect_offset(index, count, offset)
+            start, time_us, _, _ = _records(index, record, 1)[0]
             if offset < start:  # its bytes were dropped: on from the oldest kept
                 self._say(time_us, dropped_line(start - offset))
                 self._move_to(segment, record, start)
