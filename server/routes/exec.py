@@ -36,10 +36,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from cluster_gateway.exec import ExecSession
 from cluster_gateway.gateway import Gateway
 from control_plane.platform import Platform
-from glia.errors import BadInput, GliaError
+from control_plane.services.auth import Identity
+from glia.clock import utcnow
+from glia.errors import BadInput, Forbidden, GliaError, Unauthenticated
 from glia.jobs import Job
 from glia.monitoring import LogStream
-from server.routes.base import authenticated_user, error_response
+from server.routes.base import authenticated_identity, error_response
 
 logger = logging.getLogger(__name__)
 
@@ -47,16 +49,43 @@ logger = logging.getLogger(__name__)
 TUNNEL_READ_BYTES = 1024 * 1024
 # The largest frame a client may send (a stdin chunk, a tunnel's write).
 MAX_FRAME_BYTES = 1024 * 1024
+# How often an open session checks that its caller still may write the job (a revoked or
+# expired token ends it at once).
+ACCESS_CHECK_S = 1.0
 
 
-async def _open(websocket: WebSocket, platform: Platform) -> tuple[Job, Gateway] | None:
+async def _open(websocket: WebSocket, platform: Platform) -> tuple[Identity, Job, Gateway] | None:
     """Authenticate and authorize, or answer the error; None when answered."""
     try:
-        user = await authenticated_user(websocket, platform)
-        return await platform.monitoring.running_job(user, websocket.path_params["job_id"])
+        identity = await authenticated_identity(websocket, platform)
+        job_id = websocket.path_params["job_id"]
+        job, gateway = await platform.monitoring.running_job(identity.user, job_id)
+        return identity, job, gateway
     except GliaError as error:
         await websocket.send_denial_response(error_response(error))
         return None
+
+
+async def _access_lost(
+    websocket: WebSocket, platform: Platform, identity: Identity, job: Job
+) -> None:
+    """Wait while the caller may still use the session; raise when they may not: their token
+    is revoked (logout, an admin, their user deleted or disabled; in any process) or expires
+    (Unauthenticated, at once), or they lost write on the job (Forbidden, within
+    `ACCESS_CHECK_S`: the ACL index is in memory, so a check is cheap)."""
+    with platform.auth.revocation(identity.token_id) as revoked:
+        # Revoked between the first check and now: the revocation evicted the cached identity.
+        await authenticated_identity(websocket, platform)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ACCESS_CHECK_S):
+                    await revoked.wait()
+            if revoked.is_set():
+                raise Unauthenticated("the token of this session was revoked: log in again")
+            if identity.expires_at <= utcnow():
+                raise Unauthenticated("the token of this session has expired: log in again")
+            if not await platform.jobs.may_write(identity.user, job):
+                raise Forbidden(f"you may no longer write job {job.id}: the session ends")
 
 
 async def _fail(websocket: WebSocket, error: GliaError) -> None:
@@ -95,7 +124,7 @@ def routes(platform: Callable[[], Platform]) -> list[WebSocketRoute]:
         opened = await _open(websocket, current)
         if opened is None:
             return
-        job, gateway = opened
+        identity, job, gateway = opened
         try:
             command = websocket.query_params.getlist("command")
             tty = websocket.query_params.get("tty") in ("1", "true")
@@ -106,7 +135,9 @@ def routes(platform: Callable[[], Platform]) -> list[WebSocketRoute]:
             return
         await websocket.accept()
         try:
-            await _run_exec(websocket, session)
+            await _until_first(
+                _run_exec(websocket, session), _access_lost(websocket, current, identity, job)
+            )
         except GliaError as error:
             await _fail(websocket, error)
         except WebSocketDisconnect:
@@ -119,11 +150,13 @@ def routes(platform: Callable[[], Platform]) -> list[WebSocketRoute]:
         opened = await _open(websocket, current)
         if opened is None:
             return
-        job, gateway = opened
+        identity, job, gateway = opened
         await websocket.accept()
         try:
             await _until_first(
-                _send_output(websocket, gateway, job), _feed_input(websocket, gateway, job)
+                _send_output(websocket, gateway, job),
+                _feed_input(websocket, gateway, job),
+                _access_lost(websocket, current, identity, job),
             )
         except GliaError as error:
             await _fail(websocket, error)
@@ -135,7 +168,7 @@ def routes(platform: Callable[[], Platform]) -> list[WebSocketRoute]:
         opened = await _open(websocket, current)
         if opened is None:
             return
-        job, gateway = opened
+        identity, job, gateway = opened
         try:
             port = _int(websocket, "port")
             if port is None:
@@ -146,7 +179,11 @@ def routes(platform: Callable[[], Platform]) -> list[WebSocketRoute]:
             return
         await websocket.accept()
         try:
-            await _relay(websocket, reader, writer)
+            await _until_first(
+                _relay(websocket, reader, writer), _access_lost(websocket, current, identity, job)
+            )
+        except GliaError as error:
+            await _fail(websocket, error)
         except WebSocketDisconnect:
             pass
         finally:
