@@ -46,7 +46,7 @@ from server.routes.base import authenticated_identity, error_response
 logger = logging.getLogger(__name__)
 
 # One read of a tunnelled connection: big reads keep the per-frame cost of a fast stream low.
-TUNNEL_READ_BYTES = 1024 * 1024
+TUNNEL_READ_BYTES = 256 * 1024
 # The largest frame a client may send (a stdin chunk, a tunnel's write).
 MAX_FRAME_BYTES = 1024 * 1024
 # How often an open session checks that its caller still may write the job (a revoked or
