@@ -1,24 +1,21 @@
-"""WebSocket routes into a running job: exec, attach and port-forward (docs/api.md, frames).
+"""WebSocket routes into a running job: exec, attach and port-forward.
 
-- ``/api/jobs/{id}/exec?command=A&command=B[&tty=1&rows=R&cols=C]``: a command inside the
-  job. Client to server: binary frames are stdin; text frames ``{"type": "resize", "rows",
-  "cols"}`` and ``{"type": "eof"}``. Server to client: binary frames, the first byte the
-  stream (1 stdout, 2 stderr; a PTY's output is all 1), the rest its bytes; then a text
-  frame ``{"type": "exit", "code": N}`` and a close.
-- ``/api/jobs/{id}/attach``: the job's output from now on, as exec's binary frames (a line
-  at a time), then ``{"type": "exit"}`` when the job ends; binary frames from the client go
-  to the job's terminal (a ``glia run -t`` job; CONFLICT for another).
-- ``/api/jobs/{id}/port-forward?port=N``: one TCP connection to the job's port N per
-  WebSocket. Binary frames are the connection's bytes each way; ``{"type": "eof"}`` says one
-  side has no more to send (a half-close); a close ends the connection.
+The frames, close codes and behaviour (terminal size, Ctrl-C, revocation) are documented in
+one place, docs/api.md "Exec, attach and port-forward"; this module and ``sdk/exec.py`` are
+its two ends.
+
+- ``/api/jobs/{id}/exec?command=A&command=B[&tty=1&rows=R&cols=C]``: a command in the job;
+- ``/api/jobs/{id}/attach``: the job's output from now on, and input for a ``glia run -t`` job;
+- ``/api/jobs/{id}/port-forward?port=N``: one TCP connection to the job's port N per WebSocket.
 
 Every route needs a bearer token and write on the job (the stranger's answer is NOT_FOUND,
 as for a job that does not exist) and a running job; a failure before the WebSocket is
-accepted is answered as HTTP in the API's error shape with its status (the denial response
-of the ASGI WebSocket spec), one after it as a text frame ``{"type": "error", "errors":
-[...]}`` and close code 4000 + that status. Nothing is buffered beyond one frame per
-direction and the gateway's bounded queues: a slow client slows its own command or
-connection, never another. Closing the WebSocket kills what the exec started.
+accepted is answered as HTTP in the API's error shape (the denial response of the ASGI
+WebSocket spec), one after it as an error frame and close code 4000 + its status. An open
+session ends when its token is revoked or expires, or its caller loses write on the job
+(`_access_lost`). Nothing is buffered beyond one frame per direction and the gateway's bounded
+queues: a slow client slows its own command or connection, never another. Closing the
+WebSocket kills what the exec started.
 """
 
 from __future__ import annotations
@@ -70,9 +67,9 @@ async def _access_lost(
     websocket: WebSocket, platform: Platform, identity: Identity, job: Job
 ) -> None:
     """Wait while the caller may still use the session; raise when they may not: their token
-    is revoked (logout, an admin, their user deleted or disabled; in any process) or expires
-    (Unauthenticated, at once), or they lost write on the job (Forbidden, within
-    `ACCESS_CHECK_S`: the ACL index is in memory, so a check is cheap)."""
+    is revoked (logout, an admin, their user deleted or disabled; in any process: at once) or
+    expires (Unauthenticated), or they lost write on the job (Forbidden); the last two are
+    checked every `ACCESS_CHECK_S` (the ACL index is in memory, so a check is cheap)."""
     with platform.auth.revocation(identity.token_id) as revoked:
         # Revoked between the first check and now: the revocation evicted the cached identity.
         await authenticated_identity(websocket, platform)
