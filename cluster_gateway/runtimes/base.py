@@ -110,6 +110,11 @@ class Runtime(abc.ABC):
     async def write_stdin(self, job_id: str, data: bytes) -> None: ...
 
     @abc.abstractmethod
+    async def resize_terminal(self, job_id: str, rows: int, cols: int) -> None:
+        """Set the size of a ``tty`` workload's terminal (1 to 10,000 each; its processes get
+        SIGWINCH): NotFound, Conflict as `write_stdin`."""
+
+    @abc.abstractmethod
     def telemetry(self, job_id: str | None = None) -> AsyncGenerator[TelemetryTick, None]: ...
 
 

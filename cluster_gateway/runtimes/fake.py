@@ -100,6 +100,7 @@ class FakeRuntime(Runtime):
         self._holdings: dict[str, gpus.Holding] = {}
         self.ports: dict[tuple[str, int], tuple[str, int]] = {}  # see connect
         self.stdin: dict[str, bytes] = {}  # see write_stdin
+        self.terminal_sizes: dict[str, list[tuple[int, int]]] = {}  # see resize_terminal
         self._isolation = isolation or JobIsolation(own_uid=True, sandbox=True)
         self._log_limit_bytes = log_limit_bytes
         self.auto_run = auto_run
@@ -427,6 +428,15 @@ class FakeRuntime(Runtime):
         if not self._job(job_id).spec.tty:
             raise Conflict(f"job {job_id} has no terminal")
         self.stdin[job_id] = self.stdin.get(job_id, b"") + data
+
+    async def resize_terminal(self, job_id: str, rows: int, cols: int) -> None:
+        """A ``tty`` workload's sizes land in ``terminal_sizes[job_id]``, in order."""
+        self._running(job_id)
+        if not self._job(job_id).spec.tty:
+            raise Conflict(f"job {job_id} has no terminal")
+        if not (0 < rows <= 10_000 and 0 < cols <= 10_000):
+            raise BadInput("rows and cols are 1 to 10000")
+        self.terminal_sizes.setdefault(job_id, []).append((rows, cols))
 
     def _running(self, job_id: str) -> None:
         if self._job(job_id).state.phase != WorkloadPhase.RUNNING:

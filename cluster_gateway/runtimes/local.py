@@ -1213,6 +1213,9 @@ class LocalRuntime(Runtime):
     async def write_stdin(self, job_id: str, data: bytes) -> None:
         await job_exec.write_stdin(await self._existing_dir(job_id), data)
 
+    async def resize_terminal(self, job_id: str, rows: int, cols: int) -> None:
+        await job_exec.resize_terminal(await self._existing_dir(job_id), rows, cols)
+
     # --- telemetry (telemetry.py) ---------------------------------------------------------------
 
     async def telemetry(self, job_id: str | None = None) -> AsyncGenerator[TelemetryTick, None]:
