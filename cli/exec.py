@@ -148,8 +148,9 @@ async def _feed_terminal(session: ExecSession) -> None:
 
 
 def _terminal_size() -> tuple[int, int]:
+    """Rows and columns of the local terminal; 24 x 80 where it says none (0 x 0)."""
     size = os.get_terminal_size(sys.stdout.fileno()) if sys.stdout.isatty() else None
-    return (size.lines, size.columns) if size else (24, 80)
+    return (size.lines, size.columns) if size and size.lines and size.columns else (24, 80)
 
 
 @contextlib.contextmanager

@@ -849,32 +849,41 @@ def logs(
         None, "--since", metavar="WHEN", help="Only lines since: 10m, 2h, an ISO time."
     ),
     timestamps: bool = flag("--timestamps", help="Prefix each line with its time (UTC)."),
+    tail: int | None = typer.Option(
+        None, "--tail", "-n", metavar="N", min=0, help="Only the last N lines (then on, with -f)."
+    ),
     raw: bool = RAW,
 ) -> None:
     """Print a job's output; with -f keep following it until the job ends.
 
-    Without -f, --since or --timestamps it downloads the output as the job printed it.
+    Without -f, --since, --tail or --timestamps it downloads the output as the job printed
+    it. A follow whose connection breaks (the server restarts) goes on where it stopped,
+    without losing or repeating a line.
     """
     from cli import formatting
     from cli.errors import EX_INTERRUPTED
     from cli.session import current_config, open_client, run_async
 
+    if tail is not None and since is not None:
+        raise typer.BadParameter("--tail and --since both say where to start: give one")
     start = _since(since)
     context = current_config()
 
     async def stream() -> None:
         async with open_client(context) as client:
-            if not (follow or start or timestamps):
+            if not (follow or start or timestamps or tail is not None):
                 async with contextlib.aclosing(client.jobs.read_log(job)) as chunks:
                     async for chunk in chunks:
                         formatting.write_bytes(chunk, raw=raw)
                 return
             if not timestamps:
-                async with contextlib.aclosing(client.jobs.log_text(job, start, follow)) as texts:
+                texts = client.jobs.log_text(job, start, follow, tail=tail)
+                async with contextlib.aclosing(texts):
                     async for text in texts:
                         formatting.print_log_text(text, raw=raw)
                 return
-            async with contextlib.aclosing(client.jobs.logs(job, start, follow)) as lines:
+            lines = client.jobs.logs(job, start, follow, tail=tail)
+            async with contextlib.aclosing(lines):
                 async for line in lines:
                     formatting.print_log_line(line, timestamps=timestamps, raw=raw)
 
@@ -885,7 +894,9 @@ def logs(
 
 
 with_examples(
-    "glia logs train", "glia logs -f --since 10m job-0a1b2c3d", "glia logs train | tail -5"
+    "glia logs train",
+    "glia logs -f --since 10m job-0a1b2c3d",
+    "glia logs --tail 20 -f train",
 )(logs)
 
 

@@ -58,9 +58,15 @@ class EmbeddedGateway:
         return self.runtime.watch(after=after)
 
     def logs(
-        self, job_id: str, *, since: datetime | None = None, follow: bool = False
+        self,
+        job_id: str,
+        *,
+        since: datetime | None = None,
+        offset: int | None = None,
+        tail: int | None = None,
+        follow: bool = False,
     ) -> AsyncIterator[LogBatch]:
-        return self.runtime.logs(job_id, since=since, follow=follow)
+        return self.runtime.logs(job_id, since=since, offset=offset, tail=tail, follow=follow)
 
     async def log_size(self, job_id: str) -> int:
         return await self.runtime.log_size(job_id)

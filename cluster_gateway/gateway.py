@@ -170,7 +170,10 @@ class Gateway(Protocol):
     - ``active_workloads`` lists what is pending or running; ``states`` answers for any job
       ids, MISSING for those the cluster does not know (never started, or forgotten).
     - ``logs`` yields batches of lines (`LogBatch`: runs of lines, not an object per line)
-      from the start (or from ``since``); with ``follow`` it waits for new lines and ends once
+      from the start, from ``since`` (a time), from ``offset`` (a run's end an earlier
+      reader got: it goes on from there without losing or repeating a line) or from the
+      last ``tail`` lines (at most one of the three: BadInput else, and for a negative
+      number); with ``follow`` it waits for new lines and ends once
       the workload has ended and every line was yielded, each once and in order, however many
       follow it and however slowly one of them reads. A batch holds at most 1,000 lines and
       64 KiB of text (a line is at most 64 KiB).
@@ -222,7 +225,13 @@ class Gateway(Protocol):
     def watch(self, *, after: str | None = None) -> AbstractAsyncContextManager[WorkloadWatch]: ...
 
     def logs(
-        self, job_id: str, *, since: datetime | None = None, follow: bool = False
+        self,
+        job_id: str,
+        *,
+        since: datetime | None = None,
+        offset: int | None = None,
+        tail: int | None = None,
+        follow: bool = False,
     ) -> AsyncIterator[LogBatch]: ...
 
     async def log_size(self, job_id: str) -> int: ...

@@ -8,6 +8,7 @@ import strawberry
 
 from graph.context import Info
 from graph.types.monitoring import LogChunk
+from graph.types.scalars import BigInt
 from resolvers.jobs import JOB_ID, job_id
 
 
@@ -34,10 +35,23 @@ class MonitoringSubscription:
                 "false ends it after what is there now"
             ),
         ] = True,
+        offset: Annotated[
+            BigInt | None,
+            strawberry.argument(
+                description="Go on from here: the `offset` of the last chunk received, to "
+                "resume after a lost connection without losing or repeating a line"
+            ),
+        ] = None,
+        tail: Annotated[
+            int | None,
+            strawberry.argument(description="Start with the last this many lines"),
+        ] = None,
     ) -> AsyncGenerator[LogChunk, None]:
         ctx = info.context
         user = await ctx.user()
-        batches = ctx.platform.monitoring.logs(user, job_id(id), since=since, follow=follow)
+        batches = ctx.platform.monitoring.logs(
+            user, job_id(id), since=since, offset=offset, tail=tail, follow=follow
+        )
         async for batch in ctx.stream(batches):
             # A chunk is one stream's run of lines, so that its `text` keeps stdout and stderr
             # apart; a batch is already bounded, so each of its runs is too.

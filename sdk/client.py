@@ -51,6 +51,7 @@ from sdk.errors import (
     Ambiguous,
     BadInput,
     ConnectionFailed,
+    ConnectionLost,
     Forbidden,
     GliaError,
     NotFound,
@@ -76,6 +77,9 @@ JOB_ID_LENGTH = len(JOB_ID_PREFIX) + 36
 # How many candidates an ambiguous id prefix reports.
 AMBIGUITY_SHOWN = 10
 # Pauses between sending a submission again after its answer was lost (the key makes it safe).
+# How long a log follower tries to get back to a server that went away (a restart takes a
+# few seconds) before it gives up with the connection's error.
+LOG_RECONNECT_S = 60.0
 SUBMIT_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
@@ -725,26 +729,83 @@ class JobsResource(Resource):
             yield Job.model_validate(data["jobStatus"])
 
     async def logs(
-        self, ref: str, since: datetime | None = None, follow: bool = True
+        self,
+        ref: str,
+        since: datetime | None = None,
+        follow: bool = True,
+        *,
+        tail: int | None = None,
     ) -> AsyncGenerator[LogLine, None]:
-        """The job's log lines; with ``follow`` it waits while pending and ends with the job."""
-        variables: dict[str, Any] = {"id": await self.resolve(ref), "follow": follow}
-        if since is not None:
-            variables["since"] = since.isoformat()
-        async for data in self._client.subscribe(documents.JOB_LOGS, variables):
-            for line in data["jobLogs"]["lines"]:
-                yield LogLine.model_validate(line)
+        """The job's log lines (all, ``since`` a time, or the last ``tail``); with ``follow``
+        it waits while pending and ends with the job. A connection that breaks is made
+        again and the log goes on where it stopped (see `_log_chunks`)."""
+        chunks = self._log_chunks(documents.JOB_LOGS, ref, since, follow, tail)
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                for line in chunk["lines"]:
+                    yield LogLine.model_validate(line)
 
     async def log_text(
-        self, ref: str, since: datetime | None = None, follow: bool = True
+        self,
+        ref: str,
+        since: datetime | None = None,
+        follow: bool = True,
+        *,
+        tail: int | None = None,
     ) -> AsyncGenerator[LogText, None]:
         """What `logs` yields, as runs of one stream's lines in one string each: several times
         cheaper to follow than single lines, for a reader that needs no line times."""
-        variables: dict[str, Any] = {"id": await self.resolve(ref), "follow": follow}
+        chunks = self._log_chunks(documents.JOB_LOG_TEXT, ref, since, follow, tail)
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                yield LogText.model_validate(chunk)
+
+    async def _log_chunks(
+        self,
+        document: str,
+        ref: str,
+        since: datetime | None,
+        follow: bool,
+        tail: int | None,
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """The ``jobLogs`` chunks, each once and in order across lost connections.
+
+        Each chunk carries the offset where the output goes on after it; when the
+        connection breaks (the server restarts, the network drops), the subscription is
+        made again from the last offset received, for up to `LOG_RECONNECT_S` without an
+        answer. A follow that ends while the job has not (a server shutting down ends its
+        subscriptions cleanly) goes on the same way. A server that cannot be reached at
+        the start is an error at once.
+        """
+        job_id = await self.resolve(ref)
+        variables: dict[str, Any] = {"id": job_id, "follow": follow}
         if since is not None:
             variables["since"] = since.isoformat()
-        async for data in self._client.subscribe(documents.JOB_LOG_TEXT, variables):
-            yield LogText.model_validate(data["jobLogs"])
+        if tail is not None:
+            variables["tail"] = tail
+        connected = False
+        retry = _Backoff(LOG_RECONNECT_S)
+        while True:
+            try:
+                async for data in self._client.subscribe(document, variables):
+                    connected = True
+                    retry.reset()
+                    chunk = data["jobLogs"]
+                    # From here on the log goes on at an offset, wherever it started.
+                    variables.pop("since", None)
+                    variables.pop("tail", None)
+                    variables["offset"] = chunk["offset"]
+                    yield chunk
+                if not follow or (await self.get(job_id)).status.is_finished:
+                    return
+                connected = True
+            except ConnectionFailed as error:
+                if not (connected or isinstance(error, ConnectionLost)):
+                    raise
+                connected = True
+                await retry.wait(error)
+            else:
+                await retry.wait()
 
     async def read_log(self, ref: str, *, offset: int = 0) -> AsyncGenerator[bytes, None]:
         """The job's whole output as bytes, from ``offset`` (what it printed, as it printed
@@ -752,3 +813,27 @@ class JobsResource(Resource):
         data = await self._client.execute(documents.JOB_LOG_URL, {"id": await self.resolve(ref)})
         async for chunk in self._client.download(data["job"]["logUrl"], offset=offset):
             yield chunk
+
+
+class _Backoff:
+    """Waits between tries to reach the server again, growing from 0.2 s to 2 s; `wait`
+    with the error that made a try fail raises it once ``limit_s`` have passed since the
+    first failure after the last `reset`."""
+
+    def __init__(self, limit_s: float) -> None:
+        self._limit_s = limit_s
+        self.reset()
+
+    def reset(self) -> None:
+        self._delay = 0.2
+        self._since: float | None = None
+
+    async def wait(self, error: GliaError | None = None) -> None:
+        now = asyncio.get_running_loop().time()
+        if error is not None:
+            if self._since is None:
+                self._since = now
+            elif now - self._since >= self._limit_s:
+                raise error
+        await asyncio.sleep(self._delay)
+        self._delay = min(self._delay * 2, 2.0)

@@ -117,11 +117,13 @@ KILL_JOB = f"""mutation KillJob($input: KillJobInput!) {{
 }}"""
 JOB_CHANGES = f"subscription JobChanges {{ jobChanges {{ {_JOB} }} }}"
 JOB_STATUS = f"subscription JobStatus($id: ID!) {{ jobStatus(id: $id) {{ {_JOB} }} }}"
-JOB_LOGS = f"""subscription JobLogs($id: ID!, $since: DateTime, $follow: Boolean!) {{
-    jobLogs(id: $id, since: $since, follow: $follow) {{ lines {{ {selection(LogLine)} }} }}
+_LOG_ARGUMENTS = "$id: ID!, $since: DateTime, $offset: BigInt, $tail: Int, $follow: Boolean!"
+_LOG_ARGS = "id: $id, since: $since, offset: $offset, tail: $tail, follow: $follow"
+JOB_LOGS = f"""subscription JobLogs({_LOG_ARGUMENTS}) {{
+    jobLogs({_LOG_ARGS}) {{ offset lines {{ {selection(LogLine)} }} }}
 }}"""
-JOB_LOG_TEXT = f"""subscription JobLogText($id: ID!, $since: DateTime, $follow: Boolean!) {{
-    jobLogs(id: $id, since: $since, follow: $follow) {{ {selection(LogText)} }}
+JOB_LOG_TEXT = f"""subscription JobLogText({_LOG_ARGUMENTS}) {{
+    jobLogs({_LOG_ARGS}) {{ {selection(LogText)} }}
 }}"""
 
 ORGS = f"""query Orgs({_PAGE_ARGUMENTS}) {{

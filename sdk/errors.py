@@ -57,6 +57,11 @@ class ConnectionFailed(GliaError):
     code = "CONNECTION_FAILED"
 
 
+class ConnectionLost(ConnectionFailed):
+    """An open connection to the server broke (the server restarted, or the network): what
+    was being followed can go on from where it stopped."""
+
+
 def error_from_graphql(errors: Sequence[Any] | None) -> GliaError:
     """The error a GraphQL ``errors`` list stands for, by its first ``extensions.code``.
 

@@ -25,7 +25,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from sdk import documents
-from sdk.errors import BadInput, ConnectionFailed, GliaError
+from sdk.errors import (
+    BadInput,
+    ConnectionFailed,
+    Forbidden,
+    GliaError,
+    NotFound,
+    Unauthenticated,
+)
 from sdk.resource import Resource
 
 STDOUT = 1
@@ -76,15 +83,30 @@ class ExecSession:
 class Tunnel:
     """Local listeners whose connections are carried to a job's ports."""
 
-    def __init__(self, servers: list[asyncio.Server]) -> None:
+    def __init__(self, servers: list[asyncio.Server], ended: asyncio.Future[None]) -> None:
         self.servers = servers
+        self._ended = ended
 
     @property
     def ports(self) -> list[int]:
         return [server.sockets[0].getsockname()[1] for server in self.servers]
 
     async def serve_forever(self) -> None:
-        await asyncio.gather(*(server.serve_forever() for server in self.servers))
+        """Serve until cancelled, or raise the error that ends the whole tunnel: the token
+        was revoked or expired, or the caller may no longer write the job (one connection's
+        refusal or close said so; other failures end only that connection)."""
+        serving: asyncio.Future[Any] = asyncio.gather(
+            *(server.serve_forever() for server in self.servers)
+        )
+        try:
+            await asyncio.wait([serving, self._ended], return_when=asyncio.FIRST_COMPLETED)
+            if self._ended.done():
+                self._ended.result()
+            await serving
+        finally:
+            serving.cancel()
+            with contextlib.suppress(BaseException):
+                await serving
 
 
 class ExecResource(Resource):
@@ -153,6 +175,7 @@ class ExecResource(Resource):
         connection to the job's port (values), one WebSocket per connection."""
         url = await self._url(ref, "portForwardUrl")
         servers: list[asyncio.Server] = []
+        ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         try:
             for local, remote in ports.items():
                 target = f"{url}?port={remote}"
@@ -162,20 +185,31 @@ class ExecResource(Resource):
                     writer: asyncio.StreamWriter,
                     target: str = target,
                 ) -> None:
-                    await self._carry(target, reader, writer)
+                    await self._carry(target, reader, writer, ended)
 
                 servers.append(await asyncio.start_server(handle, host, local))
-            yield Tunnel(servers)
+            yield Tunnel(servers, ended)
         finally:
             for server in servers:
                 server.close()
+            if ended.done() and not ended.cancelled():
+                ended.exception()  # retrieved: nobody served the tunnel to see it
+            ended.cancel()
 
     async def _carry(
-        self, url: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        url: str,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        ended: asyncio.Future[None],
     ) -> None:
         try:
             async with self._connect(url) as websocket:
                 await relay(websocket, reader, writer)
+        except (Unauthenticated, Forbidden, NotFound) as exc:
+            # No later connection would be let through either: the whole tunnel ends.
+            if not ended.done():
+                ended.set_exception(exc)
         except GliaError as exc:
             # The client of the local port sees its connection closed; say why once.
             import sys
@@ -205,10 +239,16 @@ async def relay(
             if isinstance(message, bytes):
                 writer.write(message)
                 await writer.drain()
-            elif json.loads(message).get("type") == "eof":
+                continue
+            frame = json.loads(message)
+            if frame.get("type") == "eof":
                 if writer.can_write_eof():
                     writer.write_eof()
                 return
+            if frame.get("type") == "error":
+                from sdk.errors import error_from_graphql
+
+                raise error_from_graphql(frame.get("errors") or [])
 
     sending = asyncio.ensure_future(up())
     try:

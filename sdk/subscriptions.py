@@ -30,6 +30,7 @@ from graphql import DocumentNode, parse
 
 from sdk.errors import (
     ConnectionFailed,
+    ConnectionLost,
     Forbidden,
     GliaError,
     Unauthenticated,
@@ -109,6 +110,10 @@ class Subscriptions:
                     headers={"Authorization": f"Bearer {token}"} if token else None,
                     connect_timeout=self._timeout,
                     ack_timeout=self._timeout,
+                    # No permessage-deflate: compressing every chunk of a followed log costs
+                    # both ends more CPU than it saves on a LAN (a follower reads 2-3x
+                    # faster without it: bench/log_throughput.py).
+                    connect_args={"compression": None},
                 )
                 self._client = Client(transport=transport, fetch_schema_from_transport=False)
                 self._session = await self._client.connect_async()
@@ -132,6 +137,11 @@ def _websocket_errors(url: str) -> Iterator[None]:
         raise (error_from_graphql(exc.errors) if exc.errors else GliaError(str(exc))) from exc
     except TransportServerError as exc:
         raise GliaError(f"server error from {url}: {exc}") from exc
+    except TransportClosed as exc:
+        error = _connection_error(url, exc)
+        if type(error) is ConnectionFailed:  # not an auth answer: the connection broke
+            error = ConnectionLost(f"lost the connection to the Glia server at {url}")
+        raise error from exc
     except (TransportConnectionFailed, OSError) as exc:
         raise _connection_error(url, exc) from exc
     except TimeoutError as exc:

@@ -70,7 +70,13 @@ class Runtime(abc.ABC):
 
     @abc.abstractmethod
     def logs(
-        self, job_id: str, *, since: datetime | None = None, follow: bool = False
+        self,
+        job_id: str,
+        *,
+        since: datetime | None = None,
+        offset: int | None = None,
+        tail: int | None = None,
+        follow: bool = False,
     ) -> AsyncIterator[LogBatch]: ...
 
     @abc.abstractmethod
@@ -102,6 +108,11 @@ class Runtime(abc.ABC):
 
     @abc.abstractmethod
     async def write_stdin(self, job_id: str, data: bytes) -> None: ...
+
+    @abc.abstractmethod
+    async def resize_terminal(self, job_id: str, rows: int, cols: int) -> None:
+        """Set the size of a ``tty`` workload's terminal (1 to 10,000 each; its processes get
+        SIGWINCH): NotFound, Conflict as `write_stdin`."""
 
     @abc.abstractmethod
     def telemetry(self, job_id: str | None = None) -> AsyncGenerator[TelemetryTick, None]: ...

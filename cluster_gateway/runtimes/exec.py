@@ -450,6 +450,29 @@ async def write_stdin(job_dir: Path, data: bytes) -> None:
         os.close(fd)
 
 
+async def resize_terminal(job_dir: Path, rows: int, cols: int) -> None:
+    """Set the size of the terminal of the ``glia run -t`` job of ``job_dir`` (its processes
+    get SIGWINCH): Conflict for a job without one, or not running."""
+    from cluster_gateway.runtimes.terminal import WINSIZE, WINSIZE_FIFO
+
+    check_command(["-"], rows, cols)
+    path = job_dir / WINSIZE_FIFO
+    try:
+        fd = await asyncio.to_thread(os.open, path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise Conflict(f"job {job_dir.name} has no terminal: run it with glia run -t") from None
+    except OSError as exc:  # ENXIO: nobody reads it, the job has ended
+        if exc.errno != errno.ENXIO:
+            raise
+        raise Conflict(f"job {job_dir.name} is not running") from None
+    try:
+        os.write(fd, WINSIZE.pack(rows, cols))  # one record: never split, never partial
+    except BlockingIOError:
+        pass  # 16,000 sizes wait unread: the supervisor takes the last, this one is moot
+    finally:
+        os.close(fd)
+
+
 # --- port-forward ----------------------------------------------------------------------------
 
 

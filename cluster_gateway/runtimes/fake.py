@@ -43,7 +43,7 @@ from cluster_gateway.watch import DEFAULT_HISTORY, WorkloadFeed
 from glia.clock import utcnow
 from glia.errors import BadInput, Conflict, NotFound, Unavailable
 from glia.jobs import JobReason
-from glia.monitoring import LogBatch, LogLine, LogStream
+from glia.monitoring import LogBatch, LogLine, LogStream, check_log_start
 from glia.telemetry import GpuSample, TelemetrySample, TelemetryTick
 
 SIGTERM_EXIT_CODE = 143  # 128 + SIGTERM: what a process that honours SIGTERM exits with
@@ -100,6 +100,7 @@ class FakeRuntime(Runtime):
         self._holdings: dict[str, gpus.Holding] = {}
         self.ports: dict[tuple[str, int], tuple[str, int]] = {}  # see connect
         self.stdin: dict[str, bytes] = {}  # see write_stdin
+        self.terminal_sizes: dict[str, list[tuple[int, int]]] = {}  # see resize_terminal
         self._isolation = isolation or JobIsolation(own_uid=True, sandbox=True)
         self._log_limit_bytes = log_limit_bytes
         self.auto_run = auto_run
@@ -188,8 +189,15 @@ class FakeRuntime(Runtime):
         return self._feed.watch(after=after)
 
     async def logs(
-        self, job_id: str, *, since: datetime | None = None, follow: bool = False
+        self,
+        job_id: str,
+        *,
+        since: datetime | None = None,
+        offset: int | None = None,
+        tail: int | None = None,
+        follow: bool = False,
     ) -> AsyncIterator[LogBatch]:
+        check_log_start(since, offset, tail)
         job = self._job(job_id)
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
@@ -198,11 +206,25 @@ class FakeRuntime(Runtime):
         if since is not None and job.lines and job.lines[0].time < since:
             position = job.dropped_lines  # the dropped lines were all before ``since``
             done_bytes = job.dropped_bytes
+        if tail is not None:
+            position = job.dropped_lines + max(len(job.lines) - tail, 0)
+            done_bytes = job.dropped_bytes + sum(
+                len(line.text.encode()) + 1 for line in job.lines[: position - job.dropped_lines]
+            )
+        elif offset is not None:
+            done_bytes = min(offset, job.dropped_bytes)
+            position = job.dropped_lines if offset >= job.dropped_bytes else 0
+            for line in job.lines:
+                size = len(line.text.encode()) + 1
+                if done_bytes + size > offset:
+                    break
+                position += 1
+                done_bytes += size
         while True:
             changed = job.changed
             ended = job.state.phase == WorkloadPhase.EXITED
             if self._jobs.get(job_id) is not job:
-                yield LogBatch.of([_system(utcnow(), logfile.REMOVED_LINE)])
+                yield LogBatch.of([_system(utcnow(), logfile.REMOVED_LINE)], end=done_bytes)
                 return
             batch: list[LogLine] = []
             size = 0
@@ -221,7 +243,7 @@ class FakeRuntime(Runtime):
                     batch.append(line)
                     size += text
             if batch:
-                yield LogBatch.of(batch)
+                yield LogBatch.of(batch, end=done_bytes)
                 continue  # batches are bounded: there may be more already
             if not follow or ended or not self._open:
                 return
@@ -406,6 +428,15 @@ class FakeRuntime(Runtime):
         if not self._job(job_id).spec.tty:
             raise Conflict(f"job {job_id} has no terminal")
         self.stdin[job_id] = self.stdin.get(job_id, b"") + data
+
+    async def resize_terminal(self, job_id: str, rows: int, cols: int) -> None:
+        """A ``tty`` workload's sizes land in ``terminal_sizes[job_id]``, in order."""
+        self._running(job_id)
+        if not self._job(job_id).spec.tty:
+            raise Conflict(f"job {job_id} has no terminal")
+        if not (0 < rows <= 10_000 and 0 < cols <= 10_000):
+            raise BadInput("rows and cols are 1 to 10000")
+        self.terminal_sizes.setdefault(job_id, []).append((rows, cols))
 
     def _running(self, job_id: str) -> None:
         if self._job(job_id).state.phase != WorkloadPhase.RUNNING:

@@ -79,7 +79,7 @@ from cluster_gateway.watch import DEFAULT_HISTORY, WorkloadFeed
 from glia.clock import utcnow
 from glia.clusters import Resources
 from glia.errors import BadInput, Conflict, GliaError, NotFound
-from glia.monitoring import LogBatch, LogStream, time_us
+from glia.monitoring import LogBatch, LogStream, check_log_start, time_us
 from glia.storage import parse_storage_uri
 from glia.telemetry import TelemetryTick
 from glia.volumes import VolumeKind
@@ -169,6 +169,7 @@ class _Follower:
             times=tuple(itertools.chain.from_iterable(part.times for part in parts)),
             streams=tuple(itertools.chain.from_iterable(part.streams for part in parts)),
             texts=tuple(itertools.chain.from_iterable(part.texts for part in parts)),
+            ends=tuple(itertools.chain.from_iterable(part.ends for part in parts)),
         )
 
 
@@ -564,17 +565,26 @@ class LocalRuntime(Runtime):
         return self._feed.watch(after=after)
 
     async def logs(
-        self, job_id: str, *, since: datetime | None = None, follow: bool = False
+        self,
+        job_id: str,
+        *,
+        since: datetime | None = None,
+        offset: int | None = None,
+        tail: int | None = None,
+        follow: bool = False,
     ) -> AsyncIterator[LogBatch]:
         """A reader of its own until it has caught up; then, following, a follower of the
         job's `_Tail` when that is where it stands (see `_join_tail`)."""
+        check_log_start(since, offset, tail)
         job_dir = await self._existing_dir(job_id)
         since_us = None
         if since is not None:
             if since.tzinfo is None:
                 since = since.replace(tzinfo=UTC)
             since_us = time_us(since)
-        reader = logfile.LogReader(str(job_dir), since_us=since_us)
+        if tail is not None:
+            offset = await asyncio.to_thread(logfile.tail_offset, str(job_dir), tail)
+        reader = logfile.LogReader(str(job_dir), since_us=since_us, offset=offset)
         woken = asyncio.Event()
         self._followers.setdefault(job_id, set()).add(woken)
         follower: _Follower | None = None
@@ -1203,6 +1213,9 @@ class LocalRuntime(Runtime):
     async def write_stdin(self, job_id: str, data: bytes) -> None:
         await job_exec.write_stdin(await self._existing_dir(job_id), data)
 
+    async def resize_terminal(self, job_id: str, rows: int, cols: int) -> None:
+        await job_exec.resize_terminal(await self._existing_dir(job_id), rows, cols)
+
     # --- telemetry (telemetry.py) ---------------------------------------------------------------
 
     async def telemetry(self, job_id: str | None = None) -> AsyncGenerator[TelemetryTick, None]:
@@ -1270,12 +1283,21 @@ def _read_log_batch(reader: logfile.LogReader) -> LogBatch | None:
     runs = reader.read(max_lines=BATCH_LINES, max_bytes=BATCH_BYTES)
     if not runs:
         return None
+    # Each run's end, back from where the reader stands: its bytes are the run's (a SYSTEM
+    # run's are not in the output), and any records skipped for ``since`` came before them.
+    ends = []
+    end = reader.position
+    for _, stream, text in reversed(runs):
+        ends.append(end)
+        if stream != logfile.SYSTEM:
+            end -= len(text)
     # A newline is never part of a multi-byte character: decoding a run whole decodes each
     # of its lines as it would alone.
     return LogBatch(
         times=tuple(at for at, _, _ in runs),
         streams=tuple(_STREAMS.get(stream, LogStream.STDOUT) for _, stream, _ in runs),
         texts=tuple(text.decode(errors="replace") for _, _, text in runs),
+        ends=tuple(reversed(ends)),
     )
 
 

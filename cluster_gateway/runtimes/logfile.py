@@ -38,6 +38,7 @@ from __future__ import annotations
 import os
 import struct
 import time
+from collections.abc import Iterator
 
 MAX_LINE = 64 * 1024
 STDOUT = 0
@@ -208,13 +209,23 @@ class LogReader:
     ``position`` is the offset of the next byte it will return: two readers at one position
     (neither ``filtering``) return the same from there on. A reader is plain data: a copy
     (``copy.copy``) reads on from where the original was, independently.
+
+    It starts at the first byte, at the first record at or after ``since_us``, or at
+    ``offset`` (a position an earlier reader reached: one of its runs' ends); an offset
+    whose bytes were dropped starts at the oldest kept, after the marker line, and one past
+    the end waits at the end.
     """
 
-    def __init__(self, job_dir: str, *, since_us: int | None = None) -> None:
+    def __init__(
+        self, job_dir: str, *, since_us: int | None = None, offset: int | None = None
+    ) -> None:
+        if since_us is not None and offset is not None:
+            raise ValueError("a reader starts at a time or at an offset, not both")
         self._dir = job_dir
         self._since_us = since_us
+        self._offset = offset
         self._last_us = -1  # the time of the last record read or skipped
-        self._positioned = since_us is None
+        self._positioned = since_us is None and offset is None
         self._segment = 0
         self._record = 0  # the next record of the segment to read
         self._done = 0  # bytes of that record already returned
@@ -250,7 +261,8 @@ class LogReader:
             if batch.full:
                 break
             if not self._positioned:
-                if not self._position_since():
+                found = self._position_at() if self._offset is not None else self._position_since()
+                if not found:
                     break
                 continue
             step = self._step(batch)
@@ -290,6 +302,23 @@ class LogReader:
         self._pending = (time_us, SYSTEM, line)
         self._ending = ending
 
+    def _indexes(
+        self, segments: list[int]
+    ) -> Iterator[tuple[int, int, int, tuple[int, int, int, int]]]:
+        """Each of ``segments`` that has records: its number, its open index (closed when
+        the loop moves on or stops), its record count and its last record."""
+        for segment in segments:
+            try:
+                index = os.open(self._path(index_name(segment)), os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue  # dropped meanwhile
+            try:
+                count = os.fstat(index).st_size // RECORD.size
+                if count:
+                    yield segment, index, count, _records(index, count - 1, 1)[0]
+            finally:
+                os.close(index)
+
     def _position_since(self) -> bool:
         """Find the first record at or after ``since``; False when there is no output yet."""
         segments = self._segments()
@@ -298,23 +327,12 @@ class LogReader:
         since = self._since_us or 0
         chosen: tuple[int, int, int] | None = None  # segment, record, offset
         last_end = 0
-        for segment in segments:
-            try:
-                index = os.open(self._path(index_name(segment)), os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                continue  # dropped meanwhile
-            try:
-                count = os.fstat(index).st_size // RECORD.size
-                if not count:
-                    continue
-                offset, time_us, length, _ = _records(index, count - 1, 1)[0]
-                last_end = offset + length
-                if time_us >= since:
-                    record = _bisect(index, count, since)
-                    chosen = (segment, record, _records(index, record, 1)[0][0])
-                    break
-            finally:
-                os.close(index)
+        for segment, index, count, (offset, time_us, length, _) in self._indexes(segments):
+            last_end = offset + length
+            if time_us >= since:
+                record = _bisect(index, count, since)
+                chosen = (segment, record, _records(index, record, 1)[0][0])
+                break
         if chosen is None:  # all of it is older: wait at the end for what comes
             chosen = (segments[-1], _count(self._path(index_name(segments[-1]))), last_end)
         first = self._first_record(segments[0])
@@ -322,6 +340,34 @@ class LogReader:
             # Lines at or after ``since`` may have been dropped.
             self._say(first[1], dropped_line(first[0]))
         self._move_to(*chosen)
+        self._found = True
+        self._positioned = True
+        return True
+
+    def _position_at(self) -> bool:
+        """Find the record holding ``offset``; False when there is no output yet."""
+        offset = self._offset or 0
+        segments = self._segments()
+        if not segments:
+            return False
+        last: tuple[int, int, int] | None = None  # segment, records, end of the output
+        for segment, index, count, (end_offset, _, end_length, _) in self._indexes(segments):
+            last = (segment, count, end_offset + end_length)
+            if offset >= end_offset + end_length:
+                continue
+            record = _bisect_offset(index, count, offset)
+            start, time_us, _, _ = _records(index, record, 1)[0]
+            if offset < start:  # its bytes were dropped: on from the oldest kept
+                self._say(time_us, dropped_line(start - offset))
+                self._move_to(segment, record, start)
+            else:
+                self._move_to(segment, record, offset)
+                self._done = offset - start
+            break
+        else:
+            if last is None:
+                return False
+            self._move_to(*last)  # all of it is before the offset: wait at the end
         self._found = True
         self._positioned = True
         return True
@@ -547,6 +593,72 @@ def _bisect(index: int, count: int, since_us: int) -> int:
         else:
             high = middle
     return low
+
+
+def _bisect_offset(index: int, count: int, offset: int) -> int:
+    """The last of the ``count`` records starting at or before ``offset`` (0 if none does)."""
+    low, high = 0, count
+    while low < high:
+        middle = (low + high) // 2
+        (start, _, _, _) = _records(index, middle, 1)[0]
+        if start <= offset:
+            low = middle + 1
+        else:
+            high = middle
+    return max(low - 1, 0)
+
+
+# Bytes read at once when looking for the last lines from the end.
+_TAIL_BLOCK = 64 * 1024
+
+
+def tail_offset(job_dir: str, lines: int) -> int:
+    """The offset where the output's last ``lines`` lines begin: the oldest kept byte when
+    it holds fewer, the end when ``lines`` is 0 (and 0 when there is no output yet).
+
+    It reads backwards from the end, a block at a time, only as far as those lines go.
+    """
+    newlines = 0
+    oldest = 0
+    end: int | None = None
+    for segment in reversed(segments(job_dir) or []):
+        try:
+            index = os.open(os.path.join(job_dir, index_name(segment)), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue
+        try:
+            count = os.fstat(index).st_size // RECORD.size
+            if not count:
+                continue
+            base = _records(index, 0, 1)[0][0]
+            last_offset, _, last_length, _ = _records(index, count - 1, 1)[0]
+        finally:
+            os.close(index)
+        oldest = base
+        try:
+            log = os.open(os.path.join(job_dir, log_name(segment)), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue
+        try:
+            position = min(last_offset + last_length - base, os.fstat(log).st_size)
+            if end is None:
+                end = base + position
+                if lines == 0:
+                    return end
+            while position > 0:
+                size = min(_TAIL_BLOCK, position)
+                block = os.pread(log, size, position - size)
+                at = len(block)
+                while (at := block.rfind(b"\n", 0, at)) >= 0:
+                    newlines += 1
+                    # The output's last byte ends its last line: the (lines + 1)-th newline
+                    # from the end is just before the first line wanted.
+                    if newlines == lines + 1:
+                        return base + position - size + at + 1
+                position -= size
+        finally:
+            os.close(log)
+    return oldest
 
 
 def log_size(job_dir: str) -> int:

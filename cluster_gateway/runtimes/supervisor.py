@@ -639,6 +639,10 @@ class Supervisor:
                     if fd == terminal.fifo:
                         terminal.on_input(poller)
                         continue
+                    if fd == terminal.winsize:
+                        if terminal.on_resize():
+                            self.signal_running(signal.SIGWINCH)
+                        continue
                     if fd == terminal.master and mask & select.EPOLLOUT:
                         terminal.flush(poller)
                         if not mask & (select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR):
@@ -735,6 +739,22 @@ class Supervisor:
                 os.killpg(self.pid, sig)
             except OSError:
                 pass
+
+    def signal_running(self, sig: int) -> None:
+        """Send ``sig`` to the running job's processes (SIGWINCH: its terminal has a new
+        size); unlike `kill_group`, bwrap never gets it and nothing is retried."""
+        if self.pid <= 0 or self.status is not None:
+            return
+        if self.sandbox_pid is not None:
+            if not (self.bwrap_alive() and self.sandbox_forked()):
+                return
+            target = -self.sandbox_pid
+        else:
+            target = -self.pid
+        try:
+            os.kill(target, sig)
+        except OSError:  # ESRCH: gone
+            pass
 
     def sandbox_started(self) -> bool:
         """Whether bwrap executed the command (its status has an exit code only then)."""

@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -98,26 +98,32 @@ class JobSampler:
         # CPU seconds each process (pid, create time) had used at the previous sample.
         self._cpu: dict[tuple[int, float], float] = {}
 
-    def sample(self) -> tuple[float, int] | None:
+    def sample(self, children: Callable[[], Mapping[int, list[int]]]) -> tuple[float, int] | None:
         """CPU percent since the previous call (the first call: since the job started) and
-        memory bytes; None when the job has no process left to measure."""
+        memory bytes; None when the job has no process left to measure. ``children`` gives
+        the host's processes by parent pid, read once per tick for all the jobs that need
+        their process tree (those whose cgroup does not count both)."""
         now = time.monotonic()
-        procs = self._processes()
-        if self._root_pid is not None and not procs:
+        root = self._root
+        if self._root_pid is not None and not self._running(root):
             return None  # its first process ended: the job did (or started again, anew)
         cgroup_usec = cgroup_cpu_usec(self._cgroup) if self._cgroup else None
         cgroup_memory = cgroup_memory_bytes(self._cgroup) if self._cgroup else None
-        if not procs and cgroup_memory is None:
-            return None
+        procs: list[psutil.Process] = []
+        if cgroup_usec is None or cgroup_memory is None:
+            procs = self._processes(children())
+            if not procs and cgroup_memory is None:
+                return None
         cpu_s, memory = self._tree_usage(procs)
         elapsed = None if self._last_at is None else now - self._last_at
         if cgroup_usec is not None and self._last_cgroup_usec is not None and elapsed:
             cpu_percent = (cgroup_usec - self._last_cgroup_usec) / 1e4 / elapsed
         elif elapsed:
             cpu_percent = cpu_s / elapsed * 100
-        else:  # the first sample: what it used since it started
+        else:  # the first sample: what it used since it started (its cgroup is its own)
             age = self._age()
-            cpu_percent = cpu_s / age * 100 if age else 0.0
+            used_s = cgroup_usec / 1e6 if cgroup_usec is not None else cpu_s
+            cpu_percent = used_s / age * 100 if age else 0.0
         self._last_at = now
         self._last_cgroup_usec = cgroup_usec
         return max(cpu_percent, 0.0), cgroup_memory if cgroup_memory is not None else memory
@@ -129,16 +135,26 @@ class JobSampler:
             return max(time.time() - self._root.create_time(), 1e-3)
         return None
 
-    def _processes(self) -> list[psutil.Process]:
+    @staticmethod
+    def _running(root: psutil.Process | None) -> bool:
+        try:
+            return root is not None and root.is_running()
+        except psutil.Error:
+            return False
+
+    def _processes(self, children: Mapping[int, list[int]]) -> list[psutil.Process]:
+        """The job's first process and every process under it, by ``children``."""
         root = self._root
         if root is None:
             return []
-        try:
-            if not root.is_running():
-                return []
-            return [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return []
+        found = [root]
+        pending = list(children.get(root.pid, ()))
+        while pending:
+            pid = pending.pop()
+            with contextlib.suppress(psutil.Error):
+                found.append(psutil.Process(pid))
+            pending.extend(children.get(pid, ()))
+        return found
 
     def _tree_usage(self, procs: Sequence[psutil.Process]) -> tuple[float, int]:
         """CPU seconds used since the previous call (a process new since then counts all of
@@ -160,6 +176,16 @@ class JobSampler:
             memory += rss
         self._cpu = seen
         return max(used, 0.0), memory
+
+
+def process_children() -> dict[int, list[int]]:
+    """The host's processes by parent pid, from one pass over the process table."""
+    children: dict[int, list[int]] = {}
+    for proc in psutil.process_iter(["ppid"]):
+        ppid = proc.info["ppid"]
+        if ppid is not None:
+            children.setdefault(ppid, []).append(proc.pid)
+    return children
 
 
 # --- GPUs ----------------------------------------------------------------------------------------
@@ -270,16 +296,28 @@ class Sampler:
     _jobs: dict[str, tuple[Watched, JobSampler]] = field(default_factory=dict)
 
     def sample(self, jobs: Sequence[Watched], at: datetime) -> Tick:
-        """One sample per job that still has something to measure. Blocking."""
+        """One sample per job that still has something to measure. Blocking.
+
+        The host's process table is read at most once per tick, and only when a job needs
+        its process tree: reading it per job (what ``Process.children`` does) costs a scan
+        of ``/proc`` per running job every second."""
         keep: dict[str, tuple[Watched, JobSampler]] = {}
         samples = []
+        table: dict[int, list[int]] | None = None
+
+        def children() -> Mapping[int, list[int]]:
+            nonlocal table
+            if table is None:
+                table = process_children()
+            return table
+
         for job in jobs:
             known = self._jobs.get(job.job_id)
             if known is None or known[0] != job:
                 known = (job, JobSampler(job.root_pid, job.cgroup))
             keep[job.job_id] = known
             try:
-                measured = known[1].sample()
+                measured = known[1].sample(children)
                 gpus = self.gpus.sample(job.gpus)
             except Exception:
                 logger.exception("cannot sample job %s", job.job_id)

@@ -17,7 +17,7 @@ from control_plane.store.database import Database
 from glia.auth import User
 from glia.errors import BadInput, Conflict, Forbidden, NotFound
 from glia.jobs import Job, JobStatus
-from glia.monitoring import LogBatch
+from glia.monitoring import LogBatch, check_log_start
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,14 @@ class MonitoringService:
         id_or_name: str,
         *,
         since: datetime | None = None,
+        offset: int | None = None,
+        tail: int | None = None,
         follow: bool = False,
     ) -> AsyncGenerator[LogBatch, None]:
-        """The job's log in batches of lines; with ``follow``, live until the job ends."""
+        """The job's log in batches of lines, from the start, ``since`` a time, from an
+        ``offset`` an earlier reader reached, or its last ``tail`` lines; with ``follow``,
+        live until the job ends."""
+        check_log_start(since, offset, tail)
         if since is not None and since.utcoffset() is None:
             raise BadInput(
                 f"since {since.isoformat()} has no time zone: add one (Z for UTC)",
@@ -64,7 +69,9 @@ class MonitoringService:
             return  # it never ran: there is no output, and none is lost
         gateway = self._gateways.get(job.cluster_name)
         try:
-            async for batch in gateway.logs(job.id, since=since, follow=follow):
+            async for batch in gateway.logs(
+                job.id, since=since, offset=offset, tail=tail, follow=follow
+            ):
                 yield batch
         except NotFound:
             raise self._gone(job) from None

@@ -8,6 +8,7 @@ import strawberry
 from glia import monitoring as kernel
 from graph.executor import SharedEvent
 from graph.types.base import expose_enum, field_description, object_type
+from graph.types.scalars import BigInt
 
 LogStream = expose_enum(kernel.LogStream)
 
@@ -50,8 +51,12 @@ class LogChunk(SharedEvent):
     def text(self) -> str:
         return self.batch.text
 
+    @strawberry.field(description=field_description(kernel.LogText, "offset"))
+    def offset(self) -> BigInt:
+        return BigInt(self.batch.ends[-1])
+
     def share_key(self) -> Hashable:
         # What its fields read, and nothing of the caller: the followers of one tail get
         # the same batch (its strings the same objects, so hashing and comparing are cheap).
         batch = self.batch
-        return (batch.times, batch.streams, batch.texts)
+        return (batch.times, batch.streams, batch.texts, batch.ends)

@@ -14,6 +14,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
 from control_plane.platform import Platform
+from control_plane.services.auth import Identity
 from glia.auth import User
 from glia.errors import GliaError, Unauthenticated
 
@@ -21,10 +22,15 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 async def authenticated_user(request: HTTPConnection, platform: Platform) -> User:
+    return (await authenticated_identity(request, platform)).user
+
+
+async def authenticated_identity(request: HTTPConnection, platform: Platform) -> Identity:
+    """The caller and their token (what a long connection watches for revocation)."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("log in first: send Authorization: Bearer <token>")
-    return (await platform.auth.identify(token.strip())).user
+    return await platform.auth.identify(token.strip())
 
 
 def error_response(

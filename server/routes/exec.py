@@ -1,24 +1,21 @@
-"""WebSocket routes into a running job: exec, attach and port-forward (docs/api.md, frames).
+"""WebSocket routes into a running job: exec, attach and port-forward.
 
-- ``/api/jobs/{id}/exec?command=A&command=B[&tty=1&rows=R&cols=C]``: a command inside the
-  job. Client to server: binary frames are stdin; text frames ``{"type": "resize", "rows",
-  "cols"}`` and ``{"type": "eof"}``. Server to client: binary frames, the first byte the
-  stream (1 stdout, 2 stderr; a PTY's output is all 1), the rest its bytes; then a text
-  frame ``{"type": "exit", "code": N}`` and a close.
-- ``/api/jobs/{id}/attach``: the job's output from now on, as exec's binary frames (a line
-  at a time), then ``{"type": "exit"}`` when the job ends; binary frames from the client go
-  to the job's terminal (a ``glia run -t`` job; CONFLICT for another).
-- ``/api/jobs/{id}/port-forward?port=N``: one TCP connection to the job's port N per
-  WebSocket. Binary frames are the connection's bytes each way; ``{"type": "eof"}`` says one
-  side has no more to send (a half-close); a close ends the connection.
+The frames, close codes and behaviour (terminal size, Ctrl-C, revocation) are documented in
+one place, docs/api.md "Exec, attach and port-forward"; this module and ``sdk/exec.py`` are
+its two ends.
+
+- ``/api/jobs/{id}/exec?command=A&command=B[&tty=1&rows=R&cols=C]``: a command in the job;
+- ``/api/jobs/{id}/attach``: the job's output from now on, and input for a ``glia run -t`` job;
+- ``/api/jobs/{id}/port-forward?port=N``: one TCP connection to the job's port N per WebSocket.
 
 Every route needs a bearer token and write on the job (the stranger's answer is NOT_FOUND,
 as for a job that does not exist) and a running job; a failure before the WebSocket is
-accepted is answered as HTTP in the API's error shape with its status (the denial response
-of the ASGI WebSocket spec), one after it as a text frame ``{"type": "error", "errors":
-[...]}`` and close code 4000 + that status. Nothing is buffered beyond one frame per
-direction and the gateway's bounded queues: a slow client slows its own command or
-connection, never another. Closing the WebSocket kills what the exec started.
+accepted is answered as HTTP in the API's error shape (the denial response of the ASGI
+WebSocket spec), one after it as an error frame and close code 4000 + its status. An open
+session ends when its token is revoked or expires, or its caller loses write on the job
+(`_access_lost`). Nothing is buffered beyond one frame per direction and the gateway's bounded
+queues: a slow client slows its own command or connection, never another. Closing the
+WebSocket kills what the exec started.
 """
 
 from __future__ import annotations
@@ -36,27 +33,56 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from cluster_gateway.exec import ExecSession
 from cluster_gateway.gateway import Gateway
 from control_plane.platform import Platform
-from glia.errors import BadInput, GliaError
+from control_plane.services.auth import Identity
+from glia.clock import utcnow
+from glia.errors import BadInput, Forbidden, GliaError, Unauthenticated
 from glia.jobs import Job
 from glia.monitoring import LogStream
-from server.routes.base import authenticated_user, error_response
+from server.routes.base import authenticated_identity, error_response
 
 logger = logging.getLogger(__name__)
 
 # One read of a tunnelled connection: big reads keep the per-frame cost of a fast stream low.
-TUNNEL_READ_BYTES = 1024 * 1024
+TUNNEL_READ_BYTES = 256 * 1024
 # The largest frame a client may send (a stdin chunk, a tunnel's write).
 MAX_FRAME_BYTES = 1024 * 1024
+# How often an open session checks that its caller still may write the job (a revoked or
+# expired token ends it at once).
+ACCESS_CHECK_S = 1.0
 
 
-async def _open(websocket: WebSocket, platform: Platform) -> tuple[Job, Gateway] | None:
+async def _open(websocket: WebSocket, platform: Platform) -> tuple[Identity, Job, Gateway] | None:
     """Authenticate and authorize, or answer the error; None when answered."""
     try:
-        user = await authenticated_user(websocket, platform)
-        return await platform.monitoring.running_job(user, websocket.path_params["job_id"])
+        identity = await authenticated_identity(websocket, platform)
+        job_id = websocket.path_params["job_id"]
+        job, gateway = await platform.monitoring.running_job(identity.user, job_id)
+        return identity, job, gateway
     except GliaError as error:
         await websocket.send_denial_response(error_response(error))
         return None
+
+
+async def _access_lost(
+    websocket: WebSocket, platform: Platform, identity: Identity, job: Job
+) -> None:
+    """Wait while the caller may still use the session; raise when they may not: their token
+    is revoked (logout, an admin, their user deleted or disabled; in any process: at once) or
+    expires (Unauthenticated), or they lost write on the job (Forbidden); the last two are
+    checked every `ACCESS_CHECK_S` (the ACL index is in memory, so a check is cheap)."""
+    with platform.auth.revocation(identity.token_id) as revoked:
+        # Revoked between the first check and now: the revocation evicted the cached identity.
+        await authenticated_identity(websocket, platform)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ACCESS_CHECK_S):
+                    await revoked.wait()
+            if revoked.is_set():
+                raise Unauthenticated("the token of this session was revoked: log in again")
+            if identity.expires_at <= utcnow():
+                raise Unauthenticated("the token of this session has expired: log in again")
+            if not await platform.jobs.may_write(identity.user, job):
+                raise Forbidden(f"you may no longer write job {job.id}: the session ends")
 
 
 async def _fail(websocket: WebSocket, error: GliaError) -> None:
@@ -95,7 +121,7 @@ def routes(platform: Callable[[], Platform]) -> list[WebSocketRoute]:
         opened = await _open(websocket, current)
         if opened is None:
             return
-        job, gateway = opened
+        identity, job, gateway = opened
         try:
             command = websocket.query_params.getlist("command")
             tty = websocket.query_params.get("tty") in ("1", "true")
@@ -106,7 +132,9 @@ def routes(platform: Callable[[], Platform]) -> list[WebSocketRoute]:
             return
         await websocket.accept()
         try:
-            await _run_exec(websocket, session)
+            await _until_first(
+                _run_exec(websocket, session), _access_lost(websocket, current, identity, job)
+            )
         except GliaError as error:
             await _fail(websocket, error)
         except WebSocketDisconnect:
@@ -119,11 +147,13 @@ def routes(platform: Callable[[], Platform]) -> list[WebSocketRoute]:
         opened = await _open(websocket, current)
         if opened is None:
             return
-        job, gateway = opened
+        identity, job, gateway = opened
         await websocket.accept()
         try:
             await _until_first(
-                _send_output(websocket, gateway, job), _feed_input(websocket, gateway, job)
+                _send_output(websocket, gateway, job),
+                _feed_input(websocket, gateway, job),
+                _access_lost(websocket, current, identity, job),
             )
         except GliaError as error:
             await _fail(websocket, error)
@@ -135,7 +165,7 @@ def routes(platform: Callable[[], Platform]) -> list[WebSocketRoute]:
         opened = await _open(websocket, current)
         if opened is None:
             return
-        job, gateway = opened
+        identity, job, gateway = opened
         try:
             port = _int(websocket, "port")
             if port is None:
@@ -146,7 +176,11 @@ def routes(platform: Callable[[], Platform]) -> list[WebSocketRoute]:
             return
         await websocket.accept()
         try:
-            await _relay(websocket, reader, writer)
+            await _until_first(
+                _relay(websocket, reader, writer), _access_lost(websocket, current, identity, job)
+            )
+        except GliaError as error:
+            await _fail(websocket, error)
         except WebSocketDisconnect:
             pass
         finally:

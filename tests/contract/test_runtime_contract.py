@@ -376,6 +376,46 @@ async def test_log_batches_are_bounded(harness: Harness) -> None:
     assert lines == ["y" * 1000] * 200 + ["z"] * 2500
 
 
+async def test_logs_resume_at_a_batchs_end_and_start_at_the_last_lines(harness: Harness) -> None:
+    runtime = harness.runtime
+    program = Program((Out("é-ok ✓"), Out("x" * 500, times=300), Out("last", LogStream.STDERR)))
+    await runtime.start(harness.spec("job-1", program))
+    await ended(runtime, "job-1")
+    expected = program.output()
+    async with asyncio.timeout(WITHIN):
+        batches = [batch async for batch in runtime.logs("job-1")]
+    ends = [end for batch in batches for end in batch.ends]
+    assert ends == sorted(ends) and ends[-1] == len(expected)
+    for end in {ends[0], ends[len(ends) // 2], ends[-2], ends[-1]}:
+        async with asyncio.timeout(WITHIN):
+            rest = [batch async for batch in runtime.logs("job-1", offset=end)]
+        assert "".join(batch.text for batch in rest).encode() == expected[end:], end
+        if rest:
+            assert rest[-1].end == len(expected)
+    async with asyncio.timeout(WITHIN):
+        tail = [line async for b in runtime.logs("job-1", tail=3) for line in b.lines()]
+        none = [b async for b in runtime.logs("job-1", tail=0)]
+        everything = [line async for b in runtime.logs("job-1", tail=10**6) for line in b.lines()]
+    assert [line.text for line in tail] == ["x" * 500, "x" * 500, "last"]
+    assert none == []
+    assert len(everything) == 302
+    for bad in ({"offset": -1}, {"tail": -1}, {"offset": 1, "tail": 1}):
+        with pytest.raises(BadInput):
+            await anext(runtime.logs("job-1", **bad))  # type: ignore[arg-type]
+
+
+async def test_a_follower_resumed_at_an_offset_gets_the_rest_live(harness: Harness) -> None:
+    runtime = harness.runtime
+    program = Program((Out("one"), Pause(1.0), Out("two"), Pause(1.0), Out("three")))
+    await runtime.start(harness.spec("job-1", program))
+    async with asyncio.timeout(WITHIN):
+        first = await anext(runtime.logs("job-1", follow=True))
+        assert first.text == "one\n"
+        resumed = runtime.logs("job-1", follow=True, offset=first.end)
+        rest = [line.text async for batch in resumed for line in batch.lines()]
+    assert rest == ["two", "three"]
+
+
 LOG_LIMIT = 256 * 1024
 
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 import pty
 import select
+import socket
 import subprocess
 import time
 
@@ -63,12 +64,67 @@ def test_exec_with_a_terminal_echoes_and_says_its_size(server: Server, cli: Cli)
         os.write(fd, b"stty size; echo x$((40+2))\r")
         expect(b"33 101")
         expect(b"x42")
+        # The local terminal changes size: the CLI gets SIGWINCH and tells the job's PTY.
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 47, 132, 0, 0))
+        time.sleep(0.5)
+        os.write(fd, b"stty size\r")
+        expect(b"47 132")
         os.write(fd, b"exit 5\r")
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 5
     finally:
         os.close(fd)
     cli.ok("kill", "term")
+
+
+@pytest.mark.parametrize(
+    ("command", "code", "said"),
+    [
+        (["sleep", "100"], 130, b""),  # killed by SIGINT: 128 + 2
+        (
+            ["python3", "-c", "import time\ntry:\n    print('looping', flush=True)\n"
+             "    while True: time.sleep(0.1)\nexcept KeyboardInterrupt:\n"
+             "    print('interrupted', flush=True); raise SystemExit(42)"],
+            42,
+            b"interrupted",
+        ),
+    ],
+)  # fmt: skip
+def test_ctrl_c_in_a_terminal_interrupts_the_command_not_the_cli(
+    server: Server, cli: Cli, command: list[str], code: int, said: bytes
+) -> None:
+    cli.ok("run", "--detach", "--name", "intr", "--", "sleep", "120")
+    cli.wait_status("intr", "running")
+    env = {**server.env, "GLIA_CONFIG": str(cli.config)}
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(GLIA, [GLIA, "exec", "-t", "intr", "--", *command], env)
+    seen = b""
+    try:
+        if said:
+            seen = _expect(fd, b"looping")
+        else:
+            time.sleep(3)  # the command started (nothing to wait on: sleep says nothing)
+        os.write(fd, b"\x03")  # Ctrl-C, passed through the CLI's raw terminal
+        seen += _expect(fd, said, within=20)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == code, seen
+    finally:
+        os.close(fd)
+    cli.ok("kill", "intr")
+
+
+def _expect(fd: int, text: bytes, within: float = 30) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + within
+    while text not in seen:
+        assert time.monotonic() < deadline, seen
+        if select.select([fd], [], [], 0.5)[0]:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:  # EIO: the CLI ended and closed the terminal
+                break
+    return seen
 
 
 def test_port_forward_carries_20_concurrent_connections(server: Server, cli: Cli) -> None:
@@ -188,3 +244,129 @@ def test_run_with_port_forward(server: Server, cli: Cli) -> None:
         cli.ok("kill", "served")
         run.wait(30)
     assert run.stderr is not None and f"127.0.0.1:{local} -> " in run.stderr.read()
+
+
+# A job that ticks on stdout (for attach) and serves HTTP on a port (for port-forward).
+TICK_AND_SERVE = (
+    "import http.server, sys, threading, time\n"
+    "http.server.SimpleHTTPRequestHandler.protocol_version = 'HTTP/1.1'\n"
+    "server = http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])),"
+    " http.server.SimpleHTTPRequestHandler)\n"
+    "threading.Thread(target=server.serve_forever, daemon=True).start()\n"
+    "for i in range(3000):\n"
+    "    print('tick', i, flush=True); time.sleep(0.2)\n"
+)
+
+
+def _sessions(cli: Cli, job: str, port: int, local: int) -> dict[str, subprocess.Popen[str]]:
+    """An exec, an attach and a port-forward of ``cli``'s user into ``job``, each open."""
+    env = {**cli.server.env, "GLIA_CONFIG": str(cli.config)}
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [GLIA, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    sessions = {
+        "exec": start("exec", job, "--", "sh", "-c", "echo started; exec sleep 100"),
+        "attach": start("attach", job),
+        "port-forward": start("port-forward", job, f"{local}:{port}"),
+    }
+    for name in ("exec", "attach"):
+        stdout = sessions[name].stdout
+        assert stdout is not None and stdout.readline(), name  # the session is open
+    stderr = sessions["port-forward"].stderr
+    assert stderr is not None and "Forwarding" in stderr.readline()
+    return sessions
+
+
+def _held_connection(local: int) -> socket.socket:
+    """A connection through the tunnel, answered once (so its WebSocket is open), then held."""
+    deadline = time.monotonic() + 30
+    while True:
+        conn = socket.create_connection(("127.0.0.1", local), timeout=10)
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        if conn.recv(100).startswith(b"HTTP/1."):
+            return conn
+        conn.close()
+        assert time.monotonic() < deadline, "the tunnel never answered"
+        time.sleep(0.2)
+
+
+def _all_end(sessions: dict[str, subprocess.Popen[str]], said: str, within: float = 10) -> None:
+    """Each session ends by itself within ``within`` seconds, exit 77, saying ``said``."""
+    deadline = time.monotonic() + within
+    for name, process in sessions.items():
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            for other in sessions.values():
+                other.kill()
+            raise AssertionError(f"{name} still open {within} s after the change") from None
+        _, err = process.communicate()
+        assert process.returncode == 77, (name, process.returncode, err)
+        assert said in err, (name, err)
+
+
+def test_a_revoked_token_ends_exec_attach_and_port_forward(server: Server, cli: Cli) -> None:
+    port, local = free_port(), free_port()
+    cli.ok("run", "--detach", "--name", "held", "--", "python3", "-c", TICK_AND_SERVE, str(port))
+    cli.wait_status("held", "running")
+    # A second login of the same user: its token alone is revoked.
+    second = Cli(server=server, config=server.root / "second.toml")
+    second.ok("login", server.url, "-u", "admin", "--password-stdin",
+              input=server.admin_password() + "\n")  # fmt: skip
+    sessions = _sessions(second, "held", port, local)
+    held = _held_connection(local)
+    try:
+        second.ok("logout")
+        _all_end(sessions, "revoked")
+        held.settimeout(10)
+        assert _drained(held)  # the tunnelled connection was closed too
+    finally:
+        held.close()
+        for process in sessions.values():
+            process.kill()
+    cli.ok("status", "held")  # the first login's token still works
+    cli.ok("kill", "held")
+
+
+def test_losing_write_or_the_user_ends_the_sessions(server: Server, cli: Cli) -> None:
+    port, local = free_port(), free_port()
+    cli.ok("run", "--detach", "--name", "shared", "--",
+           "python3", "-c", TICK_AND_SERVE, str(port))  # fmt: skip
+    job_id = cli.wait_status("shared", "running")["id"]
+    cli.ok("admin", "add-user", "bob", "--password-stdin", input="bob-password-123\n")
+    bob = Cli(server=server, config=server.root / "bob.toml")
+    bob.ok("login", server.url, "-u", "bob", "--password-stdin", input="bob-password-123\n")
+    cli.ok("share", job_id, "bob", "write")
+    sessions = _sessions(bob, job_id, port, local)
+    held = _held_connection(local)
+    try:
+        cli.ok("acl", "revoke", job_id, "bob")
+        _all_end(sessions, "no longer write")
+    finally:
+        held.close()
+        for process in sessions.values():
+            process.kill()
+    cli.ok("share", job_id, "bob", "write")
+    sessions = _sessions(bob, job_id, port, local)
+    held = _held_connection(local)
+    try:
+        cli.ok("admin", "rm-user", "-y", "bob")
+        _all_end(sessions, "revoked")
+    finally:
+        held.close()
+        for process in sessions.values():
+            process.kill()
+    cli.ok("kill", "shared")
+
+
+def _drained(conn: socket.socket) -> bool:
+    """Whether the peer closed ``conn`` (what it still sends is read and dropped)."""
+    try:
+        while conn.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+    return True

@@ -166,6 +166,59 @@ def test_logs_follow_streams_live(cli: Cli) -> None:
     assert data["status"].lower() == "succeeded"
 
 
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["restart", "kill-9"])
+def test_a_log_follow_survives_a_server_restart(server: Server, cli: Cli, stop: int) -> None:
+    """`glia logs -f` goes on across a restart of the control plane (a clean one, and a
+    kill -9) from where it stopped: every line once, in order."""
+    count = 300
+    script = f"for i in $(seq 1 {count}); do echo line $i; sleep 0.03; done"
+    job_id = cli.ok("run", "--detach", "--", "sh", "-c", script).strip()
+    cli.wait_status(job_id, "running")
+    out = tempfile.TemporaryFile()
+    follower = subprocess.Popen(
+        [GLIA, "logs", "-f", job_id],
+        env={**server.env, "GLIA_CONFIG": str(cli.config)},
+        stdout=out,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while out.tell() < 200 and time.monotonic() < deadline:  # it is following
+            time.sleep(0.05)
+        server.stop(stop)
+        time.sleep(1.0)  # the job goes on printing while the server is down
+        server.start()
+        _, stderr = follower.communicate(timeout=60)
+    finally:
+        follower.kill()
+    assert follower.returncode == 0, stderr
+    out.seek(0)
+    lines = out.read().decode().splitlines()
+    assert lines == [f"line {i}" for i in range(1, count + 1)]
+    assert cli.wait_status(job_id, "succeeded")["exitCode"] == 0
+
+
+def test_logs_tail_starts_at_the_last_lines(cli: Cli) -> None:
+    job_id = cli.ok("run", "--", "seq", "1", "5000").strip().splitlines()
+    job = cli.json("ps", "-a")[0]["id"]
+    assert job_id[-1] == "5000"
+    assert cli.ok("logs", "--tail", "3", job).splitlines() == ["4998", "4999", "5000"]
+    assert cli.ok("logs", "-n", "0", job) == ""
+    assert cli.ok("logs", "--tail", "2", "--timestamps", job).count("\n") == 2
+    assert cli.ok("logs", "--tail", "99999", job).splitlines() == [str(i) for i in range(1, 5001)]
+    bad = cli("logs", "--tail", "3", "--since", "1h", job)
+    assert bad.returncode == 2 and "give one" in bad.stderr
+    negative = cli("logs", "--tail", "-1", job)
+    assert negative.returncode == 2
+    # With -f it starts there and follows the rest.
+    script = "seq 1 50; sleep 5; echo after"
+    live = cli.ok("run", "--detach", "--", "sh", "-c", script).strip()
+    deadline = time.monotonic() + 30
+    while "50" not in cli.ok("logs", live).split() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert cli.ok("logs", "-f", "--tail", "2", live).splitlines() == ["49", "50", "after"]
+
+
 def test_ctrl_c_stops_cleanly_and_a_restart_keeps_the_install(server: Server, cli: Cli) -> None:
     config_before = cli.config.read_text()
     server.stop(signal.SIGINT)

@@ -14,7 +14,7 @@ import pytest
 
 from cluster_gateway.exec import ExecSession, ExecStream
 from cluster_gateway.runtimes.local import LocalRuntime
-from glia.errors import Conflict, NotFound
+from glia.errors import BadInput, Conflict, NotFound
 from tests.integration.test_local_runtime import JOB_UID, python, spec, start_running, stop_all
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="jobs under their own uid need root")
@@ -232,3 +232,37 @@ async def test_exec_has_no_privileges_and_the_jobs_env_reaches_only_the_command(
     assert status == {"CapEff": "0000000000000000", "CapBnd": "0000000000000000", "NoNewPrivs": "1"}
     # The command's own shell and its grep, run with the job's env, each complain; nothing else.
     assert err.count(b"preload.so") == 2, err
+
+
+async def test_a_terminal_jobs_size_changes_and_it_gets_sigwinch(runtime: LocalRuntime) -> None:
+    code = (
+        "import os, signal, sys, time\n"
+        "def say(*_):\n"
+        "    print('size', *os.get_terminal_size(0), flush=True)\n"
+        "signal.signal(signal.SIGWINCH, say)\n"
+        "say()\n"
+        "time.sleep(60)\n"
+    )
+    await start_running(
+        runtime, spec("job-winch", python(code), uid=JOB_UID, gid=JOB_UID, tty=True)
+    )
+    seen: list[str] = []
+
+    async def expect(line: str) -> None:
+        async with asyncio.timeout(10):
+            async for batch in runtime.logs("job-winch", follow=True):
+                seen.extend(item.text.rstrip("\r") for item in batch.lines())
+                if line in seen:
+                    return
+        raise AssertionError(seen)
+
+    await expect("size 0 0")  # columns, then lines: unset until a client says
+    await runtime.resize_terminal("job-winch", 40, 120)
+    await expect("size 120 40")
+    await runtime.resize_terminal("job-winch", 50, 132)
+    await expect("size 132 50")
+    with pytest.raises(BadInput):
+        await runtime.resize_terminal("job-winch", 0, 80)
+    await start_running(runtime, spec("job-no-tty", ["sleep", "60"], uid=JOB_UID, gid=JOB_UID))
+    with pytest.raises(Conflict):
+        await runtime.resize_terminal("job-no-tty", 40, 120)

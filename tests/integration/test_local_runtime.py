@@ -610,6 +610,68 @@ def test_a_log_reader_since_a_time_after_what_was_dropped(tmp_path: Path) -> Non
     assert early.read(max_lines=1, max_bytes=10**6)[0][1] == logfile.SYSTEM
 
 
+def test_a_log_reader_resumes_at_any_runs_end(tmp_path: Path) -> None:
+    """Every end a reader reports is a place to resume: reading on from each gives exactly
+    the rest, across records cut by the bounds and across segments."""
+    writer = logfile.LogWriter(str(tmp_path), limit=1024**2)
+    expected = b""
+    for second in range(40):
+        lines = [b"%02d-%d" % (second, n) + b"x" * (second * 37 % 500) for n in range(3)]
+        writer.write(second % 2, lines, 1000.0 + second)
+        expected += b"".join(line + b"\n" for line in lines)
+    writer.close()
+    reader = logfile.LogReader(str(tmp_path))
+    ends = []
+    while runs := reader.read(max_lines=2, max_bytes=700):
+        ends.append(reader.position)
+    assert ends[-1] == len(expected) and len(ends) > 30
+    for end in [0, *ends]:
+        resumed = logfile.LogReader(str(tmp_path), offset=end)
+        rest = b""
+        while runs := resumed.read(max_lines=1000, max_bytes=10**6):
+            rest += b"".join(text for _, _, text in runs)
+        assert rest == expected[end:], end
+    # Past the end it waits there for what comes.
+    assert logfile.LogReader(str(tmp_path), offset=10**9).read(max_lines=10, max_bytes=99) == []
+    with pytest.raises(ValueError):
+        logfile.LogReader(str(tmp_path), offset=1, since_us=1)
+
+
+def test_a_log_reader_resumed_where_output_was_dropped_says_so(tmp_path: Path) -> None:
+    writer = logfile.LogWriter(str(tmp_path), limit=64 * 1024)
+    for second in range(200):
+        writer.write(logfile.STDOUT, [b"%03d" % second + b"." * 996], 1000.0 + second)
+    writer.close()
+    first = logfile.segments(str(tmp_path))
+    assert first is not None
+    oldest = 0
+    with open(tmp_path / logfile.index_name(first[0]), "rb") as index:
+        oldest = logfile.RECORD.unpack(index.read(logfile.RECORD.size))[0]
+    resumed = logfile.LogReader(str(tmp_path), offset=5000)
+    runs = resumed.read(max_lines=2, max_bytes=10**6)
+    assert runs[0][1] == logfile.SYSTEM
+    assert runs[0][2] == logfile.dropped_line(oldest - 5000) + b"\n"
+    assert runs[1][2].startswith(b"%03d" % (oldest // 1000))
+
+
+def test_the_last_lines_of_a_log_are_found_from_its_end(tmp_path: Path) -> None:
+    assert logfile.tail_offset(str(tmp_path), 5) == 0  # no output yet
+    writer = logfile.LogWriter(str(tmp_path), limit=64 * 1024)
+    line = b"y" * 999
+    for second in range(300):  # segments of 16 KiB, the oldest dropped
+        writer.write(logfile.STDOUT, [line], 1000.0 + second)
+    writer.close()
+    end = 300 * 1000
+    assert logfile.tail_offset(str(tmp_path), 0) == end
+    assert logfile.tail_offset(str(tmp_path), 1) == end - 1000
+    assert logfile.tail_offset(str(tmp_path), 40) == end - 40 * 1000  # across segments
+    kept = logfile.segments(str(tmp_path))
+    assert kept is not None
+    with open(tmp_path / logfile.index_name(kept[0]), "rb") as index:
+        oldest = logfile.RECORD.unpack(index.read(logfile.RECORD.size))[0]
+    assert logfile.tail_offset(str(tmp_path), 10**6) == oldest  # fewer kept than asked
+
+
 async def test_a_log_truncated_while_it_is_read_says_so(runtime: LocalRuntime) -> None:
     code = "import time\nfor i in range(3000): print(i)\ntime.sleep(30)\n"
     await runtime.start(spec("cut", python(code)))

@@ -181,6 +181,7 @@ async def test_a_follower_behind_gets_what_waits_joined_within_a_batchs_bounds()
             times=tuple(range(start, start + count)),
             streams=(LogStream.STDOUT,) * count,
             texts=tuple(f"{n:0{size}d}\n" for n in range(start, start + count)),
+            ends=tuple((n + 1) * (size + 1) for n in range(start, start + count)),
         )
 
     follower = local._Follower(asyncio.Event())

@@ -18,6 +18,7 @@ from typer.testing import CliRunner, Result
 
 from cli.main import app
 from sdk import (
+    BadInput,
     CliConfig,
     ConnectionFailed,
     GliaClient,
@@ -25,6 +26,7 @@ from sdk import (
     LogStream,
     NotFound,
     Unauthenticated,
+    documents,
     load_config,
     save_config,
 )
@@ -313,3 +315,35 @@ async def test_log_text_keeps_each_streams_run_apart_and_matches_the_lines(
         (LogStream.STDOUT, "three\n"),
     ]
     assert "".join(text.text for text in texts) == "".join(f"{line.text}\n" for line in lines)
+
+
+async def test_job_logs_go_on_from_an_offset_and_refuse_a_bad_start(
+    server: ServedApi, alice: str
+) -> None:
+    async with GliaClient(server.url, alice) as client:
+        job = await client.jobs.submit(["seq", "1", "3000"])
+        statuses = [update.status async for update in client.jobs.watch_status(job.id)]
+        assert statuses[-1] is JobStatus.SUCCEEDED
+        texts = [text async for text in client.jobs.log_text(job.id, follow=False)]
+        assert "".join(text.text for text in texts) == "".join(f"{i}\n" for i in range(1, 3001))
+        assert texts[-1].offset == len("".join(f"{i}\n" for i in range(1, 3001)))
+        middle = texts[len(texts) // 2]
+        assert middle.offset is not None
+        variables = {"id": job.id, "follow": False, "offset": middle.offset}
+        rest = [
+            data["jobLogs"]["text"]
+            async for data in client.subscribe(documents.JOB_LOG_TEXT, variables)
+        ]
+        expected = "".join(f"{i}\n" for i in range(1, 3001)).encode()[middle.offset :]
+        assert "".join(rest).encode() == expected
+        tail = [line.text async for line in client.jobs.logs(job.id, follow=False, tail=2)]
+        assert tail == ["2999", "3000"]
+        start = {"id": job.id, "follow": False}
+        for bad, said in (
+            ({"offset": -1}, "negative"),
+            ({"tail": -5}, "negative"),
+            ({"offset": 3, "tail": 3}, "not both"),
+        ):
+            with pytest.raises(BadInput, match=said):
+                async for _ in client.subscribe(documents.JOB_LOG_TEXT, {**start, **bad}):
+                    pass

@@ -6,8 +6,12 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psutil  # type: ignore[import-untyped]
+import pytest
+
 from cluster_gateway.runtimes import telemetry
 from cluster_gateway.runtimes.cgroups import JobCgroup
+from glia.clock import utcnow
 from glia.telemetry import TelemetrySample
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -88,6 +92,52 @@ def test_a_sampler_whose_first_process_ended_says_nothing(tmp_path: Path) -> Non
     )
     gone = int(done.stdout)
     sampler = telemetry.JobSampler(gone, JobCgroup(2, str(tmp_path), str(tmp_path)))
-    assert sampler.sample() is None  # a cgroup left behind is no job's: it is looked up anew
+    assert (
+        sampler.sample(telemetry.process_children) is None
+    )  # a cgroup left behind is no job's: it is looked up anew
     cgroup_only = telemetry.JobSampler(None, JobCgroup(2, str(tmp_path), str(tmp_path)))
-    assert cgroup_only.sample() == (0.0, 4096)
+    assert cgroup_only.sample(telemetry.process_children) == (0.0, 4096)
+
+
+def test_one_read_of_the_process_table_serves_every_job_of_a_tick(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    reads = 0
+    real = telemetry.process_children
+
+    def counted() -> dict[int, list[int]]:
+        nonlocal reads
+        reads += 1
+        return real()
+
+    monkeypatch.setattr(telemetry, "process_children", counted)
+    # Three jobs without cgroups: a parent whose child burns CPU, measured through the tree.
+    code = "import subprocess, sys; subprocess.run([sys.executable, '-c', 'while True: pass'])"
+    jobs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(3)]
+    try:
+        sampler = telemetry.Sampler(gpus=telemetry.StandInGpus())
+        watched = [telemetry.Watched(f"job-{i}", p.pid, None) for i, p in enumerate(jobs)]
+        sampler.sample(watched, utcnow())
+        time.sleep(1.0)
+        tick = sampler.sample(watched, utcnow())
+        assert reads == 2  # once per tick, not once per job
+        assert len(tick) == 3
+        assert sum(sample.cpu_percent for sample in tick) > 30  # their children count
+        # A job whose cgroup counts both needs no process table at all.
+        (tmp_path / "memory.current").write_text("4096\n")
+        (tmp_path / "cpu.stat").write_text("usage_usec 1000\n")
+        cgroup = JobCgroup(2, str(tmp_path), str(tmp_path))
+        counted_only = telemetry.Sampler(gpus=telemetry.StandInGpus())
+        counted_only.sample([telemetry.Watched("c", os.getpid(), cgroup)], utcnow())
+        assert reads == 2
+    finally:
+        for job in jobs:
+            for child in psutil.Process(job.pid).children(recursive=True):
+                child.kill()
+            job.kill()
+            job.wait()
