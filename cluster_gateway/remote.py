@@ -26,7 +26,7 @@ import time
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -63,12 +63,10 @@ from cluster_gateway.wire import (
     tick_from_wire,
 )
 from glia.errors import GliaError, Unauthenticated
-from glia.monitoring import LogBatch
+from glia.monitoring import LogBatch, check_log_start
 from glia.telemetry import TelemetryTick
 
 logger = logging.getLogger(__name__)
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # A call gets no answer within this: the gateway is taken to be unreachable.
 DEFAULT_TIMEOUT_S = 5.0
@@ -109,8 +107,9 @@ _LIFE_SPAN = gql(
 _FORGET = gql("mutation Forget($jobId: String!) { forget(jobId: $jobId) }")
 _WATCH = gql("subscription Watch($after: String) { watch(after: $after) }")
 _LOGS = gql(
-    "subscription Logs($jobId: String!, $since: DateTime, $follow: Boolean!, $skip: Int!) "
-    "{ logs(jobId: $jobId, since: $since, follow: $follow, skipLines: $skip) }"
+    "subscription Logs($jobId: String!, $since: DateTime, $offset: Float, $tail: Int, "
+    "$follow: Boolean!) "
+    "{ logs(jobId: $jobId, since: $since, offset: $offset, tail: $tail, follow: $follow) }"
 )
 _TELEMETRY = gql("subscription Telemetry($jobId: String) { telemetry(jobId: $jobId) }")
 
@@ -255,9 +254,16 @@ class RemoteGateway:
             await watch.close()
 
     async def logs(
-        self, job_id: str, *, since: datetime | None = None, follow: bool = False
+        self,
+        job_id: str,
+        *,
+        since: datetime | None = None,
+        offset: int | None = None,
+        tail: int | None = None,
+        follow: bool = False,
     ) -> AsyncIterator[LogBatch]:
-        reader = _LogReader(self, job_id, since=since, follow=follow)
+        check_log_start(since, offset, tail)
+        reader = _LogReader(self, job_id, since=since, offset=offset, tail=tail, follow=follow)
         try:
             while (batch := await reader.next()) is not None:
                 yield batch
@@ -631,21 +637,30 @@ class _RemoteWatch:
 
 
 class _LogReader:
-    """A `logs` subscription that resumes from the last line it received: after the
-    connection dropped (for up to `LOG_RESUME_WITHIN_S`), and after a pause for a slow
-    reader, so that the control plane holds at most `LOG_BATCHES` batches for it. The
-    position is the time of the last line received and how many lines at that time there
-    were (the gateway skips those), so each line arrives once and in order."""
+    """A `logs` subscription that resumes from the offset after the last batch it received
+    (no line lost or repeated): after the connection dropped (for up to
+    `LOG_RESUME_WITHIN_S`), and after a pause for a slow reader, so that the control plane
+    holds at most `LOG_BATCHES` batches for it."""
 
     def __init__(
-        self, gateway: RemoteGateway, job_id: str, *, since: datetime | None, follow: bool
+        self,
+        gateway: RemoteGateway,
+        job_id: str,
+        *,
+        since: datetime | None,
+        offset: int | None,
+        tail: int | None,
+        follow: bool,
     ) -> None:
         self._gateway = gateway
         self._job_id = job_id
-        self._since = since
+        self._start: dict[str, Any] = {
+            "since": since.isoformat() if since is not None else None,
+            "offset": offset,
+            "tail": tail,
+        }
         self._follow = follow
-        self._at_us: int | None = None  # the time of the last line received
-        self._seen_at = 0  # lines received at that time
+        self._resume_at: int | None = None  # the end of the last batch received
         self._batches: asyncio.Queue[LogBatch | GliaError | None] = asyncio.Queue(LOG_BATCHES)
         self._room = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -666,23 +681,14 @@ class _LogReader:
             await asyncio.gather(self._task, return_exceptions=True)
 
     def _variables(self) -> dict[str, Any]:
-        since = self._since
-        if self._at_us is not None:
-            since = _EPOCH + timedelta(microseconds=self._at_us)
-        return {
-            "jobId": self._job_id,
-            "since": since.isoformat() if since is not None else None,
-            "follow": self._follow,
-            "skip": self._seen_at if self._at_us is not None else 0,
-        }
+        start = self._start
+        if self._resume_at is not None:
+            start = {"since": None, "offset": self._resume_at, "tail": None}
+        return {"jobId": self._job_id, "follow": self._follow, **start}
 
     def _advance(self, batch: LogBatch) -> None:
-        for at_us, text in zip(batch.times, batch.texts, strict=True):
-            lines = text.count("\n")
-            if at_us == self._at_us:
-                self._seen_at += lines
-            else:
-                self._at_us, self._seen_at = at_us, lines
+        if batch.end is not None:
+            self._resume_at = batch.end
 
     async def _pump(self) -> None:
         pause = RESUME_FIRST_S

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -33,7 +33,6 @@ from cluster_gateway.wire import (
     tick_to_wire,
 )
 from glia.errors import GliaError
-from glia.monitoring import LogBatch, LogStream, time_us
 
 logger = logging.getLogger(__name__)
 
@@ -118,25 +117,22 @@ class Subscription:
 
     @strawberry.subscription(
         description="A job's output as LogBatch objects, then {end: true} once it has all "
-        "been sent (a stream cut before that was cut, not ended). skipLines: the first lines "
-        "at exactly since that the reader already has (it resumes where it was)."
+        "been sent (a stream cut before that was cut, not ended): from the start, from since, "
+        "from offset (a batch's last end: no line lost or repeated) or from the last tail "
+        "lines. Offsets are Floats (bytes; Int is 32 bits)."
     )
     async def logs(
         self,
         info: Info[GatewayContext, None],
         job_id: str,
         since: datetime | None = None,
+        offset: float | None = None,
+        tail: int | None = None,
         follow: bool = False,
-        skip_lines: int = 0,
     ) -> AsyncGenerator[JSON, None]:
-        skip = max(0, skip_lines) if since is not None else 0
-        since_us = time_us(since.replace(tzinfo=since.tzinfo or UTC)) if since else 0
-        async for batch in _gateway(info).logs(job_id, since=since, follow=follow):
-            if skip:
-                skipped, skip = _skip_lines(batch, skip, since_us)
-                if skipped is None:
-                    continue
-                batch = skipped
+        start = None if offset is None else int(offset)
+        batches = _gateway(info).logs(job_id, since=since, offset=start, tail=tail, follow=follow)
+        async for batch in batches:
             yield JSON(batch_to_wire(batch))
         yield JSON({"end": True})
 
@@ -150,28 +146,6 @@ class Subscription:
                 yield JSON(tick_to_wire(tick))
         finally:
             await ticks.aclose()
-
-
-def _skip_lines(batch: LogBatch, lines: int, at_us: int) -> tuple[LogBatch | None, int]:
-    """``batch`` without its first ``lines`` lines read at ``at_us``, and how many of those
-    are still to skip after it (none once a later line came)."""
-    times: list[int] = []
-    streams: list[LogStream] = []
-    texts: list[str] = []
-    for time, stream, text in zip(batch.times, batch.streams, batch.texts, strict=True):
-        if lines and time == at_us:
-            parts = text.split("\n")[:-1]
-            if len(parts) <= lines:
-                lines -= len(parts)
-                continue
-            text = "\n".join(parts[lines:]) + "\n"
-        lines = 0
-        times.append(time)
-        streams.append(stream)
-        texts.append(text)
-    if not texts:
-        return None, lines
-    return LogBatch(times=tuple(times), streams=tuple(streams), texts=tuple(texts)), lines
 
 
 def _unexpected(error: GraphQLError) -> bool:

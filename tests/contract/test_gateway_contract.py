@@ -164,3 +164,24 @@ async def test_exec_and_connect(harness: Harness, gateway: Gateway) -> None:
         await gateway.exec("job-x", ["cat"])
     with pytest.raises(Conflict):
         await gateway.connect("job-x", 80)
+
+
+async def test_logs_from_an_offset_or_the_last_lines(harness: Harness, gateway: Gateway) -> None:
+    async with gateway.watch() as watch:
+        await gateway.start(harness.spec("job-1", prints("a", "b", "c")))
+        await until(watch, "job-1", WorkloadPhase.EXITED)
+
+    async def texts(**start: int) -> list[str]:
+        async with asyncio.timeout(WITHIN):
+            return [
+                line.text
+                async for batch in gateway.logs("job-1", follow=True, **start)
+                for line in batch.lines()
+            ]
+
+    assert await texts(offset=2) == ["b", "c"]
+    assert await texts(tail=1) == ["c"]
+    batches = [batch async for batch in gateway.logs("job-1")]
+    assert batches[-1].end == len(b"a\nb\nc\n")
+    with pytest.raises(BadInput):
+        await texts(offset=2, tail=1)

@@ -1,5 +1,6 @@
 """`RemoteGateway`'s log readers: bounded on the control plane's side, and resumed from the
-last line they received, so that each line still arrives once and in order."""
+offset after the last batch they received, so that each line still arrives once and in
+order; port-forward, a terminal's input and telemetry through a remote gateway."""
 
 from __future__ import annotations
 
@@ -13,11 +14,10 @@ from cluster_gateway.embedded import EmbeddedGateway
 from cluster_gateway.gateway import WorkloadSpec
 from cluster_gateway.remote import LOG_BATCHES, RemoteGateway
 from cluster_gateway.runtimes.fake import FakeRuntime
-from cluster_gateway.server.schema import _skip_lines
 from glia.clock import utcnow
 from glia.clusters import Resources
 from glia.errors import Conflict, NotFound, Unavailable
-from glia.monitoring import LogBatch, LogStream
+from glia.monitoring import LogBatch
 from tests.contract.remote_server import SECRET, serving
 
 LINES = 5 * LOG_BATCHES
@@ -28,10 +28,16 @@ class CountingGateway(EmbeddedGateway):
     log_readers = 0
 
     def logs(
-        self, job_id: str, *, since: datetime | None = None, follow: bool = False
+        self,
+        job_id: str,
+        *,
+        since: datetime | None = None,
+        offset: int | None = None,
+        tail: int | None = None,
+        follow: bool = False,
     ) -> AsyncIterator[LogBatch]:
         self.log_readers += 1
-        return super().logs(job_id, since=since, follow=follow)
+        return super().logs(job_id, since=since, offset=offset, tail=tail, follow=follow)
 
 
 async def test_a_slow_log_reader_pauses_and_resumes_without_losing_a_line() -> None:
@@ -40,7 +46,7 @@ async def test_a_slow_log_reader_pauses_and_resumes_without_losing_a_line() -> N
     await gateway.open()
     spec = WorkloadSpec(job_id="job-1", command=("x",), resources=Resources(cpu=1, memory_mb=1))
     await gateway.start(spec)
-    at = utcnow()  # every line at the same time: only the count of lines tells them apart
+    at = utcnow()  # every line at the same time: only their offsets tell them apart
     for i in range(LINES):
         runtime.emit_log("job-1", f"{i:03d}{WIDE}", time=at)
     runtime.finish("job-1")
@@ -60,30 +66,6 @@ async def test_a_slow_log_reader_pauses_and_resumes_without_losing_a_line() -> N
     texts = [line.text[:3] for batch in batches for line in batch.lines()]
     assert texts == [f"{i:03d}" for i in range(LINES)]
     assert gateway.log_readers >= 2  # it paused (its buffer full) and resumed
-
-
-def test_skip_lines_skips_only_lines_at_the_resume_time() -> None:
-    batch = LogBatch(
-        times=(5, 5, 7),
-        streams=(LogStream.STDOUT, LogStream.STDERR, LogStream.STDOUT),
-        texts=("a\nb\n", "c\n", "d\ne\n"),
-    )
-    assert _skip_lines(batch, 1, 5) == (
-        LogBatch(
-            times=(5, 5, 7),
-            streams=(LogStream.STDOUT, LogStream.STDERR, LogStream.STDOUT),
-            texts=("b\n", "c\n", "d\ne\n"),
-        ),
-        0,
-    )
-    assert _skip_lines(batch, 3, 5)[0] == LogBatch(
-        times=(7,), streams=(LogStream.STDOUT,), texts=("d\ne\n",)
-    )
-    # More to skip than there are lines at that time: a later line ends the skipping.
-    assert _skip_lines(batch, 9, 5) == (_skip_lines(batch, 3, 5)[0], 0)
-    assert _skip_lines(batch, 2, 4) == (batch, 0)
-    head = LogBatch(times=(5,), streams=(LogStream.STDOUT,), texts=("a\nb\n",))
-    assert _skip_lines(head, 3, 5) == (None, 1)
 
 
 async def test_port_forward_stdin_and_telemetry_through_a_remote_gateway() -> None:
