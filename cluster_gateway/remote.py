@@ -35,7 +35,6 @@ import websockets
 from gql import Client, GraphQLRequest, gql
 from gql.client import AsyncClientSession
 from gql.transport.exceptions import (
-    TransportError,
     TransportQueryError,
     TransportServerError,
 )
@@ -43,7 +42,7 @@ from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 from websockets.asyncio.client import ClientConnection
 
-from cluster_gateway.exec import CHUNK_BYTES, ExecSession, ExecStream
+from cluster_gateway.exec import ExecSession
 from cluster_gateway.gateway import (
     ClusterCapacity,
     GatewayUnreachable,
@@ -54,6 +53,7 @@ from cluster_gateway.gateway import (
     WorkloadState,
     WorkloadWatch,
 )
+from cluster_gateway.remote_bytes import CONNECTION_ERRORS, RemoteExecSession, tunnel
 from cluster_gateway.trust import sign_claim
 from cluster_gateway.wire import (
     batch_from_wire,
@@ -112,19 +112,6 @@ _LOGS = gql(
     "{ logs(jobId: $jobId, since: $since, offset: $offset, tail: $tail, follow: $follow) }"
 )
 _TELEMETRY = gql("subscription Telemetry($jobId: String) { telemetry(jobId: $jobId) }")
-
-# What a lost connection looks like, from gql, httpx, websockets and the sockets below them.
-_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    TransportError,
-    httpx.TransportError,
-    websockets.exceptions.WebSocketException,
-    OSError,
-    TimeoutError,
-)
-
-
-# What ends a tunnel without anyone to tell: the connection's loss, or a malformed frame.
-_TUNNEL_ENDS: tuple[type[BaseException], ...] = (*_CONNECTION_ERRORS, ValueError)
 
 
 class _ClaimAuth(httpx.Auth):
@@ -305,14 +292,14 @@ class RemoteGateway:
                     raise self._refused(got.status_code, await got.aread())
                 async for chunk in got.aiter_bytes():
                     yield chunk
-        except _CONNECTION_ERRORS as error:
+        except CONNECTION_ERRORS as error:
             raise self._unreachable(error) from None
 
     async def write_stdin(self, job_id: str, data: bytes) -> None:
         http = await self._client()
         try:
             got = await http.post(f"/jobs/{_segment(job_id)}/stdin", content=data)
-        except _CONNECTION_ERRORS as error:
+        except CONNECTION_ERRORS as error:
             raise self._unreachable(error) from None
         if got.status_code != 204:
             raise self._refused(got.status_code, got.content)
@@ -331,7 +318,7 @@ class RemoteGateway:
             query.append(("tty", "1"))
         query += [(k, str(v)) for k, v in (("rows", rows), ("cols", cols)) if v is not None]
         websocket = await self._open_ws(f"/jobs/{_segment(job_id)}/exec", query)
-        return _RemoteExecSession(self, websocket)
+        return RemoteExecSession(websocket, unreachable=self._unreachable)
 
     async def connect(
         self, job_id: str, port: int
@@ -342,7 +329,7 @@ class RemoteGateway:
         ours, theirs = socket.socketpair()
         reader, writer = await asyncio.open_connection(sock=theirs)
         local_reader, local_writer = await asyncio.open_connection(sock=ours)
-        task = asyncio.create_task(_tunnel(websocket, local_reader, local_writer))
+        task = asyncio.create_task(tunnel(websocket, local_reader, local_writer))
         self._tunnels.add(task)
         task.add_done_callback(self._tunnels.discard)
         return reader, writer
@@ -372,7 +359,7 @@ class RemoteGateway:
             if error.code == 401:
                 raise self._refused(401, b"") from None
             raise self._unreachable(error) from None
-        except _CONNECTION_ERRORS as error:
+        except CONNECTION_ERRORS as error:
             raise self._unreachable(error) from None
         return result
 
@@ -389,7 +376,7 @@ class RemoteGateway:
                     yield data
         except TransportQueryError as error:
             raise _graphql_error(error) from None
-        except _CONNECTION_ERRORS as error:
+        except CONNECTION_ERRORS as error:
             await self._channel.dropped(session)
             raise self._unreachable(error) from None
 
@@ -408,7 +395,7 @@ class RemoteGateway:
             )
         except websockets.exceptions.InvalidStatus as refused:
             raise self._refused(refused.response.status_code, refused.response.body) from None
-        except _CONNECTION_ERRORS as error:
+        except CONNECTION_ERRORS as error:
             raise self._unreachable(error) from None
 
     def _unreachable(self, error: BaseException) -> GatewayUnreachable:
@@ -487,7 +474,7 @@ class _Channel:
                 if error.code == 401:
                     raise gateway._refused(401, b"") from None
                 raise gateway._unreachable(error) from None
-            except _CONNECTION_ERRORS as error:
+            except CONNECTION_ERRORS as error:
                 with contextlib.suppress(Exception):
                     await client.close_async()
                 refused = error.__cause__  # gql wraps the handshake's answer
@@ -727,99 +714,3 @@ class _LogReader:
             # Cut (or completed without its end: the gateway went away mid-stream): resume.
             await asyncio.sleep(pause)
             pause = min(2 * pause, RESUME_MAX_S)
-
-
-class _RemoteExecSession:
-    """An `ExecSession` over the gateway's exec WebSocket (the frames of routes.py)."""
-
-    def __init__(self, gateway: RemoteGateway, websocket: ClientConnection) -> None:
-        self._gateway = gateway
-        self._ws = websocket
-        self._code: int | None = None
-
-    async def output(self) -> AsyncIterator[tuple[ExecStream, bytes]]:
-        while self._code is None:
-            try:
-                message = await self._ws.recv()
-            except websockets.exceptions.ConnectionClosed as closed:
-                raise self._closed(closed) from None
-            if isinstance(message, bytes):
-                if message:
-                    yield ExecStream(message[0]), message[1:]
-                continue
-            control = json.loads(message)
-            if isinstance(control, dict) and control.get("type") == "exit":
-                self._code = int(control.get("code", 1))
-
-    async def write(self, data: bytes) -> None:
-        for start in range(0, max(len(data), 1), CHUNK_BYTES):
-            await self._send(data[start : start + CHUNK_BYTES])
-
-    async def close_stdin(self) -> None:
-        await self._send(json.dumps({"type": "eof"}))
-
-    async def resize(self, rows: int, cols: int) -> None:
-        await self._send(json.dumps({"type": "resize", "rows": rows, "cols": cols}))
-
-    async def wait(self) -> int:
-        async for _ in self.output():
-            pass
-        if self._code is None:  # output() returns only with the exit frame
-            raise GatewayUnreachable("the exec ended without its exit code")
-        return self._code
-
-    async def close(self) -> None:
-        await self._ws.close()
-
-    async def _send(self, message: bytes | str) -> None:
-        try:
-            await self._ws.send(message)
-        except websockets.exceptions.ConnectionClosed as closed:
-            raise self._closed(closed) from None
-
-    def _closed(self, closed: websockets.exceptions.ConnectionClosed) -> GliaError:
-        if closed.rcvd is not None and closed.rcvd.code >= 4000:
-            code = closed.rcvd.reason or "INTERNAL_SERVER_ERROR"
-            return error_from_wire(
-                {"message": f"the exec failed ({code})", "extensions": {"code": code}}
-            )
-        return self._gateway._unreachable(closed)
-
-
-async def _tunnel(
-    websocket: ClientConnection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> None:
-    """Relay the caller's end of a socket pair to the gateway's connect WebSocket."""
-    ended = {"job": False, "caller": False}
-
-    async def from_job() -> None:
-        async for message in websocket:
-            if isinstance(message, bytes):
-                writer.write(message)
-                await writer.drain()
-            elif json.loads(message).get("type") == "eof":
-                ended["job"] = True
-                if writer.can_write_eof():
-                    writer.write_eof()
-                if ended["caller"]:
-                    return
-
-    async def from_caller() -> None:
-        while chunk := await reader.read(CHUNK_BYTES):
-            await websocket.send(chunk)
-        ended["caller"] = True
-        await websocket.send(json.dumps({"type": "eof"}))
-        await asyncio.Future()  # from_job ends it
-
-    try:
-        tasks = [asyncio.ensure_future(from_job()), asyncio.ensure_future(from_caller())]
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    except _TUNNEL_ENDS:
-        pass
-    finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await websocket.close()

@@ -30,7 +30,7 @@ def test_clients_and_the_kernel_load_nothing_of_the_server(package: str) -> None
 def test_the_gateway_loads_nothing_of_the_control_plane() -> None:
     loaded = loaded_after(
         "import cluster_gateway.gateway, cluster_gateway.embedded, cluster_gateway.runtimes.local,"
-        " cluster_gateway.remote, cluster_gateway.trust"
+        " cluster_gateway.remote, cluster_gateway.remote_bytes, cluster_gateway.trust"
     )
     assert "cluster_gateway" in loaded
     assert not loaded & {*SERVER_SIDE, "sdk", "cli", "sqlalchemy", "strawberry", "starlette"}
