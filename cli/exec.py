@@ -175,8 +175,8 @@ def attach(
     job: str = typer.Argument(..., metavar="JOB", help="Job id, unique id prefix or name."),
 ) -> None:
     """Follow a running job's output from now on, until it ends or Ctrl-C (stderr apart).
-    A job run with -t also gets what is typed (or piped) here, a line at a time; the end of
-    the input is sent as Ctrl-D."""
+    A job run with -t also gets what is typed (or piped) here, a line at a time, and this
+    terminal's size as it changes; the end of the input is sent as Ctrl-D."""
     from cli.session import current_config, open_client, run_async
 
     async def go() -> None:
@@ -184,6 +184,15 @@ def attach(
             found = await client.jobs.get(job)
             async with client.exec.attach(found.id) as session:
                 feeding = asyncio.ensure_future(_feed_terminal(session)) if found.tty else None
+                # The job's terminal takes this one's size, now and on each change.
+                sizing = found.tty and sys.stdout.isatty()
+                loop = asyncio.get_running_loop()
+                if sizing:
+                    await session.resize(*_terminal_size())
+                    loop.add_signal_handler(
+                        signal.SIGWINCH,
+                        lambda: asyncio.ensure_future(session.resize(*_terminal_size())),
+                    )
                 try:
                     async for stream, chunk in session.output():
                         out = sys.stderr.buffer if stream == 2 else sys.stdout.buffer
@@ -192,6 +201,8 @@ def attach(
                 finally:
                     if feeding is not None:
                         feeding.cancel()
+                    if sizing:
+                        loop.remove_signal_handler(signal.SIGWINCH)
 
     with contextlib.suppress(KeyboardInterrupt):
         run_async(go())

@@ -98,5 +98,8 @@ class EmbeddedGateway:
     async def write_stdin(self, job_id: str, data: bytes) -> None:
         await self.runtime.write_stdin(job_id, data)
 
+    async def resize_terminal(self, job_id: str, rows: int, cols: int) -> None:
+        await self.runtime.resize_terminal(job_id, rows, cols)
+
     def telemetry(self, job_id: str | None = None) -> AsyncGenerator[TelemetryTick, None]:
         return self.runtime.telemetry(job_id)

@@ -246,7 +246,8 @@ class Gateway(Protocol):
     # Conflict for one that is not running; ``exec`` runs ``command`` inside the workload (its
     # sandbox, mounts, env, working dir, uid and cgroup), with a PTY of ``rows`` x ``cols``
     # for ``tty``; ``connect`` opens a TCP connection to its ``port`` (in its network);
-    # ``write_stdin`` feeds the terminal of a workload started with ``tty`` (Conflict else).
+    # ``write_stdin`` feeds the terminal of a workload started with ``tty`` (Conflict else),
+    # ``resize_terminal`` sets its size (its processes get SIGWINCH).
     async def exec(
         self,
         job_id: str,
@@ -262,5 +263,7 @@ class Gateway(Protocol):
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
 
     async def write_stdin(self, job_id: str, data: bytes) -> None: ...
+
+    async def resize_terminal(self, job_id: str, rows: int, cols: int) -> None: ...
 
     def telemetry(self, job_id: str | None = None) -> AsyncGenerator[TelemetryTick, None]: ...

@@ -217,10 +217,7 @@ async def _run_exec(websocket: WebSocket, session: ExecSession) -> None:
                 if control.get("type") == "eof":
                     await session.close_stdin()
                 elif control.get("type") == "resize":
-                    rows, cols = control.get("rows"), control.get("cols")
-                    if not isinstance(rows, int) or not isinstance(cols, int):
-                        raise BadInput("resize needs whole rows and cols")
-                    await session.resize(rows, cols)
+                    await session.resize(*_size(control))
                 else:
                     raise BadInput(f"unknown message type {control.get('type')!r}")
 
@@ -237,6 +234,13 @@ def _control(text: str) -> dict[str, object]:
     return value
 
 
+def _size(control: dict[str, object]) -> tuple[int, int]:
+    rows, cols = control.get("rows"), control.get("cols")
+    if not isinstance(rows, int) or not isinstance(cols, int):
+        raise BadInput("resize needs whole rows and cols")
+    return rows, cols
+
+
 async def _send_output(websocket: WebSocket, gateway: Gateway, job: Job) -> None:
     since = datetime.now(UTC)
     async for batch in gateway.logs(job.id, since=since, follow=True):
@@ -248,7 +252,8 @@ async def _send_output(websocket: WebSocket, gateway: Gateway, job: Job) -> None
 
 
 async def _feed_input(websocket: WebSocket, gateway: Gateway, job: Job) -> None:
-    """Binary frames to the job's terminal (``glia run -t``; CONFLICT for a job without)."""
+    """Binary frames to the job's terminal, resize frames to its size (``glia run -t``;
+    CONFLICT for a job without)."""
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
@@ -257,6 +262,14 @@ async def _feed_input(websocket: WebSocket, gateway: Gateway, job: Job) -> None:
             if len(data) > MAX_FRAME_BYTES:
                 raise BadInput(f"a frame is at most {MAX_FRAME_BYTES} bytes")
             await gateway.write_stdin(job.id, data)
+        elif (text := message.get("text")) is not None:
+            control = _control(text)
+            if control.get("type") == "resize":
+                await gateway.resize_terminal(job.id, *_size(control))
+            elif control.get("type") == "eof":
+                await gateway.write_stdin(job.id, b"\x04")  # the terminal's end of file
+            else:
+                raise BadInput(f"unknown message type {control.get('type')!r}")
 
 
 async def _relay(

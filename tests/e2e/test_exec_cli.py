@@ -6,6 +6,7 @@ import asyncio
 import os
 import pty
 import select
+import signal
 import socket
 import subprocess
 import time
@@ -370,3 +371,34 @@ def _drained(conn: socket.socket) -> bool:
     except ConnectionResetError:
         pass
     return True
+
+
+def test_attach_gives_a_terminal_job_its_size(server: Server, cli: Cli) -> None:
+    code = (
+        "import os, signal, time\n"
+        "def say(*_):\n"
+        "    print('size', *os.get_terminal_size(0), flush=True)\n"
+        "signal.signal(signal.SIGWINCH, say)\n"
+        "say()\n"
+        "time.sleep(120)\n"
+    )
+    cli.ok("run", "--detach", "-t", "--name", "sized", "--", "python3", "-c", code)
+    cli.wait_status("sized", "running")
+    env = {**server.env, "GLIA_CONFIG": str(cli.config)}
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(GLIA, [GLIA, "attach", "sized"], env)
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    try:
+        _expect(fd, b"size 101 33")  # the size at attach (columns, lines)
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 47, 132, 0, 0))
+        _expect(fd, b"size 132 47")  # and after a change (SIGWINCH here, then there)
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    cli.ok("kill", "sized")
