@@ -105,6 +105,10 @@ _LIFE_SPAN = gql(
     "{ setLifeSpan(jobId: $jobId, lifeSpanSeconds: $s) }"
 )
 _FORGET = gql("mutation Forget($jobId: String!) { forget(jobId: $jobId) }")
+_RESIZE = gql(
+    "mutation Resize($jobId: String!, $rows: Int!, $cols: Int!) "
+    "{ resizeTerminal(jobId: $jobId, rows: $rows, cols: $cols) }"
+)
 _WATCH = gql("subscription Watch($after: String) { watch(after: $after) }")
 _LOGS = gql(
     "subscription Logs($jobId: String!, $since: DateTime, $offset: Float, $tail: Int, "
@@ -303,6 +307,9 @@ class RemoteGateway:
             raise self._unreachable(error) from None
         if got.status_code != 204:
             raise self._refused(got.status_code, got.content)
+
+    async def resize_terminal(self, job_id: str, rows: int, cols: int) -> None:
+        await self._call(_RESIZE, jobId=job_id, rows=rows, cols=cols)
 
     async def exec(
         self,

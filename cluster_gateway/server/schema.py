@@ -95,6 +95,15 @@ class Mutation:
         await _gateway(info).set_life_span(job_id, life_span_seconds)
         return True
 
+    @strawberry.mutation(
+        description="Set the size of a tty workload's terminal (its processes get SIGWINCH)."
+    )
+    async def resize_terminal(
+        self, info: Info[GatewayContext, None], job_id: str, rows: int, cols: int
+    ) -> bool:
+        await _gateway(info).resize_terminal(job_id, rows, cols)
+        return True
+
     @strawberry.mutation(description="Drop an ended workload, its log included.")
     async def forget(self, info: Info[GatewayContext, None], job_id: str) -> bool:
         await _gateway(info).forget(job_id)

@@ -1,6 +1,6 @@
 """`RemoteGateway`'s log readers: bounded on the control plane's side, and resumed from the
 offset after the last batch they received, so that each line still arrives once and in
-order; port-forward, a terminal's input and telemetry through a remote gateway."""
+order; port-forward, a terminal's input and size, and telemetry through a remote gateway."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from cluster_gateway.remote import LOG_BATCHES, RemoteGateway
 from cluster_gateway.runtimes.fake import FakeRuntime
 from glia.clock import utcnow
 from glia.clusters import Resources
-from glia.errors import Conflict, NotFound, Unavailable
+from glia.errors import BadInput, Conflict, NotFound, Unavailable
 from glia.monitoring import LogBatch
 from tests.contract.remote_server import SECRET, serving
 
@@ -102,6 +102,12 @@ async def test_port_forward_stdin_and_telemetry_through_a_remote_gateway() -> No
                 assert runtime.stdin["job-t"] == b"ls\n"
                 with pytest.raises(Conflict):
                     await remote.write_stdin("job-1", b"ls\n")
+                await remote.resize_terminal("job-t", 50, 132)
+                assert runtime.terminal_sizes["job-t"] == [(50, 132)]
+                with pytest.raises(Conflict):
+                    await remote.resize_terminal("job-1", 50, 132)
+                with pytest.raises(BadInput):
+                    await remote.resize_terminal("job-t", 0, 132)
 
                 with pytest.raises(NotFound):
                     async for _ in remote.telemetry("ghost"):
