@@ -36,6 +36,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from cluster_gateway import storage_archive
 from cluster_gateway.disks import LocalDisks
 from cluster_gateway.storage import Storage
 from cluster_gateway.storage_wire import (
@@ -76,6 +77,10 @@ Handler = Callable[[Request], Awaitable[Response]]
 # How long a write or a resume's `partial_size` waits for an earlier write of the same file to
 # end (see `_WritesInFlight`).
 SETTLE_S = 10.0
+# A written file's next chunk must come within this many seconds (as an archive's must,
+# `storage_archive.IDLE_S`), or the transfer counts as broken: a connection cut without a
+# word (a half-open TCP connection) must not hold its write, and its file, for ever.
+BODY_IDLE_S = storage_archive.IDLE_S
 
 
 def storage_routes(
@@ -221,7 +226,7 @@ def storage_routes(
         async with writes.settled(location, refuse_busy=True):
             status = await storage.write(
                 location,
-                request.stream(),
+                _arriving(request.stream()),
                 offset=offset,
                 checksum=checksum,
                 max_bytes=max_bytes,
@@ -352,6 +357,21 @@ class _WritesInFlight:
             if not self._users[location]:
                 del self._users[location]
                 del self._locks[location]
+
+
+async def _arriving(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``chunks``, each within `BODY_IDLE_S` of the one before; a caller gone silent is a
+    caller gone (what was written is kept for a resume, as for any broken transfer)."""
+    iterator = aiter(chunks)
+    while True:
+        try:
+            async with asyncio.timeout(BODY_IDLE_S):
+                chunk = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise ClientDisconnect() from None
+        yield chunk
 
 
 async def _resumed(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -31,6 +31,7 @@ from starlette.routing import BaseRoute
 from cluster_gateway import storage_archive
 from cluster_gateway.disks import LocalDisks
 from cluster_gateway.remote_storage import RemoteDisks, RemoteStorage
+from cluster_gateway.server import storage as gateway_storage
 from cluster_gateway.server.storage import storage_routes
 from cluster_gateway.storage import WRITE_BUFFER_BYTES, LocalStorage, Storage
 from cluster_gateway.storage_wire import FILE_PATH, LOCATION_HEADER, location_header
@@ -180,6 +181,29 @@ async def test_a_cut_write_keeps_what_came_and_resumes(subject: Subject, cut: in
     assert entry.size == len(data)
     assert (subject.tree / "big").read_bytes() == data
     assert not (subject.tree / partial_name("big")).exists()
+
+
+async def test_a_cancelled_write_keeps_what_came(subject: Subject) -> None:
+    """The control plane's request for an upload ends (its user went away): the write is
+    cancelled, and the bytes that reached the cluster wait there for a resume."""
+    arrived = asyncio.Event()
+
+    async def stalls() -> AsyncIterator[bytes]:
+        yield b"x" * 100_000
+        arrived.set()
+        await asyncio.Event().wait()
+        yield b""
+
+    writing = asyncio.create_task(subject.storage.write(HOME.child("c"), stalls()))
+    # Asked for the next chunk: the first is in the write's hands (sent to the gateway's
+    # socket, for a remote one, which reads it before it sees the connection close).
+    await arrived.wait()
+    writing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writing
+    assert await subject.storage.partial_size(HOME.child("c")) == 100_000
+    entry = await subject.storage.write(HOME.child("c"), chunks(b"y"), offset=100_000)
+    assert entry.size == 100_001
 
 
 async def test_a_write_over_its_limit_is_refused_and_kept_nowhere(subject: Subject) -> None:
@@ -511,6 +535,34 @@ async def test_malformed_requests_are_bad_input(tmp_path: Path) -> None:
             assert (response.status_code, response.json()["code"]) == (400, "BAD_USER_INPUT")
             response = await http.post("/storage/nothing", json={})
             assert response.status_code == 404
+
+
+async def test_a_write_gone_silent_ends_and_keeps_what_came(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection cut without a word (half-open): the gateway gives up on its write after
+    a while, keeps its bytes, and a resume's `partial_size` waits for that, not longer."""
+    monkeypatch.setattr(gateway_storage, "BODY_IDLE_S", 0.3)
+    local = LocalStorage(tmp_path / "storage")
+    await local.open()
+
+    async def silent() -> AsyncIterator[bytes]:
+        yield b"x" * 100_000
+        await asyncio.Event().wait()
+        yield b""
+
+    async with serving(storage_routes(local, None, authorize=bearer)) as url:
+        remote = RemoteStorage(url, headers=signed)
+        writing = asyncio.create_task(remote.write(HOME.child("s"), silent()))
+        try:
+            await asyncio.sleep(0.1)
+            async with asyncio.timeout(gateway_storage.SETTLE_S / 2):
+                assert await remote.partial_size(HOME.child("s")) == 100_000
+        finally:
+            writing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writing
+            await remote.aclose()
 
 
 async def test_an_unreachable_gateway_is_unavailable() -> None:
