@@ -51,9 +51,16 @@ from glia.storage import (
 
 M = TypeVar("M", bound=Model)
 
-# A gateway must answer (its headers, then each read of a body) within this; a big write's
-# answer comes once its checksum is checked and the file renamed, seconds at most.
+# A gateway must answer (its headers, then each read of a body) within this...
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
+# ...or within this, for an answer that waits on work as big as the files it touches: a copy
+# or a recursive removal of a tree, a sync's walk, a write's end (a resumed upload's kept
+# bytes are hashed again) or an archive's.
+SLOW_TIMEOUT = httpx.Timeout(3600.0, connect=10.0)
+# Disks: making one runs mkfs, deleting one umount, each given 120 s by `LocalDisks`.
+DISK_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
+# Each streamed transfer holds a connection for its whole length: room for many at once.
+LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=50)
 # What an error answer may hold: a message and a few fields.
 MAX_ERROR_BYTES = 64 * 1024
 
@@ -72,7 +79,9 @@ class _Gateway:
     ) -> None:
         self.url = url.rstrip("/")
         self._headers = headers
-        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout, transport=transport)
+        self._http = httpx.AsyncClient(
+            base_url=self.url, timeout=timeout, limits=LIMITS, transport=transport
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -89,6 +98,7 @@ class _Gateway:
         content: AsyncIterator[bytes] | None = None,
         params: Mapping[str, int] | None = None,
         headers: Mapping[str, str] | None = None,
+        slow: bool = False,
     ) -> httpx.Response:
         """Send a request and return its answer once its headers came, its body unread (the
         caller closes it); an error answer is raised as its `GliaError`."""
@@ -98,6 +108,7 @@ class _Gateway:
             params=dict(params) if params else None,
             headers=self.headers(headers),
             content=json.dumps(json_body).encode() if json_body is not None else content,
+            timeout=SLOW_TIMEOUT if slow else httpx.USE_CLIENT_DEFAULT,
         )
         if json_body is not None:
             request.headers["content-type"] = "application/json"
@@ -190,11 +201,16 @@ class RemoteStorage:
     async def aclose(self) -> None:
         await self._gateway.aclose()
 
-    async def _call(self, operation: str, body: dict[str, Any]) -> Any:
-        return await self._gateway.call("POST", f"{STORAGE_PREFIX}/{operation}", json_body=body)
+    async def _call(self, operation: str, body: dict[str, Any], *, slow: bool = False) -> Any:
+        return await self._gateway.call(
+            "POST", f"{STORAGE_PREFIX}/{operation}", json_body=body, slow=slow
+        )
 
-    async def _status(self, operation: str, body: dict[str, Any]) -> FileStatus:
-        return _parsed(FileStatus, await self._call(operation, body), self._gateway, operation)
+    async def _status(
+        self, operation: str, body: dict[str, Any], *, slow: bool = False
+    ) -> FileStatus:
+        data = await self._call(operation, body, slow=slow)
+        return _parsed(FileStatus, data, self._gateway, operation)
 
     # -- metadata --
 
@@ -225,7 +241,9 @@ class RemoteStorage:
 
     async def remove(self, location: StorageLocation, *, recursive: bool = False) -> int:
         data = await self._call(
-            "remove", {"location": location_to_wire(location), "recursive": recursive}
+            "remove",
+            {"location": location_to_wire(location), "recursive": recursive},
+            slow=True,
         )
         return self._count(data, "removed", "remove")
 
@@ -236,7 +254,9 @@ class RemoteStorage:
 
     async def copy(self, source: StorageLocation, target: StorageLocation) -> FileStatus:
         return await self._status(
-            "copy", {"source": location_to_wire(source), "target": location_to_wire(target)}
+            "copy",
+            {"source": location_to_wire(source), "target": location_to_wire(target)},
+            slow=True,
         )
 
     async def glob(self, location: StorageLocation, pattern: str, *, limit: int) -> GlobResult:
@@ -268,6 +288,7 @@ class RemoteStorage:
                 # By field name, not alias: the gateway validates them as input.
                 "files": [file.model_dump() for file in files],
             },
+            slow=True,
         )
         return _parsed(SyncPlan, data, self._gateway, "sync-plan")
 
@@ -314,7 +335,12 @@ class RemoteStorage:
         # connection: the gateway keeps the partial file, as `LocalStorage` does, for a
         # resume at `partial_size`, and the error reaches the caller as it was raised.
         data = await self._gateway.call(
-            "PUT", FILE_PATH, content=chunks, params={"offset": offset}, headers=headers
+            "PUT",
+            FILE_PATH,
+            content=chunks,
+            params={"offset": offset},
+            headers=headers,
+            slow=True,
         )
         return _parsed(FileStatus, data, self._gateway, "write")
 
@@ -324,7 +350,9 @@ class RemoteStorage:
         headers = {LOCATION_HEADER: location_header(location)}
         if max_bytes is not None:
             headers[MAX_BYTES_HEADER] = str(max_bytes)
-        data = await self._gateway.call("PUT", ARCHIVE_PATH, content=chunks, headers=headers)
+        data = await self._gateway.call(
+            "PUT", ARCHIVE_PATH, content=chunks, headers=headers, slow=True
+        )
         return _parsed(ArchiveResult, data, self._gateway, "write_archive")
 
     async def read_archive(
@@ -348,7 +376,7 @@ class RemoteDisks:
         url: str,
         *,
         headers: Headers,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        timeout: httpx.Timeout = DISK_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._gateway = _Gateway(url, headers, timeout, transport)
