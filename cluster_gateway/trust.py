@@ -63,6 +63,12 @@ def sign_claim(secret: str, cluster: str, *, subject: str | None = None) -> str:
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
 
+def claim_header(secret: str, cluster: str) -> dict[str, str]:
+    """``Authorization`` with a fresh claim: what `RemoteStorage` and `RemoteDisks` are
+    given as ``headers`` (``lambda: claim_header(secret, cluster)``)."""
+    return {"Authorization": f"Bearer {sign_claim(secret, cluster)}"}
+
+
 def verify_claim(token: str, secret: str, cluster: str) -> Claim:
     """The claim ``token`` makes, or `Unauthenticated` (the same for every failure: a caller
     without the secret learns nothing of why)."""

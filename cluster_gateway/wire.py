@@ -81,8 +81,10 @@ def tick_from_wire(wire: Any) -> TelemetryTick:
 
 
 def error_to_wire(error: GliaError) -> dict[str, Any]:
-    """``{"message", "extensions"}``: a GraphQL error's shape, also a byte route's body."""
-    return {"message": error.message, "extensions": error.extensions}
+    """``{"message", "code", "extensions"}``: a GraphQL error's shape, also a byte route's
+    body; the top-level ``code`` is what the storage routes' client reads
+    (``storage_wire.error_from_wire``), so one refusal (ClaimCheck's 401) serves both."""
+    return {"message": error.message, "code": error.code, "extensions": error.extensions}
 
 
 def error_from_wire(wire: Any) -> GliaError:

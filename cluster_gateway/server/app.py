@@ -20,9 +20,12 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
+from cluster_gateway.disks import LocalDisks
 from cluster_gateway.gateway import Gateway
 from cluster_gateway.server.routes import CLAIM_SCOPE_KEY, routes
 from cluster_gateway.server.schema import GatewayContext, create_schema
+from cluster_gateway.server.storage import storage_routes
+from cluster_gateway.storage import Storage
 from cluster_gateway.trust import bearer, verify_claim
 from cluster_gateway.wire import error_to_wire
 from glia.errors import Unauthenticated
@@ -108,12 +111,30 @@ class GatewayGraphQL(GraphQL[GatewayContext, None]):
         return None
 
 
-def create_app(gateway: Gateway, *, secret: str, own_gateway: bool = False) -> Starlette:
-    """The gateway's app over ``gateway``; with ``own_gateway`` its lifespan opens and closes
-    it (``glia gateway serve``), else its caller does (tests serving a harness's runtime)."""
+def create_app(
+    gateway: Gateway,
+    *,
+    secret: str,
+    own_gateway: bool = False,
+    storage: Storage | None = None,
+    disks: LocalDisks | None = None,
+) -> Starlette:
+    """The gateway's app over ``gateway``, and over the cluster's ``storage`` and ``disks``
+    where given (``server/storage.py``'s routes); with ``own_gateway`` its lifespan opens and
+    closes the gateway (``glia gateway serve``), else its caller does (tests serving a
+    harness's runtime)."""
     if len(secret.encode()) < MIN_SECRET_BYTES:
         raise ValueError(f"a gateway's shared secret is at least {MIN_SECRET_BYTES} bytes")
     graphql = GatewayGraphQL(gateway, secret=secret)
+
+    async def authorize(request: Request) -> None:
+        # ClaimCheck let the request in; the storage routes ask again, on their own terms.
+        token = bearer(request.headers.get("authorization"))
+        if token is None:
+            raise Unauthenticated("no valid claim of this cluster's control plane")
+        verify_claim(token, secret, gateway.name)
+
+    storing = [] if storage is None else storage_routes(storage, disks, authorize=authorize)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -131,6 +152,7 @@ def create_app(gateway: Gateway, *, secret: str, own_gateway: bool = False) -> S
             Route("/graphql", graphql, methods=["POST"]),
             WebSocketRoute("/graphql", graphql),
             *routes(gateway),
+            *storing,
         ],
         lifespan=lifespan,
     )
@@ -147,7 +169,6 @@ def serve(*, name: str, data_dir: Path, host: str, port: int, secret: str) -> No
 
     import uvicorn
 
-    from cluster_gateway.disks import LocalDisks
     from cluster_gateway.embedded import EmbeddedGateway
     from cluster_gateway.runtimes.local import LocalRuntime
     from cluster_gateway.storage import LocalStorage
@@ -162,9 +183,6 @@ def serve(*, name: str, data_dir: Path, host: str, port: int, secret: str) -> No
         except BlockingIOError:
             raise ValueError(f"another gateway is serving {data_dir}") from None
         storage = LocalStorage(data_dir / "storage")
-        runtime = LocalRuntime(
-            data_dir / "runtime", storage=storage, disks=LocalDisks(data_dir / "disks")
-        )
 
         class _Opening(EmbeddedGateway):
             async def open(self) -> None:
@@ -175,7 +193,11 @@ def serve(*, name: str, data_dir: Path, host: str, port: int, secret: str) -> No
                 gc.collect()
                 gc.freeze()
 
-        app = create_app(_Opening(name, runtime), secret=secret, own_gateway=True)
+        disks = LocalDisks(data_dir / "disks")
+        runtime = LocalRuntime(data_dir / "runtime", storage=storage, disks=disks)
+        app = create_app(
+            _Opening(name, runtime), secret=secret, own_gateway=True, storage=storage, disks=disks
+        )
         logger.info("cluster gateway %s on http://%s:%d (data in %s)", name, host, port, data_dir)
         uvicorn.run(
             app,

@@ -25,7 +25,11 @@ from cluster_gateway.gateway import (
     WorkloadWatch,
 )
 from cluster_gateway.remote import RemoteGateway
+from cluster_gateway.remote_storage import RemoteStorage
+from cluster_gateway.trust import claim_header
 from glia.clusters import Resources
+from glia.errors import Unauthenticated
+from glia.storage import StorageLocation
 from tests.contract.harness import JOB_UID, PATH, ROOT
 from tests.e2e.conftest import GLIA, free_port
 from tests.polling import eventually
@@ -253,3 +257,28 @@ async def test_two_gateways_never_share_a_data_dir(
     )
     assert result.returncode == 65
     assert "another gateway is serving" in result.stderr
+
+
+async def test_the_gateway_serves_its_storage_behind_the_same_claims(
+    gateway_process: GatewayProcess, remote: RemoteGateway
+) -> None:
+    """`glia gateway serve` mounts the storage routes (server/storage.py): RemoteStorage
+    reaches them with the same signed claims, and a wrong secret is refused."""
+    home = StorageLocation(CLUSTER, "acme", "vision")
+
+    async def data() -> AsyncIterator[bytes]:
+        yield b"hello from the control plane\n"
+
+    storage = RemoteStorage(gateway_process.url, headers=lambda: claim_header(SECRET, CLUSTER))
+    forged = RemoteStorage(gateway_process.url, headers=lambda: claim_header("x" * 40, CLUSTER))
+    try:
+        await storage.mkdir(home, parents=True)
+        entry = await storage.write(home.child("greeting.txt"), data())
+        assert entry.size == len(b"hello from the control plane\n")
+        read = storage.read(home.child("greeting.txt"))
+        assert b"".join([chunk async for chunk in read]) == b"hello from the control plane\n"
+        with pytest.raises(Unauthenticated):
+            await forged.stat(home.child("greeting.txt"))
+    finally:
+        await storage.aclose()
+        await forged.aclose()

@@ -102,6 +102,7 @@ async def test_http_routes_refuse_without_a_valid_claim(url: str, claim: str | N
         assert answer.status_code == 401
         assert answer.json() == {
             "message": "no valid claim of this cluster's control plane",
+            "code": "UNAUTHENTICATED",
             "extensions": {"code": "UNAUTHENTICATED"},
         }
 
