@@ -32,6 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from cluster_gateway.exec import ExecSession
 from cluster_gateway.gateway import Gateway
+from cluster_gateway.trust import acting_user
 from control_plane.platform import Platform
 from control_plane.services.auth import Identity
 from glia.clock import utcnow
@@ -57,6 +58,10 @@ async def _open(websocket: WebSocket, platform: Platform) -> tuple[Identity, Job
         identity = await authenticated_identity(websocket, platform)
         job_id = websocket.path_params["job_id"]
         job, gateway = await platform.monitoring.running_job(identity.user, job_id)
+        # The session's calls to a remote gateway carry whom they are for (the claim's
+        # subject, which the gateway logs). This handler's task owns its context: the value
+        # lasts for this connection only.
+        acting_user.set(identity.user.name)
         return identity, job, gateway
     except GliaError as error:
         await websocket.send_denial_response(error_response(error))
