@@ -235,6 +235,7 @@ class Platform:
         status = JobStatusMachine(db=db, bus=bus, metrics=metrics, auth=auth)
         lifecycle = ClusterLifecycle(
             db=db,
+            acl=acl,
             clusters=clusters,
             gateways=gateways,
             status=status,

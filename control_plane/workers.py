@@ -277,5 +277,8 @@ class BackgroundTasks:
             await run()
         except asyncio.CancelledError:
             raise
+        except Unavailable as exc:
+            # A gateway that does not answer is the heartbeat's to report; no traceback.
+            logger.warning("background task %r: %s", name, exc.message)
         except Exception:
             logger.exception("background task %r failed; it goes on", name)

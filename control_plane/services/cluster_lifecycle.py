@@ -27,6 +27,7 @@ from sqlalchemy.orm import selectinload
 
 from cluster_gateway.gateway import ClusterCapacity, Gateway
 from control_plane.keyring import Keyring, Unreadable
+from control_plane.services.acl import AclService
 from control_plane.services.clusters import (
     ClustersService,
     GatewayRegistry,
@@ -43,6 +44,7 @@ from control_plane.services.storage import StorageRegistry
 from control_plane.store.database import Database
 from control_plane.store.models import ClusterRow, JobRow, PresetRow
 from control_plane.store.telemetry import TelemetryRow
+from glia.acl import Action
 from glia.auth import User
 from glia.clock import utcnow
 from glia.clusters import (
@@ -59,6 +61,7 @@ from glia.clusters import (
 )
 from glia.errors import BadInput, Conflict, Forbidden, GliaError, NotFound, Unavailable
 from glia.jobs import JobReason, JobStatus
+from glia.tenancy import cluster_role_rules, cluster_uri
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +103,7 @@ class ClusterLifecycle:
         self,
         *,
         db: Database,
+        acl: AclService,
         clusters: ClustersService,
         gateways: GatewayRegistry,
         status: JobStatusMachine,
@@ -112,6 +116,7 @@ class ClusterLifecycle:
         heartbeat_timeout_s: float = 5.0,
     ) -> None:
         self._db = db
+        self._acl = acl
         self._clusters = clusters
         self._gateways = gateways
         self._status = status
@@ -144,6 +149,19 @@ class ClusterLifecycle:
             raise NotFound(f"cluster {name!r} not found", fields={"name": "not found"})
         return row
 
+    async def _visible_row(self, session: AsyncSession, caller: User, name: str) -> ClusterRow:
+        """The cluster's row for a platform admin; NotFound for a caller who may not see
+        the cluster (as for one that does not exist), Forbidden for one who may."""
+        row = await session.scalar(
+            select(ClusterRow)
+            .options(selectinload(ClusterRow.presets))
+            .where(ClusterRow.name == name)
+        )
+        if row is None or not await self._acl.check(caller.subject, cluster_uri(name), Action.READ):
+            raise NotFound(f"cluster {name!r} not found", fields={"name": "not found"})
+        self._require_admin(caller)
+        return row
+
     async def list(self, session: AsyncSession, caller: User) -> builtins.list[ClusterConfig]:
         self._require_admin(caller)
         rows = await session.scalars(
@@ -154,8 +172,7 @@ class ClusterLifecycle:
         return [config_from_row(row) for row in rows]
 
     async def get(self, session: AsyncSession, caller: User, name: str) -> ClusterConfig:
-        self._require_admin(caller)
-        return config_from_row(await self._row(session, name))
+        return config_from_row(await self._visible_row(session, caller, name))
 
     async def register(
         self, session: AsyncSession, caller: User, new: NewCluster
@@ -193,6 +210,9 @@ class ClusterLifecycle:
         session.add(row)
         await session.commit()
         self._clusters.changed()
+        # Its built-in roles (user, manager, admin of cluster://NAME), as `OrgsService.sync`
+        # writes them for every cluster.
+        await self._acl.add_rules(*cluster_role_rules(new.name))
         logger.info("cluster %s registered by %s (gateway %s)", new.name, caller.name, new.gateway)
         await self.open(new.name)
         return RegisteredCluster(
@@ -205,8 +225,7 @@ class ClusterLifecycle:
     ) -> ClusterConfig:
         """Set the cluster's settings; its presets are changed with their own API and take
         effect for jobs submitted after."""
-        self._require_admin(caller)
-        row = await self._row(session, new.name)
+        row = await self._visible_row(session, caller, new.name)
         if row.gateway == LOCAL_GATEWAY and new.runtime is not ClusterRuntime.LOCAL:
             raise BadInput(
                 "a local gateway runs the local runtime only",
@@ -226,8 +245,7 @@ class ClusterLifecycle:
         """Stop the cluster's unfinished jobs (cancelled, UserRequested), close its gateway
         and remove it with its records (jobs, presets, telemetry). The platform's own cluster
         stays: the control plane's storage and defaults live there."""
-        self._require_admin(caller)
-        row = await self._row(session, name)
+        row = await self._visible_row(session, caller, name)
         if name == self._home_cluster:
             raise Conflict(
                 f"cluster {name!r} is the control plane's own (GLIA_CLUSTER_NAME) and cannot be "
@@ -258,6 +276,7 @@ class ClusterLifecycle:
         await session.delete(row)
         await session.commit()
         self._clusters.changed()
+        await self._acl.remove_rules(*cluster_role_rules(name))
         logger.info(
             "cluster %s decommissioned by %s; %d jobs stopped", name, caller.name, len(stopped)
         )

@@ -238,14 +238,11 @@ class ClusterReconciler:
         if not job_ids:
             return
         async with self._db.session() as session:
-            statuses = dict(
-                (
-                    await session.execute(
-                        select(JobRow.id, JobRow.status).where(JobRow.id.in_(job_ids))
-                    )
-                ).tuples()
+            rows = await session.execute(
+                select(JobRow.id, JobRow.status).where(JobRow.id.in_(job_ids))
             )
-        for job_id, status in statuses.items():
+            statuses = [(job_id, status) for job_id, status in rows]
+        for job_id, status in statuses:
             await self._status.announce(job_id, JobStatus(status))
 
     async def _states(self, cluster_name: str, job_ids: Sequence[str]) -> list[WorkloadState]:

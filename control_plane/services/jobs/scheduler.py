@@ -44,7 +44,7 @@ from control_plane.store.database import Database
 from control_plane.store.models import JobRow, JobStatusRow, UserRow
 from glia.clock import utcnow
 from glia.clusters import Cluster, Resources, fit_count, shortfall
-from glia.errors import QuotaExceeded
+from glia.errors import QuotaExceeded, Unavailable
 from glia.jobs import Job, JobPriority, JobReason, JobStatus, RestartPolicy
 
 logger = logging.getLogger(__name__)
@@ -413,6 +413,9 @@ class Scheduler:
                     await self.schedule(cluster)
                 except asyncio.CancelledError:
                     raise
+                except Unavailable as exc:
+                    # Its gateway does not answer: the heartbeat reports it; no traceback.
+                    logger.warning("scheduling cluster %s: %s", cluster, exc.message)
                 except Exception:
                     logger.exception("scheduling cluster %s failed; it goes on", cluster)
         finally:

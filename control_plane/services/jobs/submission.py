@@ -96,6 +96,14 @@ class JobSubmitter:
                 return earlier
         cluster_name = submission.cluster or await self._clusters.default_name(session)
         cluster = await self._clusters.get(session, cluster_name)
+        if not cluster.status.takes_jobs:
+            # Refused at once rather than queued: a job stored for a cluster that may never
+            # come back would wait unseen (docs/clusters.md).
+            raise Unavailable(
+                f"cluster {cluster.name!r} takes no jobs now: it is {cluster.status.value}; "
+                "try again later or choose another cluster with --cluster",
+                fields={"cluster": cluster.status.value},
+            )
         preset = cluster.preset(submission.preset)
         if preset is None:
             known = ", ".join(p.name for p in cluster.presets) or "none"
@@ -119,14 +127,6 @@ class JobSubmitter:
             raise Forbidden(
                 f"you may read project {org}/{project} but not run jobs in it: its writers may",
                 fields={"project": "not a writer"},
-            )
-        if not cluster.status.takes_jobs:
-            # Refused at once rather than queued: a job stored for a cluster that may never
-            # come back would wait unseen (docs/clusters.md).
-            raise Unavailable(
-                f"cluster {cluster.name!r} takes no jobs now: it is {cluster.status.value}; "
-                "try again later or choose another cluster with --cluster",
-                fields={"cluster": cluster.status.value},
             )
         if submission.storage_workdir is not None:
             await check_storage_workdir(self._acl, user, cluster.name, submission.storage_workdir)
