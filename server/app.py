@@ -69,9 +69,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        platform = await Platform.create(
-            settings, runtime=runtime, local_runtime=local_runtime
-        )
+        platform = await Platform.create(settings, runtime=runtime, local_runtime=local_runtime)
         running.platform = platform
         tasks = BackgroundTasks(platform)
         try:
