@@ -153,7 +153,7 @@ def gateway_for(
         raise BadInput(f"cluster {name!r}: a remote gateway needs its shared secret")
     # Imported here: the remote client (gql, websockets) is only needed by a control plane
     # that federates remote clusters.
-    from cluster_gateway.remote import RemoteGateway  # type: ignore[import-not-found,unused-ignore]
+    from cluster_gateway.remote import RemoteGateway  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
     async def remote() -> Gateway:
         made: Gateway = RemoteGateway(name, gateway, secret=secret)
