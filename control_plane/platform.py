@@ -247,8 +247,10 @@ class Platform:
             kill_grace_s=settings.kill_grace_s,
             heartbeat_timeout_s=settings.heartbeat_timeout_s,
         )
-        # Every other registered cluster's gateway; one that cannot open is failed, with
-        # the reason, and the control plane serves the rest.
+        # The platform's own cluster answered (its capacity, above): deployed, whatever the
+        # last run left. Every other registered cluster's gateway is opened; one that cannot
+        # open is failed, with the reason, and the control plane serves the rest.
+        await lifecycle.answered(settings.cluster_name, capacity)
         await lifecycle.open_registered()
         quotas = QuotasService(acl=acl, orgs=orgs, clusters=clusters)
         disks = DisksService(

@@ -103,10 +103,14 @@ class BackgroundTasks:
         logger.info("cluster %s: no longer registered; its controller stopped", cluster)
 
     async def _heartbeats(self) -> None:
-        """Each interval: every cluster's heartbeat, then a controller for each cluster
-        registered since and none for each removed."""
+        """Each interval (at once after this process registers or removes a cluster): the
+        clusters other processes registered or removed, every cluster's heartbeat, then a
+        controller for each cluster registered since and none for each removed."""
         platform = self._platform
+        changed = platform.lifecycle.registry_changed
         while True:
+            changed.clear()
+            await self._guarded("cluster registry", platform.lifecycle.sync_registry)
             for name in platform.gateways.names():
                 await self._guarded(f"heartbeat of {name}", functools.partial(self._beat, name))
             registered = set(platform.gateways.names())
@@ -114,7 +118,9 @@ class BackgroundTasks:
                 self._start_controller(name)
             for name in self._controllers.keys() - registered:
                 await self._stop_controller(name)
-            await asyncio.sleep(platform.settings.heartbeat_interval_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(platform.settings.heartbeat_interval_s):
+                    await changed.wait()
 
     async def _beat(self, cluster: str) -> None:
         platform = self._platform

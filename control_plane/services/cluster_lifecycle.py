@@ -131,6 +131,15 @@ class ClusterLifecycle:
         # Clusters whose gateway is in the registry but has not opened yet (a remote gateway
         # registered before its `glia gateway serve` runs): the heartbeat opens them.
         self._unopened: set[str] = set()
+        # Clusters whose gateway could not be made (failed, with the reason): not retried
+        # until the control plane starts again.
+        self._unmade: set[str] = set()
+        # Clusters whose gateway this process is opening now (registration, start, sync):
+        # never two gateways for one cluster.
+        self._opening: set[str] = set()
+        # Set when this process registers or removes a cluster: the heartbeat loop wakes to
+        # start or stop its controller at once.
+        self.registry_changed = asyncio.Event()
 
     # -- the Config API (platform admins) ------------------------------------------------
 
@@ -208,13 +217,22 @@ class ClusterLifecycle:
             fill_preset_row(preset_row, spec.preset)
             row.presets.append(preset_row)
         session.add(row)
-        await session.commit()
+        self._opening.add(new.name)  # before the commit: the registry sync must not open it
+        try:
+            await session.commit()
+        except BaseException:
+            self._opening.discard(new.name)
+            raise
         self._clusters.changed()
         # Its built-in roles (user, manager, admin of cluster://NAME), as `OrgsService.sync`
         # writes them for every cluster.
         await self._acl.add_rules(*cluster_role_rules(new.name))
         logger.info("cluster %s registered by %s (gateway %s)", new.name, caller.name, new.gateway)
-        await self.open(new.name)
+        try:
+            await self._open(new.name)
+        finally:
+            self._opening.discard(new.name)
+        self.registry_changed.set()
         return RegisteredCluster(
             cluster=config_from_row(await self._fresh_row(session, new.name)),
             gateway_secret=secret,
@@ -277,6 +295,8 @@ class ClusterLifecycle:
         await session.commit()
         self._clusters.changed()
         await self._acl.remove_rules(*cluster_role_rules(name))
+        self._unmade.discard(name)
+        self.registry_changed.set()
         logger.info(
             "cluster %s decommissioned by %s; %d jobs stopped", name, caller.name, len(stopped)
         )
@@ -332,9 +352,41 @@ class ClusterLifecycle:
         for name in names:
             await self.open(name)
 
+    async def sync_registry(self) -> None:
+        """Bring this process's gateways in line with the registered clusters: open those
+        registered through another process, close those removed through another one."""
+        async with self._db.session() as session:
+            rows = (await session.execute(select(ClusterRow.name, ClusterRow.status))).all()
+        registered = {name for name, status in rows if status != ClusterStatus.DELETING.value}
+        for name in sorted(registered - set(self._gateways.names()) - self._unmade):
+            if name != self._home_cluster:
+                await self.open(name)
+        for name in set(self._gateways.names()) - registered - {self._home_cluster}:
+            if any(row_name == name for row_name, _status in rows):
+                continue  # being decommissioned: the process doing it closes it
+            gateway = self._gateways.remove(name)
+            self._unopened.discard(name)
+            self._storages.remove(name)
+            self._disk_stores.remove(name)
+            if gateway is not None:
+                try:
+                    await gateway.close()
+                except Exception:
+                    logger.warning("cluster %s: closing its gateway failed", name, exc_info=True)
+
     async def open(self, name: str) -> None:
-        """Make the cluster's gateway, add it to the registry and open it; never raises for
-        a gateway's failure: the cluster's status says it."""
+        """Make the cluster's gateway, add it to the registry and open it, unless this
+        process has it or is opening it; never raises for a gateway's failure: the
+        cluster's status says it."""
+        if name in self._gateways or name in self._opening:
+            return
+        self._opening.add(name)
+        try:
+            await self._open(name)
+        finally:
+            self._opening.discard(name)
+
+    async def _open(self, name: str) -> None:
         async with self._db.session() as session:
             row = await self._row(session, name)
             gateway_setting, sealed = row.gateway, row.gateway_secret
@@ -351,6 +403,7 @@ class ClusterLifecycle:
                 else f"its gateway cannot be made: {_reason(exc)}"
             )
             logger.error("cluster %s: %s", name, reason)
+            self._unmade.add(name)
             await self._set_status(name, ClusterStatus.FAILED, reason)
             return
         self._gateways.add(name, gateway)
@@ -377,10 +430,12 @@ class ClusterLifecycle:
         except Exception as exc:
             await self._missed(name, gateway, exc)
             return False
-        await self._answered(name, capacity)
+        await self.answered(name, capacity)
         return True
 
-    async def _answered(self, name: str, capacity: ClusterCapacity) -> None:
+    async def answered(self, name: str, capacity: ClusterCapacity) -> None:
+        """Record that the cluster's gateway answered with ``capacity``: deployed, with its
+        heartbeat (presets sized to it for a cluster registered without any)."""
         async with self._db.session() as session:
             row = await session.scalar(
                 select(ClusterRow)

@@ -171,6 +171,9 @@ class ClustersService:
         self._cache_ttl_s = cache_ttl_s
         self._snapshot: list[Cluster] | None = None
         self._loaded_at = 0.0
+        # Bumped by every change: a load that began before one is not kept as the snapshot
+        # (it may have read the rows from before the change).
+        self._generation = 0
 
     async def ensure(
         self, session: AsyncSession, *, name: str, presets: Sequence[Preset]
@@ -198,17 +201,22 @@ class ClustersService:
     def changed(self) -> None:
         """A cluster or its presets changed: the next read loads them again."""
         self._snapshot = None
+        self._generation += 1
 
     async def list(self, session: AsyncSession) -> builtins.list[Cluster]:
-        if self._snapshot is None or time.monotonic() - self._loaded_at > self._cache_ttl_s:
+        snapshot = self._snapshot
+        if snapshot is None or time.monotonic() - self._loaded_at > self._cache_ttl_s:
+            generation = self._generation
             rows = await session.scalars(
                 select(ClusterRow)
                 .options(selectinload(ClusterRow.presets))
                 .order_by(ClusterRow.created_at, ClusterRow.name)
             )
-            self._snapshot = [cluster_from_row(row) for row in rows]
-            self._loaded_at = time.monotonic()
-        return list(self._snapshot)
+            snapshot = [cluster_from_row(row) for row in rows]
+            if generation == self._generation:
+                self._snapshot = snapshot
+                self._loaded_at = time.monotonic()
+        return list(snapshot)
 
     async def get(self, session: AsyncSession, name: str) -> Cluster:
         for cluster in await self.list(session):

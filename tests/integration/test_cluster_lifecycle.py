@@ -22,7 +22,7 @@ from cluster_gateway.gateway import (
 )
 from cluster_gateway.runtimes.base import Runtime
 from cluster_gateway.runtimes.fake import FakeRuntime
-from control_plane.store.models import ClusterRow, JobRow
+from control_plane.store.models import ClusterRow, JobRow, LeaseRow
 from glia.errors import Unavailable
 from tests.factories import Api, GraphQLErrors, make_settings, running_api
 from tests.polling import eventually
@@ -307,7 +307,11 @@ async def test_jobs_keep_their_last_status_while_the_gateway_is_unreachable(api:
 
     runtime.cut = False
     await eventually(lambda: status_is("SUCCEEDED", "COMPLETED"), within=10)
-    assert (await _config(api, admin, "far"))["status"] == "DEPLOYED"
+
+    async def deployed() -> bool:
+        return (await _config(api, admin, "far"))["status"] == "DEPLOYED"
+
+    await eventually(deployed)
     async with api.platform.db.session() as session:
         marked = await session.scalar(
             select(JobRow.id).where(JobRow.reason == "GatewayUnreachable")
@@ -332,3 +336,44 @@ async def test_registered_clusters_open_again_when_the_control_plane_starts(
         assert (await _config(second, admin, "second"))["status"] == "DEPLOYED"
         far = await _config(second, admin, "far")
         assert far["status"] in ("FAILED", "DEPLOYING") and far["statusReason"]
+
+
+async def test_a_job_submitted_before_the_heartbeat_sees_the_cut_waits_then_runs(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Between the cut and the heartbeat that notices it, a submission is accepted: the job
+    waits (its cluster's capacity cannot be read, so the scheduler hands it nothing), and
+    runs once the gateway answers."""
+    runtimes: dict[str, UnreachableRuntimeStandIn] = {}
+
+    def local_runtime(name: str, _root: Path) -> Runtime:
+        runtimes[name] = UnreachableRuntimeStandIn()
+        return runtimes[name]
+
+    settings = make_settings(
+        tmp_path, database_url, reconcile_interval_s=0.2, heartbeat_interval_s=3600
+    )
+    async with running_api(settings, FakeRuntime(), local_runtime=local_runtime) as api:
+        admin = await api.user("root", role="admin")
+        await _add(api, admin, name="far")
+
+        async def controlled() -> bool:
+            # Its controller holds the lease: the heartbeat loop that started it sleeps now.
+            async with api.platform.db.session() as session:
+                return bool(
+                    await session.scalar(
+                        select(LeaseRow.name).where(LeaseRow.name == "cluster-controller:far")
+                    )
+                )
+
+        await eventually(controlled)
+        runtimes["far"].cut = True
+        job = await api.submit_job(admin, cluster="far", command=["sleep", "1000"])
+        assert job["status"] == "PENDING"
+        assert (await _job(api, admin, job["id"]))["status"] == "PENDING"
+        runtimes["far"].cut = False
+
+        async def running() -> bool:
+            return (await _job(api, admin, job["id"]))["status"] == "RUNNING"
+
+        await eventually(running, within=10)

@@ -122,7 +122,9 @@ class ClusterReconciler:
         """
         gateway = self._gateways.get(cluster_name)
         active = {w.job_id: w for w in await gateway.active_workloads()}
-        await self.clear_unreachable(cluster_name)  # it answered: what follows is current
+        # It answered: what follows is current. A job it did not know while it was away is
+        # started without the grace below: its start failed for the gateway's absence.
+        returned = set(await self.clear_unreachable(cluster_name))
         async with self._db.session() as session:
             unfinished = {job.id: job for job in await unfinished_jobs(session, cluster_name)}
             queued = set(
@@ -147,7 +149,7 @@ class ClusterReconciler:
             try:
                 if workload is not None and workload.phase is not WorkloadPhase.MISSING:
                     await self._apply(cluster_name, workload)
-                elif now - job.created_at < RECONCILE_GRACE:
+                elif now - job.created_at < RECONCILE_GRACE and job_id not in returned:
                     continue
                 elif job.status is JobStatus.SUSPENDED and job.reason is JobReason.PREEMPTED:
                     await self._scheduler.requeue(cluster_name, job_id)  # stopped meanwhile

@@ -365,7 +365,12 @@ class Scheduler:
         state.joined = True
         state.seat_waiters = state.seat_waiters or seat_wait
         if cluster in self._controlled:
-            await self.schedule(cluster)
+            try:
+                await self.schedule(cluster)
+            except Unavailable as exc:
+                # The job is stored and waits in the queue; the pass after its gateway
+                # answers again hands it over (the heartbeat reports the cluster meanwhile).
+                logger.warning("scheduling cluster %s: %s", cluster, exc.message)
         else:
             message = {"cluster": cluster, "seat_wait": seat_wait}
             await self._bus.publish(request_channel(cluster), message)

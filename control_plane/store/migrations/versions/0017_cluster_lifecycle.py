@@ -42,7 +42,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("UPDATE clusters SET gateway = 'embedded' WHERE gateway = 'local'")
     op.execute("UPDATE clusters SET status = 'ready'")
-    op.execute("DELETE FROM clusters WHERE length(gateway) > 16")
+    # A cluster registered with a URL keeps its row (its jobs refer to it), as "remote".
+    op.execute("UPDATE clusters SET gateway = 'remote' WHERE gateway <> 'embedded'")
     with op.batch_alter_table('clusters') as batch:
         batch.drop_column('capacity')
         batch.drop_column('last_heartbeat_at')
