@@ -22,10 +22,11 @@ import secrets
 import uuid
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from cluster_gateway.gateway import ClusterCapacity, Gateway
+from cluster_gateway.gateway import ClusterCapacity
 from control_plane.keyring import Keyring, Unreadable
 from control_plane.services.acl import AclService
 from control_plane.services.clusters import (
@@ -220,6 +221,13 @@ class ClusterLifecycle:
         self._opening.add(new.name)  # before the commit: the registry sync must not open it
         try:
             await session.commit()
+        except IntegrityError:
+            self._opening.discard(new.name)
+            await session.rollback()
+            # Registered by another request between the check above and this commit.
+            raise Conflict(
+                f"a cluster {new.name!r} exists already", fields={"name": "taken"}
+            ) from None
         except BaseException:
             self._opening.discard(new.name)
             raise
@@ -428,7 +436,11 @@ class ClusterLifecycle:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            await self._missed(name, gateway, exc)
+            if not isinstance(exc, Unavailable | TimeoutError | OSError):
+                # Not a gateway that is away but one that failed: its jobs are treated the
+                # same (their status kept), and the failure goes to the log in full.
+                logger.error("cluster %s: its heartbeat failed", name, exc_info=True)
+            await self._missed(name, exc)
             return False
         await self.answered(name, capacity)
         return True
@@ -463,7 +475,7 @@ class ClusterLifecycle:
             logger.info("cluster %s: its gateway answers; deployed", name)
             self._clusters.changed()
 
-    async def _missed(self, name: str, gateway: Gateway, exc: BaseException) -> None:
+    async def _missed(self, name: str, exc: BaseException) -> None:
         async with self._db.session() as session:
             row = await session.scalar(select(ClusterRow).where(ClusterRow.name == name))
             if row is None or row.status == ClusterStatus.DELETING.value:
