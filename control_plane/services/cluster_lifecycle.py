@@ -357,8 +357,9 @@ class ClusterLifecycle:
                     )
                 )
             )
-        for name in names:
-            await self.open(name)
+        # At once: a gateway that does not answer holds up the start by its timeout, not
+        # by its timeout per cluster.
+        await asyncio.gather(*(self.open(name) for name in names))
 
     async def sync_registry(self) -> None:
         """Bring this process's gateways in line with the registered clusters: open those
