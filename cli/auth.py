@@ -237,12 +237,14 @@ async def _overview(context: Context, org: str | None) -> tuple[Cluster | None, 
             return cluster, []
 
 
-@config_app.command("set-cluster", cls=GliaCommand)
-def set_cluster(
-    name: str = typer.Argument(..., metavar="CLUSTER", help="Cluster for new jobs by default."),
+@config_app.command("switch-cluster", cls=GliaCommand)
+def switch_cluster(
+    name: str = typer.Argument(
+        ..., metavar="CLUSTER", help="The cluster to work on by default (glia admin ls-clusters)."
+    ),
 ) -> None:
-    """Make CLUSTER the default cluster of glia run in this context (checked with the
-    server)."""
+    """Work on CLUSTER from now on in this context (checked with the server): the default of
+    --cluster for glia run, storage, blob, disk and secret commands."""
     from cli import formatting
     from cli.errors import ConfigError
     from cli.session import current_name, load, run_async
@@ -257,7 +259,9 @@ def set_cluster(
     formatting.notice(f"Default cluster of context {context_key}: {cluster.name}")
 
 
-with_examples("glia config set-cluster gpu-farm")(set_cluster)
+with_examples("glia config switch-cluster gpu-farm")(switch_cluster)
+# The name it had before the cluster life cycle (kept for scripts; not in help).
+config_app.command("set-cluster", cls=GliaCommand, hidden=True)(switch_cluster)
 
 
 def _logged_in_context() -> tuple[CliConfig, str, Context]:

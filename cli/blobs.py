@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cli.options import GliaCommand, OutputFormat, flag, output_option, with_examples
+from cli.options import (
+    GliaCommand,
+    OutputFormat,
+    cluster_option,
+    flag,
+    output_option,
+    with_examples,
+)
 
 if TYPE_CHECKING:
     from sdk import GliaClient
@@ -47,9 +54,7 @@ BLOB_PREFIX = "blob:"
 PARALLEL_FILES = 4
 URI_HELP = "blob:BUCKET/KEY (in your project) or blob://CLUSTER/ORG/PROJECT/BUCKET/KEY."
 BUCKET_HELP = "blob:BUCKET (in your project), BUCKET, or blob://CLUSTER/ORG/PROJECT/BUCKET."
-CLUSTER_OPTION = typer.Option(
-    None, "--cluster", metavar="CLUSTER", help="The cluster.", show_default="the context's"
-)
+CLUSTER_OPTION = cluster_option()
 ORG_OPTION = typer.Option(
     None, "--org", metavar="ORG", help="The project's org.", show_default="the context's"
 )

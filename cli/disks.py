@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from cli.options import GliaCommand, OutputFormat, output_option, parse_size, with_examples
+from cli.options import (
+    GliaCommand,
+    OutputFormat,
+    cluster_option,
+    output_option,
+    parse_size,
+    with_examples,
+)
 
 if TYPE_CHECKING:
     from sdk import Disk, GliaClient
@@ -38,9 +45,7 @@ def register(app: typer.Typer) -> None:
         disk_app.command(name, cls=GliaCommand)(command)
 
 
-CLUSTER = typer.Option(
-    None, "--cluster", metavar="CLUSTER", help="The cluster.", show_default="the context's"
-)
+CLUSTER = cluster_option()
 ORG = typer.Option(
     None, "--org", metavar="ORG", help="The project's org.", show_default="the context's"
 )

@@ -19,6 +19,7 @@ from rich.table import Table
 from cli.options import OutputFormat
 from sdk import (
     BadInput,
+    ClusterConfig,
     GrantEntry,
     Job,
     JobStatus,
@@ -434,6 +435,52 @@ def print_presets(presets: Iterable[Preset]) -> None:
             "?" if preset.available is None else str(preset.available),
         )
     stdout_console().print(table)
+
+
+def print_cluster_configs(clusters: Iterable[ClusterConfig]) -> None:
+    """Each registered cluster's life-cycle status, gateway, last heartbeat and capacity."""
+    print_table(
+        ("CLUSTER", "STATUS", "GATEWAY", "RUNTIME", "HEARTBEAT", "CAPACITY", "FREE", "REASON"),
+        (
+            (
+                c.name,
+                c.status.value,
+                c.gateway,
+                c.runtime.value,
+                f"{age(c.health.last_heartbeat_at)} ago" if c.health.last_heartbeat_at else "never",
+                _resources(c.health.capacity),
+                _resources(c.health.free),
+                one_line(c.status_reason or ""),
+            )
+            for c in clusters
+        ),
+    )
+
+
+def print_cluster_config(cluster: ClusterConfig) -> None:
+    health = cluster.health
+    print_fields(
+        [
+            ("Cluster", cluster.name),
+            ("Status", cluster.status.value),
+            ("Reason", cluster.status_reason or "-"),
+            ("Gateway", cluster.gateway),
+            ("Runtime", cluster.runtime.value),
+            ("Storage", cluster.storage_url or "its gateway's"),
+            ("Registry", cluster.registry_url or "-"),
+            ("Heartbeat", _time(health.last_heartbeat_at) if health.last_heartbeat_at else "never"),
+            ("Capacity", _resources(health.capacity)),
+            ("Free", _resources(health.free)),
+            ("Presets", ", ".join(p.name for p in cluster.presets) or "-"),
+        ]
+    )
+
+
+def _resources(resources: Any) -> str:
+    if resources is None:
+        return "-"
+    text = f"{resources.cpu:g} CPU, {memory(resources.memory_mb)}"
+    return text + (f", {resources.gpu} GPU" if resources.gpu else "")
 
 
 def _level(quota: Quota) -> str:

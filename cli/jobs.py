@@ -18,6 +18,7 @@ from cli.options import (
     GliaCommand,
     OutputFormat,
     choices_help,
+    cluster_option,
     complete_from,
     flag,
     output_option,
@@ -278,13 +279,7 @@ def run(
         metavar="never|on-failure|always",
         help="Start the command again when it ends: on a failure, or always.",
     ),
-    cluster: str | None = typer.Option(
-        None,
-        "--cluster",
-        metavar="CLUSTER",
-        help="Cluster to run on.",
-        show_default="the context's",
-    ),
+    cluster: str | None = cluster_option("Cluster to run on."),
     org: str | None = typer.Option(
         None, "--org", metavar="ORG", help="Org of the project.", show_default="the context's"
     ),

@@ -39,6 +39,18 @@ def output_option() -> Any:
     )
 
 
+def cluster_option(help: str = "The cluster.") -> Any:
+    """``--cluster``: the one option every command that runs or stores something takes; its
+    default is the context's cluster (glia config switch-cluster), else the server's first."""
+    return typer.Option(
+        None,
+        "--cluster",
+        metavar="CLUSTER",
+        help=help,
+        show_default="the context's (glia config switch-cluster)",
+    )
+
+
 def flag(*names: str, help: str) -> Any:
     """A boolean flag, shown without a type in help."""
     return typer.Option(False, *names, help=help, metavar="")

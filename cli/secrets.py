@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cli.options import GliaCommand, OutputFormat, output_option, with_examples
+from cli.options import GliaCommand, OutputFormat, cluster_option, output_option, with_examples
 
 if TYPE_CHECKING:
     from sdk import GliaClient
@@ -38,9 +38,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(secret_app, name="secret")
 
 
-CLUSTER_OPTION = typer.Option(
-    None, "--cluster", metavar="CLUSTER", help="The cluster.", show_default="the context's"
-)
+CLUSTER_OPTION = cluster_option()
 ORG_OPTION = typer.Option(
     None, "--org", metavar="ORG", help="The project's org.", show_default="the context's"
 )

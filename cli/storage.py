@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from cli.options import GliaCommand, OutputFormat, flag, output_option, with_examples
+from cli.options import (
+    GliaCommand,
+    OutputFormat,
+    cluster_option,
+    flag,
+    output_option,
+    with_examples,
+)
 
 if TYPE_CHECKING:
     from glia.storage import FileStatus
@@ -63,10 +70,18 @@ def _resolve(context: Context, text: str) -> str:
     return resolve_uri(text, cluster=context.cluster or "default", org=org, project=project)
 
 
-def _call(action: Callable[[GliaClient, Context], Awaitable[T]], waiting: str | None) -> T:
+def _call(
+    action: Callable[[GliaClient, Context], Awaitable[T]],
+    waiting: str | None,
+    *,
+    cluster: str | None = None,
+) -> T:
+    """Run ``action`` in the context in use, on ``cluster`` (--cluster) where given."""
     from cli.session import current_config, open_client, run_async
 
     context = current_config()
+    if cluster:
+        context = context.replace(cluster=cluster)
 
     async def call() -> T:
         async with open_client(context) as client:
@@ -120,6 +135,7 @@ def ls(
     path: str = typer.Argument("storage:", metavar="PATH", help="A directory (or a file)."),
     long: bool = flag("-l", "--long", help="Show type, size and modification time."),
     output: OutputFormat = output_option(),
+    cluster: str | None = cluster_option(),
 ) -> None:
     """List a directory of storage, by name."""
 
@@ -130,7 +146,7 @@ def ls(
             return [entry]
         return await client.storage.list(uri)
 
-    entries = _call(action, "listing")
+    entries = _call(action, "listing", cluster=cluster)
     if output is not OutputFormat.TABLE:
         _show(entries, output)
     else:
@@ -142,6 +158,7 @@ def ls(
 def tree(
     path: str = typer.Argument("storage:", metavar="PATH", help="The directory to show."),
     depth: int = typer.Option(8, "--depth", "-L", metavar="N", help="How many levels to descend."),
+    cluster: str | None = cluster_option(),
 ) -> None:
     """Show a directory of storage and everything under it, as a tree."""
     from cli import formatting
@@ -164,7 +181,7 @@ def tree(
         await walk(uri, "", 1)
         return lines
 
-    for line in _call(action, "listing"):
+    for line in _call(action, "listing", cluster=cluster):
         typer.echo(line)
 
 
@@ -175,6 +192,7 @@ def glob(
         ..., metavar="PATTERN", help="storage:path with *, ?, […] in names and ** across dirs."
     ),
     output: OutputFormat = output_option(),
+    cluster: str | None = cluster_option(),
 ) -> None:
     """List the storage entries a pattern matches (at most 1,000)."""
 
@@ -190,7 +208,7 @@ def glob(
         uri = _resolve(context, base.rstrip("/") if base != SCHEME else base)
         return await client.storage.glob(uri, rest)
 
-    found = _call(action, "matching")
+    found = _call(action, "matching", cluster=cluster)
     if output is not OutputFormat.TABLE:
         _show(found, output)
         return
@@ -205,6 +223,7 @@ def glob(
 def du(
     path: str = typer.Argument("storage:", metavar="PATH", help="A file or directory."),
     output: OutputFormat = output_option(),
+    cluster: str | None = cluster_option(),
 ) -> None:
     """How much a file or tree of storage holds."""
     from glia.sizes import format_size
@@ -212,7 +231,7 @@ def du(
     async def action(client: GliaClient, context: Context) -> Any:
         return await client.storage.du(_resolve(context, path))
 
-    usage = _call(action, "measuring")
+    usage = _call(action, "measuring", cluster=cluster)
     if output is not OutputFormat.TABLE:
         _show(usage, output)
         return
@@ -228,6 +247,7 @@ def du(
 def df(
     path: str = typer.Argument("storage:", metavar="PATH", help="A project's storage."),
     output: OutputFormat = output_option(),
+    cluster: str | None = cluster_option(),
 ) -> None:
     """The space of the disk a project's storage is on."""
     from glia.sizes import format_size
@@ -235,7 +255,7 @@ def df(
     async def action(client: GliaClient, context: Context) -> Any:
         return await client.storage.df(_resolve(context, path))
 
-    disk = _call(action, None)
+    disk = _call(action, None, cluster=cluster)
     if output is not OutputFormat.TABLE:
         _show(disk, output)
         return
@@ -254,6 +274,7 @@ def df(
 @with_examples("glia storage mkdir storage:data/raw", "glia storage mkdir storage:/acme/vision/out")
 def mkdir(
     paths: list[str] = typer.Argument(..., metavar="PATH...", help="Directories to make."),
+    cluster: str | None = cluster_option(),
 ) -> None:
     """Make directories, and their parents (like mkdir -p)."""
 
@@ -261,7 +282,7 @@ def mkdir(
         for path in paths:
             await client.storage.mkdir(_resolve(context, path))
 
-    _call(action, "making")
+    _call(action, "making", cluster=cluster)
 
 
 @storage_app.command("rm", cls=GliaCommand)
@@ -269,6 +290,7 @@ def mkdir(
 def rm(
     paths: list[str] = typer.Argument(..., metavar="PATH...", help="What to remove."),
     recursive: bool = flag("-r", "--recursive", help="Remove directories and what they hold."),
+    cluster: str | None = cluster_option(),
 ) -> None:
     """Remove files (and with -r, directories) from storage."""
 
@@ -278,7 +300,7 @@ def rm(
             removed += await client.storage.rm(_resolve(context, path), recursive=recursive)
         return removed
 
-    _call(action, "removing")
+    _call(action, "removing", cluster=cluster)
 
 
 @storage_app.command("mv", cls=GliaCommand)
@@ -290,13 +312,14 @@ def mv(
     target: str = typer.Argument(
         ..., metavar="TARGET", help="storage:path (a directory: into it)."
     ),
+    cluster: str | None = cluster_option(),
 ) -> None:
     """Move or rename a file or directory inside storage."""
 
     async def action(client: GliaClient, context: Context) -> None:
         await client.storage.mv(_resolve(context, source), _resolve(context, target))
 
-    _call(action, "moving")
+    _call(action, "moving", cluster=cluster)
 
 
 # -- copying --
@@ -409,6 +432,7 @@ def cp(
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="A progress bar (on a terminal)."
     ),
+    cluster: str | None = cluster_option(),
 ) -> None:
     """Copy files to, from or inside storage. A local directory's .gliaignore is honoured.
 
@@ -444,7 +468,7 @@ def cp(
             bar.stop()
         return len(plan), sum(item.size for item in plan)
 
-    files, size = _call(action, None)
+    files, size = _call(action, None, cluster=cluster)
     if sys.stderr.isatty():
         _notice(f"copied {files} file(s), {format_size(size)}")
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cluster_gateway.disks import LocalDisks
 from cluster_gateway.embedded import EmbeddedGateway
+from cluster_gateway.gateway import Gateway
 from cluster_gateway.runtimes.base import Runtime
 from cluster_gateway.runtimes.gpus import parse_inventory
 from cluster_gateway.runtimes.local import LocalRuntime
@@ -20,6 +22,7 @@ from control_plane.rate_limits import RateLimits
 from control_plane.services.acl import AclService
 from control_plane.services.auth import ADMIN_ROLE, AuthService
 from control_plane.services.blobs import BlobsService, blob_s3_config
+from control_plane.services.cluster_lifecycle import ClusterLifecycle
 from control_plane.services.clusters import (
     ClustersService,
     ClusterUsersService,
@@ -95,10 +98,19 @@ class Platform:
     storage: StorageService
     disks: DisksService
     telemetry: TelemetryService
+    lifecycle: ClusterLifecycle
 
     @classmethod
-    async def create(cls, settings: Settings, *, runtime: Runtime | None = None) -> Platform:
-        """Build and open every part; ``runtime`` replaces the local runtime (tests)."""
+    async def create(
+        cls,
+        settings: Settings,
+        *,
+        runtime: Runtime | None = None,
+        local_runtime: Callable[[str, Path], Runtime] | None = None,
+    ) -> Platform:
+        """Build and open every part; ``runtime`` replaces the local runtime of the
+        platform's own cluster, ``local_runtime`` (cluster name, data dir) those of the
+        `local` clusters registered beside it (tests)."""
         if settings.secret_key is None:
             raise ValueError("GLIA_SECRET_KEY is not set: tokens cannot be signed")
         keep_private(settings.data_dir)
@@ -133,6 +145,31 @@ class Platform:
                 disks=local_disks,
                 telemetry_interval_s=settings.telemetry_interval_s,
             )
+
+        async def local_gateway(name: str) -> Gateway:
+            """A `local` cluster registered beside the platform's own: an in-process gateway
+            over a local runtime, with storage and disks of its own under its data dir."""
+            root = settings.data_dir / "clusters" / name
+            storage = LocalStorage(root / "storage")
+            await storage.open()
+            disks = LocalDisks(root / "disks")
+            if local_runtime is not None:
+                cluster_runtime = local_runtime(name, root)
+            else:
+                cluster_runtime = LocalRuntime(
+                    root,
+                    use_cgroups=settings.use_cgroups,
+                    default_grace_s=settings.kill_grace_s,
+                    retention_s=settings.workload_retention_s,
+                    log_limit_bytes=settings.job_log_limit_bytes,
+                    storage=storage,
+                    disks=disks,
+                    telemetry_interval_s=settings.telemetry_interval_s,
+                )
+            storages.add(name, storage)
+            disk_stores.add(name, disks)
+            return EmbeddedGateway(name, cluster_runtime)
+
         gateway = EmbeddedGateway(settings.cluster_name, runtime)
         await gateway.open()
         gateways.add(settings.cluster_name, gateway)
@@ -196,6 +233,25 @@ class Platform:
             default_cluster=settings.cluster_name,
         )
         status = JobStatusMachine(db=db, bus=bus, metrics=metrics, auth=auth)
+        lifecycle = ClusterLifecycle(
+            db=db,
+            acl=acl,
+            clusters=clusters,
+            gateways=gateways,
+            status=status,
+            keyring=keyring,
+            local_gateway=local_gateway,
+            storages=storages,
+            disk_stores=disk_stores,
+            home_cluster=settings.cluster_name,
+            kill_grace_s=settings.kill_grace_s,
+            heartbeat_timeout_s=settings.heartbeat_timeout_s,
+        )
+        # The platform's own cluster answered (its capacity, above): deployed, whatever the
+        # last run left. Every other registered cluster's gateway is opened; one that cannot
+        # open is failed, with the reason, and the control plane serves the rest.
+        await lifecycle.answered(settings.cluster_name, capacity)
+        await lifecycle.open_registered()
         quotas = QuotasService(acl=acl, orgs=orgs, clusters=clusters)
         disks = DisksService(
             db=db,
@@ -242,6 +298,7 @@ class Platform:
         )
         users = UsersService(acl=acl, auth=auth, jobs=jobs, orgs=orgs)
         return cls(
+            lifecycle=lifecycle,
             settings=settings,
             db=db,
             bus=bus,

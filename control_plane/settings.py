@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     # for this long, renews it every third of that, and another process takes over once it
     # expires.
     cluster_lease_ttl_s: float = 20.0
+    # How often each cluster's gateway is asked for its capacity (its heartbeat), and how
+    # long it has to answer before it counts as unreachable (control_plane/workers.py).
+    heartbeat_interval_s: float = 5.0
+    heartbeat_timeout_s: float = 5.0
     # Jobs' telemetry (control_plane/services/telemetry.py): how often the local runtime samples
     # each running job (at least 1 s), how often the controller writes what it got, how often
     # it turns samples older than an hour into one-minute points and removes points past the

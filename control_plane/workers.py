@@ -5,17 +5,25 @@ cluster's state changes, reconciles it every interval and schedules its waiting 
 (`control_plane.services.jobs.scheduler`); the others wait for the lease. Each
 loop survives its own failures: an exception is logged and the loop goes on after a pause, so
 one bad job or a cluster that does not answer never stops the others.
+
+The heartbeat asks every cluster's gateway for its capacity each interval and records it
+(`ClusterLifecycle.heartbeat`); while a gateway does not answer, its jobs are marked
+GatewayUnreachable (their status kept), and once it answers the reconcile settles them. It
+also starts a controller for each cluster registered at run time and stops that of each
+cluster removed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
 from control_plane.leases import Leases
 from control_plane.platform import Platform
+from glia.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +42,10 @@ class BackgroundTasks:
         self._leases = Leases(platform.db)
         self._tasks: list[asyncio.Task[None]] = []
         self._controlled: set[str] = set()
+        # Each cluster's controller task, by cluster name (clusters come and go at run time).
+        self._controllers: dict[str, asyncio.Task[None]] = {}
+        # Clusters whose gateway did not answer the last heartbeat.
+        self._unreachable: set[str] = set()
 
     @property
     def holder(self) -> str:
@@ -50,10 +62,11 @@ class BackgroundTasks:
         so jobs that ended or vanished while the control plane was down are settled first."""
         platform = self._platform
         settled: list[asyncio.Event] = []
-        for name, _gateway in platform.gateways.items():
+        for name in platform.gateways.names():
             event = asyncio.Event()
             settled.append(event)
-            self._spawn(f"control cluster {name}", self._control_cluster_forever(name, event))
+            self._start_controller(name, event)
+        self._spawn("cluster heartbeats", self._forever("cluster heartbeats", self._heartbeats))
         self._spawn("acl changes", self._forever("acl changes", platform.acl.watch_changes))
         self._spawn(
             "token revocations",
@@ -64,13 +77,72 @@ class BackgroundTasks:
                 await asyncio.gather(*(event.wait() for event in settled))
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._controllers.values()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        self._controllers.clear()
         for name in list(self._controlled):
             with contextlib.suppress(Exception):
                 await self._leases.release(self._lease_name(name))
+
+    def _start_controller(self, cluster: str, settled: asyncio.Event | None = None) -> None:
+        task = asyncio.ensure_future(
+            self._control_cluster_forever(cluster, settled or asyncio.Event())
+        )
+        task.set_name(f"control cluster {cluster}")
+        self._controllers[cluster] = task
+
+    async def _stop_controller(self, cluster: str) -> None:
+        task = self._controllers.pop(cluster)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self._leases.release(self._lease_name(cluster))
+        logger.info("cluster %s: no longer registered; its controller stopped", cluster)
+
+    async def _heartbeats(self) -> None:
+        """Each interval (at once after this process registers or removes a cluster): the
+        clusters other processes registered or removed, every cluster's heartbeat, then a
+        controller for each cluster registered since and none for each removed."""
+        platform = self._platform
+        changed = platform.lifecycle.registry_changed
+        while True:
+            changed.clear()
+            await self._guarded("cluster registry", platform.lifecycle.sync_registry)
+            for name in platform.gateways.names():
+                await self._guarded(f"heartbeat of {name}", functools.partial(self._beat, name))
+            registered = set(platform.gateways.names())
+            for name in registered - self._controllers.keys():
+                self._start_controller(name)
+            for name in self._controllers.keys() - registered:
+                await self._stop_controller(name)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(platform.settings.heartbeat_interval_s):
+                    await changed.wait()
+
+    async def _beat(self, cluster: str) -> None:
+        platform = self._platform
+        if await platform.lifecycle.heartbeat(cluster):
+            if cluster in self._unreachable:
+                self._unreachable.discard(cluster)
+                logger.info("cluster %s: its gateway answers again", cluster)
+                if cluster in self._controlled:
+                    await platform.reconciler.reconcile(cluster)  # settles its jobs now
+            return
+        if cluster not in platform.gateways:
+            return  # removed meanwhile
+        self._unreachable.add(cluster)
+        marked = await platform.reconciler.mark_unreachable(
+            cluster, f"cluster {cluster}'s gateway does not answer; last known status shown"
+        )
+        if marked:
+            logger.warning(
+                "cluster %s: its gateway does not answer; %d jobs marked GatewayUnreachable",
+                cluster,
+                len(marked),
+            )
 
     def _spawn(self, name: str, work: Awaitable[None]) -> None:
         self._tasks.append(asyncio.ensure_future(work))
@@ -106,6 +178,15 @@ class BackgroundTasks:
                 await self._control_cluster(cluster, settled)
             except* LeaseLost:
                 logger.warning("cluster %s: lost its lease to another process", cluster)
+            except* Unavailable as unreachable:
+                # Its gateway does not answer: the heartbeat marks its jobs; try again after
+                # a reconcile interval, without a traceback a second.
+                logger.warning(
+                    "cluster %s: its gateway does not answer (%s)",
+                    cluster,
+                    unreachable.exceptions[0],
+                )
+                await asyncio.sleep(settings.reconcile_interval_s)
             except* Exception:
                 logger.exception("cluster %s: its controller failed; it starts again", cluster)
             finally:
@@ -202,5 +283,8 @@ class BackgroundTasks:
             await run()
         except asyncio.CancelledError:
             raise
+        except Unavailable as exc:
+            # A gateway that does not answer is the heartbeat's to report; no traceback.
+            logger.warning("background task %r: %s", name, exc.message)
         except Exception:
             logger.exception("background task %r failed; it goes on", name)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
@@ -90,11 +92,9 @@ class Preset(Model):
     cluster was not asked."""
 
 
-class PresetInput(Model):
-    """A preset to add to a cluster, or the new values of one (every field given is set)."""
+class PresetSpec(Model):
+    """A preset's values: its name and what its jobs get."""
 
-    cluster: str
-    """The cluster it belongs to."""
     name: str
     """Lowercase letters, digits and '-', starting with a letter, at most 64 characters."""
     cpu: float
@@ -186,6 +186,13 @@ class PresetInput(Model):
         )
 
 
+class PresetInput(PresetSpec):
+    """A preset to add to a cluster, or the new values of one (every field given is set)."""
+
+    cluster: str
+    """The cluster it belongs to."""
+
+
 class ClusterSettingsInput(Model):
     """A cluster's settings to change."""
 
@@ -204,9 +211,183 @@ class ClusterSettingsInput(Model):
 
 
 class ClusterStatus(DescribedEnum):
-    """Whether a cluster takes jobs."""
+    """Where a cluster is in its life cycle: blank -> deploying -> deployed, failed while its
+    gateway cannot be opened or does not answer (deployed again once it does), deleting while
+    it is decommissioned."""
 
-    READY = "ready", "Its gateway is connected and it takes jobs"
+    BLANK = "blank", "Registered; its gateway has not been opened yet"
+    DEPLOYING = "deploying", "Its gateway is being opened, or has not answered yet"
+    DEPLOYED = "deployed", "Its gateway answers and it takes jobs"
+    FAILED = "failed", "Its gateway cannot be opened or stopped answering (see the reason)"
+    DELETING = "deleting", "It is being decommissioned: its jobs are stopped, then it goes"
+
+    @property
+    def takes_jobs(self) -> bool:
+        return self is ClusterStatus.DEPLOYED
+
+
+class ClusterRuntime(DescribedEnum):
+    """What runs a cluster's jobs behind its gateway."""
+
+    LOCAL = "local", "Processes on the gateway's host (cgroups, bubblewrap)"
+    KUBERNETES = "kubernetes", "Pods on a Kubernetes cluster"
+
+
+# The gateway setting of a cluster whose gateway runs inside the control plane.
+LOCAL_GATEWAY = "local"
+CLUSTER_NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,62}")
+
+
+def _check_endpoint(value: str | None, what: str) -> str | None:
+    """An http(s) URL with a host, as given (no trailing slash); None stays None."""
+    if value is None or value == "":
+        return None
+    parsed = urlsplit(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(f"{what} must be an http:// or https:// URL with a host")
+    if parsed.username or parsed.password:
+        raise ValueError(f"{what} must not carry credentials")
+    return value.rstrip("/")
+
+
+class ClusterConfigFields(Model):
+    """What a cluster is set up with, beside its presets (shared by registration and
+    update)."""
+
+    runtime: ClusterRuntime = ClusterRuntime.LOCAL
+    """What runs its jobs behind its gateway."""
+    storage_url: str | None = None
+    """Its storage's endpoint (an http(s) URL), where its files are served from; null for
+    its gateway's own."""
+    registry_url: str | None = None
+    """Its image registry's endpoint (an http(s) URL); null for none."""
+    default_life_span_s: float | None = Field(default=None, alias="defaultLifeSpanSeconds")
+    """The life span of its jobs that ask for none, in seconds (1 s to 30 days); null for no
+    limit."""
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage(cls, value: str | None) -> str | None:
+        return _check_endpoint(value, "the storage URL")
+
+    @field_validator("registry_url")
+    @classmethod
+    def _registry(cls, value: str | None) -> str | None:
+        return _check_endpoint(value, "the registry URL")
+
+    @field_validator("default_life_span_s")
+    @classmethod
+    def _life_span(cls, value: float | None) -> float | None:
+        if value is not None and not 1 <= value <= 30 * 86400:
+            raise ValueError("the default life span must be between 1 second and 30 days")
+        return value
+
+
+class NewCluster(ClusterConfigFields):
+    """A cluster to register."""
+
+    name: str
+    """Its name, unique on the platform: lowercase letters, digits and '-', starting with a
+    letter, at most 63 characters; the first segment of its URIs."""
+    gateway: str = LOCAL_GATEWAY
+    """How the control plane reaches it: `local` (a gateway inside the control plane, with
+    a data dir of its own) or the http(s) URL of its `glia gateway serve`."""
+    presets: tuple[PresetSpec, ...] = ()
+    """Its presets, the first the default; none for three sized to its capacity when its
+    gateway first answers."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not CLUSTER_NAME_RE.fullmatch(name):
+            raise ValueError(
+                f"invalid cluster name {name[:100]!r}: lowercase letters, digits and '-', "
+                "starting with a letter, at most 63 characters"
+            )
+        return name
+
+    @field_validator("gateway")
+    @classmethod
+    def _gateway(cls, gateway: str) -> str:
+        if gateway == LOCAL_GATEWAY:
+            return gateway
+        return _check_endpoint(gateway, "the gateway") or gateway
+
+    @field_validator("presets")
+    @classmethod
+    def _presets(cls, presets: tuple[PresetSpec, ...]) -> tuple[PresetSpec, ...]:
+        names = [p.name for p in presets]
+        if len(set(names)) != len(names):
+            raise ValueError("preset names must differ")
+        return presets
+
+
+class ClusterUpdate(ClusterConfigFields):
+    """A registered cluster's new settings: every field is set (its presets keep their own
+    API: add-preset, update-preset)."""
+
+    name: str
+    """The cluster."""
+
+
+class ClusterHealth(Model):
+    """What a cluster's gateway last told the control plane."""
+
+    last_heartbeat_at: datetime | None = None
+    """When its gateway last answered; null if it never has."""
+    capacity: Resources | None = None
+    """Its capacity in all, as last reported."""
+    free: Resources | None = None
+    """What of it its workloads left free then."""
+
+
+class ClusterConfig(Model):
+    """A registered cluster as its platform's admins see it: its setup, life cycle and
+    health (never its gateway's secret)."""
+
+    id: str
+    """The cluster's id (a UUID)."""
+    name: str
+    """The cluster's name."""
+    status: ClusterStatus
+    """Where it is in its life cycle."""
+    status_reason: str | None = None
+    """Why it is failed (or still deploying); null when deployed."""
+    gateway: str
+    """`local`, or its gateway's URL."""
+    runtime: ClusterRuntime
+    """What runs its jobs."""
+    storage_url: str | None = None
+    """Its storage's endpoint; null for its gateway's own."""
+    registry_url: str | None = None
+    """Its image registry's endpoint; null for none."""
+    default_life_span_s: float | None = Field(default=None, alias="defaultLifeSpanSeconds")
+    """The life span, in seconds, of its jobs that ask for none; null for no limit."""
+    presets: tuple[Preset, ...] = ()
+    """Its presets; the first one is the default."""
+    health: ClusterHealth = ClusterHealth()
+    """What its gateway last reported."""
+    created_at: datetime
+    """When it was registered."""
+
+
+class RegisteredCluster(Model):
+    """A cluster just registered, with its gateway's shared secret: shown this once."""
+
+    cluster: ClusterConfig
+    """The cluster."""
+    gateway_secret: str | None = None
+    """The secret to start its `glia gateway serve` with (GLIA_GATEWAY_SECRET); null for a
+    local gateway. It is never shown again."""
+
+
+class DecommissionedCluster(Model):
+    """A cluster removed, and the jobs its removal stopped."""
+
+    cluster: ClusterConfig
+    """The cluster as it was."""
+    stopped_jobs: tuple[str, ...] = ()
+    """The ids of its unfinished jobs that were stopped."""
 
 
 class Cluster(Model):

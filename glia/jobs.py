@@ -111,6 +111,11 @@ class JobReason(DescribedEnum):
         "Preempted",
         "Stopped to make room for a job of higher priority; it starts again when room returns",
     )
+    GATEWAY_UNREACHABLE = (
+        "GatewayUnreachable",
+        "Its cluster's gateway does not answer: the status shown is the last one known, and "
+        "it is brought up to date within seconds of the gateway answering again",
+    )
 
 
 class JobPriority(DescribedEnum):

@@ -122,6 +122,9 @@ class SecretsRotation(Model):
     """How many secrets' values."""
     bucket_credentials: int
     """How many imported buckets' provider credentials."""
+    gateway_secrets: int = 0
+    """How many remote clusters' gateway secrets."""
     unreadable: tuple[str, ...] = ()
-    """What no key of the keyring could decrypt, left as it was (`secret://…` URIs and
-    `blob-credentials:ID`): add the key it was sealed with and rotate again."""
+    """What no key of the keyring could decrypt, left as it was (`secret://…` URIs,
+    `blob-credentials:ID` and `gateway-secret:CLUSTER`): add the key it was sealed with and
+    rotate again."""

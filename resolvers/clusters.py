@@ -11,12 +11,18 @@ from glia.tenancy import cluster_uri
 from graph.context import Info
 from graph.types.base import model_from_input
 from graph.types.clusters import (
+    AddClusterInput,
+    AddClusterPayload,
     Cluster,
+    ClusterConfig,
     ClusterPayload,
     Preset,
     PresetInput,
     PresetPayload,
+    RemoveClusterPayload,
     RemovePresetInput,
+    UpdateClusterInput,
+    UpdateClusterPayload,
     UpdateClusterSettingsInput,
 )
 
@@ -56,9 +62,70 @@ class ClustersQuery:
             return None
         return cast(Cluster, await ctx.platform.presets.with_availability(cluster))
 
+    @strawberry.field(
+        description="Every registered cluster with its config, life-cycle status and health "
+        "(the platform's admins)"
+    )
+    async def cluster_configs(self, info: Info) -> list[ClusterConfig]:
+        ctx = info.context
+        found = await ctx.platform.lifecycle.list(ctx.session, await ctx.user())
+        return cast(list[ClusterConfig], found)
+
+    @strawberry.field(
+        description="A registered cluster's config, life-cycle status and health (the "
+        "platform's admins)"
+    )
+    async def cluster_config(
+        self,
+        info: Info,
+        name: Annotated[str, strawberry.argument(description="The cluster's name")],
+    ) -> ClusterConfig:
+        ctx = info.context
+        found = await ctx.platform.lifecycle.get(ctx.session, await ctx.user(), name)
+        return cast(ClusterConfig, found)
+
 
 @strawberry.type
 class ClustersMutation:
+    @strawberry.mutation(
+        description="Register a cluster and open its gateway (the platform's admins); for a "
+        "remote gateway the answer holds its shared secret, shown this once"
+    )
+    async def add_cluster(
+        self, info: Info, input: Annotated[AddClusterInput, strawberry.argument(description="It")]
+    ) -> AddClusterPayload:
+        ctx = info.context
+        new = model_from_input(kernel.NewCluster, input)
+        registered = await ctx.platform.lifecycle.register(ctx.session, await ctx.user(), new)
+        return cast(AddClusterPayload, registered)
+
+    @strawberry.mutation(
+        description="Change a cluster's config: every field is set (the platform's admins); "
+        "its presets change with addPreset and updatePreset"
+    )
+    async def update_cluster(
+        self,
+        info: Info,
+        input: Annotated[UpdateClusterInput, strawberry.argument(description="It")],
+    ) -> UpdateClusterPayload:
+        ctx = info.context
+        new = model_from_input(kernel.ClusterUpdate, input)
+        cluster = await ctx.platform.lifecycle.update(ctx.session, await ctx.user(), new)
+        return UpdateClusterPayload(cluster=cast(ClusterConfig, cluster))
+
+    @strawberry.mutation(
+        description="Decommission a cluster (the platform's admins): its unfinished jobs are "
+        "cancelled first, and named in the answer; then it is removed with its jobs' records"
+    )
+    async def remove_cluster(
+        self,
+        info: Info,
+        name: Annotated[str, strawberry.argument(description="The cluster's name")],
+    ) -> RemoveClusterPayload:
+        ctx = info.context
+        removed = await ctx.platform.lifecycle.decommission(ctx.session, await ctx.user(), name)
+        return cast(RemoveClusterPayload, removed)
+
     @strawberry.mutation(description="Add a preset to a cluster (the cluster's admins)")
     async def add_preset(
         self, info: Info, input: Annotated[PresetInput, strawberry.argument(description="It")]

@@ -26,7 +26,18 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from glia.auth import NewUser, PasswordChange, Token, User, UserRole, UserUpdate
-from glia.clusters import Cluster, ClusterSettingsInput, Preset, PresetInput
+from glia.clusters import (
+    Cluster,
+    ClusterConfig,
+    ClusterSettingsInput,
+    ClusterUpdate,
+    DecommissionedCluster,
+    NewCluster,
+    Preset,
+    PresetInput,
+    PresetSpec,
+    RegisteredCluster,
+)
 from glia.jobs import (
     JOB_ID_PREFIX,
     EnvVar,
@@ -444,6 +455,69 @@ class ClustersResource(Resource):
             documents.UPDATE_CLUSTER_SETTINGS, {"input": settings.to_wire()}
         )
         return Cluster.model_validate(data["updateClusterSettings"]["cluster"])
+
+    async def configs(self) -> builtins.list[ClusterConfig]:
+        """Every registered cluster with its config, status and health (platform admins)."""
+        data = await self._client.execute(documents.CLUSTER_CONFIGS)
+        return [ClusterConfig.model_validate(c) for c in data["clusterConfigs"]]
+
+    async def config(self, name: str) -> ClusterConfig:
+        """A registered cluster's config, status and health (platform admins)."""
+        data = await self._client.execute(documents.CLUSTER_CONFIG, {"name": name})
+        return ClusterConfig.model_validate(data["clusterConfig"])
+
+    async def register(
+        self,
+        name: str,
+        *,
+        gateway: str = "local",
+        runtime: str = "local",
+        storage_url: str | None = None,
+        registry_url: str | None = None,
+        default_life_span_s: float | None = None,
+        presets: Sequence[PresetSpec] = (),
+    ) -> RegisteredCluster:
+        """Register a cluster (platform admins). ``gateway`` is ``local`` or the URL of its
+        ``glia gateway serve``; for a URL, the answer's ``gateway_secret`` is that gateway's
+        shared secret, shown this once."""
+        new = parse_input(
+            NewCluster,
+            {
+                "name": name,
+                "gateway": gateway,
+                "runtime": runtime,
+                "storage_url": storage_url,
+                "registry_url": registry_url,
+                "default_life_span_s": default_life_span_s,
+                "presets": [preset.model_dump() for preset in presets],
+            },
+        )
+        data = await self._client.execute(documents.ADD_CLUSTER, {"input": new.to_wire()})
+        return RegisteredCluster.model_validate(data["addCluster"])
+
+    async def update(self, name: str, **changes: Any) -> ClusterConfig:
+        """Change a cluster's config (platform admins): the fields given (``register``'s
+        keywords but gateway and presets), the others as they are."""
+        current = await self.config(name)
+        values: dict[str, Any] = {
+            "name": name,
+            "runtime": current.runtime,
+            "storage_url": current.storage_url,
+            "registry_url": current.registry_url,
+            "default_life_span_s": current.default_life_span_s,
+        }
+        unknown = changes.keys() - values.keys()
+        if unknown:
+            raise TypeError(f"update: unknown fields {sorted(unknown)}")
+        new = parse_input(ClusterUpdate, {**values, **changes})
+        data = await self._client.execute(documents.UPDATE_CLUSTER, {"input": new.to_wire()})
+        return ClusterConfig.model_validate(data["updateCluster"]["cluster"])
+
+    async def decommission(self, name: str) -> DecommissionedCluster:
+        """Stop a cluster's jobs and remove it (platform admins); the answer names the jobs
+        stopped."""
+        data = await self._client.execute(documents.REMOVE_CLUSTER, {"name": name})
+        return DecommissionedCluster.model_validate(data["removeCluster"])
 
 
 def _job_filter(

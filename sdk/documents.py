@@ -9,7 +9,7 @@ the SDK fails CI.
 from __future__ import annotations
 
 from glia.auth import Token, User
-from glia.clusters import Cluster, Preset
+from glia.clusters import Cluster, ClusterConfig, Preset
 from glia.disks import Disk
 from glia.jobs import Job
 from glia.model import Model, model_in
@@ -92,6 +92,20 @@ REMOVE_PRESET = f"""mutation RemovePreset($input: RemovePresetInput!) {{
 }}"""
 UPDATE_CLUSTER_SETTINGS = f"""mutation UpdateClusterSettings($input: UpdateClusterSettingsInput!) {{
     updateClusterSettings(input: $input) {{ cluster {{ {_CLUSTER} }} }}
+}}"""
+_CLUSTER_CONFIG = selection(ClusterConfig)
+CLUSTER_CONFIGS = f"query ClusterConfigs {{ clusterConfigs {{ {_CLUSTER_CONFIG} }} }}"
+CLUSTER_CONFIG = f"""query ClusterConfig($name: String!) {{
+    clusterConfig(name: $name) {{ {_CLUSTER_CONFIG} }}
+}}"""
+ADD_CLUSTER = f"""mutation AddCluster($input: AddClusterInput!) {{
+    addCluster(input: $input) {{ cluster {{ {_CLUSTER_CONFIG} }} gatewaySecret }}
+}}"""
+UPDATE_CLUSTER = f"""mutation UpdateCluster($input: UpdateClusterInput!) {{
+    updateCluster(input: $input) {{ cluster {{ {_CLUSTER_CONFIG} }} }}
+}}"""
+REMOVE_CLUSTER = f"""mutation RemoveCluster($name: String!) {{
+    removeCluster(name: $name) {{ cluster {{ {_CLUSTER_CONFIG} }} stoppedJobs }}
 }}"""
 BUMP_JOB_LIFE_SPAN = f"""mutation BumpJobLifeSpan($input: BumpJobLifeSpanInput!) {{
     bumpJobLifeSpan(input: $input) {{ job {{ {_JOB} }} }}

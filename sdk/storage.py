@@ -92,7 +92,7 @@ def resolve_uri(text: str, *, cluster: str | None, org: str | None, project: str
         raise BadInput(f"{text!r} is not a storage path: expected storage:path")
     rest = text.removeprefix(f"{SCHEME}:")
     if cluster is None:
-        raise BadInput("no cluster chosen: set one with glia config set-cluster")
+        raise BadInput("no cluster chosen: set one with glia config switch-cluster")
     if rest.startswith("/"):
         names = split_path(rest)
         if len(names) < 2:

@@ -6,10 +6,16 @@ from glia.acl import Action
 from glia.auth import Token, User, UserKind, UserRole
 from glia.clusters import (
     Cluster,
+    ClusterConfig,
+    ClusterHealth,
+    ClusterRuntime,
     ClusterSettingsInput,
     ClusterStatus,
+    DecommissionedCluster,
     Preset,
     PresetInput,
+    PresetSpec,
+    RegisteredCluster,
     Resources,
 )
 from glia.disks import Disk, DiskStatus
@@ -50,9 +56,15 @@ __all__ = [
     "UNFINISHED_STATUSES",
     "Action",
     "Cluster",
+    "ClusterConfig",
+    "ClusterHealth",
     "ClusterRole",
+    "ClusterRuntime",
     "ClusterSettingsInput",
     "ClusterStatus",
+    "DecommissionedCluster",
+    "PresetSpec",
+    "RegisteredCluster",
     "Disk",
     "DiskStatus",
     "EnvVar",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -61,13 +62,14 @@ def create_app(
     *,
     on_startup: StartupHook | None = None,
     runtime: Runtime | None = None,
+    local_runtime: Callable[[str, Path], Runtime] | None = None,
 ) -> Starlette:
     running = Running()
     proxy = JobProxy(running.get)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        platform = await Platform.create(settings, runtime=runtime)
+        platform = await Platform.create(settings, runtime=runtime, local_runtime=local_runtime)
         running.platform = platform
         tasks = BackgroundTasks(platform)
         try:

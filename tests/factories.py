@@ -9,7 +9,7 @@ import secrets
 import signal
 import socket
 import threading
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,13 +180,18 @@ def kill_leftover_jobs(data_dir: Path) -> None:
 
 
 @asynccontextmanager
-async def running_api(settings: Settings, runtime: Runtime | None = None) -> AsyncIterator[Api]:
+async def running_api(
+    settings: Settings,
+    runtime: Runtime | None = None,
+    *,
+    local_runtime: Callable[[str, Path], Runtime] | None = None,
+) -> AsyncIterator[Api]:
     started: list[Platform] = []
 
     async def capture(platform: Platform) -> None:
         started.append(platform)
 
-    app = create_app(settings, runtime=runtime, on_startup=capture)
+    app = create_app(settings, runtime=runtime, local_runtime=local_runtime, on_startup=capture)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://glia.test") as http:

@@ -6,6 +6,7 @@ import reflex as rx
 
 from web.pages.admin import AdminState, admin
 from web.pages.blobs import BlobsState, blobs
+from web.pages.clusters import ClustersAdminState, clusters_admin
 from web.pages.disks import DisksState, disks
 from web.pages.explorer import explorer
 from web.pages.job import JobState, job
@@ -51,6 +52,12 @@ app.add_page(blobs, route="/buckets", on_load=BlobsState.open, title="Buckets ·
 app.add_page(disks, route="/disks", on_load=DisksState.open, title="Disks · Glia")
 app.add_page(secrets, route="/secrets", on_load=SecretsState.open, title="Secrets · Glia")
 app.add_page(admin, route="/admin", on_load=AdminState.open, title="Admin · Glia")
+app.add_page(
+    clusters_admin,
+    route="/admin/clusters",
+    on_load=ClustersAdminState.open,
+    title="Clusters · Glia",
+)
 app.add_page(
     explorer, route="/explorer", on_load=SessionState.require_login, title="API explorer · Glia"
 )

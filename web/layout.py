@@ -32,6 +32,7 @@ NAVIGATION: list[tuple[str, str, bool]] = [
     ("Service accounts", "/service-accounts", False),
     ("API explorer", "/explorer", False),
     ("Admin", "/admin", True),
+    ("Clusters", "/admin/clusters", True),
 ]
 
 

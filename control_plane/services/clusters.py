@@ -6,7 +6,7 @@ import builtins
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +18,7 @@ from control_plane.store.models import ClusterRow, PresetRow
 from glia.acl import Action
 from glia.auth import User
 from glia.clusters import (
+    LOCAL_GATEWAY,
     Cluster,
     ClusterSettingsInput,
     ClusterStatus,
@@ -26,7 +27,7 @@ from glia.clusters import (
     Resources,
     fit_count,
 )
-from glia.errors import Conflict, Forbidden, NotFound, Unavailable
+from glia.errors import BadInput, Conflict, Forbidden, NotFound, Unavailable
 from glia.tenancy import CLUSTER_ROLES, ClusterRole, Member, cluster_role, cluster_uri
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def cluster_from_row(row: ClusterRow) -> Cluster:
     )
 
 
-def _set_preset(row: PresetRow, preset: Preset) -> None:
+def fill_preset_row(row: PresetRow, preset: Preset) -> None:
     resources = preset.resources
     row.cpu = resources.cpu
     row.memory_mb = resources.memory_mb
@@ -107,7 +108,8 @@ def _round_memory(mib: float) -> int:
 
 
 class GatewayRegistry:
-    """The gateway of each cluster, by cluster name."""
+    """The gateway of each cluster, by cluster name; clusters come and go at run time (the
+    Config API, `control_plane.services.cluster_lifecycle`)."""
 
     def __init__(self) -> None:
         self._gateways: dict[str, Gateway] = {}
@@ -115,14 +117,49 @@ class GatewayRegistry:
     def add(self, name: str, gateway: Gateway) -> None:
         self._gateways[name] = gateway
 
+    def remove(self, name: str) -> Gateway | None:
+        """Forget the cluster's gateway (the caller closes it); None if it had none."""
+        return self._gateways.pop(name, None)
+
     def get(self, name: str) -> Gateway:
         try:
             return self._gateways[name]
         except KeyError:
             raise Unavailable(f"cluster {name!r} has no gateway connected") from None
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._gateways
+
+    def names(self) -> list[str]:
+        return list(self._gateways)
+
     def items(self) -> list[tuple[str, Gateway]]:
         return list(self._gateways.items())
+
+
+LocalGatewayFactory = Callable[[str], Awaitable[Gateway]]
+
+
+def gateway_for(
+    name: str, gateway: str, *, secret: str | None, local: LocalGatewayFactory
+) -> Awaitable[Gateway]:
+    """The gateway that reaches cluster ``name``: ``local`` makes an in-process one (an
+    `EmbeddedGateway` over a local runtime with a data dir of its own, made by ``local``);
+    a URL makes a `RemoteGateway` client of its `glia gateway serve`, which proves itself
+    with ``secret``. The gateway is not opened here."""
+    if gateway == LOCAL_GATEWAY:
+        return local(name)
+    if not secret:
+        raise BadInput(f"cluster {name!r}: a remote gateway needs its shared secret")
+    # Imported here: the remote client (gql, websockets) is only needed by a control plane
+    # that federates remote clusters.
+    from cluster_gateway.remote import RemoteGateway  # type: ignore[import-not-found,import-untyped,unused-ignore]
+
+    async def remote() -> Gateway:
+        made: Gateway = RemoteGateway(name, gateway, secret=secret)
+        return made
+
+    return remote()
 
 
 class ClustersService:
@@ -134,6 +171,9 @@ class ClustersService:
         self._cache_ttl_s = cache_ttl_s
         self._snapshot: list[Cluster] | None = None
         self._loaded_at = 0.0
+        # Bumped by every change: a load that began before one is not kept as the snapshot
+        # (it may have read the rows from before the change).
+        self._generation = 0
 
     async def ensure(
         self, session: AsyncSession, *, name: str, presets: Sequence[Preset]
@@ -144,13 +184,14 @@ class ClustersService:
             row = ClusterRow(
                 id=str(uuid.uuid4()),
                 name=name,
-                gateway="embedded",
-                status=ClusterStatus.READY.value,
+                gateway=LOCAL_GATEWAY,
+                runtime="local",
+                status=ClusterStatus.DEPLOYED.value,
             )
             row.presets = []
             for i, preset in enumerate(presets):
                 preset_row = PresetRow(name=preset.name, position=i)
-                _set_preset(preset_row, preset)
+                fill_preset_row(preset_row, preset)
                 row.presets.append(preset_row)
             session.add(row)
             await session.commit()
@@ -160,17 +201,22 @@ class ClustersService:
     def changed(self) -> None:
         """A cluster or its presets changed: the next read loads them again."""
         self._snapshot = None
+        self._generation += 1
 
     async def list(self, session: AsyncSession) -> builtins.list[Cluster]:
-        if self._snapshot is None or time.monotonic() - self._loaded_at > self._cache_ttl_s:
+        snapshot = self._snapshot
+        if snapshot is None or time.monotonic() - self._loaded_at > self._cache_ttl_s:
+            generation = self._generation
             rows = await session.scalars(
                 select(ClusterRow)
                 .options(selectinload(ClusterRow.presets))
                 .order_by(ClusterRow.created_at, ClusterRow.name)
             )
-            self._snapshot = [cluster_from_row(row) for row in rows]
-            self._loaded_at = time.monotonic()
-        return list(self._snapshot)
+            snapshot = [cluster_from_row(row) for row in rows]
+            if generation == self._generation:
+                self._snapshot = snapshot
+                self._loaded_at = time.monotonic()
+        return list(snapshot)
 
     async def get(self, session: AsyncSession, name: str) -> Cluster:
         for cluster in await self.list(session):
@@ -231,7 +277,7 @@ class PresetsService:
         preset_row = PresetRow(
             name=new.name, position=max((p.position for p in row.presets), default=-1) + 1
         )
-        _set_preset(preset_row, new.preset)
+        fill_preset_row(preset_row, new.preset)
         row.presets.append(preset_row)
         await session.commit()
         self._clusters.changed()
@@ -240,7 +286,7 @@ class PresetsService:
     async def update(self, session: AsyncSession, caller: User, new: PresetInput) -> Preset:
         row = await self._managed(session, caller, new.cluster)
         preset_row = self._preset(row, new.name)
-        _set_preset(preset_row, new.preset)
+        fill_preset_row(preset_row, new.preset)
         await session.commit()
         self._clusters.changed()
         return preset_from_row(preset_row)

@@ -52,6 +52,9 @@ class DiskRegistry:
     def add(self, cluster: str, store: DiskStore) -> None:
         self._stores[cluster] = store
 
+    def remove(self, cluster: str) -> None:
+        self._stores.pop(cluster, None)
+
     def get(self, cluster: str) -> DiskStore:
         try:
             return self._stores[cluster]

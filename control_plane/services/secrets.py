@@ -29,7 +29,7 @@ from control_plane.services.acl import AclService
 from control_plane.services.blobs import BlobsService
 from control_plane.services.pages import Order, SortKey, keyset_page
 from control_plane.services.projects import ProjectsService
-from control_plane.store.models import UserRow
+from control_plane.store.models import ClusterRow, UserRow
 from control_plane.store.secrets import SecretRow
 from glia.acl import Action
 from glia.auth import User, UserKind
@@ -316,8 +316,39 @@ class SecretsService:
                 ref = SecretRef(cluster=row.cluster, org=row.org, project=row.project, key=row.key)
                 unreadable_uris.append(ref.uri)
         buckets, lost = await self._blobs.rotate_credentials(session)
+        gateways, lost_gateways = await self._rotate_gateway_secrets(session)
         return SecretsRotation(
             secrets=rotated,
             bucket_credentials=buckets,
-            unreadable=(*unreadable_uris, *(f"blob-credentials:{i}" for i in lost)),
+            gateway_secrets=gateways,
+            unreadable=(
+                *unreadable_uris,
+                *(f"blob-credentials:{i}" for i in lost),
+                *(f"gateway-secret:{name}" for name in lost_gateways),
+            ),
         )
+
+    async def _rotate_gateway_secrets(self, session: AsyncSession) -> tuple[int, Sequence[str]]:
+        """Re-seal the remote clusters' gateway secrets (a few rows: one pass)."""
+        rotated, lost = 0, []
+        rows = await session.execute(
+            select(ClusterRow.name, ClusterRow.gateway_secret).where(
+                ClusterRow.gateway_secret.is_not(None)
+            )
+        )
+        for name, sealed in rows.all():
+            if sealed is None or self._keyring.is_current(sealed):
+                continue
+            try:
+                resealed = self._keyring.rotate(sealed)
+            except Unreadable:
+                lost.append(name)
+                continue
+            await session.execute(
+                update(ClusterRow)
+                .where(ClusterRow.name == name, ClusterRow.gateway_secret == sealed)
+                .values(gateway_secret=resealed)
+            )
+            rotated += 1
+        await session.commit()
+        return rotated, lost

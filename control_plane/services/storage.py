@@ -51,6 +51,9 @@ class StorageRegistry:
     def add(self, cluster: str, storage: Storage) -> None:
         self._storages[cluster] = storage
 
+    def remove(self, cluster: str) -> None:
+        self._storages.pop(cluster, None)
+
     def get(self, cluster: str) -> Storage:
         try:
             return self._storages[cluster]

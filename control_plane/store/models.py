@@ -110,12 +110,25 @@ class ClusterRow(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
-    # How the control plane reaches it: "embedded" (in-process) or "remote" (later).
-    gateway: Mapped[str] = mapped_column(String(16), default="embedded")
-    status: Mapped[str] = mapped_column(String(16), default="ready")
+    # How the control plane reaches it: "local" (a gateway in-process) or its gateway's URL.
+    gateway: Mapped[str] = mapped_column(String(2048), default="local")
+    # glia.clusters.ClusterStatus, and why it is failed (or still deploying).
+    status: Mapped[str] = mapped_column(String(16), default="blank")
+    status_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The life span of its jobs that ask for none; null for no limit.
     default_life_span_s: Mapped[float | None] = mapped_column(Float)
+    # glia.clusters.ClusterRuntime, and its storage's and registry's endpoints (settings the
+    # control plane keeps for the cluster; its gateway serves them).
+    runtime: Mapped[str] = mapped_column(String(16), default="local")
+    storage_url: Mapped[str | None] = mapped_column(String(2048))
+    registry_url: Mapped[str | None] = mapped_column(String(2048))
+    # A remote gateway's shared secret, sealed with the keyring (control_plane.keyring).
+    gateway_secret: Mapped[str | None] = mapped_column(Text)
+    # When its gateway last answered, and the capacity it reported then
+    # (cluster_gateway.gateway.ClusterCapacity as JSON).
+    last_heartbeat_at: Mapped[datetime | None] = mapped_column()
+    capacity: Mapped[dict[str, Any] | None] = mapped_column()
 
     presets: Mapped[list[PresetRow]] = relationship(
         back_populates="cluster", cascade="all, delete-orphan", order_by="PresetRow.position"

@@ -48,3 +48,46 @@ class PresetPayload:
 @strawberry.type(description="The cluster with its settings now")
 class ClusterPayload:
     cluster: Cluster = strawberry.field(description="The cluster")
+
+
+ClusterRuntime = expose_enum(kernel.ClusterRuntime)
+
+
+@object_type(kernel.ClusterHealth)
+class ClusterHealth:
+    pass
+
+
+@object_type(kernel.ClusterConfig)
+class ClusterConfig:
+    pass
+
+
+@input_type(kernel.PresetSpec, name="PresetSpecInput")
+class PresetSpecInput:
+    pass
+
+
+@input_type(kernel.NewCluster, name="AddClusterInput")
+class AddClusterInput:
+    pass
+
+
+@input_type(kernel.ClusterUpdate, name="UpdateClusterInput")
+class UpdateClusterInput:
+    pass
+
+
+@object_type(kernel.RegisteredCluster, name="AddClusterPayload")
+class AddClusterPayload:
+    pass
+
+
+@strawberry.type(description="The cluster's config as it is now")
+class UpdateClusterPayload:
+    cluster: ClusterConfig = strawberry.field(description="The cluster")
+
+
+@object_type(kernel.DecommissionedCluster, name="RemoveClusterPayload")
+class RemoveClusterPayload:
+    pass

@@ -496,6 +496,23 @@ async def _fresh_preset(world: World, _subject: str) -> dict[str, Any]:
     return {"cluster": CLUSTER, "name": name}
 
 
+# A remote gateway nobody serves: registering one is cheap (no runtime starts), and the
+# cluster is simply not deployed.
+UNSERVED_GATEWAY = "http://127.0.0.1:9"
+
+
+async def _fresh_cluster(world: World, _subject: str) -> dict[str, Any]:
+    """A cluster registered for the call (seen by platform admins alone)."""
+    name = world.name("cluster-")
+    await world.gql(
+        "platform_admin",
+        """mutation($name: String!, $gateway: String!) {
+          addCluster(input: {name: $name, gateway: $gateway}) { cluster { name } } }""",
+        {"name": name, "gateway": UNSERVED_GATEWAY},
+    )
+    return {"name": name}
+
+
 def _password(_world: World, subject: str) -> dict[str, Any]:
     return {"current": f"password-{subject}", "new": f"password-{subject}-changed"}
 
@@ -1377,6 +1394,55 @@ OPERATIONS: dict[str, tuple[Case, ...]] = {
                 cluster { name } } }""",
             expect(NOT_FOUND, ok=["platform_admin"]),
             _static(cluster=GPU),
+        ),
+    ),
+    # The Config API is the platform admins'; a cluster the caller may not use is not found.
+    "clusterConfigs": (
+        Case(
+            "{ clusterConfigs { name status } }",
+            expect(FORBIDDEN, ok=["platform_admin"]),
+        ),
+    ),
+    "clusterConfig": (
+        Case(
+            "query($name: String!) { clusterConfig(name: $name) { name } }",
+            expect(FORBIDDEN, ok=["platform_admin"]),
+            _static(name=CLUSTER),
+        ),
+        Case(
+            "query($name: String!) { clusterConfig(name: $name) { name } }",
+            expect(NOT_FOUND, ok=["platform_admin"]),
+            _static(name=GPU),
+        ),
+    ),
+    "addCluster": (
+        Case(
+            """mutation($name: String!, $gateway: String!) {
+              addCluster(input: {name: $name, gateway: $gateway}) { cluster { name } } }""",
+            expect(FORBIDDEN, ok=["platform_admin"]),
+            lambda world, _: {"name": world.name("cluster-"), "gateway": UNSERVED_GATEWAY},
+        ),
+    ),
+    "updateCluster": (
+        Case(
+            """mutation($name: String!) {
+              updateCluster(input: {name: $name}) { cluster { name } } }""",
+            expect(FORBIDDEN, ok=["platform_admin"]),
+            _static(name=CLUSTER),
+        ),
+        Case(
+            """mutation($name: String!) {
+              updateCluster(input: {name: $name}) { cluster { name } } }""",
+            expect(NOT_FOUND, ok=["platform_admin"]),
+            _static(name=GPU),
+        ),
+    ),
+    "removeCluster": (
+        Case(
+            """mutation($name: String!) {
+              removeCluster(name: $name) { cluster { name } stoppedJobs } }""",
+            expect(NOT_FOUND, ok=["platform_admin"]),
+            _fresh_cluster,
         ),
     ),
     # -- storage --

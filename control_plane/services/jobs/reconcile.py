@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from cluster_gateway.gateway import WatchExpired, WorkloadPhase, WorkloadState
 from control_plane.services.clusters import GatewayRegistry
@@ -122,6 +122,9 @@ class ClusterReconciler:
         """
         gateway = self._gateways.get(cluster_name)
         active = {w.job_id: w for w in await gateway.active_workloads()}
+        # It answered: what follows is current. A job it did not know while it was away is
+        # started without the grace below: its start failed for the gateway's absence.
+        returned = set(await self.clear_unreachable(cluster_name))
         async with self._db.session() as session:
             unfinished = {job.id: job for job in await unfinished_jobs(session, cluster_name)}
             queued = set(
@@ -146,7 +149,7 @@ class ClusterReconciler:
             try:
                 if workload is not None and workload.phase is not WorkloadPhase.MISSING:
                     await self._apply(cluster_name, workload)
-                elif now - job.created_at < RECONCILE_GRACE:
+                elif now - job.created_at < RECONCILE_GRACE and job_id not in returned:
                     continue
                 elif job.status is JobStatus.SUSPENDED and job.reason is JobReason.PREEMPTED:
                     await self._scheduler.requeue(cluster_name, job_id)  # stopped meanwhile
@@ -172,6 +175,77 @@ class ClusterReconciler:
                 await gateway.stop(job_id, grace_s=self._kill_grace_s)
             except Exception:
                 logger.exception("reconcile: stopping orphan %s", job_id)
+
+    async def mark_unreachable(self, cluster_name: str, description: str) -> list[str]:
+        """The cluster's gateway does not answer: its jobs handed to it (pending or running)
+        keep their status, with reason GatewayUnreachable, until a reconcile hears from it
+        again (`clear_unreachable`). Nothing is failed for it: a job lost meanwhile is found
+        by that reconcile. Returns the ids marked now."""
+        async with self._db.session() as session:
+            marked = list(
+                await session.scalars(
+                    update(JobRow)
+                    .where(
+                        JobRow.cluster_id
+                        == select(ClusterRow.id)
+                        .where(ClusterRow.name == cluster_name)
+                        .scalar_subquery(),
+                        JobRow.status.in_([JobStatus.PENDING.value, JobStatus.RUNNING.value]),
+                        JobRow.scheduled_at.is_not(None),
+                        or_(
+                            JobRow.reason.is_(None),
+                            JobRow.reason != JobReason.GATEWAY_UNREACHABLE.value,
+                        ),
+                    )
+                    .values(
+                        reason=JobReason.GATEWAY_UNREACHABLE.value, status_description=description
+                    )
+                    .returning(JobRow.id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            await session.commit()
+        await self._announce(marked)
+        return marked
+
+    async def clear_unreachable(self, cluster_name: str) -> list[str]:
+        """The cluster's gateway answers again: its jobs marked GatewayUnreachable get the
+        reason of their status back (running: none; pending: Creating), and the reconcile
+        under way brings their status up to date."""
+        cluster_id = select(ClusterRow.id).where(ClusterRow.name == cluster_name).scalar_subquery()
+        cleared: list[str] = []
+        async with self._db.session() as session:
+            for status, reason in (
+                (JobStatus.RUNNING, None),
+                (JobStatus.PENDING, JobReason.CREATING.value),
+            ):
+                cleared.extend(
+                    await session.scalars(
+                        update(JobRow)
+                        .where(
+                            JobRow.cluster_id == cluster_id,
+                            JobRow.status == status.value,
+                            JobRow.reason == JobReason.GATEWAY_UNREACHABLE.value,
+                        )
+                        .values(reason=reason, status_description=None)
+                        .returning(JobRow.id)
+                        .execution_options(synchronize_session=False)
+                    )
+                )
+            await session.commit()
+        await self._announce(cleared)
+        return cleared
+
+    async def _announce(self, job_ids: Sequence[str]) -> None:
+        if not job_ids:
+            return
+        async with self._db.session() as session:
+            rows = await session.execute(
+                select(JobRow.id, JobRow.status).where(JobRow.id.in_(job_ids))
+            )
+            statuses = [(job_id, status) for job_id, status in rows]
+        for job_id, status in statuses:
+            await self._status.announce(job_id, JobStatus(status))
 
     async def _states(self, cluster_name: str, job_ids: Sequence[str]) -> list[WorkloadState]:
         gateway = self._gateways.get(cluster_name)

@@ -44,7 +44,7 @@ from control_plane.store.database import Database
 from control_plane.store.models import JobRow, JobStatusRow, UserRow
 from glia.clock import utcnow
 from glia.clusters import Cluster, Resources, fit_count, shortfall
-from glia.errors import QuotaExceeded
+from glia.errors import QuotaExceeded, Unavailable
 from glia.jobs import Job, JobPriority, JobReason, JobStatus, RestartPolicy
 
 logger = logging.getLogger(__name__)
@@ -365,7 +365,12 @@ class Scheduler:
         state.joined = True
         state.seat_waiters = state.seat_waiters or seat_wait
         if cluster in self._controlled:
-            await self.schedule(cluster)
+            try:
+                await self.schedule(cluster)
+            except Unavailable as exc:
+                # The job is stored and waits in the queue; the pass after its gateway
+                # answers again hands it over (the heartbeat reports the cluster meanwhile).
+                logger.warning("scheduling cluster %s: %s", cluster, exc.message)
         else:
             message = {"cluster": cluster, "seat_wait": seat_wait}
             await self._bus.publish(request_channel(cluster), message)
@@ -413,6 +418,9 @@ class Scheduler:
                     await self.schedule(cluster)
                 except asyncio.CancelledError:
                     raise
+                except Unavailable as exc:
+                    # Its gateway does not answer: the heartbeat reports it; no traceback.
+                    logger.warning("scheduling cluster %s: %s", cluster, exc.message)
                 except Exception:
                     logger.exception("scheduling cluster %s failed; it goes on", cluster)
         finally:

@@ -28,7 +28,15 @@ from control_plane.store.models import JobRow, JobStatusRow, JobTagRow, UserRow
 from glia.acl import Action
 from glia.auth import User, UserKind
 from glia.clock import utcnow
-from glia.errors import BadInput, Conflict, Forbidden, GliaError, NotFound, QuotaExceeded
+from glia.errors import (
+    BadInput,
+    Conflict,
+    Forbidden,
+    GliaError,
+    NotFound,
+    QuotaExceeded,
+    Unavailable,
+)
 from glia.jobs import (
     JOB_ID_PREFIX,
     UNFINISHED_STATUSES,
@@ -88,6 +96,14 @@ class JobSubmitter:
                 return earlier
         cluster_name = submission.cluster or await self._clusters.default_name(session)
         cluster = await self._clusters.get(session, cluster_name)
+        if not cluster.status.takes_jobs:
+            # Refused at once rather than queued: a job stored for a cluster that may never
+            # come back would wait unseen (docs/clusters.md).
+            raise Unavailable(
+                f"cluster {cluster.name!r} takes no jobs now: it is {cluster.status.value}; "
+                "try again later or choose another cluster with --cluster",
+                fields={"cluster": cluster.status.value},
+            )
         preset = cluster.preset(submission.preset)
         if preset is None:
             known = ", ".join(p.name for p in cluster.presets) or "none"
@@ -337,6 +353,25 @@ class JobSubmitter:
                     )
                 spec = spec.model_copy(update={"secret_files": tuple(files), "secret_env": values})
             state = await gateway.start(spec)
+        except Unavailable as exc:
+            # The gateway does not answer: the job stays pending, marked so, and the
+            # reconcile starts it once the gateway answers again (it does not know the job).
+            logger.warning(
+                "starting job %s: cluster %s unreachable: %s", job.id, job.cluster_name, exc.message
+            )
+            async with self._db.session() as session:
+                await session.execute(
+                    update(JobRow)
+                    .where(JobRow.id == job.id, JobRow.status == JobStatus.PENDING.value)
+                    .values(
+                        reason=JobReason.GATEWAY_UNREACHABLE.value,
+                        status_description=f"waiting for cluster {job.cluster_name}: {exc.message}",
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                await session.commit()
+            await self._status.announce(job.id, JobStatus.PENDING)
+            return
         except Exception as exc:
             # The spec holds the job's token (--pass-config): its message and traceback, not
             # the spec, go to the log and the job's status.
