@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import socket
@@ -54,7 +55,8 @@ from cluster_gateway.gateway import (
     WorkloadWatch,
 )
 from cluster_gateway.remote_bytes import CONNECTION_ERRORS, RemoteExecSession, tunnel
-from cluster_gateway.trust import sign_claim
+from cluster_gateway.remote_storage import RemoteDisks, RemoteStorage
+from cluster_gateway.trust import claim_header, sign_claim
 from cluster_gateway.wire import (
     batch_from_wire,
     error_from_wire,
@@ -159,6 +161,11 @@ class RemoteGateway:
         self._tunnels: set[asyncio.Task[None]] = set()
         self._opening = asyncio.Lock()
         self._closed = False
+        # The cluster's files and disks, through the same gateway and claims: what the
+        # control plane registers as the cluster's `Storage` and disk store.
+        claims = functools.partial(claim_header, secret, name)
+        self.storage = RemoteStorage(self.url, headers=claims)
+        self.disks = RemoteDisks(self.url, headers=claims)
 
     def __repr__(self) -> str:  # the secret stays out of every repr and log
         return f"RemoteGateway({self.name!r}, {self.url!r})"
@@ -197,6 +204,8 @@ class RemoteGateway:
         if self._http is not None:
             await self._http.aclose()
         self._gql = self._gql_client = self._http = None
+        await self.storage.aclose()
+        await self.disks.aclose()
 
     # -- queries and mutations
 

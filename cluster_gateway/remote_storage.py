@@ -79,12 +79,24 @@ class _Gateway:
     ) -> None:
         self.url = url.rstrip("/")
         self._headers = headers
-        self._http = httpx.AsyncClient(
-            base_url=self.url, timeout=timeout, limits=LIMITS, transport=transport
-        )
+        self._timeout = timeout
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        # Made on first use and again after `aclose`: the owner (a `RemoteGateway`) may
+        # close it with its other connections and open it again.
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                base_url=self.url, timeout=self._timeout, limits=LIMITS, transport=self._transport
+            )
+        return self._client
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
 
     def headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         return {**self._headers(), **(extra or {})}

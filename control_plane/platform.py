@@ -170,6 +170,17 @@ class Platform:
             disk_stores.add(name, disks)
             return EmbeddedGateway(name, cluster_runtime)
 
+        async def remote_gateway(name: str, url: str, secret: str) -> Gateway:
+            """A cluster served by `glia gateway serve` at ``url``: its workloads, storage
+            and disks, all through that gateway (imported here: only a control plane that
+            federates remote clusters needs the client's libraries)."""
+            from cluster_gateway.remote import RemoteGateway
+
+            remote = RemoteGateway(name, url, secret=secret)
+            storages.add(name, remote.storage)
+            disk_stores.add(name, remote.disks)
+            return remote
+
         gateway = EmbeddedGateway(settings.cluster_name, runtime)
         await gateway.open()
         gateways.add(settings.cluster_name, gateway)
@@ -241,6 +252,7 @@ class Platform:
             status=status,
             keyring=keyring,
             local_gateway=local_gateway,
+            remote_gateway=remote_gateway,
             storages=storages,
             disk_stores=disk_stores,
             home_cluster=settings.cluster_name,

@@ -33,6 +33,7 @@ from control_plane.services.clusters import (
     ClustersService,
     GatewayRegistry,
     LocalGatewayFactory,
+    RemoteGatewayFactory,
     fill_preset_row,
     gateway_for,
     preset_from_row,
@@ -110,6 +111,7 @@ class ClusterLifecycle:
         status: JobStatusMachine,
         keyring: Keyring,
         local_gateway: LocalGatewayFactory,
+        remote_gateway: RemoteGatewayFactory,
         storages: StorageRegistry,
         disk_stores: DiskRegistry,
         home_cluster: str,
@@ -123,6 +125,7 @@ class ClusterLifecycle:
         self._status = status
         self._keyring = keyring
         self._local_gateway = local_gateway
+        self._remote_gateway = remote_gateway
         self._storages = storages
         self._disk_stores = disk_stores
         # The cluster of the settings: its gateway is the platform's own, made at start.
@@ -403,7 +406,11 @@ class ClusterLifecycle:
         try:
             secret = self._keyring.open(sealed).decode() if sealed else None
             gateway = await gateway_for(
-                name, gateway_setting, secret=secret, local=self._local_gateway
+                name,
+                gateway_setting,
+                secret=secret,
+                local=self._local_gateway,
+                remote=self._remote_gateway,
             )
         except (Unreadable, GliaError, ImportError, ValueError, OSError) as exc:
             reason = (

@@ -138,28 +138,28 @@ class GatewayRegistry:
 
 
 LocalGatewayFactory = Callable[[str], Awaitable[Gateway]]
+# Makes the client of a remote cluster's gateway from its name, URL and shared secret (the
+# platform's registers the cluster's storage and disks through it too).
+RemoteGatewayFactory = Callable[[str, str, str], Awaitable[Gateway]]
 
 
 def gateway_for(
-    name: str, gateway: str, *, secret: str | None, local: LocalGatewayFactory
+    name: str,
+    gateway: str,
+    *,
+    secret: str | None,
+    local: LocalGatewayFactory,
+    remote: RemoteGatewayFactory,
 ) -> Awaitable[Gateway]:
     """The gateway that reaches cluster ``name``: ``local`` makes an in-process one (an
-    `EmbeddedGateway` over a local runtime with a data dir of its own, made by ``local``);
-    a URL makes a `RemoteGateway` client of its `glia gateway serve`, which proves itself
-    with ``secret``. The gateway is not opened here."""
+    `EmbeddedGateway` over a local runtime with a data dir of its own); a URL, ``remote``
+    a `RemoteGateway` client of its `glia gateway serve`, which proves itself with
+    ``secret``. The gateway is not opened here."""
     if gateway == LOCAL_GATEWAY:
         return local(name)
     if not secret:
         raise BadInput(f"cluster {name!r}: a remote gateway needs its shared secret")
-    # Imported here: the remote client (gql, websockets) is only needed by a control plane
-    # that federates remote clusters.
-    from cluster_gateway.remote import RemoteGateway  # type: ignore[import-not-found,import-untyped,unused-ignore]
-
-    async def remote() -> Gateway:
-        made: Gateway = RemoteGateway(name, gateway, secret=secret)
-        return made
-
-    return remote()
+    return remote(name, gateway, secret)
 
 
 class ClustersService:

@@ -42,16 +42,23 @@ def test_only_a_deployed_cluster_takes_jobs() -> None:
 
 
 async def test_gateway_for_local_makes_the_local_kind_and_a_url_needs_a_secret() -> None:
-    made: list[str] = []
+    made: list[tuple[str, ...]] = []
 
     async def local(name: str) -> Gateway:
-        made.append(name)
+        made.append((name,))
         return EmbeddedGateway(name, FakeRuntime())
 
-    gateway = await gateway_for("lab", "local", secret=None, local=local)
-    assert isinstance(gateway, EmbeddedGateway) and made == ["lab"]
+    async def remote(name: str, url: str, secret: str) -> Gateway:
+        made.append((name, url, secret))
+        return EmbeddedGateway(name, FakeRuntime())
+
+    gateway = await gateway_for("lab", "local", secret=None, local=local, remote=remote)
+    assert isinstance(gateway, EmbeddedGateway) and made == [("lab",)]
+    url = "https://farm.example.com"
+    await gateway_for("farm", url, secret="s" * 32, local=local, remote=remote)
+    assert made[-1] == ("farm", url, "s" * 32)
     with pytest.raises(BadInput):
-        await gateway_for("farm", "https://farm.example.com", secret=None, local=local)
+        await gateway_for("farm", url, secret=None, local=local, remote=remote)
 
 
 def test_the_registry_gains_and_loses_gateways_at_run_time() -> None:
