@@ -164,8 +164,8 @@ class RemoteGateway:
         # The cluster's files and disks, through the same gateway and claims: what the
         # control plane registers as the cluster's `Storage` and disk store.
         claims = functools.partial(claim_header, secret, name)
-        self.storage = RemoteStorage(self.url, headers=claims)
-        self.disks = RemoteDisks(self.url, headers=claims)
+        self.storage = RemoteStorage(self.url, headers=claims, cluster=name)
+        self.disks = RemoteDisks(self.url, headers=claims, cluster=name)
 
     def __repr__(self) -> str:  # the secret stays out of every repr and log
         return f"RemoteGateway({self.name!r}, {self.url!r})"
@@ -415,6 +415,13 @@ class RemoteGateway:
             raise self._unreachable(error) from None
 
     def _unreachable(self, error: BaseException) -> GatewayUnreachable:
+        """What a failed connection means to the caller: GatewayUnreachable, unless the
+        caller's task is being cancelled. gql turns a cancellation that lands while it
+        connects into a connection error; a caller that retries on GatewayUnreachable (a
+        feed that resubscribes) would then never end, and a TaskGroup waiting for it hangs."""
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError from error
         reason = type(error).__name__ if not str(error) else f"{type(error).__name__}: {error}"
         return GatewayUnreachable(
             f"cluster {self.name}'s gateway at {self.url} did not answer ({reason[:200]})"

@@ -76,8 +76,15 @@ class _Gateway:
         headers: Headers,
         timeout: httpx.Timeout,
         transport: httpx.AsyncBaseTransport | None,
+        cluster: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        # How errors name it: by its cluster where known.
+        self.label = (
+            f"cluster {cluster}'s gateway at {self.url}"
+            if cluster
+            else f"the cluster gateway at {self.url}"
+        )
         self._headers = headers
         self._timeout = timeout
         self._transport = transport
@@ -148,11 +155,11 @@ class _Gateway:
             raise self.malformed(path) from None
 
     def unreachable(self, exc: Exception) -> Unavailable:
-        return Unavailable(f"the cluster gateway at {self.url} cannot be reached: {exc}")
+        return Unavailable(f"{self.label} cannot be reached: {exc}")
 
     def malformed(self, path: str) -> Unavailable:
         return Unavailable(
-            f"the cluster gateway at {self.url} answered {path} with something this control "
+            f"{self.label} answered {path} with something this control "
             "plane cannot read (another version?)"
         )
 
@@ -162,9 +169,7 @@ class _Gateway:
             async for chunk in response.aiter_raw():
                 body += chunk
                 if len(body) > limit:
-                    raise Unavailable(
-                        f"the cluster gateway at {self.url} answered more than {limit} bytes"
-                    )
+                    raise Unavailable(f"{self.label} answered more than {limit} bytes")
         except httpx.TransportError as exc:
             raise self.unreachable(exc) from exc
         return bytes(body)
@@ -207,8 +212,9 @@ class RemoteStorage:
         headers: Headers,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
+        cluster: str | None = None,
     ) -> None:
-        self._gateway = _Gateway(url, headers, timeout, transport)
+        self._gateway = _Gateway(url, headers, timeout, transport, cluster)
 
     async def aclose(self) -> None:
         await self._gateway.aclose()
@@ -390,8 +396,9 @@ class RemoteDisks:
         headers: Headers,
         timeout: httpx.Timeout = DISK_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
+        cluster: str | None = None,
     ) -> None:
-        self._gateway = _Gateway(url, headers, timeout, transport)
+        self._gateway = _Gateway(url, headers, timeout, transport, cluster)
 
     async def aclose(self) -> None:
         await self._gateway.aclose()

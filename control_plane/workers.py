@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 
 from control_plane.leases import Leases
 from control_plane.platform import Platform
-from glia.errors import Unavailable
+from glia.errors import Unauthenticated, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class BackgroundTasks:
                 await self._control_cluster(cluster, settled)
             except* LeaseLost:
                 logger.warning("cluster %s: lost its lease to another process", cluster)
-            except* Unavailable as unreachable:
+            except* (Unavailable, Unauthenticated) as unreachable:
                 # Its gateway does not answer: the heartbeat marks its jobs; try again after
                 # a reconcile interval, without a traceback a second.
                 logger.warning(
@@ -283,8 +283,9 @@ class BackgroundTasks:
             await run()
         except asyncio.CancelledError:
             raise
-        except Unavailable as exc:
-            # A gateway that does not answer is the heartbeat's to report; no traceback.
+        except (Unavailable, Unauthenticated) as exc:
+            # A gateway that does not answer (or refuses this control plane's claims) is
+            # the heartbeat's to report; no traceback.
             logger.warning("background task %r: %s", name, exc.message)
         except Exception:
             logger.exception("background task %r failed; it goes on", name)

@@ -41,3 +41,6 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     # casbin prints its whole model at INFO on every load.
     logging.getLogger("casbin").setLevel(logging.WARNING)
+    # httpx logs every request at INFO: each call to a remote cluster's gateway (heartbeats,
+    # starts, storage) would fill the log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

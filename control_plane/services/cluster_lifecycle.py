@@ -61,7 +61,15 @@ from glia.clusters import (
     RegisteredCluster,
     Resources,
 )
-from glia.errors import BadInput, Conflict, Forbidden, GliaError, NotFound, Unavailable
+from glia.errors import (
+    BadInput,
+    Conflict,
+    Forbidden,
+    GliaError,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
 from glia.jobs import JobReason, JobStatus
 from glia.tenancy import cluster_role_rules, cluster_uri
 
@@ -444,7 +452,7 @@ class ClusterLifecycle:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if not isinstance(exc, Unavailable | TimeoutError | OSError):
+            if not isinstance(exc, Unavailable | Unauthenticated | TimeoutError | OSError):
                 # Not a gateway that is away but one that failed: its jobs are treated the
                 # same (their status kept), and the failure goes to the log in full.
                 logger.error("cluster %s: its heartbeat failed", name, exc_info=True)
@@ -488,7 +496,12 @@ class ClusterLifecycle:
             row = await session.scalar(select(ClusterRow).where(ClusterRow.name == name))
             if row is None or row.status == ClusterStatus.DELETING.value:
                 return
-            if row.last_heartbeat_at is None:
+            if isinstance(exc, Unauthenticated):
+                # It answers, but does not take this control plane's claims: another secret
+                # (or another cluster) behind the URL. Not something waiting mends.
+                status = ClusterStatus.FAILED
+                reason = _reason(exc)
+            elif row.last_heartbeat_at is None:
                 # A gateway that never answered: deploying while it may still come up.
                 status = ClusterStatus.DEPLOYING
                 reason = f"waiting for its gateway to answer: {_reason(exc)}"

@@ -114,6 +114,43 @@ class Server:
 
 
 @dataclass
+class GatewayProcess:
+    """One `glia gateway serve` of cluster ``name``, restartable on the same port and data
+    dir; ``secret`` is the one its control plane shares with it."""
+
+    name: str
+    secret: str
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        command = [GLIA, "gateway", "serve", "--name", self.name, "--port", str(self.port)]
+        command += ["--data-dir", str(self.data_dir)]
+        env = {**os.environ, "GLIA_GATEWAY_SECRET": self.secret}
+        self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+
+    def signal(self, number: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(number)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGCONT)
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
 class Cli:
     server: Server
     config: Path

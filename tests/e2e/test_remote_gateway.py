@@ -12,7 +12,6 @@ import signal
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -31,7 +30,7 @@ from glia.clusters import Resources
 from glia.errors import Unauthenticated
 from glia.storage import StorageLocation
 from tests.contract.harness import JOB_UID, PATH, ROOT
-from tests.e2e.conftest import GLIA, free_port
+from tests.e2e.conftest import GLIA, GatewayProcess, free_port
 from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
@@ -41,43 +40,9 @@ SECRET = "remote-test-secret-of-at-least-32-bytes"
 LINES = 30
 
 
-@dataclass
-class GatewayProcess:
-    """One `glia gateway serve`, restartable on the same port and data dir."""
-
-    data_dir: Path
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        command = [GLIA, "gateway", "serve", "--name", CLUSTER, "--port", str(self.port)]
-        command += ["--data-dir", str(self.data_dir)]
-        env = {**os.environ, "GLIA_GATEWAY_SECRET": SECRET}
-        self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
-
-    def signal(self, number: int) -> None:
-        assert self.process is not None
-        self.process.send_signal(number)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGCONT)
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
 @pytest.fixture
 def gateway_process(tmp_path: Path) -> Iterator[GatewayProcess]:
-    process = GatewayProcess(tmp_path / "gateway", free_port())
+    process = GatewayProcess(CLUSTER, SECRET, tmp_path / "gateway", free_port())
     process.start()
     try:
         yield process
