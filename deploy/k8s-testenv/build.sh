@@ -13,7 +13,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 k8s_version=v1.37.2
-digest="$(cat "$here"/*/go.mod "$here"/*/go.sum "$here"/*/*.go 2>/dev/null | sha256sum | cut -c1-10)"
+digest="$(cat "$here/build.sh" "$here"/*/go.mod "$here"/*/go.sum "$here"/*/*.go | sha256sum | cut -c1-10)"
 root="${GLIA_K8S_TESTENV:-$HOME/.cache/glia/k8s-testenv/$k8s_version-$digest}"
 bin="$root/bin"
 
@@ -30,6 +30,13 @@ targets=(
   "kube-apiserver:k8s.io/kubernetes/cmd/kube-scheduler:kube-scheduler"
   "kube-apiserver:k8s.io/kubernetes/cmd/kube-controller-manager:kube-controller-manager"
 )
+
+# The Kubernetes binaries report their release (as a release build does), not v0.0.0-master.
+version_flags="-X k8s.io/component-base/version.gitVersion=$k8s_version"
+version_flags+=" -X k8s.io/component-base/version.gitMajor=1"
+version_flags+=" -X k8s.io/component-base/version.gitMinor=$(echo "$k8s_version" | cut -d. -f2)"
+version_flags+=" -X k8s.io/component-base/version.gitTreeState=clean"
+version_flags+=" -X k8s.io/client-go/pkg/version.gitVersion=$k8s_version"
 
 log() { printf '[k8s-testenv %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
@@ -70,7 +77,9 @@ for t in "${targets[@]}"; do
   fi
   log "$name: building $pkg (module deploy/k8s-testenv/$module)"
   start=$(date +%s)
-  (cd "$here/$module" && nice -n 19 "$go" build -trimpath -ldflags "-s -w" -o "$bin/$name.tmp" "$pkg")
+  flags="-s -w"
+  [ "$module" = kube-apiserver ] && flags+=" $version_flags"
+  (cd "$here/$module" && nice -n 19 "$go" build -trimpath -ldflags "$flags" -o "$bin/$name.tmp" "$pkg")
   mv "$bin/$name.tmp" "$bin/$name"
   log "$name: built in $(($(date +%s) - start)) s"
 done
