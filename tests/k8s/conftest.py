@@ -32,12 +32,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def k8s_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """etcd, kube-apiserver, kube-scheduler, kube-controller-manager and kwok, with two kwok
     nodes Ready. Fails (never skips) when the binaries are not built."""
+    failure = None
     try:
         with running_cluster(tmp_path_factory.mktemp("k8s")) as cluster:
             asyncio.run(_add_nodes(cluster))
             yield cluster
     except TestEnvError as error:
-        pytest.fail(str(error), pytrace=False)
+        failure = str(error)
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
 
 
 def api_client(cluster: Cluster, token: str | None = None) -> client.ApiClient:
