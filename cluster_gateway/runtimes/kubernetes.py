@@ -248,6 +248,8 @@ class KubernetesRuntime(Runtime):
     workload spec has none yet). ``pod_annotations``: extra annotations per workload (the
     tests use it to drive kwok's stages). ``instance``: the label value that keeps this
     runtime's pods apart from another's on the same cluster (``glia.dev/instance``).
+    ``watch_timeout_s``: how long the API server keeps one watch request open (the runtime
+    then watches again from the last resourceVersion it saw).
     """
 
     def __init__(
@@ -261,9 +263,11 @@ class KubernetesRuntime(Runtime):
         default_grace_s: float = 10.0,
         watch_history: int = DEFAULT_HISTORY,
         instance: str = "glia",
+        watch_timeout_s: int = WATCH_TIMEOUT_S,
     ) -> None:
         self._configuration = configuration
         self._instance = label_value(instance)
+        self._watch_timeout_s = watch_timeout_s
         self._selector = f"{MANAGED_BY}=glia,{INSTANCE_LABEL}={self._instance}"
         self._image = image
         self._namespace_for = namespace_for
@@ -337,7 +341,7 @@ class KubernetesRuntime(Runtime):
                     watch=True,
                     allow_watch_bookmarks=True,
                     resource_version=version,
-                    timeout_seconds=WATCH_TIMEOUT_S,
+                    timeout_seconds=self._watch_timeout_s,
                     _preload_content=False,
                 )
                 async with response:
