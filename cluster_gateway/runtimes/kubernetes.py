@@ -236,6 +236,20 @@ def _precise(new: WorkloadState, old: WorkloadState | None) -> WorkloadState:
     return new
 
 
+_ORDER = {WorkloadPhase.PENDING: 0, WorkloadPhase.RUNNING: 1, WorkloadPhase.EXITED: 2}
+
+
+def _older(pod: Mapping[str, Any], than: Mapping[str, Any]) -> bool:
+    """Whether ``pod`` is an older version of the same pod than ``than``. resourceVersions
+    are opaque to clients but etcd's revisions here, which grow; ignore what is not a number."""
+    try:
+        mine = int(pod["metadata"]["resourceVersion"])
+        theirs = int(than["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return pod["metadata"].get("uid") == than["metadata"].get("uid") and mine < theirs
+
+
 def _key(state: WorkloadState) -> tuple[object, ...]:
     return (state.phase, state.exit_code, state.reason, state.description)
 
@@ -405,9 +419,13 @@ class KubernetesRuntime(Runtime):
             self._on_state(workload)
             self._wake()
             return job_id
+        if _older(pod, workload.pod):
+            return job_id  # e.g. start's answer, read after the watch brought newer ones
         workload.pod = pod
         if workload.state.phase == WorkloadPhase.EXITED or _key(new) == _key(workload.state):
             return job_id
+        if _ORDER[new.phase] < _ORDER[workload.state.phase]:
+            return job_id  # phases never go back
         if workload.state.phase == WorkloadPhase.PENDING and new.phase == WorkloadPhase.EXITED:
             if new.started_at is not None:  # it ran between two looks
                 self._set(
@@ -452,8 +470,8 @@ class KubernetesRuntime(Runtime):
     # --- Runtime --------------------------------------------------------------------------------
 
     async def capacity(self) -> ClusterCapacity:
-        """The schedulable nodes' allocatable, less the requests of the pods that hold some
-        (every pod of the cluster, not only Glia's)."""
+        """The schedulable nodes' allocatable, less the requests of the pods that hold some:
+        every pod bound to a node (not only Glia's), and this runtime's from their start."""
         nodes = (await self._core.list_node()).items
         cpu = memory = gpu = 0.0
         model = self._gpu_model
@@ -470,6 +488,10 @@ class KubernetesRuntime(Runtime):
             field_selector="status.phase!=Succeeded,status.phase!=Failed"
         )
         for pod in pods.items:
+            # A pod holds room once bound to a node; this runtime's own hold it from start.
+            mine = (pod.metadata.labels or {}).get(INSTANCE_LABEL) == self._instance
+            if not pod.spec.node_name and not mine:
+                continue
             for container in pod.spec.containers:
                 requests = (container.resources and container.resources.requests) or {}
                 used_cpu += parse_cpu(requests.get("cpu", "0"))
@@ -534,6 +556,11 @@ class KubernetesRuntime(Runtime):
         }
         if spec.life_span_s is not None:
             pod_spec["activeDeadlineSeconds"] = max(1, math.ceil(spec.life_span_s))
+        if resources.gpu:
+            # GPU nodes are usually tainted so that only pods asking for GPUs land there.
+            pod_spec["tolerations"] = [
+                {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
+            ]
         if resources.gpu and resources.gpu_model:
             pod_spec["nodeSelector"] = {GPU_PRODUCT_LABEL: resources.gpu_model}
         return {
@@ -589,6 +616,13 @@ class KubernetesRuntime(Runtime):
             )
         if (known := self._workloads.get(spec.job_id)) is not None:
             return known.state
+        if spec.resources.gpu:
+            # GPUs are the contract's to refuse (Conflict), not left to wait Unschedulable.
+            free = (await self.capacity()).free
+            if free is not None and spec.resources.gpu > free.gpu:
+                raise Conflict(
+                    f"{spec.resources.gpu} GPUs asked for, {max(0, free.gpu)} free in the cluster"
+                )
         namespace = self._namespace_for(spec)
         await self._ensure_namespace(namespace)
         manifest = self.pod_manifest(spec, namespace)

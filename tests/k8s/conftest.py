@@ -9,12 +9,14 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from kubernetes_asyncio import client
 
+from tests.contract.harness import GPU_MODEL
 from tests.k8s.testenv import Cluster, TestEnvError, fake_node, running_cluster
 
 # The first k8s test may wait for the build that .ci/run started in the background (and then
 # starts the control plane): it gets this long instead of the suite's per-test timeout.
 FIRST_TEST_TIMEOUT = 3000
 NODES = ("kwok-node-0", "kwok-node-1")
+GPU_NODE = "kwok-gpu-0"  # 2 GPUs of the contract's model (tests.contract.harness.GPU_MODEL)
 
 
 @pytest.hookimpl(trylast=True)
@@ -57,6 +59,11 @@ async def _add_nodes(cluster: Cluster) -> None:
         core = client.CoreV1Api(api)
         for name in NODES:
             await core.create_node(fake_node(name))
+        gpu_node = fake_node(GPU_NODE, gpus=2)
+        gpu_node["metadata"]["labels"]["nvidia.com/gpu.product"] = GPU_MODEL
+        # As GPU nodes usually are: only pods that tolerate it (those asking GPUs) go there.
+        gpu_node["spec"] = {"taints": [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]}
+        await core.create_node(gpu_node)
         deadline = time.monotonic() + 60
         while True:
             nodes = (await core.list_node()).items
@@ -67,7 +74,7 @@ async def _add_nodes(cluster: Cluster) -> None:
                     c.type == "Ready" and c.status == "True" for c in node.status.conditions or []
                 )
             ]
-            if set(NODES) <= set(ready):
+            if {*NODES, GPU_NODE} <= set(ready):
                 return
             if time.monotonic() > deadline:
                 raise TestEnvError(f"kwok did not make the nodes Ready (ready: {ready})")

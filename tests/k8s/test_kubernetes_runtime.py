@@ -18,10 +18,11 @@ from cluster_gateway.runtimes.kubernetes import (
     pod_name,
 )
 from glia.clusters import Resources
+from glia.errors import Conflict
 from glia.jobs import JobReason
-from tests.contract.harness import FOREVER, Pause, Program
+from tests.contract.harness import FOREVER, GPU_MODEL, Pause, Program
 from tests.contract.test_runtime_contract import ended, of, running
-from tests.k8s.conftest import api_client
+from tests.k8s.conftest import GPU_NODE, api_client
 from tests.k8s.test_runtime_contract_k8s import KubernetesHarness
 from tests.k8s.testenv import Cluster
 from tests.polling import eventually
@@ -145,3 +146,37 @@ async def test_watches_the_server_ends_lose_no_transition(k8s_cluster: Cluster) 
             assert [s.phase for s in of(events, job_id)] == [PENDING, RUNNING, EXITED]
     finally:
         await harness.teardown()
+
+
+async def test_gpus_go_to_the_gpu_node_and_are_refused_when_none_is_free(
+    harness: KubernetesHarness,
+) -> None:
+    runtime = harness.runtime
+
+    async def all_free() -> bool:  # other tests' GPU pods may still be going
+        free = (await runtime.capacity()).free
+        return free is not None and free.gpu == 2
+
+    await eventually(all_free, within=30)
+    gpu_job = harness.spec("gpu-1", FOREVER, gpu=2).model_copy(
+        update={"resources": Resources(cpu=0.1, memory_mb=64, gpu=2, gpu_model=GPU_MODEL)}
+    )
+    await runtime.start(gpu_job)
+    with pytest.raises(Conflict, match="GPUs"):
+        await runtime.start(harness.spec("gpu-2", FOREVER, gpu=1))
+    async with api_client(harness.cluster) as api:
+
+        async def placed() -> str | None:
+            pod = await client.CoreV1Api(api).read_namespaced_pod(
+                pod_name("gpu-1"), harness.namespace
+            )
+            return pod.spec.node_name
+
+        assert await eventually(placed, within=30) == GPU_NODE
+        pod = await client.CoreV1Api(api).read_namespaced_pod(pod_name("gpu-1"), harness.namespace)
+    assert pod.spec.node_selector == {"nvidia.com/gpu.product": GPU_MODEL}
+    assert pod.spec.containers[0].resources.limits["nvidia.com/gpu"] == "2"
+    await runtime.stop("gpu-1", grace_s=0)
+    await ended(runtime, "gpu-1")
+    await eventually(all_free, within=30)
+    await runtime.start(harness.spec("gpu-2", FOREVER, gpu=1))

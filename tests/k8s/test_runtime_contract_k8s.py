@@ -26,6 +26,7 @@ from tests.contract import test_runtime_contract as contract
 from tests.contract.harness import GPU_MODEL, Harness, Pause, Program
 from tests.k8s.conftest import api_client
 from tests.k8s.testenv import Cluster
+from tests.polling import eventually
 
 pytestmark = pytest.mark.k8s
 
@@ -41,12 +42,6 @@ KNOWN_FAILURES = {
     "test_past_its_cap_the_oldest_output_is_dropped_with_a_marker": "output",
     "test_a_log_removed_while_it_is_read_says_so": "output",
     "test_a_new_runtime_finds_running_jobs": "output",
-    # The capacity is the cluster's, shared with every other pod (other tests' too), and its
-    # GPUs are the nodes' (none here); a start asking for more GPUs than are free is not
-    # refused (Conflict) yet: its pod waits Unschedulable.
-    "test_capacity": "the cluster's capacity, shared",
-    "test_what_workloads_hold_is_not_free_until_they_end": "the cluster's capacity, shared",
-    "test_a_new_runtime_knows_what_its_workloads_hold": "no Conflict on GPUs yet",
 }
 
 
@@ -93,7 +88,7 @@ class KubernetesHarness(Harness):
         return WorkloadSpec(
             job_id=job_id,
             command=("program", job_id),
-            resources=Resources(cpu=0.1, memory_mb=64, gpu=gpu),
+            resources=Resources(cpu=1, memory_mb=256, gpu=gpu),
             life_span_s=life_span_s,
             uid=3_100_000,
             gid=3_100_000,
@@ -122,11 +117,20 @@ class KubernetesHarness(Harness):
                     await core.patch_namespaced_pod(
                         pod.metadata.name, self.namespace, {"metadata": {"finalizers": None}}
                     )
+            # Gone at once (grace 0, no finalizer left), not when the namespace controller
+            # gets to them.
+            await core.delete_collection_namespaced_pod(self.namespace, grace_period_seconds=0)
             try:
                 await core.delete_namespace(self.namespace)
             except client.exceptions.ApiException as error:
                 if error.status != 404:
                     raise
+
+            # Its pods gone, what they held is free for the next test.
+            async def gone() -> bool:
+                return not (await core.list_namespaced_pod(self.namespace)).items
+
+            await eventually(gone, within=30)
 
 
 @pytest.fixture
