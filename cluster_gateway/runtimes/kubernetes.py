@@ -35,7 +35,14 @@ import json
 import logging
 import math
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Mapping,
+    Sequence,
+)
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -250,6 +257,20 @@ def _older(pod: Mapping[str, Any], than: Mapping[str, Any]) -> bool:
     return pod["metadata"].get("uid") == than["metadata"].get("uid") and mine < theirs
 
 
+async def _lines(stream: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """The lines of a watch's answer, however long (readline has a limit: an object with a
+    large environment can pass it)."""
+    pending = b""
+    async for chunk in stream.iter_any():
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield line
+    if pending.strip():
+        yield pending
+
+
 def _key(state: WorkloadState) -> tuple[object, ...]:
     return (state.phase, state.exit_code, state.reason, state.description)
 
@@ -295,6 +316,7 @@ class KubernetesRuntime(Runtime):
         self._namespaces: set[str] = set()
         self._informer: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
+        self._tasks: set[asyncio.Future[None]] = set()
 
     # --- life -----------------------------------------------------------------------------------
 
@@ -359,7 +381,7 @@ class KubernetesRuntime(Runtime):
                     _preload_content=False,
                 )
                 async with response:
-                    while line := await response.content.readline():
+                    async for line in _lines(response.content):
                         event = json.loads(line)
                         kind, obj = event.get("type"), event.get("object") or {}
                         if kind == "ERROR":
@@ -460,8 +482,19 @@ class KubernetesRuntime(Runtime):
         job_id = workload.state.job_id
         workload.life_span = asyncio.get_running_loop().call_later(
             max(0.0, left),
-            lambda: asyncio.ensure_future(self._end(job_id, JobReason.LIFE_SPAN_ENDED, 0.0)),
+            lambda: self._background(self._end(job_id, JobReason.LIFE_SPAN_ENDED, 0.0)),
         )
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except Exception:  # a closed runtime, an API error: the next look retries
+                log.exception("ending a workload at its life span failed")
+
+        task = asyncio.ensure_future(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _wake(self) -> None:
         self._changed.set()
