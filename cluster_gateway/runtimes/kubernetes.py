@@ -1,0 +1,873 @@
+"""A runtime that runs each workload as a Pod on a Kubernetes cluster (kubernetes-asyncio).
+
+A workload is a bare Pod, not a batch/v1 Job: Glia is the job controller already (its own
+restart policy, retries and schedule timeout), a Job would add a second one whose retries and
+backoff fight Glia's, and a Pod's phases and container states map onto Glia's one to one.
+
+- Its namespace is ``namespace_for(spec)``; by default one per job owner
+  (``glia-<GLIA_JOB_OWNER>``), created when missing, with a ``glia-job`` ServiceAccount whose
+  token is not mounted. (A namespace per org/project needs the spec to say them: it does not.)
+- It is labelled ``app.kubernetes.io/managed-by=glia``, ``glia.dev/instance`` (the runtime's,
+  so that several share a cluster), ``glia.dev/job`` (its name),
+  ``glia.dev/owner`` and ``glia.dev/preset``; the job id itself is the annotation
+  ``glia.dev/job-id`` (a job id may be longer than a label value).
+- Requests and limits are the preset's (cpu, memory, ``nvidia.com/gpu`` with a node selector on
+  the GPU model when one is asked for); shared memory is an emptyDir of medium Memory on
+  /dev/shm; the life span is ``activeDeadlineSeconds`` (the kubelet enforces it, reason
+  DeadlineExceeded) and a timer here (a life span cannot be lengthened on a pod).
+- The finalizer ``glia.dev/record`` keeps an ended pod as the workload's record until
+  ``forget``; ``stop`` annotates the reason and deletes the pod with the grace period (the
+  kubelet's SIGTERM, then SIGKILL). A pod deleted by anyone else ends Lost.
+- States come from one cluster-wide watch of the pods labelled managed-by=glia, resumed from its
+  last resourceVersion after a disconnect and relisted on 410 Gone; changes go to the gateway's
+  ``WorkloadFeed``.
+
+Not yet here (see docs/kubernetes.md): logs read from the pod log API are plain (no cap, no
+SYSTEM lines); exec, port connections, terminal input and telemetry are Unavailable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import re
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Mapping,
+    Sequence,
+)
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from cluster_gateway.exec import ExecSession
+from cluster_gateway.gateway import (
+    ClusterCapacity,
+    JobIsolation,
+    WorkloadPhase,
+    WorkloadSpec,
+    WorkloadState,
+    WorkloadWatch,
+)
+from cluster_gateway.runtimes.base import Runtime, check_job_id
+from cluster_gateway.watch import DEFAULT_HISTORY, WorkloadFeed
+from glia.clock import utcnow
+from glia.clusters import Resources
+from glia.errors import BadInput, Conflict, NotFound, Unavailable
+from glia.jobs import JobReason
+from glia.monitoring import LogBatch, LogLine, LogStream
+from glia.telemetry import TelemetryTick
+
+log = logging.getLogger(__name__)
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+INSTANCE_LABEL = "glia.dev/instance"
+JOB_LABEL = "glia.dev/job"
+OWNER_LABEL = "glia.dev/owner"
+PRESET_LABEL = "glia.dev/preset"
+JOB_ID = "glia.dev/job-id"
+LIFE_SPAN = "glia.dev/life-span-s"
+STOP_REASON = "glia.dev/stop-reason"
+FINALIZER = "glia.dev/record"
+SERVICE_ACCOUNT = "glia-job"
+CONTAINER = "job"
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+DEFAULT_IMAGE = "python:3.11-slim"
+WATCH_TIMEOUT_S = 300
+_LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]")
+# Waiting reasons that no retry will fix: the workload could not start at all.
+START_FAILURES = frozenset(
+    {"InvalidImageName", "CreateContainerConfigError", "CreateContainerError"}
+)
+
+
+def pod_name(job_id: str) -> str:
+    """A DNS-label name for a job id (any case, dots, underscores, up to 200 characters):
+    its readable part, and a digest so that ids differing only in case or length stay apart."""
+    readable = re.sub(r"[^a-z0-9-]+", "-", job_id.lower()).strip("-")[:40].strip("-")
+    digest = hashlib.sha256(job_id.encode()).hexdigest()[:10]
+    return f"glia-{readable}-{digest}" if readable else f"glia-{digest}"
+
+
+def label_value(text: str) -> str:
+    value = _LABEL_VALUE.sub("-", text)[:63].strip("-._")
+    return value or "none"
+
+
+def owner_namespace(spec: WorkloadSpec) -> str:
+    owner = re.sub(r"[^a-z0-9-]+", "-", spec.env.get("GLIA_JOB_OWNER", "").lower()).strip("-")
+    return f"glia-{owner[:50]}".strip("-") if owner else "glia-jobs"
+
+
+def quantity_mb(memory_mb: int) -> str:
+    return f"{memory_mb}Mi"
+
+
+def parse_cpu(value: str) -> float:
+    return float(value[:-1]) / 1000 if value.endswith("m") else float(value)
+
+
+_MEMORY_UNITS = {
+    "Ki": 1024,
+    "Mi": 1024**2,
+    "Gi": 1024**3,
+    "Ti": 1024**4,
+    "Pi": 1024**5,
+    "k": 1000,
+    "M": 1000**2,
+    "G": 1000**3,
+    "T": 1000**4,
+    "P": 1000**5,
+}
+
+
+def parse_memory_mb(value: str) -> int:
+    for unit, factor in _MEMORY_UNITS.items():
+        if value.endswith(unit):
+            return int(float(value[: -len(unit)]) * factor // 1024**2)
+    return int(float(value) // 1024**2)
+
+
+def _time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def state_of(pod: Mapping[str, Any]) -> WorkloadState:
+    """The workload's state as the pod shows it."""
+    meta = pod["metadata"]
+    status = pod.get("status") or {}
+    annotations = meta.get("annotations") or {}
+    job_id = annotations.get(JOB_ID, meta["name"])
+    phase = status.get("phase", "Pending")
+    container: Mapping[str, Any] = next(
+        (c for c in status.get("containerStatuses") or [] if c.get("name") == CONTAINER), {}
+    )
+    state = container.get("state") or {}
+    terminated = state.get("terminated")
+    running = state.get("running")
+    deleting = meta.get("deletionTimestamp") is not None
+    stop = annotations.get(STOP_REASON)
+    started_at = _time((running or terminated or {}).get("startedAt") or status.get("startTime"))
+    never_placed = deleting and not (pod.get("spec") or {}).get("nodeName")
+    if phase in ("Succeeded", "Failed") or never_placed:
+        exit_code = terminated.get("exitCode") if terminated else None
+        if exit_code is None and phase == "Succeeded":
+            exit_code = 0
+        if stop:
+            reason = JobReason(stop)
+        elif status.get("reason") == "DeadlineExceeded":
+            reason = JobReason.LIFE_SPAN_ENDED
+        elif status.get("reason") == "Evicted" or deleting:
+            reason = JobReason.LOST
+        elif terminated and terminated.get("reason") == "OOMKilled":
+            reason = JobReason.OOM_KILLED
+        elif exit_code == 0:
+            reason = JobReason.COMPLETED
+        elif terminated and (terminated.get("signal") or exit_code == 137):
+            reason = JobReason.KILLED
+        else:
+            reason = JobReason.ERROR
+        description = status.get("message") or (terminated or {}).get("message")
+        if reason == JobReason.LOST and not description:
+            description = "the pod was deleted outside Glia"
+        return WorkloadState(
+            job_id=job_id,
+            phase=WorkloadPhase.EXITED,
+            exit_code=exit_code,
+            reason=reason,
+            description=description,
+            started_at=started_at if terminated else None,
+            finished_at=_time((terminated or {}).get("finishedAt")) or utcnow(),
+        )
+    if phase == "Running":
+        return WorkloadState(job_id=job_id, phase=WorkloadPhase.RUNNING, started_at=started_at)
+    # Pending: say why (the scheduler's message, an image pull backing off).
+    description = None
+    waiting = state.get("waiting")
+    if waiting and waiting.get("reason"):
+        description = f"{waiting['reason']}: {waiting.get('message', '')}".strip(": ")
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            description = f"{condition.get('reason')}: {condition.get('message', '')}"
+    return WorkloadState(job_id=job_id, phase=WorkloadPhase.PENDING, description=description)
+
+
+@dataclass
+class _Workload:
+    namespace: str
+    name: str
+    pod: dict[str, Any]
+    state: WorkloadState
+    life_span: asyncio.TimerHandle | None = None
+    forgotten: bool = False
+
+
+def _close_to(stamp: datetime | None, now: datetime) -> datetime | None:
+    """The API's times are whole seconds: when ``stamp`` is within the second before now,
+    now is the better time (seen as it happened); otherwise ``stamp`` (seen late)."""
+    if stamp is None:
+        return None
+    return now if timedelta(0) <= now - stamp < timedelta(seconds=1) else stamp
+
+
+def _precise(new: WorkloadState, old: WorkloadState | None) -> WorkloadState:
+    """``new`` with sub-second times where it is being watched, and the start it had."""
+    now = utcnow()
+    if new.phase == WorkloadPhase.RUNNING:
+        if old is not None and old.phase == WorkloadPhase.RUNNING:
+            return new.model_copy(update={"started_at": old.started_at})
+        return new.model_copy(update={"started_at": _close_to(new.started_at, now)})
+    if new.phase == WorkloadPhase.EXITED:
+        started = new.started_at
+        if old is not None and old.started_at is not None:
+            started = old.started_at
+        finished = _close_to(new.finished_at, now)
+        if started is not None and finished is not None:
+            finished = max(started, finished)
+        return new.model_copy(update={"started_at": started, "finished_at": finished})
+    return new
+
+
+_ORDER = {WorkloadPhase.PENDING: 0, WorkloadPhase.RUNNING: 1, WorkloadPhase.EXITED: 2}
+
+
+def _older(pod: Mapping[str, Any], than: Mapping[str, Any]) -> bool:
+    """Whether ``pod`` is an older version of the same pod than ``than``. resourceVersions
+    are opaque to clients but etcd's revisions here, which grow; ignore what is not a number."""
+    try:
+        mine = int(pod["metadata"]["resourceVersion"])
+        theirs = int(than["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return pod["metadata"].get("uid") == than["metadata"].get("uid") and mine < theirs
+
+
+async def _lines(stream: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """The lines of a watch's answer, however long (readline has a limit: an object with a
+    large environment can pass it)."""
+    pending = b""
+    async for chunk in stream.iter_any():
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield line
+    if pending.strip():
+        yield pending
+
+
+def _key(state: WorkloadState) -> tuple[object, ...]:
+    return (state.phase, state.exit_code, state.reason, state.description)
+
+
+class KubernetesRuntime(Runtime):
+    """``Runtime`` on a Kubernetes cluster; see the module docstring.
+
+    ``configuration``: how to reach the API server (a kubernetes-asyncio ``Configuration``:
+    from a kubeconfig, in-cluster, or built). ``image``: the image each workload runs (a
+    workload spec has none yet). ``pod_annotations``: extra annotations per workload (the
+    tests use it to drive kwok's stages). ``instance``: the label value that keeps this
+    runtime's pods apart from another's on the same cluster (``glia.dev/instance``).
+    ``watch_timeout_s``: how long the API server keeps one watch request open (the runtime
+    then watches again from the last resourceVersion it saw).
+    """
+
+    def __init__(
+        self,
+        configuration: client.Configuration,
+        *,
+        image: str = DEFAULT_IMAGE,
+        namespace_for: Callable[[WorkloadSpec], str] = owner_namespace,
+        pod_annotations: Callable[[WorkloadSpec], Mapping[str, str]] | None = None,
+        gpu_model: str | None = None,
+        default_grace_s: float = 10.0,
+        watch_history: int = DEFAULT_HISTORY,
+        instance: str = "glia",
+        watch_timeout_s: int = WATCH_TIMEOUT_S,
+    ) -> None:
+        self._configuration = configuration
+        self._instance = label_value(instance)
+        self._watch_timeout_s = watch_timeout_s
+        self._selector = f"{MANAGED_BY}=glia,{INSTANCE_LABEL}={self._instance}"
+        self._image = image
+        self._namespace_for = namespace_for
+        self._pod_annotations = pod_annotations
+        self._gpu_model = gpu_model
+        self._default_grace_s = default_grace_s
+        self._watch_history = watch_history
+        self._feed = WorkloadFeed(history=watch_history)
+        self._api: client.ApiClient | None = None
+        self._workloads: dict[str, _Workload] = {}
+        self._namespaces: set[str] = set()
+        self._informer: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    # --- life -----------------------------------------------------------------------------------
+
+    @property
+    def _core(self) -> Any:
+        """The core API (typed Any: manifests go as plain dicts, answers are read raw)."""
+        if self._api is None:
+            raise RuntimeError("runtime is not open")
+        return client.CoreV1Api(self._api)
+
+    async def open(self) -> None:
+        if self._api is not None:
+            return
+        if self._feed.closed:
+            self._feed = WorkloadFeed(history=self._watch_history)
+        self._api = client.ApiClient(self._configuration)
+        version = await self._relist()
+        self._informer = asyncio.create_task(self._inform(version), name="k8s-pod-watch")
+
+    async def close(self) -> None:
+        if self._informer is not None:
+            self._informer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._informer
+            self._informer = None
+        for workload in self._workloads.values():
+            if workload.life_span is not None:
+                workload.life_span.cancel()
+        self._workloads.clear()
+        self._feed.close()
+        self._wake()
+        if self._api is not None:
+            await self._api.close()
+            self._api = None
+
+    # --- the watch of the pods ------------------------------------------------------------------
+
+    async def _relist(self) -> str:
+        """Reads every Glia pod, publishes what changed since the last look (a pod gone
+        unseen is Lost), and returns the list's resourceVersion."""
+        listed = await self._core.list_pod_for_all_namespaces(
+            label_selector=self._selector, _preload_content=False
+        )
+        body = json.loads(await listed.read())
+        seen: set[str] = set()
+        for pod in body.get("items") or []:
+            seen.add(self._apply("MODIFIED", pod))
+        for job_id, workload in list(self._workloads.items()):
+            if job_id not in seen:
+                self._apply("DELETED", workload.pod)
+        return str(body["metadata"]["resourceVersion"])
+
+    async def _inform(self, version: str) -> None:
+        while True:
+            try:
+                response = await self._core.list_pod_for_all_namespaces(
+                    label_selector=self._selector,
+                    watch=True,
+                    allow_watch_bookmarks=True,
+                    resource_version=version,
+                    timeout_seconds=self._watch_timeout_s,
+                    _preload_content=False,
+                )
+                async with response:
+                    async for line in _lines(response.content):
+                        event = json.loads(line)
+                        kind, obj = event.get("type"), event.get("object") or {}
+                        if kind == "ERROR":
+                            if obj.get("code") == 410:
+                                version = await self._relist()
+                                break
+                            raise ApiException(status=obj.get("code"), reason=obj.get("message"))
+                        version = obj["metadata"]["resourceVersion"]
+                        if kind != "BOOKMARK":
+                            self._apply(kind, obj)
+            except asyncio.CancelledError:
+                raise
+            except ApiException as error:
+                if error.status == 410:
+                    version = await self._relist_soon()
+                else:
+                    log.warning("pod watch failed (%s); resuming from %s", error, version)
+                    await asyncio.sleep(1)
+            except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as error:
+                log.warning("pod watch broken (%s); resuming from %s", error, version)
+                await asyncio.sleep(0.5)
+
+    async def _relist_soon(self) -> str:
+        while True:
+            try:
+                return await self._relist()
+            except (ApiException, aiohttp.ClientError, OSError) as error:
+                log.warning("relisting pods failed (%s)", error)
+                await asyncio.sleep(1)
+
+    def _apply(self, kind: str, pod: dict[str, Any]) -> str:
+        meta = pod["metadata"]
+        job_id = (meta.get("annotations") or {}).get(JOB_ID, meta["name"])
+        workload = self._workloads.get(job_id)
+        if kind == "DELETED":
+            if workload is None or workload.forgotten:
+                self._workloads.pop(job_id, None)
+                self._wake()
+                return job_id
+            if workload.state.phase != WorkloadPhase.EXITED:
+                # Gone without its record: force-deleted, or its namespace was.
+                lost = WorkloadState(
+                    job_id=job_id,
+                    phase=WorkloadPhase.EXITED,
+                    reason=JobReason.LOST,
+                    description="the pod was deleted outside Glia",
+                    started_at=workload.state.started_at,
+                    finished_at=utcnow(),
+                )
+                self._set(workload, lost)
+            return job_id
+        new = _precise(state_of(pod), workload.state if workload else None)
+        if workload is None:
+            workload = _Workload(meta["namespace"], meta["name"], pod, new)
+            self._workloads[job_id] = workload
+            self._feed.publish(new)
+            self._on_state(workload)
+            self._wake()
+            return job_id
+        if _older(pod, workload.pod):
+            return job_id  # e.g. start's answer, read after the watch brought newer ones
+        workload.pod = pod
+        if workload.state.phase == WorkloadPhase.EXITED or _key(new) == _key(workload.state):
+            return job_id
+        if _ORDER[new.phase] < _ORDER[workload.state.phase]:
+            return job_id  # phases never go back
+        if workload.state.phase == WorkloadPhase.PENDING and new.phase == WorkloadPhase.EXITED:
+            if new.started_at is not None:  # it ran between two looks
+                self._set(
+                    workload,
+                    WorkloadState(
+                        job_id=job_id, phase=WorkloadPhase.RUNNING, started_at=new.started_at
+                    ),
+                )
+        self._set(workload, new)
+        return job_id
+
+    def _set(self, workload: _Workload, state: WorkloadState) -> None:
+        workload.state = state
+        self._feed.publish(state)
+        self._on_state(workload)
+        self._wake()
+
+    def _on_state(self, workload: _Workload) -> None:
+        state = workload.state
+        if state.phase == WorkloadPhase.EXITED and workload.life_span is not None:
+            workload.life_span.cancel()
+            workload.life_span = None
+        if state.phase == WorkloadPhase.RUNNING and workload.life_span is None:
+            self._arm_life_span(workload)
+
+    def _arm_life_span(self, workload: _Workload) -> None:
+        value = (workload.pod["metadata"].get("annotations") or {}).get(LIFE_SPAN)
+        started = workload.state.started_at
+        if not value or started is None or workload.state.phase != WorkloadPhase.RUNNING:
+            return
+        left = float(value) - (utcnow() - started).total_seconds()
+        job_id = workload.state.job_id
+        workload.life_span = asyncio.get_running_loop().call_later(
+            max(0.0, left),
+            lambda: self._background(self._end(job_id, JobReason.LIFE_SPAN_ENDED, 0.0)),
+        )
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except Exception:  # a closed runtime, an API error: the next look retries
+                log.exception("ending a workload at its life span failed")
+
+        task = asyncio.ensure_future(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # --- Runtime --------------------------------------------------------------------------------
+
+    async def capacity(self) -> ClusterCapacity:
+        """The schedulable nodes' allocatable, less the requests of the pods that hold some:
+        every pod bound to a node (not only Glia's), and this runtime's from their start."""
+        nodes = (await self._core.list_node()).items
+        cpu = memory = gpu = 0.0
+        model = self._gpu_model
+        for node in nodes:
+            if node.spec.unschedulable:
+                continue
+            allocatable = node.status.allocatable or {}
+            cpu += parse_cpu(allocatable.get("cpu", "0"))
+            memory += parse_memory_mb(allocatable.get("memory", "0"))
+            gpu += int(allocatable.get(GPU_RESOURCE, "0"))
+            model = model or (node.metadata.labels or {}).get(GPU_PRODUCT_LABEL)
+        used_cpu = used_memory = used_gpu = 0.0
+        pods = await self._core.list_pod_for_all_namespaces(
+            field_selector="status.phase!=Succeeded,status.phase!=Failed"
+        )
+        for pod in pods.items:
+            # A pod holds room once bound to a node; this runtime's own hold it from start.
+            mine = (pod.metadata.labels or {}).get(INSTANCE_LABEL) == self._instance
+            if not pod.spec.node_name and not mine:
+                continue
+            for container in pod.spec.containers:
+                requests = (container.resources and container.resources.requests) or {}
+                used_cpu += parse_cpu(requests.get("cpu", "0"))
+                used_memory += parse_memory_mb(requests.get("memory", "0"))
+                used_gpu += int(requests.get(GPU_RESOURCE, "0"))
+        free = Resources(
+            cpu=cpu - used_cpu, memory_mb=int(memory - used_memory), gpu=int(gpu - used_gpu)
+        )
+        return ClusterCapacity(
+            cpu=cpu, memory_mb=int(memory), gpu=int(gpu), gpu_model=model, free=free
+        )
+
+    async def isolation(self) -> JobIsolation:
+        # Each pod is its own set of namespaces and sees only its volumes; it runs as the uid
+        # the control plane gives (runAsUser), never root.
+        return JobIsolation(own_uid=True, sandbox=True)
+
+    def pod_manifest(self, spec: WorkloadSpec, namespace: str) -> dict[str, Any]:
+        resources = spec.resources
+        limits: dict[str, str] = {
+            "cpu": f"{math.ceil(resources.cpu * 1000)}m",
+            "memory": quantity_mb(resources.memory_mb),
+        }
+        if resources.gpu:
+            limits[GPU_RESOURCE] = str(resources.gpu)
+        annotations = {JOB_ID: spec.job_id}
+        if spec.life_span_s is not None:
+            annotations[LIFE_SPAN] = str(spec.life_span_s)
+        if self._pod_annotations is not None:
+            annotations.update(self._pod_annotations(spec))
+        security: dict[str, Any] = {"runAsNonRoot": True, "allowPrivilegeEscalation": False}
+        if spec.uid is not None:
+            security["runAsUser"] = spec.uid
+        if spec.gid is not None:
+            security["runAsGroup"] = spec.gid
+        env = [{"name": k, "value": v} for k, v in spec.env.items()]
+        env += [{"name": k, "value": v.get_secret_value()} for k, v in spec.secret_env.items()]
+        container: dict[str, Any] = {
+            "name": CONTAINER,
+            "image": self._image,
+            "command": list(spec.command),
+            "env": env,
+            "resources": {"requests": dict(limits), "limits": limits},
+            "securityContext": security,
+            "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}],
+            "stdin": spec.tty,
+            "tty": spec.tty,
+        }
+        if spec.working_dir:
+            container["workingDir"] = spec.working_dir
+        shm: dict[str, Any] = {"medium": "Memory"}
+        if resources.shm_mb:
+            shm["sizeLimit"] = quantity_mb(resources.shm_mb)
+        pod_spec: dict[str, Any] = {
+            "restartPolicy": "Never",
+            "serviceAccountName": SERVICE_ACCOUNT,
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "terminationGracePeriodSeconds": math.ceil(self._default_grace_s),
+            "containers": [container],
+            "volumes": [{"name": "shm", "emptyDir": shm}],
+        }
+        if spec.life_span_s is not None:
+            pod_spec["activeDeadlineSeconds"] = max(1, math.ceil(spec.life_span_s))
+        if resources.gpu:
+            # GPU nodes are usually tainted so that only pods asking for GPUs land there.
+            pod_spec["tolerations"] = [
+                {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
+            ]
+        if resources.gpu and resources.gpu_model:
+            pod_spec["nodeSelector"] = {GPU_PRODUCT_LABEL: resources.gpu_model}
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": pod_name(spec.job_id),
+                "namespace": namespace,
+                "labels": {
+                    MANAGED_BY: "glia",
+                    INSTANCE_LABEL: self._instance,
+                    JOB_LABEL: pod_name(spec.job_id),
+                    OWNER_LABEL: label_value(spec.env.get("GLIA_JOB_OWNER", "")),
+                    PRESET_LABEL: label_value(spec.env.get("GLIA_PRESET", "")),
+                },
+                "annotations": annotations,
+                "finalizers": [FINALIZER],
+            },
+            "spec": pod_spec,
+        }
+
+    async def _ensure_namespace(self, namespace: str) -> None:
+        if namespace in self._namespaces:
+            return
+        core = self._core
+        for create in (
+            lambda: core.create_namespace(
+                {"metadata": {"name": namespace, "labels": {MANAGED_BY: "glia"}}}
+            ),
+            lambda: core.create_namespaced_service_account(
+                namespace,
+                {"metadata": {"name": SERVICE_ACCOUNT}, "automountServiceAccountToken": False},
+            ),
+        ):
+            try:
+                await create()
+            except ApiException as error:
+                if error.status != 409:
+                    raise
+        self._namespaces.add(namespace)
+
+    async def start(self, spec: WorkloadSpec) -> WorkloadState:
+        if self._api is None:
+            raise RuntimeError("runtime is not open")
+        check_job_id(spec.job_id)
+        if not spec.command:
+            raise BadInput("empty command", fields={"command": "empty"})
+        if spec.volumes or spec.secret_files or spec.storage_workdir:
+            raise BadInput(
+                "volumes, secret files and storage working directories are not supported by "
+                "the kubernetes runtime yet",
+                fields={"volumes": "unsupported"},
+            )
+        if (known := self._workloads.get(spec.job_id)) is not None:
+            return known.state
+        if spec.resources.gpu:
+            # GPUs are the contract's to refuse (Conflict), not left to wait Unschedulable.
+            free = (await self.capacity()).free
+            if free is not None and spec.resources.gpu > free.gpu:
+                raise Conflict(
+                    f"{spec.resources.gpu} GPUs asked for, {max(0, free.gpu)} free in the cluster"
+                )
+        namespace = self._namespace_for(spec)
+        await self._ensure_namespace(namespace)
+        manifest = self.pod_manifest(spec, namespace)
+        try:
+            pod = await self._core.create_namespaced_pod(
+                namespace, manifest, _preload_content=False
+            )
+            created = json.loads(await pod.read())
+        except ApiException as error:
+            if error.status != 409:
+                raise
+            pod = await self._core.read_namespaced_pod(
+                manifest["metadata"]["name"], namespace, _preload_content=False
+            )
+            created = json.loads(await pod.read())
+        self._apply("ADDED", created)
+        return self._workloads[spec.job_id].state
+
+    def _known(self, job_id: str) -> _Workload:
+        workload = self._workloads.get(job_id)
+        if workload is None or workload.forgotten:
+            raise NotFound(f"workload {job_id} not found")
+        return workload
+
+    async def stop(self, job_id: str, *, grace_s: float = 10.0) -> None:
+        workload = self._known(job_id)
+        if workload.state.phase == WorkloadPhase.EXITED:
+            return
+        await self._end(job_id, JobReason.USER_REQUESTED, grace_s)
+
+    async def _end(self, job_id: str, reason: JobReason, grace_s: float) -> None:
+        workload = self._workloads.get(job_id)
+        if workload is None or workload.state.phase == WorkloadPhase.EXITED:
+            return
+        core = self._core
+        try:
+            await core.patch_namespaced_pod(
+                workload.name,
+                workload.namespace,
+                {"metadata": {"annotations": {STOP_REASON: reason.value}}},
+            )
+            await core.delete_namespaced_pod(
+                workload.name, workload.namespace, grace_period_seconds=math.ceil(grace_s)
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    async def set_life_span(self, job_id: str, life_span_s: float | None) -> None:
+        workload = self._known(job_id)
+        if workload.state.phase == WorkloadPhase.EXITED:
+            return
+        annotations: dict[str, str | None] = {
+            LIFE_SPAN: None if life_span_s is None else str(life_span_s)
+        }
+        patched = await self._core.patch_namespaced_pod(
+            workload.name,
+            workload.namespace,
+            {"metadata": {"annotations": annotations}},
+            _preload_content=False,
+        )
+        workload.pod = json.loads(await patched.read())
+        if workload.life_span is not None:
+            workload.life_span.cancel()
+            workload.life_span = None
+        self._arm_life_span(workload)
+
+    async def states(self, job_ids: Sequence[str]) -> list[WorkloadState]:
+        return [
+            workload.state
+            if (workload := self._workloads.get(job_id)) and not workload.forgotten
+            else WorkloadState(job_id=job_id, phase=WorkloadPhase.MISSING)
+            for job_id in job_ids
+        ]
+
+    async def active_workloads(self) -> list[WorkloadState]:
+        return [
+            w.state
+            for w in self._workloads.values()
+            if w.state.phase != WorkloadPhase.EXITED and not w.forgotten
+        ]
+
+    def watch(self, *, after: str | None = None) -> AbstractAsyncContextManager[WorkloadWatch]:
+        return self._feed.watch(after=after)
+
+    async def forget(self, job_id: str) -> None:
+        workload = self._workloads.get(job_id)
+        if workload is None or workload.forgotten:
+            return
+        if workload.state.phase != WorkloadPhase.EXITED:
+            raise Conflict(f"workload {job_id} has not ended")
+        workload.forgotten = True
+        core = self._core
+        try:
+            await core.patch_namespaced_pod(
+                workload.name, workload.namespace, {"metadata": {"finalizers": None}}
+            )
+            await core.delete_namespaced_pod(
+                workload.name, workload.namespace, grace_period_seconds=0
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise
+        self._wake()
+
+    # --- output ---------------------------------------------------------------------------------
+
+    async def _log_text(self, workload: _Workload, since: datetime | None) -> str:
+        kwargs: dict[str, Any] = {"container": CONTAINER, "timestamps": True}
+        if since is not None:
+            since = since if since.tzinfo else since.replace(tzinfo=UTC)
+            kwargs["since_seconds"] = max(1, math.ceil((utcnow() - since).total_seconds()))
+        try:
+            text = await self._core.read_namespaced_pod_log(
+                workload.name, workload.namespace, **kwargs
+            )
+        except ApiException as error:
+            if error.status in (400, 404):
+                return ""  # no container yet, or none left
+            raise Unavailable(f"the pod's log is unavailable: {error.reason}") from error
+        return str(text)
+
+    async def logs(
+        self, job_id: str, *, since: datetime | None = None, follow: bool = False
+    ) -> AsyncIterator[LogBatch]:
+        """The pod's log through the API (timestamps on), in batches; with ``follow``, reads
+        again after each change until the workload has ended (kubelets stream; this polls)."""
+        workload = self._known(job_id)
+        done = 0
+        while True:
+            changed = self._changed
+            ended = workload.state.phase == WorkloadPhase.EXITED
+            text = await self._log_text(workload, since)
+            lines = text.splitlines()[done:]
+            done += len(lines)
+            batch: list[LogLine] = []
+            for raw in lines:
+                stamp, _, body = raw.partition(" ")
+                at = _time(stamp) or utcnow()
+                if since is not None and at < since:
+                    continue
+                batch.append(LogLine(time=at, stream=LogStream.STDOUT, text=body))
+                if len(batch) == 1000:
+                    yield LogBatch.of(batch)
+                    batch = []
+            if batch:
+                yield LogBatch.of(batch)
+            if not follow or ended or self._api is None or workload.forgotten:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=1.0)
+
+    async def log_size(self, job_id: str) -> int:
+        return len(await self._output(job_id))
+
+    async def _output(self, job_id: str) -> bytes:
+        workload = self._known(job_id)
+        try:
+            text = await self._core.read_namespaced_pod_log(
+                workload.name, workload.namespace, container=CONTAINER
+            )
+        except ApiException as error:
+            if error.status in (400, 404):
+                return b""
+            raise Unavailable(f"the pod's log is unavailable: {error.reason}") from error
+        return str(text).encode()
+
+    async def read_log(
+        self, job_id: str, *, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        if offset < 0 or (length is not None and length < 0):
+            raise BadInput("offset and length must not be negative")
+        output = await self._output(job_id)
+        end = len(output) if length is None else min(len(output), offset + length)
+        if offset < end:
+            yield output[offset:end]
+
+    # --- not yet --------------------------------------------------------------------------------
+
+    async def exec(
+        self,
+        job_id: str,
+        command: Sequence[str],
+        *,
+        tty: bool = False,
+        rows: int | None = None,
+        cols: int | None = None,
+    ) -> ExecSession:
+        self._known(job_id)
+        raise Unavailable("exec is not supported by the kubernetes runtime yet")
+
+    async def connect(
+        self, job_id: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        self._known(job_id)
+        raise Unavailable("port connections are not supported by the kubernetes runtime yet")
+
+    async def write_stdin(self, job_id: str, data: bytes) -> None:
+        workload = self._known(job_id)
+        if not workload.pod["spec"]["containers"][0].get("tty"):
+            raise Conflict(f"job {job_id} has no terminal")
+        raise Unavailable("terminal input is not supported by the kubernetes runtime yet")
+
+    async def telemetry(self, job_id: str | None = None) -> AsyncGenerator[TelemetryTick, None]:
+        """No samples yet (metrics-server is not read): it ends when its workload does (at
+        once for an ended one), or when the runtime closes."""
+        workload = self._known(job_id) if job_id is not None else None
+        while self._api is not None:
+            if workload is not None and (
+                workload.state.phase == WorkloadPhase.EXITED or workload.forgotten
+            ):
+                return
+            await self._changed.wait()
+        return
+        yield  # an async generator
