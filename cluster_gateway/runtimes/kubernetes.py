@@ -67,7 +67,7 @@ from glia.clock import utcnow
 from glia.clusters import Resources
 from glia.errors import BadInput, Conflict, NotFound, Unavailable
 from glia.jobs import JobReason
-from glia.monitoring import LogBatch, LogLine, LogStream
+from glia.monitoring import LogBatch, LogLine, LogStream, check_log_start
 from glia.telemetry import TelemetryTick
 
 log = logging.getLogger(__name__)
@@ -779,30 +779,52 @@ class KubernetesRuntime(Runtime):
         return str(text)
 
     async def logs(
-        self, job_id: str, *, since: datetime | None = None, follow: bool = False
+        self,
+        job_id: str,
+        *,
+        since: datetime | None = None,
+        offset: int | None = None,
+        tail: int | None = None,
+        follow: bool = False,
     ) -> AsyncIterator[LogBatch]:
         """The pod's log through the API (timestamps on), in batches; with ``follow``, reads
-        again after each change until the workload has ended (kubelets stream; this polls)."""
+        again after each change until the workload has ended (kubelets stream; this polls).
+        Offsets count the output's bytes (each line's text and its newline) from the start,
+        as the pod's log gives it: the log API has no offsets of its own."""
+        check_log_start(since, offset, tail)
         workload = self._known(job_id)
-        done = 0
+        done = 0  # lines read so far
+        done_bytes = 0
+        first = True
         while True:
             changed = self._changed
             ended = workload.state.phase == WorkloadPhase.EXITED
-            text = await self._log_text(workload, since)
-            lines = text.splitlines()[done:]
-            done += len(lines)
+            text = await self._log_text(workload, None)
+            lines = [raw.partition(" ") for raw in text.splitlines()]
+            if first:
+                first = False
+                if tail is not None:
+                    done = max(len(lines) - tail, 0)
+                elif offset is not None:
+                    while done < len(lines):
+                        size = len(lines[done][2].encode()) + 1
+                        if done_bytes + size > offset:
+                            break
+                        done, done_bytes = done + 1, done_bytes + size
+                done_bytes = sum(len(body.encode()) + 1 for _, _, body in lines[:done])
             batch: list[LogLine] = []
-            for raw in lines:
-                stamp, _, body = raw.partition(" ")
+            for stamp, _, body in lines[done:]:
+                done += 1
+                done_bytes += len(body.encode()) + 1
                 at = _time(stamp) or utcnow()
                 if since is not None and at < since:
                     continue
                 batch.append(LogLine(time=at, stream=LogStream.STDOUT, text=body))
                 if len(batch) == 1000:
-                    yield LogBatch.of(batch)
+                    yield LogBatch.of(batch, end=done_bytes)
                     batch = []
             if batch:
-                yield LogBatch.of(batch)
+                yield LogBatch.of(batch, end=done_bytes)
             if not follow or ended or self._api is None or workload.forgotten:
                 return
             with contextlib.suppress(TimeoutError):
@@ -858,6 +880,12 @@ class KubernetesRuntime(Runtime):
         if not workload.pod["spec"]["containers"][0].get("tty"):
             raise Conflict(f"job {job_id} has no terminal")
         raise Unavailable("terminal input is not supported by the kubernetes runtime yet")
+
+    async def resize_terminal(self, job_id: str, rows: int, cols: int) -> None:
+        workload = self._known(job_id)
+        if not workload.pod["spec"]["containers"][0].get("tty"):
+            raise Conflict(f"job {job_id} has no terminal")
+        raise Unavailable("terminal resize is not supported by the kubernetes runtime yet")
 
     async def telemetry(self, job_id: str | None = None) -> AsyncGenerator[TelemetryTick, None]:
         """No samples yet (metrics-server is not read): it ends when its workload does (at
