@@ -55,6 +55,37 @@ def serve(
         metavar="FILE",
         help=f"A file holding the secret shared with the control plane (else env {SECRET_ENV}).",
     ),
+    runtime: str = typer.Option(
+        "local",
+        "--runtime",
+        metavar="local|kubernetes",
+        help="What runs the jobs: processes on this machine, or pods on a Kubernetes cluster.",
+    ),
+    kubeconfig: Path | None = typer.Option(
+        None,
+        "--kubeconfig",
+        metavar="FILE",
+        help="With --runtime kubernetes: the kubeconfig to reach the API server with "
+        "(its current context); without it, the in-cluster config of the pod it runs in.",
+    ),
+    namespace_prefix: str = typer.Option(
+        "glia-",
+        "--namespace-prefix",
+        metavar="PREFIX",
+        help="With --runtime kubernetes: jobs run in a namespace per owner, PREFIX + owner.",
+    ),
+    image: str | None = typer.Option(
+        None,
+        "--image",
+        metavar="IMAGE",
+        help="With --runtime kubernetes: the image the jobs' pods run.",
+    ),
+    pod_annotations: list[str] = typer.Option(
+        [],
+        "--pod-annotation",
+        metavar="KEY=VALUE",
+        help="With --runtime kubernetes: an annotation every job's pod gets (repeatable).",
+    ),
 ) -> None:
     """Serve a cluster's gateway (its jobs on this machine) to its control plane, which
     calls it with claims signed with the secret given when the cluster was registered.
@@ -65,6 +96,7 @@ def serve(
     Examples:
       GLIA_GATEWAY_SECRET=... glia gateway serve --name gpu-box --host 0.0.0.0 --port 8090
       glia gateway serve --name gpu-box --secret-file /etc/glia/gateway-secret
+      glia gateway serve --name k8s --runtime kubernetes --host 0.0.0.0
     """
     if secret_file is not None:
         try:
@@ -77,6 +109,16 @@ def serve(
     if not secret:
         typer.echo(f"error: give the shared secret in {SECRET_ENV} or --secret-file", err=True)
         raise typer.Exit(65)
+    if runtime not in ("local", "kubernetes"):
+        typer.echo(f"error: unknown runtime {runtime!r}: local or kubernetes", err=True)
+        raise typer.Exit(64)
+    annotations: dict[str, str] = {}
+    for pair in pod_annotations:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            typer.echo(f"error: a pod annotation is KEY=VALUE, not {pair!r}", err=True)
+            raise typer.Exit(64)
+        annotations[key] = value
     import logging
 
     from cluster_gateway.server.app import serve as run
@@ -85,7 +127,19 @@ def serve(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        run(name=name, data_dir=data_dir.expanduser(), host=host, port=port, secret=secret)
-    except ValueError as error:  # a secret too short, a data dir in use: never the secret
+        run(
+            name=name,
+            data_dir=data_dir.expanduser(),
+            host=host,
+            port=port,
+            secret=secret,
+            runtime_kind=runtime,
+            kubeconfig=kubeconfig.expanduser() if kubeconfig else None,
+            namespace_prefix=namespace_prefix,
+            pod_annotations=annotations,
+            image=image,
+        )
+    except ValueError as error:
+        # A secret too short, a data dir in use, no way to the API server: never the secret.
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(65) from None

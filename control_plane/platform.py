@@ -55,6 +55,8 @@ from control_plane.services.volumes import VolumesService
 from control_plane.settings import Settings
 from control_plane.store.database import Database
 from glia.acl import ALL_URIS, Action, role_subject
+from glia.clusters import ClusterRuntime
+from glia.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -146,14 +148,38 @@ class Platform:
                 telemetry_interval_s=settings.telemetry_interval_s,
             )
 
-        async def local_gateway(name: str) -> Gateway:
+        async def local_gateway(name: str, kind: ClusterRuntime) -> Gateway:
             """A `local` cluster registered beside the platform's own: an in-process gateway
-            over a local runtime, with storage and disks of its own under its data dir."""
+            over a local runtime, or over a Kubernetes cluster (``GLIA_KUBECONFIG``, else
+            in-cluster), with storage and disks of its own under its data dir."""
             root = settings.data_dir / "clusters" / name
+            cluster_runtime: Runtime
+            if kind is ClusterRuntime.KUBERNETES:
+                # Imported here: only a control plane with such a cluster needs the client.
+                from cluster_gateway.runtimes.kubernetes import DEFAULT_IMAGE
+                from cluster_gateway.runtimes.kubernetes_setup import (
+                    kubernetes_runtime,
+                    load_configuration,
+                )
+
+                try:
+                    configuration = await load_configuration(settings.kubeconfig)
+                except ValueError as error:  # shown as the cluster's reason: say why
+                    raise Unavailable(str(error)) from None
+                cluster_runtime = kubernetes_runtime(
+                    configuration,
+                    cluster=name,
+                    namespace_prefix=settings.k8s_namespace_prefix,
+                    pod_annotations=settings.k8s_pod_annotations,
+                    image=settings.k8s_image or DEFAULT_IMAGE,
+                    default_grace_s=settings.kill_grace_s,
+                )
             storage = LocalStorage(root / "storage")
             await storage.open()
             disks = LocalDisks(root / "disks")
-            if local_runtime is not None:
+            if kind is ClusterRuntime.KUBERNETES:
+                pass  # made above, before anything was made under its data dir
+            elif local_runtime is not None:
                 cluster_runtime = local_runtime(name, root)
             else:
                 cluster_runtime = LocalRuntime(

@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     # COUNTxMODEL (`2xA100`) standing in for them (tests, hosts NVML does not see); "0": none.
     local_gpus: str | None = None
 
+    # `local` clusters of the `kubernetes` runtime (`glia admin add-cluster NAME --runtime
+    # kubernetes`): the kubeconfig that reaches their API server (its current context; unset:
+    # the in-cluster config of the pod the control plane runs in), the prefix of their jobs'
+    # namespaces (one per job owner), the image their pods run (unset: the runtime's default)
+    # and annotations every pod gets (JSON, {"key": "value"}).
+    kubeconfig: Path | None = None
+    k8s_namespace_prefix: str = "glia-"
+    k8s_image: str | None = None
+    k8s_pod_annotations: dict[str, str] = {}
+
     # Ended jobs' workloads (their output included) are removed by the local runtime after this.
     workload_retention_s: float = 7 * 24 * 3600
 

@@ -22,6 +22,7 @@ from strawberry.types.unset import UnsetType
 
 from cluster_gateway.disks import LocalDisks
 from cluster_gateway.gateway import Gateway
+from cluster_gateway.runtimes.base import Runtime
 from cluster_gateway.server.routes import CLAIM_SCOPE_KEY, routes
 from cluster_gateway.server.schema import GatewayContext, create_schema
 from cluster_gateway.server.storage import storage_routes
@@ -160,10 +161,26 @@ def create_app(
     return app
 
 
-def serve(*, name: str, data_dir: Path, host: str, port: int, secret: str) -> None:
-    """Run a gateway for cluster ``name`` over a local runtime on ``data_dir`` until stopped
-    (SIGTERM or Ctrl-C); its jobs outlive it, and a gateway started again on the same
-    ``data_dir`` finds them. Two gateways never share a ``data_dir`` (a lock says so)."""
+def serve(
+    *,
+    name: str,
+    data_dir: Path,
+    host: str,
+    port: int,
+    secret: str,
+    runtime_kind: str = "local",
+    kubeconfig: Path | None = None,
+    namespace_prefix: str = "glia-",
+    pod_annotations: dict[str, str] | None = None,
+    image: str | None = None,
+) -> None:
+    """Run a gateway for cluster ``name`` until stopped (SIGTERM or Ctrl-C): over a local
+    runtime on ``data_dir``, or (``runtime_kind="kubernetes"``) over a Kubernetes cluster
+    reached with ``kubeconfig`` or the in-cluster config, its pods in namespaces under
+    ``namespace_prefix``. Its jobs outlive it, and a gateway started again finds them. Its
+    storage and disks are kept under ``data_dir`` whatever the runtime. Two gateways never
+    share a ``data_dir`` (a lock says so)."""
+    import asyncio
     import fcntl
     import gc
 
@@ -194,11 +211,37 @@ def serve(*, name: str, data_dir: Path, host: str, port: int, secret: str) -> No
                 gc.freeze()
 
         disks = LocalDisks(data_dir / "disks")
-        runtime = LocalRuntime(data_dir / "runtime", storage=storage, disks=disks)
+        runtime: Runtime
+        if runtime_kind == "kubernetes":
+            from cluster_gateway.runtimes.kubernetes import DEFAULT_IMAGE
+            from cluster_gateway.runtimes.kubernetes_setup import (
+                kubernetes_runtime,
+                load_configuration,
+            )
+
+            configuration = asyncio.run(load_configuration(kubeconfig))
+            runtime = kubernetes_runtime(
+                configuration,
+                cluster=name,
+                namespace_prefix=namespace_prefix,
+                pod_annotations=pod_annotations,
+                image=image or DEFAULT_IMAGE,
+            )
+        elif runtime_kind == "local":
+            runtime = LocalRuntime(data_dir / "runtime", storage=storage, disks=disks)
+        else:
+            raise ValueError(f"unknown runtime {runtime_kind!r}: local or kubernetes")
         app = create_app(
             _Opening(name, runtime), secret=secret, own_gateway=True, storage=storage, disks=disks
         )
-        logger.info("cluster gateway %s on http://%s:%d (data in %s)", name, host, port, data_dir)
+        logger.info(
+            "cluster gateway %s (%s runtime) on http://%s:%d (data in %s)",
+            name,
+            runtime_kind,
+            host,
+            port,
+            data_dir,
+        )
         uvicorn.run(
             app,
             host=host,

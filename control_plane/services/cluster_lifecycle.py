@@ -205,12 +205,6 @@ class ClusterLifecycle:
         taken = await session.scalar(select(ClusterRow.id).where(ClusterRow.name == new.name))
         if taken is not None or new.name in self._gateways:
             raise Conflict(f"a cluster {new.name!r} exists already", fields={"name": "taken"})
-        if new.gateway == LOCAL_GATEWAY and new.runtime is not ClusterRuntime.LOCAL:
-            raise BadInput(
-                "a local gateway runs the local runtime only; give the URL of the cluster's "
-                "`glia gateway serve` for another runtime",
-                fields={"runtime": "local only with a local gateway"},
-            )
         secret = None if new.gateway == LOCAL_GATEWAY else secrets.token_urlsafe(32)
         row = ClusterRow(
             id=str(uuid.uuid4()),
@@ -263,10 +257,13 @@ class ClusterLifecycle:
         """Set the cluster's settings; its presets are changed with their own API and take
         effect for jobs submitted after."""
         row = await self._visible_row(session, caller, new.name)
-        if row.gateway == LOCAL_GATEWAY and new.runtime is not ClusterRuntime.LOCAL:
+        if row.gateway == LOCAL_GATEWAY and new.runtime.value != row.runtime:
+            # Its in-process gateway was made for the runtime it was registered with, and
+            # its jobs live there: another runtime is another cluster.
             raise BadInput(
-                "a local gateway runs the local runtime only",
-                fields={"runtime": "local only with a local gateway"},
+                "a local gateway keeps the runtime it was registered with; decommission the "
+                "cluster and register it again for another",
+                fields={"runtime": "fixed for a local gateway"},
             )
         row.runtime = new.runtime.value
         row.storage_url = new.storage_url
@@ -410,6 +407,7 @@ class ClusterLifecycle:
         async with self._db.session() as session:
             row = await self._row(session, name)
             gateway_setting, sealed = row.gateway, row.gateway_secret
+            runtime = ClusterRuntime(row.runtime)
         await self._set_status(name, ClusterStatus.DEPLOYING, None)
         try:
             secret = self._keyring.open(sealed).decode() if sealed else None
@@ -419,6 +417,7 @@ class ClusterLifecycle:
                 secret=secret,
                 local=self._local_gateway,
                 remote=self._remote_gateway,
+                runtime=runtime,
             )
         except (Unreadable, GliaError, ImportError, ValueError, OSError) as exc:
             reason = (

@@ -20,6 +20,7 @@ from glia.auth import User
 from glia.clusters import (
     LOCAL_GATEWAY,
     Cluster,
+    ClusterRuntime,
     ClusterSettingsInput,
     ClusterStatus,
     Preset,
@@ -137,7 +138,7 @@ class GatewayRegistry:
         return list(self._gateways.items())
 
 
-LocalGatewayFactory = Callable[[str], Awaitable[Gateway]]
+LocalGatewayFactory = Callable[[str, ClusterRuntime], Awaitable[Gateway]]
 # Makes the client of a remote cluster's gateway from its name, URL and shared secret (the
 # platform's registers the cluster's storage and disks through it too).
 RemoteGatewayFactory = Callable[[str, str, str], Awaitable[Gateway]]
@@ -150,13 +151,14 @@ def gateway_for(
     secret: str | None,
     local: LocalGatewayFactory,
     remote: RemoteGatewayFactory,
+    runtime: ClusterRuntime = ClusterRuntime.LOCAL,
 ) -> Awaitable[Gateway]:
     """The gateway that reaches cluster ``name``: ``local`` makes an in-process one (an
-    `EmbeddedGateway` over a local runtime with a data dir of its own); a URL, ``remote``
+    `EmbeddedGateway` over ``runtime``, with a data dir of its own); a URL, ``remote``
     a `RemoteGateway` client of its `glia gateway serve`, which proves itself with
     ``secret``. The gateway is not opened here."""
     if gateway == LOCAL_GATEWAY:
-        return local(name)
+        return local(name, runtime)
     if not secret:
         raise BadInput(f"cluster {name!r}: a remote gateway needs its shared secret")
     return remote(name, gateway, secret)

@@ -224,7 +224,8 @@ async def test_the_config_api_refuses_what_it_must(api: Api) -> None:
         (ADD, {"input": {"name": "third", "gateway": "http://"}}, admin, "BAD_USER_INPUT"),
         (ADD, {"input": {"name": "Bad_Name"}}, admin, "BAD_USER_INPUT"),
         (ADD, {"input": {"name": "third", "storageUrl": "nope"}}, admin, "BAD_USER_INPUT"),
-        (ADD, {"input": {"name": "third", "runtime": "KUBERNETES"}}, admin, "BAD_USER_INPUT"),
+        # A local gateway keeps the runtime it was made with.
+        (UPDATE, {"input": {"name": "second", "runtime": "KUBERNETES"}}, admin, "BAD_USER_INPUT"),
         (ADD, {"input": {"name": "third"}}, user, "FORBIDDEN"),
         (LIST, {}, user, "FORBIDDEN"),
         # A cluster the user may not see is not found; the platform's own (every user's
@@ -240,6 +241,22 @@ async def test_the_config_api_refuses_what_it_must(api: Api) -> None:
         with pytest.raises(GraphQLErrors) as refused:
             await api.gql(document, variables, token=token)
         assert refused.value.code == code, (document, variables, refused.value)
+
+
+async def test_a_local_kubernetes_cluster_without_a_way_to_its_api_server_fails_saying_so(
+    api: Api,
+) -> None:
+    """`--gateway local --runtime kubernetes`: the embedded gateway over the kubernetes
+    runtime; with no GLIA_KUBECONFIG and not in a pod, it cannot be made, and says why."""
+    admin = await api.user("root", role="admin")
+    added = await _add(api, admin, name="kube", runtime="KUBERNETES")
+    cluster = added["cluster"]
+    assert added["gatewaySecret"] is None
+    assert cluster["status"] == "FAILED"
+    assert "no kubeconfig given" in cluster["statusReason"]
+    with pytest.raises(GraphQLErrors) as refused:
+        await api.submit_job(admin, cluster="kube")
+    assert refused.value.code == "UNAVAILABLE"
 
 
 async def test_a_remote_cluster_gets_its_secret_once_sealed_and_fails_without_a_gateway(

@@ -10,7 +10,7 @@ from cluster_gateway.embedded import EmbeddedGateway
 from cluster_gateway.gateway import Gateway
 from cluster_gateway.runtimes.fake import FakeRuntime
 from control_plane.services.clusters import GatewayRegistry, gateway_for
-from glia.clusters import ClusterStatus, NewCluster
+from glia.clusters import ClusterRuntime, ClusterStatus, NewCluster
 from glia.errors import BadInput, Unavailable
 
 
@@ -44,8 +44,8 @@ def test_only_a_deployed_cluster_takes_jobs() -> None:
 async def test_gateway_for_local_makes_the_local_kind_and_a_url_needs_a_secret() -> None:
     made: list[tuple[str, ...]] = []
 
-    async def local(name: str) -> Gateway:
-        made.append((name,))
+    async def local(name: str, runtime: ClusterRuntime) -> Gateway:
+        made.append((name, runtime.value))
         return EmbeddedGateway(name, FakeRuntime())
 
     async def remote(name: str, url: str, secret: str) -> Gateway:
@@ -53,7 +53,11 @@ async def test_gateway_for_local_makes_the_local_kind_and_a_url_needs_a_secret()
         return EmbeddedGateway(name, FakeRuntime())
 
     gateway = await gateway_for("lab", "local", secret=None, local=local, remote=remote)
-    assert isinstance(gateway, EmbeddedGateway) and made == [("lab",)]
+    assert isinstance(gateway, EmbeddedGateway) and made == [("lab", "local")]
+    await gateway_for(
+        "k8s", "local", secret=None, local=local, remote=remote, runtime=ClusterRuntime.KUBERNETES
+    )
+    assert made[-1] == ("k8s", "kubernetes")
     url = "https://farm.example.com"
     await gateway_for("farm", url, secret="s" * 32, local=local, remote=remote)
     assert made[-1] == ("farm", url, "s" * 32)

@@ -1,0 +1,82 @@
+"""Making a `KubernetesRuntime` from settings: how it reaches the API server (a kubeconfig
+file, else the in-cluster config of the pod it runs in), the prefix of its namespaces, the
+annotations every pod gets, and the instance label that keeps one Glia cluster's pods apart
+from another's on the same Kubernetes cluster. Used by `glia gateway serve --runtime
+kubernetes` and by the control plane's embedded gateway of a `local` + `kubernetes` cluster."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from kubernetes_asyncio import client, config
+
+from cluster_gateway.gateway import WorkloadSpec
+from cluster_gateway.runtimes.kubernetes import DEFAULT_IMAGE, KubernetesRuntime
+
+DEFAULT_NAMESPACE_PREFIX = "glia-"
+_PREFIX = re.compile(r"[a-z0-9]([a-z0-9-]{0,20})?")
+
+
+async def load_configuration(kubeconfig: Path | None) -> client.Configuration:
+    """The API server's address and credentials: from ``kubeconfig`` (its current context)
+    when given, else in-cluster (the pod's ServiceAccount token, CA and the
+    KUBERNETES_SERVICE_HOST/PORT the kubelet sets). Raises ValueError when neither works."""
+    configuration = client.Configuration()
+    if kubeconfig is not None:
+        try:
+            await config.load_kube_config(
+                config_file=str(kubeconfig),
+                client_configuration=configuration,
+                persist_config=False,
+            )
+        except (OSError, config.ConfigException) as error:
+            raise ValueError(f"cannot load the kubeconfig {kubeconfig}: {error}") from None
+        return configuration
+    try:
+        config.load_incluster_config(client_configuration=configuration)
+    except config.ConfigException as error:
+        raise ValueError(
+            f"no kubeconfig given and not inside a pod of a Kubernetes cluster ({error})"
+        ) from None
+    return configuration
+
+
+def namespace_with_prefix(prefix: str) -> Callable[[WorkloadSpec], str]:
+    """A namespace per job owner, ``<prefix><owner>`` (``<prefix>jobs`` without one)."""
+    if not _PREFIX.fullmatch(prefix):
+        raise ValueError(
+            "a namespace prefix is up to 22 lowercase letters, digits and '-', starting with a "
+            "letter or digit"
+        )
+
+    def namespace_for(spec: WorkloadSpec) -> str:
+        owner = re.sub(r"[^a-z0-9-]+", "-", spec.env.get("GLIA_JOB_OWNER", "").lower())
+        owner = owner.strip("-")[:40].strip("-") or "jobs"
+        return f"{prefix}{owner}".strip("-")
+
+    return namespace_for
+
+
+def kubernetes_runtime(
+    configuration: client.Configuration,
+    *,
+    cluster: str,
+    namespace_prefix: str = DEFAULT_NAMESPACE_PREFIX,
+    pod_annotations: Mapping[str, str] | None = None,
+    image: str = DEFAULT_IMAGE,
+    default_grace_s: float = 10.0,
+) -> KubernetesRuntime:
+    """The runtime of Glia cluster ``cluster``: its pods carry ``glia.dev/instance=<cluster>``
+    (so that a gateway finds its own pods again, and only those), in a namespace per job
+    owner under ``namespace_prefix``, with ``pod_annotations`` added to each."""
+    extra = dict(pod_annotations or {})
+    return KubernetesRuntime(
+        configuration,
+        image=image,
+        namespace_for=namespace_with_prefix(namespace_prefix),
+        pod_annotations=(lambda spec: extra) if extra else None,
+        default_grace_s=default_grace_s,
+        instance=cluster,
+    )
