@@ -1,0 +1,165 @@
+"""The gateway's RBAC (deploy/helm/glia/templates/gateway-rbac.yaml) on the test API server:
+its ServiceAccount, with a token from the TokenRequest API, is enough for the kubernetes
+runtime to run, stop and forget jobs in a namespace it makes, and is refused what it does not
+need (Secrets, RBAC, deleting namespaces)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from cluster_gateway.gateway import WorkloadPhase
+from glia.jobs import JobReason
+from tests.contract.harness import FOREVER, Pause, Program
+from tests.contract.test_runtime_contract import ended, of, running
+from tests.k8s.conftest import api_client
+from tests.k8s.test_runtime_contract_k8s import KubernetesHarness
+from tests.k8s.testenv import REPO, Cluster
+
+pytestmark = pytest.mark.k8s
+RBAC = REPO / "deploy" / "helm" / "glia" / "templates" / "gateway-rbac.yaml"
+PENDING, RUNNING, EXITED = WorkloadPhase.PENDING, WorkloadPhase.RUNNING, WorkloadPhase.EXITED
+
+
+def rendered(path: Path, *, release: str, namespace: str) -> list[dict[str, Any]]:
+    """The template's documents, its two expressions substituted as Helm would."""
+    text = path.read_text()
+    text = text.replace("{{ .Release.Name }}", release)
+    text = text.replace("{{ .Release.Namespace }}", namespace)
+    assert "{{" not in text, "gateway-rbac.yaml templates more than the release's name/namespace"
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+async def apply(api: client.ApiClient, documents: list[dict[str, Any]]) -> None:
+    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    for doc in documents:
+        kind, namespace = doc["kind"], doc["metadata"].get("namespace")
+        if kind == "ServiceAccount":
+            await core.create_namespaced_service_account(namespace, doc)
+        elif kind == "ClusterRole":
+            await rbac.create_cluster_role(doc)
+        elif kind == "ClusterRoleBinding":
+            await rbac.create_cluster_role_binding(doc)
+        elif kind == "Role":
+            await rbac.create_namespaced_role(namespace, doc)
+        elif kind == "RoleBinding":
+            await rbac.create_namespaced_role_binding(namespace, doc)
+        else:
+            raise AssertionError(f"gateway-rbac.yaml holds a {kind}: the test does not apply it")
+
+
+class GatewayHarness(KubernetesHarness):
+    """The contract harness, its runtime reaching the API server as the gateway's
+    ServiceAccount (the administrator only cleans up)."""
+
+    def __init__(self, cluster: Cluster, token: str) -> None:
+        self.gateway_token = token
+        super().__init__(cluster)
+
+    def _configuration(self) -> client.Configuration:
+        configuration = super()._configuration()
+        configuration.api_key = {"BearerToken": self.gateway_token}
+        return configuration
+
+
+@pytest.fixture
+async def gateway_token(k8s_cluster: Cluster) -> AsyncIterator[str]:
+    release = f"rbac-{uuid.uuid4().hex[:8]}"
+    namespace = release  # the release's namespace
+    documents = rendered(RBAC, release=release, namespace=namespace)
+    async with api_client(k8s_cluster) as api:
+        core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+        await core.create_namespace({"metadata": {"name": namespace}})
+        await apply(api, documents)
+        (account,) = [d for d in documents if d["kind"] == "ServiceAccount"]
+        assert account["metadata"]["name"] == f"{release}-gateway"
+        request = await core.create_namespaced_service_account_token(
+            account["metadata"]["name"], namespace, {"spec": {"expirationSeconds": 3600}}
+        )
+        try:
+            yield request.status.token
+        finally:
+            for doc in documents:
+                name = doc["metadata"]["name"]
+                if doc["kind"] == "ClusterRole":
+                    await rbac.delete_cluster_role(name)
+                elif doc["kind"] == "ClusterRoleBinding":
+                    await rbac.delete_cluster_role_binding(name)
+            await core.delete_namespace(namespace)
+
+
+@pytest.fixture
+async def harness(k8s_cluster: Cluster, gateway_token: str) -> AsyncIterator[GatewayHarness]:
+    harness = GatewayHarness(k8s_cluster, gateway_token)
+    await harness.setup()  # the runtime's first list and watch, as the gateway
+    try:
+        yield harness
+    finally:
+        await harness.teardown()
+
+
+async def test_the_gateways_account_runs_stops_and_forgets_jobs(harness: GatewayHarness) -> None:
+    runtime = harness.runtime
+    capacity = await runtime.capacity()  # nodes and every pod, listed
+    assert capacity.cpu > 0 and capacity.free is not None
+    async with runtime.watch() as watch:
+        # Its namespace and ServiceAccount made, its pod made, watched to the end.
+        await runtime.start(harness.spec("done", Program((Pause(1.0),), exit_code=0)))
+        events = []
+        async for event in watch:
+            events.append(event)
+            if event.state.job_id == "done" and event.state.phase == EXITED:
+                break
+    states = of(events, "done")
+    assert [s.phase for s in states] == [PENDING, RUNNING, EXITED]
+    assert (states[-1].exit_code, states[-1].reason) == (0, JobReason.COMPLETED)
+    await runtime.forget("done")  # the finalizer removed
+
+    await running(harness, "stopped", FOREVER)
+    await runtime.stop("stopped", grace_s=0)  # annotated, then deleted
+    assert (await ended(runtime, "stopped")).reason == JobReason.USER_REQUESTED
+
+
+async def test_the_gateways_account_is_refused_what_it_does_not_need(
+    k8s_cluster: Cluster, gateway_token: str
+) -> None:
+    async with api_client(k8s_cluster, token=gateway_token) as api:
+        core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+        await core.list_pod_for_all_namespaces(limit=1)  # what it needs works
+        refused = [
+            lambda: core.list_namespaced_secret("kube-system"),
+            lambda: core.list_secret_for_all_namespaces(),
+            lambda: core.create_namespaced_secret(
+                "default", {"metadata": {"name": "x"}, "stringData": {"a": "b"}}
+            ),
+            lambda: core.list_namespaced_config_map("kube-system"),
+            lambda: core.delete_namespace("default"),
+            lambda: core.read_namespace("default"),
+            lambda: core.patch_node("kwok-node-0", {"metadata": {"labels": {"a": "b"}}}),
+            lambda: rbac.list_cluster_role(),
+            lambda: rbac.create_cluster_role_binding(
+                {
+                    "metadata": {"name": "escalate"},
+                    "roleRef": {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "ClusterRole",
+                        "name": "cluster-admin",
+                    },
+                    "subjects": [{"kind": "User", "name": "anyone"}],
+                }
+            ),
+            lambda: core.connect_get_namespaced_pod_exec(
+                "any", "default", command=["true"], stdout=True
+            ),
+        ]
+        for call in refused:
+            with pytest.raises(ApiException) as error:
+                await call()
+            assert error.value.status == 403, error.value
