@@ -38,7 +38,8 @@ def rendered(path: Path, *, release: str, namespace: str) -> list[dict[str, Any]
 
 
 async def apply(api: client.ApiClient, documents: list[dict[str, Any]]) -> None:
-    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    core: Any = client.CoreV1Api(api)
+    rbac: Any = client.RbacAuthorizationV1Api(api)
     for doc in documents:
         kind, namespace = doc["kind"], doc["metadata"].get("namespace")
         if kind == "ServiceAccount":
@@ -75,7 +76,8 @@ async def gateway_token(k8s_cluster: Cluster) -> AsyncIterator[str]:
     namespace = release  # the release's namespace
     documents = rendered(RBAC, release=release, namespace=namespace)
     async with api_client(k8s_cluster) as api:
-        core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+        core: Any = client.CoreV1Api(api)
+        rbac: Any = client.RbacAuthorizationV1Api(api)
         await core.create_namespace({"metadata": {"name": namespace}})
         await apply(api, documents)
         (account,) = [d for d in documents if d["kind"] == "ServiceAccount"]
@@ -131,7 +133,8 @@ async def test_the_gateways_account_is_refused_what_it_does_not_need(
     k8s_cluster: Cluster, gateway_token: str
 ) -> None:
     async with api_client(k8s_cluster, token=gateway_token) as api:
-        core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+        core: Any = client.CoreV1Api(api)
+        rbac: Any = client.RbacAuthorizationV1Api(api)
         await core.list_pod_for_all_namespaces(limit=1)  # what it needs works
         refused = [
             lambda: core.list_namespaced_secret("kube-system"),
