@@ -2,11 +2,14 @@
 cluster `k8s` served by `glia gateway serve --runtime kubernetes` (the production shape: a
 gateway process next to the API server, registered by URL) with the test cluster's
 kubeconfig. kwok plays the pods: each is Running a second after it is bound and Succeeded
-a few seconds on (the gateway's `--pod-annotation`s drive kwok's stages)."""
+a few seconds on (the gateway's `--pod-annotation`s drive kwok's stages). And a `local` cluster of
+the kubernetes runtime: the embedded gateway in `glia up`, reaching the API server with
+GLIA_KUBECONFIG."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import uuid
@@ -216,3 +219,52 @@ def test_glia_runs_on_kubernetes_through_a_gateway_process(
     # non-zero for that: only what it printed is checked here.
     status = cli("status", lost)
     assert "Lost" in status.stdout, (status.stdout, status.stderr)
+
+
+def test_a_local_gateway_runs_the_kubernetes_runtime_inside_the_control_plane(
+    k8s_cluster: Cluster, tmp_path: Path
+) -> None:
+    """`--gateway local --runtime kubernetes`: the control plane's own embedded gateway over
+    the kubernetes runtime, reaching the API server with GLIA_KUBECONFIG."""
+    name = "k8s-local"
+    prefix = f"e2e-{uuid.uuid4().hex[:6]}-"
+    annotations = {
+        "pod-ready.stage.kwok.x-k8s.io/delay": READY_AFTER,
+        "pod-complete.stage.kwok.x-k8s.io/delay": "2s",
+    }
+    server = Server(
+        root=tmp_path,
+        extra_env={
+            "GLIA_KUBECONFIG": str(k8s_cluster.kubeconfig),
+            "GLIA_K8S_NAMESPACE_PREFIX": prefix,
+            "GLIA_K8S_POD_ANNOTATIONS": json.dumps(annotations),
+        },
+    )
+    server.start()
+    try:
+        cli = Cli(server=server, config=server.root / "home" / "config.toml")
+        added = cli.json(
+            "admin",
+            "add-cluster",
+            name,
+            "--gateway",
+            "local",
+            "--runtime",
+            "kubernetes",
+            "--preset",
+            "small:0.5:256M",
+        )
+        assert added["gatewaySecret"] is None
+        deployed = _wait_cluster(cli, name, "DEPLOYED")
+        assert deployed["runtime"] == "KUBERNETES"
+        assert deployed["health"]["capacity"]["cpu"] >= 64
+        job = cli.ok("run", "--cluster", name, "--no-sync", "--detach", "--", "true").strip()
+        done = cli.wait_status(job, "succeeded")
+        history = [item["status"].lower() for item in done["history"]]
+        assert history == ["pending", "running", "succeeded"], done["history"]
+        (pod,) = asyncio.run(_pods(k8s_cluster, name))
+        assert pod.metadata.namespace.startswith(prefix)
+        assert job in pod.metadata.annotations["glia.dev/job-id"]
+    finally:
+        server.stop()
+        asyncio.run(_remove_pods(k8s_cluster, name))
