@@ -1,7 +1,7 @@
 """The gateway's RBAC (deploy/helm/glia/templates/gateway-rbac.yaml) on the test API server:
-its ServiceAccount, with a token from the TokenRequest API, is enough for the kubernetes
-runtime to run, stop and forget jobs in a namespace it makes, and is refused what it does not
-need (Secrets, RBAC, deleting namespaces)."""
+bound to the gateway's ServiceAccount, whose token comes from the TokenRequest API, it is
+enough for the kubernetes runtime to run, stop and forget jobs in a namespace it makes, and
+is refused what it does not need (Secrets, RBAC, deleting namespaces)."""
 
 from __future__ import annotations
 
@@ -38,13 +38,10 @@ def rendered(path: Path, *, release: str, namespace: str) -> list[dict[str, Any]
 
 
 async def apply(api: client.ApiClient, documents: list[dict[str, Any]]) -> None:
-    core: Any = client.CoreV1Api(api)
     rbac: Any = client.RbacAuthorizationV1Api(api)
     for doc in documents:
         kind, namespace = doc["kind"], doc["metadata"].get("namespace")
-        if kind == "ServiceAccount":
-            await core.create_namespaced_service_account(namespace, doc)
-        elif kind == "ClusterRole":
+        if kind == "ClusterRole":
             await rbac.create_cluster_role(doc)
         elif kind == "ClusterRoleBinding":
             await rbac.create_cluster_role_binding(doc)
@@ -79,11 +76,16 @@ async def gateway_token(k8s_cluster: Cluster) -> AsyncIterator[str]:
         core: Any = client.CoreV1Api(api)
         rbac: Any = client.RbacAuthorizationV1Api(api)
         await core.create_namespace({"metadata": {"name": namespace}})
+        # The chart's templates/gateway-serviceaccount.yaml makes it (the name is the same).
+        account = f"{release}-gateway"
+        await core.create_namespaced_service_account(namespace, {"metadata": {"name": account}})
         await apply(api, documents)
-        (account,) = [d for d in documents if d["kind"] == "ServiceAccount"]
-        assert account["metadata"]["name"] == f"{release}-gateway"
+        (binding,) = [d for d in documents if d["kind"] == "ClusterRoleBinding"]
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": account, "namespace": namespace}
+        ]
         request = await core.create_namespaced_service_account_token(
-            account["metadata"]["name"], namespace, {"spec": {"expirationSeconds": 3600}}
+            account, namespace, {"spec": {"expirationSeconds": 3600}}
         )
         try:
             yield request.status.token
