@@ -42,6 +42,9 @@ class BackgroundTasks:
         self._leases = Leases(platform.db)
         self._tasks: list[asyncio.Task[None]] = []
         self._controlled: set[str] = set()
+        # Clusters whose control this process has announced in the log (not again on every
+        # restart of their controller while their gateway is away).
+        self._controlled_before: set[str] = set()
         # Each cluster's controller task, by cluster name (clusters come and go at run time).
         self._controllers: dict[str, asyncio.Task[None]] = {}
         # Clusters whose gateway did not answer the last heartbeat.
@@ -171,17 +174,21 @@ class BackgroundTasks:
                 settled.set()  # another process controls it: nothing to wait for here
                 await asyncio.sleep(settings.reconcile_interval_s)
                 continue
-            logger.info("cluster %s: this process controls it", cluster)
+            if cluster not in self._controlled_before:
+                logger.info("cluster %s: this process controls it", cluster)
+                self._controlled_before.add(cluster)
             self._controlled.add(cluster)
             self._platform.scheduler.control(cluster)
             try:
                 await self._control_cluster(cluster, settled)
             except* LeaseLost:
                 logger.warning("cluster %s: lost its lease to another process", cluster)
+                self._controlled_before.discard(cluster)
             except* (Unavailable, Unauthenticated) as unreachable:
-                # Its gateway does not answer: the heartbeat marks its jobs; try again after
-                # a reconcile interval, without a traceback a second.
-                logger.warning(
+                # Its gateway does not answer: the heartbeat marks its jobs and says so once
+                # per outage; try again after a reconcile interval, without a traceback.
+                logger.log(
+                    logging.DEBUG if cluster in self._unreachable else logging.WARNING,
                     "cluster %s: its gateway does not answer (%s)",
                     cluster,
                     unreachable.exceptions[0],
@@ -285,7 +292,7 @@ class BackgroundTasks:
             raise
         except (Unavailable, Unauthenticated) as exc:
             # A gateway that does not answer (or refuses this control plane's claims) is
-            # the heartbeat's to report; no traceback.
-            logger.warning("background task %r: %s", name, exc.message)
+            # the heartbeat's to report, once per outage; these loops retry every second.
+            logger.debug("background task %r: %s", name, exc.message)
         except Exception:
             logger.exception("background task %r failed; it goes on", name)

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Builds the Kubernetes test environment (kube-apiserver, kube-scheduler, etcd, kwok) from the Go
-# module proxy into a cache folder outside the repository, only what is missing.
+# Builds the Kubernetes test environment (kube-apiserver, kube-scheduler, etcd, kwok) and helm (for
+# the chart tests) from the Go module proxy into a cache folder outside the repository, only what is
+# missing.
 #
 #   deploy/k8s-testenv/build.sh            build what is missing, print the bin folder last
 #   deploy/k8s-testenv/build.sh --print-dir print the bin folder, build nothing
 #
 # The folder is ${GLIA_K8S_TESTENV:-$HOME/.cache/glia/k8s-testenv/<version>}, <version> naming the
-# pinned Kubernetes release and a digest of the three modules below (a change rebuilds).
+# pinned Kubernetes release and a digest of this script and the modules below (a change rebuilds;
+# Go's build cache keeps such a rebuild to the links where the sources did not change).
 # Concurrent runs wait on a lock (CI starts one in the background; the pytest fixture runs it again
 # and waits for the first to finish). Go's build cache sits beside it (GLIA_K8S_GOCACHE).
 set -euo pipefail
@@ -29,6 +31,7 @@ targets=(
   "kube-apiserver:k8s.io/kubernetes/cmd/kube-apiserver:kube-apiserver"
   "kube-apiserver:k8s.io/kubernetes/cmd/kube-scheduler:kube-scheduler"
   "kube-apiserver:k8s.io/kubernetes/cmd/kube-controller-manager:kube-controller-manager"
+  "helm:helm.sh/helm/v3/cmd/helm:helm"
 )
 
 # The Kubernetes binaries report their release (as a release build does), not v0.0.0-master.
@@ -37,6 +40,18 @@ version_flags+=" -X k8s.io/component-base/version.gitMajor=1"
 version_flags+=" -X k8s.io/component-base/version.gitMinor=$(echo "$k8s_version" | cut -d. -f2)"
 version_flags+=" -X k8s.io/component-base/version.gitTreeState=clean"
 version_flags+=" -X k8s.io/client-go/pkg/version.gitVersion=$k8s_version"
+
+# helm reports its release and renders charts for the Kubernetes minor its client-go pins (helm's
+# Makefile sets the same variables; unset, it would say v3.22 and assume Kubernetes 1.20).
+helm_version="$(awk '$1 == "helm.sh/helm/v3" {print $2}' "$here/helm/go.mod")"
+helm_k8s_minor=37
+helm_flags="-X helm.sh/helm/v3/internal/version.version=$helm_version"
+helm_flags+=" -X helm.sh/helm/v3/internal/version.metadata="
+helm_flags+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+for p in lint/rules chartutil; do
+  helm_flags+=" -X helm.sh/helm/v3/pkg/$p.k8sVersionMajor=1"
+  helm_flags+=" -X helm.sh/helm/v3/pkg/$p.k8sVersionMinor=$helm_k8s_minor"
+done
 
 log() { printf '[k8s-testenv %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
@@ -79,6 +94,7 @@ for t in "${targets[@]}"; do
   start=$(date +%s)
   flags="-s -w"
   [ "$module" = kube-apiserver ] && flags+=" $version_flags"
+  [ "$module" = helm ] && flags+=" $helm_flags"
   (cd "$here/$module" && nice -n 19 "$go" build -trimpath -ldflags "$flags" -o "$bin/$name.tmp" "$pkg")
   mv "$bin/$name.tmp" "$bin/$name"
   log "$name: built in $(($(date +%s) - start)) s"

@@ -419,8 +419,9 @@ class Scheduler:
                 except asyncio.CancelledError:
                     raise
                 except Unavailable as exc:
-                    # Its gateway does not answer: the heartbeat reports it; no traceback.
-                    logger.warning("scheduling cluster %s: %s", cluster, exc.message)
+                    # Its gateway does not answer: the heartbeat reports it (once per
+                    # outage); a pass a second would only repeat it.
+                    logger.debug("scheduling cluster %s: %s", cluster, exc.message)
                 except Exception:
                     logger.exception("scheduling cluster %s failed; it goes on", cluster)
         finally:
