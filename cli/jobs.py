@@ -573,16 +573,23 @@ def failed_at_once(job: Job) -> bool:
 
 
 async def print_tail(client: GliaClient, job_id: str, lines: int = TAIL_LINES) -> None:
-    """The job's last ``lines`` lines of output, indented, after its status."""
+    """The job's last ``lines`` lines of output, indented, after its status; where its
+    cluster cannot give them (its gateway is away, its output is gone), a line saying so:
+    the status asked for was printed, and the command succeeds."""
     from cli import formatting
+    from sdk import GliaError
 
     data = bytearray()
     chunks = client.jobs.read_log(job_id)
-    async with contextlib.aclosing(chunks):
-        async for chunk in chunks:
-            data += chunk
-            if len(data) > 64 * 1024:  # only the end matters
-                del data[: len(data) - 64 * 1024]
+    try:
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                data += chunk
+                if len(data) > 64 * 1024:  # only the end matters
+                    del data[: len(data) - 64 * 1024]
+    except GliaError as error:
+        formatting.notice(f"(its output cannot be shown: {error.message})")
+        return
     tail = data.decode(errors="replace").splitlines()[-lines:]
     if tail:
         console = formatting.stdout_console()
