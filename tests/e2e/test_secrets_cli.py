@@ -69,7 +69,7 @@ def test_add_ls_rm_and_values_stay_hidden(server: Server, cli: Cli, tmp_path: Pa
     _refused(cli("secret", "ls", "--org", "nobody", "--project", "none"), 66, "not found")
 
     rotated = cli.json("admin", "rotate-secrets-key")
-    assert rotated == {"secrets": 0, "bucketCredentials": 0, "unreadable": []}
+    assert rotated == {"secrets": 0, "bucketCredentials": 0, "gatewaySecrets": 0, "unreadable": []}
 
     for output in outputs:
         assert VALUE not in output
