@@ -63,6 +63,9 @@ class WorkloadSpec(Model):
     # repr, and never written where anything shows them (the runtime's spec.json included).
     secret_files: tuple[SecretFile, ...] = Field(default=(), repr=False)
     secret_env: Mapping[str, SecretStr] = Field(default_factory=dict, repr=False)
+    # The size in bytes of each disk it mounts, by disk id, for a runtime that makes a disk's
+    # volume itself on first use (kubernetes: a PersistentVolumeClaim); others ignore it.
+    disk_sizes: Mapping[str, int] = Field(default_factory=dict)
     # Seconds from start after which the runtime stops the workload itself (LifeSpanEnded);
     # enforced cluster-side so it holds while the control plane is down.
     life_span_s: float | None = None
