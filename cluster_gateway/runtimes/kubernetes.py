@@ -22,6 +22,13 @@ backoff fight Glia's, and a Pod's phases and container states map onto Glia's on
   last resourceVersion after a disconnect and relisted on 410 Gone; changes go to the gateway's
   ``WorkloadFeed``.
 
+- Secret files and variables are one immutable Secret per job, owned by the pod (files by
+  subPath, 0400; variables by secretKeyRef: no value in the pod); a disk is the
+  ReadWriteOnce claim named after its id, made on first use; storage is the shared
+  ``storage_claim`` mounted with subPath ``ORG/PROJECT/path``; an HTTP port
+  (``GLIA_HTTP_PORT``/``GLIA_JOB_URL``) is a Service and an Ingress behind Traefik's
+  ForwardAuth Middleware at ``forward_auth_url`` (both owned by the pod).
+
 Not yet here (see docs/kubernetes.md): logs read from the pod log API are plain (no cap, no
 SYSTEM lines); exec, port connections, terminal input and telemetry are Unavailable.
 """
