@@ -21,7 +21,7 @@ from pydantic import Field, SecretStr
 from cluster_gateway.exec import ExecSession
 from glia.clusters import Resources
 from glia.errors import GliaError, Unavailable
-from glia.jobs import JobReason
+from glia.jobs import JobPriority, JobReason
 from glia.model import Model
 from glia.monitoring import LogBatch
 from glia.telemetry import TelemetryTick
@@ -76,6 +76,9 @@ class WorkloadSpec(Model):
     gid: int | None = None
     # Under a terminal the runtime holds, its input fed through `Gateway.write_stdin`.
     tty: bool = False
+    # The job's priority, for a runtime whose scheduler orders waiting work by it
+    # (kubernetes: a PriorityClass); the local runtime ignores it (the control plane orders).
+    priority: JobPriority = JobPriority.NORMAL
 
 
 class WorkloadPhase(enum.StrEnum):

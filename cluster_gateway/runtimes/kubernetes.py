@@ -28,6 +28,8 @@ backoff fight Glia's, and a Pod's phases and container states map onto Glia's on
   ``storage_claim`` mounted with subPath ``ORG/PROJECT/path``; an HTTP port
   (``GLIA_HTTP_PORT``/``GLIA_JOB_URL``) is a Service and an Ingress behind Traefik's
   ForwardAuth Middleware at ``forward_auth_url`` (both owned by the pod).
+- The job's priority is the PriorityClass ``glia-low|normal|high`` (made when missing;
+  preemptionPolicy Never unless ``preempt``: Glia's suspension is the preemption).
 
 Not yet here (see docs/kubernetes.md): logs read from the pod log API are plain (no cap, no
 SYSTEM lines); exec, port connections, terminal input and telemetry are Unavailable.
@@ -77,7 +79,7 @@ from cluster_gateway.watch import DEFAULT_HISTORY, WorkloadFeed
 from glia.clock import utcnow
 from glia.clusters import Resources
 from glia.errors import BadInput, Conflict, NotFound, Unavailable
-from glia.jobs import JobReason
+from glia.jobs import JobPriority, JobReason
 from glia.monitoring import LogBatch, LogLine, LogStream, check_log_start
 from glia.storage import parse_storage_uri
 from glia.telemetry import TelemetryTick
@@ -110,6 +112,12 @@ WORK = "/job/work"
 FORWARD_AUTH = "glia-forward-auth"
 MIDDLEWARE_ANNOTATION = "traefik.ingress.kubernetes.io/router.middlewares"
 TRAEFIK_GROUP, TRAEFIK_VERSION, MIDDLEWARES = "traefik.io", "v1alpha1", "middlewares"
+# The PriorityClasses of Glia's three priorities (cluster-wide; made when missing).
+PRIORITY_CLASSES = {
+    JobPriority.LOW: ("glia-low", 1000),
+    JobPriority.NORMAL: ("glia-normal", 2000),
+    JobPriority.HIGH: ("glia-high", 3000),
+}
 _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 _DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]")
@@ -332,6 +340,21 @@ def ingress_manifest(
     }
 
 
+def priority_class_manifest(priority: JobPriority, *, preempt: bool) -> dict[str, Any]:
+    name, value = PRIORITY_CLASSES[priority]
+    return {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": name, "labels": {MANAGED_BY: "glia"}},
+        "value": value,
+        "globalDefault": False,
+        # Never: the scheduler places waiting pods by priority but evicts none; Glia's own
+        # suspension of preemptible jobs stays the one preemption (it knows the restart).
+        "preemptionPolicy": "PreemptLowerPriority" if preempt else "Never",
+        "description": f"Glia jobs of {priority.value} priority",
+    }
+
+
 def owned_by(pod: Mapping[str, Any]) -> list[dict[str, Any]]:
     """An ownerReference to the pod: the garbage collector removes the object with it."""
     meta = pod["metadata"]
@@ -515,7 +538,10 @@ class KubernetesRuntime(Runtime):
     the spec does not say it (``WorkloadSpec.disk_sizes``). ``forward_auth_url``: the control
     plane's ``/auth/forward`` URL, which Traefik asks before each request to a job's URL;
     None: jobs with an HTTP port get a Service but no Ingress. ``ingress_class``: the
-    IngressClass of their Ingresses (Traefik's).
+    IngressClass of their Ingresses (Traefik's). ``priority_classes``: give each pod the
+    PriorityClass of its job's priority (``glia-low|normal|high``, made when missing; False on
+    a cluster where the runtime may not make them); ``preempt``: let those classes preempt
+    (Kubernetes evicting lower pods), not only order the waiting ones.
     """
 
     def __init__(
@@ -535,6 +561,8 @@ class KubernetesRuntime(Runtime):
         default_disk_bytes: int = DEFAULT_DISK_BYTES,
         forward_auth_url: str | None = None,
         ingress_class: str | None = "traefik",
+        priority_classes: bool = True,
+        preempt: bool = False,
     ) -> None:
         self._configuration = configuration
         self._storage_claim = storage_claim
@@ -543,6 +571,9 @@ class KubernetesRuntime(Runtime):
         self._forward_auth_url = forward_auth_url
         self._ingress_class = ingress_class
         self._middlewares: set[str] = set()
+        self._priority_classes = priority_classes
+        self._preempt = preempt
+        self._ensured_priorities: set[JobPriority] = set()
         self._instance = label_value(instance)
         self._watch_timeout_s = watch_timeout_s
         self._selector = f"{MANAGED_BY}=glia,{INSTANCE_LABEL}={self._instance}"
@@ -849,6 +880,8 @@ class KubernetesRuntime(Runtime):
                 "fsGroup": spec.gid,
                 "fsGroupChangePolicy": "OnRootMismatch",
             }
+        if self._priority_classes:
+            pod_spec["priorityClassName"] = PRIORITY_CLASSES[spec.priority][0]
         if spec.life_span_s is not None:
             pod_spec["activeDeadlineSeconds"] = max(1, math.ceil(spec.life_span_s))
         if resources.gpu:
@@ -989,6 +1022,11 @@ class KubernetesRuntime(Runtime):
         manifest = self.pod_manifest(spec, namespace)  # BadInput before anything is made
         exposure = http_exposure(spec)
         await self._ensure_namespace(namespace)
+        if self._priority_classes and spec.priority not in self._ensured_priorities:
+            scheduling: Any = client.SchedulingV1Api(self._api)
+            manifest_class = priority_class_manifest(spec.priority, preempt=self._preempt)
+            await self._create(scheduling.create_priority_class(manifest_class))
+            self._ensured_priorities.add(spec.priority)
         for volume in spec.volumes:
             if volume.kind is VolumeKind.DISK:
                 await self._ensure_disk(spec, volume.ref, namespace)
