@@ -292,7 +292,10 @@ def middleware_manifest(namespace: str, forward_auth_url: str) -> dict[str, Any]
         "apiVersion": f"{TRAEFIK_GROUP}/{TRAEFIK_VERSION}",
         "kind": "Middleware",
         "metadata": {"name": FORWARD_AUTH, "namespace": namespace, "labels": {MANAGED_BY: "glia"}},
-        "spec": {"forwardAuth": {"address": forward_auth_url, "trustForwardHeader": True}},
+        # trustForwardHeader off: Traefik tells /auth/forward the Host the request came with
+        # (X-Forwarded-Host, which it reads), never a client's own X-Forwarded-Host, which
+        # would let a request to one job be authorized as another's.
+        "spec": {"forwardAuth": {"address": forward_auth_url, "trustForwardHeader": False}},
     }
 
 

@@ -414,7 +414,10 @@ async def test_an_http_port_is_a_service_and_an_ingress_behind_forward_auth(
         middleware = await custom.get_namespaced_custom_object(
             "traefik.io", "v1alpha1", harness.namespace, "middlewares", FORWARD_AUTH
         )
-        assert middleware["spec"]["forwardAuth"]["address"] == AUTH_URL
+        assert middleware["spec"]["forwardAuth"] == {
+            "address": AUTH_URL,
+            "trustForwardHeader": False,  # /auth/forward reads X-Forwarded-Host: Traefik's own
+        }
 
         await harness.runtime.stop("web-1", grace_s=0)
         await ended(harness.runtime, "web-1")
