@@ -102,6 +102,7 @@ GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 DEFAULT_IMAGE = "python:3.11-slim"
 WATCH_TIMEOUT_S = 300
+PRIORITY_CLASS_WAIT_S = 10.0
 DISK_LABEL = "glia.dev/disk"
 SECRET_VOLUME = "secrets"
 STORAGE_VOLUME = "storage"
@@ -505,6 +506,29 @@ def _older(pod: Mapping[str, Any], than: Mapping[str, Any]) -> bool:
     return pod["metadata"].get("uid") == than["metadata"].get("uid") and mine < theirs
 
 
+async def _check(response: aiohttp.ClientResponse) -> None:
+    """An ApiException for an answer that is not a success: kubernetes-asyncio raises none
+    for a call made with ``_preload_content=False``, whose body is then the API's Status."""
+    if 200 <= response.status < 300:
+        return
+    text = await response.read()
+    try:
+        message = str(json.loads(text).get("message") or response.reason)
+    except (ValueError, AttributeError):
+        message = str(response.reason)
+    error = ApiException(status=response.status, reason=message)
+    error.body = text
+    raise error
+
+
+async def _json(response: aiohttp.ClientResponse) -> dict[str, Any]:
+    """The JSON object of a successful answer to a call made with ``_preload_content=False``;
+    ApiException otherwise."""
+    await _check(response)
+    body: dict[str, Any] = json.loads(await response.read())
+    return body
+
+
 async def _lines(stream: aiohttp.StreamReader) -> AsyncIterator[bytes]:
     """The lines of a watch's answer, however long (readline has a limit: an object with a
     large environment can pass it)."""
@@ -636,7 +660,7 @@ class KubernetesRuntime(Runtime):
         listed = await self._core.list_pod_for_all_namespaces(
             label_selector=self._selector, _preload_content=False
         )
-        body = json.loads(await listed.read())
+        body = await _json(listed)
         seen: set[str] = set()
         for pod in body.get("items") or []:
             seen.add(self._apply("MODIFIED", pod))
@@ -657,6 +681,7 @@ class KubernetesRuntime(Runtime):
                     _preload_content=False,
                 )
                 async with response:
+                    await _check(response)
                     async for line in _lines(response.content):
                         event = json.loads(line)
                         kind, obj = event.get("type"), event.get("object") or {}
@@ -1041,10 +1066,7 @@ class KubernetesRuntime(Runtime):
         if secret is not None:
             await self._create(self._core.create_namespaced_secret(namespace, secret))
         try:
-            pod = await self._core.create_namespaced_pod(
-                namespace, manifest, _preload_content=False
-            )
-            created = json.loads(await pod.read())
+            created = await self._create_pod(namespace, manifest)
         except ApiException as error:
             if error.status != 409:
                 if secret is not None:
@@ -1052,10 +1074,11 @@ class KubernetesRuntime(Runtime):
                         self._core.delete_namespaced_secret(secret_name(spec.job_id), namespace)
                     )
                 raise
-            pod = await self._core.read_namespaced_pod(
-                manifest["metadata"]["name"], namespace, _preload_content=False
+            created = await _json(
+                await self._core.read_namespaced_pod(
+                    manifest["metadata"]["name"], namespace, _preload_content=False
+                )
             )
-            created = json.loads(await pod.read())
         owners = {"metadata": {"ownerReferences": owned_by(created)}}
         if secret is not None:
             await self._core.patch_namespaced_secret(secret_name(spec.job_id), namespace, owners)
@@ -1063,6 +1086,24 @@ class KubernetesRuntime(Runtime):
             await self._expose(spec, namespace, exposure, created)
         self._apply("ADDED", created)
         return self._workloads[spec.job_id].state
+
+    async def _create_pod(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
+        """The pod as created. A PriorityClass made a moment ago may not be known yet to the
+        API server's Priority admission (it reads them from a cache): that refusal is
+        retried for a few seconds."""
+        deadline = asyncio.get_running_loop().time() + PRIORITY_CLASS_WAIT_S
+        while True:
+            try:
+                return await _json(
+                    await self._core.create_namespaced_pod(
+                        namespace, manifest, _preload_content=False
+                    )
+                )
+            except ApiException as error:
+                unknown_class = error.status == 403 and "no PriorityClass" in str(error.reason)
+                if not unknown_class or asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
 
     @staticmethod
     async def _create(call: Awaitable[Any]) -> None:
@@ -1181,7 +1222,7 @@ class KubernetesRuntime(Runtime):
             {"metadata": {"annotations": annotations}},
             _preload_content=False,
         )
-        workload.pod = json.loads(await patched.read())
+        workload.pod = await _json(patched)
         if workload.life_span is not None:
             workload.life_span.cancel()
             workload.life_span = None

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from cluster_gateway.gateway import WorkloadPhase, WorkloadState
 from cluster_gateway.runtimes.kubernetes import (
@@ -202,3 +203,17 @@ async def test_a_jobs_priority_is_a_priority_class_that_preempts_nothing(
         for name, value in (("glia-low", 1000), ("glia-high", 3000)):
             priority_class = await scheduling.read_priority_class(name)
             assert (priority_class.value, priority_class.preemption_policy) == (value, "Never")
+
+
+async def test_a_pod_the_api_server_refuses_is_an_api_error(harness: KubernetesHarness) -> None:
+    """The API's refusal (here 422: an invalid annotation) is raised as such, with its
+    message, and nothing is recorded (kubernetes-asyncio raises nothing itself for the raw
+    answers the runtime reads)."""
+    runtime = harness.runtime
+    assert isinstance(runtime, KubernetesRuntime)
+    runtime._pod_annotations = lambda spec: {"not a valid key!": "x"}
+    with pytest.raises(ApiException) as refused:
+        await harness.runtime.start(harness.spec("refused-1", FOREVER))
+    assert refused.value.status == 422
+    assert "not a valid key!" in str(refused.value.reason)
+    assert [s.phase for s in await harness.runtime.states(["refused-1"])] == [WorkloadPhase.MISSING]
