@@ -86,6 +86,20 @@ def serve(
         metavar="KEY=VALUE",
         help="With --runtime kubernetes: an annotation every job's pod gets (repeatable).",
     ),
+    storage_claim: str | None = typer.Option(
+        None,
+        "--storage-claim",
+        metavar="PVC",
+        help="With --runtime kubernetes: the PersistentVolumeClaim holding the cluster's "
+        "storage, mounted into jobs by subPath (without it, storage volumes are refused).",
+    ),
+    forward_auth_url: str | None = typer.Option(
+        None,
+        "--forward-auth-url",
+        metavar="URL",
+        help="With --runtime kubernetes: the control plane's /auth/forward, which the "
+        "Ingress of an exposed job asks (Traefik ForwardAuth).",
+    ),
 ) -> None:
     """Serve a cluster's gateway (its jobs on this machine) to its control plane, which
     calls it with claims signed with the secret given when the cluster was registered.
@@ -138,6 +152,8 @@ def serve(
             namespace_prefix=namespace_prefix,
             pod_annotations=annotations,
             image=image,
+            storage_claim=storage_claim,
+            forward_auth_url=forward_auth_url,
         )
     except ValueError as error:
         # A secret too short, a data dir in use, no way to the API server: never the secret.

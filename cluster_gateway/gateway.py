@@ -21,7 +21,7 @@ from pydantic import Field, SecretStr
 from cluster_gateway.exec import ExecSession
 from glia.clusters import Resources
 from glia.errors import GliaError, Unavailable
-from glia.jobs import JobReason
+from glia.jobs import JobPriority, JobReason
 from glia.model import Model
 from glia.monitoring import LogBatch
 from glia.telemetry import TelemetryTick
@@ -63,6 +63,9 @@ class WorkloadSpec(Model):
     # repr, and never written where anything shows them (the runtime's spec.json included).
     secret_files: tuple[SecretFile, ...] = Field(default=(), repr=False)
     secret_env: Mapping[str, SecretStr] = Field(default_factory=dict, repr=False)
+    # The size in bytes of each disk it mounts, by disk id, for a runtime that makes a disk's
+    # volume itself on first use (kubernetes: a PersistentVolumeClaim); others ignore it.
+    disk_sizes: Mapping[str, int] = Field(default_factory=dict)
     # Seconds from start after which the runtime stops the workload itself (LifeSpanEnded);
     # enforced cluster-side so it holds while the control plane is down.
     life_span_s: float | None = None
@@ -73,6 +76,9 @@ class WorkloadSpec(Model):
     gid: int | None = None
     # Under a terminal the runtime holds, its input fed through `Gateway.write_stdin`.
     tty: bool = False
+    # The job's priority, for a runtime whose scheduler orders waiting work by it
+    # (kubernetes: a PriorityClass); the local runtime ignores it (the control plane orders).
+    priority: JobPriority = JobPriority.NORMAL
 
 
 class WorkloadPhase(enum.StrEnum):

@@ -173,6 +173,8 @@ class Platform:
                     pod_annotations=settings.k8s_pod_annotations,
                     image=settings.k8s_image or DEFAULT_IMAGE,
                     default_grace_s=settings.kill_grace_s,
+                    storage_claim=settings.k8s_storage_claim,
+                    forward_auth_url=f"{settings.effective_public_url}/auth/forward",
                 )
             storage = LocalStorage(root / "storage")
             await storage.open()

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     k8s_namespace_prefix: str = "glia-"
     k8s_image: str | None = None
     k8s_pod_annotations: dict[str, str] = {}
+    # The PersistentVolumeClaim holding such a cluster's storage (jobs mount it by subPath;
+    # unset: storage volumes are refused there). Exposed jobs' Ingresses ask this control
+    # plane's /auth/forward at its public URL.
+    k8s_storage_claim: str | None = None
 
     # Ended jobs' workloads (their output included) are removed by the local runtime after this.
     workload_retention_s: float = 7 * 24 * 3600

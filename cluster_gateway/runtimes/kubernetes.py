@@ -22,6 +22,15 @@ backoff fight Glia's, and a Pod's phases and container states map onto Glia's on
   last resourceVersion after a disconnect and relisted on 410 Gone; changes go to the gateway's
   ``WorkloadFeed``.
 
+- Secret files and variables are one immutable Secret per job, owned by the pod (files by
+  subPath, 0400; variables by secretKeyRef: no value in the pod); a disk is the
+  ReadWriteOnce claim named after its id, made on first use; storage is the shared
+  ``storage_claim`` mounted with subPath ``ORG/PROJECT/path``; an HTTP port
+  (``GLIA_HTTP_PORT``/``GLIA_JOB_URL``) is a Service and an Ingress behind Traefik's
+  ForwardAuth Middleware at ``forward_auth_url`` (both owned by the pod).
+- The job's priority is the PriorityClass ``glia-low|normal|high`` (made when missing;
+  preemptionPolicy Never unless ``preempt``: Glia's suspension is the preemption).
+
 Not yet here (see docs/kubernetes.md): logs read from the pod log API are plain (no cap, no
 SYSTEM lines); exec, port connections, terminal input and telemetry are Unavailable.
 """
@@ -29,15 +38,19 @@ SYSTEM lines); exec, port connections, terminal input and telemetry are Unavaila
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import json
 import logging
 import math
+import posixpath
 import re
+import urllib.parse
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
+    Awaitable,
     Callable,
     Coroutine,
     Mapping,
@@ -66,9 +79,11 @@ from cluster_gateway.watch import DEFAULT_HISTORY, WorkloadFeed
 from glia.clock import utcnow
 from glia.clusters import Resources
 from glia.errors import BadInput, Conflict, NotFound, Unavailable
-from glia.jobs import JobReason
+from glia.jobs import JobPriority, JobReason
 from glia.monitoring import LogBatch, LogLine, LogStream, check_log_start
+from glia.storage import parse_storage_uri
 from glia.telemetry import TelemetryTick
+from glia.volumes import VolumeKind
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +102,25 @@ GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 DEFAULT_IMAGE = "python:3.11-slim"
 WATCH_TIMEOUT_S = 300
+PRIORITY_CLASS_WAIT_S = 10.0
+DISK_LABEL = "glia.dev/disk"
+SECRET_VOLUME = "secrets"
+STORAGE_VOLUME = "storage"
+SECRET_MODE = 0o400
+DEFAULT_DISK_BYTES = 10 * 1024**3
+# Where a job's storage working directory goes (the local runtime's sandbox uses it too).
+WORK = "/job/work"
+FORWARD_AUTH = "glia-forward-auth"
+MIDDLEWARE_ANNOTATION = "traefik.ingress.kubernetes.io/router.middlewares"
+TRAEFIK_GROUP, TRAEFIK_VERSION, MIDDLEWARES = "traefik.io", "v1alpha1", "middlewares"
+# The PriorityClasses of Glia's three priorities (cluster-wide; made when missing).
+PRIORITY_CLASSES = {
+    JobPriority.LOW: ("glia-low", 1000),
+    JobPriority.NORMAL: ("glia-normal", 2000),
+    JobPriority.HIGH: ("glia-high", 3000),
+}
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+_DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]")
 # Waiting reasons that no retry will fix: the workload could not start at all.
 START_FAILURES = frozenset(
@@ -114,6 +148,221 @@ def owner_namespace(spec: WorkloadSpec) -> str:
 
 def quantity_mb(memory_mb: int) -> str:
     return f"{memory_mb}Mi"
+
+
+def quantity_bytes(size: int) -> str:
+    """``2Gi`` for 2 GiB: the quantity as people read it where it is exact."""
+    for unit, factor in (("Ti", 1024**4), ("Gi", 1024**3), ("Mi", 1024**2), ("Ki", 1024)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
+
+
+def secret_name(job_id: str) -> str:
+    """The job's one Secret (its secret files and variables)."""
+    return f"{pod_name(job_id)}-secret"
+
+
+def secret_env_key(index: int, name: str) -> str:
+    return f"env.{name}" if _SECRET_KEY.fullmatch(name) else f"env.{index}"
+
+
+def secret_manifest(spec: WorkloadSpec, namespace: str) -> dict[str, Any] | None:
+    """The Secret holding the job's secret files (``file.<i>``) and secret variables
+    (``env.<NAME>``), base64 as the API wants; None when it has none. Immutable: nothing
+    changes a job's secrets while it runs."""
+    if not spec.secret_files and not spec.secret_env:
+        return None
+    data: dict[str, str] = {}
+    for index, secret in enumerate(spec.secret_files):
+        data[f"file.{index}"] = base64.b64encode(secret.content.get_secret_value()).decode()
+    for index, (name, value) in enumerate(spec.secret_env.items()):
+        key = secret_env_key(index, name)
+        data[key] = base64.b64encode(value.get_secret_value().encode()).decode()
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": secret_name(spec.job_id),
+            "namespace": namespace,
+            "labels": {MANAGED_BY: "glia", JOB_LABEL: pod_name(spec.job_id)},
+            "annotations": {JOB_ID: spec.job_id},
+        },
+        "type": "Opaque",
+        "immutable": True,
+        "data": data,
+    }
+
+
+def disk_claim_name(disk_id: str) -> str:
+    """The PersistentVolumeClaim of a disk: its id (``disk-<uuid>``) where that is a DNS
+    name, as disk ids are; a digested name otherwise."""
+    name = disk_id.lower()
+    if len(name) <= 63 and _DNS_NAME.fullmatch(name) and name == disk_id:
+        return name
+    return "disk-" + hashlib.sha256(disk_id.encode()).hexdigest()[:40]
+
+
+def disk_claim_manifest(
+    disk_id: str, namespace: str, size_bytes: int, storage_class: str | None
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": quantity_bytes(size_bytes)}},
+    }
+    if storage_class is not None:
+        spec["storageClassName"] = storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": disk_claim_name(disk_id),
+            "namespace": namespace,
+            "labels": {MANAGED_BY: "glia", DISK_LABEL: label_value(disk_id)},
+            "annotations": {"glia.dev/disk-id": disk_id},
+        },
+        "spec": spec,
+    }
+
+
+def storage_sub_path(uri: str) -> str:
+    """Where a storage URI's directory is under the shared storage claim:
+    ``ORG/PROJECT/path``. BadInput for anything that could leave the tree (``..``, ``.``, an
+    empty name, an absolute path): the claim holds every project's files."""
+    location = parse_storage_uri(uri, "volumes")
+    parts = (location.org, location.project, *location.path)
+    for part in parts:
+        if part in ("", ".", "..") or "/" in part or "\\" in part or "\0" in part:
+            raise BadInput(f"{uri!r}: not a path inside the storage", fields={"volumes": "path"})
+    sub_path = "/".join(parts)
+    if sub_path.startswith("/") or posixpath.normpath(sub_path) != sub_path:
+        raise BadInput(f"{uri!r}: not a path inside the storage", fields={"volumes": "path"})
+    return sub_path
+
+
+@dataclass(frozen=True)
+class HttpExposure:
+    """A job's HTTP port, and the host name of its URL (from the platform's variables
+    ``GLIA_HTTP_PORT`` and ``GLIA_JOB_URL``, which the control plane sets for an exposed
+    job: the workload spec carries them there, as it carries the job's owner)."""
+
+    port: int
+    host: str | None
+
+
+def http_exposure(spec: WorkloadSpec) -> HttpExposure | None:
+    text = spec.env.get("GLIA_HTTP_PORT")
+    if not text:
+        return None
+    try:
+        port = int(text)
+    except ValueError:
+        raise BadInput(f"GLIA_HTTP_PORT {text!r} is not a port", fields={"env": "port"}) from None
+    if not 1 <= port <= 65535:
+        raise BadInput(f"GLIA_HTTP_PORT {port} is not a port", fields={"env": "port"})
+    host = urllib.parse.urlsplit(spec.env.get("GLIA_JOB_URL", "")).hostname
+    return HttpExposure(port=port, host=host or None)
+
+
+def service_manifest(
+    spec: WorkloadSpec, namespace: str, instance: str, port: int
+) -> dict[str, Any]:
+    name = pod_name(spec.job_id)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {MANAGED_BY: "glia", INSTANCE_LABEL: instance, JOB_LABEL: name},
+            "annotations": {JOB_ID: spec.job_id},
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {INSTANCE_LABEL: instance, JOB_LABEL: name},
+            "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def middleware_manifest(namespace: str, forward_auth_url: str) -> dict[str, Any]:
+    """Traefik's ForwardAuth Middleware of a namespace: each request to a job's URL is first
+    asked of the control plane's ``/auth/forward`` (2xx lets it through; its 401/403 is the
+    answer)."""
+    return {
+        "apiVersion": f"{TRAEFIK_GROUP}/{TRAEFIK_VERSION}",
+        "kind": "Middleware",
+        "metadata": {"name": FORWARD_AUTH, "namespace": namespace, "labels": {MANAGED_BY: "glia"}},
+        # trustForwardHeader off: Traefik tells /auth/forward the Host the request came with
+        # (X-Forwarded-Host, which it reads), never a client's own X-Forwarded-Host, which
+        # would let a request to one job be authorized as another's.
+        "spec": {"forwardAuth": {"address": forward_auth_url, "trustForwardHeader": False}},
+    }
+
+
+def ingress_manifest(
+    spec: WorkloadSpec,
+    namespace: str,
+    instance: str,
+    host: str,
+    port: int,
+    ingress_class: str | None,
+) -> dict[str, Any]:
+    name = pod_name(spec.job_id)
+    ingress_spec: dict[str, Any] = {
+        "rules": [
+            {
+                "host": host,
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/",
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": name, "port": {"number": port}}},
+                        }
+                    ]
+                },
+            }
+        ]
+    }
+    if ingress_class is not None:
+        ingress_spec["ingressClassName"] = ingress_class
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {MANAGED_BY: "glia", INSTANCE_LABEL: instance, JOB_LABEL: name},
+            "annotations": {
+                JOB_ID: spec.job_id,
+                # Traefik's name for a Middleware of the Kubernetes CRD provider.
+                MIDDLEWARE_ANNOTATION: f"{namespace}-{FORWARD_AUTH}@kubernetescrd",
+            },
+        },
+        "spec": ingress_spec,
+    }
+
+
+def priority_class_manifest(priority: JobPriority, *, preempt: bool) -> dict[str, Any]:
+    name, value = PRIORITY_CLASSES[priority]
+    return {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": name, "labels": {MANAGED_BY: "glia"}},
+        "value": value,
+        "globalDefault": False,
+        # Never: the scheduler places waiting pods by priority but evicts none; Glia's own
+        # suspension of preemptible jobs stays the one preemption (it knows the restart).
+        "preemptionPolicy": "PreemptLowerPriority" if preempt else "Never",
+        "description": f"Glia jobs of {priority.value} priority",
+    }
+
+
+def owned_by(pod: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """An ownerReference to the pod: the garbage collector removes the object with it."""
+    meta = pod["metadata"]
+    return [{"apiVersion": "v1", "kind": "Pod", "name": meta["name"], "uid": meta["uid"]}]
 
 
 def parse_cpu(value: str) -> float:
@@ -257,6 +506,29 @@ def _older(pod: Mapping[str, Any], than: Mapping[str, Any]) -> bool:
     return pod["metadata"].get("uid") == than["metadata"].get("uid") and mine < theirs
 
 
+async def _check(response: aiohttp.ClientResponse) -> None:
+    """An ApiException for an answer that is not a success: kubernetes-asyncio raises none
+    for a call made with ``_preload_content=False``, whose body is then the API's Status."""
+    if 200 <= response.status < 300:
+        return
+    text = await response.read()
+    try:
+        message = str(json.loads(text).get("message") or response.reason)
+    except (ValueError, AttributeError):
+        message = str(response.reason)
+    error = ApiException(status=response.status, reason=message)
+    error.body = text
+    raise error
+
+
+async def _json(response: aiohttp.ClientResponse) -> dict[str, Any]:
+    """The JSON object of a successful answer to a call made with ``_preload_content=False``;
+    ApiException otherwise."""
+    await _check(response)
+    body: dict[str, Any] = json.loads(await response.read())
+    return body
+
+
 async def _lines(stream: aiohttp.StreamReader) -> AsyncIterator[bytes]:
     """The lines of a watch's answer, however long (readline has a limit: an object with a
     large environment can pass it)."""
@@ -285,6 +557,18 @@ class KubernetesRuntime(Runtime):
     runtime's pods apart from another's on the same cluster (``glia.dev/instance``).
     ``watch_timeout_s``: how long the API server keeps one watch request open (the runtime
     then watches again from the last resourceVersion it saw).
+
+    ``storage_claim``: the PersistentVolumeClaim (ReadWriteMany, in each job namespace) that
+    holds the cluster's storage tree (``ORG/PROJECT/…``); None: storage volumes and storage
+    working directories are refused. ``disk_storage_class``: the StorageClass of the claims
+    made for disks (None: the cluster's default); ``default_disk_bytes``: a disk's size when
+    the spec does not say it (``WorkloadSpec.disk_sizes``). ``forward_auth_url``: the control
+    plane's ``/auth/forward`` URL, which Traefik asks before each request to a job's URL;
+    None: jobs with an HTTP port get a Service but no Ingress. ``ingress_class``: the
+    IngressClass of their Ingresses (Traefik's). ``priority_classes``: give each pod the
+    PriorityClass of its job's priority (``glia-low|normal|high``, made when missing; False on
+    a cluster where the runtime may not make them); ``preempt``: let those classes preempt
+    (Kubernetes evicting lower pods), not only order the waiting ones.
     """
 
     def __init__(
@@ -299,8 +583,24 @@ class KubernetesRuntime(Runtime):
         watch_history: int = DEFAULT_HISTORY,
         instance: str = "glia",
         watch_timeout_s: int = WATCH_TIMEOUT_S,
+        storage_claim: str | None = None,
+        disk_storage_class: str | None = None,
+        default_disk_bytes: int = DEFAULT_DISK_BYTES,
+        forward_auth_url: str | None = None,
+        ingress_class: str | None = "traefik",
+        priority_classes: bool = True,
+        preempt: bool = False,
     ) -> None:
         self._configuration = configuration
+        self._storage_claim = storage_claim
+        self._disk_storage_class = disk_storage_class
+        self._default_disk_bytes = default_disk_bytes
+        self._forward_auth_url = forward_auth_url
+        self._ingress_class = ingress_class
+        self._middlewares: set[str] = set()
+        self._priority_classes = priority_classes
+        self._preempt = preempt
+        self._ensured_priorities: set[JobPriority] = set()
         self._instance = label_value(instance)
         self._watch_timeout_s = watch_timeout_s
         self._selector = f"{MANAGED_BY}=glia,{INSTANCE_LABEL}={self._instance}"
@@ -360,7 +660,7 @@ class KubernetesRuntime(Runtime):
         listed = await self._core.list_pod_for_all_namespaces(
             label_selector=self._selector, _preload_content=False
         )
-        body = json.loads(await listed.read())
+        body = await _json(listed)
         seen: set[str] = set()
         for pod in body.get("items") or []:
             seen.add(self._apply("MODIFIED", pod))
@@ -381,6 +681,7 @@ class KubernetesRuntime(Runtime):
                     _preload_content=False,
                 )
                 async with response:
+                    await _check(response)
                     async for line in _lines(response.content):
                         event = json.loads(line)
                         kind, obj = event.get("type"), event.get("object") or {}
@@ -560,8 +861,17 @@ class KubernetesRuntime(Runtime):
             security["runAsUser"] = spec.uid
         if spec.gid is not None:
             security["runAsGroup"] = spec.gid
-        env = [{"name": k, "value": v} for k, v in spec.env.items()]
-        env += [{"name": k, "value": v.get_secret_value()} for k, v in spec.secret_env.items()]
+        # Secret variables by reference to the job's Secret: never a value in the pod.
+        env: list[dict[str, Any]] = [
+            {"name": k, "value": v} for k, v in spec.env.items() if k not in spec.secret_env
+        ]
+        for index, name in enumerate(spec.secret_env):
+            ref = {"name": secret_name(spec.job_id), "key": secret_env_key(index, name)}
+            env.append({"name": name, "valueFrom": {"secretKeyRef": ref}})
+        shm: dict[str, Any] = {"medium": "Memory"}
+        if resources.shm_mb:
+            shm["sizeLimit"] = quantity_mb(resources.shm_mb)
+        volumes, mounts = self._volumes(spec)
         container: dict[str, Any] = {
             "name": CONTAINER,
             "image": self._image,
@@ -569,15 +879,19 @@ class KubernetesRuntime(Runtime):
             "env": env,
             "resources": {"requests": dict(limits), "limits": limits},
             "securityContext": security,
-            "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}],
+            "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}, *mounts],
             "stdin": spec.tty,
             "tty": spec.tty,
         }
         if spec.working_dir:
             container["workingDir"] = spec.working_dir
-        shm: dict[str, Any] = {"medium": "Memory"}
-        if resources.shm_mb:
-            shm["sizeLimit"] = quantity_mb(resources.shm_mb)
+        if spec.storage_workdir is not None:
+            container["workingDir"] = WORK
+        exposure = http_exposure(spec)
+        if exposure is not None:
+            container["ports"] = [
+                {"name": "http", "containerPort": exposure.port, "protocol": "TCP"}
+            ]
         pod_spec: dict[str, Any] = {
             "restartPolicy": "Never",
             "serviceAccountName": SERVICE_ACCOUNT,
@@ -585,8 +899,17 @@ class KubernetesRuntime(Runtime):
             "enableServiceLinks": False,
             "terminationGracePeriodSeconds": math.ceil(self._default_grace_s),
             "containers": [container],
-            "volumes": [{"name": "shm", "emptyDir": shm}],
+            "volumes": [{"name": "shm", "emptyDir": shm}, *volumes],
         }
+        if spec.gid is not None and (spec.secret_files or volumes):
+            # The volumes' files go to the job's group (a secret's 0400 becomes 0440
+            # root:gid: the kubelet adds the group's read), their roots changed only once.
+            pod_spec["securityContext"] = {
+                "fsGroup": spec.gid,
+                "fsGroupChangePolicy": "OnRootMismatch",
+            }
+        if self._priority_classes:
+            pod_spec["priorityClassName"] = PRIORITY_CLASSES[spec.priority][0]
         if spec.life_span_s is not None:
             pod_spec["activeDeadlineSeconds"] = max(1, math.ceil(spec.life_span_s))
         if resources.gpu:
@@ -615,6 +938,79 @@ class KubernetesRuntime(Runtime):
             "spec": pod_spec,
         }
 
+    def _volumes(self, spec: WorkloadSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The pod's volumes and the container's mounts for the job's secret files, disks and
+        storage (BadInput for what this runtime cannot give it)."""
+        volumes: list[dict[str, Any]] = []
+        mounts: list[dict[str, Any]] = []
+        if spec.secret_files:
+            volumes.append(
+                {
+                    "name": SECRET_VOLUME,
+                    "secret": {
+                        "secretName": secret_name(spec.job_id),
+                        "defaultMode": SECRET_MODE,
+                    },
+                }
+            )
+            for index, secret in enumerate(spec.secret_files):
+                # One file of the Secret at its path (subPath), not a directory over it.
+                mounts.append(
+                    {
+                        "name": SECRET_VOLUME,
+                        "mountPath": secret.mount_path,
+                        "subPath": f"file.{index}",
+                        "readOnly": True,
+                    }
+                )
+        secret_paths = {secret.mount_path for secret in spec.secret_files}
+        storage = False
+        for volume in spec.volumes:
+            if volume.kind is VolumeKind.SECRET:
+                if volume.mount_path not in secret_paths:
+                    raise BadInput(
+                        f"secret volume at {volume.mount_path} has no content",
+                        fields={"volumes": "secret without content"},
+                    )
+            elif volume.kind is VolumeKind.DISK:
+                name = f"disk-{len(volumes)}"
+                claim = {"claimName": disk_claim_name(volume.ref), "readOnly": volume.read_only}
+                volumes.append({"name": name, "persistentVolumeClaim": claim})
+                mounts.append(
+                    {"name": name, "mountPath": volume.mount_path, "readOnly": volume.read_only}
+                )
+            else:
+                storage = True
+                mounts.append(
+                    {
+                        "name": STORAGE_VOLUME,
+                        "mountPath": volume.mount_path,
+                        "subPath": self._storage_sub_path(volume.ref),
+                        "readOnly": volume.read_only,
+                    }
+                )
+        if spec.storage_workdir is not None:
+            storage = True
+            mounts.append(
+                {
+                    "name": STORAGE_VOLUME,
+                    "mountPath": WORK,
+                    "subPath": self._storage_sub_path(spec.storage_workdir, "storageWorkdir"),
+                }
+            )
+        if storage:
+            claim = {"claimName": self._storage_claim}
+            volumes.append({"name": STORAGE_VOLUME, "persistentVolumeClaim": claim})
+        return volumes, mounts
+
+    def _storage_sub_path(self, uri: str, field: str = "volumes") -> str:
+        if self._storage_claim is None:
+            raise BadInput(
+                "this cluster cannot mount its storage into jobs (no storage claim)",
+                fields={field: "not supported here"},
+            )
+        return storage_sub_path(uri)
+
     async def _ensure_namespace(self, namespace: str) -> None:
         if namespace in self._namespaces:
             return
@@ -641,12 +1037,6 @@ class KubernetesRuntime(Runtime):
         check_job_id(spec.job_id)
         if not spec.command:
             raise BadInput("empty command", fields={"command": "empty"})
-        if spec.volumes or spec.secret_files or spec.storage_workdir:
-            raise BadInput(
-                "volumes, secret files and storage working directories are not supported by "
-                "the kubernetes runtime yet",
-                fields={"volumes": "unsupported"},
-            )
         if (known := self._workloads.get(spec.job_id)) is not None:
             return known.state
         if spec.resources.gpu:
@@ -657,22 +1047,137 @@ class KubernetesRuntime(Runtime):
                     f"{spec.resources.gpu} GPUs asked for, {max(0, free.gpu)} free in the cluster"
                 )
         namespace = self._namespace_for(spec)
+        manifest = self.pod_manifest(spec, namespace)  # BadInput before anything is made
+        exposure = http_exposure(spec)
         await self._ensure_namespace(namespace)
-        manifest = self.pod_manifest(spec, namespace)
+        if self._priority_classes and spec.priority not in self._ensured_priorities:
+            scheduling: Any = client.SchedulingV1Api(self._api)
+            manifest_class = priority_class_manifest(spec.priority, preempt=self._preempt)
+            await self._create(scheduling.create_priority_class(manifest_class))
+            self._ensured_priorities.add(spec.priority)
+        for volume in spec.volumes:
+            if volume.kind is VolumeKind.DISK:
+                await self._ensure_disk(spec, volume.ref, namespace)
+        if exposure is not None and exposure.host and self._forward_auth_url:
+            await self._ensure_middleware(namespace)
+        # The Secret before the pod that refers to it (a kubelet would otherwise retry the
+        # mount, and fail a variable it cannot resolve); then owned by the pod.
+        secret = secret_manifest(spec, namespace)
+        if secret is not None:
+            await self._create(self._core.create_namespaced_secret(namespace, secret))
         try:
-            pod = await self._core.create_namespaced_pod(
-                namespace, manifest, _preload_content=False
+            created = await self._create_pod(namespace, manifest)
+        except ApiException as error:
+            if error.status != 409:
+                if secret is not None:
+                    await self._delete(
+                        self._core.delete_namespaced_secret(secret_name(spec.job_id), namespace)
+                    )
+                raise
+            created = await _json(
+                await self._core.read_namespaced_pod(
+                    manifest["metadata"]["name"], namespace, _preload_content=False
+                )
             )
-            created = json.loads(await pod.read())
+        owners = {"metadata": {"ownerReferences": owned_by(created)}}
+        if secret is not None:
+            await self._core.patch_namespaced_secret(secret_name(spec.job_id), namespace, owners)
+        if exposure is not None:
+            await self._expose(spec, namespace, exposure, created)
+        self._apply("ADDED", created)
+        return self._workloads[spec.job_id].state
+
+    async def _create_pod(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
+        """The pod as created. A PriorityClass made a moment ago may not be known yet to the
+        API server's Priority admission (it reads them from a cache): that refusal is
+        retried for a few seconds."""
+        deadline = asyncio.get_running_loop().time() + PRIORITY_CLASS_WAIT_S
+        while True:
+            try:
+                return await _json(
+                    await self._core.create_namespaced_pod(
+                        namespace, manifest, _preload_content=False
+                    )
+                )
+            except ApiException as error:
+                unknown_class = error.status == 403 and "no PriorityClass" in str(error.reason)
+                if not unknown_class or asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+
+    @staticmethod
+    async def _create(call: Awaitable[Any]) -> None:
+        """An API create; one that exists already (409: a start again) is as good."""
+        try:
+            await call
         except ApiException as error:
             if error.status != 409:
                 raise
-            pod = await self._core.read_namespaced_pod(
-                manifest["metadata"]["name"], namespace, _preload_content=False
+
+    @staticmethod
+    async def _delete(call: Awaitable[Any]) -> None:
+        try:
+            await call
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    async def _ensure_disk(self, spec: WorkloadSpec, disk_id: str, namespace: str) -> None:
+        """The disk's claim, made on its first use (the size the spec says, or the default);
+        one that exists is used as it is. Not owned by any pod: a disk outlives its jobs."""
+        name = disk_claim_name(disk_id)
+        try:
+            await self._core.read_namespaced_persistent_volume_claim(name, namespace)
+            return
+        except ApiException as error:
+            if error.status != 404:
+                raise
+        size = spec.disk_sizes.get(disk_id, self._default_disk_bytes)
+        claim = disk_claim_manifest(disk_id, namespace, size, self._disk_storage_class)
+        await self._create(self._core.create_namespaced_persistent_volume_claim(namespace, claim))
+
+    async def _ensure_middleware(self, namespace: str) -> None:
+        if namespace in self._middlewares or self._forward_auth_url is None:
+            return
+        custom: Any = client.CustomObjectsApi(self._api)
+        try:
+            await custom.create_namespaced_custom_object(
+                TRAEFIK_GROUP,
+                TRAEFIK_VERSION,
+                namespace,
+                MIDDLEWARES,
+                middleware_manifest(namespace, self._forward_auth_url),
             )
-            created = json.loads(await pod.read())
-        self._apply("ADDED", created)
-        return self._workloads[spec.job_id].state
+        except ApiException as error:
+            if error.status == 404:
+                raise Unavailable(
+                    "the cluster has no Traefik Middleware resource (traefik.io/v1alpha1): "
+                    "install Traefik's CRDs to expose jobs over HTTP"
+                ) from error
+            if error.status != 409:
+                raise
+        self._middlewares.add(namespace)
+
+    async def _expose(
+        self,
+        spec: WorkloadSpec,
+        namespace: str,
+        exposure: HttpExposure,
+        pod: Mapping[str, Any],
+    ) -> None:
+        """The job's Service, and its Ingress behind the ForwardAuth Middleware, both owned
+        by the pod (they go with it) and deleted by ``forget``."""
+        service = service_manifest(spec, namespace, self._instance, exposure.port)
+        service["metadata"]["ownerReferences"] = owned_by(pod)
+        await self._create(self._core.create_namespaced_service(namespace, service))
+        if exposure.host is None or self._forward_auth_url is None:
+            return
+        ingress = ingress_manifest(
+            spec, namespace, self._instance, exposure.host, exposure.port, self._ingress_class
+        )
+        ingress["metadata"]["ownerReferences"] = owned_by(pod)
+        networking: Any = client.NetworkingV1Api(self._api)
+        await self._create(networking.create_namespaced_ingress(namespace, ingress))
 
     def _known(self, job_id: str) -> _Workload:
         workload = self._workloads.get(job_id)
@@ -717,7 +1222,7 @@ class KubernetesRuntime(Runtime):
             {"metadata": {"annotations": annotations}},
             _preload_content=False,
         )
-        workload.pod = json.loads(await patched.read())
+        workload.pod = await _json(patched)
         if workload.life_span is not None:
             workload.life_span.cancel()
             workload.life_span = None
@@ -759,6 +1264,12 @@ class KubernetesRuntime(Runtime):
         except ApiException as error:
             if error.status != 404:
                 raise
+        # What it owned goes with the pod (the garbage collector); at once here.
+        job_name, namespace = workload.name, workload.namespace
+        await self._delete(core.delete_namespaced_secret(secret_name(job_id), namespace))
+        await self._delete(core.delete_namespaced_service(job_name, namespace))
+        networking: Any = client.NetworkingV1Api(self._api)
+        await self._delete(networking.delete_namespaced_ingress(job_name, namespace))
         self._wake()
 
     # --- output ---------------------------------------------------------------------------------

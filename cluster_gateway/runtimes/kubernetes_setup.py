@@ -67,10 +67,14 @@ def kubernetes_runtime(
     pod_annotations: Mapping[str, str] | None = None,
     image: str = DEFAULT_IMAGE,
     default_grace_s: float = 10.0,
+    storage_claim: str | None = None,
+    forward_auth_url: str | None = None,
 ) -> KubernetesRuntime:
     """The runtime of Glia cluster ``cluster``: its pods carry ``glia.dev/instance=<cluster>``
     (so that a gateway finds its own pods again, and only those), in a namespace per job
-    owner under ``namespace_prefix``, with ``pod_annotations`` added to each."""
+    owner under ``namespace_prefix``, with ``pod_annotations`` added to each; the cluster's
+    storage is the claim ``storage_claim`` (storage volumes are refused without one), and
+    exposed jobs' Ingresses ask ``forward_auth_url`` (the control plane's `/auth/forward`)."""
     extra = dict(pod_annotations or {})
     return KubernetesRuntime(
         configuration,
@@ -79,4 +83,6 @@ def kubernetes_runtime(
         pod_annotations=(lambda spec: extra) if extra else None,
         default_grace_s=default_grace_s,
         instance=cluster,
+        storage_claim=storage_claim,
+        forward_auth_url=forward_auth_url,
     )

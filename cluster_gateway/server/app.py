@@ -173,6 +173,8 @@ def serve(
     namespace_prefix: str = "glia-",
     pod_annotations: dict[str, str] | None = None,
     image: str | None = None,
+    storage_claim: str | None = None,
+    forward_auth_url: str | None = None,
 ) -> None:
     """Run a gateway for cluster ``name`` until stopped (SIGTERM or Ctrl-C): over a local
     runtime on ``data_dir``, or (``runtime_kind="kubernetes"``) over a Kubernetes cluster
@@ -226,6 +228,8 @@ def serve(
                 namespace_prefix=namespace_prefix,
                 pod_annotations=pod_annotations,
                 image=image or DEFAULT_IMAGE,
+                storage_claim=storage_claim,
+                forward_auth_url=forward_auth_url,
             )
         elif runtime_kind == "local":
             runtime = LocalRuntime(data_dir / "runtime", storage=storage, disks=disks)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from cluster_gateway.gateway import WorkloadPhase, WorkloadState
 from cluster_gateway.runtimes.kubernetes import (
@@ -19,7 +20,7 @@ from cluster_gateway.runtimes.kubernetes import (
 )
 from glia.clusters import Resources
 from glia.errors import Conflict
-from glia.jobs import JobReason
+from glia.jobs import JobPriority, JobReason
 from tests.contract.harness import FOREVER, GPU_MODEL, Pause, Program
 from tests.contract.test_runtime_contract import ended, of, running
 from tests.k8s.conftest import GPU_NODE, api_client
@@ -180,3 +181,39 @@ async def test_gpus_go_to_the_gpu_node_and_are_refused_when_none_is_free(
     await ended(runtime, "gpu-1")
     await eventually(all_free, within=30)
     await runtime.start(harness.spec("gpu-2", FOREVER, gpu=1))
+
+
+async def test_a_jobs_priority_is_a_priority_class_that_preempts_nothing(
+    harness: KubernetesHarness,
+) -> None:
+    """Each of Glia's priorities is a PriorityClass the runtime makes; the API server's
+    Priority admission resolves it to the pod's priority. They only order waiting pods
+    (preemptionPolicy Never): Glia's own suspension stays the one preemption."""
+    for job_id, priority in (("low-1", JobPriority.LOW), ("high-1", JobPriority.HIGH)):
+        spec = harness.spec(job_id, FOREVER).model_copy(update={"priority": priority})
+        await harness.runtime.start(spec)
+    async with api_client(harness.cluster) as api:
+        core = client.CoreV1Api(api)
+        low = await core.read_namespaced_pod(pod_name("low-1"), harness.namespace)
+        high = await core.read_namespaced_pod(pod_name("high-1"), harness.namespace)
+        assert (low.spec.priority_class_name, low.spec.priority) == ("glia-low", 1000)
+        assert (high.spec.priority_class_name, high.spec.priority) == ("glia-high", 3000)
+        assert high.spec.preemption_policy == "Never"
+        scheduling = client.SchedulingV1Api(api)
+        for name, value in (("glia-low", 1000), ("glia-high", 3000)):
+            priority_class = await scheduling.read_priority_class(name)
+            assert (priority_class.value, priority_class.preemption_policy) == (value, "Never")
+
+
+async def test_a_pod_the_api_server_refuses_is_an_api_error(harness: KubernetesHarness) -> None:
+    """The API's refusal (here 422: an invalid annotation) is raised as such, with its
+    message, and nothing is recorded (kubernetes-asyncio raises nothing itself for the raw
+    answers the runtime reads)."""
+    runtime = harness.runtime
+    assert isinstance(runtime, KubernetesRuntime)
+    runtime._pod_annotations = lambda spec: {"not a valid key!": "x"}
+    with pytest.raises(ApiException) as refused:
+        await harness.runtime.start(harness.spec("refused-1", FOREVER))
+    assert refused.value.status == 422
+    assert "not a valid key!" in str(refused.value.reason)
+    assert [s.phase for s in await harness.runtime.states(["refused-1"])] == [WorkloadPhase.MISSING]

@@ -336,6 +336,7 @@ class JobSubmitter:
             uid=uid,
             gid=uid,
             tty=job.tty,
+            priority=job.priority,
         )
 
     async def start_workload(self, job: Job, uid: int | None) -> None:
