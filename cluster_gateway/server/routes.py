@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -29,7 +28,14 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Scope
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from cluster_gateway.exec import CHUNK_BYTES, ExecSession
+from cluster_gateway.exec import CHUNK_BYTES
+from cluster_gateway.exec_wire import (
+    MAX_FRAME_BYTES,
+    ClientGone,
+    control_message,
+    run_exec,
+    until_first,
+)
 from cluster_gateway.gateway import Gateway
 from cluster_gateway.trust import Claim
 from cluster_gateway.wire import error_to_wire
@@ -40,7 +46,6 @@ logger = logging.getLogger(__name__)
 # Where the claim checked for a request (`trust.Claim`) is in its ASGI scope.
 CLAIM_SCOPE_KEY = "glia.claim"
 # The largest stdin write, exec input frame or tunnel write a caller may send.
-MAX_FRAME_BYTES = 1024 * 1024
 
 
 def _acting_for(scope: Scope) -> str:
@@ -61,29 +66,6 @@ def _int(value: str | None, name: str) -> int | None:
         return int(value)
     except ValueError:
         raise BadInput(f"{name} must be a whole number", fields={name: "not a number"}) from None
-
-
-def _control(text: str) -> dict[str, object]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        raise BadInput("a text frame is a JSON object with a type")
-    return value
-
-
-async def _until_first(*tasks: Awaitable[None]) -> None:
-    """Run the tasks until one ends (or fails), then cancel the others."""
-    running = [asyncio.ensure_future(task) for task in tasks]
-    try:
-        done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            task.result()
-    finally:
-        for task in running:
-            task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
 
 
 def routes(gateway: Gateway) -> list[BaseRoute]:
@@ -137,8 +119,8 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
         logger.info("exec in job %s for %s", job_id, _acting_for(websocket.scope))
         await websocket.accept()
         try:
-            await _run_exec(websocket, session)
-        except WebSocketDisconnect:
+            await run_exec(websocket, session)
+        except (WebSocketDisconnect, ClientGone):
             pass
         except GliaError as error:
             with contextlib.suppress(Exception):
@@ -160,7 +142,7 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
         await websocket.accept()
         try:
             await _relay(websocket, reader, writer)
-        except (WebSocketDisconnect, GliaError):
+        except (WebSocketDisconnect, ClientGone, GliaError):
             pass
         finally:
             writer.close()
@@ -173,38 +155,6 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
         WebSocketRoute("/jobs/{job_id}/exec", job_exec),
         WebSocketRoute("/jobs/{job_id}/connect", job_connect),
     ]
-
-
-async def _run_exec(websocket: WebSocket, session: ExecSession) -> None:
-    async def send_output() -> None:
-        async for stream, chunk in session.output():
-            await websocket.send_bytes(bytes([stream]) + chunk)
-        code = await session.wait()
-        await websocket.send_text(json.dumps({"type": "exit", "code": code}))
-        await websocket.close()
-
-    async def take_input() -> None:
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                raise WebSocketDisconnect(message.get("code", 1000))
-            if (data := message.get("bytes")) is not None:
-                if len(data) > MAX_FRAME_BYTES:
-                    raise BadInput(f"a frame is at most {MAX_FRAME_BYTES} bytes")
-                await session.write(data)
-            elif (text := message.get("text")) is not None:
-                control = _control(text)
-                if control.get("type") == "eof":
-                    await session.close_stdin()
-                elif control.get("type") == "resize":
-                    rows, cols = control.get("rows"), control.get("cols")
-                    if not isinstance(rows, int) or not isinstance(cols, int):
-                        raise BadInput("resize needs whole rows and cols")
-                    await session.resize(rows, cols)
-                else:
-                    raise BadInput(f"unknown message type {control.get('type')!r}")
-
-    await _until_first(send_output(), take_input())
 
 
 async def _relay(
@@ -225,7 +175,7 @@ async def _relay(
                 writer.write(data)
                 await writer.drain()
             elif message.get("text") is not None:
-                if _control(message["text"]).get("type") == "eof" and writer.can_write_eof():
+                if control_message(message["text"]).get("type") == "eof" and writer.can_write_eof():
                     writer.write_eof()
 
-    await _until_first(upstream(), downstream())
+    await until_first(upstream(), downstream())

@@ -24,13 +24,20 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from cluster_gateway.exec import ExecSession
+from cluster_gateway.exec_wire import (
+    MAX_FRAME_BYTES,
+    ClientGone,
+    control_message,
+    run_exec,
+    terminal_size,
+    until_first,
+)
 from cluster_gateway.gateway import Gateway
 from cluster_gateway.trust import acting_user
 from control_plane.platform import Platform
@@ -45,8 +52,6 @@ logger = logging.getLogger(__name__)
 
 # One read of a tunnelled connection: big reads keep the per-frame cost of a fast stream low.
 TUNNEL_READ_BYTES = 256 * 1024
-# The largest frame a client may send (a stdin chunk, a tunnel's write).
-MAX_FRAME_BYTES = 1024 * 1024
 # How often an open session checks that its caller still may write the job (a revoked or
 # expired token ends it at once).
 ACCESS_CHECK_S = 1.0
@@ -107,19 +112,6 @@ def _int(websocket: WebSocket, name: str) -> int | None:
         raise BadInput(f"{name} must be a whole number", fields={name: "not a number"}) from None
 
 
-async def _until_first(*tasks: Awaitable[None]) -> None:
-    """Run the tasks until one ends (or fails), then cancel the others."""
-    running = [asyncio.ensure_future(task) for task in tasks]
-    try:
-        done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            task.result()
-    finally:
-        for task in running:
-            task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
-
-
 def routes(platform: Callable[[], Platform]) -> list[WebSocketRoute]:
     async def job_exec(websocket: WebSocket) -> None:
         current = platform()
@@ -137,12 +129,12 @@ def routes(platform: Callable[[], Platform]) -> list[WebSocketRoute]:
             return
         await websocket.accept()
         try:
-            await _until_first(
-                _run_exec(websocket, session), _access_lost(websocket, current, identity, job)
+            await until_first(
+                run_exec(websocket, session), _access_lost(websocket, current, identity, job)
             )
         except GliaError as error:
             await _fail(websocket, error)
-        except WebSocketDisconnect:
+        except (WebSocketDisconnect, ClientGone):
             pass
         finally:
             await session.close()
@@ -155,14 +147,14 @@ def routes(platform: Callable[[], Platform]) -> list[WebSocketRoute]:
         identity, job, gateway = opened
         await websocket.accept()
         try:
-            await _until_first(
+            await until_first(
                 _send_output(websocket, gateway, job),
                 _feed_input(websocket, gateway, job),
                 _access_lost(websocket, current, identity, job),
             )
         except GliaError as error:
             await _fail(websocket, error)
-        except WebSocketDisconnect:
+        except (WebSocketDisconnect, ClientGone):
             pass
 
     async def job_port_forward(websocket: WebSocket) -> None:
@@ -181,12 +173,12 @@ def routes(platform: Callable[[], Platform]) -> list[WebSocketRoute]:
             return
         await websocket.accept()
         try:
-            await _until_first(
+            await until_first(
                 _relay(websocket, reader, writer), _access_lost(websocket, current, identity, job)
             )
         except GliaError as error:
             await _fail(websocket, error)
-        except WebSocketDisconnect:
+        except (WebSocketDisconnect, ClientGone):
             pass
         finally:
             writer.close()
@@ -198,52 +190,6 @@ def routes(platform: Callable[[], Platform]) -> list[WebSocketRoute]:
         WebSocketRoute("/api/jobs/{job_id}/attach", job_attach),
         WebSocketRoute("/api/jobs/{job_id}/port-forward", job_port_forward),
     ]
-
-
-async def _run_exec(websocket: WebSocket, session: ExecSession) -> None:
-    async def send_output() -> None:
-        async for stream, chunk in session.output():
-            await websocket.send_bytes(bytes([stream]) + chunk)
-        code = await session.wait()
-        await websocket.send_text(json.dumps({"type": "exit", "code": code}))
-        await websocket.close()
-
-    async def take_input() -> None:
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                raise WebSocketDisconnect(message.get("code", 1000))
-            if (data := message.get("bytes")) is not None:
-                if len(data) > MAX_FRAME_BYTES:
-                    raise BadInput(f"a frame is at most {MAX_FRAME_BYTES} bytes")
-                await session.write(data)
-            elif (text := message.get("text")) is not None:
-                control = _control(text)
-                if control.get("type") == "eof":
-                    await session.close_stdin()
-                elif control.get("type") == "resize":
-                    await session.resize(*_size(control))
-                else:
-                    raise BadInput(f"unknown message type {control.get('type')!r}")
-
-    await _until_first(send_output(), take_input())
-
-
-def _control(text: str) -> dict[str, object]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        raise BadInput("a text frame is a JSON object with a type")
-    return value
-
-
-def _size(control: dict[str, object]) -> tuple[int, int]:
-    rows, cols = control.get("rows"), control.get("cols")
-    if not isinstance(rows, int) or not isinstance(cols, int):
-        raise BadInput("resize needs whole rows and cols")
-    return rows, cols
 
 
 async def _send_output(websocket: WebSocket, gateway: Gateway, job: Job) -> None:
@@ -268,9 +214,9 @@ async def _feed_input(websocket: WebSocket, gateway: Gateway, job: Job) -> None:
                 raise BadInput(f"a frame is at most {MAX_FRAME_BYTES} bytes")
             await gateway.write_stdin(job.id, data)
         elif (text := message.get("text")) is not None:
-            control = _control(text)
+            control = control_message(text)
             if control.get("type") == "resize":
-                await gateway.resize_terminal(job.id, *_size(control))
+                await gateway.resize_terminal(job.id, *terminal_size(control))
             elif control.get("type") == "eof":
                 await gateway.write_stdin(job.id, b"\x04")  # the terminal's end of file
             else:
@@ -299,7 +245,7 @@ async def _relay(
                 writer.write(data)
                 await writer.drain()
             elif message.get("text") is not None:
-                if _control(message["text"]).get("type") == "eof" and writer.can_write_eof():
+                if control_message(message["text"]).get("type") == "eof" and writer.can_write_eof():
                     writer.write_eof()
 
-    await _until_first(upstream(), downstream())
+    await until_first(upstream(), downstream())
