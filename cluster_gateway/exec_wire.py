@@ -16,6 +16,9 @@ from glia.errors import BadInput
 
 # The largest frame a client may send (a stdin chunk, a tunnel's write).
 MAX_FRAME_BYTES = 1024 * 1024
+# One read of a tunnelled connection: big reads keep the per-frame cost of a fast stream low
+# (256 KiB measured best: bench/tunnel.py).
+TUNNEL_READ_BYTES = 256 * 1024
 
 
 class FrameSocket(Protocol):
@@ -97,3 +100,36 @@ async def run_exec(socket: FrameSocket, session: ExecSession) -> None:
                     raise BadInput(f"unknown message type {control.get('type')!r}")
 
     await until_first(send_output(), take_input())
+
+
+async def relay_tunnel(
+    socket: FrameSocket, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Relay a port-forward connection: the job's side as binary frames, then
+    ``{"type": "eof"}`` when it closes; binary frames in are written to it, a text ``eof``
+    half-closes it. Ends when the client leaves."""
+    # A few frames may wait for the job to read them (bounded), so the next frame is taken
+    # while one is written (asyncio's default pauses at 64 KiB).
+    writer.transport.set_write_buffer_limits(high=4 * MAX_FRAME_BYTES)
+
+    async def upstream() -> None:  # the job's side to the client
+        while chunk := await reader.read(TUNNEL_READ_BYTES):
+            await socket.send_bytes(chunk)
+        await socket.send_text('{"type": "eof"}')
+        await asyncio.Future()  # the client may still send: wait for its close
+
+    async def downstream() -> None:  # the client's side to the job
+        while True:
+            message = await socket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if (data := message.get("bytes")) is not None:
+                if len(data) > MAX_FRAME_BYTES:
+                    raise BadInput(f"a frame is at most {MAX_FRAME_BYTES} bytes")
+                writer.write(data)
+                await writer.drain()
+            elif (text := message.get("text")) is not None:
+                if control_message(text).get("type") == "eof" and writer.can_write_eof():
+                    writer.write_eof()
+
+    await until_first(upstream(), downstream())

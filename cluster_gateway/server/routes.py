@@ -17,7 +17,6 @@ same error the gateway did. The claim check is the app's middleware (``app.py``)
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -28,13 +27,11 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Scope
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from cluster_gateway.exec import CHUNK_BYTES
 from cluster_gateway.exec_wire import (
     MAX_FRAME_BYTES,
     ClientGone,
-    control_message,
+    relay_tunnel,
     run_exec,
-    until_first,
 )
 from cluster_gateway.gateway import Gateway
 from cluster_gateway.trust import Claim
@@ -141,7 +138,7 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
         logger.info("port %d of job %s for %s", port, job_id, _acting_for(websocket.scope))
         await websocket.accept()
         try:
-            await _relay(websocket, reader, writer)
+            await relay_tunnel(websocket, reader, writer)
         except (WebSocketDisconnect, ClientGone, GliaError):
             pass
         finally:
@@ -155,27 +152,3 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
         WebSocketRoute("/jobs/{job_id}/exec", job_exec),
         WebSocketRoute("/jobs/{job_id}/connect", job_connect),
     ]
-
-
-async def _relay(
-    websocket: WebSocket, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> None:
-    async def upstream() -> None:  # the job's side to the caller
-        while chunk := await reader.read(CHUNK_BYTES):
-            await websocket.send_bytes(chunk)
-        await websocket.send_text('{"type": "eof"}')
-        await asyncio.Future()  # the caller may still send: wait for its close
-
-    async def downstream() -> None:  # the caller's side to the job
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            if (data := message.get("bytes")) is not None:
-                writer.write(data)
-                await writer.drain()
-            elif message.get("text") is not None:
-                if control_message(message["text"]).get("type") == "eof" and writer.can_write_eof():
-                    writer.write_eof()
-
-    await until_first(upstream(), downstream())

@@ -34,6 +34,7 @@ from cluster_gateway.exec_wire import (
     MAX_FRAME_BYTES,
     ClientGone,
     control_message,
+    relay_tunnel,
     run_exec,
     terminal_size,
     until_first,
@@ -50,8 +51,6 @@ from server.routes.base import authenticated_identity, error_response
 
 logger = logging.getLogger(__name__)
 
-# One read of a tunnelled connection: big reads keep the per-frame cost of a fast stream low.
-TUNNEL_READ_BYTES = 256 * 1024
 # How often an open session checks that its caller still may write the job (a revoked or
 # expired token ends it at once).
 ACCESS_CHECK_S = 1.0
@@ -174,7 +173,8 @@ def routes(platform: Callable[[], Platform]) -> list[WebSocketRoute]:
         await websocket.accept()
         try:
             await until_first(
-                _relay(websocket, reader, writer), _access_lost(websocket, current, identity, job)
+                relay_tunnel(websocket, reader, writer),
+                _access_lost(websocket, current, identity, job),
             )
         except GliaError as error:
             await _fail(websocket, error)
@@ -221,31 +221,3 @@ async def _feed_input(websocket: WebSocket, gateway: Gateway, job: Job) -> None:
                 await gateway.write_stdin(job.id, b"\x04")  # the terminal's end of file
             else:
                 raise BadInput(f"unknown message type {control.get('type')!r}")
-
-
-async def _relay(
-    websocket: WebSocket, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> None:
-    # A few frames may wait for the job to read them (bounded), so the next frame is taken
-    # while one is written (asyncio's default pauses at 64 KiB).
-    writer.transport.set_write_buffer_limits(high=4 * MAX_FRAME_BYTES)
-
-    async def upstream() -> None:  # the job's side to the client
-        while chunk := await reader.read(TUNNEL_READ_BYTES):
-            await websocket.send_bytes(chunk)
-        await websocket.send_text('{"type": "eof"}')
-        await asyncio.Future()  # the client may still send: wait for its close
-
-    async def downstream() -> None:  # the client's side to the job
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            if (data := message.get("bytes")) is not None:
-                writer.write(data)
-                await writer.drain()
-            elif message.get("text") is not None:
-                if control_message(message["text"]).get("type") == "eof" and writer.can_write_eof():
-                    writer.write_eof()
-
-    await until_first(upstream(), downstream())

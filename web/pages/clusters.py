@@ -10,6 +10,7 @@ import reflex as rx
 
 from sdk import BadInput, ClusterConfig, GliaError, Resources
 from web.layout import field, page, relative_time
+from web.pages.orgs import confirm_button
 from web.session import SessionState
 
 RUNTIMES = ["local", "kubernetes"]
@@ -136,30 +137,12 @@ def _row(row: Any) -> rx.Component:
         rx.table.cell(row["capacity"]),
         rx.table.cell(row["free"]),
         rx.table.cell(
-            rx.alert_dialog.root(
-                rx.alert_dialog.trigger(
-                    rx.button("Remove", size="1", variant="soft", color_scheme="red")
-                ),
-                rx.alert_dialog.content(
-                    rx.alert_dialog.title("Decommission " + row["name"] + "?"),
-                    rx.alert_dialog.description(
-                        "Its unfinished jobs are cancelled first, then the cluster is removed "
-                        "with its jobs' records."
-                    ),
-                    rx.flex(
-                        rx.alert_dialog.cancel(rx.button("Cancel", variant="soft")),
-                        rx.alert_dialog.action(
-                            rx.button(
-                                "Remove",
-                                color_scheme="red",
-                                on_click=ClustersAdminState.remove(row["name"]),
-                            )
-                        ),
-                        spacing="3",
-                        justify="end",
-                        margin_top="12px",
-                    ),
-                ),
+            confirm_button(
+                "Remove",
+                "Decommission " + row["name"] + "?",
+                "Its unfinished jobs are cancelled first, then the cluster is removed with its "
+                "jobs' records.",
+                ClustersAdminState.remove(row["name"]),
             )
         ),
     )
