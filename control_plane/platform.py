@@ -135,18 +135,28 @@ class Platform:
         local_disks = LocalDisks(settings.runtime_dir / "disks")
         disk_stores = DiskRegistry()
         disk_stores.add(settings.cluster_name, local_disks)
-        if runtime is None:
-            runtime = LocalRuntime(
-                settings.runtime_dir,
+
+        def local_runtime_at(
+            root: Path, storage: LocalStorage, disks: LocalDisks, *, gpus: bool = False
+        ) -> LocalRuntime:
+            """The settings' local runtime over ``root``; ``gpus``: with this host's GPU
+            inventory (the platform's own cluster has it, clusters added beside it not)."""
+            return LocalRuntime(
+                root,
                 use_cgroups=settings.use_cgroups,
                 default_grace_s=settings.kill_grace_s,
                 retention_s=settings.workload_retention_s,
                 log_limit_bytes=settings.job_log_limit_bytes,
-                gpu_inventory=parse_inventory(settings.local_gpus) if settings.local_gpus else None,
-                storage=local_storage,
-                disks=local_disks,
+                gpu_inventory=(
+                    parse_inventory(settings.local_gpus) if gpus and settings.local_gpus else None
+                ),
+                storage=storage,
+                disks=disks,
                 telemetry_interval_s=settings.telemetry_interval_s,
             )
+
+        if runtime is None:
+            runtime = local_runtime_at(settings.runtime_dir, local_storage, local_disks, gpus=True)
 
         async def local_gateway(name: str, kind: ClusterRuntime) -> Gateway:
             """A `local` cluster registered beside the platform's own: an in-process gateway
@@ -179,20 +189,11 @@ class Platform:
             storage = LocalStorage(root / "storage")
             await storage.open()
             disks = LocalDisks(root / "disks")
-            if kind is ClusterRuntime.KUBERNETES:
-                pass  # made above, before anything was made under its data dir
-            elif local_runtime is not None:
-                cluster_runtime = local_runtime(name, root)
-            else:
-                cluster_runtime = LocalRuntime(
-                    root,
-                    use_cgroups=settings.use_cgroups,
-                    default_grace_s=settings.kill_grace_s,
-                    retention_s=settings.workload_retention_s,
-                    log_limit_bytes=settings.job_log_limit_bytes,
-                    storage=storage,
-                    disks=disks,
-                    telemetry_interval_s=settings.telemetry_interval_s,
+            if kind is not ClusterRuntime.KUBERNETES:  # that one was made above, first
+                cluster_runtime = (
+                    local_runtime(name, root)
+                    if local_runtime is not None
+                    else local_runtime_at(root, storage, disks)
                 )
             storages.add(name, storage)
             disk_stores.add(name, disks)
