@@ -54,6 +54,7 @@ from cluster_gateway.gateway import (
     WorkloadState,
     WorkloadWatch,
 )
+from cluster_gateway.remote_blobs import RemoteBlobStore
 from cluster_gateway.remote_bytes import CONNECTION_ERRORS, RemoteExecSession, tunnel
 from cluster_gateway.remote_storage import RemoteDisks, RemoteStorage
 from cluster_gateway.trust import claim_header, sign_claim
@@ -161,11 +162,12 @@ class RemoteGateway:
         self._tunnels: set[asyncio.Task[None]] = set()
         self._opening = asyncio.Lock()
         self._closed = False
-        # The cluster's files and disks, through the same gateway and claims: what the
-        # control plane registers as the cluster's `Storage` and disk store.
+        # The cluster's files, disks and buckets, through the same gateway and claims: what
+        # the control plane registers as the cluster's `Storage`, disk and bucket stores.
         claims = functools.partial(claim_header, secret, name)
         self.storage = RemoteStorage(self.url, headers=claims, cluster=name)
         self.disks = RemoteDisks(self.url, headers=claims, cluster=name)
+        self.blobs = RemoteBlobStore(self.url, headers=claims, cluster=name)
 
     def __repr__(self) -> str:  # the secret stays out of every repr and log
         return f"RemoteGateway({self.name!r}, {self.url!r})"
@@ -206,6 +208,7 @@ class RemoteGateway:
         self._gql = self._gql_client = self._http = None
         await self.storage.aclose()
         await self.disks.aclose()
+        await self.blobs.close()
 
     # -- queries and mutations
 

@@ -67,8 +67,9 @@ MAX_ERROR_BYTES = 64 * 1024
 Headers = Callable[[], Mapping[str, str]]
 
 
-class _Gateway:
-    """The HTTP client both share: the auth headers asked for each request, errors mapped."""
+class GatewayHttp:
+    """The HTTP client of a gateway's byte routes (storage, disks, buckets): the auth
+    headers asked for each request, errors mapped."""
 
     def __init__(
         self,
@@ -115,7 +116,7 @@ class _Gateway:
         *,
         json_body: Any = None,
         content: AsyncIterator[bytes] | None = None,
-        params: Mapping[str, int] | None = None,
+        params: Mapping[str, int | str] | None = None,
         headers: Mapping[str, str] | None = None,
         slow: bool = False,
     ) -> httpx.Response:
@@ -194,7 +195,7 @@ class _Gateway:
             await response.aclose()
 
 
-def _parsed(model: type[M], data: Any, gateway: _Gateway, path: str) -> M:
+def parsed(model: type[M], data: Any, gateway: GatewayHttp, path: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError:
@@ -214,7 +215,7 @@ class RemoteStorage:
         transport: httpx.AsyncBaseTransport | None = None,
         cluster: str | None = None,
     ) -> None:
-        self._gateway = _Gateway(url, headers, timeout, transport, cluster)
+        self._gateway = GatewayHttp(url, headers, timeout, transport, cluster)
 
     async def aclose(self) -> None:
         await self._gateway.aclose()
@@ -228,7 +229,7 @@ class RemoteStorage:
         self, operation: str, body: dict[str, Any], *, slow: bool = False
     ) -> FileStatus:
         data = await self._call(operation, body, slow=slow)
-        return _parsed(FileStatus, data, self._gateway, operation)
+        return parsed(FileStatus, data, self._gateway, operation)
 
     # -- metadata --
 
@@ -281,16 +282,16 @@ class RemoteStorage:
         data = await self._call(
             "glob", {"location": location_to_wire(location), "pattern": pattern, "limit": limit}
         )
-        return _parsed(GlobResult, data, self._gateway, "glob")
+        return parsed(GlobResult, data, self._gateway, "glob")
 
     async def usage(self, location: StorageLocation, *, time_limit_s: float) -> StorageUsage:
         data = await self._call(
             "usage", {"location": location_to_wire(location), "timeLimitS": time_limit_s}
         )
-        return _parsed(StorageUsage, data, self._gateway, "usage")
+        return parsed(StorageUsage, data, self._gateway, "usage")
 
     async def disk(self, cluster: str) -> DiskUsage:
-        return _parsed(
+        return parsed(
             DiskUsage, await self._call("disk", {"cluster": cluster}), self._gateway, "disk"
         )
 
@@ -308,7 +309,7 @@ class RemoteStorage:
             },
             slow=True,
         )
-        return _parsed(SyncPlan, data, self._gateway, "sync-plan")
+        return parsed(SyncPlan, data, self._gateway, "sync-plan")
 
     def _count(self, data: Any, field: str, operation: str) -> int:
         value = data.get(field) if isinstance(data, dict) else None
@@ -360,7 +361,7 @@ class RemoteStorage:
             headers=headers,
             slow=True,
         )
-        return _parsed(FileStatus, data, self._gateway, "write")
+        return parsed(FileStatus, data, self._gateway, "write")
 
     async def write_archive(
         self, location: StorageLocation, chunks: AsyncIterator[bytes], *, max_bytes: int | None
@@ -371,7 +372,7 @@ class RemoteStorage:
         data = await self._gateway.call(
             "PUT", ARCHIVE_PATH, content=chunks, headers=headers, slow=True
         )
-        return _parsed(ArchiveResult, data, self._gateway, "write_archive")
+        return parsed(ArchiveResult, data, self._gateway, "write_archive")
 
     async def read_archive(
         self, location: StorageLocation, paths: Sequence[tuple[str, ...]]
@@ -398,7 +399,7 @@ class RemoteDisks:
         transport: httpx.AsyncBaseTransport | None = None,
         cluster: str | None = None,
     ) -> None:
-        self._gateway = _Gateway(url, headers, timeout, transport, cluster)
+        self._gateway = GatewayHttp(url, headers, timeout, transport, cluster)
 
     async def aclose(self) -> None:
         await self._gateway.aclose()

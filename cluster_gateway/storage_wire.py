@@ -1,6 +1,7 @@
-"""What a cluster gateway's storage and disk routes and their client agree on: the paths, the
-headers, how a location and an error travel (`cluster_gateway.server.storage` serves them,
-`cluster_gateway.remote_storage` calls them).
+"""What a cluster gateway's storage, disk and bucket routes and their clients agree on: the
+paths, the headers, how a location, an object and an error travel
+(`cluster_gateway.server.storage` and `cluster_gateway.server.blobs` serve them,
+`cluster_gateway.remote_storage` and `cluster_gateway.remote_blobs` call them).
 
 Here, not in either side, so that the control plane's client imports no web framework and the
 two sides cannot drift apart.
@@ -38,6 +39,23 @@ ARCHIVE_PATH = STORAGE_PREFIX + "/archive"
 # Disks: ``POST DISKS_PREFIX/<operation>`` with ``{"diskId", …}``.
 DISKS_PREFIX = "/disks"
 DISK_OPERATIONS = ("create", "delete", "used-bytes")
+# Buckets: ``POST BLOBS_PREFIX/<operation>`` with ``{"bucket", …}``, a JSON object each way.
+BLOBS_PREFIX = "/blobs"
+BLOB_OPERATIONS = (
+    "create-bucket",
+    "delete-bucket",
+    "bucket-exists",
+    "list",
+    "stat",
+    "delete",
+    "create-upload",
+    "complete-upload",
+    "abort-upload",
+)
+# An object's bytes: ``GET`` reads ``[start, end)``, ``PUT`` writes the whole object; a part's:
+# ``PUT`` with ``uploadId`` and ``number``. Which object, in `BLOB_HEADER`.
+OBJECT_PATH = BLOBS_PREFIX + "/object"
+PART_PATH = BLOBS_PREFIX + "/part"
 
 # Where a byte route's location travels (its body is the bytes): JSON, ASCII-escaped.
 LOCATION_HEADER = "x-glia-location"
@@ -45,6 +63,8 @@ CHECKSUM_HEADER = "x-glia-checksum"
 MAX_BYTES_HEADER = "x-glia-max-bytes"
 MTIME_HEADER = "x-glia-mtime"
 EXECUTABLE_HEADER = "x-glia-executable"
+# ``{"bucket", "key"}``: JSON, ASCII-escaped (a key is any UTF-8 `check_key` allows).
+BLOB_HEADER = "x-glia-blob"
 
 # A JSON body either way: a sync plan of 5,000 paths of up to 4 KiB each, with room.
 MAX_JSON_BYTES = 64 * 1024 * 1024
@@ -101,6 +121,26 @@ def location_from_header(text: str | None) -> StorageLocation:
     except ValueError:
         raise BadInput(f"{LOCATION_HEADER} must be JSON", fields={"location": "not JSON"}) from None
     return location_from_wire(data)
+
+
+def blob_header(bucket: str, key: str) -> str:
+    return json.dumps({"bucket": bucket, "key": key}, ensure_ascii=True, separators=(",", ":"))
+
+
+def blob_from_header(text: str | None) -> tuple[str, str]:
+    """The bucket and key `blob_header` sent (checked as names by the store itself)."""
+    if text is None:
+        raise BadInput(f"name the object in {BLOB_HEADER}", fields={"object": "missing"})
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise BadInput(f"{BLOB_HEADER} must be JSON", fields={"object": "not JSON"}) from None
+    if not isinstance(data, Mapping):
+        raise BadInput(f"{BLOB_HEADER} must be an object", fields={"object": "malformed"})
+    bucket, key = data.get("bucket"), data.get("key")
+    if not isinstance(bucket, str) or not isinstance(key, str):
+        raise BadInput(f"{BLOB_HEADER} names a bucket and a key", fields={"object": "malformed"})
+    return bucket, key
 
 
 def error_to_wire(error: GliaError) -> dict[str, Any]:

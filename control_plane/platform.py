@@ -8,13 +8,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cluster_gateway.blobs.base import BlobStore
+from cluster_gateway.blobs.fs import FilesystemBlobStore
 from cluster_gateway.disks import LocalDisks
 from cluster_gateway.embedded import EmbeddedGateway
 from cluster_gateway.gateway import Gateway
 from cluster_gateway.runtimes.base import Runtime
 from cluster_gateway.runtimes.gpus import parse_inventory
 from cluster_gateway.runtimes.local import LocalRuntime
-from cluster_gateway.storage import LocalStorage
+from cluster_gateway.storage import LocalStorage, Storage
 from control_plane.events import EventBus, create_bus
 from control_plane.keyring import Keyring
 from control_plane.metrics import Metrics
@@ -24,13 +26,14 @@ from control_plane.services.auth import ADMIN_ROLE, AuthService
 from control_plane.services.blobs import BlobsService, blob_s3_config
 from control_plane.services.cluster_lifecycle import ClusterLifecycle
 from control_plane.services.clusters import (
+    ClusterRegistry,
     ClustersService,
     ClusterUsersService,
     GatewayRegistry,
     PresetsService,
     presets_for_host,
 )
-from control_plane.services.disks import DiskRegistry, DisksService
+from control_plane.services.disks import DisksService
 from control_plane.services.ingress import IngressService
 from control_plane.services.jobs import (
     ClusterReconciler,
@@ -48,7 +51,7 @@ from control_plane.services.quotas import QuotasService
 from control_plane.services.secrets import SecretsService
 from control_plane.services.service_accounts import ServiceAccountsService
 from control_plane.services.sharing import SharingService
-from control_plane.services.storage import StorageRegistry, StorageService
+from control_plane.services.storage import StorageService
 from control_plane.services.telemetry import TelemetryService
 from control_plane.services.users import UsersService
 from control_plane.services.volumes import VolumesService
@@ -56,6 +59,7 @@ from control_plane.settings import Settings
 from control_plane.store.database import Database
 from glia.acl import ALL_URIS, Action, role_subject
 from glia.clusters import ClusterRuntime
+from glia.disks import DiskStore
 from glia.errors import Unavailable
 
 logger = logging.getLogger(__name__)
@@ -128,13 +132,19 @@ class Platform:
         orgs = OrgsService(acl=acl, clusters=clusters)
         projects = ProjectsService(acl=acl, orgs=orgs)
         gateways = GatewayRegistry()
-        storages = StorageRegistry()
+        # Each cluster's files, disks and buckets, by cluster name.
+        storages = ClusterRegistry[Storage]("storage")
+        disk_stores = ClusterRegistry[DiskStore]("disks")
+        blob_stores = ClusterRegistry[BlobStore]("buckets")
         local_storage = LocalStorage(settings.runtime_dir / "storage")
         await local_storage.open()
         storages.add(settings.cluster_name, local_storage)
         local_disks = LocalDisks(settings.runtime_dir / "disks")
-        disk_stores = DiskRegistry()
         disk_stores.add(settings.cluster_name, local_disks)
+        blob_stores.add(
+            settings.cluster_name,
+            FilesystemBlobStore(settings.data_dir / "clusters" / settings.cluster_name / "blobs"),
+        )
 
         def local_runtime_at(
             root: Path, storage: LocalStorage, disks: LocalDisks, *, gpus: bool = False
@@ -197,17 +207,19 @@ class Platform:
                 )
             storages.add(name, storage)
             disk_stores.add(name, disks)
+            blob_stores.add(name, FilesystemBlobStore(root / "blobs"))
             return EmbeddedGateway(name, cluster_runtime)
 
         async def remote_gateway(name: str, url: str, secret: str) -> Gateway:
-            """A cluster served by `glia gateway serve` at ``url``: its workloads, storage
-            and disks, all through that gateway (imported here: only a control plane that
+            """A cluster served by `glia gateway serve` at ``url``: its workloads, storage,
+            disks and buckets, all through that gateway (imported here: only a control plane that
             federates remote clusters needs the client's libraries)."""
             from cluster_gateway.remote import RemoteGateway
 
             remote = RemoteGateway(name, url, secret=secret)
             storages.add(name, remote.storage)
             disk_stores.add(name, remote.disks)
+            blob_stores.add(name, remote.blobs)
             return remote
 
         gateway = EmbeddedGateway(settings.cluster_name, runtime)
@@ -256,7 +268,7 @@ class Platform:
             db=db,
             acl=acl,
             projects=projects,
-            data_dir=settings.data_dir,
+            cluster_blobs=blob_stores,
             secret_key=settings.secret_key.get_secret_value(),
             public_url=settings.effective_public_url,
             default_cluster=settings.cluster_name,
@@ -282,8 +294,7 @@ class Platform:
             keyring=keyring,
             local_gateway=local_gateway,
             remote_gateway=remote_gateway,
-            storages=storages,
-            disk_stores=disk_stores,
+            cluster_parts=(storages, disk_stores, blob_stores),
             home_cluster=settings.cluster_name,
             kill_grace_s=settings.kill_grace_s,
             heartbeat_timeout_s=settings.heartbeat_timeout_s,

@@ -20,9 +20,11 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
+from cluster_gateway.blobs.base import BlobStore
 from cluster_gateway.disks import LocalDisks
 from cluster_gateway.gateway import Gateway
 from cluster_gateway.runtimes.base import Runtime
+from cluster_gateway.server.blobs import blob_routes
 from cluster_gateway.server.routes import CLAIM_SCOPE_KEY, routes
 from cluster_gateway.server.schema import GatewayContext, create_schema
 from cluster_gateway.server.storage import storage_routes
@@ -119,11 +121,12 @@ def create_app(
     own_gateway: bool = False,
     storage: Storage | None = None,
     disks: LocalDisks | None = None,
+    blobs: BlobStore | None = None,
 ) -> Starlette:
-    """The gateway's app over ``gateway``, and over the cluster's ``storage`` and ``disks``
-    where given (``server/storage.py``'s routes); with ``own_gateway`` its lifespan opens and
-    closes the gateway (``glia gateway serve``), else its caller does (tests serving a
-    harness's runtime)."""
+    """The gateway's app over ``gateway``, and over the cluster's ``storage``, ``disks`` and
+    ``blobs`` where given (``server/storage.py``'s and ``server/blobs.py``'s routes); with
+    ``own_gateway`` its lifespan opens and closes the gateway (``glia gateway serve``), else
+    its caller does (tests serving a harness's runtime)."""
     if len(secret.encode()) < MIN_SECRET_BYTES:
         raise ValueError(f"a gateway's shared secret is at least {MIN_SECRET_BYTES} bytes")
     graphql = GatewayGraphQL(gateway, secret=secret)
@@ -136,6 +139,8 @@ def create_app(
         verify_claim(token, secret, gateway.name)
 
     storing = [] if storage is None else storage_routes(storage, disks, authorize=authorize)
+    if blobs is not None:
+        storing += blob_routes(blobs, authorize=authorize)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -180,7 +185,7 @@ def serve(
     runtime on ``data_dir``, or (``runtime_kind="kubernetes"``) over a Kubernetes cluster
     reached with ``kubeconfig`` or the in-cluster config, its pods in namespaces under
     ``namespace_prefix``. Its jobs outlive it, and a gateway started again finds them. Its
-    storage and disks are kept under ``data_dir`` whatever the runtime. Two gateways never
+    storage, disks and buckets are kept under ``data_dir`` whatever the runtime. Two gateways never
     share a ``data_dir`` (a lock says so)."""
     import asyncio
     import fcntl
@@ -188,6 +193,7 @@ def serve(
 
     import uvicorn
 
+    from cluster_gateway.blobs.fs import FilesystemBlobStore
     from cluster_gateway.embedded import EmbeddedGateway
     from cluster_gateway.runtimes.local import LocalRuntime
     from cluster_gateway.storage import LocalStorage
@@ -236,7 +242,12 @@ def serve(
         else:
             raise ValueError(f"unknown runtime {runtime_kind!r}: local or kubernetes")
         app = create_app(
-            _Opening(name, runtime), secret=secret, own_gateway=True, storage=storage, disks=disks
+            _Opening(name, runtime),
+            secret=secret,
+            own_gateway=True,
+            storage=storage,
+            disks=disks,
+            blobs=FilesystemBlobStore(data_dir / "blobs"),
         )
         logger.info(
             "cluster gateway %s (%s runtime) on http://%s:%d (data in %s)",

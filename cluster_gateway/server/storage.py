@@ -94,30 +94,10 @@ def storage_routes(
     raising a `GliaError` (UNAUTHENTICATED), before anything of it is read."""
     writes = _WritesInFlight()
 
-    def guarded(handler: Handler) -> Handler:
-        async def guarded_handler(request: Request) -> Response:
-            try:
-                await authorize(request)
-                return await handler(request)
-            except GliaError as error:
-                return JSONResponse(error_to_wire(error), status_code=error.http_status)
-            except ClientDisconnect:
-                # Nobody is left to answer; a write kept what came for a resume.
-                return Response(status_code=400)
-            except Exception:
-                logger.exception("storage route %s failed", request.url.path)
-                return JSONResponse(
-                    {"code": "INTERNAL_SERVER_ERROR", "message": "the cluster gateway failed"},
-                    status_code=500,
-                )
-
-        guarded_handler.__name__ = handler.__name__
-        return guarded_handler
-
     # -- metadata --
 
     async def stat(body: dict[str, Any]) -> Any:
-        follow = _flag(body, "follow")
+        follow = flag(body, "follow")
         return (await storage.stat(_location(body), follow=follow)).to_wire()
 
     async def list_directory(body: dict[str, Any]) -> Any:
@@ -129,11 +109,11 @@ def storage_routes(
         return {"entries": [entry.to_wire() for entry in entries], "more": more, "total": total}
 
     async def mkdir(body: dict[str, Any]) -> Any:
-        parents = _flag(body, "parents", default=True)
+        parents = flag(body, "parents", default=True)
         return (await storage.mkdir(_location(body), parents=parents)).to_wire()
 
     async def remove(body: dict[str, Any]) -> Any:
-        recursive = _flag(body, "recursive")
+        recursive = flag(body, "recursive")
         return {"removed": await storage.remove(_location(body), recursive=recursive)}
 
     async def move(body: dict[str, Any]) -> Any:
@@ -198,7 +178,7 @@ def storage_routes(
 
     async def operation(request: Request) -> Response:
         run = metadata[request.path_params["operation"]]
-        return JSONResponse(await run(await _json_object(request)))
+        return JSONResponse(await run(await json_object(request)))
 
     # -- bytes --
 
@@ -213,7 +193,7 @@ def storage_routes(
             first: bytes | None = await anext(chunks)
         except StopAsyncIteration:
             first = None
-        return StreamingResponse(_resumed(first, chunks), media_type="application/octet-stream")
+        return StreamingResponse(resumed(first, chunks), media_type="application/octet-stream")
 
     async def write_file(request: Request) -> Response:
         location = location_from_header(request.headers.get(LOCATION_HEADER))
@@ -226,7 +206,7 @@ def storage_routes(
         async with writes.settled(location, refuse_busy=True):
             status = await storage.write(
                 location,
-                _arriving(request.stream()),
+                arriving(request.stream()),
                 offset=offset,
                 checksum=checksum,
                 max_bytes=max_bytes,
@@ -242,7 +222,7 @@ def storage_routes(
         return JSONResponse(result.to_wire(), status_code=201)
 
     async def read_archive(request: Request) -> Response:
-        body = await _json_object(request)
+        body = await json_object(request)
         location = _location(body)
         listed = body.get("paths")
         if not isinstance(listed, list) or len(listed) > ARCHIVE_MAX_PATHS:
@@ -263,7 +243,7 @@ def storage_routes(
 
     async def disk_operation(request: Request) -> Response:
         store = local_disks()
-        body = await _json_object(request)
+        body = await json_object(request)
         disk_id = body.get("diskId")
         if not isinstance(disk_id, str) or not is_disk_id(disk_id):
             raise BadInput("diskId must be a disk's id", fields={"diskId": "not a disk id"})
@@ -285,24 +265,48 @@ def storage_routes(
 
     operations = "{operation:str}"
     return [
-        Route(FILE_PATH, guarded(read_file), methods=["GET"]),
-        Route(FILE_PATH, guarded(write_file), methods=["PUT"]),
-        Route(ARCHIVE_PATH, guarded(write_archive), methods=["PUT"]),
-        Route(ARCHIVE_PATH, guarded(read_archive), methods=["POST"]),
+        Route(FILE_PATH, guard(authorize, read_file), methods=["GET"]),
+        Route(FILE_PATH, guard(authorize, write_file), methods=["PUT"]),
+        Route(ARCHIVE_PATH, guard(authorize, write_archive), methods=["PUT"]),
+        Route(ARCHIVE_PATH, guard(authorize, read_archive), methods=["POST"]),
         Route(
             f"{STORAGE_PREFIX}/{operations}",
-            guarded(_known(operation, OPERATIONS)),
+            guard(authorize, known_operation(operation, OPERATIONS)),
             methods=["POST"],
         ),
         Route(
             f"{DISKS_PREFIX}/{operations}",
-            guarded(_known(disk_operation, DISK_OPERATIONS)),
+            guard(authorize, known_operation(disk_operation, DISK_OPERATIONS)),
             methods=["POST"],
         ),
     ]
 
 
-def _known(handler: Handler, names: Any) -> Handler:
+def guard(authorize: Authorize, handler: Handler) -> Handler:
+    """``handler`` behind the trust check, its expected failures answered as the wire's
+    errors and the rest logged and answered 500 without their details."""
+
+    async def guarded_handler(request: Request) -> Response:
+        try:
+            await authorize(request)
+            return await handler(request)
+        except GliaError as error:
+            return JSONResponse(error_to_wire(error), status_code=error.http_status)
+        except ClientDisconnect:
+            # Nobody is left to answer; a write kept what came for a resume.
+            return Response(status_code=400)
+        except Exception:
+            logger.exception("cluster gateway route %s failed", request.url.path)
+            return JSONResponse(
+                {"code": "INTERNAL_SERVER_ERROR", "message": "the cluster gateway failed"},
+                status_code=500,
+            )
+
+    guarded_handler.__name__ = handler.__name__
+    return guarded_handler
+
+
+def known_operation(handler: Handler, names: Any) -> Handler:
     """``handler`` for the operations in ``names``; 404 for another, as for any unknown path."""
 
     async def known(request: Request) -> Response:
@@ -359,7 +363,7 @@ class _WritesInFlight:
                 del self._locks[location]
 
 
-async def _arriving(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def arriving(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """``chunks``, each within `BODY_IDLE_S` of the one before; a caller gone silent is a
     caller gone (what was written is kept for a resume, as for any broken transfer)."""
     iterator = aiter(chunks)
@@ -374,7 +378,7 @@ async def _arriving(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def _resumed(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def resumed(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     if first is None:
         return
     yield first
@@ -382,7 +386,7 @@ async def _resumed(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIter
         yield chunk
 
 
-async def _json_object(request: Request) -> dict[str, Any]:
+async def json_object(request: Request) -> dict[str, Any]:
     declared = parse_count(request.headers.get("content-length"), "content-length")
     if declared is not None and declared > MAX_JSON_BYTES:
         raise PayloadTooLarge(f"a request may hold at most {MAX_JSON_BYTES} bytes of JSON")
@@ -404,7 +408,7 @@ def _location(body: dict[str, Any], field: str = "location") -> StorageLocation:
     return location_from_wire(body.get(field), field)
 
 
-def _flag(body: dict[str, Any], field: str, *, default: bool = False) -> bool:
+def flag(body: dict[str, Any], field: str, *, default: bool = False) -> bool:
     value = body.get(field, default)
     if not isinstance(value, bool):
         raise BadInput(f"{field} must be true or false", fields={field: "not a boolean"})

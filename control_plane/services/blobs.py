@@ -6,10 +6,12 @@ project's readers read it and its writers write it (`glia.tenancy`), and a bucke
 read is NOT_FOUND, as one that does not exist. A public bucket's objects may be read by
 anyone, without a token; making a bucket public is for those who manage it.
 
-The objects are a provider's (`cluster_gateway.blobs`): the filesystem one under the
-cluster's data dir by default, or the S3 bucket an import named, with its credentials kept
-sealed by the secrets keyring (`control_plane.keyring`, `blob_secrets`), never returned or
-logged; `rotate_credentials` re-seals them under the keyring's current key.
+The objects are a provider's (`cluster_gateway.blobs`): by default the cluster's own, kept
+on the filesystem where the cluster is (under the control plane's data dir for the clusters
+it runs itself, behind `glia gateway serve` for a remote one: `RemoteBlobStore`), or the S3
+bucket an import named, with its credentials kept sealed by the secrets keyring
+(`control_plane.keyring`, `blob_secrets`), never returned or logged; `rotate_credentials`
+re-seals them under the keyring's current key.
 
 Who calls is an `Accessor`: a signed-in user, a user acting through one of their access keys
 (limited to its buckets, read-only if it says so), or nobody (public buckets only). Signed
@@ -34,7 +36,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
 
 from sqlalchemy import select, update
@@ -42,9 +43,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cluster_gateway.blobs.base import BlobStore
-from cluster_gateway.blobs.fs import FilesystemBlobStore
 from control_plane.keyring import Keyring, Unreadable
 from control_plane.services.acl import AclService
+from control_plane.services.clusters import ClusterRegistry
 from control_plane.services.projects import ProjectsService
 from control_plane.settings import Settings
 from control_plane.store.blobs import BlobCredentialRow, BlobSecretRow, BucketRow
@@ -176,7 +177,7 @@ class BlobsService:
         db: Database,
         acl: AclService,
         projects: ProjectsService,
-        data_dir: Path,
+        cluster_blobs: ClusterRegistry[BlobStore],
         secret_key: str,
         public_url: str,
         default_cluster: str,
@@ -188,7 +189,7 @@ class BlobsService:
         self._db = db
         self._acl = acl
         self._projects = projects
-        self._data_dir = data_dir
+        self._cluster_blobs = cluster_blobs
         self._public_url = public_url.rstrip("/")
         self._default_cluster = default_cluster
         self._keyring = keyring or Keyring.from_config(secret_key=secret_key, secrets_keys=None)
@@ -206,11 +207,10 @@ class BlobsService:
 
     def _store(self, row: BucketRow) -> BlobStore:
         if row.provider == BlobProvider.FILESYSTEM.value:
-            key = f"fs:{row.cluster}"
-            if key not in self._stores:
-                root = self._data_dir / "clusters" / row.cluster / "blobs"
-                self._stores[key] = FilesystemBlobStore(root)
-            return self._stores[key]
+            try:
+                return self._cluster_blobs.get(row.cluster)
+            except NotFound:  # its gateway is not open (the cluster's reason says why)
+                raise Unavailable(f"cluster {row.cluster!r} cannot be reached now") from None
         from cluster_gateway.blobs.s3 import S3BlobStore
 
         if row.credentials_ref is None:  # one of the cluster's own buckets

@@ -20,6 +20,8 @@ import builtins
 import logging
 import secrets
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +32,7 @@ from cluster_gateway.gateway import ClusterCapacity
 from control_plane.keyring import Keyring, Unreadable
 from control_plane.services.acl import AclService
 from control_plane.services.clusters import (
+    ClusterRegistry,
     ClustersService,
     GatewayRegistry,
     LocalGatewayFactory,
@@ -39,10 +42,8 @@ from control_plane.services.clusters import (
     preset_from_row,
     presets_for_host,
 )
-from control_plane.services.disks import DiskRegistry
 from control_plane.services.jobs.records import unfinished_jobs
 from control_plane.services.jobs.status import JobStatusMachine
-from control_plane.services.storage import StorageRegistry
 from control_plane.store.database import Database
 from control_plane.store.models import ClusterRow, JobRow, PresetRow
 from control_plane.store.telemetry import TelemetryRow
@@ -120,8 +121,7 @@ class ClusterLifecycle:
         keyring: Keyring,
         local_gateway: LocalGatewayFactory,
         remote_gateway: RemoteGatewayFactory,
-        storages: StorageRegistry,
-        disk_stores: DiskRegistry,
+        cluster_parts: Sequence[ClusterRegistry[Any]],
         home_cluster: str,
         kill_grace_s: float,
         heartbeat_timeout_s: float = 5.0,
@@ -134,8 +134,8 @@ class ClusterLifecycle:
         self._keyring = keyring
         self._local_gateway = local_gateway
         self._remote_gateway = remote_gateway
-        self._storages = storages
-        self._disk_stores = disk_stores
+        # Each cluster's storage, disks and buckets: forgotten with its gateway.
+        self._cluster_parts = cluster_parts
         # The cluster of the settings: its gateway is the platform's own, made at start.
         self._home_cluster = home_cluster
         self._kill_grace_s = kill_grace_s
@@ -294,8 +294,7 @@ class ClusterLifecycle:
         stopped = await self._stop_jobs(name, caller)
         gateway = self._gateways.remove(name)
         self._unopened.discard(name)
-        self._storages.remove(name)
-        self._disk_stores.remove(name)
+        self._forget_parts(name)
         if gateway is not None:
             try:
                 await gateway.close()
@@ -320,6 +319,10 @@ class ClusterLifecycle:
             cluster=before.model_copy(update={"status": ClusterStatus.DELETING}),
             stopped_jobs=tuple(stopped),
         )
+
+    def _forget_parts(self, name: str) -> None:
+        for registry in self._cluster_parts:
+            registry.remove(name)
 
     async def _stop_jobs(self, name: str, caller: User) -> builtins.list[str]:
         async with self._db.session() as session:
@@ -383,8 +386,7 @@ class ClusterLifecycle:
                 continue  # being decommissioned: the process doing it closes it
             gateway = self._gateways.remove(name)
             self._unopened.discard(name)
-            self._storages.remove(name)
-            self._disk_stores.remove(name)
+            self._forget_parts(name)
             if gateway is not None:
                 try:
                     await gateway.close()

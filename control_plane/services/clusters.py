@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -136,6 +137,31 @@ class GatewayRegistry:
 
     def items(self) -> list[tuple[str, Gateway]]:
         return list(self._gateways.items())
+
+
+Part = TypeVar("Part")
+
+
+class ClusterRegistry(Generic[Part]):
+    """One part of each cluster, by cluster name: its storage, its disk store or its bucket
+    store. The platform adds a cluster's parts when it makes its gateway (in process, or
+    through a remote one), `ClusterLifecycle` removes them when the cluster goes."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._parts: dict[str, Part] = {}
+
+    def add(self, cluster: str, part: Part) -> None:
+        self._parts[cluster] = part
+
+    def remove(self, cluster: str) -> None:
+        self._parts.pop(cluster, None)
+
+    def get(self, cluster: str) -> Part:
+        try:
+            return self._parts[cluster]
+        except KeyError:
+            raise NotFound(f"cluster {cluster!r} has no {self._what}") from None
 
 
 LocalGatewayFactory = Callable[[str, ClusterRuntime], Awaitable[Gateway]]

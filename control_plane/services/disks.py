@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from control_plane.services.acl import AclService
+from control_plane.services.clusters import ClusterRegistry
 from control_plane.services.projects import ProjectsService
 from control_plane.store.database import Database
 from control_plane.store.disks import DiskRow
@@ -43,25 +44,6 @@ from glia.tenancy import cluster_uri, project_resources_uri
 logger = logging.getLogger(__name__)
 
 
-class DiskRegistry:
-    """The disk store of each cluster, by cluster name."""
-
-    def __init__(self) -> None:
-        self._stores: dict[str, DiskStore] = {}
-
-    def add(self, cluster: str, store: DiskStore) -> None:
-        self._stores[cluster] = store
-
-    def remove(self, cluster: str) -> None:
-        self._stores.pop(cluster, None)
-
-    def get(self, cluster: str) -> DiskStore:
-        try:
-            return self._stores[cluster]
-        except KeyError:
-            raise NotFound(f"cluster {cluster!r} has no disks") from None
-
-
 class DisksService:
     def __init__(
         self,
@@ -69,7 +51,7 @@ class DisksService:
         db: Database,
         acl: AclService,
         projects: ProjectsService,
-        stores: DiskRegistry,
+        stores: ClusterRegistry[DiskStore],
         default_cluster: str,
     ) -> None:
         self._db = db

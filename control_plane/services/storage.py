@@ -6,8 +6,8 @@ it but not do what they ask gets FORBIDDEN (a project reader writing). Reading m
 ``list``, reading bytes ``read``, every change ``write``; a move needs ``write`` on both
 ends, a copy ``read`` on its source.
 
-The work itself is the cluster's `Storage`, reached through `StorageRegistry`; every
-listing, glob and walk is bounded here.
+The work itself is the cluster's `Storage`, found in the platform's `ClusterRegistry` of
+them; every listing, glob and walk is bounded here.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from cluster_gateway.storage import Storage
 from control_plane.services.acl import AclService
+from control_plane.services.clusters import ClusterRegistry
 from glia.acl import Action
 from glia.auth import User
 from glia.errors import BadInput, Forbidden, NotFound
@@ -40,25 +41,6 @@ from glia.storage import (
 GLOB_LIMIT = 1000
 MAX_SYNC_FILES = 5_000
 USAGE_TIME_LIMIT_S = 10.0
-
-
-class StorageRegistry:
-    """The storage of each cluster, by cluster name."""
-
-    def __init__(self) -> None:
-        self._storages: dict[str, Storage] = {}
-
-    def add(self, cluster: str, storage: Storage) -> None:
-        self._storages[cluster] = storage
-
-    def remove(self, cluster: str) -> None:
-        self._storages.pop(cluster, None)
-
-    def get(self, cluster: str) -> Storage:
-        try:
-            return self._storages[cluster]
-        except KeyError:
-            raise NotFound(f"cluster {cluster!r} has no storage") from None
 
 
 @dataclass(frozen=True)
@@ -122,7 +104,7 @@ class StorageService:
         self,
         *,
         acl: AclService,
-        storages: StorageRegistry,
+        storages: ClusterRegistry[Storage],
         max_upload_bytes: int,
         glob_limit: int = GLOB_LIMIT,
         usage_time_limit_s: float = USAGE_TIME_LIMIT_S,

@@ -1,18 +1,26 @@
-"""A cluster gateway's app served in this test's process on a free port, for `RemoteGateway`
-to reach over real HTTP and WebSockets (the resilience tests run it as its own process)."""
+"""A cluster gateway's app, or some of its routes, served in this test's process on a free
+port, for `RemoteGateway`, `RemoteStorage` and `RemoteBlobStore` to reach over real HTTP and
+WebSockets (the resilience tests run a gateway as its own process)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 
 import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.routing import BaseRoute
 
 from cluster_gateway.gateway import Gateway
 from cluster_gateway.server.app import create_app
+from glia.errors import Unauthenticated
+from tests.polling import eventually
 
 SECRET = "test-gateway-secret-of-at-least-32-bytes"
+TOKEN = "the-control-planes-claim"
 
 
 @contextlib.asynccontextmanager
@@ -40,3 +48,39 @@ async def serving(gateway: Gateway, *, secret: str = SECRET) -> AsyncIterator[st
     finally:
         server.should_exit = True
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def bearer(request: Request) -> None:
+    """The route suites' stand-in for the gateway's trust check (tested on its own in
+    tests/security/test_gateway_trust.py)."""
+    if request.headers.get("authorization") != f"Bearer {TOKEN}":
+        raise Unauthenticated("only the control plane may call a cluster gateway")
+
+
+def signed() -> dict[str, str]:
+    return {"authorization": f"Bearer {TOKEN}"}
+
+
+@contextlib.asynccontextmanager
+async def serving_routes(routes: list[BaseRoute]) -> AsyncIterator[str]:
+    """The routes served over HTTP by uvicorn on a free port of this host, on this loop."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(Starlette(routes=routes), lifespan="off", log_config=None)
+    )
+    task = asyncio.create_task(server.serve(sockets=[listener]))
+
+    async def started() -> bool:
+        if task.done():
+            task.result()
+        return server.started
+
+    try:
+        await eventually(started, within=10)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        listener.close()

@@ -1,7 +1,10 @@
-"""The BlobStore protocol, held against every provider: the filesystem one and S3.
+"""The BlobStore protocol, held against every provider: the filesystem one, S3, and a remote
+cluster's buckets (`RemoteBlobStore` through a real HTTP server serving a gateway's bucket
+routes over a filesystem store).
 
 S3 is moto's server over real HTTP (`ThreadedMotoServer`), never a patched client: aioboto3
-sends what it would send to AWS or MinIO.
+sends what it would send to AWS or MinIO. The bucket routes' own rules (only the control
+plane's claim gets in, malformed requests are BAD_USER_INPUT) are tested at the end.
 """
 
 from __future__ import annotations
@@ -19,8 +22,12 @@ import pytest
 from cluster_gateway.blobs.base import BlobStore
 from cluster_gateway.blobs.fs import FilesystemBlobStore
 from cluster_gateway.blobs.s3 import S3BlobStore
+from cluster_gateway.remote_blobs import RemoteBlobStore
+from cluster_gateway.server.blobs import blob_routes
+from cluster_gateway.storage_wire import BLOB_HEADER, OBJECT_PATH, blob_header
 from glia.blobs import MIN_PART_BYTES
-from glia.errors import BadInput, Conflict, NotFound
+from glia.errors import BadInput, Conflict, NotFound, Unauthenticated, Unavailable
+from tests.contract.remote_server import bearer, serving_routes, signed
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +45,18 @@ def moto_url() -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture(params=["filesystem", "s3"])
+@pytest.fixture(params=["filesystem", "s3", "remote"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStore]:
     made: BlobStore
+    if request.param == "remote":
+        routes = blob_routes(FilesystemBlobStore(tmp_path / "blobs"), authorize=bearer)
+        async with serving_routes(routes) as url:
+            remote = RemoteBlobStore(url, headers=signed)
+            try:
+                yield remote
+            finally:
+                await remote.close()
+        return
     if request.param == "filesystem":
         made = FilesystemBlobStore(tmp_path / "blobs")
     else:
@@ -245,7 +261,7 @@ async def test_a_large_stream_is_put_whole(store: BlobStore, bucket: str) -> Non
 async def test_presigned_urls_where_the_provider_has_them(store: BlobStore, bucket: str) -> None:
     await store.put(bucket, "shared.txt", chunks(b"signed"))
     url = await store.presign(bucket, "shared.txt", method="GET", expires_s=60)
-    if isinstance(store, FilesystemBlobStore):
+    if isinstance(store, FilesystemBlobStore | RemoteBlobStore):
         assert url is None  # the control plane signs its own
         return
     assert url is not None
@@ -255,3 +271,86 @@ async def test_presigned_urls_where_the_provider_has_them(store: BlobStore, buck
         assert put_url is not None
         assert (await http.put(put_url, content=b"uploaded")).status_code == 200
     assert await read(store, bucket, "up.txt") == b"uploaded"
+
+
+# -- the bucket routes' own rules --
+
+
+async def test_a_request_without_the_control_planes_claim_learns_nothing(
+    tmp_path: Path,
+) -> None:
+    behind = FilesystemBlobStore(tmp_path / "blobs")
+    await behind.create_bucket("kept")
+    await behind.put("kept", "secret.txt", chunks(b"the bytes"))
+    async with serving_routes(blob_routes(behind, authorize=bearer)) as url:
+        forged = RemoteBlobStore(url, headers=lambda: {"authorization": "Bearer forged"})
+        try:
+            for attempt in (
+                forged.bucket_exists("kept"),
+                forged.stat("kept", "secret.txt"),
+                read(forged, "kept", "secret.txt"),
+                forged.put("kept", "secret.txt", chunks(b"overwritten")),
+                forged.delete_bucket("kept", force=True),
+            ):
+                with pytest.raises(Unauthenticated):
+                    await attempt
+        finally:
+            await forged.close()
+    assert await read(behind, "kept", "secret.txt") == b"the bytes"
+
+
+async def test_malformed_requests_are_bad_input(tmp_path: Path) -> None:
+    behind = FilesystemBlobStore(tmp_path / "blobs")
+    await behind.create_bucket("kept")
+    async with serving_routes(blob_routes(behind, authorize=bearer)) as url:
+        remote = RemoteBlobStore(url, headers=signed)
+        try:
+            # Names a store would turn into paths: refused at the door.
+            for bucket in ("..", ".deleted-x", "a/b", ""):
+                with pytest.raises(BadInput):
+                    await remote.create_bucket(bucket)
+            with pytest.raises(BadInput):
+                await remote.stat("kept", "../outside")
+            with pytest.raises(BadInput):
+                await remote.abort_upload("kept", "k", "../../etc")
+            with pytest.raises(BadInput):
+                await remote.list("kept", limit=0)
+        finally:
+            await remote.close()
+        async with httpx.AsyncClient(base_url=url, headers=signed()) as http:
+            for answer in (
+                await http.get(OBJECT_PATH),  # no object named
+                await http.get(OBJECT_PATH, headers={BLOB_HEADER: "{not json"}),
+                await http.get(
+                    OBJECT_PATH,
+                    headers={BLOB_HEADER: blob_header("kept", "k")},
+                    params={"start": "-1"},
+                ),
+                await http.put(
+                    "/blobs/part",
+                    headers={BLOB_HEADER: blob_header("kept", "k")},
+                    params={"number": "1", "uploadId": "../x"},
+                    content=b"x",
+                ),
+                await http.post("/blobs/list", content=b"[1, 2]"),
+                await http.post("/blobs/stat", json={"bucket": "kept", "key": 7}),
+            ):
+                assert answer.status_code == 400, answer.text
+                assert answer.json()["code"] == "BAD_USER_INPUT"
+            unknown = await http.post("/blobs/rename", json={})
+            assert unknown.status_code == 404
+    assert [p.name for p in (tmp_path / "blobs").iterdir()] == ["kept"]
+
+
+async def test_an_unreachable_gateway_is_unavailable() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    remote = RemoteBlobStore(f"http://127.0.0.1:{port}", headers=signed, cluster="far")
+    try:
+        with pytest.raises(Unavailable, match="cluster far"):
+            await remote.bucket_exists("kept")
+        with pytest.raises(Unavailable):
+            await read(remote, "kept", "k")
+    finally:
+        await remote.close()

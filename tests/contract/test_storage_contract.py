@@ -23,10 +23,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.routing import BaseRoute
 
 from cluster_gateway import storage_archive
 from cluster_gateway.disks import LocalDisks
@@ -56,10 +52,9 @@ from glia.storage import (
     new_hash,
     partial_name,
 )
-from tests.polling import eventually
+from tests.contract.remote_server import bearer, serving_routes, signed
 
 HOME = StorageLocation("default", "acme", "vision")
-TOKEN = "the-control-planes-claim"
 
 
 async def chunks(
@@ -78,41 +73,6 @@ async def read_all(
     return b"".join([chunk async for chunk in reading])
 
 
-async def bearer(request: Request) -> None:
-    """The tests' stand-in for the gateway's trust check."""
-    if request.headers.get("authorization") != f"Bearer {TOKEN}":
-        raise Unauthenticated("only the control plane may call a cluster gateway")
-
-
-def signed() -> dict[str, str]:
-    return {"authorization": f"Bearer {TOKEN}"}
-
-
-@contextlib.asynccontextmanager
-async def serving(routes: list[BaseRoute]) -> AsyncIterator[str]:
-    """The routes served over HTTP by uvicorn on a free port of this host, on this loop."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(Starlette(routes=routes), lifespan="off", log_config=None)
-    )
-    task = asyncio.create_task(server.serve(sockets=[listener]))
-
-    async def started() -> bool:
-        if task.done():
-            task.result()
-        return server.started
-
-    try:
-        await eventually(started, within=10)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        listener.close()
-
-
 @dataclass
 class Subject:
     storage: Storage
@@ -128,7 +88,7 @@ async def subject(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     if request.param == "local":
         yield Subject(local, tree)
         return
-    async with serving(storage_routes(local, None, authorize=bearer)) as url:
+    async with serving_routes(storage_routes(local, None, authorize=bearer)) as url:
         remote = RemoteStorage(url, headers=signed)
         try:
             yield Subject(remote, tree)
@@ -476,7 +436,7 @@ async def test_a_request_without_the_control_planes_claim_learns_nothing(
     local = LocalStorage(tmp_path / "storage")
     await local.open()
     await local.write(HOME.child("secret"), chunks(b"secret"))
-    async with serving(storage_routes(local, None, authorize=bearer)) as url:
+    async with serving_routes(storage_routes(local, None, authorize=bearer)) as url:
         answers = []
         async with httpx.AsyncClient(base_url=url) as http:
             for headers in ({}, {"authorization": "Bearer forged"}):
@@ -518,7 +478,7 @@ async def test_a_request_without_the_control_planes_claim_learns_nothing(
 async def test_malformed_requests_are_bad_input(tmp_path: Path) -> None:
     local = LocalStorage(tmp_path / "storage")
     await local.open()
-    async with serving(storage_routes(local, None, authorize=bearer)) as url:
+    async with serving_routes(storage_routes(local, None, authorize=bearer)) as url:
         async with httpx.AsyncClient(base_url=url, headers=signed()) as http:
             project = {"cluster": "default", "org": "acme", "project": "vision"}
             for body in (
@@ -551,7 +511,7 @@ async def test_a_write_gone_silent_ends_and_keeps_what_came(
         await asyncio.Event().wait()
         yield b""
 
-    async with serving(storage_routes(local, None, authorize=bearer)) as url:
+    async with serving_routes(storage_routes(local, None, authorize=bearer)) as url:
         remote = RemoteStorage(url, headers=signed)
         writing = asyncio.create_task(remote.write(HOME.child("s"), silent()))
         try:
@@ -582,7 +542,7 @@ async def test_an_unreachable_gateway_is_unavailable() -> None:
 async def test_disks_through_the_gateway_answer_as_local_disks(tmp_path: Path) -> None:
     local = LocalDisks(tmp_path / "disks")
     storage = LocalStorage(tmp_path / "storage")
-    async with serving(storage_routes(storage, local, authorize=bearer)) as url:
+    async with serving_routes(storage_routes(storage, local, authorize=bearer)) as url:
         remote = RemoteDisks(url, headers=signed)
         try:
             disk_id = new_disk_id()
@@ -600,7 +560,7 @@ async def test_disks_through_the_gateway_answer_as_local_disks(tmp_path: Path) -
                 await remote.delete("../../etc")
         finally:
             await remote.aclose()
-    async with serving(storage_routes(storage, None, authorize=bearer)) as url:
+    async with serving_routes(storage_routes(storage, None, authorize=bearer)) as url:
         remote = RemoteDisks(url, headers=signed)
         try:
             with pytest.raises(Unavailable):

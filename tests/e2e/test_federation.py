@@ -1,8 +1,8 @@
 """One control plane (`glia up`) federating clusters whose gateways are processes of their own
 (`glia gateway serve`, each with its own data dir and port), driven through the real CLI:
-jobs and files on each cluster, chosen with `--cluster`; a gateway killed or frozen loses no
-job; a gateway that does not hold the registered secret, and a request that goes around the
-control plane, are refused."""
+jobs, files and buckets on each cluster, chosen with `--cluster`; a gateway killed or frozen
+loses no job; a gateway that does not hold the registered secret, and a request that goes
+around the control plane, are refused."""
 
 from __future__ import annotations
 
@@ -119,6 +119,23 @@ def test_jobs_and_files_live_on_the_cluster_named(
     missing = cli("storage", "ls", "--cluster", "west", "storage:models")
     assert missing.returncode != 0  # west has its own files
 
+    # Buckets: made on east, their objects kept by east's gateway, none at the control plane.
+    bucket = cli.json("blob", "mkbucket", "--cluster", "east", "-o", "json", "checkpoints")
+    assert bucket["uri"].startswith("blob://east/")
+    cli.ok("blob", "cp", str(local), f"{bucket['uri']}/run-1/weights.bin")
+    objects = [p for p in (east.data_dir / "blobs").rglob("*") if p.is_file()]
+    assert [o.read_bytes() for o in objects] == [local.read_bytes()]
+    assert not list((server.root / "data").rglob("f_weights.bin"))
+    listed_objects = cli.json("blob", "ls", "-o", "json", f"{bucket['uri']}/run-1/")
+    assert [o["key"] for o in listed_objects["objects"]] == ["run-1/weights.bin"]
+    blob_back = tmp_path / "blob-back.bin"
+    cli.ok("blob", "cp", f"{bucket['uri']}/run-1/weights.bin", str(blob_back))
+    assert blob_back.read_bytes() == local.read_bytes()
+    assert "checkpoints" not in cli.ok("blob", "lsbucket", "--cluster", "west")
+    cli.ok("blob", "rm", f"{bucket['uri']}/run-1/weights.bin")
+    cli.ok("blob", "rmbucket", "-y", bucket["uri"])
+    assert not [p for p in (east.data_dir / "blobs").rglob("*") if p.is_file()]
+
     # A job on east sees its cluster's storage.
     volume = "storage:models:/models:ro"
     seen = cli.ok("run", "--cluster", "east", "-v", volume, "--", "wc", "-c", "/models/weights.bin")
@@ -133,6 +150,8 @@ def test_jobs_and_files_live_on_the_cluster_named(
         files = httpx.post(f"{east.url}/storage/list", json={}, headers=headers)
         assert files.status_code == 401
         assert "weights" not in files.text
+        buckets = httpx.post(f"{east.url}/blobs/bucket-exists", json={}, headers=headers)
+        assert buckets.status_code == 401
 
 
 def test_a_job_outlives_its_gateway_killed_and_frozen(
