@@ -75,6 +75,7 @@ from cluster_gateway.gateway import (
     WorkloadWatch,
 )
 from cluster_gateway.runtimes.base import Runtime, check_job_id
+from cluster_gateway.runtimes.kubernetes_streams import KubernetesStreams
 from cluster_gateway.watch import DEFAULT_HISTORY, WorkloadFeed
 from glia.clock import utcnow
 from glia.clusters import Resources
@@ -617,6 +618,8 @@ class KubernetesRuntime(Runtime):
         self._informer: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Future[None]] = set()
+        # exec and port-forward: WebSockets to the pods' streaming subresources.
+        self._streams = KubernetesStreams(configuration)
 
     # --- life -----------------------------------------------------------------------------------
 
@@ -648,6 +651,7 @@ class KubernetesRuntime(Runtime):
         self._workloads.clear()
         self._feed.close()
         self._wake()
+        await self._streams.close()
         if self._api is not None:
             await self._api.close()
             self._api = None
@@ -1366,7 +1370,13 @@ class KubernetesRuntime(Runtime):
         if offset < end:
             yield output[offset:end]
 
-    # --- not yet --------------------------------------------------------------------------------
+    # --- exec and ports (kubernetes_streams.py) --------------------------------------------------
+
+    def _running(self, job_id: str) -> _Workload:
+        workload = self._known(job_id)
+        if workload.state.phase != WorkloadPhase.RUNNING:
+            raise Conflict(f"job {job_id} is not running")
+        return workload
 
     async def exec(
         self,
@@ -1377,14 +1387,18 @@ class KubernetesRuntime(Runtime):
         rows: int | None = None,
         cols: int | None = None,
     ) -> ExecSession:
-        self._known(job_id)
-        raise Unavailable("exec is not supported by the kubernetes runtime yet")
+        workload = self._running(job_id)
+        return await self._streams.exec(
+            workload.namespace, workload.name, command, tty=tty, rows=rows, cols=cols
+        )
 
     async def connect(
         self, job_id: str, port: int
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        self._known(job_id)
-        raise Unavailable("port connections are not supported by the kubernetes runtime yet")
+        workload = self._running(job_id)
+        return await self._streams.connect(workload.namespace, workload.name, port)
+
+    # --- not yet --------------------------------------------------------------------------------
 
     async def write_stdin(self, job_id: str, data: bytes) -> None:
         workload = self._known(job_id)

@@ -5,6 +5,7 @@ is refused what it does not need (reading Secrets, RBAC, deleting namespaces).""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -127,6 +128,14 @@ async def test_the_gateways_account_runs_stops_and_forgets_jobs(harness: Gateway
     await runtime.forget("done")  # the finalizer removed
 
     await running(harness, "stopped", FOREVER)
+    # exec and port-forward into it (pods/exec, pods/portforward).
+    session = await runtime.exec("stopped", ["echo", "exec allowed"])
+    said = b"".join([chunk async for _stream, chunk in session.output()])
+    assert (said, await session.wait()) == (b"exec allowed\n", 0)
+    reader, writer = await runtime.connect("stopped", 8080)
+    writer.write(b"forwarded\n")
+    assert await asyncio.wait_for(reader.readline(), 30) == b"forwarded\n"
+    writer.close()
     await runtime.stop("stopped", grace_s=0)  # annotated, then deleted
     assert (await ended(runtime, "stopped")).reason == JobReason.USER_REQUESTED
 
@@ -159,9 +168,8 @@ async def test_the_gateways_account_is_refused_what_it_does_not_need(
                     "subjects": [{"kind": "User", "name": "anyone"}],
                 }
             ),
-            lambda: core.connect_get_namespaced_pod_exec(
-                "any", "default", command=["true"], stdout=True
-            ),
+            # Attaching to a job's own process is not something the gateway does.
+            lambda: core.connect_get_namespaced_pod_attach("any", "default", stdout=True),
         ]
         for call in refused:
             with pytest.raises(ApiException) as error:

@@ -34,6 +34,7 @@ from cryptography.x509.oid import NameOID
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "deploy" / "k8s-testenv" / "build.sh"
 KWOK_STAGES = REPO / "deploy" / "k8s-testenv" / "kwok" / "stages.yaml"
+KWOK_DEBUGGING = REPO / "deploy" / "k8s-testenv" / "kwok" / "debugging.yaml"
 BINARIES = ("etcd", "kube-apiserver", "kube-scheduler", "kube-controller-manager", "kwok")
 # The annotation kwok's documentation gives the Nodes it should play.
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
@@ -391,6 +392,10 @@ def running_cluster(workdir: Path, bin_dir: Path | None = None) -> Iterator[Clus
                 "--service-cluster-ip-range=10.0.0.0/24",
                 "--allow-privileged=true",
                 "--profiling=false",
+                # kwok answers as every node's kubelet (its server, below): logs, exec and
+                # port-forward go from the API server to it, over TLS checked with our CA.
+                "--kubelet-preferred-address-types=InternalIP",
+                f"--kubelet-certificate-authority={certs['ca']}",
                 "--v=1",
             ],
         )
@@ -454,6 +459,11 @@ def running_cluster(workdir: Path, bin_dir: Path | None = None) -> Iterator[Clus
                 "--use-service-account-credentials=true",
             ],
         )
+        # kwok's config: the stages, and what its kubelet server does for a pod's exec (runs
+        # the command on this host) and port-forward (`cat`: an echo of what is sent).
+        kwok_config = workdir / "kwok.yaml"
+        kwok_config.write_text(KWOK_STAGES.read_text() + "\n---\n" + KWOK_DEBUGGING.read_text())
+        kubelet_port = free_port()
         processes.start(
             "kwok",
             [
@@ -461,8 +471,12 @@ def running_cluster(workdir: Path, bin_dir: Path | None = None) -> Iterator[Clus
                 f"--kubeconfig={cluster.kubeconfig}",
                 f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
                 "--node-lease-duration-seconds=40",
-                f"--server-address=127.0.0.1:{free_port()}",
-                f"--config={KWOK_STAGES}",
+                f"--server-address=127.0.0.1:{kubelet_port}",
+                f"--tls-cert-file={certs['server']}",
+                f"--tls-private-key-file={certs['server_key']}",
+                "--node-ip=127.0.0.1",
+                f"--node-port={kubelet_port}",
+                f"--config={kwok_config}",
             ],
         )
         # The controller manager creates each namespace's "default" ServiceAccount, which the
