@@ -53,6 +53,7 @@ from collections.abc import (
     Awaitable,
     Callable,
     Coroutine,
+    Iterator,
     Mapping,
     Sequence,
 )
@@ -75,6 +76,7 @@ from cluster_gateway.gateway import (
     WorkloadWatch,
 )
 from cluster_gateway.runtimes.base import Runtime, check_job_id
+from cluster_gateway.runtimes.kubernetes_logs import PodLine, follow_lines, read_lines
 from cluster_gateway.runtimes.kubernetes_streams import KubernetesStreams
 from cluster_gateway.watch import DEFAULT_HISTORY, WorkloadFeed
 from glia.clock import utcnow
@@ -103,6 +105,9 @@ GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 DEFAULT_IMAGE = "python:3.11-slim"
 WATCH_TIMEOUT_S = 300
+# A followed log whose workload has ended ends once its stream has been quiet this long (a
+# kubelet ends the stream itself when the container exits; this is for one that does not).
+LOG_IDLE_S = 1.0
 PRIORITY_CLASS_WAIT_S = 10.0
 DISK_LABEL = "glia.dev/disk"
 SECRET_VOLUME = "secrets"
@@ -1278,21 +1283,6 @@ class KubernetesRuntime(Runtime):
 
     # --- output ---------------------------------------------------------------------------------
 
-    async def _log_text(self, workload: _Workload, since: datetime | None) -> str:
-        kwargs: dict[str, Any] = {"container": CONTAINER, "timestamps": True}
-        if since is not None:
-            since = since if since.tzinfo else since.replace(tzinfo=UTC)
-            kwargs["since_seconds"] = max(1, math.ceil((utcnow() - since).total_seconds()))
-        try:
-            text = await self._core.read_namespaced_pod_log(
-                workload.name, workload.namespace, **kwargs
-            )
-        except ApiException as error:
-            if error.status in (400, 404):
-                return ""  # no container yet, or none left
-            raise Unavailable(f"the pod's log is unavailable: {error.reason}") from error
-        return str(text)
-
     async def logs(
         self,
         job_id: str,
@@ -1302,48 +1292,78 @@ class KubernetesRuntime(Runtime):
         tail: int | None = None,
         follow: bool = False,
     ) -> AsyncIterator[LogBatch]:
-        """The pod's log through the API (timestamps on), in batches; with ``follow``, reads
-        again after each change until the workload has ended (kubelets stream; this polls).
-        Offsets count the output's bytes (each line's text and its newline) from the start,
-        as the pod's log gives it: the log API has no offsets of its own."""
+        """The pod's log through the API (kubernetes_logs.py), in batches; with ``follow``,
+        the kubelet's stream, opened again (its lines already given left out) when it breaks
+        while the workload runs, and ended once the workload has ended and the stream gone
+        quiet. Offsets count the output's bytes (each line's text and its newline) from the
+        start, as the pod's log gives it: the log API has no offsets of its own."""
         check_log_start(since, offset, tail)
         workload = self._known(job_id)
-        done = 0  # lines read so far
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        done = 0  # lines of the log given or passed over so far
         done_bytes = 0
-        first = True
-        while True:
-            changed = self._changed
-            ended = workload.state.phase == WorkloadPhase.EXITED
-            text = await self._log_text(workload, None)
-            lines = [raw.partition(" ") for raw in text.splitlines()]
-            if first:
-                first = False
-                if tail is not None:
-                    done = max(len(lines) - tail, 0)
-                elif offset is not None:
-                    while done < len(lines):
-                        size = len(lines[done][2].encode()) + 1
-                        if done_bytes + size > offset:
-                            break
-                        done, done_bytes = done + 1, done_bytes + size
-                done_bytes = sum(len(body.encode()) + 1 for _, _, body in lines[:done])
-            batch: list[LogLine] = []
-            for stamp, _, body in lines[done:]:
-                done += 1
-                done_bytes += len(body.encode()) + 1
-                at = _time(stamp) or utcnow()
-                if since is not None and at < since:
-                    continue
-                batch.append(LogLine(time=at, stream=LogStream.STDOUT, text=body))
-                if len(batch) == 1000:
-                    yield LogBatch.of(batch, end=done_bytes)
-                    batch = []
-            if batch:
-                yield LogBatch.of(batch, end=done_bytes)
-            if not follow or ended or self._api is None or workload.forgotten:
+        if not follow or tail is not None or offset is not None:
+            # Where to start is known only from the log as it is: read it once.
+            lines = await read_lines(self._core, workload.name, workload.namespace, CONTAINER)
+            if tail is not None:
+                start = max(len(lines) - tail, 0)
+            else:  # from the line that holds the offset (0: the first)
+                start, passed = 0, 0
+                while start < len(lines) and passed + lines[start].size <= (offset or 0):
+                    passed += lines[start].size
+                    start += 1
+            before = sum(line.size for line in lines[:start])
+            for batch in self._batches(lines[start:], since, before):
+                yield batch
+            done = len(lines)
+            done_bytes = sum(line.size for line in lines)
+            if not follow:
                 return
+        while self._api is not None and not workload.forgotten:
+            ended = workload.state.phase == WorkloadPhase.EXITED
+            changed = self._changed
+            async for lines in follow_lines(
+                self._core,
+                workload.name,
+                workload.namespace,
+                CONTAINER,
+                skip=done,
+                idle_s=LOG_IDLE_S,
+            ):
+                if not lines:
+                    if workload.state.phase == WorkloadPhase.EXITED or workload.forgotten:
+                        return  # ended, and nothing more came for a while
+                    continue
+                for batch in self._batches(lines, since, done_bytes):
+                    yield batch
+                done += len(lines)
+                done_bytes += sum(line.size for line in lines)
+            if ended or workload.state.phase == WorkloadPhase.EXITED:
+                return  # the stream ended with the workload
+            # No log yet (the container is starting), or the stream broke: look again when
+            # the workload changes, or in a second.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), timeout=1.0)
+
+    @staticmethod
+    def _batches(
+        lines: Sequence[PodLine], since: datetime | None, done_bytes: int
+    ) -> Iterator[LogBatch]:
+        """``lines`` as batches of at most 1,000, each ending at its byte offset; those
+        stamped before ``since`` left out (their bytes still counted)."""
+        batch: list[LogLine] = []
+        for line in lines:
+            done_bytes += line.size
+            at = line.at or utcnow()
+            if since is not None and at < since:
+                continue
+            batch.append(LogLine(time=at, stream=LogStream.STDOUT, text=line.text))
+            if len(batch) == 1000:
+                yield LogBatch.of(batch, end=done_bytes)
+                batch = []
+        if batch:
+            yield LogBatch.of(batch, end=done_bytes)
 
     async def log_size(self, job_id: str) -> int:
         return len(await self._output(job_id))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import fcntl
 import ipaddress
+import json
 import os
 import secrets
 import shutil
@@ -35,6 +36,9 @@ REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "deploy" / "k8s-testenv" / "build.sh"
 KWOK_STAGES = REPO / "deploy" / "k8s-testenv" / "kwok" / "stages.yaml"
 KWOK_DEBUGGING = REPO / "deploy" / "k8s-testenv" / "kwok" / "debugging.yaml"
+# The pods of this namespace have a log: kwok's kubelet server gives them the lines of
+# `Cluster.pod_log` (CRI's format, `kwok_log_line`), and follows it.
+LOGS_NAMESPACE = "glia-kwok-logs"
 BINARIES = ("etcd", "kube-apiserver", "kube-scheduler", "kube-controller-manager", "kwok")
 # The annotation kwok's documentation gives the Nodes it should play.
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
@@ -54,6 +58,11 @@ class Cluster:
     kubeconfig: Path
     workdir: Path
     logs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def pod_log(self) -> Path:
+        """The log kwok serves for every pod of `LOGS_NAMESPACE` (append `kwok_log_line`s)."""
+        return self.workdir / "kwok-pod.log"
 
     def ssl_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca_file))
@@ -462,7 +471,21 @@ def running_cluster(workdir: Path, bin_dir: Path | None = None) -> Iterator[Clus
         # kwok's config: the stages, and what its kubelet server does for a pod's exec (runs
         # the command on this host) and port-forward (`cat`: an echo of what is sent).
         kwok_config = workdir / "kwok.yaml"
-        kwok_config.write_text(KWOK_STAGES.read_text() + "\n---\n" + KWOK_DEBUGGING.read_text())
+        (workdir / "kwok-pod.log").touch()
+        pod_logs = {
+            "apiVersion": "kwok.x-k8s.io/v1alpha1",
+            "kind": "ClusterLogs",
+            "metadata": {"name": "glia-test-logs"},
+            "spec": {
+                "selector": {"matchNamespaces": [LOGS_NAMESPACE]},
+                "logs": [{"logsFile": str(workdir / "kwok-pod.log"), "follow": True}],
+            },
+        }
+        kwok_config.write_text(
+            "\n---\n".join(
+                (KWOK_STAGES.read_text(), KWOK_DEBUGGING.read_text(), json.dumps(pod_logs))
+            )
+        )
         kubelet_port = free_port()
         processes.start(
             "kwok",
@@ -525,3 +548,9 @@ def kubectl() -> str:
     if not path:
         raise TestEnvError("kubectl is missing: apt-get install kubernetes-client")
     return path
+
+
+def kwok_log_line(text: str, at: datetime.datetime | None = None, stream: str = "stdout") -> str:
+    """A line of a container log in CRI's format, as kwok reads `Cluster.pod_log`."""
+    stamp = (at or datetime.datetime.now(datetime.UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{stamp} {stream} F {text}\n"
