@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -10,7 +11,16 @@ import pytest
 from kubernetes_asyncio import client
 
 from tests.contract.harness import GPU_MODEL
-from tests.k8s.testenv import Cluster, TestEnvError, fake_node, running_cluster
+from tests.k8s import testenv
+from tests.k8s.testenv import (
+    BUILD_SCRIPT,
+    REPO,
+    Cluster,
+    TestEnvError,
+    binaries,
+    fake_node,
+    running_cluster,
+)
 
 # The first k8s test may wait for the build that .ci/run started in the background (and then
 # starts the control plane): it gets this long instead of the suite's per-test timeout.
@@ -85,3 +95,20 @@ async def _add_nodes(cluster: Cluster) -> None:
 async def k8s_api(k8s_cluster: Cluster) -> AsyncIterator[client.ApiClient]:
     async with api_client(k8s_cluster) as api:
         yield api
+
+
+@pytest.fixture(scope="session")
+def helm() -> str:
+    """deploy/k8s-testenv/build.sh's helm: a missing one fails the tests, naming the script."""
+    try:
+        bin_dir = binaries()
+    except testenv.TestEnvError as error:
+        pytest.fail(str(error), pytrace=False)
+    path = bin_dir / "helm"
+    if not os.access(path, os.X_OK):
+        pytest.fail(
+            f"helm is not built: {path} is missing. Build it with "
+            f"{BUILD_SCRIPT.relative_to(REPO)} (or set GLIA_K8S_BUILD=1 to let the tests run it).",
+            pytrace=False,
+        )
+    return str(path)

@@ -1,11 +1,14 @@
-"""The gateway's RBAC (deploy/helm/glia/templates/gateway-rbac.yaml) on the test API server:
-bound to the gateway's ServiceAccount, whose token comes from the TokenRequest API, it is
-enough for the kubernetes runtime to run, stop and forget jobs in a namespace it makes, and
-is refused what it does not need (reading Secrets, RBAC, deleting namespaces)."""
+"""The gateway's RBAC (deploy/helm/glia/templates/gateway-rbac.yaml) and admission policy
+(gateway-admission-policy.yaml, rendered by helm) on the test API server: bound to the
+gateway's ServiceAccount, whose token comes from the TokenRequest API, they are enough for the
+kubernetes runtime to run, stop, exec into and forget jobs in a namespace it makes, and refuse
+what it does not need (reading Secrets, RBAC, deleting namespaces) and what RBAC alone would
+allow (pods, Secrets and namespaces outside the jobs' namespaces, pods that are not jobs')."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,9 +26,13 @@ from tests.contract.test_runtime_contract import ended, of, running
 from tests.k8s.conftest import api_client
 from tests.k8s.test_runtime_contract_k8s import KubernetesHarness
 from tests.k8s.testenv import REPO, Cluster
+from tests.polling import eventually
 
 pytestmark = pytest.mark.k8s
 RBAC = REPO / "deploy" / "helm" / "glia" / "templates" / "gateway-rbac.yaml"
+CHART = REPO / "deploy" / "helm" / "glia"
+# The contract harness's namespaces are `ct-<hex>`: the jobs' namespaces of this gateway.
+PREFIX = "ct-"
 PENDING, RUNNING, EXITED = WorkloadPhase.PENDING, WorkloadPhase.RUNNING, WorkloadPhase.EXITED
 
 
@@ -68,15 +75,35 @@ class GatewayHarness(KubernetesHarness):
         return configuration
 
 
+def admission_policy(helm: str, *, release: str, namespace: str) -> list[dict[str, Any]]:
+    """The chart's admission policy and its binding, as `helm template` renders them."""
+    done = subprocess.run(
+        [
+            helm, "template", release, str(CHART), "--namespace", namespace,
+            "--show-only", "templates/gateway-admission-policy.yaml",
+            "--set", "database.url=postgresql+asyncpg://db/glia",
+            "--set", "secrets.existingSecret=s", "--set", "gateway.existingSecret=g",
+            "--set", f"gateway.namespacePrefix={PREFIX}",
+        ],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
 @pytest.fixture
-async def gateway_token(k8s_cluster: Cluster) -> AsyncIterator[str]:
+async def gateway_token(k8s_cluster: Cluster, helm: str) -> AsyncIterator[str]:
     release = f"rbac-{uuid.uuid4().hex[:8]}"
     namespace = release  # the release's namespace
     documents = rendered(RBAC, release=release, namespace=namespace)
+    policy, binding_of_policy = admission_policy(helm, release=release, namespace=namespace)
     async with api_client(k8s_cluster) as api:
         core: Any = client.CoreV1Api(api)
         rbac: Any = client.RbacAuthorizationV1Api(api)
+        admission: Any = client.AdmissionregistrationV1Api(api)
         await core.create_namespace({"metadata": {"name": namespace}})
+        await admission.create_validating_admission_policy(policy)
+        await admission.create_validating_admission_policy_binding(binding_of_policy)
         # The chart's templates/gateway-serviceaccount.yaml makes it (the name is the same).
         account = f"{release}-gateway"
         await core.create_namespaced_service_account(namespace, {"metadata": {"name": account}})
@@ -88,9 +115,28 @@ async def gateway_token(k8s_cluster: Cluster) -> AsyncIterator[str]:
         request = await core.create_namespaced_service_account_token(
             account, namespace, {"spec": {"expirationSeconds": 3600}}
         )
+        token = request.status.token
+
+        # The API server enforces a new policy a moment after it is made: from here on it is.
+        async def enforced() -> bool:
+            async with api_client(k8s_cluster, token=token) as as_gateway:
+                try:
+                    await client.CoreV1Api(as_gateway).create_namespaced_secret(
+                        "default", {"metadata": {"name": "probe"}, "stringData": {"a": "b"}}
+                    )
+                except ApiException as error:
+                    if error.status == 403 and "Glia gateway" in str(error.body):
+                        return True
+                    raise
+            await core.delete_namespaced_secret("probe", "default")
+            return False
+
+        await eventually(enforced, within=30)
         try:
-            yield request.status.token
+            yield token
         finally:
+            await admission.delete_validating_admission_policy_binding(release + "-gateway")
+            await admission.delete_validating_admission_policy(release + "-gateway")
             for doc in documents:
                 name = doc["metadata"]["name"]
                 if doc["kind"] == "ClusterRole":
@@ -175,3 +221,101 @@ async def test_the_gateways_account_is_refused_what_it_does_not_need(
             with pytest.raises(ApiException) as error:
                 await call()
             assert error.value.status == 403, error.value
+
+
+def _pod(namespace: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": f"p-{uuid.uuid4().hex[:8]}", "namespace": namespace},
+        "spec": {
+            "serviceAccountName": "glia-job",
+            "containers": [{"name": "job", "image": "busybox"}],
+            **spec,
+        },
+    }
+
+
+async def test_the_admission_policy_keeps_the_gateway_to_job_pods_in_job_namespaces(
+    k8s_cluster: Cluster, gateway_token: str
+) -> None:
+    jobs = f"{PREFIX}{uuid.uuid4().hex[:8]}"
+    async with (
+        api_client(k8s_cluster) as admin_api,
+        api_client(k8s_cluster, token=gateway_token) as api,
+    ):
+        admin: Any = client.CoreV1Api(admin_api)
+        core: Any = client.CoreV1Api(api)
+
+        async def refused(call: Any) -> str:
+            """The policy's refusal of ``call`` (it is enforced a moment after it is made)."""
+
+            async def answer() -> str | None:
+                try:
+                    made = await call()
+                except ApiException as error:
+                    if error.status in (403, 422) and "Glia gateway" in str(error.body):
+                        return str(error.body)
+                    raise
+                # Let through before the policy was loaded: undo, and ask again.
+                await admin_cleanup(made)
+                return None
+
+            return await eventually(answer, within=20)
+
+        async def admin_cleanup(made: Any) -> None:
+            kind = getattr(made, "kind", None)
+            name, namespace = made.metadata.name, made.metadata.namespace
+            if kind == "Namespace":
+                await admin.delete_namespace(name)
+            elif kind == "Pod":
+                await admin.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+            elif kind == "Secret":
+                await admin.delete_namespaced_secret(name, namespace)
+
+        # Outside the jobs' namespaces: refused though RBAC allows it.
+        outside = _pod("default", serviceAccountName="default")  # an account that is there
+        body = await refused(lambda: core.create_namespaced_pod("default", outside))
+        assert "only in its jobs' namespaces" in body
+        await refused(lambda: core.create_namespace({"metadata": {"name": "kube-evil"}}))
+        await refused(
+            lambda: core.create_namespaced_secret(
+                "kube-system", {"metadata": {"name": "x"}, "stringData": {"a": "b"}}
+            )
+        )
+        # A jobs' namespace: made, with its job account, as the runtime makes them.
+        await core.create_namespace({"metadata": {"name": jobs}})
+        try:
+            await core.create_namespaced_service_account(jobs, {"metadata": {"name": "glia-job"}})
+            for not_a_job in (
+                _pod(jobs, serviceAccountName="default"),
+                _pod(jobs, hostNetwork=True),
+                _pod(jobs, hostPID=True),
+                _pod(jobs, volumes=[{"name": "root", "hostPath": {"path": "/"}}]),
+                _pod(
+                    jobs,
+                    containers=[
+                        {
+                            "name": "job",
+                            "image": "busybox",
+                            "securityContext": {"privileged": True},
+                        }
+                    ],
+                ),
+            ):
+                body = await refused(lambda pod=not_a_job: core.create_namespaced_pod(jobs, pod))
+                assert "only job pods" in body
+            token_secret = {
+                "metadata": {
+                    "name": "steal",
+                    "annotations": {"kubernetes.io/service-account.name": "glia-job"},
+                },
+                "type": "kubernetes.io/service-account-token",
+            }
+            await refused(lambda: core.create_namespaced_secret(jobs, token_secret))
+            # What a job is goes through.
+            made = await core.create_namespaced_pod(jobs, _pod(jobs))
+            assert made.spec.service_account_name == "glia-job"
+            await core.create_namespaced_secret(
+                jobs, {"metadata": {"name": "job-secret"}, "stringData": {"k": "v"}}
+            )
+        finally:
+            await admin.delete_namespace(jobs)

@@ -13,7 +13,6 @@ helm is built by deploy/k8s-testenv/build.sh with the rest of the test environme
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 import uuid
@@ -24,8 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.k8s import testenv
-from tests.k8s.testenv import BUILD_SCRIPT, REPO, Cluster, binaries, kubectl
+from tests.k8s.testenv import REPO, Cluster, kubectl
 
 pytestmark = pytest.mark.k8s
 
@@ -57,7 +55,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
             "existingSecret": "gw",
             "name": "k8s-east",
             "port": 9000,
-            "extraArgs": ["--namespace-prefix", "jobs-"],
+            "namespacePrefix": "jobs-",
         },
         "image": {"repository": "registry.example.org/glia", "tag": "1.2.3"},
     },
@@ -70,23 +68,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "service": {"type": "NodePort"},
     },
 }
-
-
-@pytest.fixture(scope="session")
-def helm() -> str:
-    """deploy/k8s-testenv/build.sh's helm: a missing one fails the tests, naming the script."""
-    try:
-        bin_dir = binaries()
-    except testenv.TestEnvError as error:
-        pytest.fail(str(error), pytrace=False)
-    path = bin_dir / "helm"
-    if not os.access(path, os.X_OK):
-        pytest.fail(
-            f"helm is not built: {path} is missing. Build it with "
-            f"{BUILD_SCRIPT.relative_to(REPO)} (or set GLIA_K8S_BUILD=1 to let the tests run it).",
-            pytrace=False,
-        )
-    return str(path)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -207,6 +188,14 @@ def test_defaults(helm: str, tmp_path: Path) -> None:
     assert args[args.index("--name") + 1] == "kubernetes"
     assert args[args.index("--port") + 1] == "8090"
     assert args[args.index("--host") + 1] == "0.0.0.0"
+    assert args[args.index("--namespace-prefix") + 1] == "glia-"
+    # The admission policy keeps the gateway's account to the namespaces of that prefix.
+    policy = find(docs, "ValidatingAdmissionPolicy", "acme-gateway")
+    assert {v["name"]: v["expression"] for v in policy["spec"]["variables"]}["prefix"] == "'glia-'"
+    (only,) = policy["spec"]["matchConditions"]
+    assert only["expression"].endswith('"system:serviceaccount:glia:acme-gateway"')
+    binding = find(docs, "ValidatingAdmissionPolicyBinding", "acme-gateway")
+    assert binding["spec"] == {"policyName": "acme-gateway", "validationActions": ["Deny"]}
     assert env_of(gateway) == {
         "GLIA_GATEWAY_SECRET": secret_ref("glia-gateway-secret", "gateway-secret")
     }
@@ -252,7 +241,9 @@ def test_overrides(helm: str, tmp_path: Path) -> None:
     args = gateway_container["args"]
     assert args[args.index("--name") + 1] == "k8s-east"
     assert args[args.index("--port") + 1] == "9000"
-    assert args[-2:] == ["--namespace-prefix", "jobs-"]
+    assert args[args.index("--namespace-prefix") + 1] == "jobs-"
+    policy = find(docs, "ValidatingAdmissionPolicy", "acme-gateway")
+    assert {v["name"]: v["expression"] for v in policy["spec"]["variables"]}["prefix"] == "'jobs-'"
     assert env_of(gateway)["GLIA_GATEWAY_SECRET"] == secret_ref("gw", "gateway-secret")
 
 
