@@ -72,7 +72,7 @@ def serve(
         "glia-",
         "--namespace-prefix",
         metavar="PREFIX",
-        help="With --runtime kubernetes: jobs run in a namespace per owner, PREFIX + owner.",
+        help="With --runtime kubernetes: a namespace per project, PREFIX + org-project.",
     ),
     image: str | None = typer.Option(
         None,

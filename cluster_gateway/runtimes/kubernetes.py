@@ -4,9 +4,10 @@ A workload is a bare Pod, not a batch/v1 Job: Glia is the job controller already
 restart policy, retries and schedule timeout), a Job would add a second one whose retries and
 backoff fight Glia's, and a Pod's phases and container states map onto Glia's one to one.
 
-- Its namespace is ``namespace_for(spec)``; by default one per job owner
-  (``glia-<GLIA_JOB_OWNER>``), created when missing, with a ``glia-job`` ServiceAccount whose
-  token is not mounted. (A namespace per org/project needs the spec to say them: it does not.)
+- Its namespace is ``namespace_for(spec)``; by default one per org and project
+  (``glia-<org>-<project>-<hash>``, from ``GLIA_JOB_ORG`` and ``GLIA_JOB_PROJECT``; per owner
+  for a spec without them), created when missing, with a ``glia-job`` ServiceAccount whose
+  token is not mounted. A project's disks and secrets live there, beside its jobs.
 - It is labelled ``app.kubernetes.io/managed-by=glia``, ``glia.dev/instance`` (the runtime's,
   so that several share a cluster), ``glia.dev/job`` (its name),
   ``glia.dev/owner`` and ``glia.dev/preset``; the job id itself is the annotation
@@ -147,9 +148,22 @@ def label_value(text: str) -> str:
     return value or "none"
 
 
-def owner_namespace(spec: WorkloadSpec) -> str:
-    owner = re.sub(r"[^a-z0-9-]+", "-", spec.env.get("GLIA_JOB_OWNER", "").lower()).strip("-")
-    return f"glia-{owner[:50]}".strip("-") if owner else "glia-jobs"
+def _dns_label(text: str, limit: int) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:limit].strip("-")
+
+
+def project_namespace(spec: WorkloadSpec, prefix: str = "glia-") -> str:
+    """``<prefix><org>-<project>-<hash>`` (the org once where the project is named after it,
+    as a personal one is); the hash of the org and project keeps apart what reads the same
+    once lowercased and cut (``A.b``/``a-b``). A spec without them (a control plane before
+    they were sent) gets its owner's, ``<prefix><owner>``."""
+    org, project = spec.env.get("GLIA_JOB_ORG", ""), spec.env.get("GLIA_JOB_PROJECT", "")
+    if not org or not project:
+        owner = _dns_label(spec.env.get("GLIA_JOB_OWNER", ""), 40)
+        return f"{prefix}{owner or 'jobs'}".strip("-")
+    readable = _dns_label(org if org == project else f"{org}-{project}", 30)
+    digest = hashlib.sha256(f"{org}/{project}".encode()).hexdigest()[:8]
+    return f"{prefix}{readable}-{digest}" if readable else f"{prefix}{digest}"
 
 
 def quantity_mb(memory_mb: int) -> str:
@@ -582,7 +596,7 @@ class KubernetesRuntime(Runtime):
         configuration: client.Configuration,
         *,
         image: str = DEFAULT_IMAGE,
-        namespace_for: Callable[[WorkloadSpec], str] = owner_namespace,
+        namespace_for: Callable[[WorkloadSpec], str] = project_namespace,
         pod_annotations: Callable[[WorkloadSpec], Mapping[str, str]] | None = None,
         gpu_model: str | None = None,
         default_grace_s: float = 10.0,

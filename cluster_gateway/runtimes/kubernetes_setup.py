@@ -6,6 +6,7 @@ kubernetes` and by the control plane's embedded gateway of a `local` + `kubernet
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 from kubernetes_asyncio import client, config
 
 from cluster_gateway.gateway import WorkloadSpec
-from cluster_gateway.runtimes.kubernetes import DEFAULT_IMAGE, KubernetesRuntime
+from cluster_gateway.runtimes.kubernetes import DEFAULT_IMAGE, KubernetesRuntime, project_namespace
 
 DEFAULT_NAMESPACE_PREFIX = "glia-"
 _PREFIX = re.compile(r"[a-z0-9]([a-z0-9-]{0,20})?")
@@ -44,19 +45,14 @@ async def load_configuration(kubeconfig: Path | None) -> client.Configuration:
 
 
 def namespace_with_prefix(prefix: str) -> Callable[[WorkloadSpec], str]:
-    """A namespace per job owner, ``<prefix><owner>`` (``<prefix>jobs`` without one)."""
+    """A namespace per org and project under ``prefix`` (`project_namespace`)."""
     if not _PREFIX.fullmatch(prefix):
         raise ValueError(
             "a namespace prefix is up to 22 lowercase letters, digits and '-', starting with a "
             "letter or digit"
         )
 
-    def namespace_for(spec: WorkloadSpec) -> str:
-        owner = re.sub(r"[^a-z0-9-]+", "-", spec.env.get("GLIA_JOB_OWNER", "").lower())
-        owner = owner.strip("-")[:40].strip("-") or "jobs"
-        return f"{prefix}{owner}".strip("-")
-
-    return namespace_for
+    return functools.partial(project_namespace, prefix=prefix)
 
 
 def kubernetes_runtime(
@@ -71,8 +67,8 @@ def kubernetes_runtime(
     forward_auth_url: str | None = None,
 ) -> KubernetesRuntime:
     """The runtime of Glia cluster ``cluster``: its pods carry ``glia.dev/instance=<cluster>``
-    (so that a gateway finds its own pods again, and only those), in a namespace per job
-    owner under ``namespace_prefix``, with ``pod_annotations`` added to each; the cluster's
+    (so that a gateway finds its own pods again, and only those), in a namespace per org
+    and project under ``namespace_prefix``, with ``pod_annotations`` added to each; the cluster's
     storage is the claim ``storage_claim`` (storage volumes are refused without one), and
     exposed jobs' Ingresses ask ``forward_auth_url`` (the control plane's `/auth/forward`)."""
     extra = dict(pod_annotations or {})

@@ -21,6 +21,9 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 
+from cluster_gateway.gateway import WorkloadSpec
+from cluster_gateway.runtimes.kubernetes import project_namespace
+from glia.clusters import Resources
 from tests.e2e.conftest import GLIA, Cli, GatewayProcess, Server, free_port
 from tests.factories import kill_leftover_jobs
 from tests.k8s.conftest import api_client
@@ -184,7 +187,13 @@ def test_glia_runs_on_kubernetes_through_a_gateway_process(
         for p in asyncio.run(_pods(k8s_cluster, CLUSTER))
         if job in p.metadata.annotations["glia.dev/job-id"]
     ]
-    assert pod.metadata.namespace.startswith(gateway.namespace_prefix)
+    # In its project's namespace (the admin's personal project), which the job is told of.
+    env = {e.name: e.value for e in pod.spec.containers[0].env if e.value is not None}
+    assert (env["GLIA_JOB_ORG"], env["GLIA_JOB_PROJECT"]) == ("admin", "admin")
+    spec = WorkloadSpec(
+        job_id=job, command=("true",), resources=Resources(cpu=1, memory_mb=64), env=env
+    )
+    assert pod.metadata.namespace == project_namespace(spec, prefix=gateway.namespace_prefix)
     assert pod.spec.containers[0].command == ["true"]
 
     # A pod deleted behind Glia's back: the job fails, Lost.

@@ -35,15 +35,31 @@ current-context: test
 """
 
 
-def spec(owner: str = "") -> WorkloadSpec:
-    env = {"GLIA_JOB_OWNER": owner} if owner else {}
+def spec(owner: str = "", **more: str) -> WorkloadSpec:
+    env = {"GLIA_JOB_OWNER": owner, **more} if owner else dict(more)
     return WorkloadSpec(
         job_id="job-1", command=("true",), resources=Resources(cpu=1, memory_mb=64), env=env
     )
 
 
-def test_a_namespace_per_owner_under_the_prefix() -> None:
+def test_a_namespace_per_org_and_project_under_the_prefix() -> None:
     namespace_for = namespace_with_prefix("team-a-")
+
+    def of(org: str, project: str) -> str:
+        return namespace_for(spec("alice", GLIA_JOB_ORG=org, GLIA_JOB_PROJECT=project))
+
+    vision = of("acme", "vision")
+    assert (
+        vision.startswith("team-a-acme-vision-") and len(vision) == len("team-a-acme-vision-") + 8
+    )
+    assert of("acme", "vision") == vision  # the same project, the same namespace
+    assert of("alice", "alice").startswith("team-a-alice-")  # a personal project: once
+    # What reads the same once made a DNS label stays apart.
+    assert of("Acme", "vision") != vision
+    assert of("acme-x", "y") != of("acme", "x-y")
+    long = of("o" * 60, "p" * 60)
+    assert len(long) <= 63 and long.startswith("team-a-ooo")
+    # A spec without them (an older control plane): its owner's.
     assert namespace_for(spec("Alice_B")) == "team-a-alice-b"
     assert namespace_for(spec()) == "team-a-jobs"
     for bad in ("", "Upper-", "-lead", "x" * 30, "a_b"):

@@ -316,6 +316,8 @@ class JobSubmitter:
             GLIA_JOB_ID=job.id,
             GLIA_JOB_NAME=job.name or "",
             GLIA_JOB_OWNER=job.owner.name,
+            GLIA_JOB_ORG=job.org,
+            GLIA_JOB_PROJECT=job.project,
             GLIA_CLUSTER=job.cluster_name,
             GLIA_PRESET=job.preset,
         )
