@@ -174,6 +174,7 @@ class Platform:
             in-cluster), with storage and disks of its own under its data dir."""
             root = settings.data_dir / "clusters" / name
             cluster_runtime: Runtime
+            cluster_disks: DiskStore | None = None
             if kind is ClusterRuntime.KUBERNETES:
                 # Imported here: only a control plane with such a cluster needs the client.
                 from cluster_gateway.runtimes.kubernetes import DEFAULT_IMAGE
@@ -186,7 +187,7 @@ class Platform:
                     configuration = await load_configuration(settings.kubeconfig)
                 except ValueError as error:  # shown as the cluster's reason: say why
                     raise Unavailable(str(error)) from None
-                cluster_runtime = kubernetes_runtime(
+                pods = kubernetes_runtime(
                     configuration,
                     cluster=name,
                     namespace_prefix=settings.k8s_namespace_prefix,
@@ -196,6 +197,7 @@ class Platform:
                     storage_claim=settings.k8s_storage_claim,
                     forward_auth_url=f"{settings.effective_public_url}/auth/forward",
                 )
+                cluster_runtime, cluster_disks = pods, pods.disks  # its disks are claims
             storage = LocalStorage(root / "storage")
             await storage.open()
             disks = LocalDisks(root / "disks")
@@ -206,7 +208,7 @@ class Platform:
                     else local_runtime_at(root, storage, disks)
                 )
             storages.add(name, storage)
-            disk_stores.add(name, disks)
+            disk_stores.add(name, cluster_disks or disks)
             blob_stores.add(name, FilesystemBlobStore(root / "blobs"))
             return EmbeddedGateway(name, cluster_runtime)
 

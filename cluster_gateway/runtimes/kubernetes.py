@@ -1159,6 +1159,28 @@ class KubernetesRuntime(Runtime):
         claim = disk_claim_manifest(disk_id, namespace, size, self._disk_storage_class)
         await self._create(self._core.create_namespaced_persistent_volume_claim(namespace, claim))
 
+    # --- disks (the cluster's DiskStore) --------------------------------------------------------
+
+    @property
+    def disks(self) -> KubernetesDisks:
+        """The cluster's disk store, for the control plane's disk API."""
+        return KubernetesDisks(self)
+
+    async def delete_disk(self, disk_id: str) -> None:
+        """Every claim of the disk, in whatever project's namespace a job made one."""
+        core = self._core
+        claims = await core.list_persistent_volume_claim_for_all_namespaces(
+            label_selector=f"{MANAGED_BY}=glia,{DISK_LABEL}={label_value(disk_id)}"
+        )
+        for claim in claims.items:
+            if (claim.metadata.annotations or {}).get("glia.dev/disk-id") != disk_id:
+                continue  # another disk whose id reads the same as a label value
+            await self._delete(
+                core.delete_namespaced_persistent_volume_claim(
+                    claim.metadata.name, claim.metadata.namespace
+                )
+            )
+
     async def _ensure_middleware(self, namespace: str) -> None:
         if namespace in self._middlewares or self._forward_auth_url is None:
             return
@@ -1458,3 +1480,26 @@ class KubernetesRuntime(Runtime):
             await self._changed.wait()
         return
         yield  # an async generator
+
+
+class KubernetesDisks:
+    """A Kubernetes cluster's disks (`glia.disks.DiskStore`): each a PersistentVolumeClaim in
+    its project's namespace, named after the disk (`disk_claim_name`).
+
+    Made when a job first mounts the disk, with the size the spec carries (the control plane
+    fills ``WorkloadSpec.disk_sizes`` from the disk's record): until then there is nothing to
+    make, as the claim's namespace is the job's. ``delete`` removes the disk's claims
+    wherever they are (and with them, under the usual reclaim policy, the volume); how much a
+    claim holds the API does not say."""
+
+    def __init__(self, runtime: KubernetesRuntime) -> None:
+        self._runtime = runtime
+
+    async def create(self, disk_id: str, size_bytes: int) -> None:
+        return None
+
+    async def delete(self, disk_id: str) -> None:
+        await self._runtime.delete_disk(disk_id)
+
+    async def used_bytes(self, disk_id: str) -> int | None:
+        return None

@@ -31,6 +31,7 @@ from cluster_gateway.server.storage import storage_routes
 from cluster_gateway.storage import Storage
 from cluster_gateway.trust import bearer, verify_claim
 from cluster_gateway.wire import error_to_wire
+from glia.disks import DiskStore
 from glia.errors import Unauthenticated
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def create_app(
     secret: str,
     own_gateway: bool = False,
     storage: Storage | None = None,
-    disks: LocalDisks | None = None,
+    disks: DiskStore | None = None,
     blobs: BlobStore | None = None,
 ) -> Starlette:
     """The gateway's app over ``gateway``, and over the cluster's ``storage``, ``disks`` and
@@ -185,8 +186,9 @@ def serve(
     runtime on ``data_dir``, or (``runtime_kind="kubernetes"``) over a Kubernetes cluster
     reached with ``kubeconfig`` or the in-cluster config, its pods in namespaces under
     ``namespace_prefix``. Its jobs outlive it, and a gateway started again finds them. Its
-    storage, disks and buckets are kept under ``data_dir`` whatever the runtime. Two gateways never
-    share a ``data_dir`` (a lock says so)."""
+    storage and buckets are kept under ``data_dir`` whatever the runtime, its disks too but for
+    a Kubernetes cluster's (its claims). Two gateways never share a ``data_dir`` (a lock says
+    so)."""
     import asyncio
     import fcntl
     import gc
@@ -218,7 +220,8 @@ def serve(
                 gc.collect()
                 gc.freeze()
 
-        disks = LocalDisks(data_dir / "disks")
+        local_disks = LocalDisks(data_dir / "disks")
+        disks: DiskStore = local_disks
         runtime: Runtime
         if runtime_kind == "kubernetes":
             from cluster_gateway.runtimes.kubernetes import DEFAULT_IMAGE
@@ -228,7 +231,7 @@ def serve(
             )
 
             configuration = asyncio.run(load_configuration(kubeconfig))
-            runtime = kubernetes_runtime(
+            pods = kubernetes_runtime(
                 configuration,
                 cluster=name,
                 namespace_prefix=namespace_prefix,
@@ -237,8 +240,9 @@ def serve(
                 storage_claim=storage_claim,
                 forward_auth_url=forward_auth_url,
             )
+            runtime, disks = pods, pods.disks  # disks are the cluster's claims
         elif runtime_kind == "local":
-            runtime = LocalRuntime(data_dir / "runtime", storage=storage, disks=disks)
+            runtime = LocalRuntime(data_dir / "runtime", storage=storage, disks=local_disks)
         else:
             raise ValueError(f"unknown runtime {runtime_kind!r}: local or kubernetes")
         app = create_app(

@@ -16,7 +16,8 @@ request: that the caller is the control plane (``authorize``, the gateway's trus
   ``X-Glia-Executable: 1``; answers 201 with the file's status.
 - ``PUT /storage/archive``: a tar stream into `Storage.write_archive`; ``POST
   /storage/archive`` with ``{"location", "paths": [[names]]}``: a tar stream of those files.
-- ``POST /disks/create|delete|used-bytes`` with ``{"diskId", "sizeBytes"}``: `LocalDisks`.
+- ``POST /disks/create|delete|used-bytes`` with ``{"diskId", "sizeBytes"}``: the cluster's
+  `DiskStore` (`LocalDisks`, or the kubernetes runtime's claims).
 
 An expected failure answers ``{"code", "message", "fields", "details"}`` with its HTTP status
 (the client raises the same `glia.errors` class); anything else is logged here and answered
@@ -37,7 +38,6 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from cluster_gateway import storage_archive
-from cluster_gateway.disks import LocalDisks
 from cluster_gateway.storage import Storage
 from cluster_gateway.storage_wire import (
     ARCHIVE_PATH,
@@ -58,7 +58,7 @@ from cluster_gateway.storage_wire import (
     parse_count,
     parse_mtime,
 )
-from glia.disks import is_disk_id
+from glia.disks import DiskStore, is_disk_id
 from glia.errors import BadInput, Conflict, GliaError, PayloadTooLarge, Unavailable
 from glia.model import parse_input
 from glia.storage import (
@@ -85,7 +85,7 @@ BODY_IDLE_S = storage_archive.IDLE_S
 
 def storage_routes(
     storage: Storage,
-    disks: LocalDisks | None,
+    disks: DiskStore | None,
     *,
     authorize: Authorize,
 ) -> list[BaseRoute]:
@@ -236,7 +236,7 @@ def storage_routes(
 
     # -- disks --
 
-    def local_disks() -> LocalDisks:
+    def local_disks() -> DiskStore:
         if disks is None:
             raise Unavailable("this cluster has no disks")
         return disks

@@ -187,6 +187,15 @@ class DisksService:
                 found.append(await self._disk(row, owner))
         return found
 
+    async def sizes(self, session: AsyncSession, disk_ids: Sequence[str]) -> dict[str, int]:
+        """The sizes of the disks ``disk_ids`` (a job's, checked when it was submitted)."""
+        if not disk_ids:
+            return {}
+        rows = await session.execute(
+            select(DiskRow.id, DiskRow.size_bytes).where(DiskRow.id.in_(disk_ids))
+        )
+        return {disk_id: size for disk_id, size in rows.all()}
+
     async def row(
         self,
         session: AsyncSession,

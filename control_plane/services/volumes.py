@@ -63,6 +63,12 @@ class VolumesService:
         await self._secrets.reveal_for_job(session, owner=user, uri=uri)
         return uri
 
+    async def disk_sizes(self, session: AsyncSession, volumes: Sequence[Volume]) -> dict[str, int]:
+        """The size of each disk among a job's (resolved) volumes: a cluster that makes a
+        disk when a job first mounts it (Kubernetes: its claim) makes it this big."""
+        disks = [volume.ref for volume in volumes if volume.kind is VolumeKind.DISK]
+        return await self._disks.sizes(session, disks)
+
     async def reveal(
         self,
         session: AsyncSession,

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from cluster_gateway.disks import LocalDisks
+from cluster_gateway.runtimes.fake import FakeRuntime
 from glia.clock import utcnow
 from tests.conftest import REDIS_URL
 from tests.factories import Api, GraphQLErrors, make_settings, running_api
@@ -138,3 +139,21 @@ async def test_one_job_holds_a_disk_and_an_unused_one_goes_after_its_timeout(api
         await session.commit()
         assert await disks.hold(session, "job-b", [kept["id"]]) is None
         await session.commit()
+
+
+async def test_a_jobs_spec_carries_its_disks_sizes(database_url: str, tmp_path: Path) -> None:
+    """A cluster that makes a disk when a job first mounts it (Kubernetes: its claim) makes it
+    as big as the disk's record says."""
+    runtime = FakeRuntime()
+    async with running_api(make_settings(tmp_path, database_url), runtime) as api:
+        alice = await api.user("alice")
+        data = await create(api, alice, name="data", sizeBytes=48 * MIB)
+        job = await api.submit_job(
+            alice,
+            command=["true"],
+            volumes=[{"kind": "DISK", "ref": "data", "mountPath": "/data"}],
+        )
+        spec = runtime.specs[job["id"]]
+        assert spec.disk_sizes == {data["id"]: 48 * MIB}
+        plain = await api.submit_job(alice, command=["true"])
+        assert runtime.specs[plain["id"]].disk_sizes == {}

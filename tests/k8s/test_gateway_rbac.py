@@ -20,6 +20,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from cluster_gateway.gateway import WorkloadPhase
+from cluster_gateway.runtimes.kubernetes import disk_claim_manifest, disk_claim_name
 from glia.jobs import JobReason
 from tests.contract.harness import FOREVER, Pause, Program
 from tests.contract.test_runtime_contract import ended, of, running
@@ -183,6 +184,20 @@ async def test_the_gateways_account_runs_stops_and_forgets_jobs(harness: Gateway
     assert await asyncio.wait_for(reader.readline(), 30) == b"forwarded\n"
     writer.close()
     await runtime.stop("stopped", grace_s=0)  # annotated, then deleted
+
+    # A disk deleted through the control plane: its claims found and deleted.
+    disk = f"disk-{uuid.uuid4()}"
+    claim = disk_claim_manifest(disk, harness.namespace, 1024**3, None)
+    async with api_client(harness.cluster) as admin:
+        core: Any = client.CoreV1Api(admin)
+        await core.create_namespaced_persistent_volume_claim(harness.namespace, claim)
+        await runtime.disks.delete(disk)
+        left = await core.list_namespaced_persistent_volume_claim(harness.namespace)
+        assert all(
+            c.metadata.deletion_timestamp is not None
+            for c in left.items
+            if c.metadata.name == disk_claim_name(disk)
+        )
     assert (await ended(runtime, "stopped")).reason == JobReason.USER_REQUESTED
 
 

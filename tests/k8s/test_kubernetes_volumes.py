@@ -252,6 +252,28 @@ async def test_disks_are_claims_made_on_first_use(harness: VolumesHarness) -> No
         # The disk stays for the next job.
         await core.read_namespaced_persistent_volume_claim(new_disk, harness.namespace)
 
+        # The control plane's disk API reaches the claims through the runtime's DiskStore:
+        # nothing to make before a job mounts it, its claims gone when it is deleted.
+        disks = harness.runtime.disks
+        await disks.create(f"disk-{uuid.uuid4()}", 1024**3)
+        assert await disks.used_bytes(new_disk) is None
+        await disks.delete(new_disk)
+
+        async def claim_gone() -> bool:
+            try:
+                claim = await core.read_namespaced_persistent_volume_claim(
+                    new_disk, harness.namespace
+                )
+            except ApiException as error:
+                return error.status == 404
+            return claim.metadata.deletion_timestamp is not None  # its finalizer holds it
+
+        await eventually(claim_gone, within=30)
+        await disks.delete(new_disk)  # gone already: nothing to do
+        # A claim not made by the runtime (no disk-id annotation) stays.
+        await disks.delete(old_disk)
+        await core.read_namespaced_persistent_volume_claim(old_disk, harness.namespace)
+
 
 async def test_storage_is_the_shared_claim_under_its_path(harness: VolumesHarness) -> None:
     spec = harness.spec("store-1", FOREVER).model_copy(
