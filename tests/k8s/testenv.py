@@ -8,6 +8,7 @@ pods bound to them through their phases (deploy/k8s-testenv/kwok/stages.yaml); n
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import fcntl
 import ipaddress
@@ -31,6 +32,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from kubernetes_asyncio import client
+
+from tests.contract.harness import GPU_MODEL
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "deploy" / "k8s-testenv" / "build.sh"
@@ -40,6 +44,8 @@ KWOK_DEBUGGING = REPO / "deploy" / "k8s-testenv" / "kwok" / "debugging.yaml"
 # `Cluster.pod_log` (CRI's format, `kwok_log_line`), and follows it.
 LOGS_NAMESPACE = "glia-kwok-logs"
 BINARIES = ("etcd", "kube-apiserver", "kube-scheduler", "kube-controller-manager", "kwok")
+NODES = ("kwok-node-0", "kwok-node-1")
+GPU_NODE = "kwok-gpu-0"  # 2 GPUs of the contract's model (tests.contract.harness.GPU_MODEL)
 # The annotation kwok's documentation gives the Nodes it should play.
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 
@@ -554,3 +560,40 @@ def kwok_log_line(text: str, at: datetime.datetime | None = None, stream: str = 
     """A line of a container log in CRI's format, as kwok reads `Cluster.pod_log`."""
     stamp = (at or datetime.datetime.now(datetime.UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return f"{stamp} {stream} F {text}\n"
+
+
+def api_client(cluster: Cluster, token: str | None = None) -> client.ApiClient:
+    configuration = client.Configuration()
+    configuration.host = cluster.host
+    configuration.ssl_ca_cert = str(cluster.ca_file)
+    configuration.api_key = {"BearerToken": token or cluster.token}
+    configuration.api_key_prefix = {"BearerToken": "Bearer"}
+    return client.ApiClient(configuration)
+
+
+async def add_nodes(cluster: Cluster) -> None:
+    """kwok's nodes: two of 32 cpus, and a tainted one with 2 GPUs; back once they are Ready."""
+    async with api_client(cluster) as api:
+        core = client.CoreV1Api(api)
+        for name in NODES:
+            await core.create_node(fake_node(name))
+        gpu_node = fake_node(GPU_NODE, gpus=2)
+        gpu_node["metadata"]["labels"]["nvidia.com/gpu.product"] = GPU_MODEL
+        # As GPU nodes usually are: only pods that tolerate it (those asking GPUs) go there.
+        gpu_node["spec"] = {"taints": [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]}
+        await core.create_node(gpu_node)
+        deadline = time.monotonic() + 60
+        while True:
+            nodes = (await core.list_node()).items
+            ready = [
+                node.metadata.name
+                for node in nodes
+                if any(
+                    c.type == "Ready" and c.status == "True" for c in node.status.conditions or []
+                )
+            ]
+            if {*NODES, GPU_NODE} <= set(ready):
+                return
+            if time.monotonic() > deadline:
+                raise TestEnvError(f"kwok did not make the nodes Ready (ready: {ready})")
+            await asyncio.sleep(0.2)
