@@ -66,6 +66,11 @@ class WorkloadSpec(Model):
     # The size in bytes of each disk it mounts, by disk id, for a runtime that makes a disk's
     # volume itself on first use (kubernetes: a PersistentVolumeClaim); others ignore it.
     disk_sizes: Mapping[str, int] = Field(default_factory=dict)
+    # At most this many of its org's jobs run at once on this cluster (the tightest of the
+    # org's quotas that hold whoever runs the job): the control plane enforces it when it
+    # admits a job; a runtime may hold the workload's namespace to it too, as a second line
+    # (kubernetes: a ResourceQuota on its project's namespace). None: no such quota.
+    running_limit: int | None = None
     # Seconds from start after which the runtime stops the workload itself (LifeSpanEnded);
     # enforced cluster-side so it holds while the control plane is down.
     life_span_s: float | None = None

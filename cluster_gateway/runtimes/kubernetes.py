@@ -111,6 +111,7 @@ WATCH_TIMEOUT_S = 300
 LOG_IDLE_S = 1.0
 PRIORITY_CLASS_WAIT_S = 10.0
 DISK_LABEL = "glia.dev/disk"
+QUOTA = "glia-jobs"
 SECRET_VOLUME = "secrets"
 STORAGE_VOLUME = "storage"
 SECRET_MODE = 0o400
@@ -221,6 +222,15 @@ def disk_claim_name(disk_id: str) -> str:
     if len(name) <= 63 and _DNS_NAME.fullmatch(name) and name == disk_id:
         return name
     return "disk-" + hashlib.sha256(disk_id.encode()).hexdigest()[:40]
+
+
+def resource_quota_manifest(limit: int) -> dict[str, Any]:
+    """The ResourceQuota holding a project's namespace to ``limit`` pods that have not ended
+    (Kubernetes counts a pod against `pods` until it Succeeded or Failed)."""
+    return {
+        "metadata": {"name": QUOTA, "labels": {MANAGED_BY: "glia"}},
+        "spec": {"hard": {"pods": str(limit)}},
+    }
 
 
 def disk_claim_manifest(
@@ -634,6 +644,8 @@ class KubernetesRuntime(Runtime):
         self._api: client.ApiClient | None = None
         self._workloads: dict[str, _Workload] = {}
         self._namespaces: set[str] = set()
+        # The running limit last set on each namespace's ResourceQuota (None: none there).
+        self._quotas: dict[str, int | None] = {}
         self._informer: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Future[None]] = set()
@@ -1073,6 +1085,7 @@ class KubernetesRuntime(Runtime):
         manifest = self.pod_manifest(spec, namespace)  # BadInput before anything is made
         exposure = http_exposure(spec)
         await self._ensure_namespace(namespace)
+        await self._ensure_quota(namespace, spec.running_limit)
         if self._priority_classes and spec.priority not in self._ensured_priorities:
             scheduling: Any = client.SchedulingV1Api(self._api)
             manifest_class = priority_class_manifest(spec.priority, preempt=self._preempt)
@@ -1158,6 +1171,25 @@ class KubernetesRuntime(Runtime):
         size = spec.disk_sizes.get(disk_id, self._default_disk_bytes)
         claim = disk_claim_manifest(disk_id, namespace, size, self._disk_storage_class)
         await self._create(self._core.create_namespaced_persistent_volume_claim(namespace, claim))
+
+    async def _ensure_quota(self, namespace: str, limit: int | None) -> None:
+        """The namespace's ResourceQuota `glia-jobs` holding its running pods to the org's
+        limit (`WorkloadSpec.running_limit`): made, changed or removed when the limit the
+        control plane sends is not the one this runtime last set there."""
+        if self._quotas.get(namespace, "unknown") == limit:
+            return
+        core = self._core
+        if limit is None:
+            await self._delete(core.delete_namespaced_resource_quota(QUOTA, namespace))
+        else:
+            quota = resource_quota_manifest(limit)
+            try:
+                await core.create_namespaced_resource_quota(namespace, quota)
+            except ApiException as error:
+                if error.status != 409:
+                    raise
+                await core.replace_namespaced_resource_quota(QUOTA, namespace, quota)
+        self._quotas[namespace] = limit
 
     # --- disks (the cluster's DiskStore) --------------------------------------------------------
 

@@ -242,6 +242,18 @@ class QuotasService:
 
     # --- what a submission is held to -------------------------------------------------------
 
+    async def org_running_limit(self, session: AsyncSession, org: str, cluster: str) -> int | None:
+        """The tightest limit on running jobs that holds for every job of ``org`` on
+        ``cluster`` whoever runs it (the org's and the org-on-cluster's; the org-user and
+        cluster-user levels are each one user's); None without one."""
+        keys = [QuotaTarget(org=org).key, QuotaTarget(org=org, cluster=cluster).key]
+        limits = await session.scalars(
+            select(QuotaRow.max_running_jobs).where(
+                QuotaRow.key.in_(keys), QuotaRow.max_running_jobs.is_not(None)
+            )
+        )
+        return min((limit for limit in limits if limit is not None), default=None)
+
     async def take_seat(self, session: AsyncSession, scope: Scope, *, wait: bool) -> str | None:
         """Take a seat for a new job of ``scope`` in the caller's transaction, which must
         write the job before it commits (the lock taken here holds until then): None when

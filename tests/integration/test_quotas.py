@@ -291,3 +291,26 @@ async def test_who_may_set_quotas(api: Api) -> None:
         token=root,
     )
     assert unlimited["setQuota"]["quota"]["maxRunningJobs"] is None
+
+
+async def test_a_jobs_spec_carries_its_orgs_running_limit(api: Api, runtime: FakeRuntime) -> None:
+    """What a cluster may mirror (Kubernetes: a ResourceQuota on the project's namespace):
+    the tightest limit that holds whoever of the org runs the job; a user's own is not it."""
+    alice = await api.user("alice")
+
+    async def limit_of_a_new_job() -> int | None:
+        job_id = (await submit(api, alice))["id"]
+
+        async def started() -> bool:
+            return job_id in runtime.specs
+
+        await eventually(started)
+        return runtime.specs[job_id].running_limit
+
+    assert await limit_of_a_new_job() is None
+    await set_quota(api, cluster="default", user="alice", maxRunningJobs=30)  # alice's alone
+    assert await limit_of_a_new_job() is None
+    await set_quota(api, org="alice", maxRunningJobs=9)
+    assert await limit_of_a_new_job() == 9
+    await set_quota(api, org="alice", cluster="default", maxRunningJobs=7)
+    assert await limit_of_a_new_job() == 7

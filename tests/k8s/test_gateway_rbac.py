@@ -20,7 +20,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from cluster_gateway.gateway import WorkloadPhase
-from cluster_gateway.runtimes.kubernetes import disk_claim_manifest, disk_claim_name
+from cluster_gateway.runtimes.kubernetes import QUOTA, disk_claim_manifest, disk_claim_name
 from glia.jobs import JobReason
 from tests.contract.harness import FOREVER, Pause, Program
 from tests.contract.test_runtime_contract import ended, of, running
@@ -184,6 +184,18 @@ async def test_the_gateways_account_runs_stops_and_forgets_jobs(harness: Gateway
     assert await asyncio.wait_for(reader.readline(), 30) == b"forwarded\n"
     writer.close()
     await runtime.stop("stopped", grace_s=0)  # annotated, then deleted
+
+    # The org's running limit as the namespace's ResourceQuota: made, then changed.
+    for limit in (5, 6):
+        limited = harness.spec(f"limited-{limit}", FOREVER).model_copy(
+            update={"running_limit": limit}
+        )
+        await runtime.start(limited)
+    async with api_client(harness.cluster) as admin:
+        quota = await client.CoreV1Api(admin).read_namespaced_resource_quota(
+            QUOTA, harness.namespace
+        )
+        assert quota.spec.hard == {"pods": "6"}
 
     # A disk deleted through the control plane: its claims found and deleted.
     disk = f"disk-{uuid.uuid4()}"

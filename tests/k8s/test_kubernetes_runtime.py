@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from kubernetes_asyncio import client
@@ -15,6 +16,7 @@ from cluster_gateway.runtimes.kubernetes import (
     FINALIZER,
     INSTANCE_LABEL,
     JOB_ID,
+    QUOTA,
     KubernetesRuntime,
     pod_name,
 )
@@ -217,3 +219,34 @@ async def test_a_pod_the_api_server_refuses_is_an_api_error(harness: KubernetesH
     assert refused.value.status == 422
     assert "not a valid key!" in str(refused.value.reason)
     assert [s.phase for s in await harness.runtime.states(["refused-1"])] == [WorkloadPhase.MISSING]
+
+
+async def test_the_orgs_running_limit_holds_the_namespace_as_a_resource_quota(
+    harness: KubernetesHarness,
+) -> None:
+    """The control plane admits no more jobs than the org's quota; the namespace's
+    ResourceQuota is a second line: the API server refuses a pod past it."""
+
+    def limited(job_id: str, limit: int | None) -> Any:
+        return harness.spec(job_id, FOREVER).model_copy(update={"running_limit": limit})
+
+    runtime = harness.runtime
+    await runtime.start(limited("one", 2))
+    await runtime.start(limited("two", 2))
+    async with api_client(harness.cluster) as api:
+        core = client.CoreV1Api(api)
+        quota = await core.read_namespaced_resource_quota(QUOTA, harness.namespace)
+        assert quota.spec.hard == {"pods": "2"}
+        assert quota.metadata.labels["app.kubernetes.io/managed-by"] == "glia"
+        with pytest.raises(ApiException) as refused:
+            await runtime.start(limited("three", 2))
+        assert refused.value.status == 403 and "exceeded quota" in str(refused.value.body)
+
+        # The quota raised: the third goes through; removed: the ResourceQuota goes.
+        await runtime.start(limited("three", 3))
+        quota = await core.read_namespaced_resource_quota(QUOTA, harness.namespace)
+        assert quota.spec.hard == {"pods": "3"}
+        await runtime.start(limited("four", None))
+        with pytest.raises(ApiException) as gone:
+            await core.read_namespaced_resource_quota(QUOTA, harness.namespace)
+        assert gone.value.status == 404

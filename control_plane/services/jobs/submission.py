@@ -348,10 +348,10 @@ class JobSubmitter:
             gateway = self._gateways.get(job.cluster_name)
             config_token = await self._config_token(job) if job.pass_config else None
             spec = self.workload_spec(job, uid, config_token=config_token)
-            if any(v.kind is VolumeKind.DISK for v in job.volumes):
-                async with self._db.session() as session:
-                    sizes = await self._volumes.disk_sizes(session, job.volumes)
-                spec = spec.model_copy(update={"disk_sizes": sizes})
+            async with self._db.session() as session:
+                limit = await self._quotas.org_running_limit(session, job.org, job.cluster_name)
+                sizes = await self._volumes.disk_sizes(session, job.volumes)
+            spec = spec.model_copy(update={"disk_sizes": sizes, "running_limit": limit})
             if job.secret_env or any(v.kind is VolumeKind.SECRET for v in job.volumes):
                 # Opened now, for the owner as they are allowed now: never stored opened.
                 async with self._db.session() as session:
