@@ -78,7 +78,7 @@ from cluster_gateway.gateway import (
 )
 from cluster_gateway.runtimes.base import Runtime, check_job_id
 from cluster_gateway.runtimes.kubernetes_logs import PodLine, follow_lines, read_lines
-from cluster_gateway.runtimes.kubernetes_streams import KubernetesStreams
+from cluster_gateway.runtimes.kubernetes_streams import KubernetesStreams, PodExecSession
 from cluster_gateway.watch import DEFAULT_HISTORY, WorkloadFeed
 from glia.clock import utcnow
 from glia.clusters import Resources
@@ -1330,6 +1330,7 @@ class KubernetesRuntime(Runtime):
         if workload.state.phase != WorkloadPhase.EXITED:
             raise Conflict(f"workload {job_id} has not ended")
         workload.forgotten = True
+        await self._streams.detach(workload.namespace, workload.name)
         core = self._core
         try:
             await core.patch_namespaced_pod(
@@ -1489,16 +1490,29 @@ class KubernetesRuntime(Runtime):
     # --- not yet --------------------------------------------------------------------------------
 
     async def write_stdin(self, job_id: str, data: bytes) -> None:
-        workload = self._known(job_id)
-        if not workload.pod["spec"]["containers"][0].get("tty"):
-            raise Conflict(f"job {job_id} has no terminal")
-        raise Unavailable("terminal input is not supported by the kubernetes runtime yet")
+        await self._on_terminal(job_id, lambda terminal: terminal.write(data))
 
     async def resize_terminal(self, job_id: str, rows: int, cols: int) -> None:
+        await self._on_terminal(job_id, lambda terminal: terminal.resize(rows, cols))
+
+    async def _on_terminal(
+        self, job_id: str, act: Callable[[PodExecSession], Awaitable[None]]
+    ) -> None:
+        """``act`` on the job's terminal (pods/attach), attached again once if the session
+        it had ended (the API server closes idle streams)."""
         workload = self._known(job_id)
         if not workload.pod["spec"]["containers"][0].get("tty"):
             raise Conflict(f"job {job_id} has no terminal")
-        raise Unavailable("terminal resize is not supported by the kubernetes runtime yet")
+        workload = self._running(job_id)
+        for attempt in (1, 2):
+            terminal = await self._streams.terminal(workload.namespace, workload.name)
+            try:
+                await act(terminal)
+                return
+            except (Conflict, Unavailable):
+                await self._streams.detach(workload.namespace, workload.name)
+                if attempt == 2:
+                    raise
 
     async def telemetry(self, job_id: str | None = None) -> AsyncGenerator[TelemetryTick, None]:
         """No samples yet (metrics-server is not read): it ends when its workload does (at

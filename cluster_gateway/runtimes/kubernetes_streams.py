@@ -8,6 +8,9 @@ them on to the node's kubelet; every message is one channel byte and its payload
   ``Failure`` with reason ``NonZeroExitCode`` and the code as the ``ExitCode`` cause), 4 a
   terminal's size (``{"Width", "Height"}``), and with v5 255 closes a stream (``255 0``: end
   of stdin). On v4 stdin cannot be closed alone; `close_stdin` is then a no-op.
+- **attach** (a terminal job's input and size: `glia run -t`) is the exec protocol on
+  ``pods/attach``, one session per pod kept open for the job's writes and resizes; its output
+  is read and dropped (the pod log carries it).
 - **port-forward** speaks ``v4.channel.k8s.io`` for one port: channel 0 is the data and 1 the
   errors, each opened by the server with the port number (2 bytes, little-endian). A
   connection the pod refuses arrives as an error message, and the caller's stream ends.
@@ -72,6 +75,8 @@ class KubernetesStreams:
         self._ws_api: WsApiClient | None = None
         # Port relays in flight: held so that they are not collected mid-way, ended by close.
         self._relays: set[asyncio.Task[None]] = set()
+        # Each terminal pod's attach session, and the task draining its output.
+        self._terminals: dict[tuple[str, str], tuple[PodExecSession, asyncio.Task[None]]] = {}
 
     @property
     def _api(self) -> Any:
@@ -80,6 +85,8 @@ class KubernetesStreams:
         return client.CoreV1Api(self._ws_api)
 
     async def close(self) -> None:
+        for namespace, pod in list(self._terminals):
+            await self.detach(namespace, pod)
         for relay in list(self._relays):
             relay.cancel()
         await asyncio.gather(*self._relays, return_exceptions=True)
@@ -117,6 +124,43 @@ class KubernetesStreams:
         if tty and rows and cols:
             await session.resize(rows, cols)
         return session
+
+    async def terminal(self, namespace: str, pod: str) -> PodExecSession:
+        """The pod's terminal (its container's stdin and size), attached on first use and
+        kept; one that ended is attached again."""
+        key = (namespace, pod)
+        held = self._terminals.get(key)
+        if held is not None and not held[1].done():
+            return held[0]
+        websocket = await self._connect(
+            self._api.connect_get_namespaced_pod_attach(
+                pod,
+                namespace,
+                stdin=True,
+                stdout=True,
+                tty=True,
+                _preload_content=False,
+                _headers={"sec-websocket-protocol": EXEC_PROTOCOLS},
+            ),
+            f"pod {namespace}/{pod}",
+        )
+        session = PodExecSession(websocket)
+
+        async def drain() -> None:
+            with contextlib.suppress(Exception):
+                async for _ in session.output():
+                    pass
+
+        self._terminals[key] = (session, asyncio.create_task(drain()))
+        return session
+
+    async def detach(self, namespace: str, pod: str) -> None:
+        held = self._terminals.pop((namespace, pod), None)
+        if held is not None:
+            session, drain = held
+            await session.close()
+            drain.cancel()
+            await asyncio.gather(drain, return_exceptions=True)
 
     async def connect(
         self, namespace: str, pod: str, port: int

@@ -23,7 +23,7 @@ from cluster_gateway.gateway import WorkloadPhase
 from cluster_gateway.runtimes.kubernetes import QUOTA, disk_claim_manifest, disk_claim_name
 from glia.jobs import JobReason
 from tests.contract.harness import FOREVER, Pause, Program
-from tests.contract.test_runtime_contract import ended, of, running
+from tests.contract.test_runtime_contract import ended, events_until, of, running
 from tests.k8s.conftest import api_client
 from tests.k8s.test_runtime_contract_k8s import KubernetesHarness
 from tests.k8s.testenv import REPO, Cluster
@@ -183,6 +183,12 @@ async def test_the_gateways_account_runs_stops_and_forgets_jobs(harness: Gateway
     writer.write(b"forwarded\n")
     assert await asyncio.wait_for(reader.readline(), 30) == b"forwarded\n"
     writer.close()
+    # A terminal job's input (pods/attach).
+    async with runtime.watch() as watch:
+        await runtime.start(harness.spec("tty", FOREVER).model_copy(update={"tty": True}))
+        await events_until(watch, "tty", RUNNING)
+    await runtime.write_stdin("tty", b"typed\r")
+    await runtime.resize_terminal("tty", 30, 100)
     await runtime.stop("stopped", grace_s=0)  # annotated, then deleted
 
     # The org's running limit as the namespace's ResourceQuota: made, then changed.
@@ -241,8 +247,8 @@ async def test_the_gateways_account_is_refused_what_it_does_not_need(
                     "subjects": [{"kind": "User", "name": "anyone"}],
                 }
             ),
-            # Attaching to a job's own process is not something the gateway does.
-            lambda: core.connect_get_namespaced_pod_attach("any", "default", stdout=True),
+            # Proxying to a pod's ports over HTTP is not something the gateway does.
+            lambda: core.connect_get_namespaced_pod_proxy("any", "default"),
         ]
         for call in refused:
             with pytest.raises(ApiException) as error:

@@ -15,9 +15,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from cluster_gateway.exec import ExecStream
+from cluster_gateway.gateway import WorkloadPhase
+from cluster_gateway.runtimes.kubernetes import pod_name
 from cluster_gateway.runtimes.kubernetes_streams import exit_code_of
 from glia.errors import Conflict, NotFound
-from tests.contract.test_runtime_contract import ended, running
+from tests.contract.harness import FOREVER
+from tests.contract.test_runtime_contract import ended, events_until, running
 from tests.k8s.test_runtime_contract_k8s import KubernetesHarness
 from tests.k8s.testenv import Cluster
 
@@ -129,3 +132,33 @@ def test_exit_codes_from_the_status_a_kubelet_sends() -> None:
     # As a runtime that wraps Go's error text says it.
     assert exit_code_of({"status": "Failure", "message": "cmd wait: sh: exit status 7"}) == 7
     assert exit_code_of({"status": "Failure", "message": "executable file not found"}) is None
+
+
+async def test_a_terminal_jobs_input_and_size_go_through_pods_attach(
+    harness: KubernetesHarness,
+) -> None:
+    """kwok drops what is written to a pod's terminal, so what is checked is the API server's
+    side: the attach WebSocket is accepted, input and resizes are taken, a session the
+    server closed is attached again, and jobs without a terminal or not running refuse."""
+    runtime = harness.runtime
+    spec = harness.spec("tty-job", FOREVER).model_copy(update={"tty": True})
+    async with runtime.watch() as watch:
+        await runtime.start(spec)
+        await events_until(watch, "tty-job", WorkloadPhase.RUNNING)
+    await runtime.write_stdin("tty-job", b"ls\r")
+    await runtime.resize_terminal("tty-job", 40, 120)
+    await runtime.write_stdin("tty-job", b"x" * 200_000)  # many frames
+    # The server ends the session (as it does an idle one): the next write attaches again.
+    namespace, pod = harness.namespace, pod_name("tty-job")
+    session = await runtime._streams.terminal(namespace, pod)
+    await session.close()
+    await runtime.write_stdin("tty-job", b"again\r")
+    assert await runtime._streams.terminal(namespace, pod) is not session
+
+    await running(harness, "plain")
+    with pytest.raises(Conflict):
+        await runtime.write_stdin("plain", b"no terminal")
+    await runtime.stop("tty-job", grace_s=0)
+    await ended(runtime, "tty-job")
+    with pytest.raises(Conflict):
+        await runtime.write_stdin("tty-job", b"ended")

@@ -487,9 +487,23 @@ def running_cluster(workdir: Path, bin_dir: Path | None = None) -> Iterator[Clus
                 "logs": [{"logsFile": str(workdir / "kwok-pod.log"), "follow": True}],
             },
         }
+        # attach (a terminal job's input) streams a file's lines as the container's output:
+        # an empty one; what is written to the terminal goes nowhere (kwok drops it).
+        (workdir / "kwok-attach.log").touch()
+        pod_attach = {
+            "apiVersion": "kwok.x-k8s.io/v1alpha1",
+            "kind": "ClusterAttach",
+            "metadata": {"name": "glia-test-attach"},
+            "spec": {"attaches": [{"logsFile": str(workdir / "kwok-attach.log")}]},
+        }
         kwok_config.write_text(
             "\n---\n".join(
-                (KWOK_STAGES.read_text(), KWOK_DEBUGGING.read_text(), json.dumps(pod_logs))
+                (
+                    KWOK_STAGES.read_text(),
+                    KWOK_DEBUGGING.read_text(),
+                    json.dumps(pod_logs),
+                    json.dumps(pod_attach),
+                )
             )
         )
         kubelet_port = free_port()
