@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cluster_gateway.blobs.base import BlobStore
 from cluster_gateway.blobs.fs import FilesystemBlobStore
@@ -61,6 +62,9 @@ from glia.acl import ALL_URIS, Action, role_subject
 from glia.clusters import ClusterRuntime
 from glia.disks import DiskStore
 from glia.errors import Unavailable
+
+if TYPE_CHECKING:  # imported where used: only a control plane with such a cluster needs it
+    from cluster_gateway.runtimes.kubernetes import KubernetesRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +144,6 @@ class Platform:
         await local_storage.open()
         storages.add(settings.cluster_name, local_storage)
         local_disks = LocalDisks(settings.runtime_dir / "disks")
-        disk_stores.add(settings.cluster_name, local_disks)
         blob_stores.add(
             settings.cluster_name,
             FilesystemBlobStore(settings.data_dir / "clusters" / settings.cluster_name / "blobs"),
@@ -165,8 +168,41 @@ class Platform:
                 telemetry_interval_s=settings.telemetry_interval_s,
             )
 
+        async def kubernetes_pods(name: str) -> KubernetesRuntime:
+            """The settings' kubernetes runtime for cluster ``name`` (``GLIA_KUBECONFIG``, else
+            the in-cluster config); imported here: only a control plane with such a cluster
+            needs the client."""
+            from cluster_gateway.runtimes.kubernetes import DEFAULT_IMAGE
+            from cluster_gateway.runtimes.kubernetes_setup import (
+                kubernetes_runtime,
+                load_configuration,
+            )
+
+            try:
+                configuration = await load_configuration(settings.kubeconfig)
+            except ValueError as error:  # shown as the cluster's reason: say why
+                raise Unavailable(str(error)) from None
+            return kubernetes_runtime(
+                configuration,
+                cluster=name,
+                namespace_prefix=settings.k8s_namespace_prefix,
+                pod_annotations=settings.k8s_pod_annotations,
+                image=settings.k8s_image or DEFAULT_IMAGE,
+                default_grace_s=settings.kill_grace_s,
+                storage_claim=settings.k8s_storage_claim,
+                forward_auth_url=f"{settings.effective_public_url}/auth/forward",
+            )
+
+        home_disks: DiskStore = local_disks
         if runtime is None:
-            runtime = local_runtime_at(settings.runtime_dir, local_storage, local_disks, gpus=True)
+            if settings.cluster_runtime is ClusterRuntime.KUBERNETES:
+                pods = await kubernetes_pods(settings.cluster_name)
+                runtime, home_disks = pods, pods.disks  # its disks are claims
+            else:
+                runtime = local_runtime_at(
+                    settings.runtime_dir, local_storage, local_disks, gpus=True
+                )
+        disk_stores.add(settings.cluster_name, home_disks)
 
         async def local_gateway(name: str, kind: ClusterRuntime) -> Gateway:
             """A `local` cluster registered beside the platform's own: an in-process gateway
@@ -176,27 +212,7 @@ class Platform:
             cluster_runtime: Runtime
             cluster_disks: DiskStore | None = None
             if kind is ClusterRuntime.KUBERNETES:
-                # Imported here: only a control plane with such a cluster needs the client.
-                from cluster_gateway.runtimes.kubernetes import DEFAULT_IMAGE
-                from cluster_gateway.runtimes.kubernetes_setup import (
-                    kubernetes_runtime,
-                    load_configuration,
-                )
-
-                try:
-                    configuration = await load_configuration(settings.kubeconfig)
-                except ValueError as error:  # shown as the cluster's reason: say why
-                    raise Unavailable(str(error)) from None
-                pods = kubernetes_runtime(
-                    configuration,
-                    cluster=name,
-                    namespace_prefix=settings.k8s_namespace_prefix,
-                    pod_annotations=settings.k8s_pod_annotations,
-                    image=settings.k8s_image or DEFAULT_IMAGE,
-                    default_grace_s=settings.kill_grace_s,
-                    storage_claim=settings.k8s_storage_claim,
-                    forward_auth_url=f"{settings.effective_public_url}/auth/forward",
-                )
+                pods = await kubernetes_pods(name)
                 cluster_runtime, cluster_disks = pods, pods.disks  # its disks are claims
             storage = LocalStorage(root / "storage")
             await storage.open()
@@ -254,7 +270,10 @@ class Platform:
         capacity = await gateway.capacity()
         async with db.session() as session:
             await clusters.ensure(
-                session, name=settings.cluster_name, presets=presets_for_host(capacity)
+                session,
+                name=settings.cluster_name,
+                presets=presets_for_host(capacity),
+                runtime=settings.cluster_runtime,
             )
             # The rules orgs, projects and clusters mean, where a migration or a crash left
             # some unwritten.

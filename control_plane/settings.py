@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from glia.clusters import ClusterRuntime
+
 
 def default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "glia"
@@ -76,11 +78,16 @@ class Settings(BaseSettings):
     # COUNTxMODEL (`2xA100`) standing in for them (tests, hosts NVML does not see); "0": none.
     local_gpus: str | None = None
 
+    # What runs the platform's own cluster's jobs: `local` processes on this host, or
+    # `kubernetes` pods (the settings below) — what a control plane in a pod uses, so that no
+    # job runs in its pod and each user's jobs are pods of their own (not single-user).
+    cluster_runtime: ClusterRuntime = ClusterRuntime.LOCAL
     # `local` clusters of the `kubernetes` runtime (`glia admin add-cluster NAME --runtime
-    # kubernetes`): the kubeconfig that reaches their API server (its current context; unset:
-    # the in-cluster config of the pod the control plane runs in), the prefix of their jobs'
-    # namespaces (one per job owner), the image their pods run (unset: the runtime's default)
-    # and annotations every pod gets (JSON, {"key": "value"}).
+    # kubernetes`, or the platform's own with GLIA_CLUSTER_RUNTIME): the kubeconfig that
+    # reaches their API server (its current context; unset: the in-cluster config of the pod
+    # the control plane runs in), the prefix of their jobs' namespaces (one per project), the
+    # image their pods run (unset: the runtime's default) and annotations every pod gets
+    # (JSON, {"key": "value"}).
     kubeconfig: Path | None = None
     k8s_namespace_prefix: str = "glia-"
     k8s_image: str | None = None

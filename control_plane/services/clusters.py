@@ -204,16 +204,25 @@ class ClustersService:
         self._generation = 0
 
     async def ensure(
-        self, session: AsyncSession, *, name: str, presets: Sequence[Preset]
+        self,
+        session: AsyncSession,
+        *,
+        name: str,
+        presets: Sequence[Preset],
+        runtime: ClusterRuntime = ClusterRuntime.LOCAL,
     ) -> Cluster:
-        """Register a cluster with its presets unless it exists (existing presets are kept)."""
-        existing = await session.scalar(select(ClusterRow.id).where(ClusterRow.name == name))
+        """Register a cluster with its presets unless it exists (existing presets are kept;
+        its runtime is ``runtime``, as the settings say now)."""
+        existing = await session.scalar(select(ClusterRow).where(ClusterRow.name == name))
+        if existing is not None and existing.runtime != runtime.value:
+            existing.runtime = runtime.value
+            await session.commit()
         if existing is None:
             row = ClusterRow(
                 id=str(uuid.uuid4()),
                 name=name,
                 gateway=LOCAL_GATEWAY,
-                runtime="local",
+                runtime=runtime.value,
                 status=ClusterStatus.DEPLOYED.value,
             )
             row.presets = []

@@ -310,3 +310,50 @@ def test_a_local_gateway_runs_the_kubernetes_runtime_inside_the_control_plane(
     finally:
         server.stop()
         asyncio.run(_remove_pods(k8s_cluster, name))
+
+
+def test_the_control_planes_own_cluster_on_kubernetes_is_multi_user(
+    k8s_cluster: Cluster, tmp_path: Path
+) -> None:
+    """GLIA_CLUSTER_RUNTIME=kubernetes: the platform's own cluster runs its jobs as pods (what
+    a control plane in a pod does, the chart's `controlPlane.clusterRuntime`), so no job runs
+    beside the server and each user's jobs are pods of their own: more than one user."""
+    name = "k8s-home"
+    prefix = f"home-{uuid.uuid4().hex[:6]}-"
+    annotations = {
+        "pod-ready.stage.kwok.x-k8s.io/delay": READY_AFTER,
+        "pod-complete.stage.kwok.x-k8s.io/delay": "2s",
+    }
+    server = Server(
+        root=tmp_path,
+        extra_env={
+            "GLIA_CLUSTER_NAME": name,
+            "GLIA_CLUSTER_RUNTIME": "kubernetes",
+            "GLIA_KUBECONFIG": str(k8s_cluster.kubeconfig),
+            "GLIA_K8S_NAMESPACE_PREFIX": prefix,
+            "GLIA_K8S_POD_ANNOTATIONS": json.dumps(annotations),
+        },
+    )
+    server.start()
+    try:
+        cli = Cli(server=server, config=server.root / "home" / "config.toml")
+        (home,) = [c for c in cli.json("admin", "ls-clusters") if c["name"] == name]
+        assert home["runtime"] == "KUBERNETES"
+        assert home["health"]["capacity"]["cpu"] >= 64  # the Kubernetes cluster's
+        # Not single-user: a second user may be made, and runs a job of their own.
+        cli.ok("admin", "add-user", "bob", "--password-stdin", input="bob-password-1\n")
+        job = cli.ok("run", "--no-sync", "--detach", "--", "true").strip()
+        done = cli.wait_status(job, "succeeded")
+        assert [item["status"].lower() for item in done["history"]] == [
+            "pending",
+            "running",
+            "succeeded",
+        ]
+        (pod,) = asyncio.run(_pods(k8s_cluster, name))
+        assert pod.metadata.namespace.startswith(prefix)
+        assert job in pod.metadata.annotations["glia.dev/job-id"]
+        # Nothing ran beside the server: its own cluster has no local workloads.
+        assert not list((server.root / "data").rglob("output.0.log"))
+    finally:
+        server.stop()
+        asyncio.run(_remove_pods(k8s_cluster, name))
