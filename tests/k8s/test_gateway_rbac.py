@@ -126,7 +126,7 @@ async def gateway_token(k8s_cluster: Cluster, helm: str) -> AsyncIterator[str]:
                         "default", {"metadata": {"name": "probe"}, "stringData": {"a": "b"}}
                     )
                 except ApiException as error:
-                    if error.status == 403 and "Glia gateway" in str(error.body):
+                    if error.status == 403 and "Glia's jobs runtime" in str(error.body):
                         return True
                     raise
             await core.delete_namespaced_secret("probe", "default")
@@ -285,7 +285,7 @@ async def test_the_admission_policy_keeps_the_gateway_to_job_pods_in_job_namespa
                 try:
                     made = await call()
                 except ApiException as error:
-                    if error.status in (403, 422) and "Glia gateway" in str(error.body):
+                    if error.status in (403, 422) and "Glia's jobs runtime" in str(error.body):
                         return str(error.body)
                     raise
                 # Let through before the policy was loaded: undo, and ask again.

@@ -59,6 +59,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
         },
         "image": {"repository": "registry.example.org/glia", "tag": "1.2.3"},
     },
+    "the control plane's own jobs as pods": {
+        **REQUIRED,
+        "controlPlane": {"clusterRuntime": "kubernetes", "namespacePrefix": "home-"},
+    },
     "no gateway, no ingress, redis url": {
         "database": {"url": DATABASE_URL},
         "redis": {"url": "redis://redis.db.svc:6379/0"},
@@ -245,6 +249,45 @@ def test_overrides(helm: str, tmp_path: Path) -> None:
     policy = find(docs, "ValidatingAdmissionPolicy", "acme-gateway")
     assert {v["name"]: v["expression"] for v in policy["spec"]["variables"]}["prefix"] == "'jobs-'"
     assert env_of(gateway)["GLIA_GATEWAY_SECRET"] == secret_ref("gw", "gateway-secret")
+
+
+def test_the_control_planes_own_jobs_as_pods(helm: str, tmp_path: Path) -> None:
+    """controlPlane.clusterRuntime=kubernetes: the control plane's pod runs as its own
+    ServiceAccount, bound to the jobs' ClusterRole and held by an admission policy of its
+    own to its namespaces; with the default (local) it has no token at all."""
+    _, docs = rendered(helm, tmp_path, VARIANTS["the control plane's own jobs as pods"])
+    control = find(docs, "Deployment", "acme-glia")
+    pod = control["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "acme-glia"
+    assert pod["automountServiceAccountToken"] is True
+    env = env_of(control)
+    assert (env["GLIA_CLUSTER_RUNTIME"], env["GLIA_K8S_NAMESPACE_PREFIX"]) == (
+        "kubernetes",
+        "home-",
+    )
+    find(docs, "ServiceAccount", "acme-glia")
+    binding = find(docs, "ClusterRoleBinding", "acme-glia-jobs")
+    assert binding["roleRef"]["name"] == "acme-gateway"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "acme-glia", "namespace": "glia"}
+    ]
+    policy = find(docs, "ValidatingAdmissionPolicy", "acme-glia-jobs")
+    (only,) = policy["spec"]["matchConditions"]
+    assert only["expression"].endswith('"system:serviceaccount:glia:acme-glia"')
+    assert {v["name"]: v["expression"] for v in policy["spec"]["variables"]}["prefix"] == "'home-'"
+    find(docs, "ValidatingAdmissionPolicyBinding", "acme-glia-jobs")
+    find(docs, "ValidatingAdmissionPolicy", "acme-gateway")  # the gateway's, beside it
+
+    _, defaults = rendered(helm, tmp_path, REQUIRED)
+    default_pod = find(defaults, "Deployment", "acme-glia")["spec"]["template"]["spec"]
+    assert default_pod["automountServiceAccountToken"] is False
+    assert "serviceAccountName" not in default_pod
+    assert "GLIA_CLUSTER_RUNTIME" not in env_of(find(defaults, "Deployment", "acme-glia"))
+    assert not [d for d in defaults if d["metadata"]["name"] == "acme-glia-jobs"]
+    refused = template(
+        helm, tmp_path, _merge(REQUIRED, {"controlPlane": {"clusterRuntime": "k3s"}})
+    )
+    assert refused.returncode != 0 and "local or kubernetes" in refused.stderr
 
 
 def test_gateway_and_ingress_disabled(helm: str, tmp_path: Path) -> None:
