@@ -14,10 +14,8 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import httpx
-
 from cluster_gateway.blobs.base import BlobStore
-from cluster_gateway.remote_storage import DEFAULT_TIMEOUT, GatewayHttp, Headers, parsed
+from cluster_gateway.remote_storage import GatewayRoutes, parsed
 from cluster_gateway.storage_wire import (
     BLOB_HEADER,
     BLOBS_PREFIX,
@@ -28,23 +26,11 @@ from cluster_gateway.storage_wire import (
 from glia.blobs import BlobObject, MultipartUpload, ObjectPage, UploadedPart
 
 
-class RemoteBlobStore(BlobStore):
-    """The buckets of a cluster whose gateway serves them at ``url``; ``headers()`` gives each
-    request's credentials (the control plane's signed claim)."""
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        headers: Headers,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
-        cluster: str | None = None,
-    ) -> None:
-        self._gateway = GatewayHttp(url, headers, timeout, transport, cluster)
+class RemoteBlobStore(GatewayRoutes, BlobStore):
+    """The buckets of a cluster whose gateway serves them at ``url``."""
 
     async def close(self) -> None:
-        await self._gateway.aclose()
+        await self.aclose()
 
     async def _call(self, operation: str, body: dict[str, Any], *, slow: bool = False) -> Any:
         return await self._gateway.call(

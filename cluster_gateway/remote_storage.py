@@ -202,23 +202,30 @@ def parsed(model: type[M], data: Any, gateway: GatewayHttp, path: str) -> M:
         raise gateway.malformed(path) from None
 
 
-class RemoteStorage:
-    """`Storage` of a cluster whose gateway serves it at ``url``; ``headers()`` gives each
-    request's credentials (the control plane's signed claim)."""
+class GatewayRoutes:
+    """A client of some of the byte routes of the gateway at ``url``; ``headers()`` gives
+    each request's credentials (the control plane's signed claim)."""
+
+    default_timeout = DEFAULT_TIMEOUT
 
     def __init__(
         self,
         url: str,
         *,
         headers: Headers,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        timeout: httpx.Timeout | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         cluster: str | None = None,
     ) -> None:
+        timeout = timeout or self.default_timeout
         self._gateway = GatewayHttp(url, headers, timeout, transport, cluster)
 
     async def aclose(self) -> None:
         await self._gateway.aclose()
+
+
+class RemoteStorage(GatewayRoutes):
+    """`Storage` of a cluster whose gateway serves it at ``url``."""
 
     async def _call(self, operation: str, body: dict[str, Any], *, slow: bool = False) -> Any:
         return await self._gateway.call(
@@ -387,22 +394,10 @@ class RemoteStorage:
         return self._gateway.stream(response)
 
 
-class RemoteDisks:
+class RemoteDisks(GatewayRoutes):
     """`glia.disks.DiskStore` of a cluster whose gateway serves its disks at ``url``."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        headers: Headers,
-        timeout: httpx.Timeout = DISK_TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
-        cluster: str | None = None,
-    ) -> None:
-        self._gateway = GatewayHttp(url, headers, timeout, transport, cluster)
-
-    async def aclose(self) -> None:
-        await self._gateway.aclose()
+    default_timeout = DISK_TIMEOUT
 
     async def _call(self, operation: str, body: dict[str, Any]) -> Any:
         return await self._gateway.call("POST", f"{DISKS_PREFIX}/{operation}", json_body=body)
