@@ -7,6 +7,7 @@ kubernetes` and by the control plane's embedded gateway of a `local` + `kubernet
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -17,13 +18,22 @@ from cluster_gateway.gateway import WorkloadSpec
 from cluster_gateway.runtimes.kubernetes import DEFAULT_IMAGE, KubernetesRuntime, project_namespace
 
 DEFAULT_NAMESPACE_PREFIX = "glia-"
+# Where the kubelet mounts a pod's ServiceAccount token and the cluster's CA.
+SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 _PREFIX = re.compile(r"[a-z0-9]([a-z0-9-]{0,20})?")
 
 
-async def load_configuration(kubeconfig: Path | None) -> client.Configuration:
+async def load_configuration(
+    kubeconfig: Path | None,
+    *,
+    service_account: Path = SERVICE_ACCOUNT,
+    environ: Mapping[str, str] | None = None,
+) -> client.Configuration:
     """The API server's address and credentials: from ``kubeconfig`` (its current context)
-    when given, else in-cluster (the pod's ServiceAccount token, CA and the
-    KUBERNETES_SERVICE_HOST/PORT the kubelet sets). Raises ValueError when neither works."""
+    when given, else in-cluster: the pod's ServiceAccount token and CA (in
+    ``service_account``; the token read again as the kubelet rotates it) and the
+    KUBERNETES_SERVICE_HOST/PORT the kubelet sets (in ``environ``, the process's by default).
+    Raises ValueError when neither works."""
     configuration = client.Configuration()
     if kubeconfig is not None:
         try:
@@ -36,7 +46,12 @@ async def load_configuration(kubeconfig: Path | None) -> client.Configuration:
             raise ValueError(f"cannot load the kubeconfig {kubeconfig}: {error}") from None
         return configuration
     try:
-        config.load_incluster_config(client_configuration=configuration)
+        config.load_incluster_config(
+            client_configuration=configuration,
+            token_filename=str(service_account / "token"),
+            cert_filename=str(service_account / "ca.crt"),
+            environ=os.environ if environ is None else dict(environ),
+        )
     except config.ConfigException as error:
         raise ValueError(
             f"no kubeconfig given and not inside a pod of a Kubernetes cluster ({error})"

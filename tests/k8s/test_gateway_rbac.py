@@ -19,8 +19,10 @@ import yaml
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from cluster_gateway.gateway import WorkloadPhase
+from cluster_gateway.gateway import WorkloadPhase, WorkloadSpec
 from cluster_gateway.runtimes.kubernetes import QUOTA, disk_claim_manifest, disk_claim_name
+from cluster_gateway.runtimes.kubernetes_setup import kubernetes_runtime, load_configuration
+from glia.clusters import Resources
 from glia.jobs import JobReason
 from tests.contract.harness import FOREVER, Pause, Program
 from tests.contract.test_runtime_contract import ended, events_until, of, running
@@ -352,3 +354,44 @@ async def test_the_admission_policy_keeps_the_gateway_to_job_pods_in_job_namespa
             )
         finally:
             await admin.delete_namespace(jobs)
+
+
+async def test_the_gateway_in_a_pod_reaches_the_api_server_with_its_in_cluster_config(
+    k8s_cluster: Cluster, gateway_token: str, tmp_path: Path
+) -> None:
+    """What a gateway in a pod does (`glia gateway serve --runtime kubernetes` without
+    --kubeconfig): the address from KUBERNETES_SERVICE_HOST/PORT, the ServiceAccount token and
+    the CA from the files the kubelet mounts — here written as a kubelet would, the token the
+    gateway's own from the TokenRequest API; the runtime runs a job with them."""
+    mounted = tmp_path / "serviceaccount"
+    mounted.mkdir()
+    (mounted / "token").write_text(gateway_token)
+    (mounted / "ca.crt").write_bytes(k8s_cluster.ca_file.read_bytes())
+    host, port = k8s_cluster.host.removeprefix("https://").rsplit(":", 1)
+    environ = {"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port}
+    configuration = await load_configuration(None, service_account=mounted, environ=environ)
+    assert configuration.host == k8s_cluster.host
+    instance = f"ct-{uuid.uuid4().hex[:10]}"
+    runtime = kubernetes_runtime(configuration, cluster=instance, namespace_prefix=PREFIX)
+    await runtime.open()
+    try:
+        assert (await runtime.capacity()).cpu > 0
+        spec = WorkloadSpec(
+            job_id="in-cluster",
+            command=("true",),
+            resources=Resources(cpu=0.1, memory_mb=64),
+            env={"GLIA_JOB_OWNER": "alice"},
+        )
+        async with runtime.watch() as watch:
+            await runtime.start(spec)
+            await events_until(watch, "in-cluster", RUNNING)
+        await runtime.stop("in-cluster", grace_s=0)
+        await ended(runtime, "in-cluster")
+        await runtime.forget("in-cluster")
+    finally:
+        await runtime.close()
+        async with api_client(k8s_cluster) as admin:
+            await client.CoreV1Api(admin).delete_namespace(f"{PREFIX}alice")
+    # Without the mounted files (not in a pod, no kubeconfig): a clear error.
+    with pytest.raises(ValueError, match="not inside a pod"):
+        await load_configuration(None, service_account=tmp_path / "none", environ=environ)
