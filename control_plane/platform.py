@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Callable
@@ -67,6 +68,8 @@ if TYPE_CHECKING:  # imported where used: only a control plane with such a clust
     from cluster_gateway.runtimes.kubernetes import KubernetesRuntime
 
 logger = logging.getLogger(__name__)
+# How long closing waits for each cluster's gateway.
+GATEWAY_CLOSE_S = 10.0
 
 
 def keep_private(data_dir: Path) -> None:
@@ -430,7 +433,12 @@ class Platform:
         await self.blobs.close()
         for name, gateway in self.gateways.items():
             try:
-                await gateway.close()
+                # A gateway that does not let go (a remote one mid-connect) must not hold
+                # the server's shutdown.
+                async with asyncio.timeout(GATEWAY_CLOSE_S):
+                    await gateway.close()
+            except TimeoutError:
+                logger.error("cluster %s: its gateway did not close in %s s", name, GATEWAY_CLOSE_S)
             except Exception:
                 logger.exception("closing the gateway of cluster %s", name)
         await self.bus.close()
