@@ -139,7 +139,8 @@ class BackgroundTasks:
 
     async def _beat(self, cluster: str) -> None:
         platform = self._platform
-        if await platform.lifecycle.heartbeat(cluster):
+        controlled = cluster in self._controlled
+        if await platform.lifecycle.heartbeat(cluster, record=controlled):
             if cluster in self._unreachable:
                 self._unreachable.discard(cluster)
                 logger.info("cluster %s: its gateway answers again", cluster)
@@ -149,6 +150,8 @@ class BackgroundTasks:
         if cluster not in platform.gateways:
             return  # removed meanwhile
         self._unreachable.add(cluster)
+        if not controlled:
+            return  # the process controlling it marks its jobs
         marked = await platform.reconciler.mark_unreachable(
             cluster, f"cluster {cluster}'s gateway does not answer; last known status shown"
         )

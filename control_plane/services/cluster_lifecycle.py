@@ -435,11 +435,13 @@ class ClusterLifecycle:
         self._unopened.add(name)
         await self.heartbeat(name)
 
-    async def heartbeat(self, name: str) -> bool:
+    async def heartbeat(self, name: str, *, record: bool = True) -> bool:
         """Ask the cluster's gateway for its capacity (opening it first if it has not
-        opened yet) and record the answer: deployed, its heartbeat and capacity; or, when it
-        does not answer, failed with why (deploying, for one that never answered). True when
-        it answered."""
+        opened yet) and, with ``record``, record the answer: deployed, its heartbeat and
+        capacity; or, when it does not answer, failed with why (deploying, for one that never
+        answered). True when it answered. Of several processes, the one controlling the
+        cluster records: another's view (a process cut off from a gateway the rest reach)
+        must not flip the cluster's status back and forth."""
         try:
             gateway = self._gateways.get(name)
         except Unavailable:
@@ -457,9 +459,11 @@ class ClusterLifecycle:
                 # Not a gateway that is away but one that failed: its jobs are treated the
                 # same (their status kept), and the failure goes to the log in full.
                 logger.error("cluster %s: its heartbeat failed", name, exc_info=True)
-            await self._missed(name, exc)
+            if record:
+                await self._missed(name, exc)
             return False
-        await self.answered(name, capacity)
+        if record:
+            await self.answered(name, capacity)
         return True
 
     async def answered(self, name: str, capacity: ClusterCapacity) -> None:

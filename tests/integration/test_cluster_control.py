@@ -12,15 +12,17 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from cluster_gateway.embedded import EmbeddedGateway
-from cluster_gateway.gateway import WatchExpired, WorkloadEvent, WorkloadWatch
+from cluster_gateway.gateway import ClusterCapacity, WatchExpired, WorkloadEvent, WorkloadWatch
 from cluster_gateway.runtimes.fake import FakeRuntime
 from control_plane.leases import Leases
 from control_plane.platform import Platform
 from control_plane.store.database import Database
-from control_plane.store.models import LeaseRow
+from control_plane.store.models import ClusterRow, LeaseRow
 from control_plane.workers import BackgroundTasks
 from glia.auth import NewUser
 from glia.clock import utcnow
+from glia.clusters import ClusterStatus
+from glia.errors import Unavailable
 from glia.jobs import JobStatus, JobSubmission
 from tests.factories import make_settings
 from tests.polling import eventually
@@ -52,11 +54,17 @@ async def test_racing_takers_get_one_lease(database: Database) -> None:
 
 
 @asynccontextmanager
-async def controller(tmp_path: Path, database_url: str) -> AsyncIterator[BackgroundTasks]:
+async def controller(
+    tmp_path: Path, database_url: str, runtime: FakeRuntime | None = None
+) -> AsyncIterator[BackgroundTasks]:
     settings = make_settings(
-        tmp_path, database_url, reconcile_interval_s=0.1, cluster_lease_ttl_s=0.6
+        tmp_path,
+        database_url,
+        reconcile_interval_s=0.1,
+        cluster_lease_ttl_s=0.6,
+        heartbeat_interval_s=0.1,
     )
-    platform = await Platform.create(settings, runtime=FakeRuntime())
+    platform = await Platform.create(settings, runtime=runtime or FakeRuntime())
     tasks = BackgroundTasks(platform)
     try:
         await tasks.start()
@@ -110,6 +118,45 @@ async def test_a_controller_that_loses_its_lease_stops(
 
         await eventually(stopped)
         assert await _holder(database) == "elsewhere"
+
+
+class CutOffRuntime(FakeRuntime):
+    """A runtime this process cannot reach once ``cut`` (its view alone: others can)."""
+
+    cut = False
+
+    async def capacity(self) -> ClusterCapacity:
+        if self.cut:
+            raise Unavailable("this process is cut off from the cluster")
+        return await super().capacity()
+
+
+async def test_only_the_controlling_process_records_a_clusters_heartbeat(
+    database: Database, database_url: str, tmp_path: Path
+) -> None:
+    """A process cut off from a gateway the controlling process reaches does not flip the
+    cluster's status; once it controls the cluster, its view is the one recorded."""
+
+    async def status() -> str | None:
+        async with database.session() as session:
+            return await session.scalar(
+                select(ClusterRow.status).where(ClusterRow.name == "default")
+            )
+
+    cut_off = CutOffRuntime()
+    async with controller(tmp_path / "a", database_url) as first:
+        async with controller(tmp_path / "b", database_url, cut_off) as second:
+            cut_off.cut = True
+            await asyncio.sleep(1.0)  # ten heartbeats of each
+            assert second.controlled_clusters == frozenset()
+            assert await status() == ClusterStatus.DEPLOYED.value
+            await first.stop()
+
+            async def failed() -> bool:
+                return await status() == ClusterStatus.FAILED.value
+
+            await eventually(failed)
+            assert second.controlled_clusters == {"default"}
 
 
 class ExpiringGateway(EmbeddedGateway):
