@@ -162,8 +162,10 @@ def project_namespace(spec: WorkloadSpec, prefix: str = "glia-") -> str:
     if not org or not project:
         owner = _dns_label(spec.env.get("GLIA_JOB_OWNER", ""), 40)
         return f"{prefix}{owner or 'jobs'}".strip("-")
-    readable = _dns_label(org if org == project else f"{org}-{project}", 30)
-    digest = hashlib.sha256(f"{org}/{project}".encode()).hexdigest()[:8]
+    # 22 (the longest prefix) + 24 + 1 + 16 = 63, a namespace's limit; 64 bits of the hash,
+    # so that no one finds an org and project that share another's namespace.
+    readable = _dns_label(org if org == project else f"{org}-{project}", 24)
+    digest = hashlib.sha256(f"{org}/{project}".encode()).hexdigest()[:16]
     return f"{prefix}{readable}-{digest}" if readable else f"{prefix}{digest}"
 
 

@@ -50,7 +50,7 @@ def test_a_namespace_per_org_and_project_under_the_prefix() -> None:
 
     vision = of("acme", "vision")
     assert (
-        vision.startswith("team-a-acme-vision-") and len(vision) == len("team-a-acme-vision-") + 8
+        vision.startswith("team-a-acme-vision-") and len(vision) == len("team-a-acme-vision-") + 16
     )
     assert of("acme", "vision") == vision  # the same project, the same namespace
     assert of("alice", "alice").startswith("team-a-alice-")  # a personal project: once
