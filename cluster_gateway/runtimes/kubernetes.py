@@ -495,6 +495,8 @@ class _Workload:
     pod: dict[str, Any]
     state: WorkloadState
     life_span: asyncio.TimerHandle | None = None
+    # When this runtime asked its pod to end (stop, life span), if it did.
+    ended_at: datetime | None = None
     forgotten: bool = False
 
 
@@ -506,8 +508,13 @@ def _close_to(stamp: datetime | None, now: datetime) -> datetime | None:
     return now if timedelta(0) <= now - stamp < timedelta(seconds=1) else stamp
 
 
-def _precise(new: WorkloadState, old: WorkloadState | None) -> WorkloadState:
-    """``new`` with sub-second times where it is being watched, and the start it had."""
+def _precise(
+    new: WorkloadState, old: WorkloadState | None, ended_at: datetime | None = None
+) -> WorkloadState:
+    """``new`` with sub-second times where it is being watched, and the start it had.
+    ``ended_at``: when this runtime asked the pod to end (stop, life span): it did not end
+    before, whatever the API's whole seconds say (an end seen late would otherwise take the
+    second it was floored to, earlier than the start seen to the microsecond)."""
     now = utcnow()
     if new.phase == WorkloadPhase.RUNNING:
         if old is not None and old.phase == WorkloadPhase.RUNNING:
@@ -518,6 +525,8 @@ def _precise(new: WorkloadState, old: WorkloadState | None) -> WorkloadState:
         if old is not None and old.started_at is not None:
             started = old.started_at
         finished = _close_to(new.finished_at, now)
+        if finished is not None and ended_at is not None:
+            finished = max(finished, min(ended_at, now))
         if started is not None and finished is not None:
             finished = max(started, finished)
         return new.model_copy(update={"started_at": started, "finished_at": finished})
@@ -771,7 +780,11 @@ class KubernetesRuntime(Runtime):
                 )
                 self._set(workload, lost)
             return job_id
-        new = _precise(state_of(pod), workload.state if workload else None)
+        new = _precise(
+            state_of(pod),
+            workload.state if workload else None,
+            workload.ended_at if workload else None,
+        )
         if workload is None:
             workload = _Workload(meta["namespace"], meta["name"], pod, new)
             self._workloads[job_id] = workload
@@ -1274,6 +1287,7 @@ class KubernetesRuntime(Runtime):
         workload = self._workloads.get(job_id)
         if workload is None or workload.state.phase == WorkloadPhase.EXITED:
             return
+        workload.ended_at = workload.ended_at or utcnow()
         core = self._core
         try:
             await core.patch_namespaced_pod(

@@ -3,14 +3,16 @@ what a pending pod waits for, and the names it gives."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from cluster_gateway.gateway import WorkloadPhase
+from cluster_gateway.gateway import WorkloadPhase, WorkloadState
 from cluster_gateway.runtimes.kubernetes import (
     JOB_ID,
     STOP_REASON,
+    _precise,
     parse_cpu,
     parse_memory_mb,
     pod_name,
@@ -126,3 +128,27 @@ def test_names() -> None:
     assert all(c.isalnum() or c == "-" for c in pod_name("A.b_c"))
     assert parse_cpu("1500m") == 1.5 and parse_cpu("2") == 2
     assert parse_memory_mb("1Gi") == 1024 and parse_memory_mb("268435456") == 256
+
+
+def test_an_end_seen_late_is_not_before_the_runtime_asked_for_it() -> None:
+    """The API's times are whole seconds: an end seen more than a second late keeps its
+    floored second, which may fall before the start seen to the microsecond. A workload this
+    runtime ended (stop, life span) did not end before it asked."""
+    started = datetime(2020, 1, 1, 0, 0, 48, 900_000, tzinfo=UTC)
+    asked = started + timedelta(seconds=0.5)
+    running = WorkloadState(job_id="j", phase=WorkloadPhase.RUNNING, started_at=started)
+    exited = WorkloadState(
+        job_id="j",
+        phase=WorkloadPhase.EXITED,
+        exit_code=143,
+        started_at=datetime(2020, 1, 1, 0, 0, 48, tzinfo=UTC),
+        finished_at=datetime(2020, 1, 1, 0, 0, 49, tzinfo=UTC),  # floored from 49.4
+    )
+    seen = _precise(exited, running, asked)
+    assert seen.started_at == started
+    assert seen.finished_at == asked
+    # Not asked (it ended on its own): the floored second, never before its start.
+    on_its_own = _precise(
+        exited.model_copy(update={"finished_at": started.replace(microsecond=0)}), running
+    )
+    assert on_its_own.finished_at == started
