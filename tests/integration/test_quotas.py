@@ -213,6 +213,12 @@ async def test_running_jobs_spend_credits_and_are_cancelled_at_zero(
     assert ended["statusDescription"] == "cancelled: the credits of org alice ran out"
     assert 1.4 <= ended["creditsSpent"] <= 3.0
     assert ended["creditsPerHour"] == 3600.0
+
+    # The cancellation is recorded first, then the workload stopped: asked just after.
+    async def stopped() -> bool:
+        return bool(runtime.stop_requests)
+
+    await eventually(stopped)
     assert [job_id for job_id, _ in runtime.stop_requests] == [job["id"]]
 
     quotas = {q["level"]: q for q in (await api.gql(MY_QUOTAS, token=alice))["myQuotas"]}
