@@ -77,6 +77,8 @@ class KubernetesStreams:
         self._relays: set[asyncio.Task[None]] = set()
         # Each terminal pod's attach session, and the task draining its output.
         self._terminals: dict[tuple[str, str], tuple[PodExecSession, asyncio.Task[None]]] = {}
+        # Two writes at once to a terminal not attached yet attach it once.
+        self._attaching = asyncio.Lock()
 
     @property
     def _api(self) -> Any:
@@ -129,9 +131,14 @@ class KubernetesStreams:
         """The pod's terminal (its container's stdin and size), attached on first use and
         kept; one that ended is attached again."""
         key = (namespace, pod)
-        held = self._terminals.get(key)
-        if held is not None and not held[1].done():
-            return held[0]
+        async with self._attaching:
+            held = self._terminals.get(key)
+            if held is not None and not held[1].done():
+                return held[0]
+            return await self._attach(key)
+
+    async def _attach(self, key: tuple[str, str]) -> PodExecSession:
+        namespace, pod = key
         websocket = await self._connect(
             self._api.connect_get_namespaced_pod_attach(
                 pod,

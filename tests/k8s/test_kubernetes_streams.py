@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -145,7 +146,18 @@ async def test_a_terminal_jobs_input_and_size_go_through_pods_attach(
     async with runtime.watch() as watch:
         await runtime.start(spec)
         await events_until(watch, "tty-job", WorkloadPhase.RUNNING)
-    await runtime.write_stdin("tty-job", b"ls\r")
+    # Writes at once to a terminal not attached yet attach it once.
+    streams = runtime._streams
+    attach, attached = streams._attach, []
+
+    async def counted(key: tuple[str, str]) -> Any:
+        attached.append(key)
+        return await attach(key)
+
+    streams._attach = counted  # type: ignore[method-assign]
+    await asyncio.gather(*(runtime.write_stdin("tty-job", b"ls\r") for _ in range(3)))
+    assert len(attached) == 1
+    streams._attach = attach  # type: ignore[method-assign]
     await runtime.resize_terminal("tty-job", 40, 120)
     await runtime.write_stdin("tty-job", b"x" * 200_000)  # many frames
     # The server ends the session (as it does an idle one): the next write attaches again.
