@@ -26,6 +26,7 @@ from cluster_gateway.storage_wire import (
     DISKS_PREFIX,
     EXECUTABLE_HEADER,
     FILE_PATH,
+    LENGTH_HEADER,
     LOCATION_HEADER,
     MAX_BYTES_HEADER,
     MAX_JSON_BYTES,
@@ -347,8 +348,11 @@ class RemoteStorage(GatewayRoutes):
         max_bytes: int | None = None,
         mtime: float | None = None,
         executable: bool = False,
+        length: int | None = None,
     ) -> FileStatus:
         headers = {LOCATION_HEADER: location_header(location)}
+        if length is not None:
+            headers[LENGTH_HEADER] = str(length)
         if checksum is not None:
             headers[CHECKSUM_HEADER] = checksum.header
         if max_bytes is not None:

@@ -112,13 +112,15 @@ class Storage(Protocol):
         max_bytes: int | None = None,
         mtime: float | None = None,
         executable: bool = False,
+        length: int | None = None,
     ) -> FileStatus:
         """Write a file atomically: the bytes go to a partial file beside it, renamed over
         it once all arrived and ``checksum`` (of the whole file) matches. ``offset`` > 0
         continues the kept partial of an interrupted upload at that byte (CONFLICT when it
         holds fewer); a failed transfer keeps the partial, a wrong checksum removes it.
         Missing parent directories are made. ``mtime`` (seconds since the epoch): the file's
-        modification time instead of now; ``executable``: its owner may execute it."""
+        modification time instead of now; ``executable``: its owner may execute it;
+        ``length``: the bytes the upload declares, set aside on disk before they arrive."""
         ...
 
     async def sync_plan(self, location: StorageLocation, files: Sequence[SyncFile]) -> SyncPlan:
@@ -732,6 +734,7 @@ class LocalStorage:
         max_bytes: int | None = None,
         mtime: float | None = None,
         executable: bool = False,
+        length: int | None = None,
     ) -> FileStatus:
         meta = FileMeta(mtime, executable)
         if not location.path:
@@ -769,7 +772,9 @@ class LocalStorage:
             return await asyncio.to_thread(
                 self._write_whole, location, offset, gathered, checksum, meta
             )
-        return await self._stream(location, iterator, gathered, offset, checksum, max_bytes, meta)
+        return await self._stream(
+            location, iterator, gathered, offset, checksum, max_bytes, meta, length
+        )
 
     def _write_whole(
         self,
@@ -806,8 +811,11 @@ class LocalStorage:
         checksum: Checksum | None,
         max_bytes: int | None,
         meta: FileMeta,
+        length: int | None,
     ) -> FileStatus:
-        upload = await asyncio.to_thread(self._open_partial, location, offset, checksum)
+        if length is not None and max_bytes is not None:
+            length = min(length, max(0, max_bytes - offset))
+        upload = await asyncio.to_thread(self._open_partial, location, offset, checksum, length)
         try:
             await self._stream_into(upload, chunks, first, offset, max_bytes)
             return await asyncio.to_thread(self._finish, location, upload, checksum, meta)
@@ -860,7 +868,11 @@ class LocalStorage:
             raise
 
     def _open_partial(
-        self, location: StorageLocation, offset: int, checksum: Checksum | None
+        self,
+        location: StorageLocation,
+        offset: int,
+        checksum: Checksum | None,
+        length: int | None = None,
     ) -> Upload:
         """The partial file of an upload, opened under its directory's fd, which the rename
         at the end goes through too."""
@@ -869,7 +881,7 @@ class LocalStorage:
         try:
             if upload.target_is_directory():
                 raise Conflict(f"{location.uri} is a directory")
-            upload.open(offset, checksum)
+            upload.open(offset, checksum, length)
         except BaseException:
             upload.close()
             raise

@@ -10,7 +10,7 @@ import stat
 from dataclasses import dataclass, field
 
 from glia.errors import Conflict
-from glia.storage import Checksum, Hash
+from glia.storage import Checksum, Hash, preallocate
 
 # The kept bytes of a resumed upload are read again in blocks of this size for its checksum.
 REREAD_BYTES = 8 * 1024 * 1024
@@ -44,8 +44,11 @@ class Upload:
     name: str
     fd: int = -1
     digest: Hash = field(default_factory=Nothing)
+    preallocated: bool = False
 
-    def open(self, offset: int, checksum: Checksum | None) -> None:
+    def open(self, offset: int, checksum: Checksum | None, length: int | None = None) -> None:
+        """Open the partial file at ``offset``; ``length``: the bytes the upload declares,
+        set aside on disk up front (given back past what was written when it closes)."""
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
         self.fd = os.open(self.partial, flags, 0o600, dir_fd=self.directory)
         kept = os.fstat(self.fd).st_size
@@ -66,6 +69,8 @@ class Upload:
                 self.digest.update(block)
                 position += len(block)
         os.lseek(self.fd, offset, os.SEEK_SET)
+        if length:
+            self.preallocated = preallocate(self.fd, offset, length)
 
     def write(self, chunks: builtins.list[bytes]) -> None:
         for chunk in chunks:
@@ -98,6 +103,11 @@ class Upload:
 
     def close_file(self) -> None:
         if self.fd >= 0:
+            if self.preallocated:
+                # A truncate to its own size frees the blocks set aside past the end: an
+                # upload that broke (or declared more than it sent) holds no more disk than
+                # the bytes it kept.
+                os.ftruncate(self.fd, os.lseek(self.fd, 0, os.SEEK_CUR))
             os.close(self.fd)
             self.fd = -1
 

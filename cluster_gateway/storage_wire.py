@@ -62,6 +62,8 @@ LOCATION_HEADER = "x-glia-location"
 CHECKSUM_HEADER = "x-glia-checksum"
 MAX_BYTES_HEADER = "x-glia-max-bytes"
 MTIME_HEADER = "x-glia-mtime"
+# The bytes an upload declares (the user's Content-Length), set aside before they come.
+LENGTH_HEADER = "x-glia-length"
 EXECUTABLE_HEADER = "x-glia-executable"
 # ``{"bucket", "key"}``: JSON, ASCII-escaped (a key is any UTF-8 `check_key` allows).
 BLOB_HEADER = "x-glia-blob"

@@ -268,9 +268,7 @@ class BlobsResource(Resource):
     ) -> Any:
         from sdk.client import _byte_route_error, _http_errors
 
-        http = self._client._http
-        if http is None:
-            raise RuntimeError("use GliaClient as 'async with GliaClient(...) as client'")
+        http = self._client.bulk_http()
         with _http_errors(self._client.url):
             response = await http.request(
                 method,
@@ -355,9 +353,7 @@ class BlobsResource(Resource):
         """The object's bytes ``[start, end)`` (the whole object by default), in chunks."""
         from sdk.client import _byte_route_error, _http_errors
 
-        http = self._client._http
-        if http is None:
-            raise RuntimeError("use GliaClient as 'async with GliaClient(...) as client'")
+        http = self._client.bulk_http()
         headers = self._client._headers()
         if start or end is not None:
             headers["Range"] = f"bytes={start}-{'' if end is None else end - 1}"

@@ -158,6 +158,7 @@ class GliaClient:
         self.token = token
         self.timeout = timeout
         self._http: httpx.AsyncClient | None = None
+        self._bulk: httpx.AsyncClient | None = None
         self._subscriptions: Subscriptions | None = None
         self.auth = AuthResource(self)
         self.clusters = ClustersResource(self)
@@ -211,6 +212,19 @@ class GliaClient:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+        if self._bulk is not None:
+            await self._bulk.aclose()
+            self._bulk = None
+
+    def bulk_http(self) -> httpx.AsyncClient:
+        """The client of bulk byte transfers (`sdk.bulk`), made on its first use."""
+        if self._http is None:
+            raise RuntimeError("use GliaClient as 'async with GliaClient(...) as client'")
+        if self._bulk is None:
+            from sdk.bulk import bulk_client
+
+            self._bulk = bulk_client(self.timeout)
+        return self._bulk
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}

@@ -50,6 +50,7 @@ from glia.storage import (
     new_hash,
     parse_storage_uri,
     partial_name,
+    preallocate,
     split_path,
 )
 from sdk import documents
@@ -186,7 +187,12 @@ class StorageResource(Resource):
         data = await self._client.execute(documents.COPY_STORAGE_ENTRY, variables)
         return FileStatus.model_validate(data["copyStorageEntry"]["entry"])
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self, bulk: bool) -> httpx.AsyncClient:
+        """``bulk``: the client of large transfers (`sdk.bulk`), else the client of every
+        request (a tar stream of small files moves little, and aiohttp's import costs a
+        command ~0.1 s)."""
+        if bulk:
+            return self._client.bulk_http()
         http = self._client._http
         if http is None:
             raise RuntimeError("use GliaClient as 'async with GliaClient(...) as client'")
@@ -203,11 +209,12 @@ class StorageResource(Resource):
         content: bytes | AsyncIterator[bytes],
         headers: dict[str, str],
         params: dict[str, str] | None,
+        bulk: bool = False,
     ) -> Any:
         from sdk.client import _byte_route_error, _http_errors
 
         with _http_errors(self._client.url):
-            response = await self._http().put(
+            response = await self._http(bulk).put(
                 url,
                 content=content,
                 headers={**self._client._headers(), **headers},
@@ -224,15 +231,21 @@ class StorageResource(Resource):
         headers: dict[str, str] | None,
         method: str = "GET",
         json: Any = None,
+        sized: Callable[[int], None] | None = None,
+        bulk: bool = False,
     ) -> AsyncGenerator[bytes]:
+        """The body's bytes; ``sized`` is first told its length, where the answer says it."""
         from sdk.client import _byte_route_error, _http_errors
 
         with _http_errors(self._client.url):
-            async with self._http().stream(
+            async with self._http(bulk).stream(
                 method, url, headers={**self._client._headers(), **(headers or {})}, json=json
             ) as response:
                 if response.status_code >= 400:
                     raise _byte_route_error(response.status_code, await response.aread())
+                length = response.headers.get("content-length", "")
+                if sized is not None and length.isdigit():
+                    sized(int(length))
                 async for chunk in response.aiter_raw():
                     yield chunk
 
@@ -276,6 +289,7 @@ class StorageResource(Resource):
                 **({"X-Glia-Executable": "1"} if executable else {}),
             },
             params={"offset": str(offset)} if offset else None,
+            bulk=data is None,
         )
         if data is not None and progress is not None:
             progress(size)
@@ -370,19 +384,31 @@ class StorageResource(Resource):
         pending: builtins.list[bytes] = []
         pending_bytes = 0
         headers = {"Range": f"bytes={offset}-"} if offset else None
+        # One batch is written in a thread while the next one arrives.
+        writing: asyncio.Future[None] | None = None
         try:
-            async for chunk in self._receive(self.url(uri), headers=headers):
+            async for chunk in self._receive(
+                self.url(uri), headers=headers, sized=partial_file.expect, bulk=True
+            ):
                 pending.append(chunk)
                 pending_bytes += len(chunk)
                 done += len(chunk)
                 if pending_bytes >= BLOCK_BYTES:
-                    await asyncio.to_thread(partial_file.write, pending)
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.ensure_future(asyncio.to_thread(partial_file.write, pending))
                     pending, pending_bytes = [], 0
                 if progress is not None:
                     progress(done)
+            if writing is not None:
+                await writing
+                writing = None
             # The rest, and the rename, in one go: a small file costs one thread hop.
             await asyncio.to_thread(partial_file.finish, pending, path)
         finally:
+            if writing is not None:
+                # The batch in flight lands (for a resume) before the file is closed.
+                await asyncio.wait({writing})
             partial_file.close()
         return done
 
@@ -603,11 +629,18 @@ class _PartialFile:
         self.path = path
         self.position = offset
         self.fd: int | None = None
+        self.expected = 0
+        self.preallocated = False
+
+    def expect(self, length: int) -> None:
+        """The bytes still to come, set aside on disk when the file is opened."""
+        self.expected = length
 
     def write(self, chunks: builtins.list[bytes]) -> None:
         if self.fd is None:
             self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
             os.ftruncate(self.fd, self.position)
+            self.preallocated = preallocate(self.fd, self.position, self.expected)
         _write_at(self.fd, chunks, self.position)
         self.position += sum(len(chunk) for chunk in chunks)
 
@@ -618,6 +651,10 @@ class _PartialFile:
 
     def close(self) -> None:
         if self.fd is not None:
+            if self.preallocated:
+                # What was set aside past the bytes written is given back (a broken
+                # transfer's partial holds no more disk than it kept).
+                os.ftruncate(self.fd, self.position)
             os.close(self.fd)
             self.fd = None
 

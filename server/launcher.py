@@ -27,6 +27,7 @@ from pydantic import SecretStr
 
 from control_plane.platform import Platform
 from control_plane.settings import Settings, load_settings
+from glia.malloc import keep_freed_memory
 from server import graphiql
 from server.app import StartupHook, create_app
 from server.logging import configure_logging
@@ -151,6 +152,7 @@ async def _bootstrap_admin(platform: Platform) -> None:
 
 def _serve(settings: Settings, on_startup: StartupHook, listener: socket.socket) -> int:
     configure_logging(level=settings.log_level, json=settings.log_format == "json")
+    keep_freed_memory()
     # GraphiQL's files, from the npm registry on a first start: beside the start, not before
     # it (the page says so until they are there).
     threading.Thread(target=graphiql.ensure_assets, name="graphiql-assets", daemon=True).start()

@@ -199,6 +199,7 @@ def serve(
     from cluster_gateway.embedded import EmbeddedGateway
     from cluster_gateway.runtimes.local import LocalRuntime
     from cluster_gateway.storage import LocalStorage
+    from glia.malloc import keep_freed_memory
 
     if len(secret.encode()) < MIN_SECRET_BYTES:
         raise ValueError(f"a gateway's shared secret is at least {MIN_SECRET_BYTES} bytes")
@@ -261,6 +262,7 @@ def serve(
             port,
             data_dir,
         )
+        keep_freed_memory()
         uvicorn.run(
             app,
             host=host,

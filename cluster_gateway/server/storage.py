@@ -46,6 +46,7 @@ from cluster_gateway.storage_wire import (
     DISKS_PREFIX,
     EXECUTABLE_HEADER,
     FILE_PATH,
+    LENGTH_HEADER,
     LOCATION_HEADER,
     MAX_BYTES_HEADER,
     MAX_JSON_BYTES,
@@ -203,6 +204,7 @@ def storage_routes(
         max_bytes = parse_count(request.headers.get(MAX_BYTES_HEADER), "maxBytes")
         mtime = parse_mtime(request.headers.get(MTIME_HEADER))
         executable = request.headers.get(EXECUTABLE_HEADER) == "1"
+        length = parse_count(request.headers.get(LENGTH_HEADER), "length")
         async with writes.settled(location, refuse_busy=True):
             status = await storage.write(
                 location,
@@ -212,6 +214,7 @@ def storage_routes(
                 max_bytes=max_bytes,
                 mtime=mtime,
                 executable=executable,
+                length=length,
             )
         return JSONResponse(status.to_wire(), status_code=201)
 

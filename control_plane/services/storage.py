@@ -218,6 +218,7 @@ class StorageService:
         checksum: Checksum | None = None,
         mtime: float | None = None,
         executable: bool = False,
+        length: int | None = None,
     ) -> FileStatus:
         storage, location = await self._allowed(user, location, Action.WRITE)
         return await storage.write(
@@ -228,6 +229,7 @@ class StorageService:
             max_bytes=self.max_upload_bytes,
             mtime=mtime,
             executable=executable,
+            length=length,
         )
 
     async def upload_archive(

@@ -157,7 +157,8 @@ def routes(platform: Callable[[], Platform]) -> list[Route]:
         offset = _offset(request)
         limit = current.storage.max_upload_bytes
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and offset + int(declared) > limit:
+        length = int(declared) if declared is not None and declared.isdigit() else None
+        if length is not None and offset + length > limit:
             raise PayloadTooLarge(f"a file may hold at most {limit} bytes")
         try:
             entry = await current.storage.upload(
@@ -168,6 +169,7 @@ def routes(platform: Callable[[], Platform]) -> list[Route]:
                 checksum=_checksum(request),
                 mtime=_mtime(request),
                 executable=request.headers.get("x-glia-executable") == "1",
+                length=length,
             )
         except ClientDisconnect:
             # Nobody is left to answer; the bytes that came are kept for `?offset=`.

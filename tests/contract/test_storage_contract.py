@@ -126,9 +126,12 @@ async def test_a_cut_write_keeps_what_came_and_resumes(subject: Subject, cut: in
     data = os.urandom(3 * WRITE_BUFFER_BYTES)
     target = HOME.child("big")
     with pytest.raises(ConnectionResetError):
-        await storage.write(target, chunks(data, fail_after=cut))
+        # The whole length declared (set aside on disk), the transfer cut short.
+        await storage.write(target, chunks(data, fail_after=cut), length=len(data))
     kept = await storage.partial_size(target)
     assert kept == cut
+    # What was set aside past the kept bytes was given back.
+    assert (subject.tree / partial_name("big")).stat().st_blocks * 512 < kept + 1024 * 1024
     with pytest.raises(Conflict) as refused:
         await storage.write(target, chunks(b"x"), offset=kept + 1)
     assert refused.value.details == {"partialSize": kept}
@@ -137,6 +140,7 @@ async def test_a_cut_write_keeps_what_came_and_resumes(subject: Subject, cut: in
         chunks(data[kept:]),
         offset=kept,
         checksum=Checksum("xxh3-128", _xxh3(data)),
+        length=len(data) - kept,
     )
     assert entry.size == len(data)
     assert (subject.tree / "big").read_bytes() == data

@@ -71,6 +71,62 @@ async def test_a_cut_write_keeps_what_came_and_resumes(storage: LocalStorage, cu
     assert not (storage.root / "acme" / "vision" / partial_name("big")).exists()
 
 
+async def test_a_declared_length_is_set_aside_and_a_cut_write_gives_the_rest_back(
+    storage: LocalStorage,
+) -> None:
+    """The bytes an upload declares are allocated on disk before they come; when it breaks
+    off, its partial holds no more disk than it kept (a client that declares the largest
+    upload and sends nothing holds nothing)."""
+    declared = 64 * 1024 * 1024
+    data = os.urandom(3 * WRITE_BUFFER_BYTES)
+    target = HOME.child("big")
+    partial = storage.root / "acme" / "vision" / partial_name("big")
+    seen: list[os.stat_result] = []
+
+    async def watched() -> AsyncIterator[bytes]:
+        async for chunk in chunks(data, fail_after=2 * WRITE_BUFFER_BYTES):
+            if partial.exists():
+                seen.append(partial.stat())
+            yield chunk
+
+    with pytest.raises(ConnectionResetError):
+        await storage.write(target, watched(), length=declared)
+    # While it was written: the declared bytes held, the size only what was written.
+    assert seen and max(info.st_blocks * 512 for info in seen) >= declared
+    assert all(info.st_size <= 2 * WRITE_BUFFER_BYTES for info in seen)
+    kept = partial.stat()
+    assert kept.st_size == 2 * WRITE_BUFFER_BYTES
+    assert kept.st_blocks * 512 < kept.st_size + 1024 * 1024
+    entry = await storage.write(
+        target,
+        chunks(data[kept.st_size :]),
+        offset=kept.st_size,
+        length=len(data) - kept.st_size,
+        checksum=Checksum("sha256", hashlib.sha256(data).hexdigest()),
+    )
+    assert entry.size == len(data)
+    stored = (storage.root / "acme" / "vision" / "big").stat()
+    assert stored.st_blocks * 512 < len(data) + 1024 * 1024
+
+
+async def test_a_declared_length_past_the_size_limit_sets_aside_only_the_limit(
+    storage: LocalStorage,
+) -> None:
+    data = os.urandom(2 * WRITE_BUFFER_BYTES)
+    partial = storage.root / "acme" / "vision" / partial_name("capped")
+    held: list[int] = []
+
+    async def watched() -> AsyncIterator[bytes]:
+        async for chunk in chunks(data, fail_after=WRITE_BUFFER_BYTES + 64 * 1024):
+            if partial.exists():
+                held.append(partial.stat().st_blocks * 512)
+            yield chunk
+
+    with pytest.raises(ConnectionResetError):
+        await storage.write(HOME.child("capped"), watched(), length=1 << 40, max_bytes=len(data))
+    assert held and max(held) <= len(data) + 1024 * 1024
+
+
 async def test_paths_that_leave_the_tree_are_refused(storage: LocalStorage, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -1,0 +1,76 @@
+"""The SDK's bulk byte transfers (`sdk.bulk`, httpx over aiohttp) against real sockets:
+errors mean what they say, and a large body arrives whole, in large pieces."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from sdk import ConnectionFailed, GliaClient
+from sdk.bulk import READ_BYTES
+
+
+@contextlib.asynccontextmanager
+async def tcp_server(handle: object) -> AsyncIterator[int]:
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)  # type: ignore[arg-type]
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_server_that_drops_the_connection_is_unreachable_not_a_timeout(
+    tmp_path: Path,
+) -> None:
+    async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    async with tcp_server(drop) as port, GliaClient(f"http://127.0.0.1:{port}", "t") as client:
+        with pytest.raises(ConnectionFailed, match="cannot reach the Glia server") as raised:
+            await client.storage.download("storage://c/o/p/f", tmp_path / "f")
+    assert "timed out" not in str(raised.value)
+
+
+async def test_a_silent_server_is_a_timeout(tmp_path: Path) -> None:
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await asyncio.sleep(5)
+        writer.close()
+
+    async with (
+        tcp_server(hang) as port,
+        GliaClient(f"http://127.0.0.1:{port}", "t", timeout=0.3) as client,
+    ):
+        with pytest.raises(ConnectionFailed, match="timed out"):
+            await client.storage.download("storage://c/o/p/f", tmp_path / "f")
+
+
+async def test_a_large_body_arrives_whole_in_large_pieces(tmp_path: Path) -> None:
+    body = os.urandom(8 * READ_BYTES + 123)
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+        writer.write(body)
+        await writer.drain()
+        writer.close()
+
+    pieces: list[int] = []
+    async with tcp_server(answer) as port, GliaClient(f"http://127.0.0.1:{port}", "t") as client:
+        async for chunk in client.storage._receive(
+            f"http://127.0.0.1:{port}/x", headers=None, bulk=True
+        ):
+            pieces.append(len(chunk))
+        size = await client.storage.download("storage://c/o/p/f", tmp_path / "f")
+    assert sum(pieces) == len(body) == size
+    assert (tmp_path / "f").read_bytes() == body
+    assert max(pieces) <= READ_BYTES
+    # httpcore's pieces are 64 KiB; these are what each read brought, up to READ_BYTES.
+    assert len(pieces) < len(body) // (64 * 1024)
