@@ -38,4 +38,6 @@ class BulkTransport(AiohttpTransport):
 
 
 def bulk_client(timeout: float) -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=timeout, transport=BulkTransport())
+    from sdk.client import tls_context
+
+    return httpx.AsyncClient(timeout=timeout, transport=BulkTransport(verify=tls_context()))

@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import functools
 import json
+import ssl
 import uuid
 from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -92,6 +94,15 @@ AMBIGUITY_SHOWN = 10
 # few seconds) before it gives up with the connection's error.
 LOG_RECONNECT_S = 60.0
 SUBMIT_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The verifying TLS context of every client in the process (httpx's default: certifi's
+    CAs, or SSL_CERT_FILE/SSL_CERT_DIR). httpx builds one per client otherwise, loading the
+    CA bundle each time: ~16 ms of CPU, as long as a GraphQL round trip, for every
+    `GliaClient` the web UI opens per event."""
+    return httpx.create_ssl_context()
 
 
 @contextlib.contextmanager
@@ -194,7 +205,7 @@ class GliaClient:
 
     async def __aenter__(self) -> GliaClient:
         # Connecting only creates the httpx client: no request is sent until the first call.
-        self._http = httpx.AsyncClient(timeout=self.timeout)
+        self._http = httpx.AsyncClient(timeout=self.timeout, verify=tls_context())
         return self
 
     async def __aexit__(

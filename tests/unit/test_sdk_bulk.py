@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -74,3 +75,26 @@ async def test_a_large_body_arrives_whole_in_large_pieces(tmp_path: Path) -> Non
     assert max(pieces) <= READ_BYTES
     # httpcore's pieces are 64 KiB; these are what each read brought, up to READ_BYTES.
     assert len(pieces) < len(body) // (64 * 1024)
+
+
+async def test_clients_share_one_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every client (and its bulk client) verifies with the same context, built once: the CA
+    bundle is not loaded again for each `GliaClient` the web UI opens."""
+    from sdk import client as sdk_client
+
+    loads: list[object] = []
+    load = ssl.SSLContext.load_verify_locations
+
+    def counting(self: ssl.SSLContext, *args: object, **kwargs: object) -> None:
+        loads.append(args or kwargs)
+        load(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
+    sdk_client.tls_context.cache_clear()
+    try:
+        for _ in range(3):
+            async with GliaClient("https://127.0.0.1:9", "t") as client:
+                client.bulk_http()
+        assert len(loads) == 1
+    finally:
+        sdk_client.tls_context.cache_clear()
