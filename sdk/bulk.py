@@ -11,6 +11,9 @@ bytes ~0.1 s, so this client is made on a transfer's first request."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator
+
 import httpx
 from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import AiohttpResponseStream
@@ -21,13 +24,30 @@ READ_BYTES = 1024 * 1024
 
 
 class BulkTransport(AiohttpTransport):
-    """httpx-aiohttp's transport, reading a body in `READ_BYTES` pieces, and telling a
+    """httpx-aiohttp's transport, reading a body in `READ_BYTES` pieces, telling a
     connection the server dropped (which httpx-aiohttp calls a connect timeout) from one
-    that timed out."""
+    that timed out, and keeping httpx's write timeout, which aiohttp lacks: a streamed body
+    that the server stops taking for that long is a `httpx.WriteTimeout`."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeouts = request.extensions.get("timeout", {})
+        write_s = timeouts.get("write")
+        body = request.stream
+        deadline = asyncio.timeout(None)
         try:
-            response = await super().handle_async_request(request)
+            async with deadline:
+                # A body in memory (ByteStream) goes in one write; a streamed one is paced.
+                if (
+                    write_s is not None
+                    and isinstance(body, httpx.AsyncByteStream)
+                    and not isinstance(body, httpx.ByteStream)
+                ):
+                    request.stream = _Paced(body, deadline, write_s)
+                response = await super().handle_async_request(request)
+        except TimeoutError as exc:
+            if not deadline.expired():
+                raise
+            raise httpx.WriteTimeout(f"the server took no data for {write_s} s") from exc
         except httpx.ConnectTimeout as exc:
             if isinstance(exc.__cause__, TimeoutError):
                 raise
@@ -35,6 +55,27 @@ class BulkTransport(AiohttpTransport):
         if isinstance(response.stream, AiohttpResponseStream):
             response.stream.CHUNK_SIZE = READ_BYTES
         return response
+
+
+class _Paced(httpx.AsyncByteStream):
+    """A request body whose every piece must be taken within ``write_s`` of the one before
+    (aiohttp asks for the next piece once the last one is written); the deadline is lifted
+    after the last piece, where the read timeout takes over."""
+
+    def __init__(
+        self, body: AsyncIterable[bytes], deadline: asyncio.Timeout, write_s: float
+    ) -> None:
+        self._body = body
+        self._deadline = deadline
+        self._write_s = write_s
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        self._deadline.reschedule(loop.time() + self._write_s)
+        async for piece in self._body:
+            yield piece
+            self._deadline.reschedule(loop.time() + self._write_s)
+        self._deadline.reschedule(None)
 
 
 def bulk_client(timeout: float) -> httpx.AsyncClient:

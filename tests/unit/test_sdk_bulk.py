@@ -17,8 +17,8 @@ from sdk.bulk import READ_BYTES
 
 
 @contextlib.asynccontextmanager
-async def tcp_server(handle: object) -> AsyncIterator[int]:
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)  # type: ignore[arg-type]
+async def tcp_server(handle: object, limit: int = 2**16) -> AsyncIterator[int]:
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, limit=limit)  # type: ignore[arg-type]
     try:
         yield server.sockets[0].getsockname()[1]
     finally:
@@ -98,3 +98,54 @@ async def test_clients_share_one_tls_context(monkeypatch: pytest.MonkeyPatch) ->
         assert len(loads) == 1
     finally:
         sdk_client.tls_context.cache_clear()
+
+
+async def test_an_upload_the_server_stops_taking_times_out(tmp_path: Path) -> None:
+    """aiohttp has no write timeout: the bulk transport keeps httpx's."""
+    source = tmp_path / "big"
+    source.write_bytes(os.urandom(64 * 1024 * 1024))
+    stop = asyncio.Event()
+
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")  # the headers, and then nothing more is read
+        await stop.wait()
+        writer.close()
+
+    async with (
+        tcp_server(stall) as port,
+        GliaClient(f"http://127.0.0.1:{port}", "t", timeout=0.5) as client,
+    ):
+        try:
+            with pytest.raises(ConnectionFailed, match="timed out"):
+                await client.storage.upload(source, "storage://c/o/p/big")
+        finally:
+            stop.set()
+
+
+async def test_a_slow_but_steady_upload_does_not_time_out(tmp_path: Path) -> None:
+    """The write timeout is per piece of the body, not for the whole of it."""
+    source = tmp_path / "big"
+    data = os.urandom(48 * 1024 * 1024)
+    source.write_bytes(data)
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        got = 0
+        while got < length:  # ~16 MiB/s: the body takes about 3 s, each piece about 0.5 s
+            got += len(await reader.read(min(64 * 1024, length - got)))
+            await asyncio.sleep(0.004)
+        body = b'{"entry": {"uri": "storage://c/o/p/big", "path": "big", "name": "big", '
+        body += b'"type": "file", "size": %d, "modifiedAt": "2026-01-01T00:00:00Z"}}' % got
+        writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        await writer.drain()
+        writer.close()
+
+    started = asyncio.get_running_loop().time()
+    async with (
+        tcp_server(slow) as port,
+        GliaClient(f"http://127.0.0.1:{port}", "t", timeout=2.0) as client,
+    ):
+        entry = await client.storage.upload(source, "storage://c/o/p/big")
+    assert entry.size == len(data)
+    assert asyncio.get_running_loop().time() - started > 2.0  # longer than the timeout
