@@ -226,6 +226,16 @@ def disk_claim_name(disk_id: str) -> str:
     return "disk-" + hashlib.sha256(disk_id.encode()).hexdigest()[:40]
 
 
+_QUOTA_REFUSAL = re.compile(rf"exceeded quota: {QUOTA}\b.*limited: pods=(\d+)")
+
+
+def _stale_quota(reason: str, running_limit: int | None) -> bool:
+    """Whether a refusal came from this runtime's quota at a limit it no longer holds (the
+    admission's cache has not seen the change yet)."""
+    refused = _QUOTA_REFUSAL.search(reason)
+    return refused is not None and int(refused.group(1)) != running_limit
+
+
 def resource_quota_manifest(limit: int) -> dict[str, Any]:
     """The ResourceQuota holding a project's namespace to ``limit`` pods that have not ended
     (Kubernetes counts a pod against `pods` until it Succeeded or Failed)."""
@@ -1117,7 +1127,7 @@ class KubernetesRuntime(Runtime):
         if secret is not None:
             await self._create(self._core.create_namespaced_secret(namespace, secret))
         try:
-            created = await self._create_pod(namespace, manifest)
+            created = await self._create_pod(namespace, manifest, spec.running_limit)
         except ApiException as error:
             if error.status != 409:
                 if secret is not None:
@@ -1138,10 +1148,13 @@ class KubernetesRuntime(Runtime):
         self._apply("ADDED", created)
         return self._workloads[spec.job_id].state
 
-    async def _create_pod(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
-        """The pod as created. A PriorityClass made a moment ago may not be known yet to the
-        API server's Priority admission (it reads them from a cache): that refusal is
-        retried for a few seconds."""
+    async def _create_pod(
+        self, namespace: str, manifest: dict[str, Any], running_limit: int | None
+    ) -> dict[str, Any]:
+        """The pod as created. The API server's admission reads PriorityClasses and
+        ResourceQuotas from caches: a refusal by a PriorityClass made a moment ago, or by a
+        quota whose limit is not the one just set (``running_limit``: raised or removed a
+        moment ago), is retried for a few seconds; a refusal by the current limit is not."""
         deadline = asyncio.get_running_loop().time() + PRIORITY_CLASS_WAIT_S
         while True:
             try:
@@ -1151,8 +1164,11 @@ class KubernetesRuntime(Runtime):
                     )
                 )
             except ApiException as error:
-                unknown_class = error.status == 403 and "no PriorityClass" in str(error.reason)
-                if not unknown_class or asyncio.get_running_loop().time() > deadline:
+                stale = error.status == 403 and (
+                    "no PriorityClass" in str(error.reason)
+                    or _stale_quota(str(error.reason), running_limit)
+                )
+                if not stale or asyncio.get_running_loop().time() > deadline:
                     raise
                 await asyncio.sleep(0.1)
 

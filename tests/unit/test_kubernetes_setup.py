@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cluster_gateway.gateway import WorkloadSpec
-from cluster_gateway.runtimes.kubernetes import INSTANCE_LABEL
+from cluster_gateway.runtimes.kubernetes import INSTANCE_LABEL, _stale_quota
 from cluster_gateway.runtimes.kubernetes_setup import (
     kubernetes_runtime,
     load_configuration,
@@ -95,3 +95,18 @@ async def test_the_runtime_is_the_clusters_instance(tmp_path: Path) -> None:
     pod = runtime.pod_manifest(spec("bob"), "glia-bob")
     assert pod["metadata"]["labels"][INSTANCE_LABEL] == "gpu-farm"
     assert pod["metadata"]["annotations"]["team"] == "vision"
+
+
+def test_a_refusal_by_a_quota_limit_no_longer_held_is_stale() -> None:
+    """The API server's quota admission reads a cache: a refusal at the limit before the one
+    just set is retried; one at the current limit, or by another quota, is the answer."""
+    reason = (
+        'pods "glia-three-8b5b9db0c1" is forbidden: exceeded quota: glia-jobs, '
+        "requested: pods=1, used: pods=2, limited: pods=2"
+    )
+    assert _stale_quota(reason, 3)  # raised to 3 a moment ago
+    assert _stale_quota(reason, None)  # removed a moment ago
+    assert not _stale_quota(reason, 2)  # the current limit: a real refusal
+    other = reason.replace("glia-jobs", "team-quota")
+    assert not _stale_quota(other, 3)  # not this runtime's quota
+    assert not _stale_quota('pods "x" is forbidden: no PriorityClass with name high', 3)
