@@ -34,6 +34,7 @@ class BulkTransport(AiohttpTransport):
         write_s = timeouts.get("write")
         body = request.stream
         deadline = asyncio.timeout(None)
+        paced: _Paced | None = None
         try:
             async with deadline:
                 # A body in memory (ByteStream) goes in one write; a streamed one is paced.
@@ -42,8 +43,14 @@ class BulkTransport(AiohttpTransport):
                     and isinstance(body, httpx.AsyncByteStream)
                     and not isinstance(body, httpx.ByteStream)
                 ):
-                    request.stream = _Paced(body, deadline, write_s)
-                response = await super().handle_async_request(request)
+                    request.stream = paced = _Paced(body, deadline, write_s)
+                try:
+                    response = await super().handle_async_request(request)
+                finally:
+                    # aiohttp may still be sending the body once the answer came (a refusal
+                    # before the body was read): the deadline is gone with this call.
+                    if paced is not None:
+                        paced.ended = True
         except TimeoutError as exc:
             if not deadline.expired():
                 raise
@@ -68,14 +75,19 @@ class _Paced(httpx.AsyncByteStream):
         self._body = body
         self._deadline = deadline
         self._write_s = write_s
+        self.ended = False
+
+    def _pace(self, from_now: float | None) -> None:
+        if not self.ended:
+            when = None if from_now is None else asyncio.get_running_loop().time() + from_now
+            self._deadline.reschedule(when)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        loop = asyncio.get_running_loop()
-        self._deadline.reschedule(loop.time() + self._write_s)
+        self._pace(self._write_s)
         async for piece in self._body:
             yield piece
-            self._deadline.reschedule(loop.time() + self._write_s)
-        self._deadline.reschedule(None)
+            self._pace(self._write_s)
+        self._pace(None)
 
 
 def bulk_client(timeout: float) -> httpx.AsyncClient:
