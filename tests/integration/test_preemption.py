@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from cluster_gateway.gateway import ClusterCapacity, WorkloadPhase
+from cluster_gateway.gateway import ClusterCapacity, WorkloadPhase, WorkloadState
 from cluster_gateway.runtimes.fake import FakeRuntime
+from glia.clock import utcnow
 from tests.conftest import REDIS_URL
 from tests.factories import Api, make_settings, running_api
 from tests.polling import eventually
@@ -93,6 +94,13 @@ async def test_a_high_job_suspends_the_latest_preemptible_job_which_resumes_afte
     assert (await job_of(api, alice, first))["status"] == "RUNNING"
     # Suspended, it waits for room and keeps saying why.
     assert (await job_of(api, alice, second))["reason"] == "PREEMPTED"
+
+    # What the cluster said of its stopped run, applied late (a reconcile read it before the
+    # stop), moves it nowhere.
+    stale = WorkloadState(job_id=second, phase=WorkloadPhase.RUNNING, started_at=utcnow())
+    await api.platform.reconciler._apply("default", stale)
+    late = await job_of(api, alice, second)
+    assert (late["status"], late["reason"]) == ("SUSPENDED", "PREEMPTED")
 
     runtime.finish(urgent, exit_code=0)
     resumed = await becomes(api, alice, second, "RUNNING")

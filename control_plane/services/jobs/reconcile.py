@@ -95,8 +95,13 @@ class ClusterReconciler:
                 ).first()
             if row is None or JobStatus(row.status).is_finished:
                 return
-            if is_preempted_stopping(row.status, row.reason, row.scheduled_at):
-                if state.phase in (WorkloadPhase.EXITED, WorkloadPhase.MISSING):
+            if row.status == JobStatus.SUSPENDED.value and row.reason == JobReason.PREEMPTED.value:
+                # The state is of the run that was stopped for another job, however late it
+                # comes (a reconcile may apply what it read before the stop): once stopped,
+                # the job goes back to the queue; nothing it reports moves the job itself.
+                if is_preempted_stopping(row.status, row.reason, row.scheduled_at) and (
+                    state.phase in (WorkloadPhase.EXITED, WorkloadPhase.MISSING)
+                ):
                     await self._scheduler.requeue(cluster_name, state.job_id)
                 return
             if (
