@@ -36,11 +36,12 @@ from cluster_gateway.storage_wire import (
     location_header,
     location_to_wire,
 )
-from glia.errors import GliaError, Unavailable
+from glia.errors import BadInput, GliaError, Unavailable
 from glia.model import Model
 from glia.storage import (
     ArchiveResult,
-    Checksum,
+    ChecksumTrailer,
+    DeclaredChecksum,
     DiskUsage,
     FileStatus,
     GlobResult,
@@ -344,7 +345,7 @@ class RemoteStorage(GatewayRoutes):
         chunks: AsyncIterator[bytes],
         *,
         offset: int = 0,
-        checksum: Checksum | None = None,
+        checksum: DeclaredChecksum | None = None,
         max_bytes: int | None = None,
         mtime: float | None = None,
         executable: bool = False,
@@ -355,6 +356,14 @@ class RemoteStorage(GatewayRoutes):
             headers[LENGTH_HEADER] = str(length)
         if checksum is not None:
             headers[CHECKSUM_HEADER] = checksum.header
+        if isinstance(checksum, ChecksumTrailer):
+            # The digest comes after the bytes here too; the gateway finds it by the length.
+            if length is None:
+                raise BadInput(
+                    "an upload whose checksum follows its bytes needs their length",
+                    fields={"length": "missing"},
+                )
+            chunks = checksum.follow(chunks)
         if max_bytes is not None:
             headers[MAX_BYTES_HEADER] = str(max_bytes)
         if mtime is not None:

@@ -34,7 +34,7 @@ from cluster_gateway.storage_upload import FileMeta, Upload
 from glia.errors import BadInput, Conflict, NotFound, PayloadTooLarge
 from glia.storage import (
     ArchiveResult,
-    Checksum,
+    DeclaredChecksum,
     DiskUsage,
     FileStatus,
     FileType,
@@ -108,7 +108,7 @@ class Storage(Protocol):
         chunks: AsyncIterator[bytes],
         *,
         offset: int = 0,
-        checksum: Checksum | None = None,
+        checksum: DeclaredChecksum | None = None,
         max_bytes: int | None = None,
         mtime: float | None = None,
         executable: bool = False,
@@ -730,7 +730,7 @@ class LocalStorage:
         chunks: AsyncIterator[bytes],
         *,
         offset: int = 0,
-        checksum: Checksum | None = None,
+        checksum: DeclaredChecksum | None = None,
         max_bytes: int | None = None,
         mtime: float | None = None,
         executable: bool = False,
@@ -781,7 +781,7 @@ class LocalStorage:
         location: StorageLocation,
         offset: int,
         chunks: builtins.list[bytes],
-        checksum: Checksum | None,
+        checksum: DeclaredChecksum | None,
         meta: FileMeta,
     ) -> FileStatus:
         upload = self._open_partial(location, offset, checksum)
@@ -808,7 +808,7 @@ class LocalStorage:
         chunks: AsyncIterator[bytes],
         first: builtins.list[bytes],
         offset: int,
-        checksum: Checksum | None,
+        checksum: DeclaredChecksum | None,
         max_bytes: int | None,
         meta: FileMeta,
         length: int | None,
@@ -871,7 +871,7 @@ class LocalStorage:
         self,
         location: StorageLocation,
         offset: int,
-        checksum: Checksum | None,
+        checksum: DeclaredChecksum | None,
         length: int | None = None,
     ) -> Upload:
         """The partial file of an upload, opened under its directory's fd, which the rename
@@ -891,11 +891,16 @@ class LocalStorage:
         self,
         location: StorageLocation,
         upload: Upload,
-        checksum: Checksum | None,
+        checksum: DeclaredChecksum | None,
         meta: FileMeta | None = None,
     ) -> FileStatus:
         upload.close_file()
-        if checksum is not None and upload.digest.hexdigest() != checksum.hex:
+        try:
+            expected = checksum.hex if checksum is not None else None
+        except BadInput:  # a trailing checksum that did not come whole: nothing to trust
+            upload.discard()
+            raise
+        if expected is not None and upload.digest.hexdigest() != expected:
             upload.discard()
             raise BadInput(
                 f"the upload of {location.uri} does not match its checksum: it was discarded",

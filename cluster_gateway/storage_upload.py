@@ -10,7 +10,7 @@ import stat
 from dataclasses import dataclass, field
 
 from glia.errors import Conflict
-from glia.storage import Checksum, Hash, preallocate
+from glia.storage import DeclaredChecksum, Hash, preallocate
 
 # The kept bytes of a resumed upload are read again in blocks of this size for its checksum.
 REREAD_BYTES = 8 * 1024 * 1024
@@ -46,7 +46,9 @@ class Upload:
     digest: Hash = field(default_factory=Nothing)
     preallocated: bool = False
 
-    def open(self, offset: int, checksum: Checksum | None, length: int | None = None) -> None:
+    def open(
+        self, offset: int, checksum: DeclaredChecksum | None, length: int | None = None
+    ) -> None:
         """Open the partial file at ``offset``; ``length``: the bytes the upload declares,
         set aside on disk up front (given back past what was written when it closes)."""
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -16,7 +16,7 @@ import functools
 import hashlib
 import re
 import tarfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -301,6 +301,81 @@ class Checksum:
 
 def new_hash(algorithm: str = FAST_CHECKSUM) -> Hash:
     return CHECKSUMS[algorithm][0]()
+
+
+# ``X-Glia-Checksum: ALGORITHM=trailer``: the digest follows the bytes it covers. An older
+# peer refuses the value (it is no hex digest) before it writes anything, rather than
+# storing the digest as part of the file.
+TRAILER = "trailer"
+
+
+class ChecksumTrailer:
+    """An upload's checksum sent after its bytes: the body ends with the hex digest of the
+    whole file (as many characters as the algorithm's digest has). The sender hashes each
+    block as it reads it for sending instead of reading the file once more before it
+    starts, which for a large file not in the page cache is a second read of it from disk.
+
+    `split` passes the file's bytes of the body on and keeps the digest; `hex` is known once
+    they have all passed, which is when an upload compares it (`Checksum`'s interface)."""
+
+    def __init__(self, algorithm: str) -> None:
+        self.algorithm = algorithm
+        self.digits = CHECKSUMS[algorithm][1]
+        self._tail = bytearray()
+
+    @property
+    def header(self) -> str:
+        return f"{self.algorithm}={TRAILER}"
+
+    @property
+    def hex(self) -> str:
+        digest = self._tail.decode("ascii", "replace").lower()
+        if len(digest) != self.digits or not _HEX.fullmatch(digest):
+            raise BadInput(
+                f"the upload did not end with its {self.algorithm} checksum "
+                f"({self.digits} hexadecimal digits): it was discarded",
+                fields={"checksum": "malformed trailer"},
+            )
+        return digest
+
+    def new(self) -> Hash:
+        return CHECKSUMS[self.algorithm][0]()
+
+    async def split(self, body: AsyncIterator[bytes], length: int) -> AsyncIterator[bytes]:
+        """The first ``length`` bytes of ``body`` (the file's, passed on as they came: only
+        the block that holds the boundary is cut), keeping the rest as the digest."""
+        remaining = length
+        async for chunk in body:
+            if len(chunk) <= remaining:
+                remaining -= len(chunk)
+                if chunk:
+                    yield chunk
+                continue
+            if remaining:
+                yield chunk[:remaining]
+            self._tail += chunk[remaining:]
+            remaining = 0
+            if len(self._tail) > self.digits:
+                return  # longer than declared: `hex` refuses it, and the rest is not read
+
+    async def follow(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """``chunks``, then what `split` kept as the digest, for passing the upload on (as
+        it came: the next hop judges it, and discards an upload whose digest is wrong)."""
+        async for chunk in chunks:
+            yield chunk
+        yield bytes(self._tail)
+
+
+DeclaredChecksum = Checksum | ChecksumTrailer
+
+
+def declared_checksum(text: str, field: str = "checksum") -> DeclaredChecksum:
+    """``ALGORITHM=HEX`` (`Checksum.parse`) or ``ALGORITHM=trailer`` (`ChecksumTrailer`)."""
+    algorithm, sep, digest = text.strip().partition("=")
+    algorithm = algorithm.strip().lower()
+    if sep and digest.strip().lower() == TRAILER and algorithm in CHECKSUMS:
+        return ChecksumTrailer(algorithm)
+    return Checksum.parse(text, field)
 
 
 _FALLOC_FL_KEEP_SIZE = 1

@@ -34,8 +34,10 @@ from glia.pages import MAX_PAGE_SIZE
 from glia.storage import (
     ARCHIVE_CHECKSUM,
     ARCHIVE_END,
+    CHECKSUMS,
     FAST_CHECKSUM,
     SCHEME,
+    TRAILER,
     ArchiveResult,
     Checksum,
     DiskUsage,
@@ -102,15 +104,6 @@ def resolve_uri(text: str, *, cluster: str | None, org: str | None, project: str
     if org is None or project is None:
         raise BadInput("no project chosen: give storage:/ORG/PROJECT/path")
     return StorageLocation(cluster, org, project, split_path(rest)).uri
-
-
-def checksum_of(path: Path, algorithm: str = FAST_CHECKSUM) -> Checksum:
-    """The file's checksum (blocking: call it in a thread)."""
-    digest = new_hash(algorithm)
-    with path.open("rb") as file:
-        while block := file.read(BLOCK_BYTES):
-            digest.update(block)
-    return Checksum(algorithm, digest.hexdigest())
 
 
 def local_partial(target: Path) -> Path:
@@ -268,22 +261,27 @@ class StorageResource(Resource):
         bytes the server kept of an earlier try. ``mtime`` (seconds since the epoch) and
         ``executable`` are given to the stored file (a sync compares them next time)."""
         path = Path(source)
-        # A small file is read and hashed in one go, and sent from memory.
+        # A small file is read and hashed in one go, and sent from memory; a bigger one is
+        # hashed as it is read for sending, its checksum after its bytes (one read of it).
         size, data, checksum = await asyncio.to_thread(_read_small, path)
-        if checksum is None:
-            checksum = await asyncio.to_thread(checksum_of, path)
         offset = await self.upload_offset(uri) if resume else 0
         if offset > size:
             offset = 0
         if progress is not None:
             progress(offset)
-        content = data[offset:] if data is not None else _file_chunks(path, offset, progress)
+        content: bytes | AsyncIterator[bytes]
+        if data is not None and checksum is not None:
+            content, declared, trailer = data[offset:], checksum.header, 0
+        else:
+            trailer = CHECKSUMS[FAST_CHECKSUM][1]
+            content = _file_chunks(path, offset, size, progress)
+            declared = f"{FAST_CHECKSUM}={TRAILER}"
         response = await self._send(
             self.url(uri),
             content=content,
             headers={
-                "X-Glia-Checksum": checksum.header,
-                "Content-Length": str(size - offset),
+                "X-Glia-Checksum": declared,
+                "Content-Length": str(size - offset + trailer),
                 "Content-Type": "application/octet-stream",
                 **({"X-Glia-Mtime": repr(mtime)} if mtime is not None else {}),
                 **({"X-Glia-Executable": "1"} if executable else {}),
@@ -675,17 +673,34 @@ def _write_at(fd: int, chunks: builtins.list[bytes], position: int) -> None:
             view = view[written:]
 
 
-async def _file_chunks(path: Path, offset: int, progress: Progress | None) -> AsyncIterator[bytes]:
+async def _file_chunks(
+    path: Path, offset: int, size: int, progress: Progress | None
+) -> AsyncIterator[bytes]:
+    """The file's bytes from ``offset`` to ``size``, then their xxh3-128 digest (of the whole
+    file: a resume hashes the bytes before ``offset`` first), each block hashed in the same
+    worker-thread call that reads it."""
     fd = await asyncio.to_thread(os.open, path, os.O_RDONLY | os.O_CLOEXEC)
+    digest = new_hash(FAST_CHECKSUM)
+
+    def read(position: int, length: int, send: bool) -> bytes:
+        block = os.pread(fd, length, position)
+        if len(block) < length:
+            raise BadInput(f"{path} changed while it was being sent: it has fewer bytes now")
+        digest.update(block)
+        return block if send else b""
+
     try:
-        position = offset
-        while True:
-            chunk = await asyncio.to_thread(os.pread, fd, BLOCK_BYTES, position)
-            if not chunk:
-                return
+        position = 0
+        while position < offset:  # the kept bytes of a resumed upload, hashed, not sent
+            length = min(BLOCK_BYTES, offset - position)
+            await asyncio.to_thread(read, position, length, False)
+            position += length
+        while position < size:
+            chunk = await asyncio.to_thread(read, position, min(BLOCK_BYTES, size - position), True)
             position += len(chunk)
             yield chunk
             if progress is not None:
                 progress(position)
+        yield digest.hexdigest().encode("ascii")
     finally:
         os.close(fd)

@@ -64,10 +64,11 @@ from glia.errors import BadInput, Conflict, GliaError, PayloadTooLarge, Unavaila
 from glia.model import parse_input
 from glia.storage import (
     ARCHIVE_MAX_PATHS,
-    Checksum,
+    ChecksumTrailer,
     StorageLocation,
     SyncFile,
     check_name,
+    declared_checksum,
 )
 
 logger = logging.getLogger(__name__)
@@ -200,15 +201,24 @@ def storage_routes(
         location = location_from_header(request.headers.get(LOCATION_HEADER))
         offset = parse_count(request.query_params.get("offset"), "offset") or 0
         declared = request.headers.get(CHECKSUM_HEADER)
-        checksum = Checksum.parse(declared) if declared is not None else None
+        checksum = declared_checksum(declared) if declared is not None else None
         max_bytes = parse_count(request.headers.get(MAX_BYTES_HEADER), "maxBytes")
         mtime = parse_mtime(request.headers.get(MTIME_HEADER))
         executable = request.headers.get(EXECUTABLE_HEADER) == "1"
         length = parse_count(request.headers.get(LENGTH_HEADER), "length")
+        body = arriving(request.stream())
+        if isinstance(checksum, ChecksumTrailer):
+            # The length header counts the file's bytes alone: the digest follows them.
+            if length is None:
+                raise BadInput(
+                    "an upload whose checksum follows its bytes needs their length",
+                    fields={"length": "missing"},
+                )
+            body = checksum.split(body, length)
         async with writes.settled(location, refuse_busy=True):
             status = await storage.write(
                 location,
-                arriving(request.stream()),
+                body,
                 offset=offset,
                 checksum=checksum,
                 max_bytes=max_bytes,

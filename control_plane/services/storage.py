@@ -27,7 +27,7 @@ from glia.pages import Page, PageRequest
 from glia.storage import (
     ARCHIVE_MAX_PATHS,
     ArchiveResult,
-    Checksum,
+    DeclaredChecksum,
     DiskUsage,
     FileStatus,
     GlobResult,
@@ -215,7 +215,7 @@ class StorageService:
         chunks: AsyncIterator[bytes],
         *,
         offset: int = 0,
-        checksum: Checksum | None = None,
+        checksum: DeclaredChecksum | None = None,
         mtime: float | None = None,
         executable: bool = False,
         length: int | None = None,

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import quote
 
 from starlette.requests import ClientDisconnect, Request
@@ -43,10 +43,13 @@ from glia.errors import BadInput, PayloadTooLarge
 from glia.storage import (
     ARCHIVE_MAX_PATHS,
     Checksum,
+    ChecksumTrailer,
+    DeclaredChecksum,
     FileType,
     StorageLocation,
     archive_member_path,
     check_name,
+    declared_checksum,
     split_path,
 )
 from server.routes.base import authenticated_user, error_response, expected_errors
@@ -96,11 +99,12 @@ def _mtime(request: Request) -> float | None:
     return mtime
 
 
-def _checksum(request: Request) -> Checksum | None:
-    """``X-Glia-Checksum: xxh3-128=HEX`` (or ``sha256=HEX``), or ``X-Glia-Sha256: HEX``."""
+def _checksum(request: Request) -> DeclaredChecksum | None:
+    """``X-Glia-Checksum: xxh3-128=HEX`` (or ``sha256=HEX``; ``ALGORITHM=trailer`` when the
+    digest ends the body), or ``X-Glia-Sha256: HEX``."""
     declared = request.headers.get("x-glia-checksum")
     if declared is not None:
-        return Checksum.parse(declared)
+        return declared_checksum(declared)
     sha256 = request.headers.get("x-glia-sha256")
     if sha256 is None:
         return None
@@ -158,15 +162,26 @@ def routes(platform: Callable[[], Platform]) -> list[Route]:
         limit = current.storage.max_upload_bytes
         declared = request.headers.get("content-length")
         length = int(declared) if declared is not None and declared.isdigit() else None
+        checksum = _checksum(request)
+        body: AsyncIterator[bytes] = request.stream()
+        if isinstance(checksum, ChecksumTrailer):
+            if length is None or length < checksum.digits:
+                raise BadInput(
+                    "an upload whose checksum follows its bytes needs a Content-Length "
+                    "that counts them and the checksum",
+                    fields={"checksum": "no length"},
+                )
+            length -= checksum.digits
+            body = checksum.split(body, length)
         if length is not None and offset + length > limit:
             raise PayloadTooLarge(f"a file may hold at most {limit} bytes")
         try:
             entry = await current.storage.upload(
                 user,
                 location,
-                request.stream(),
+                body,
                 offset=offset,
-                checksum=_checksum(request),
+                checksum=checksum,
                 mtime=_mtime(request),
                 executable=request.headers.get("x-glia-executable") == "1",
                 length=length,

@@ -44,6 +44,8 @@ from glia.errors import (
 from glia.storage import (
     ARCHIVE_CHECKSUM,
     Checksum,
+    ChecksumTrailer,
+    FileStatus,
     FileType,
     StorageLocation,
     SyncFile,
@@ -118,6 +120,35 @@ async def test_a_write_lands_whole_and_checked(subject: Subject, size: int) -> N
     assert refused.value.fields == {"checksum": "checksum mismatch"}
     assert not (subject.tree / "g").exists()
     assert await storage.partial_size(HOME.child("g")) == 0
+
+
+@pytest.mark.parametrize("size", [0, 1000, 3 * WRITE_BUFFER_BYTES + 5])
+async def test_a_checksum_may_follow_the_bytes_it_covers(subject: Subject, size: int) -> None:
+    """As the public upload route passes a body that ends with its digest (`ALGORITHM=trailer`):
+    split by the file's length, the digest compared once every byte has come."""
+    storage = subject.storage
+    data = os.urandom(size)
+
+    async def write(name: str, trailer: bytes, *, piece: int = 1000) -> FileStatus:
+        checksum = ChecksumTrailer("xxh3-128")
+        # Pieces that cut the digest in two, as a network may.
+        body = checksum.split(chunks(data + trailer, piece), len(data))
+        return await storage.write(HOME.child(name), body, checksum=checksum, length=len(data))
+
+    entry = await write("f", _xxh3(data).encode())
+    assert entry.size == size
+    assert (subject.tree / "f").read_bytes() == data
+    for name, trailer, why in (
+        ("wrong", b"0" * 32, "checksum mismatch"),
+        ("short", _xxh3(data).encode()[:-1], "malformed trailer"),
+        ("none", b"", "malformed trailer"),
+        ("long", _xxh3(data).encode() + b"0", "malformed trailer"),
+    ):
+        with pytest.raises(BadInput) as refused:
+            await write(name, trailer)
+        assert refused.value.fields == {"checksum": why}, name
+        assert not (subject.tree / name).exists(), name
+        assert await storage.partial_size(HOME.child(name)) == 0, name
 
 
 @pytest.mark.parametrize("cut", [128 * 1024, 2 * WRITE_BUFFER_BYTES + 64 * 1024])

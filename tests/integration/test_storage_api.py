@@ -14,7 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import xxhash
 
+from glia.storage import Checksum
 from sdk import BadInput, Conflict, Forbidden, GliaClient, NotFound, PayloadTooLarge
 from tests.factories import ServedApi, make_settings, serving_api
 from tests.polling import eventually
@@ -194,6 +196,65 @@ async def test_an_interrupted_upload_resumes_and_is_checked(
         too_big.write_bytes(b"\0" * (5 * 1024 * 1024))
         with pytest.raises(PayloadTooLarge):
             await client.storage.upload(too_big, f"{ROOT}/too-big")
+
+
+@pytest.fixture
+def roomy_server(tmp_path: Path) -> Iterator[ServedApi]:
+    with serving_api(make_settings(tmp_path, storage_upload_limit_bytes=64 * 1024**2)) as server:
+        yield server
+
+
+async def test_a_big_files_checksum_follows_its_bytes_and_a_resume_hashes_what_was_kept(
+    roomy_server: ServedApi, tmp_path: Path
+) -> None:
+    data = os.urandom(20 * 1024 * 1024 + 5)
+    source = tmp_path / "big"
+    source.write_bytes(data)
+    digest = xxhash.xxh3_128_hexdigest(data).encode()
+    server = roomy_server
+    alice = server.user("alice")
+    async with GliaClient(server.url, alice) as client, httpx.AsyncClient() as http:
+        uri = f"{ROOT}/big"
+        url = client.storage.url(uri)
+        trailer = {"Authorization": f"Bearer {alice}", "X-Glia-Checksum": "xxh3-128=trailer"}
+        whole = {**trailer, "Content-Length": str(len(data) + len(digest))}
+
+        async def cut_short() -> object:
+            yield data[: 9 * 1024 * 1024]
+            raise ConnectionResetError("cable pulled")
+
+        with pytest.raises(ConnectionResetError):
+            await http.put(url, content=cut_short(), headers=whole)
+
+        async def partial_written() -> bool:
+            return await client.storage.upload_offset(uri) == 9 * 1024 * 1024
+
+        await eventually(partial_written)
+        # The SDK's resume hashes the kept bytes, sends the rest, then the digest.
+        entry = await client.storage.upload(source, uri, resume=True)
+        assert entry.size == len(data)
+        assert (storage_dir(server) / "alice" / "alice" / "big").read_bytes() == data
+
+        async def body(*pieces: bytes) -> object:
+            for piece in pieces:
+                yield piece
+
+        refusals = [
+            # No length: where the bytes end and the digest starts is unknown.
+            (trailer, body(b"abc", digest)),
+            ({**trailer, "Content-Length": "35"}, body(b"abc", b"0" * 32)),
+            ({**trailer, "Content-Length": "34"}, body(b"abc", digest[:31])),
+        ]
+        for headers, content in refusals:
+            response = await http.put(f"{url}-2", content=content, headers=headers)
+            assert response.status_code == 400, response.text
+            assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+            assert await client.storage.upload_offset(f"{uri}-2") == 0
+        with pytest.raises(NotFound):
+            await client.storage.stat(f"{uri}-2")
+    # What a server from before the trailer does with its header: refuse it, write nothing.
+    with pytest.raises(BadInput):
+        Checksum.parse("xxh3-128=trailer")
 
 
 async def test_strangers_and_readers(server: ServedApi, tmp_path: Path) -> None:

@@ -135,8 +135,10 @@ async def test_a_slow_but_steady_upload_does_not_time_out(tmp_path: Path) -> Non
         while got < length:  # ~16 MiB/s: the body takes about 3 s, each piece about 0.5 s
             got += len(await reader.read(min(64 * 1024, length - got)))
             await asyncio.sleep(0.004)
+        assert b"x-glia-checksum: xxh3-128=trailer" in head.lower()
+        size = got - 32  # the body ends with the file's 32-digit checksum
         body = b'{"entry": {"uri": "storage://c/o/p/big", "path": "big", "name": "big", '
-        body += b'"type": "file", "size": %d, "modifiedAt": "2026-01-01T00:00:00Z"}}' % got
+        body += b'"type": "file", "size": %d, "modifiedAt": "2026-01-01T00:00:00Z"}}' % size
         writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
         await writer.drain()
         writer.close()
