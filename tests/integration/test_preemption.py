@@ -102,7 +102,21 @@ async def test_a_high_job_suspends_the_latest_preemptible_job_which_resumes_afte
     late = await job_of(api, alice, second)
     assert (late["status"], late["reason"]) == ("SUSPENDED", "PREEMPTED")
 
+    (stopped_run,) = await runtime.states([second])
+    assert stopped_run.phase is WorkloadPhase.EXITED
+
+    runtime.auto_run = False
     runtime.finish(urgent, exit_code=0)
+
+    async def starting_again() -> dict[str, Any] | None:
+        job = await job_of(api, alice, second)
+        return job if job["reason"] == "CREATING" else None
+
+    assert (await eventually(starting_again))["status"] == "SUSPENDED"
+    # The end of its stopped run, applied late while it starts again, does not end it.
+    await api.platform.reconciler._apply("default", stopped_run)
+    assert (await job_of(api, alice, second))["status"] == "SUSPENDED"
+    runtime.run(second)
     resumed = await becomes(api, alice, second, "RUNNING")
     steps = [(h["status"], h["reason"]) for h in resumed["history"]]
     assert steps[-3:] == [("RUNNING", None), ("SUSPENDED", "PREEMPTED"), ("RUNNING", None)]

@@ -90,6 +90,7 @@ class ClusterReconciler:
                             JobRow.reason,
                             JobRow.scheduled_at,
                             JobRow.restart_policy,
+                            JobRow.started_at,
                         ).where(JobRow.id == state.job_id)
                     )
                 ).first()
@@ -103,6 +104,16 @@ class ClusterReconciler:
                     state.phase in (WorkloadPhase.EXITED, WorkloadPhase.MISSING)
                 ):
                     await self._scheduler.requeue(cluster_name, state.job_id)
+                return
+            if (
+                row.status == JobStatus.SUSPENDED.value
+                and state.started_at is not None
+                and row.started_at is not None
+                and state.started_at <= row.started_at
+            ):
+                # Starting again after its preemption, while what is applied is of the run
+                # that was stopped (both times are the cluster's: the job's started_at is
+                # the last run's start as it reported it): only the new run moves the job.
                 return
             if (
                 state.phase is WorkloadPhase.EXITED
