@@ -36,7 +36,7 @@ from cluster_gateway.storage_wire import (
     location_header,
     location_to_wire,
 )
-from glia.errors import BadInput, GliaError, Unavailable
+from glia.errors import GliaError, Unavailable
 from glia.model import Model
 from glia.storage import (
     ArchiveResult,
@@ -358,11 +358,6 @@ class RemoteStorage(GatewayRoutes):
             headers[CHECKSUM_HEADER] = checksum.header
         if isinstance(checksum, ChecksumTrailer):
             # The digest comes after the bytes here too; the gateway finds it by the length.
-            if length is None:
-                raise BadInput(
-                    "an upload whose checksum follows its bytes needs their length",
-                    fields={"length": "missing"},
-                )
             chunks = checksum.follow(chunks)
         if max_bytes is not None:
             headers[MAX_BYTES_HEADER] = str(max_bytes)

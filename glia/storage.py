@@ -341,9 +341,20 @@ class ChecksumTrailer:
     def new(self) -> Hash:
         return CHECKSUMS[self.algorithm][0]()
 
-    async def split(self, body: AsyncIterator[bytes], length: int) -> AsyncIterator[bytes]:
+    def split(self, body: AsyncIterator[bytes], length: int | None) -> AsyncIterator[bytes]:
         """The first ``length`` bytes of ``body`` (the file's, passed on as they came: only
-        the block that holds the boundary is cut), keeping the rest as the digest."""
+        the block that holds the boundary is cut), keeping the rest as the digest. Without
+        a length (or one shorter than the digest) where the digest starts is unknown: that
+        is refused here, before a byte is read."""
+        if length is None or length < 0:
+            raise BadInput(
+                "an upload whose checksum follows its bytes needs a length that counts them "
+                "and the checksum",
+                fields={"length": "missing"},
+            )
+        return self._split(body, length)
+
+    async def _split(self, body: AsyncIterator[bytes], length: int) -> AsyncIterator[bytes]:
         remaining = length
         async for chunk in body:
             if len(chunk) <= remaining:

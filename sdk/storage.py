@@ -34,12 +34,11 @@ from glia.pages import MAX_PAGE_SIZE
 from glia.storage import (
     ARCHIVE_CHECKSUM,
     ARCHIVE_END,
-    CHECKSUMS,
     FAST_CHECKSUM,
     SCHEME,
-    TRAILER,
     ArchiveResult,
     Checksum,
+    ChecksumTrailer,
     DiskUsage,
     FileStatus,
     GlobResult,
@@ -273,9 +272,9 @@ class StorageResource(Resource):
         if data is not None and checksum is not None:
             content, declared, trailer = data[offset:], checksum.header, 0
         else:
-            trailer = CHECKSUMS[FAST_CHECKSUM][1]
+            following = ChecksumTrailer(FAST_CHECKSUM)
             content = _file_chunks(path, offset, size, progress)
-            declared = f"{FAST_CHECKSUM}={TRAILER}"
+            declared, trailer = following.header, following.digits
         response = await self._send(
             self.url(uri),
             content=content,

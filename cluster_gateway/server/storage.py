@@ -209,11 +209,6 @@ def storage_routes(
         body = arriving(request.stream())
         if isinstance(checksum, ChecksumTrailer):
             # The length header counts the file's bytes alone: the digest follows them.
-            if length is None:
-                raise BadInput(
-                    "an upload whose checksum follows its bytes needs their length",
-                    fields={"length": "missing"},
-                )
             body = checksum.split(body, length)
         async with writes.settled(location, refuse_busy=True):
             status = await storage.write(

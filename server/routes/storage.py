@@ -165,13 +165,8 @@ def routes(platform: Callable[[], Platform]) -> list[Route]:
         checksum = _checksum(request)
         body: AsyncIterator[bytes] = request.stream()
         if isinstance(checksum, ChecksumTrailer):
-            if length is None or length < checksum.digits:
-                raise BadInput(
-                    "an upload whose checksum follows its bytes needs a Content-Length "
-                    "that counts them and the checksum",
-                    fields={"checksum": "no length"},
-                )
-            length -= checksum.digits
+            # Content-Length counts the digest too: the file's bytes are before it.
+            length = None if length is None else length - checksum.digits
             body = checksum.split(body, length)
         if length is not None and offset + length > limit:
             raise PayloadTooLarge(f"a file may hold at most {limit} bytes")
