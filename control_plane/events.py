@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -124,6 +124,39 @@ class RedisBus:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+async def batches(subscription: Subscription, limit: int) -> AsyncIterator[list[Message]]:
+    """The subscription's messages, a batch at a time: each batch holds what arrived while
+    the reader handled the last one, so a reader that does one read per batch keeps up with
+    a burst. Past ``limit`` waiting messages the oldest are dropped, as the bus drops them
+    for any slow subscriber. Ends when the subscription does, raising what ended it."""
+    waiting: deque[Message] = deque(maxlen=limit)
+    arrived = asyncio.Event()
+
+    async def collect() -> None:
+        async for message in subscription:
+            waiting.append(message)
+            arrived.set()
+
+    collector = asyncio.create_task(collect())
+    try:
+        while True:
+            if not arrived.is_set():
+                woken = asyncio.ensure_future(arrived.wait())
+                await asyncio.wait({woken, collector}, return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
+                if not arrived.is_set():  # the subscription ended, with nothing left to read
+                    collector.result()  # raises what ended it
+                    return
+            arrived.clear()
+            batch = list(waiting)
+            waiting.clear()
+            yield batch
+    finally:
+        collector.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await collector
 
 
 def create_bus(redis_url: str | None, *, prefix: str = "glia:") -> EventBus:

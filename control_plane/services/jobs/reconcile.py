@@ -81,6 +81,8 @@ class ClusterReconciler:
         """One read of the job decides who handles its workload's state: the scheduler for
         a job suspended for another (its stopped workload puts it back in the queue) or one
         whose restart policy may start it again, else the status machine."""
+        if state.phase is WorkloadPhase.PENDING:
+            return  # where every job starts: nothing to apply, whatever the job's status
         try:
             async with self._db.session() as session:
                 row = (
@@ -94,34 +96,37 @@ class ClusterReconciler:
                         ).where(JobRow.id == state.job_id)
                     )
                 ).first()
-            if row is None or JobStatus(row.status).is_finished:
-                return
-            if row.status == JobStatus.SUSPENDED.value and row.reason == JobReason.PREEMPTED.value:
-                # The state is of the run that was stopped for another job, however late it
-                # comes (a reconcile may apply what it read before the stop): once stopped,
-                # the job goes back to the queue; nothing it reports moves the job itself.
-                if is_preempted_stopping(row.status, row.reason, row.scheduled_at) and (
-                    state.phase in (WorkloadPhase.EXITED, WorkloadPhase.MISSING)
+                if row is None or JobStatus(row.status).is_finished:
+                    return
+                if (
+                    row.status == JobStatus.SUSPENDED.value
+                    and row.reason == JobReason.PREEMPTED.value
                 ):
-                    await self._scheduler.requeue(cluster_name, state.job_id)
-                return
-            if (
-                row.status == JobStatus.SUSPENDED.value
-                and state.started_at is not None
-                and row.started_at is not None
-                and state.started_at <= row.started_at
-            ):
-                # Starting again after its preemption, while what is applied is of the run
-                # that was stopped (both times are the cluster's: the job's started_at is
-                # the last run's start as it reported it): only the new run moves the job.
-                return
-            if (
-                state.phase is WorkloadPhase.EXITED
-                and RestartPolicy(row.restart_policy) is not RestartPolicy.NEVER
-                and await self._scheduler.restart_if_due(cluster_name, state)
-            ):
-                return
-            await self._status.apply(state, current=JobStatus(row.status))
+                    # The state is of the run that was stopped for another job, however late it
+                    # comes (a reconcile may apply what it read before the stop): once stopped,
+                    # the job goes back to the queue; nothing it reports moves the job itself.
+                    if is_preempted_stopping(row.status, row.reason, row.scheduled_at) and (
+                        state.phase in (WorkloadPhase.EXITED, WorkloadPhase.MISSING)
+                    ):
+                        await self._scheduler.requeue(cluster_name, state.job_id)
+                    return
+                if (
+                    row.status == JobStatus.SUSPENDED.value
+                    and state.started_at is not None
+                    and row.started_at is not None
+                    and state.started_at <= row.started_at
+                ):
+                    # Starting again after its preemption, while what is applied is of the run
+                    # that was stopped (both times are the cluster's: the job's started_at is
+                    # the last run's start as it reported it): only the new run moves the job.
+                    return
+                if (
+                    state.phase is WorkloadPhase.EXITED
+                    and RestartPolicy(row.restart_policy) is not RestartPolicy.NEVER
+                    and await self._scheduler.restart_if_due(cluster_name, state)
+                ):
+                    return
+                await self._status.apply(state, current=JobStatus(row.status), session=session)
         except Exception:  # one bad job must not stop the others' updates
             logger.exception("applying the state of job %s", state.job_id)
 

@@ -313,6 +313,8 @@ class _ClusterState:
     # Jobs may wait for a seat: a pass looks for them while it finds some, after a
     # submission that waits for one, and on every periodic pass.
     seat_waiters: bool = True
+    # The controller's loop (`Scheduler.run`) runs here: requests wake it.
+    looping: bool = False
 
 
 class Scheduler:
@@ -364,7 +366,11 @@ class Scheduler:
         state = self._state(cluster)
         state.joined = True
         state.seat_waiters = state.seat_waiters or seat_wait
-        if cluster in self._controlled:
+        if cluster in self._controlled and state.looping:
+            # The controller's loop runs the pass: a submission does not wait for it, and
+            # the jobs that join while a pass runs are all taken by the next one.
+            state.wake.set()
+        elif cluster in self._controlled:
             try:
                 await self.schedule(cluster)
             except Unavailable as exc:
@@ -402,6 +408,7 @@ class Scheduler:
             asyncio.create_task(listen(), name=f"scheduler requests {cluster}"),
             asyncio.create_task(ends(), name=f"scheduler job ends {cluster}"),
         )
+        state.looping = True
         try:
             while True:
                 timeout = interval_s
@@ -425,6 +432,7 @@ class Scheduler:
                 except Exception:
                     logger.exception("scheduling cluster %s failed; it goes on", cluster)
         finally:
+            state.looping = False
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
 

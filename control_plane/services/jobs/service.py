@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cluster_gateway.gateway import WorkloadPhase
-from control_plane.events import EventBus
+from control_plane.events import EventBus, batches
 from control_plane.services.acl import AclService, visible_filter
 from control_plane.services.auth import user_from_row
 from control_plane.services.clusters import GatewayRegistry
@@ -62,6 +62,8 @@ KILL_WAIT_S = 3.0
 # A status stream re-reads the job this often even when no change was announced, so a
 # message lost between processes delays an update instead of losing it.
 STATUS_RECHECK_S = 5.0
+# A live listing (`JobsService.changes`) that falls behind keeps this many changes at most.
+CHANGES_BACKLOG = 1000
 
 
 def _job_order(order: JobOrder) -> Order[Job]:
@@ -242,18 +244,34 @@ class JobsService:
 
     async def changes(self, user: User) -> AsyncGenerator[Job, None]:
         """Every job ``user`` may read, each time it is submitted or changes status: what a
-        live listing needs. Jobs the caller may not read are skipped; a message the bus drops
-        for a slow reader is a missed update, so a listing also re-reads now and then."""
+        live listing needs. Jobs the caller may not read are skipped. The jobs that changed
+        while the last ones were sent are read together, once each, as they are now; a
+        message the bus drops for a slow reader is a missed update, so a listing also
+        re-reads now and then."""
         async with self._bus.subscribe(CHANGES_CHANNEL) as updates:
-            async for message in updates:
-                job_id = message.get("job_id")
-                if not isinstance(job_id, str):
+            async for messages in batches(updates, CHANGES_BACKLOG):
+                job_ids = [m["job_id"] for m in messages if isinstance(m.get("job_id"), str)]
+                if not job_ids:
                     continue
                 async with self._db.session() as session:
-                    try:
-                        yield await self.get(session, user, job_id)
-                    except NotFound:
-                        continue  # gone, or not the caller's to see
+                    jobs = await self._readable(session, user, [*dict.fromkeys(job_ids)])
+                for job in jobs:
+                    yield job
+
+    async def _readable(
+        self, session: AsyncSession, user: User, job_ids: builtins.list[str]
+    ) -> builtins.list[Job]:
+        """Those of the jobs ``job_ids`` that exist and ``user`` may read, in that order."""
+        rows = (
+            await session.execute(select_jobs(with_history=True).where(JobRow.id.in_(job_ids)))
+        ).unique()
+        found: dict[str, Job] = {}
+        for row, owner, cluster_name in rows:
+            job = job_from_row(row, user_from_row(owner), cluster_name, with_history=True)
+            if await self._acl.check(user.subject, job.uri, Action.READ):
+                found[job.id] = job
+        jobs = [found[job_id] for job_id in job_ids if job_id in found]
+        return await queue_positions(session, jobs)
 
     async def status_changes(self, user: User, id_or_name: str) -> AsyncGenerator[Job, None]:
         """The job now, then again on every status change; ends after a final status.

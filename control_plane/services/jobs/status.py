@@ -8,6 +8,7 @@ the bus channel of the job (`status_channel`); the database stays the source of 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import datetime
@@ -160,12 +161,20 @@ class JobStatusMachine:
         await self._bus.publish(status_channel(job_id), message)
         await self._bus.publish(CHANGES_CHANNEL, message)
 
-    async def apply(self, state: WorkloadState, *, current: JobStatus | None = None) -> None:
+    async def apply(
+        self,
+        state: WorkloadState,
+        *,
+        current: JobStatus | None = None,
+        session: AsyncSession | None = None,
+    ) -> None:
         """Bring a job's status in line with what its cluster reports (``current``: its
-        status, when the caller has just read it)."""
+        status, when the caller has just read it, in ``session`` if it passes one)."""
         if state.phase not in (WorkloadPhase.RUNNING, WorkloadPhase.EXITED):
             return  # pending is where every job starts; missing is reconcile's call
-        async with self._db.session() as session:
+        async with contextlib.AsyncExitStack() as stack:
+            if session is None:
+                session = await stack.enter_async_context(self._db.session())
             if current is None:
                 status = await session.scalar(
                     select(JobRow.status).where(JobRow.id == state.job_id)
