@@ -18,7 +18,9 @@ from typing import Any, TypeVar
 import httpx
 import uvicorn
 
+from cluster_gateway.gateway import WorkloadSpec
 from cluster_gateway.runtimes.base import Runtime
+from cluster_gateway.runtimes.fake import FakeRuntime
 from control_plane.platform import Platform
 from control_plane.settings import Settings, load_settings
 from glia.auth import NewUser, UserRole
@@ -51,6 +53,17 @@ async def create_user(
     async with platform.db.session() as session:
         user, _ = await platform.auth.create_user(session, new)
         return await platform.auth.issue_token(session, user.id, description="test")
+
+
+async def handed_over(runtime: FakeRuntime, job_id: str) -> WorkloadSpec:
+    """The spec the cluster got for the job: a submission returns once the job is stored,
+    and the scheduler's pass hands it over just after."""
+
+    async def spec() -> WorkloadSpec | None:
+        return runtime.specs.get(job_id)
+
+    found: WorkloadSpec = await eventually(spec)
+    return found
 
 
 def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: Any) -> Settings:

@@ -16,7 +16,7 @@ from cluster_gateway.disks import LocalDisks
 from cluster_gateway.runtimes.fake import FakeRuntime
 from glia.clock import utcnow
 from tests.conftest import REDIS_URL
-from tests.factories import Api, GraphQLErrors, make_settings, running_api
+from tests.factories import Api, GraphQLErrors, handed_over, make_settings, running_api
 
 pytestmark = pytest.mark.skipif(
     LocalDisks(Path("/nonexistent")).problem() is not None,
@@ -153,7 +153,7 @@ async def test_a_jobs_spec_carries_its_disks_sizes(database_url: str, tmp_path: 
             command=["true"],
             volumes=[{"kind": "DISK", "ref": "data", "mountPath": "/data"}],
         )
-        spec = runtime.specs[job["id"]]
+        spec = await handed_over(runtime, job["id"])
         assert spec.disk_sizes == {data["id"]: 48 * MIB}
         plain = await api.submit_job(alice, command=["true"])
-        assert runtime.specs[plain["id"]].disk_sizes == {}
+        assert (await handed_over(runtime, plain["id"])).disk_sizes == {}

@@ -12,12 +12,19 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from cluster_gateway.gateway import WorkloadSpec
 from cluster_gateway.runtimes.fake import FakeRuntime
 from control_plane.events import InProcessBus, RedisBus
 from glia.jobs import JobReason
 from tests.conftest import REDIS_URL
-from tests.factories import CREATE_USER, SUBMIT_JOB, Api, GraphQLErrors, make_settings, running_api
+from tests.factories import (
+    CREATE_USER,
+    SUBMIT_JOB,
+    Api,
+    GraphQLErrors,
+    handed_over,
+    make_settings,
+    running_api,
+)
 from tests.polling import eventually
 
 JOB = """
@@ -68,11 +75,6 @@ async def job_status(api: Api, token: str, job_id: str, status: str) -> dict[str
     return result
 
 
-async def _handed_over(runtime: FakeRuntime, job_id: str) -> WorkloadSpec | None:
-    """The spec the cluster got for the job, once the scheduler has handed it over."""
-    return runtime.specs.get(job_id)
-
-
 async def test_submit_runs_and_records_history(api: Api, runtime: FakeRuntime) -> None:
     token = await api.user("alice")
     job = await api.submit_job(
@@ -82,8 +84,7 @@ async def test_submit_runs_and_records_history(api: Api, runtime: FakeRuntime) -
     assert job["uri"] == f"job://default/alice/alice/{job['id']}"
     assert job["owner"]["name"] == "alice"
     assert job["preset"] == "cpu-small"
-    # The submission returns once the job is stored; the scheduler's pass hands it over.
-    spec = await eventually(lambda: _handed_over(runtime, job["id"]))
+    spec = await handed_over(runtime, job["id"])
     assert spec.env["A"] == "1"
     assert spec.env["GLIA_JOB_ID"] == job["id"]
     assert spec.env["GLIA_JOB_NAME"] == "first"
@@ -345,7 +346,7 @@ async def test_a_submission_with_a_used_idempotency_key_returns_the_first_job(
     )
     assert len({job["id"] for job in racing}) == 1
     for job in (first, racing[0]):
-        await eventually(lambda: _handed_over(runtime, job["id"]))  # noqa: B023
+        await handed_over(runtime, job["id"])
     assert set(runtime.specs) == {first["id"], racing[0]["id"]}  # one workload per key
     body = await api.raw(
         SUBMIT_JOB,

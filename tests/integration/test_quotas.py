@@ -15,7 +15,7 @@ import pytest
 from cluster_gateway.gateway import ClusterCapacity
 from cluster_gateway.runtimes.fake import FakeRuntime
 from tests.conftest import REDIS_URL
-from tests.factories import Api, GraphQLErrors, make_settings, running_api
+from tests.factories import Api, GraphQLErrors, handed_over, make_settings, running_api
 from tests.polling import eventually
 
 ADD_PRESET = """
@@ -306,12 +306,7 @@ async def test_a_jobs_spec_carries_its_orgs_running_limit(api: Api, runtime: Fak
 
     async def limit_of_a_new_job() -> int | None:
         job_id = (await submit(api, alice))["id"]
-
-        async def started() -> bool:
-            return job_id in runtime.specs
-
-        await eventually(started)
-        return runtime.specs[job_id].running_limit
+        return (await handed_over(runtime, job_id)).running_limit
 
     assert await limit_of_a_new_job() is None
     await set_quota(api, cluster="default", user="alice", maxRunningJobs=30)  # alice's alone

@@ -11,7 +11,7 @@ import pytest
 
 from cluster_gateway.gateway import JobIsolation
 from cluster_gateway.runtimes.fake import FakeRuntime
-from tests.factories import CREATE_USER, make_settings, running_api
+from tests.factories import CREATE_USER, handed_over, make_settings, running_api
 
 
 async def test_each_users_jobs_run_under_a_uid_of_their_own(tmp_path: Path) -> None:
@@ -20,10 +20,11 @@ async def test_each_users_jobs_run_under_a_uid_of_their_own(tmp_path: Path) -> N
     async with running_api(settings, runtime) as api:
         alice, bob = await api.user("alice"), await api.user("bob")
         jobs = [await api.submit_job(token) for token in (alice, alice, bob)]
-        uids = [runtime.specs[job["id"]].uid for job in jobs]
+        specs = [await handed_over(runtime, job["id"]) for job in jobs]
+        uids = [spec.uid for spec in specs]
         assert uids[0] == uids[1] and uids[0] != uids[2]
         assert all(uid is not None and 300_000 <= uid < 300_000 + 65_536 for uid in uids)
-        assert all(runtime.specs[job["id"]].gid == uid for job, uid in zip(jobs, uids, strict=True))
+        assert all(spec.gid == spec.uid for spec in specs)
 
 
 async def test_without_isolation_glia_refuses_a_second_user(
