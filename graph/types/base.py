@@ -13,8 +13,12 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
 import inspect
+import itertools
+import textwrap
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -40,7 +44,42 @@ def expose_enum(cls: type[E]) -> type[E]:
     return exposed
 
 
+@functools.cache
+def _described(model: type[Model]) -> type[Model]:
+    """``model`` with each field's docstring (the string right under its annotation, in its
+    class or the nearest base that has one) as its description, where it has none.
+
+    The kernel's models leave this to GraphQL (pydantic's ``use_attribute_docstrings`` reads
+    the source of every model as it is defined, which every CLI and SDK process would pay
+    for at import and never use)."""
+    docstrings: dict[str, str] = {}
+    for cls in reversed(model.__mro__):
+        if not (isinstance(cls, type) and issubclass(cls, Model)):
+            continue
+        try:
+            source = textwrap.dedent(inspect.getsource(cls))
+        except (OSError, TypeError):  # no source to read: nothing to add
+            continue
+        body = ast.parse(source).body[0]
+        if not isinstance(body, ast.ClassDef):
+            continue
+        for field, after in itertools.pairwise(body.body):
+            if (
+                isinstance(field, ast.AnnAssign)
+                and isinstance(field.target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
+                docstrings[field.target.id] = inspect.cleandoc(after.value.value)
+    for name, info in model.model_fields.items():
+        if info.description is None and name in docstrings:
+            info.description = docstrings[name]
+    return model
+
+
 def object_type(model: type[Model], *, name: str | None = None) -> Callable[[type[T]], type[T]]:
+    model = _described(model)
     decorate = strawberry.experimental.pydantic.type(
         model=model, all_fields=True, name=name, description=_description(model)
     )
@@ -48,6 +87,7 @@ def object_type(model: type[Model], *, name: str | None = None) -> Callable[[typ
 
 
 def input_type(model: type[Model], *, name: str | None = None) -> Callable[[type[T]], type[T]]:
+    model = _described(model)
     decorate = strawberry.experimental.pydantic.input(
         model=model, all_fields=True, name=name, description=_description(model)
     )
@@ -56,7 +96,7 @@ def input_type(model: type[Model], *, name: str | None = None) -> Callable[[type
 
 def field_description(model: type[Model], field: str) -> str | None:
     """The kernel's description of ``model.field``, for a field a class body overrides."""
-    return model.model_fields[field].description
+    return _described(model).model_fields[field].description
 
 
 def model_from_input(model: type[M], value: Any) -> M:
