@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
@@ -126,11 +126,18 @@ class RedisBus:
         await self._redis.aclose()
 
 
-async def batches(subscription: Subscription, limit: int) -> AsyncIterator[list[Message]]:
+# The name of the task that reads a subscription for `batches`.
+BATCHES_TASK = "event bus batches"
+
+
+async def batches(subscription: Subscription, limit: int) -> AsyncGenerator[list[Message]]:
     """The subscription's messages, a batch at a time: each batch holds what arrived while
     the reader handled the last one, so a reader that does one read per batch keeps up with
     a burst. Past ``limit`` waiting messages the oldest are dropped, as the bus drops them
-    for any slow subscriber. Ends when the subscription does, raising what ended it."""
+    for any slow subscriber. Ends when the subscription does, raising what ended it.
+
+    Close it (``contextlib.aclosing``) before the subscription: its reading task stops
+    then, not whenever the generator is collected."""
     waiting: deque[Message] = deque(maxlen=limit)
     arrived = asyncio.Event()
 
@@ -139,13 +146,15 @@ async def batches(subscription: Subscription, limit: int) -> AsyncIterator[list[
             waiting.append(message)
             arrived.set()
 
-    collector = asyncio.create_task(collect())
+    collector = asyncio.create_task(collect(), name=BATCHES_TASK)
     try:
         while True:
             if not arrived.is_set():
                 woken = asyncio.ensure_future(arrived.wait())
-                await asyncio.wait({woken, collector}, return_when=asyncio.FIRST_COMPLETED)
-                woken.cancel()
+                try:
+                    await asyncio.wait({woken, collector}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    woken.cancel()
                 if not arrived.is_set():  # the subscription ended, with nothing left to read
                     collector.result()  # raises what ended it
                     return
@@ -154,8 +163,10 @@ async def batches(subscription: Subscription, limit: int) -> AsyncIterator[list[
             waiting.clear()
             yield batch
     finally:
+        # The reader stopped (or the subscription ended): nothing more is read, and an error
+        # of the collector's that nobody read is moot.
         collector.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(Exception, asyncio.CancelledError):
             await collector
 
 

@@ -3,13 +3,14 @@ meanwhile in one batch, keeps at most its limit, and learns when the subscriptio
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import pytest
 
-from control_plane.events import InProcessBus, Message, Subscription, batches
+from control_plane.events import BATCHES_TASK, InProcessBus, Message, Subscription, batches
 
 
 async def test_messages_that_arrive_while_the_reader_is_busy_come_as_one_batch() -> None:
@@ -40,3 +41,13 @@ async def test_the_end_of_the_subscription_reaches_the_reader() -> None:
         async for batch in reader:
             seen.extend(batch)
     assert seen == [{"n": 1}]  # what came before the break is read first
+
+
+async def test_a_reader_that_stops_leaves_no_task_reading() -> None:
+    bus = InProcessBus()
+    async with bus.subscribe("jobs") as subscription:
+        async with contextlib.aclosing(batches(subscription, limit=10)) as reader:
+            await bus.publish("jobs", {"n": 1})
+            assert await anext(reader) == [{"n": 1}]
+        reading = [t for t in asyncio.all_tasks() if t.get_name() == BATCHES_TASK]
+        assert [t for t in reading if not t.done()] == []

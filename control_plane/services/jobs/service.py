@@ -248,8 +248,11 @@ class JobsService:
         while the last ones were sent are read together, once each, as they are now; a
         message the bus drops for a slow reader is a missed update, so a listing also
         re-reads now and then."""
-        async with self._bus.subscribe(CHANGES_CHANNEL) as updates:
-            async for messages in batches(updates, CHANGES_BACKLOG):
+        async with (
+            self._bus.subscribe(CHANGES_CHANNEL) as updates,
+            contextlib.aclosing(batches(updates, CHANGES_BACKLOG)) as arriving,
+        ):
+            async for messages in arriving:
                 job_ids = [m["job_id"] for m in messages if isinstance(m.get("job_id"), str)]
                 if not job_ids:
                     continue
