@@ -11,7 +11,9 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,6 +22,24 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class SQLiteDialect(SQLiteDialect_aiosqlite):
+    """aiosqlite, without a rollback where there is nothing to roll back.
+
+    pysqlite begins a transaction only before a write, so a session that only read holds
+    none; its close still rolled back, one more trip to aiosqlite's thread (about 100 µs of
+    CPU, a quarter of such a session's cost, and most of the control plane's sessions only
+    read)."""
+
+    supports_statement_cache = True  # what it compiles is its parent's
+
+    def do_rollback(self, dbapi_connection: Any) -> None:
+        if dbapi_connection._connection.in_transaction:  # aiosqlite's, read in place
+            super().do_rollback(dbapi_connection)
+
+
+registry.register("sqlite.glia_aiosqlite", __name__, "SQLiteDialect")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -58,7 +78,10 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo}
         if not self.is_sqlite:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        engine_url = make_url(url)
+        if engine_url.drivername == "sqlite+aiosqlite":
+            engine_url = engine_url.set(drivername="sqlite+glia_aiosqlite")
+        self.engine: AsyncEngine = create_async_engine(engine_url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             _private_file(self.engine.url.database)
