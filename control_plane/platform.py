@@ -348,6 +348,7 @@ class Platform:
             quotas=quotas,
             volumes=VolumesService(acl=acl, disks=disks, secrets=secrets),
             base_env=settings.job_base_env,
+            max_unfinished=settings.max_unfinished_jobs_per_user,
             job_url=settings.job_url,
             api_url=settings.effective_public_url,
         )

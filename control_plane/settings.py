@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     max_connections_per_user: int = 20
     max_subscriptions_per_connection: int = 50
     max_subscriptions_per_user: int = 100
+    # Jobs one user may have unfinished (pending, running, suspended) at once, on all
+    # clusters: the queue in the database has a bound however fast one account submits.
+    max_unfinished_jobs_per_user: int = Field(default=10_000, ge=1)
 
     # Exposed jobs (glia run --http-port) are reached at http://LABEL.<jobs_domain>:<port>/,
     # the scheme and port of the public URL; *.localhost resolves to this host by itself

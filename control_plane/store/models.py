@@ -160,6 +160,8 @@ class JobRow(Base):
     __tablename__ = "jobs"
     __table_args__ = (
         Index("ix_jobs_owner_created", "owner_id", "created_at"),
+        # An owner's unfinished jobs, counted at each submission (`JobSubmitter.submit`).
+        Index("ix_jobs_owner_status", "owner_id", "status"),
         Index("ix_jobs_status", "status"),
         Index("ix_jobs_org_status", "org", "status"),
         Index("ix_jobs_uri", "uri"),

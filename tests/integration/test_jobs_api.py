@@ -397,3 +397,23 @@ async def test_sibling_fields_share_the_operations_session_safely(api: Api) -> N
         body = await api.raw(query, {"id": job["id"]}, token=token)
         assert "errors" not in body, body
         assert body["data"]["a"]["id"] == body["data"]["c"]["id"] == job["id"]
+
+
+async def test_a_user_may_hold_only_so_many_unfinished_jobs(
+    database_url: str, tmp_path: Path
+) -> None:
+    runtime = FakeRuntime()
+    settings = make_settings(tmp_path, database_url, max_unfinished_jobs_per_user=2)
+    async with running_api(settings, runtime) as api:
+        alice, bob = await api.user("alice"), await api.user("bob")
+        first = await api.submit_job(alice)
+        await api.submit_job(alice)
+        body = await api.raw(SUBMIT_JOB, {"input": {"command": ["echo", "hi"]}}, token=alice)
+        [error] = body["errors"]
+        assert error["extensions"]["code"] == "QUOTA_EXCEEDED"
+        assert "2 unfinished jobs" in error["message"]
+        await api.submit_job(bob)  # the bound is each user's own
+        await job_status(api, alice, first["id"], "RUNNING")
+        runtime.finish(first["id"], exit_code=0)
+        await job_status(api, alice, first["id"], "SUCCEEDED")
+        await api.submit_job(alice)  # a finished job holds no place

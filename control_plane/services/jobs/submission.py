@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import NoReturn
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,6 +68,7 @@ class JobSubmitter:
         quotas: QuotasService,
         volumes: VolumesService,
         base_env: Mapping[str, str],
+        max_unfinished: int,
         job_url: Callable[[str], str] = lambda label: f"http://{label}.jobs.localhost/",
         api_url: str = "http://127.0.0.1:8080",
     ) -> None:
@@ -82,6 +83,8 @@ class JobSubmitter:
         self._quotas = quotas
         self._volumes = volumes
         self._base_env = dict(base_env)
+        # Unfinished jobs one user may have (GLIA_MAX_UNFINISHED_JOBS_PER_USER).
+        self._max_unfinished = max_unfinished
         # Asks for a scheduling pass of the cluster named (`Scheduler.request`): a stored job
         # waits in its cluster's queue until the scheduler starts it.
         self.on_submitted: Callable[..., Awaitable[None]] = _nothing
@@ -138,6 +141,7 @@ class JobSubmitter:
             submission.secret_env,
         )
         shares = [await self._orgs.member_subject(session, name) for name in submission.share]
+        await self._check_unfinished(session, user)
         job_id = f"{JOB_ID_PREFIX}{uuid.uuid4()}"
         uid = (await self._auth.uids_by_ids(session, [user.id])).get(user.id)
         # The seat is taken last before the job's row is written: what it locks is held to
@@ -234,6 +238,28 @@ class JobSubmitter:
         await self._status.announce(job.id, job.status)
         await self.on_submitted(cluster.name, seat_wait=seat_wait is not None)
         return job
+
+    async def _check_unfinished(self, session: AsyncSession, user: User) -> None:
+        """QuotaExceeded when ``user`` has as many unfinished jobs as one user may have. A
+        count, not a lock: submissions at the same moment may pass it together, by as many
+        as they are; what it bounds is a queue that one account fills without end."""
+        held = await session.scalar(
+            select(func.count()).select_from(
+                select(JobRow.id)
+                .where(
+                    JobRow.owner_id == user.id,
+                    JobRow.status.in_([s.value for s in UNFINISHED_STATUSES]),
+                )
+                .limit(self._max_unfinished)
+                .subquery()
+            )
+        )
+        if held is not None and held >= self._max_unfinished:
+            raise QuotaExceeded(
+                f"you have {self._max_unfinished} unfinished jobs, the most one user may "
+                "have: wait for some to finish, or kill some (glia ps, glia kill)",
+                fields={"jobs": f"at most {self._max_unfinished} unfinished"},
+            )
 
     async def _host_label(
         self, session: AsyncSession, job_id: str, name: str | None, user: User
