@@ -399,6 +399,18 @@ class _Bar:
         if self._progress is not None:
             self._progress.stop()
 
+    def follow(self) -> Callable[[int], None]:
+        """A progress callback of one transfer (the SDK's: bytes so far) that moves the bar
+        by what it adds."""
+        done = 0
+
+        def progress(total: int) -> None:
+            nonlocal done
+            self.advance(total - done)
+            done = total
+
+        return progress
+
 
 @storage_app.command("cp", cls=GliaCommand)
 @with_examples(
@@ -452,6 +464,13 @@ def cp(
         if _is_remote(target):
             plan = await _plan_upload(
                 client, Path(source), _resolve(context, target), recursive, include, exclude
+            )
+        elif _is_remote(source) and recursive and not (include or exclude or update or resume):
+            copied = await _download_tree(client, _resolve(context, source), Path(target), bar)
+            if copied is not None:
+                return copied
+            plan = await _plan_download(
+                client, _resolve(context, source), Path(target), recursive, include, exclude
             )
         elif _is_remote(source):
             plan = await _plan_download(
@@ -538,6 +557,29 @@ async def _remote_files(client: GliaClient, uri: str) -> list[FileStatus]:
                 elif entry.type.value == "file":
                     found.append(entry)
     return found
+
+
+async def _download_tree(
+    client: GliaClient, source: str, target: Path, bar: _Bar
+) -> tuple[int, int] | None:
+    """A whole remote directory in one tar stream that the server makes as it walks it
+    (nothing listed first, as no filter or comparison needs the listing); None when
+    ``source`` is a file."""
+    entry = await client.storage.stat(source)
+    if entry.type.value != "directory":
+        return None
+    into = str(target).endswith(os.sep) or await asyncio.to_thread(target.is_dir)
+    usage = await client.storage.du(source)  # the bar's total: one walk on the server
+    bar.start(usage.size, "copying")
+    try:
+        return await client.storage.download_tree(
+            source,
+            target / entry.name if into else target,
+            bulk=usage.size >= BATCH_BYTES,
+            progress=bar.follow(),
+        )
+    finally:
+        bar.stop()
 
 
 async def _plan_download(
@@ -641,16 +683,10 @@ async def _run(
                 item = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            done = 0
             if isinstance(item, list):
                 await _run_batch(client, item, upload=upload, bar=bar)
                 continue
-
-            def progress(total: int) -> None:
-                nonlocal done
-                bar.advance(total - done)
-                done = total
-
+            progress = bar.follow()
             if upload:
                 await client.storage.upload(
                     item.source, item.target, progress=progress, resume=resume
@@ -701,13 +737,7 @@ def _batches(plan: list[_Transfer]) -> list[_Transfer | list[_Transfer]]:
 async def _run_batch(
     client: GliaClient, items: list[_Transfer], *, upload: bool, bar: _Bar
 ) -> None:
-    done = 0
-
-    def progress(total: int) -> None:
-        nonlocal done
-        bar.advance(total - done)
-        done = total
-
+    progress = bar.follow()
     root = items[0].root or ""  # _batches groups files of a tree only: each has its root
     if upload:
         files = [(item.source, item.relative or "") for item in items]

@@ -390,14 +390,15 @@ class RemoteStorage(GatewayRoutes):
         return parsed(ArchiveResult, data, self._gateway, "write_archive")
 
     async def read_archive(
-        self, location: StorageLocation, paths: Sequence[tuple[str, ...]]
+        self, location: StorageLocation, paths: Sequence[tuple[str, ...]] | None
     ) -> AsyncIterator[bytes]:
         # Asked before returning, as `LocalStorage` finds the directory first: a missing
         # one raises here, not in the middle of the caller's answer.
+        listed = None if paths is None else [list(p) for p in paths]
         response = await self._gateway.open(
             "POST",
             ARCHIVE_PATH,
-            json_body={"location": location_to_wire(location), "paths": [list(p) for p in paths]},
+            json_body={"location": location_to_wire(location), "paths": listed},
         )
         return self._gateway.stream(response)
 

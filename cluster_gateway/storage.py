@@ -23,7 +23,7 @@ import os
 import shutil
 import stat
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,10 +139,12 @@ class Storage(Protocol):
         ...
 
     async def read_archive(
-        self, location: StorageLocation, paths: Sequence[tuple[str, ...]]
+        self, location: StorageLocation, paths: Sequence[tuple[str, ...]] | None
     ) -> AsyncIterator[bytes]:
         """Once the directory ``location`` is found: a tar stream of the files at ``paths``
-        below it, each with its checksum; a path that is not a file is left out."""
+        below it, each with its checksum; a path that is not a file is left out. ``None``:
+        every file below it, at any depth (links, partial uploads and special files are
+        left out)."""
         ...
 
 
@@ -619,7 +621,7 @@ class LocalStorage:
         return self._made_directory(inner) if make else self._directory(inner)
 
     async def read_archive(
-        self, location: StorageLocation, paths: Sequence[tuple[str, ...]]
+        self, location: StorageLocation, paths: Sequence[tuple[str, ...]] | None
     ) -> AsyncIterator[bytes]:
         directories = storage_archive.Directories(
             lambda path, make: self._archive_directory(location, path, make)
@@ -627,11 +629,12 @@ class LocalStorage:
         # The directory itself must be there, and be one (NOT_FOUND, BAD_USER_INPUT), before
         # an answer starts.
         try:
-            await asyncio.to_thread(directories.get, (), False)
+            root = await asyncio.to_thread(directories.get, (), False)
         except BaseException:
             await asyncio.to_thread(directories.close)
             raise
-        return storage_archive.packed(storage_archive.Packer(directories, paths), directories)
+        files = _tree_files(root) if paths is None else paths
+        return storage_archive.packed(storage_archive.Packer(directories, files), directories)
 
     def upload_directory(self, location: StorageLocation) -> int:
         """An fd of the directory an upload to ``location`` goes into, made as ``mkdir -p``
@@ -919,6 +922,15 @@ class _Tree:
     def __init__(self, fd: int, path: str) -> None:
         self.fd = fd
         self.path = path
+
+
+def _tree_files(directory: int) -> Generator[tuple[str, ...]]:
+    """The files below a directory fd (`tree_fd.files`, which holds fds of its own while it
+    walks), less uploads still arriving (partial files); closing this closes the walk."""
+    with contextlib.closing(tree_fd.files(directory)) as walked:
+        for path in walked:
+            if not is_partial_name(path[-1]):
+                yield path
 
 
 def _remove_entry(path: str) -> int:

@@ -21,7 +21,7 @@ import contextlib
 import os
 import stat
 import tarfile
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -239,18 +239,21 @@ class Packer:
 
     `pack` gathers small files (read whole, their checksum in the header) into one piece;
     it stops at a big one and hands its fd over to be sent in blocks. A path that is not a
-    file there (anymore), or is a link, is left out: the receiver sees what it did not get."""
+    file there (anymore), or is a link, is left out: the receiver sees what it did not get.
+    ``paths`` is read as the pieces are made (a walk of a whole tree holds no list of it)."""
 
-    def __init__(self, directories: Directories, paths: Sequence[tuple[str, ...]]) -> None:
+    def __init__(self, directories: Directories, paths: Iterable[tuple[str, ...]]) -> None:
         self._directories = directories
-        self._paths = paths
-        self.index = 0
+        self._paths = iter(paths)
+        self.done = False
 
     def pack(self) -> tuple[bytes, tuple[int, int] | None]:
         piece = bytearray()
-        while self.index < len(self._paths) and len(piece) < PIECE_BYTES:
-            path = self._paths[self.index]
-            self.index += 1
+        while len(piece) < PIECE_BYTES:
+            path = next(self._paths, None)
+            if path is None:
+                self.done = True
+                break
             try:
                 fd = self._open(path)
             except (OSError, NotFound, BadInput):
@@ -281,9 +284,14 @@ class Packer:
         directory = self._directories.get(path[:-1], False)
         return os.open(path[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=directory)
 
-    @property
-    def done(self) -> bool:
-        return self.index >= len(self._paths)
+    def close(self) -> None:
+        """Stop reading ``paths`` (a walk closes the directories it holds open)."""
+        close = getattr(self._paths, "close", None)
+        if close is not None:
+            # A pack still running in its thread (the answer was dropped meanwhile) holds
+            # the walk: it is closed when that thread lets go of it, by the collector.
+            with contextlib.suppress(ValueError):
+                close()
 
 
 async def packed(packer: Packer, directories: Directories) -> AsyncIterator[bytes]:
@@ -312,4 +320,5 @@ async def packed(packer: Packer, directories: Directories) -> AsyncIterator[byte
             yield archive_padding(size)
         yield ARCHIVE_END
     finally:
+        await asyncio.to_thread(packer.close)
         await asyncio.to_thread(directories.close)

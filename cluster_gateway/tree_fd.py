@@ -21,7 +21,7 @@ import itertools
 import os
 import secrets
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 
 from glia.errors import BadInput, NotFound
@@ -205,6 +205,28 @@ def walk(directory: int) -> Iterator[tuple[int, os.DirEntry[str]]]:
                 os.close(current)
     finally:
         for fd in pending:
+            os.close(fd)
+
+
+def files(directory: int) -> Generator[tuple[str, ...]]:
+    """The path below a directory fd of every regular file under it, as the walk finds them;
+    links are not entered, nor given (a link to a file is not a file of the tree)."""
+    pending: list[tuple[int, tuple[str, ...]]] = [(os.dup(directory), ())]
+    try:
+        while pending:
+            current, relative = pending.pop()
+            try:
+                for entry in scan(current):
+                    if entry.is_file(follow_symlinks=False):
+                        yield (*relative, entry.name)
+                    elif entry.is_dir(follow_symlinks=False):
+                        with contextlib.suppress(FileNotFoundError, NotADirectoryError, BadInput):
+                            inner = open_directory(entry.name, current)
+                            pending.append((inner, (*relative, entry.name)))
+            finally:
+                os.close(current)
+    finally:
+        for fd, _ in pending:
             os.close(fd)
 
 

@@ -455,11 +455,45 @@ class StorageResource(Resource):
         from sdk.errors import NotFound
 
         wanted = {name: Path(target) for name, target in files}
+        _, size = await self._unpack_archive(uri, {"paths": list(wanted)}, wanted, progress)
+        if wanted:
+            missing = sorted(wanted)
+            raise NotFound(f"{len(missing)} file(s) were not sent, {missing[0]!r} first")
+        return size
+
+    async def download_tree(
+        self,
+        uri: str,
+        target: str | os.PathLike[str],
+        *,
+        bulk: bool = False,
+        progress: Progress | None = None,
+    ) -> tuple[int, int]:
+        """Fetch every file below the directory ``uri`` into the local directory ``target``
+        (made when missing) as one tar stream that the server makes as it walks the tree:
+        nothing is listed first. Each file lands as with `download_files`. ``bulk``: over
+        the client of large transfers (a tree of big files). Returns the files and bytes
+        received."""
+        root = Path(target)
+        await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
+        return await self._unpack_archive(uri, {"all": True}, root, progress, bulk=bulk)
+
+    async def _unpack_archive(
+        self,
+        uri: str,
+        asked: dict[str, Any],
+        wanted: dict[str, Path] | Path,
+        progress: Progress | None,
+        *,
+        bulk: bool = False,
+    ) -> tuple[int, int]:
+        """The archive route's answer to ``asked``, written by `_unpack` in a thread as it
+        arrives: the files and bytes written."""
         received = _Received()
         extracting = asyncio.ensure_future(asyncio.to_thread(_unpack, received, wanted, progress))
         try:
             async for chunk in self._receive(
-                self.archive_url(uri), headers=None, method="POST", json={"paths": list(wanted)}
+                self.archive_url(uri), headers=None, method="POST", json=asked, bulk=bulk
             ):
                 if not await received.put(chunk, extracting):
                     break
@@ -469,11 +503,7 @@ class StorageResource(Resource):
             with contextlib.suppress(BaseException):
                 await extracting
             raise
-        size = await extracting
-        if wanted:
-            missing = sorted(wanted)
-            raise NotFound(f"{len(missing)} file(s) were not sent, {missing[0]!r} first")
-        return size
+        return await extracting
 
 
 SMALL_FILE_BYTES = 4 * CHUNK_BYTES
@@ -561,20 +591,27 @@ class _Received:
         return data
 
 
-def _unpack(received: _Received, wanted: dict[str, Path], progress: Progress | None) -> int:
-    """Write each member of the archive to its target from ``wanted`` (and take it out)."""
-    size = 0
+def _unpack(
+    received: _Received, wanted: dict[str, Path] | Path, progress: Progress | None
+) -> tuple[int, int]:
+    """Write each member of the archive to its target: from ``wanted`` (and take it out), or
+    below the directory ``wanted`` by its name. Returns the files and bytes written."""
+    files = size = 0
     made: set[Path] = set()
     try:
         archive = tarfile.open(fileobj=received, mode="r|", bufsize=256 * 1024)  # type: ignore[call-overload]
     except tarfile.ReadError:
         if received.blank:
-            return 0  # none of the files asked for was there: tar's end alone
+            return 0, 0  # none of the files asked for was there: tar's end alone
         raise BadInput("the server's answer is not a tar archive") from None
     with archive:
         for member in archive:
-            name = "/".join(archive_member_path(member.name))
-            target = wanted.pop(name, None)
+            parts = archive_member_path(member.name)  # no "..", no absolute name
+            name = "/".join(parts)
+            if isinstance(wanted, Path):
+                target = wanted.joinpath(*parts) if parts else None
+            else:
+                target = wanted.pop(name, None)
             if target is None or not member.isreg():
                 raise BadInput(f"the server sent {member.name!r}, which was not asked for")
             declared = member.pax_headers.get(ARCHIVE_CHECKSUM)
@@ -601,10 +638,11 @@ def _unpack(received: _Received, wanted: dict[str, Path], progress: Progress | N
                 partial.unlink()
                 raise BadInput(f"{name!r} arrived damaged (checksum mismatch)")
             os.replace(partial, target)
+            files += 1
             size += member.size
             if progress is not None:
                 progress(size)
-    return size
+    return files, size
 
 
 def _read_small(path: Path) -> tuple[int, bytes | None, Checksum | None]:

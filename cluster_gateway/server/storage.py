@@ -15,7 +15,8 @@ request: that the caller is the control plane (``authorize``, the gateway's trus
   ``X-Glia-Checksum`` (``ALGORITHM=HEX``), ``X-Glia-Max-Bytes``, ``X-Glia-Mtime`` and
   ``X-Glia-Executable: 1``; answers 201 with the file's status.
 - ``PUT /storage/archive``: a tar stream into `Storage.write_archive`; ``POST
-  /storage/archive`` with ``{"location", "paths": [[names]]}``: a tar stream of those files.
+  /storage/archive`` with ``{"location", "paths": [[names]]}``: a tar stream of those files
+  (``"paths": null``: every file below the location).
 - ``POST /disks/create|delete|used-bytes`` with ``{"diskId", "sizeBytes"}``: the cluster's
   `DiskStore` (`LocalDisks`, or the kubernetes runtime's claims).
 
@@ -233,12 +234,12 @@ def storage_routes(
         body = await json_object(request)
         location = _location(body)
         listed = body.get("paths")
-        if not isinstance(listed, list) or len(listed) > ARCHIVE_MAX_PATHS:
+        if listed is not None and (not isinstance(listed, list) or len(listed) > ARCHIVE_MAX_PATHS):
             raise BadInput(
-                f"paths must be a list of at most {ARCHIVE_MAX_PATHS} paths",
+                f"paths must be a list of at most {ARCHIVE_MAX_PATHS} paths, or null",
                 fields={"paths": "a list of paths"},
             )
-        paths = [_archive_path(path) for path in listed]
+        paths = None if listed is None else [_archive_path(path) for path in listed]
         pieces = await storage.read_archive(location, paths)
         return StreamingResponse(pieces, media_type="application/x-tar")
 

@@ -241,11 +241,12 @@ class StorageService:
         return await storage.write_archive(location, chunks, max_bytes=self.max_upload_bytes)
 
     async def download_archive(
-        self, user: User, location: StorageLocation, paths: Sequence[tuple[str, ...]]
+        self, user: User, location: StorageLocation, paths: Sequence[tuple[str, ...]] | None
     ) -> AsyncIterator[bytes]:
         """A tar stream of the files at ``paths`` below the directory ``location`` (at most
-        `ARCHIVE_MAX_PATHS`): ``read`` on it covers every path beneath."""
-        if len(paths) > ARCHIVE_MAX_PATHS:
+        `ARCHIVE_MAX_PATHS`; None: every file below it, at any depth): ``read`` on it covers
+        every path beneath."""
+        if paths is not None and len(paths) > ARCHIVE_MAX_PATHS:
             raise BadInput(
                 f"an archive holds at most {ARCHIVE_MAX_PATHS} files",
                 fields={"paths": "too many"},

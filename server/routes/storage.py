@@ -21,7 +21,9 @@ as one tar stream (`cluster_gateway.storage_archive`):
   ``{"files", "size"}``.
 - ``POST`` with ``{"paths": ["a/b.csv", …]}`` (at most 10,000): a tar archive of those files
   (paths below ``path``), each with its ``GLIA.checksum``; a path that is not a file is left
-  out.
+  out. ``{"all": true}`` instead: every file below ``path``, at any depth, as the server
+  walks it (links, special files and uploads still arriving are left out), so a client
+  copies a tree without listing it first.
 
 All authenticate and answer errors as every byte route does (`server.routes.base`); the
 path is checked as GraphQL checks a storage URI (`glia.storage`).
@@ -235,9 +237,9 @@ async def _bounded_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def _archive_paths(body: bytes) -> list[tuple[str, ...]]:
+def _archive_paths(body: bytes) -> list[tuple[str, ...]] | None:
     """``{"paths": ["a/b.csv", …]}``: each checked as a storage path, none empty; an empty
-    body asks for none."""
+    body asks for none; ``{"all": true}`` for every file (None)."""
     if not body.strip():
         return []
     try:
@@ -246,6 +248,13 @@ def _archive_paths(body: bytes) -> list[tuple[str, ...]]:
         raise BadInput(
             'the body must be JSON: {"paths": [...]}', fields={"paths": "not JSON"}
         ) from None
+    if isinstance(data, dict) and "all" in data:
+        if data["all"] is not True or "paths" in data:
+            raise BadInput(
+                'ask for {"all": true} or for {"paths": [...]}, not both',
+                fields={"all": "true, without paths"},
+            )
+        return None
     paths = data.get("paths") if isinstance(data, dict) else None
     if not isinstance(paths, list) or len(paths) > ARCHIVE_MAX_PATHS:
         raise BadInput(

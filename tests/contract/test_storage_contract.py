@@ -462,6 +462,31 @@ async def test_archives_round_trip(subject: Subject) -> None:
         await storage.read_archive(HOME.child("up", "a.txt"), [("x",)])
 
 
+async def test_an_archive_of_a_whole_tree_holds_its_files_and_nothing_else(
+    subject: Subject,
+) -> None:
+    storage = subject.storage
+    files = {
+        "a.txt": b"a",
+        "sub/deeper/b c.bin": os.urandom(storage_archive.PIECE_BYTES + 5),
+        "sub/ünï.txt": b"",
+    }
+    await storage.write_archive(HOME.child("t"), chunks(_archive(files)), max_bytes=None)
+    # Beside them: a link out of the tree, a link to one of its files, an upload arriving.
+    root = subject.tree / "t"
+    (root / "out").symlink_to("/etc")
+    (root / "sub" / "to-a").symlink_to("../a.txt")
+    (root / "sub" / partial_name("c.txt")).write_bytes(b"half")
+    body = b"".join([piece async for piece in await storage.read_archive(HOME.child("t"), None)])
+    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+        assert sorted(archive.getnames()) == sorted(files)
+        for name, data in files.items():
+            read = archive.extractfile(archive.getmember(name))
+            assert read is not None and read.read() == data
+    with pytest.raises(NotFound):
+        await storage.read_archive(HOME.child("missing"), None)
+
+
 # -- the routes' own rules --
 
 

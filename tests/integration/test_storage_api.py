@@ -438,8 +438,23 @@ async def test_archive_downloads_send_only_files_inside_the_tree(
         for paths in (["../x"], ["/etc/passwd"], "f", ["a\x00b"]):
             response = await http.post(url, json={"paths": paths}, headers=headers)
             assert response.status_code == 400, paths
+        # The whole tree, walked by the server: the links are not followed, nor sent.
+        whole = await http.post(url, json={"all": True}, headers=headers)
+        assert whole.status_code == 200
+        with tarfile.open(fileobj=io.BytesIO(whole.content)) as archive:
+            assert archive.getnames() == ["f"]
+        for body in ({"all": True, "paths": ["f"]}, {"all": False}, {"all": "yes"}):
+            response = await http.post(url, json=body, headers=headers)
+            assert response.status_code == 400, body
+        bob = {"Authorization": f"Bearer {server.user('bob')}"}
+        stranger = await http.post(url, json={"all": True}, headers=bob)
+        assert stranger.status_code == 404
     assert (tmp_path / "f").read_text() == "inside"
     assert not (tmp_path / "s1").exists()
+    async with GliaClient(server.url, alice) as client:
+        copied = await client.storage.download_tree(f"{ROOT}/d", tmp_path / "tree")
+    assert copied == (1, len("inside"))
+    assert sorted(p.name for p in (tmp_path / "tree").iterdir()) == ["f"]
 
 
 async def test_a_directory_swapped_for_a_link_refuses_every_operation(

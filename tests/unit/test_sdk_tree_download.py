@@ -1,0 +1,54 @@
+"""A whole tree's download (`StorageResource.download_tree`) writes what the server sends
+below its target and nowhere else: a member named out of it, or one that is not a file, is
+refused before anything of it is written."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from glia.errors import BadInput
+from sdk.storage import _unpack
+
+
+class _Answer(io.BytesIO):
+    """The server's answer as `_unpack` reads it."""
+
+    blank = False
+
+
+def _archive(*members: tuple[str, bytes | None]) -> _Answer:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+                archive.addfile(info)
+            else:
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+    return _Answer(buffer.getvalue())
+
+
+def test_files_land_below_the_target(tmp_path: Path) -> None:
+    answer = _archive(("a.txt", b"a"), ("sub/deeper/b.bin", b"bb"))
+    assert _unpack(answer, tmp_path / "tree", None) == (2, 3)
+    assert (tmp_path / "tree" / "sub" / "deeper" / "b.bin").read_bytes() == b"bb"
+
+
+@pytest.mark.parametrize("name", ["../escaped", "/tmp/absolute", "sub/../../escaped", "a\x01b"])
+def test_a_member_named_out_of_the_target_is_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(BadInput):
+        _unpack(_archive((name, b"x")), tmp_path / "tree", None)
+    assert not (tmp_path / "escaped").exists()
+    assert sorted(tmp_path.rglob("*")) in ([], [tmp_path / "tree"])
+
+
+def test_a_link_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BadInput):
+        _unpack(_archive(("link", None)), tmp_path / "tree", None)
+    assert not (tmp_path / "tree" / "link").exists()
