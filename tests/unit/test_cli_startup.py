@@ -18,7 +18,8 @@ def loaded_after(*argv: str) -> set[str]:
         f"sys.argv = {['glia', *argv]!r}\n"
         "from cli.main import app\n"
         "try:\n    app(prog_name='glia')\nexcept SystemExit:\n    pass\n"
-        "sys.stderr.write(json.dumps(sorted(sys.modules)))\n"
+        # A None entry is an import blocked on purpose (cli/__init__.py), not a module.
+        "sys.stderr.write(json.dumps(sorted(k for k, v in sys.modules.items() if v)))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
@@ -36,3 +37,15 @@ def test_a_commands_help_loads_no_client_library() -> None:
     # loads it; the SDK and its network libraries still stay out.
     loaded = loaded_after("run", "-h")
     assert not loaded & {"gql", "graphql", "httpx", "websockets", "sdk", "rich", "yaml"}
+
+
+def test_a_command_does_not_load_httpxs_own_command_line_client() -> None:
+    # httpx imports it (rich, pygments) whenever click is installed; the CLI blocks it.
+    code = (
+        "import sys, cli, httpx\n"
+        "print(sys.modules['httpx._main'] is None, 'pygments' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["True", "False"]
