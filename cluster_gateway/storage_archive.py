@@ -21,7 +21,7 @@ import contextlib
 import os
 import stat
 import tarfile
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -33,6 +33,7 @@ from glia.storage import (
     FAST_CHECKSUM,
     ArchiveResult,
     Checksum,
+    OpenDirectories,
     StorageLocation,
     archive_header,
     archive_member_path,
@@ -52,10 +53,6 @@ READ_BYTES = 256 * 1024
 # What tarfile may read for one member's headers (pax records, a long name), its read-ahead
 # included: it holds them in memory whole.
 HEADER_BYTES = 1024 * 1024 + 2 * READ_BYTES
-# Directory fds kept open while an archive is read or written.
-MAX_OPEN_DIRECTORIES = 64
-
-Opener = Callable[[tuple[str, ...], bool], int]
 
 
 class Feed:
@@ -118,31 +115,8 @@ class Feed:
         return data
 
 
-class Directories:
-    """Directory fds by path below an archive's directory, the last few kept open."""
-
-    def __init__(self, opener: Opener) -> None:
-        self._opener = opener
-        self._open: dict[tuple[str, ...], int] = {}
-
-    def get(self, path: tuple[str, ...], make: bool) -> int:
-        fd = self._open.pop(path, None)
-        if fd is None:
-            fd = self._opener(path, make)
-            if len(self._open) >= MAX_OPEN_DIRECTORIES:
-                oldest = next(iter(self._open))
-                os.close(self._open.pop(oldest))
-        self._open[path] = fd  # the most recent last
-        return fd
-
-    def close(self) -> None:
-        for fd in self._open.values():
-            os.close(fd)
-        self._open.clear()
-
-    def __del__(self) -> None:
-        # An answer dropped before it started never ran `packed`'s cleanup.
-        self.close()
+# Directory fds below an archive's directory, by path; opened through `tree_fd`.
+Directories = OpenDirectories[tuple[str, ...]]
 
 
 def unpack(

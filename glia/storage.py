@@ -14,12 +14,13 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import os
 import re
 import tarfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 from urllib.parse import quote
 
 import xxhash
@@ -462,3 +463,36 @@ def archive_member_path(name: str, field: str = "archive") -> tuple[str, ...]:
     while name.startswith("./"):
         name = name[2:]
     return () if name == "." else split_path(name, field)
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+class OpenDirectories(Generic[K]):
+    """Directory fds by key, each opened by ``opener(key, make)`` when first asked for, the
+    last ``limit`` kept open (the least recently used closed first). Files are then made and
+    renamed by name in their directory's fd: the kernel does not walk the whole path again
+    for each call, and a directory is checked once, when it is opened."""
+
+    def __init__(self, opener: Callable[[K, bool], int], *, limit: int = 64) -> None:
+        self._opener = opener
+        self._limit = limit
+        self._open: dict[K, int] = {}
+
+    def get(self, key: K, make: bool) -> int:
+        fd = self._open.pop(key, None)
+        if fd is None:
+            fd = self._opener(key, make)
+            if len(self._open) >= self._limit:
+                os.close(self._open.pop(next(iter(self._open))))
+        self._open[key] = fd  # the most recent last
+        return fd
+
+    def close(self) -> None:
+        for fd in self._open.values():
+            os.close(fd)
+        self._open.clear()
+
+    def __del__(self) -> None:
+        # An owner dropped before its own cleanup ran (an answer never started).
+        self.close()

@@ -42,6 +42,7 @@ from glia.storage import (
     DiskUsage,
     FileStatus,
     GlobResult,
+    OpenDirectories,
     StorageLocation,
     StorageUsage,
     SyncPlan,
@@ -597,33 +598,34 @@ def _unpack(
     """Write each member of the archive to its target: from ``wanted`` (and take it out), or
     below the directory ``wanted`` by its name. Returns the files and bytes written."""
     files = size = 0
-    made: set[Path] = set()
     try:
         archive = tarfile.open(fileobj=received, mode="r|", bufsize=256 * 1024)  # type: ignore[call-overload]
     except tarfile.ReadError:
         if received.blank:
             return 0, 0  # none of the files asked for was there: tar's end alone
         raise BadInput("the server's answer is not a tar archive") from None
-    with archive:
+    root = str(wanted) if isinstance(wanted, Path) else None
+    directories = OpenDirectories[str](_local_directory)
+    with archive, contextlib.closing(directories):
         for member in archive:
             parts = archive_member_path(member.name)  # no "..", no absolute name
             name = "/".join(parts)
-            if isinstance(wanted, Path):
-                target = wanted.joinpath(*parts) if parts else None
+            if root is not None:
+                target = os.path.join(root, *parts) if parts else None
             else:
-                target = wanted.pop(name, None)
+                found = wanted.pop(name, None) if isinstance(wanted, dict) else None
+                target = None if found is None else os.fspath(found)
             if target is None or not member.isreg():
                 raise BadInput(f"the server sent {member.name!r}, which was not asked for")
             declared = member.pax_headers.get(ARCHIVE_CHECKSUM)
             checksum = Checksum.parse(declared) if declared is not None else None
             data = archive.extractfile(member)
-            if target.parent not in made:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                made.add(target.parent)
-            partial = local_partial(target)
+            parent, base = os.path.split(target)
+            directory = directories.get(parent, True)
+            partial = partial_name(base)
             digest = checksum.new() if checksum is not None else None
             flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-            fd = os.open(partial, flags, 0o644)
+            fd = os.open(partial, flags, 0o644, dir_fd=directory)
             try:
                 while data is not None and (block := data.read(PIECE_BYTES)):
                     if digest is not None:
@@ -635,14 +637,21 @@ def _unpack(
             finally:
                 os.close(fd)
             if checksum is not None and digest is not None and digest.hexdigest() != checksum.hex:
-                partial.unlink()
+                os.unlink(partial, dir_fd=directory)
                 raise BadInput(f"{name!r} arrived damaged (checksum mismatch)")
-            os.replace(partial, target)
+            os.replace(partial, base, src_dir_fd=directory, dst_dir_fd=directory)
             files += 1
             size += member.size
             if progress is not None:
                 progress(size)
     return files, size
+
+
+def _local_directory(path: str, make: bool) -> int:
+    """An fd of the local directory ``path`` a download writes into, made when missing."""
+    if make:
+        os.makedirs(path, exist_ok=True)
+    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
 
 def _read_small(path: Path) -> tuple[int, bytes | None, Checksum | None]:
