@@ -98,35 +98,40 @@ class ClusterReconciler:
                 ).first()
                 if row is None or JobStatus(row.status).is_finished:
                     return
-                if (
-                    row.status == JobStatus.SUSPENDED.value
-                    and row.reason == JobReason.PREEMPTED.value
+                restartable = RestartPolicy(row.restart_policy) is not RestartPolicy.NEVER
+                if row.status != JobStatus.SUSPENDED.value and not (
+                    state.phase is WorkloadPhase.EXITED and restartable
                 ):
-                    # The state is of the run that was stopped for another job, however late it
-                    # comes (a reconcile may apply what it read before the stop): once stopped,
-                    # the job goes back to the queue; nothing it reports moves the job itself.
-                    if is_preempted_stopping(row.status, row.reason, row.scheduled_at) and (
-                        state.phase in (WorkloadPhase.EXITED, WorkloadPhase.MISSING)
-                    ):
-                        await self._scheduler.requeue(cluster_name, state.job_id)
+                    # The common case, in the session that read the job.
+                    await self._status.apply(state, current=JobStatus(row.status), session=session)
                     return
-                if (
-                    row.status == JobStatus.SUSPENDED.value
-                    and state.started_at is not None
-                    and row.started_at is not None
-                    and state.started_at <= row.started_at
+            # The scheduler's cases take its lock: no connection is held while they wait.
+            if row.status == JobStatus.SUSPENDED.value and row.reason == JobReason.PREEMPTED.value:
+                # The state is of the run that was stopped for another job, however late it
+                # comes (a reconcile may apply what it read before the stop): once stopped,
+                # the job goes back to the queue; nothing it reports moves the job itself.
+                if is_preempted_stopping(row.status, row.reason, row.scheduled_at) and (
+                    state.phase in (WorkloadPhase.EXITED, WorkloadPhase.MISSING)
                 ):
-                    # Starting again after its preemption, while what is applied is of the run
-                    # that was stopped (both times are the cluster's: the job's started_at is
-                    # the last run's start as it reported it): only the new run moves the job.
-                    return
-                if (
-                    state.phase is WorkloadPhase.EXITED
-                    and RestartPolicy(row.restart_policy) is not RestartPolicy.NEVER
-                    and await self._scheduler.restart_if_due(cluster_name, state)
-                ):
-                    return
-                await self._status.apply(state, current=JobStatus(row.status), session=session)
+                    await self._scheduler.requeue(cluster_name, state.job_id)
+                return
+            if (
+                row.status == JobStatus.SUSPENDED.value
+                and state.started_at is not None
+                and row.started_at is not None
+                and state.started_at <= row.started_at
+            ):
+                # Starting again after its preemption, while what is applied is of the run
+                # that was stopped (both times are the cluster's: the job's started_at is
+                # the last run's start as it reported it): only the new run moves the job.
+                return
+            if (
+                state.phase is WorkloadPhase.EXITED
+                and restartable
+                and await self._scheduler.restart_if_due(cluster_name, state)
+            ):
+                return
+            await self._status.apply(state, current=JobStatus(row.status))
         except Exception:  # one bad job must not stop the others' updates
             logger.exception("applying the state of job %s", state.job_id)
 
