@@ -465,17 +465,14 @@ def cp(
             plan = await _plan_upload(
                 client, Path(source), _resolve(context, target), recursive, include, exclude
             )
-        elif _is_remote(source) and recursive and not (include or exclude or update or resume):
-            copied = await _download_tree(client, _resolve(context, source), Path(target), bar)
-            if copied is not None:
-                return copied
-            plan = await _plan_download(
-                client, _resolve(context, source), Path(target), recursive, include, exclude
-            )
         elif _is_remote(source):
-            plan = await _plan_download(
-                client, _resolve(context, source), Path(target), recursive, include, exclude
-            )
+            entry = await client.storage.stat(_resolve(context, source))
+            into = target.endswith(os.sep) or await asyncio.to_thread(Path(target).is_dir)
+            base = Path(target) / entry.name if into else Path(target)
+            whole = recursive and not (include or exclude or update or resume)
+            if whole and entry.type.value == "directory":
+                return await _download_tree(client, entry, base, bar)
+            plan = await _plan_download(client, entry, base, recursive, include, exclude)
         else:
             raise typer.BadParameter("one of SOURCE and TARGET must be storage:path")
         if update or resume:
@@ -560,23 +557,15 @@ async def _remote_files(client: GliaClient, uri: str) -> list[FileStatus]:
 
 
 async def _download_tree(
-    client: GliaClient, source: str, target: Path, bar: _Bar
-) -> tuple[int, int] | None:
-    """A whole remote directory in one tar stream that the server makes as it walks it
-    (nothing listed first, as no filter or comparison needs the listing); None when
-    ``source`` is a file."""
-    entry = await client.storage.stat(source)
-    if entry.type.value != "directory":
-        return None
-    into = str(target).endswith(os.sep) or await asyncio.to_thread(target.is_dir)
-    usage = await client.storage.du(source)  # the bar's total: one walk on the server
+    client: GliaClient, entry: FileStatus, base: Path, bar: _Bar
+) -> tuple[int, int]:
+    """The remote directory ``entry`` into ``base`` in one tar stream that the server makes
+    as it walks it (nothing listed first, as no filter or comparison needs the listing)."""
+    usage = await client.storage.du(entry.uri)  # the bar's total: one walk on the server
     bar.start(usage.size, "copying")
     try:
         return await client.storage.download_tree(
-            source,
-            target / entry.name if into else target,
-            bulk=usage.size >= BATCH_BYTES,
-            progress=bar.follow(),
+            entry.uri, base, bulk=usage.size >= BATCH_BYTES, progress=bar.follow()
         )
     finally:
         bar.stop()
@@ -584,22 +573,20 @@ async def _download_tree(
 
 async def _plan_download(
     client: GliaClient,
-    source: str,
-    target: Path,
+    entry: FileStatus,
+    base: Path,
     recursive: bool,
     include: list[str],
     exclude: list[str],
 ) -> list[_Transfer]:
-    entry = await client.storage.stat(source)
-    into = str(target).endswith(os.sep) or await asyncio.to_thread(target.is_dir)
-    base = target / entry.name if into else target
+    """What copying the remote ``entry`` to the local ``base`` moves, file by file."""
     if entry.type.value != "directory":
-        return [_Transfer(source, str(base), entry.size, entry.modified_at.timestamp())]
+        return [_Transfer(entry.uri, str(base), entry.size, entry.modified_at.timestamp())]
     if not recursive:
-        raise typer.BadParameter(f"{source} is a directory: copy it with -r")
+        raise typer.BadParameter(f"{entry.uri} is a directory: copy it with -r")
     chosen = _Filter(None, include, exclude)
     plan = []
-    for file in await _remote_files(client, source):
+    for file in await _remote_files(client, entry.uri):
         relative = file.uri.removeprefix(entry.uri.rstrip("/") + "/")
         if chosen.wanted(relative):
             mtime = file.modified_at.timestamp()
