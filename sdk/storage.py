@@ -604,16 +604,15 @@ def _unpack(
         if received.blank:
             return 0, 0  # none of the files asked for was there: tar's end alone
         raise BadInput("the server's answer is not a tar archive") from None
-    root = str(wanted) if isinstance(wanted, Path) else None
     directories = OpenDirectories[str](_local_directory)
     with archive, contextlib.closing(directories):
         for member in archive:
             parts = archive_member_path(member.name)  # no "..", no absolute name
             name = "/".join(parts)
-            if root is not None:
-                target = os.path.join(root, *parts) if parts else None
+            if isinstance(wanted, Path):
+                target = os.path.join(wanted, *parts) if parts else None
             else:
-                found = wanted.pop(name, None) if isinstance(wanted, dict) else None
+                found = wanted.pop(name, None)
                 target = None if found is None else os.fspath(found)
             if target is None or not member.isreg():
                 raise BadInput(f"the server sent {member.name!r}, which was not asked for")
