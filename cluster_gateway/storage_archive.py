@@ -4,7 +4,8 @@ A file costs a request ~2–3 ms whatever its size (authentication, the ACL chec
 round trip); `glia storage cp -r` of thousands of small files sends them as tar members of a
 few requests instead. Each member is held to what a single upload is: its name checked as a
 storage path (no ``..``, NUL, control characters, absolute names), no links, devices or hard
-links, at most the upload limit, its checksum (pax header ``GLIA.checksum``) verified, and
+links, at most the upload limit, its checksum (in its piece's ``GLIA.files`` record,
+`glia.storage.ARCHIVE_FILES`) verified, and
 written atomically (a hidden temporary name, renamed once whole and checked), through
 directory fds that never follow a link out of the tree (`cluster_gateway.tree_fd`).
 
@@ -28,17 +29,15 @@ from typing import Any
 from cluster_gateway import tree_fd
 from glia.errors import BadInput, Conflict, NotFound, PayloadTooLarge
 from glia.storage import (
-    ARCHIVE_CHECKSUM,
     ARCHIVE_END,
-    FAST_CHECKSUM,
+    ArchiveFiles,
+    ArchivePiece,
     ArchiveResult,
     Checksum,
     OpenDirectories,
     StorageLocation,
-    archive_header,
     archive_member_path,
     archive_padding,
-    new_hash,
 )
 
 # A request's chunk must come within this many seconds, or the archive is given up.
@@ -141,6 +140,7 @@ def _unpack(
         if feed.blank:
             return ArchiveResult(files=0, size=0)  # an empty body, or tar's end alone
         raise BadInput("the body is not a tar archive", fields={"archive": "not tar"}) from None
+    recorded = ArchiveFiles()
     with archive:
         while True:
             feed.limit(HEADER_BYTES)
@@ -164,8 +164,7 @@ def _unpack(
                 )
             if max_bytes is not None and member.size > max_bytes:
                 raise PayloadTooLarge(f"a file may hold at most {max_bytes} bytes")
-            declared = member.pax_headers.get(ARCHIVE_CHECKSUM)
-            checksum = Checksum.parse(declared, "archive") if declared is not None else None
+            checksum, _ = recorded.of(archive, member)
             feed.limit(None)
             data = archive.extractfile(member)
             if data is None:  # pragma: no cover - a regular member always has a file
@@ -211,8 +210,8 @@ def _write_member(
 class Packer:
     """Tar pieces of the files at ``paths`` below a directory, for an archive download.
 
-    `pack` gathers small files (read whole, their checksum in the header) into one piece;
-    it stops at a big one and hands its fd over to be sent in blocks. A path that is not a
+    `pack` gathers small files (read whole, their checksums in the piece's record) into one
+    piece; it stops at a big one and hands its fd over to be sent in blocks. A path that is not a
     file there (anymore), or is a link, is left out: the receiver sees what it did not get.
     ``paths`` is read as the pieces are made (a walk of a whole tree holds no list of it)."""
 
@@ -222,8 +221,8 @@ class Packer:
         self.done = False
 
     def pack(self) -> tuple[bytes, tuple[int, int] | None]:
-        piece = bytearray()
-        while len(piece) < PIECE_BYTES:
+        piece = ArchivePiece()
+        while len(piece) < PIECE_BYTES and not piece.full:
             path = next(self._paths, None)
             if path is None:
                 self.done = True
@@ -239,20 +238,14 @@ class Packer:
                     continue
                 name = "/".join(path)
                 if info.st_size > PIECE_BYTES:
-                    piece += archive_header(name, info.st_size, info.st_mtime)
+                    piece.add_header(name, info.st_size, info.st_mtime)
                     keep = True
-                    return bytes(piece), (fd, info.st_size)
-                data = os.pread(fd, info.st_size, 0)
-                digest = new_hash()
-                digest.update(data)
-                checksum = Checksum(FAST_CHECKSUM, digest.hexdigest())
-                piece += archive_header(name, len(data), info.st_mtime, checksum)
-                piece += data
-                piece += archive_padding(len(data))
+                    return piece.take(), (fd, info.st_size)
+                piece.add_file(name, os.pread(fd, info.st_size, 0), info.st_mtime)
             finally:
                 if not keep:
                     os.close(fd)
-        return bytes(piece), None
+        return piece.take(), None
 
     def _open(self, path: tuple[str, ...]) -> int:
         directory = self._directories.get(path[:-1], False)

@@ -14,13 +14,14 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import json
 import os
 import re
 import tarfile
 from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import quote
 
 import xxhash
@@ -418,11 +419,17 @@ def preallocate(fd: int, offset: int, length: int) -> bool:
     return call(fd, _FALLOC_FL_KEEP_SIZE, offset, length) == 0
 
 
-# Many files travel as one tar stream (``/api/storage-archive``): each member a regular file
-# (or a directory), its checksum in this pax header.
-ARCHIVE_CHECKSUM = "GLIA.checksum"
+# Many files travel as one tar stream (``/api/storage-archive``), sent in pieces. Each piece
+# starts with a pax global header, `ARCHIVE_FILES`: a JSON object from each of the piece's
+# member names to ``[CHECKSUM, MTIME]`` (`Checksum.header` or null, the exact modification
+# time). Each member then has a plain ustar header (pax only for a name ustar cannot hold):
+# one header to write and to parse per file instead of two, which is half of what `tarfile`
+# costs per small file. Any tar reads the stream; GNU tar warns of the unknown keyword.
+ARCHIVE_FILES = "GLIA.files"
 ARCHIVE_MAX_PATHS = 10_000
 ARCHIVE_END = b"\0" * (2 * tarfile.BLOCKSIZE)
+# A piece names at most this many members (its record is read whole, in one header).
+PIECE_FILES = 1000
 
 
 class ArchiveResult(Model):
@@ -434,19 +441,105 @@ class ArchiveResult(Model):
     """Bytes in them."""
 
 
-def archive_header(
-    name: str, size: int, mtime: float, checksum: Checksum | None = None, *, directory: bool = False
-) -> bytes:
-    """A tar member's header (pax, UTF-8 names of any length), its data to follow padded to
-    `archive_padding`."""
+class ArchivePiece:
+    """Members of an archive gathered in memory, then sent as one piece with their record."""
+
+    def __init__(self) -> None:
+        self._members = bytearray()
+        self._files: dict[str, tuple[str | None, float]] = {}
+
+    def __len__(self) -> int:
+        """The bytes of the members so far."""
+        return len(self._members)
+
+    @property
+    def full(self) -> bool:
+        return len(self._files) >= PIECE_FILES
+
+    def add_file(self, name: str, data: bytes, mtime: float) -> None:
+        """A whole file, its checksum computed here."""
+        digest = new_hash()
+        digest.update(data)
+        self._files[name] = (Checksum(FAST_CHECKSUM, digest.hexdigest()).header, mtime)
+        self._members += _member_header(name, len(data), mtime)
+        self._members += data
+        self._members += archive_padding(len(data))
+
+    def add_header(self, name: str, size: int, mtime: float) -> None:
+        """The header of a file whose ``size`` bytes follow the piece (sent in blocks, with
+        no checksum), then `archive_padding`."""
+        self._files[name] = (None, mtime)
+        self._members += _member_header(name, size, mtime)
+
+    def take(self) -> bytes:
+        """The piece (empty when no member was added), and a new one begins."""
+        if not self._files:
+            return b""
+        record = json.dumps(self._files, separators=(",", ":"))
+        header = tarfile.TarInfo.create_pax_global_header({ARCHIVE_FILES: record})
+        piece = header + self._members
+        self._members, self._files = bytearray(), {}
+        return bytes(piece)
+
+
+def _member_header(name: str, size: int, mtime: float) -> bytes:
     info = tarfile.TarInfo(name)
-    info.size = 0 if directory else size
-    info.mtime = mtime
-    info.mode = 0o700 if directory else 0o600
-    info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
-    if checksum is not None:
-        info.pax_headers = {ARCHIVE_CHECKSUM: checksum.header}
+    info.size = size
+    # Whole seconds in the header: a float would make tarfile add a pax header for it. The
+    # exact time is in the piece's record.
+    info.mtime = int(mtime)
+    info.mode = 0o600
+    info.type = tarfile.REGTYPE
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+class ArchiveFiles:
+    """What the `ARCHIVE_FILES` record of the piece being read says of its members: read
+    once per piece (a member whose piece has no record, as in an archive made by ``tar``,
+    has no checksum and the header's mtime)."""
+
+    def __init__(self, field: str = "archive") -> None:
+        self._field = field
+        self._record: str | None = None
+        self._files: dict[str, Any] = {}
+
+    def of(
+        self, archive: tarfile.TarFile, member: tarfile.TarInfo
+    ) -> tuple[Checksum | None, float]:
+        record = archive.pax_headers.get(ARCHIVE_FILES)
+        if record is not self._record:
+            self._files = self._parse(record)
+            self._record = record
+        found = self._files.get(member.name)
+        if found is None:
+            return None, member.mtime
+        if (
+            not isinstance(found, list)
+            or len(found) != 2
+            or not isinstance(found[0], str | None)
+            or not isinstance(found[1], int | float)
+            or isinstance(found[1], bool)
+        ):
+            raise BadInput(
+                f"{member.name!r}: its {ARCHIVE_FILES} entry is not [checksum, mtime]",
+                fields={self._field: "damaged"},
+            )
+        checksum = None if found[0] is None else Checksum.parse(found[0], self._field)
+        return checksum, float(found[1])
+
+    def _parse(self, record: str | None) -> dict[str, Any]:
+        if record is None:
+            return {}
+        try:
+            files = json.loads(record)
+        except ValueError:
+            files = None
+        if not isinstance(files, dict):
+            raise BadInput(
+                f"the archive's {ARCHIVE_FILES} record is not a JSON object",
+                fields={self._field: "damaged"},
+            )
+        return files
 
 
 def archive_padding(size: int) -> bytes:

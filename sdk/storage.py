@@ -32,10 +32,11 @@ import httpx
 from glia.errors import BadInput
 from glia.pages import MAX_PAGE_SIZE
 from glia.storage import (
-    ARCHIVE_CHECKSUM,
     ARCHIVE_END,
     FAST_CHECKSUM,
     SCHEME,
+    ArchiveFiles,
+    ArchivePiece,
     ArchiveResult,
     Checksum,
     ChecksumTrailer,
@@ -46,9 +47,7 @@ from glia.storage import (
     StorageLocation,
     StorageUsage,
     SyncPlan,
-    archive_header,
     archive_member_path,
-    archive_padding,
     new_hash,
     parse_storage_uri,
     partial_name,
@@ -513,11 +512,11 @@ PIECE_BYTES = 4 * CHUNK_BYTES
 
 
 def _pack(files: builtins.list[tuple[Path, str]], index: int) -> tuple[bytes, int, int]:
-    """Tar members of ``files`` from ``index``, up to about `PIECE_BYTES`: the piece, the
-    index after it, the file bytes in it."""
-    piece = bytearray()
+    """A piece of the archive of ``files`` from ``index``, up to about `PIECE_BYTES`: the
+    piece, the index after it, the file bytes in it."""
+    piece = ArchivePiece()
     size = 0
-    while index < len(files) and len(piece) < PIECE_BYTES:
+    while index < len(files) and len(piece) < PIECE_BYTES and not piece.full:
         path, name = files[index]
         index += 1
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -526,15 +525,9 @@ def _pack(files: builtins.list[tuple[Path, str]], index: int) -> tuple[bytes, in
             data = _read_all(fd, info.st_size)
         finally:
             os.close(fd)
-        mtime = info.st_mtime
-        digest = new_hash()
-        digest.update(data)
-        checksum = Checksum(FAST_CHECKSUM, digest.hexdigest())
-        piece += archive_header(name, len(data), mtime, checksum)
-        piece += data
-        piece += archive_padding(len(data))
+        piece.add_file(name, data, info.st_mtime)
         size += len(data)
-    return bytes(piece), index, size
+    return piece.take(), index, size
 
 
 def _read_all(fd: int, size: int) -> bytes:
@@ -605,6 +598,7 @@ def _unpack(
             return 0, 0  # none of the files asked for was there: tar's end alone
         raise BadInput("the server's answer is not a tar archive") from None
     directories = OpenDirectories[str](_local_directory)
+    recorded = ArchiveFiles()
     with archive, contextlib.closing(directories):
         for member in archive:
             parts = archive_member_path(member.name)  # no "..", no absolute name
@@ -616,8 +610,7 @@ def _unpack(
                 target = None if found is None else os.fspath(found)
             if target is None or not member.isreg():
                 raise BadInput(f"the server sent {member.name!r}, which was not asked for")
-            declared = member.pax_headers.get(ARCHIVE_CHECKSUM)
-            checksum = Checksum.parse(declared) if declared is not None else None
+            checksum, mtime = recorded.of(archive, member)
             data = archive.extractfile(member)
             parent, base = os.path.split(target)
             directory = directories.get(parent, True)
@@ -632,7 +625,7 @@ def _unpack(
                     view = memoryview(block)
                     while view:
                         view = view[os.write(fd, view) :]
-                os.utime(fd, (member.mtime, member.mtime))
+                os.utime(fd, (mtime, mtime))
             finally:
                 os.close(fd)
             if checksum is not None and digest is not None and digest.hexdigest() != checksum.hex:

@@ -16,14 +16,14 @@ as one tar stream (`cluster_gateway.storage_archive`):
 
 - ``PUT``: the body is a tar archive; each member (a file, or a directory) is written below
   ``path`` as a ``PUT`` of it would be: its name checked, at most the upload limit, its
-  ``GLIA.checksum`` pax header (``xxh3-128=HEX``) verified, written atomically; a link or
-  special file is BAD_USER_INPUT. Files before a failure stay. Answers 201 with
-  ``{"files", "size"}``.
+  checksum in its piece's ``GLIA.files`` record (`glia.storage.ARCHIVE_FILES`) verified,
+  written atomically; a link or special file is BAD_USER_INPUT. Files before a failure
+  stay. Answers 201 with ``{"files", "size"}``.
 - ``POST`` with ``{"paths": ["a/b.csv", …]}`` (at most 10,000): a tar archive of those files
-  (paths below ``path``), each with its ``GLIA.checksum``; a path that is not a file is left
-  out. ``{"all": true}`` instead: every file below ``path``, at any depth, as the server
-  walks it (links, special files and uploads still arriving are left out), so a client
-  copies a tree without listing it first.
+  (paths below ``path``), each with its checksum and exact mtime in its piece's record; a
+  path that is not a file is left out. ``{"all": true}`` instead: every file below
+  ``path``, at any depth, as the server walks it (links, special files and uploads still
+  arriving are left out), so a client copies a tree without listing it first.
 
 All authenticate and answer errors as every byte route does (`server.routes.base`); the
 path is checked as GraphQL checks a storage URI (`glia.storage`).

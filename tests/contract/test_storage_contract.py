@@ -42,15 +42,15 @@ from glia.errors import (
     Unavailable,
 )
 from glia.storage import (
-    ARCHIVE_CHECKSUM,
+    ARCHIVE_END,
+    ArchiveFiles,
+    ArchivePiece,
     Checksum,
     ChecksumTrailer,
     FileStatus,
     FileType,
     StorageLocation,
     SyncFile,
-    archive_header,
-    archive_padding,
     new_hash,
     partial_name,
 )
@@ -414,13 +414,15 @@ def _xxh3(data: bytes) -> str:
 
 
 def _archive(files: dict[str, bytes], *, checksum: dict[str, str] | None = None) -> bytes:
-    """A tar stream as the SDK sends one: pax headers with each file's checksum."""
-    out = bytearray()
+    """A tar stream as the SDK sends one: one piece, its record with each file's checksum
+    (``checksum``: a wrong one for some)."""
+    piece = ArchivePiece()
     for name, data in files.items():
-        digest = (checksum or {}).get(name, _xxh3(data))
-        out += archive_header(name, len(data), 1_700_000_000, Checksum("xxh3-128", digest))
-        out += data + archive_padding(len(data))
-    return bytes(out + b"\0" * 1024)
+        piece.add_file(name, data, 1_700_000_000.25)
+    body = piece.take()
+    for name, digest in (checksum or {}).items():
+        body = body.replace(_xxh3(files[name]).encode(), digest.encode())
+    return body + ARCHIVE_END
 
 
 async def test_archives_round_trip(subject: Subject) -> None:
@@ -436,15 +438,24 @@ async def test_archives_round_trip(subject: Subject) -> None:
         HOME.child("up"), [("sub", "b c.bin"), ("a.txt",), ("gone",), ("sub", "ünï.txt")]
     )
     body = b"".join([piece async for piece in pieces])
-    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
-        assert archive.getnames() == ["sub/b c.bin", "a.txt", "sub/ünï.txt"]
-        for name, data in files.items():
-            member = archive.getmember(name)
-            # A small file is read whole, its checksum in its header; a big one is streamed.
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r|") as archive:
+        recorded = ArchiveFiles()
+        names = []
+        for member in archive:
+            names.append(member.name)
+            data = files[member.name]
+            checksum, mtime = recorded.of(archive, member)
+            # A small file is read whole, its checksum in its piece's record; a big one is
+            # streamed. The record has the exact mtime, the header whole seconds.
             if len(data) <= storage_archive.PIECE_BYTES:
-                assert member.pax_headers[ARCHIVE_CHECKSUM] == f"xxh3-128={_xxh3(data)}"
+                assert checksum == Checksum("xxh3-128", _xxh3(data))
+            else:
+                assert checksum is None
+            on_disk = (subject.tree / "up" / member.name).stat().st_mtime
+            assert (mtime, member.mtime) == (on_disk, int(on_disk))
             read = archive.extractfile(member)
             assert read is not None and read.read() == data
+        assert names == ["sub/b c.bin", "a.txt", "sub/ünï.txt"]
 
     with pytest.raises(BadInput):
         await storage.write_archive(

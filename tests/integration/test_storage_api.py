@@ -16,7 +16,7 @@ import httpx
 import pytest
 import xxhash
 
-from glia.storage import Checksum
+from glia.storage import ARCHIVE_FILES, Checksum
 from sdk import BadInput, Conflict, Forbidden, GliaClient, NotFound, PayloadTooLarge
 from tests.factories import ServedApi, make_settings, serving_api
 from tests.polling import eventually
@@ -307,9 +307,13 @@ async def test_strangers_and_readers(server: ServedApi, tmp_path: Path) -> None:
                 await operation(reader.storage)
 
 
-def _tar(*members: tuple[tarfile.TarInfo, bytes]) -> bytes:
+def _tar(*members: tuple[tarfile.TarInfo, bytes], record: str | None = None) -> bytes:
+    """A tar of ``members``; ``record``: the GLIA.files record in a global header first."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+    pax = None if record is None else {ARCHIVE_FILES: record}
+    with tarfile.open(
+        fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT, pax_headers=pax
+    ) as archive:
         for info, data in members:
             info.size = len(data) if info.isreg() else 0
             archive.addfile(info, io.BytesIO(data) if info.isreg() else None)
@@ -359,6 +363,7 @@ async def test_archives_carry_many_files_and_refuse_hostile_members(
         url = client.storage.archive_url(f"{ROOT}/hostile")
 
     good = (_member("first.txt"), b"kept")
+    bad = (_member("bad"), b"x")
     hostile = {
         "traversal": _tar(good, (_member("../evil"), b"x")),
         "absolute": _tar(good, (_member("/tmp/evil"), b"x")),
@@ -366,8 +371,12 @@ async def test_archives_carry_many_files_and_refuse_hostile_members(
         "symlink": _tar(good, (_member("link", tarfile.SYMTYPE), b"")),
         "hard link": _tar(good, (_member("hard", tarfile.LNKTYPE), b"")),
         "device": _tar(good, (_member("dev", tarfile.CHRTYPE), b"")),
-        "checksum": _tar(good, (_member("bad", **{"GLIA.checksum": "xxh3-128=" + "0" * 32}), b"x")),
-        "malformed checksum": _tar(good, (_member("bad", **{"GLIA.checksum": "md5=00"}), b"x")),
+        "checksum": _tar(good, bad, record='{"bad": ["xxh3-128=' + "0" * 32 + '", 0]}'),
+        "malformed checksum": _tar(good, bad, record='{"bad": ["md5=00", 0]}'),
+        "record not an object": _tar(good, bad, record='["bad"]'),
+        "record not JSON": _tar(good, bad, record="{bad"),
+        "entry not a pair": _tar(good, bad, record='{"bad": "xxh3-128"}'),
+        "mtime not a number": _tar(good, bad, record='{"bad": [null, "now"]}'),
         "not tar": b"this is no archive" * 100,
         # tarfile holds a member's pax records in memory whole: they are bounded.
         "huge header": _tar(good, (_member("big", comment="x" * (3 * 1024 * 1024)), b"x")),

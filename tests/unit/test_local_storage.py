@@ -16,7 +16,7 @@ import pytest
 from cluster_gateway import storage_archive, tree_fd
 from cluster_gateway.storage import WRITE_BUFFER_BYTES, LocalStorage
 from glia.errors import BadInput, Conflict
-from glia.storage import ARCHIVE_CHECKSUM, Checksum, StorageLocation, new_hash, partial_name
+from glia.storage import ArchiveFiles, Checksum, StorageLocation, new_hash, partial_name
 
 HOME = StorageLocation("default", "acme", "vision")
 
@@ -281,6 +281,6 @@ async def test_an_archive_download_streams_big_files_in_blocks(storage: LocalSto
         small = archive.getmember("e/small")
         digest = new_hash()
         digest.update(b"small")
-        assert small.pax_headers[ARCHIVE_CHECKSUM] == f"xxh3-128={digest.hexdigest()}"
+        assert ArchiveFiles().of(archive, small)[0] == Checksum("xxh3-128", digest.hexdigest())
         member = archive.extractfile("big")
         assert member is not None and member.read() == big

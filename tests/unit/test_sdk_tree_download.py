@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from glia.errors import BadInput
+from glia.storage import ARCHIVE_END, ArchivePiece
 from sdk.storage import _unpack
 
 
@@ -52,3 +53,20 @@ def test_a_link_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BadInput):
         _unpack(_archive(("link", None)), tmp_path / "tree", None)
     assert not (tmp_path / "tree" / "link").exists()
+
+
+def test_a_file_gets_the_exact_mtime_of_its_record(tmp_path: Path) -> None:
+    piece = ArchivePiece()
+    piece.add_file("sub/a.txt", b"abc", 1_700_000_000.375)
+    assert _unpack(_Answer(piece.take() + ARCHIVE_END), tmp_path, None) == (1, 3)
+    # The member's own header holds whole seconds; the piece's record the exact time.
+    assert (tmp_path / "sub" / "a.txt").stat().st_mtime == 1_700_000_000.375
+
+
+def test_a_file_that_does_not_match_its_recorded_checksum_is_not_kept(tmp_path: Path) -> None:
+    piece = ArchivePiece()
+    piece.add_file("a.txt", b"abc", 1_700_000_000)
+    damaged = piece.take().replace(b"abc", b"abd")
+    with pytest.raises(BadInput, match="damaged"):
+        _unpack(_Answer(damaged + ARCHIVE_END), tmp_path, None)
+    assert sorted(tmp_path.iterdir()) == []
