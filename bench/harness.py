@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import json
 import os
@@ -20,6 +21,30 @@ from pathlib import Path
 import httpx
 
 GLIA = str(Path(sys.executable).parent / "glia")
+REPOSITORY = Path(__file__).resolve().parent.parent
+# The project's packages, as `pip install` puts them in site-packages.
+PACKAGES = (
+    "glia",
+    "control_plane",
+    "server",
+    "graph",
+    "resolvers",
+    "cluster_gateway",
+    "sdk",
+    "cli",
+    "web",
+    "policies",
+)
+
+
+def compile_bytecode() -> None:
+    """Compile the project's modules as an installed package has them (pip compiles them on
+    install). In the editable checkout they are compiled on first import, unless the
+    environment sets PYTHONDONTWRITEBYTECODE (as the bench machine does): every `glia` the
+    bench starts would then compile ~55 modules again, ~0.1 s that a user's install never
+    pays."""
+    for package in PACKAGES:
+        compileall.compile_dir(REPOSITORY / package, quiet=1)
 
 
 @dataclass(frozen=True)
@@ -46,6 +71,7 @@ def glia_up(
     *, cgroups: bool = True, web: bool = False, settings: Mapping[str, str] | None = None
 ) -> Iterator[BenchServer]:
     """``settings``: the server's environment over the embedded default (GLIA_DATABASE_URL…)."""
+    compile_bytecode()
     # Jobs outlive their server by design: the teardown kills what is left, and a supervisor
     # that writes its last file meanwhile must not fail the run.
     with tempfile.TemporaryDirectory(prefix="glia-bench-", ignore_cleanup_errors=True) as root:
