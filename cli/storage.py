@@ -439,7 +439,12 @@ def cp(
         [], "--exclude", metavar="PATTERN", help="Skip files matching (gitignore style)."
     ),
     jobs: int = typer.Option(
-        DEFAULT_JOBS, "-j", "--jobs", metavar="N", help="Files copied at a time (1 to 64)."
+        DEFAULT_JOBS,
+        "-j",
+        "--jobs",
+        metavar="N",
+        help="Files over 1 MiB copied at a time (1 to 64); smaller ones of a tree travel in tar "
+        "streams, one at a time.",
     ),
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="A progress bar (on a terminal)."
@@ -660,9 +665,18 @@ async def _run(
     jobs: int,
     bar: _Bar,
 ) -> None:
-    queue: asyncio.Queue[_Transfer | list[_Transfer]] = asyncio.Queue()
-    for work in _batches(plan):
-        queue.put_nowait(work)
+    batches, singles = _batches(plan)
+    queue: asyncio.Queue[_Transfer] = asyncio.Queue()
+    for item in singles:
+        queue.put_nowait(item)
+
+    async def archives() -> None:
+        # One tar stream at a time: the server reads each in one thread, in Python, so
+        # streams side by side only contend for its interpreter lock (10,000 files of 1 KiB
+        # up: 1.6-1.7 s one at a time, 2.2-2.6 s eight at a time). The client packs the
+        # next piece while the server writes the last.
+        for batch in batches:
+            await _run_batch(client, batch, upload=upload, bar=bar)
 
     async def worker() -> None:
         while True:
@@ -670,9 +684,6 @@ async def _run(
                 item = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            if isinstance(item, list):
-                await _run_batch(client, item, upload=upload, bar=bar)
-                continue
             progress = bar.follow()
             if upload:
                 await client.storage.upload(
@@ -686,7 +697,8 @@ async def _run(
                 if item.mtime is not None:
                     await asyncio.to_thread(os.utime, item.target, (item.mtime, item.mtime))
 
-    await asyncio.gather(*(worker() for _ in range(min(jobs, max(1, len(plan))))))
+    workers = min(jobs, max(1, len(singles)))
+    await asyncio.gather(archives(), *(worker() for _ in range(workers)))
 
 
 # A tree's files up to this size travel in tar streams of up to BATCH_FILES files (or
@@ -696,17 +708,17 @@ BATCH_FILES = 1000
 BATCH_BYTES = 64 * 1024 * 1024
 
 
-def _batches(plan: list[_Transfer]) -> list[_Transfer | list[_Transfer]]:
-    """The plan as work for the workers: batches of small files of one tree first (in
-    order, several batches so that workers share them), then the big files one by one."""
+def _batches(plan: list[_Transfer]) -> tuple[list[list[_Transfer]], list[_Transfer]]:
+    """The plan as batches of small files of one tree (in order), and the big files, each
+    moved on its own."""
     small: dict[str, list[_Transfer]] = {}
-    work: list[_Transfer | list[_Transfer]] = []
+    singles: list[_Transfer] = []
     for item in plan:
         if item.root is not None and item.size <= ARCHIVE_FILE_BYTES:
             small.setdefault(item.root, []).append(item)
         else:
-            work.append(item)
-    batches: list[_Transfer | list[_Transfer]] = []
+            singles.append(item)
+    batches: list[list[_Transfer]] = []
     for items in small.values():
         batch: list[_Transfer] = []
         size = 0
@@ -718,7 +730,7 @@ def _batches(plan: list[_Transfer]) -> list[_Transfer | list[_Transfer]]:
             size += item.size
         if batch:
             batches.append(batch)
-    return batches + work
+    return batches, singles
 
 
 async def _run_batch(
