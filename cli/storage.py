@@ -347,16 +347,17 @@ class _Filter:
         lines = list(exclude)
         if root is not None and (root / IGNORE_FILE).is_file():
             lines += (root / IGNORE_FILE).read_text().splitlines()
-        self._exclude = pathspec.PathSpec.from_lines("gitwildmatch", lines)
+        # None where no pattern is given: a tree of many files is not matched name by name.
+        self._exclude = pathspec.PathSpec.from_lines("gitwildmatch", lines) if lines else None
         self._include = pathspec.PathSpec.from_lines("gitwildmatch", include) if include else None
 
     def wanted(self, relative: str) -> bool:
-        if self._exclude.match_file(relative):
+        if self._exclude is not None and self._exclude.match_file(relative):
             return False
         return self._include is None or self._include.match_file(relative)
 
     def wanted_dir(self, relative: str) -> bool:
-        return not self._exclude.match_file(relative + "/")
+        return self._exclude is None or not self._exclude.match_file(relative + "/")
 
 
 class _Bar:
@@ -513,23 +514,31 @@ async def _plan_upload(
         raise typer.BadParameter(f"{source} is a directory: copy it with -r")
 
     def walk() -> tuple[list[_Transfer], list[str]]:
+        # By scandir: a file costs one lstat (its size); what is a link, a directory or a
+        # file comes with the listing. Links are neither followed nor sent.
         chosen = _Filter(source, include, exclude)
         found: list[_Transfer] = []
         directories = [base]
-        for root, dirs, files in os.walk(source):
-            relative_root = os.path.relpath(root, source)
-            prefix = "" if relative_root == "." else relative_root.replace(os.sep, "/") + "/"
-            dirs[:] = sorted(d for d in dirs if chosen.wanted_dir(prefix + d))
-            directories += [f"{base}/{prefix}{d}" for d in dirs]
-            for name in sorted(files):
-                if name == IGNORE_FILE or not chosen.wanted(prefix + name):
+        pending = [("", os.fspath(source))]
+        while pending:
+            prefix, root = pending.pop()
+            with os.scandir(root) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+            below = []
+            for entry in entries:
+                relative = prefix + entry.name
+                if entry.is_symlink():
                     continue
-                path = os.path.join(root, name)
-                if os.path.islink(path) or not os.path.isfile(path):
-                    continue
-                relative = prefix + name
-                size = os.path.getsize(path)
-                found.append(_Transfer(path, f"{base}/{relative}", size, None, base, relative))
+                if entry.is_dir():
+                    if chosen.wanted_dir(relative):
+                        directories.append(f"{base}/{relative}")
+                        below.append((relative + "/", entry.path))
+                elif entry.is_file() and entry.name != IGNORE_FILE and chosen.wanted(relative):
+                    size = entry.stat(follow_symlinks=False).st_size
+                    found.append(
+                        _Transfer(entry.path, f"{base}/{relative}", size, None, base, relative)
+                    )
+            pending += reversed(below)  # depth first, in name order, as os.walk goes
         return found, directories
 
     plan, directories = await asyncio.to_thread(walk)

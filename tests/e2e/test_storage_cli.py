@@ -43,15 +43,25 @@ def test_cp_r_both_ways_with_update_filters_and_listings(
     (source / "cache").mkdir()
     (source / "cache" / "big").write_text("ignored by .gliaignore\n")
     (source / ".gliaignore").write_text("cache/\n")
+    # Links are neither followed nor sent, to a file or to a directory out of the tree.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("not part of the dataset\n")
+    (source / "link-to-notes").symlink_to(source / "notes with spaces.md")
+    (source / "train" / "link-out").symlink_to(outside)
 
     cli.ok("storage", "cp", "-r", "--exclude", "*.tmp", str(source), "storage:datasets/v1")
     remote = _storage(cli.server) / "datasets" / "v1"
     expected = {
         name: data
         for name, data in _tree(source).items()
-        if not name.endswith(".tmp") and not name.startswith("cache") and name != ".gliaignore"
+        if not name.endswith(".tmp")
+        and not name.startswith("cache")
+        and name != ".gliaignore"
+        and "link-" not in name
     }
     assert _tree(remote) == expected
+    assert not (remote / "link-to-notes").exists() and not (remote / "train" / "link-out").exists()
     # Files travel in archives, which make their directories; an empty one is made too.
     assert (remote / "train" / "empty").is_dir()
 
