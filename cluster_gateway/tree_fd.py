@@ -182,9 +182,18 @@ def resolve(
 
 
 def scan(directory: int) -> Iterator[os.DirEntry[str]]:
-    """The entries of a directory fd (its own fd is left open: scandir closes a dup)."""
-    with os.scandir(os.dup(directory)) as entries:
-        yield from entries
+    """The entries of a directory fd, which is left open and where it was.
+
+    The directory is opened again (``.`` below it) for the listing: a dup would share its
+    read position with every other dup of it, such as another request's listing of the same
+    directory at the same time. scandir lists (and closes) a dup of the fd it is given, not
+    that fd, which is closed here."""
+    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=directory)
+    try:
+        with os.scandir(fd) as entries:
+            yield from entries
+    finally:
+        os.close(fd)
 
 
 def walk(directory: int) -> Iterator[tuple[int, os.DirEntry[str]]]:

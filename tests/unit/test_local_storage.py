@@ -284,3 +284,22 @@ async def test_an_archive_download_streams_big_files_in_blocks(storage: LocalSto
         assert ArchiveFiles().of(archive, small)[0] == Checksum("xxh3-128", digest.hexdigest())
         member = archive.extractfile("big")
         assert member is not None and member.read() == big
+
+
+def test_a_directory_listing_leaves_no_fd_open_and_its_fd_where_it_was(tmp_path: Path) -> None:
+    for index in range(20):
+        (tmp_path / f"{index:02}").write_bytes(b"")
+    directory = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        opened = len(os.listdir("/proc/self/fd"))
+        for _ in range(50):
+            assert len(list(tree_fd.scan(directory))) == 20
+        assert len(os.listdir("/proc/self/fd")) == opened
+        # Two listings of one fd at once (two requests for one directory) each see all.
+        first, second = tree_fd.scan(directory), tree_fd.scan(directory)
+        seen = [next(first), next(second)]
+        seen += list(first) + list(second)
+        assert len(seen) == 40 and len({entry.name for entry in seen}) == 20
+        assert len(os.listdir("/proc/self/fd")) == opened
+    finally:
+        os.close(directory)
