@@ -266,12 +266,12 @@ async def packed(packer: Packer, directories: Directories) -> AsyncIterator[byte
     try:
         while not packer.done:
             piece, big = await asyncio.to_thread(packer.pack)
-            if piece:
-                yield piece
-            if big is None:
-                continue
-            fd, size = big
             try:
+                if piece:
+                    yield piece
+                if big is None:
+                    continue
+                fd, size = big
                 position = 0
                 while position < size:
                     block = await asyncio.to_thread(
@@ -283,7 +283,10 @@ async def packed(packer: Packer, directories: Directories) -> AsyncIterator[byte
                     position += len(block)
                     yield block
             finally:
-                os.close(fd)
+                # Sent, or the answer was dropped while this piece or the file's blocks
+                # were on their way.
+                if big is not None:
+                    os.close(big[0])
             yield archive_padding(size)
         yield ARCHIVE_END
     finally:

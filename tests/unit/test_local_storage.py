@@ -286,6 +286,33 @@ async def test_an_archive_download_streams_big_files_in_blocks(storage: LocalSto
         assert member is not None and member.read() == big
 
 
+async def test_an_archive_download_dropped_midway_leaves_nothing_open(
+    storage: LocalStorage,
+) -> None:
+    # Pieces of small files and big files: the reader goes away after a piece, or in a big
+    # file's blocks, while the walk and a file are open.
+    tree = storage.root / "acme" / "vision" / "d"
+    (tree / "small").mkdir(parents=True)
+    for index in range(2500):
+        (tree / "small" / f"{index:04}").write_bytes(b"x")
+    for name in ("big-1", "big-2", "big-3"):
+        (tree / name).write_bytes(b"\0" * (storage_archive.PIECE_BYTES + 1))
+    opened = len(os.listdir("/proc/self/fd"))
+    for pieces_read in (1, 2, 4):
+        pieces = await storage.read_archive(HOME.child("d"), None)
+        taken = [await anext(pieces) for _ in range(pieces_read)]
+        assert all(taken)
+        await pieces.aclose()  # type: ignore[attr-defined]
+        assert len(os.listdir("/proc/self/fd")) == opened
+    # And read whole, every file is there once.
+    pieces = await storage.read_archive(HOME.child("d"), None)
+    body = b"".join([piece async for piece in pieces])
+    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+        names = archive.getnames()
+    assert len(names) == len(set(names)) == 2503
+    assert len(os.listdir("/proc/self/fd")) == opened
+
+
 def test_a_directory_listing_leaves_no_fd_open_and_its_fd_where_it_was(tmp_path: Path) -> None:
     for index in range(20):
         (tmp_path / f"{index:02}").write_bytes(b"")
