@@ -516,3 +516,40 @@ async def test_a_directory_swapped_for_a_link_refuses_every_operation(
     assert (outside / "f").read_text() == "secret"
     assert (outside / "sub" / "x").read_text() == "secret"
     assert not (tmp_path / "stolen").exists()
+
+
+async def test_storage_requests_leave_no_fd_open(server: ServedApi, tmp_path: Path) -> None:
+    """The server and this client share the process: after the same requests run twenty
+    times more, it holds no more fds than after their first round (a listing, a walk or an
+    archive that left one open would add one or more each round)."""
+    alice = server.user("alice")
+    local = tmp_path / "local"
+    local.mkdir()
+    files = [(local / f"{index:02}", f"sub/{index:02}") for index in range(30)]
+    for path, _ in files:
+        path.write_bytes(b"x" * 100)
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    async with GliaClient(server.url, alice) as client:
+
+        async def requests() -> None:
+            await client.storage.upload_files(files, f"{ROOT}/tree")
+            assert len(await client.storage.list(f"{ROOT}/tree/sub")) == 30
+            assert (await client.storage.du(f"{ROOT}/tree")).files == 30
+            assert len((await client.storage.glob(ROOT, "**/1*")).matches) == 10
+            assert await client.storage.download_tree(f"{ROOT}/tree", tmp_path / "back") == (
+                30,
+                3000,
+            )
+
+        await requests()
+        baseline = open_fds()
+        for _ in range(20):
+            await requests()
+
+        async def settled() -> bool:
+            return open_fds() <= baseline
+
+        await eventually(settled)
