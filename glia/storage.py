@@ -430,6 +430,8 @@ ARCHIVE_MAX_PATHS = 10_000
 ARCHIVE_END = b"\0" * (2 * tarfile.BLOCKSIZE)
 # A piece names at most this many members (its record is read whole, in one header).
 PIECE_FILES = 1000
+# A recorded mtime is within this many seconds of 1970 (past it, utime overflows).
+MAX_MTIME = 1e11
 
 
 class ArchiveResult(Model):
@@ -519,6 +521,7 @@ class ArchiveFiles:
             or not isinstance(found[0], str | None)
             or not isinstance(found[1], int | float)
             or isinstance(found[1], bool)
+            or not abs(found[1]) < MAX_MTIME  # NaN and infinities too
         ):
             raise BadInput(
                 f"{member.name!r}: its {ARCHIVE_FILES} entry is not [checksum, mtime]",

@@ -377,6 +377,8 @@ async def test_archives_carry_many_files_and_refuse_hostile_members(
         "record not JSON": _tar(good, bad, record="{bad"),
         "entry not a pair": _tar(good, bad, record='{"bad": "xxh3-128"}'),
         "mtime not a number": _tar(good, bad, record='{"bad": [null, "now"]}'),
+        "mtime not finite": _tar(good, bad, record='{"bad": [null, NaN]}'),
+        "mtime out of range": _tar(good, bad, record='{"bad": [null, 1e300]}'),
         "not tar": b"this is no archive" * 100,
         # tarfile holds a member's pax records in memory whole: they are bounded.
         "huge header": _tar(good, (_member("big", comment="x" * (3 * 1024 * 1024)), b"x")),
