@@ -5,9 +5,9 @@ round trip); `glia storage cp -r` of thousands of small files sends them as tar 
 few requests instead. Each member is held to what a single upload is: its name checked as a
 storage path (no ``..``, NUL, control characters, absolute names), no links, devices or hard
 links, at most the upload limit, its checksum (in its piece's ``GLIA.files`` record,
-`glia.storage.ARCHIVE_FILES`) verified, and
-written atomically (a hidden temporary name, renamed once whole and checked), through
-directory fds that never follow a link out of the tree (`cluster_gateway.tree_fd`).
+`glia.storage.ARCHIVE_FILES`) verified, and written atomically (a hidden temporary name,
+renamed once whole and checked), through directory fds that never follow a link out of the
+tree (`cluster_gateway.tree_fd`).
 
 The archive is read by `tarfile` in a thread of a small pool of its own: the thread asks the
 event loop for the request's next chunk (one at a time: memory stays bounded) and gives up
@@ -211,8 +211,9 @@ class Packer:
     """Tar pieces of the files at ``paths`` below a directory, for an archive download.
 
     `pack` gathers small files (read whole, their checksums in the piece's record) into one
-    piece; it stops at a big one and hands its fd over to be sent in blocks. A path that is not a
-    file there (anymore), or is a link, is left out: the receiver sees what it did not get.
+    piece; it stops at a big one and hands its fd over to be sent in blocks. A path that is
+    not a file there (anymore), or is a link, is left out: the receiver sees what it did not
+    get.
     ``paths`` is read as the pieces are made (a walk of a whole tree holds no list of it)."""
 
     def __init__(self, directories: Directories, paths: Iterable[tuple[str, ...]]) -> None:
