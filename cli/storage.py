@@ -452,7 +452,8 @@ def cp(
     ),
     cluster: str | None = cluster_option(),
 ) -> None:
-    """Copy files to, from or inside storage. A local directory's .gliaignore is honoured.
+    """Copy files to, from or inside storage. A local directory's .gliaignore is honoured;
+    links in a tree are left out (neither followed nor copied).
 
     A TARGET that is an existing directory receives SOURCE inside it (as cp does); a TARGET
     that ends with '/' is such a directory.
