@@ -16,7 +16,15 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, Route, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    Route,
+    expect,
+    sync_playwright,
+)
 
 from tests.e2e.conftest import Cli, Server, free_port
 from tests.factories import kill_leftover_jobs
@@ -25,6 +33,10 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 WEB_START_TIMEOUT_S = 300.0
+# What an expectation waits for the page (Playwright's default: 5 s). In the full suite on
+# two cores the server, the web UI's backend and the browser share them with the rest of
+# the tests, and a change took longer than 5 s to show (an org just made, in one CI run).
+expect.set_options(timeout=15_000)
 
 
 @dataclass
