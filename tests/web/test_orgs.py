@@ -66,7 +66,10 @@ def test_an_admin_makes_an_org_with_a_project_and_a_member_who_manages_nothing(
     sign_in(page, platform, "admin", platform.admin_password)
     nav(page, "Orgs").click()
     page.wait_for_url(re.compile(r".*/orgs/?$"))
-    page.get_by_label("Name", exact=True).fill("acme")
+    expect(page.locator("#org-carol")).to_be_visible()  # the page has loaded its orgs
+    name = page.get_by_label("Name", exact=True)
+    name.fill("acme")
+    expect(name).to_have_value("acme")
     page.get_by_role("button", name="Create org").click()
     expect(page.locator("#org-acme")).to_contain_text("default")  # the default cluster
     # The server's error, as it says it: org names and user names are one namespace.
