@@ -30,6 +30,7 @@ from cluster_gateway import tree_fd
 from glia.errors import BadInput, Conflict, NotFound, PayloadTooLarge
 from glia.storage import (
     ARCHIVE_END,
+    PIECE_BYTES,
     ArchiveFiles,
     ArchivePiece,
     ArchiveResult,
@@ -44,9 +45,6 @@ from glia.storage import (
 IDLE_S = 60.0
 # Data of a member is read and written in blocks of this size.
 BLOCK_BYTES = 4 * 1024 * 1024
-# An archive download gathers members into pieces of about this size; a file bigger than
-# it is sent in blocks after its header.
-PIECE_BYTES = 4 * 1024 * 1024
 # What tarfile asks of the request at a time.
 READ_BYTES = 256 * 1024
 # What tarfile may read for one member's headers (pax records, a long name), its read-ahead
@@ -223,7 +221,7 @@ class Packer:
 
     def pack(self) -> tuple[bytes, tuple[int, int] | None]:
         piece = ArchivePiece()
-        while len(piece) < PIECE_BYTES and not piece.full:
+        while not piece.full:
             path = next(self._paths, None)
             if path is None:
                 self.done = True

@@ -428,8 +428,10 @@ def preallocate(fd: int, offset: int, length: int) -> bool:
 ARCHIVE_FILES = "GLIA.files"
 ARCHIVE_MAX_PATHS = 10_000
 ARCHIVE_END = b"\0" * (2 * tarfile.BLOCKSIZE)
-# A piece names at most this many members (its record is read whole, in one header).
+# A piece names at most this many members (its record is read whole, in one header), and
+# its members' bytes stop growing past this size (a piece is held in memory whole).
 PIECE_FILES = 1000
+PIECE_BYTES = 4 * 1024 * 1024
 # A recorded mtime is within this many seconds of 1970 (past it, utime overflows).
 MAX_MTIME = 1e11
 
@@ -456,7 +458,8 @@ class ArchivePiece:
 
     @property
     def full(self) -> bool:
-        return len(self._files) >= PIECE_FILES
+        """Whether the piece is to be sent before another member is added."""
+        return len(self._files) >= PIECE_FILES or len(self._members) >= PIECE_BYTES
 
     def add_file(self, name: str, data: bytes, mtime: float) -> None:
         """A whole file, its checksum computed here."""

@@ -34,6 +34,7 @@ from glia.pages import MAX_PAGE_SIZE
 from glia.storage import (
     ARCHIVE_END,
     FAST_CHECKSUM,
+    PIECE_BYTES,
     SCHEME,
     ArchiveFiles,
     ArchivePiece,
@@ -507,8 +508,6 @@ class StorageResource(Resource):
 
 
 SMALL_FILE_BYTES = 4 * CHUNK_BYTES
-# What `_pack` puts in one piece of an archive.
-PIECE_BYTES = 4 * CHUNK_BYTES
 
 
 def _pack(files: builtins.list[tuple[Path, str]], index: int) -> tuple[bytes, int, int]:
@@ -516,7 +515,7 @@ def _pack(files: builtins.list[tuple[Path, str]], index: int) -> tuple[bytes, in
     piece, the index after it, the file bytes in it."""
     piece = ArchivePiece()
     size = 0
-    while index < len(files) and len(piece) < PIECE_BYTES and not piece.full:
+    while index < len(files) and not piece.full:
         path, name = files[index]
         index += 1
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)

@@ -24,7 +24,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cluster_gateway import storage_archive
 from cluster_gateway.disks import LocalDisks
 from cluster_gateway.remote_storage import RemoteDisks, RemoteStorage
 from cluster_gateway.server import storage as gateway_storage
@@ -43,6 +42,7 @@ from glia.errors import (
 )
 from glia.storage import (
     ARCHIVE_END,
+    PIECE_BYTES,
     ArchiveFiles,
     ArchivePiece,
     Checksum,
@@ -447,7 +447,7 @@ async def test_archives_round_trip(subject: Subject) -> None:
             checksum, mtime = recorded.of(archive, member)
             # A small file is read whole, its checksum in its piece's record; a big one is
             # streamed. The record has the exact mtime, the header whole seconds.
-            if len(data) <= storage_archive.PIECE_BYTES:
+            if len(data) <= PIECE_BYTES:
                 assert checksum == Checksum("xxh3-128", _xxh3(data))
             else:
                 assert checksum is None
@@ -479,7 +479,7 @@ async def test_an_archive_of_a_whole_tree_holds_its_files_and_nothing_else(
     storage = subject.storage
     files = {
         "a.txt": b"a",
-        "sub/deeper/b c.bin": os.urandom(storage_archive.PIECE_BYTES + 5),
+        "sub/deeper/b c.bin": os.urandom(PIECE_BYTES + 5),
         "sub/ünï.txt": b"",
     }
     await storage.write_archive(HOME.child("t"), chunks(_archive(files)), max_bytes=None)

@@ -13,10 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from cluster_gateway import storage_archive, tree_fd
+from cluster_gateway import tree_fd
 from cluster_gateway.storage import WRITE_BUFFER_BYTES, LocalStorage
 from glia.errors import BadInput, Conflict
-from glia.storage import ArchiveFiles, Checksum, StorageLocation, new_hash, partial_name
+from glia.storage import (
+    PIECE_BYTES,
+    ArchiveFiles,
+    Checksum,
+    StorageLocation,
+    new_hash,
+    partial_name,
+)
 
 HOME = StorageLocation("default", "acme", "vision")
 
@@ -271,7 +278,7 @@ async def test_links_inside_the_tree_are_followed(storage: LocalStorage) -> None
 
 
 async def test_an_archive_download_streams_big_files_in_blocks(storage: LocalStorage) -> None:
-    big = os.urandom(storage_archive.PIECE_BYTES + 12345)
+    big = os.urandom(PIECE_BYTES + 12345)
     await storage.write(HOME.child("d", "big"), chunks(big))
     await storage.write(HOME.child("d", "e", "small"), chunks(b"small"))
     pieces = await storage.read_archive(HOME.child("d"), [("e", "small"), ("big",), ("gone",)])
@@ -296,7 +303,7 @@ async def test_an_archive_download_dropped_midway_leaves_nothing_open(
     for index in range(2500):
         (tree / "small" / f"{index:04}").write_bytes(b"x")
     for name in ("big-1", "big-2", "big-3"):
-        (tree / name).write_bytes(b"\0" * (storage_archive.PIECE_BYTES + 1))
+        (tree / name).write_bytes(b"\0" * (PIECE_BYTES + 1))
     opened = len(os.listdir("/proc/self/fd"))
     for pieces_read in (1, 2, 4):
         pieces = await storage.read_archive(HOME.child("d"), None)

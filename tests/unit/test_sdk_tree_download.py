@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from glia.errors import BadInput
-from glia.storage import ARCHIVE_END, ArchivePiece
-from sdk.storage import _unpack
+from glia.storage import ARCHIVE_END, PIECE_BYTES, PIECE_FILES, ArchivePiece
+from sdk.storage import _pack, _unpack
 
 
 class _Answer(io.BytesIO):
@@ -70,3 +70,23 @@ def test_a_file_that_does_not_match_its_recorded_checksum_is_not_kept(tmp_path: 
     with pytest.raises(BadInput, match="damaged"):
         _unpack(_Answer(damaged + ARCHIVE_END), tmp_path, None)
     assert sorted(tmp_path.iterdir()) == []
+
+
+def test_an_upload_piece_ends_at_its_file_count_or_its_size(tmp_path: Path) -> None:
+    small = [tmp_path / f"s{index}" for index in range(PIECE_FILES + 5)]
+    for path in small:
+        path.write_bytes(b"x")
+    files = [(path, path.name) for path in small]
+    piece, index, size = _pack(files, 0)
+    assert (index, size) == (PIECE_FILES, PIECE_FILES)
+    unpacked = _unpack(_Answer(piece + ARCHIVE_END), tmp_path / "out", None)
+    assert unpacked == (PIECE_FILES, PIECE_FILES)
+    assert _pack(files, index)[1:] == (PIECE_FILES + 5, 5)
+
+    big = [tmp_path / f"b{index}" for index in range(3)]
+    for path in big:
+        path.write_bytes(b"\0" * (PIECE_BYTES // 2))
+    files = [(path, path.name) for path in big]
+    # The piece that reached the size takes no more: two halves, then the third alone.
+    assert _pack(files, 0)[1:] == (2, PIECE_BYTES)
+    assert _pack(files, 2)[1:] == (3, PIECE_BYTES // 2)
