@@ -54,6 +54,8 @@ class SessionState(rx.State):
     quota_summary: str = ""
     error: str = ""
     busy: bool = False
+    # The path of the page whose on_load ran last (`opened_again`).
+    _opened_path: str = ""
 
     @asynccontextmanager
     async def client(self) -> AsyncIterator[GliaClient]:
@@ -95,10 +97,23 @@ class SessionState(rx.State):
         self.error = why
         return rx.redirect("/login")
 
+    def opened_again(self) -> bool:
+        """Record the page being loaded as the one open; True when it already was.
+
+        Reflex runs a page's on_load whenever the page's socket connects: when it is opened
+        from another page, and also when the socket connects again (a network blip, a
+        reload). A page that forgets something when it is opened anew (a token shown once)
+        tells the two apart with this."""
+        path = self.router.url.path.rstrip("/")
+        again = path == self._opened_path
+        self._opened_path = path
+        return again
+
     @rx.event
     async def require_login(self) -> Any:
         """Every page's on_load: the session's user, clusters, orgs and projects, or the
         login page."""
+        self.opened_again()
         if not self.token:
             return rx.redirect("/login")
         try:

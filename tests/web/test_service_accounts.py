@@ -51,6 +51,11 @@ def test_a_service_account_token_is_shown_once_works_and_ends_with_the_account(
     screenshot(page, "service-accounts")
     assert run_async(me(platform, token)).name == "carol/ci"
 
+    # A reload connects the page again and runs its load again, as a network blip does:
+    # the token stays.
+    page.reload()
+    expect(shown).to_have_value(token)
+
     # Leaving the page forgets the token: back on it, it is gone.
     nav(page, "Jobs").click()
     page.wait_for_url(re.compile(r".*/jobs/?$"))
@@ -69,6 +74,16 @@ def test_a_service_account_token_is_shown_once_works_and_ends_with_the_account(
     expect(page.locator("#service-account-carol-deployer")).to_contain_text("carol/carol")
     expect(shown).to_have_value(re.compile(r"\S{16,}"))
     page.get_by_role("button", name="Done").click()
+    expect(shown).to_have_count(0)
+
+    # Leaving by a whole new page (no unmount on this one) and coming back forgets it too.
+    form.get_by_label("Name", exact=True).fill("builder")
+    form.get_by_role("button", name="Create service account").click()
+    expect(shown).to_have_value(re.compile(r"\S{16,}"))
+    page.goto(f"{platform.web_url}/orgs")
+    expect(page.locator("#org-carol")).to_be_visible()  # that page has loaded
+    page.goto(f"{platform.web_url}/service-accounts")
+    expect(page.locator("#service-account-carol-builder")).to_be_visible()
     expect(shown).to_have_count(0)
 
     # A name taken: the server's error.

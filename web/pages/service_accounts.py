@@ -2,7 +2,8 @@
 one, and deletion, which ends its tokens at once.
 
 A new account's token is shown once, in a copyable field: the page keeps it only while it is
-shown, and forgets it when the user dismisses it, leaves the page or opens it again.
+shown, and forgets it when the user dismisses it, leaves the page or opens it again. A reload
+or a socket that connects again (which run the page's load again) keep it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ class ServiceAccountsState(SessionState):
 
     @rx.event
     async def open(self) -> Any:
-        self.forget_token()
+        if not self.opened_again():
+            self.forget_token()
         redirect = await self.require_login()
         if redirect is not None:
             return redirect
