@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -13,7 +14,8 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, ExceptionContext, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,7 +23,26 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from glia.errors import GliaError
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# How long a SQLite write waits for the database's one writer before it gives up. A
+# transaction holds the writer across its statements, and each statement waits its turn on
+# the event loop: under a load that fills the loop, a few seconds (SQLite's usual 5) were
+# passed in a burst of submissions.
+BUSY_TIMEOUT_S = 15.0
+
+logger = logging.getLogger(__name__)
+
+
+class DatabaseBusy(GliaError):
+    """A write waited for SQLite's one writer past `BUSY_TIMEOUT_S`: nothing was written,
+    and the same request may be sent again. Clients see UNAVAILABLE (the SDK retries a
+    submission on it, under the same idempotency key); it is no `Unavailable`, which the
+    services catch for a cluster that does not answer."""
+
+    code = "UNAVAILABLE"
+    http_status = 503
 
 
 class SQLiteDialect(SQLiteDialect_aiosqlite):
@@ -42,15 +63,37 @@ class SQLiteDialect(SQLiteDialect_aiosqlite):
 registry.register("sqlite.glia_aiosqlite", __name__, "SQLiteDialect")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # Foreign keys off by default in SQLite would let it accept rows PostgreSQL rejects.
-    # WAL lets the API read while the reconcile loop writes.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout_s: float) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Foreign keys off by default in SQLite would let it accept rows PostgreSQL rejects.
+        # WAL lets the API read while the reconcile loop writes.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        cursor.close()
+
+    return on_connect
+
+
+def _busy_is_unavailable(busy_timeout_s: float) -> Callable[[ExceptionContext], None]:
+    def on_error(context: ExceptionContext) -> None:
+        """SQLite's "database is locked" (a write that waited out the busy timeout) as
+        `DatabaseBusy`, rather than an internal error."""
+        if isinstance(context.sqlalchemy_exception, OperationalError) and (
+            "database is locked" in str(context.original_exception)
+        ):
+            logger.warning(
+                "a write waited %.0f s for the SQLite database and gave up: the server is "
+                "loaded past what one SQLite writer serves (PostgreSQL: GLIA_DATABASE_URL)",
+                busy_timeout_s,
+            )
+            raise DatabaseBusy(
+                "the server is too busy to write this now: try again in a moment"
+            ) from context.original_exception
+
+    return on_error
 
 
 def _private_file(path: str | None) -> None:
@@ -72,7 +115,9 @@ def _private_file(path: str | None) -> None:
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, busy_timeout_s: float = BUSY_TIMEOUT_S
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
@@ -83,7 +128,10 @@ class Database:
             engine_url = engine_url.set(drivername="sqlite+glia_aiosqlite")
         self.engine: AsyncEngine = create_async_engine(engine_url, **kwargs)
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout_s))
+            event.listen(
+                self.engine.sync_engine, "handle_error", _busy_is_unavailable(busy_timeout_s)
+            )
             _private_file(self.engine.url.database)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
