@@ -28,8 +28,8 @@ from glia.errors import GliaError
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # How long a SQLite write waits for the database's one writer before it gives up. A
 # transaction holds the writer across its statements, and each statement waits its turn on
-# the event loop: under a load that fills the loop, a few seconds (SQLite's usual 5) were
-# passed in a burst of submissions.
+# the event loop: with the loop full (bench/burst.py, 16 clients), writes waited past
+# SQLite's usual 5 s.
 BUSY_TIMEOUT_S = 15.0
 
 logger = logging.getLogger(__name__)
